@@ -1,0 +1,88 @@
+# clvit build. Dependencies come from Debian and are found with pkg-config
+# (oneDNN and BLIS ship no .pc file: they are linked by name).
+#
+#   make                  build/clvit and build/libclvit.a
+#   make test             build and run the Criterion test suite
+#   make bench            clvit against PyTorch on the same threads
+#   make GEMM=openblas    choose the GEMM backend: dnnl (default), openblas, blis
+#   make MPI=1            data-parallel training with Open MPI (mpicc)
+#   make DEBUG=1          -O0 -g with AddressSanitizer and UBSan
+
+GEMM ?= dnnl
+MPI ?= 0
+BUILD ?= build
+
+CC := gcc
+ifeq ($(MPI),1)
+  CC := mpicc
+endif
+
+PKGS := libcjson inih libpng zlib libjpeg cairo
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
+PKG_LIBS := $(shell pkg-config --libs $(PKGS))
+
+ifeq ($(GEMM),dnnl)
+  GEMM_LIBS := -ldnnl
+else ifeq ($(GEMM),openblas)
+  GEMM_CFLAGS := $(shell pkg-config --cflags openblas)
+  GEMM_LIBS := $(shell pkg-config --libs openblas)
+else ifeq ($(GEMM),blis)
+  GEMM_LIBS := -lblis
+else
+  $(error GEMM must be dnnl, openblas or blis)
+endif
+
+OPT := -O3 -march=native
+ifeq ($(DEBUG),1)
+  OPT := -O0 -g -fsanitize=address,undefined -fno-omit-frame-pointer
+endif
+
+CFLAGS := -std=gnu11 $(OPT) -fopenmp -Wall -Wextra -Wno-unused-parameter -Iinclude -Isrc \
+          -DCLV_GEMM_$(GEMM) -DCLV_MPI=$(MPI) $(PKG_CFLAGS) $(GEMM_CFLAGS) -MMD -MP
+LDLIBS := $(GEMM_LIBS) $(PKG_LIBS) -lpthread -lm
+LDFLAGS := -fopenmp $(if $(filter 1,$(DEBUG)),-fsanitize=address$(comma)undefined)
+comma := ,
+
+LIB_SRC := $(sort $(wildcard src/*/*.c))
+LIB_SRC := $(filter-out src/cli/%,$(LIB_SRC))
+CLI_SRC := $(sort $(wildcard src/cli/*.c))
+TEST_SRC := $(sort $(wildcard tests/*.c))
+
+LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
+TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/obj/%.o)
+
+LIB := $(BUILD)/libclvit.a
+BIN := $(BUILD)/clvit
+TEST_BIN := $(BUILD)/clvit-tests
+
+.PHONY: all test bench run clean fixtures
+all: $(BIN) $(LIB)
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(LIB): $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@
+	ar rcs $@ $^
+
+$(BIN): $(CLI_OBJ) $(LIB)
+	$(CC) $(LDFLAGS) $(CLI_OBJ) $(LIB) $(LDLIBS) -o $@
+
+$(TEST_BIN): $(TEST_OBJ) $(LIB)
+	$(CC) $(LDFLAGS) $(TEST_OBJ) $(LIB) $(LDLIBS) $(shell pkg-config --libs criterion) -o $@
+
+# Tests run from the repository root (fixtures are read from tests/fixtures).
+# --jobs 1: the suite is CPU-bound and each test may use the two cores itself.
+test: $(TEST_BIN) $(BIN)
+	OMP_NUM_THREADS=2 OMP_WAIT_POLICY=passive ./$(TEST_BIN) --jobs 2 $(TEST_ARGS)
+
+bench: $(BIN)
+	bench/run.sh
+
+clean:
+	rm -rf $(BUILD)
+
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_OBJ:.o=.d)

@@ -1,0 +1,87 @@
+/* clvit core: error reporting, logging, checked allocation, deterministic RNG.
+ *
+ * Errors: library functions return 0 on success and -1 on failure, after
+ * writing a one-line reason into a caller-owned clv_err. Only the CLI prints
+ * and exits. There is no global error state.
+ *
+ * RNG: counter-based (splitmix64 over a 64-bit key), so a random number is a
+ * pure function of (seed, stream, index): results do not depend on thread
+ * count or on the order in which work items are visited, and a resumed run
+ * draws exactly what the uninterrupted run would have drawn. */
+#ifndef CLVIT_CORE_H
+#define CLVIT_CORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define CLV_ERR_LEN 512
+
+typedef struct clv_err {
+    char msg[CLV_ERR_LEN];
+} clv_err;
+
+/* Formats a reason into err (err may be NULL) and returns -1, so that
+ * `return clv_errf(err, "%s: truncated", path);` reads naturally. */
+int clv_errf(clv_err *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Prefixes an existing message: "ctx: old message". Returns -1. */
+int clv_err_prefix(clv_err *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* ---- logging: the only global mutable state (a level) ---- */
+typedef enum { CLV_LOG_ERROR = 0, CLV_LOG_WARN = 1, CLV_LOG_INFO = 2, CLV_LOG_DEBUG = 3 } clv_log_level;
+void clv_log_set_level(clv_log_level level);
+clv_log_level clv_log_get_level(void);
+void clv_log(clv_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+#define clv_info(...) clv_log(CLV_LOG_INFO, __VA_ARGS__)
+#define clv_warn(...) clv_log(CLV_LOG_WARN, __VA_ARGS__)
+#define clv_debug(...) clv_log(CLV_LOG_DEBUG, __VA_ARGS__)
+
+/* ---- allocation: 64-byte aligned, zeroed, NULL on failure or overflow ---- */
+void *clv_alloc(size_t nbytes);
+void *clv_alloc_array(size_t count, size_t elem_size); /* overflow-checked count*elem */
+void clv_free(void *p);
+/* a*b into *out; returns 0, or -1 on overflow of size_t */
+int clv_mul_overflow(size_t a, size_t b, size_t *out);
+
+/* ---- deterministic RNG ---- */
+uint64_t clv_splitmix64(uint64_t x);
+/* A key for a named stream: hash of (seed, stream id, sub ids). */
+uint64_t clv_rng_key(uint64_t seed, uint64_t stream, uint64_t a, uint64_t b);
+/* The i-th 64-bit draw of a key. */
+static inline uint64_t clv_rng_u64(uint64_t key, uint64_t i) { return clv_splitmix64(key ^ clv_splitmix64(i + 0x9E3779B97F4A7C15ull)); }
+/* Uniform in [0, 1) with 24 random bits (exact in float). */
+static inline float clv_rng_uniform(uint64_t key, uint64_t i) { return (float)(clv_rng_u64(key, i) >> 40) * (1.0f / 16777216.0f); }
+/* Uniform integer in [0, n). */
+static inline uint64_t clv_rng_below(uint64_t key, uint64_t i, uint64_t n) { return (uint64_t)(((unsigned __int128)clv_rng_u64(key, i) * n) >> 64); }
+/* Standard normal (Box-Muller on draws 2i, 2i+1). */
+float clv_rng_normal(uint64_t key, uint64_t i);
+/* Truncated normal N(0, std^2) clipped to [-2 std, 2 std] by resampling, like timm's trunc_normal_. */
+float clv_rng_trunc_normal(uint64_t key, uint64_t i, float std);
+/* Fisher-Yates permutation of 0..n-1 drawn from key. */
+void clv_rng_permutation(uint64_t key, int64_t *perm, int64_t n);
+
+/* Streams: fixed ids so that every consumer of randomness has its own. */
+enum {
+    CLV_STREAM_INIT = 1,     /* parameter initialization */
+    CLV_STREAM_SHUFFLE = 2,  /* epoch order */
+    CLV_STREAM_AUGMENT = 3,  /* crops and flips */
+    CLV_STREAM_CLASSES = 4,  /* class order of the task split */
+    CLV_STREAM_ADAPTER = 5,  /* adapter initialization */
+    CLV_STREAM_BENCH = 6     /* synthetic benchmark inputs */
+};
+
+/* ---- time ---- */
+double clv_now(void); /* monotonic seconds */
+
+/* ---- threads: the one OpenMP pool ---- */
+int clv_threads_get(void);
+void clv_threads_set(int n); /* n <= 0: leave OpenMP's default */
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,80 @@
+/* Math kernels, forward and backward. Plain functions, all sizes explicit
+ * (llm.c style). Conventions:
+ *  - row-major float arrays; N = number of rows (e.g. batch * tokens);
+ *  - every backward ACCUMULATES (+=) into the gradients it is given
+ *    (dx, dw, db ...); the caller zeroes them once per step; a NULL gradient
+ *    pointer means "not needed" and is skipped;
+ *  - what the backward needs is saved by the forward into named buffers;
+ *  - kernels parallelize with OpenMP over their outermost independent loop
+ *    and produce the same numbers whatever the thread count. */
+#ifndef CLVIT_KERNELS_H
+#define CLVIT_KERNELS_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- Linear: y[N x out] = x[N x in] w[out x in]^T + b[out] (b may be NULL) ---- */
+void clv_linear_forward(float *y, const float *x, const float *w, const float *b, int64_t N, int64_t in, int64_t out);
+/* dx += dy w; dw += dy^T x; db += column sums of dy. */
+void clv_linear_backward(float *dx, float *dw, float *db, const float *dy, const float *x, const float *w, int64_t N,
+                         int64_t in, int64_t out);
+
+/* ---- LayerNorm over the last dimension C; mean and rstd [N] are saved ---- */
+void clv_layernorm_forward(float *y, float *mean, float *rstd, const float *x, const float *w, const float *b,
+                           int64_t N, int64_t C, float eps);
+void clv_layernorm_backward(float *dx, float *dw, float *db, const float *dy, const float *x, const float *w,
+                            const float *mean, const float *rstd, int64_t N, int64_t C);
+
+/* ---- GELU, exact: 0.5 x (1 + erf(x / sqrt 2)) ---- */
+void clv_gelu_forward(float *y, const float *x, int64_t n);
+void clv_gelu_backward(float *dx, const float *dy, const float *x, int64_t n);
+
+/* ---- y = a + b elementwise (residual) ---- */
+void clv_add_forward(float *y, const float *a, const float *b, int64_t n);
+
+/* ---- Row softmax: y[N x K] = softmax(x) per row (numerically stable) ---- */
+void clv_softmax_forward(float *y, const float *x, int64_t N, int64_t K);
+/* dx += y * (dy - sum_k dy*y) per row */
+void clv_softmax_backward(float *dx, const float *dy, const float *y, int64_t N, int64_t K);
+
+/* ---- Softmax cross-entropy, mean over the N rows ----
+ * probs [N x K] saved; returns the mean loss; correct (may be NULL) gets the
+ * number of rows whose argmax equals the label. Labels must be in [0, K). */
+float clv_xent_forward(float *probs, const float *logits, const int32_t *labels, int64_t N, int64_t K,
+                       int64_t *correct);
+/* dlogits += dloss * (probs - onehot(label)) / N */
+void clv_xent_backward(float *dlogits, const float *probs, const int32_t *labels, int64_t N, int64_t K, float dloss);
+
+/* ---- Multi-head self-attention core (timm's Attention without the linears) ----
+ * qkv [B x T x 3C] is the qkv Linear's output, laid out (3, H, hd) along its
+ * last axis as in timm (q = [.., 0:C], k = [.., C:2C], v = [.., 2C:3C], head h
+ * at columns h*hd .. h*hd+hd-1 of each). out [B x T x C] = heads concatenated.
+ * att [B x H x T x T] saves the softmax probabilities; scale = 1/sqrt(hd).
+ * scratch must hold clv_attention_scratch_floats(B, T, C, H) floats. */
+int64_t clv_attention_scratch_floats(int64_t B, int64_t T, int64_t C, int64_t H);
+void clv_attention_forward(float *out, float *att, const float *qkv, int64_t B, int64_t T, int64_t C, int64_t H,
+                           float *scratch);
+void clv_attention_backward(float *dqkv, const float *dout, const float *qkv, const float *att, int64_t B, int64_t T,
+                            int64_t C, int64_t H, float *scratch);
+
+/* ---- Patch extraction for a conv with kernel = stride = P (no padding) ----
+ * img [B x Cin x H x W] (NCHW) -> patches [B x (H/P)(W/P) x (Cin P P)], each row
+ * in the order (c, ph, pw) of a flattened conv weight [D x Cin x P x P],
+ * patches in row-major (py, px) order. H and W must be multiples of P. */
+void clv_patchify(float *patches, const float *img, int64_t B, int64_t Cin, int64_t H, int64_t W, int64_t P);
+/* dimg += the inverse scatter of dpatches */
+void clv_patchify_backward(float *dimg, const float *dpatches, int64_t B, int64_t Cin, int64_t H, int64_t W, int64_t P);
+
+/* ---- Row-wise broadcast helpers ---- */
+/* y[N x C] *= s[C] per column; ds += column sums of dy*y_unscaled (see adapters) */
+void clv_scale_columns(float *y, const float *s, int64_t N, int64_t C);
+/* out[C] += column sums of a[N x C] */
+void clv_colsum_add(float *out, const float *a, int64_t N, int64_t C);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

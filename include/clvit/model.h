@@ -1,0 +1,81 @@
+/* Backbones behind one interface, and the registry of named configurations.
+ *
+ * A backbone maps images to features: x [B x C x H x W] (NCHW, normalized)
+ * -> feats [B x feat_dim] (for ViT: the final-normed cls token). Task heads
+ * are separate (clv_head, one per task), so the backbone is shared by every
+ * task and a method adapts it only through its weight layers' adapter slots.
+ *
+ * Parameters use timm's names, so a timm checkpoint of the same shape loads
+ * as it is. Activations for one step live in buffers owned by the model,
+ * sized for the largest batch seen; forward saves what backward needs. */
+#ifndef CLVIT_MODEL_H
+#define CLVIT_MODEL_H
+
+#include "clvit/adapter.h"
+#include "clvit/param.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct clv_model clv_model;
+
+typedef struct clv_model_ops {
+    /* Initializes every parameter as timm does, from (seed, CLV_STREAM_INIT). */
+    void (*init)(clv_model *m, uint64_t seed);
+    int (*forward)(clv_model *m, const float *x, int64_t B, float *feats, clv_err *err);
+    /* dfeats [B x feat_dim] of the last forward; accumulates into trainable
+     * parameters' grads; dx (may be NULL) += gradient of the input. */
+    int (*backward)(clv_model *m, const float *dfeats, float *dx, clv_err *err);
+    void (*free)(clv_model *m);
+} clv_model_ops;
+
+typedef struct clv_model_info {
+    char name[64];      /* registry name, e.g. "vit_tiny_patch4_32" */
+    char family[16];    /* "vit" */
+    int img_size;       /* input is in_chans x img_size x img_size */
+    int in_chans;
+    int feat_dim;       /* width of the features handed to the heads */
+    double flops_per_image; /* forward FLOPs of the backbone (2 per multiply-add) */
+    char summary[160];  /* one line for `clvit info` */
+} clv_model_info;
+
+struct clv_model {
+    const clv_model_ops *ops;
+    clv_model_info info;
+    clv_params params;     /* backbone parameters, timm names */
+    clv_wlayer **wlayers;  /* adaptable weight layers, in forward order */
+    int n_wlayers;
+    void *impl;
+};
+
+/* Registry. */
+int clv_model_registry_count(void);
+const char *clv_model_registry_name(int i);
+/* Creates a backbone by registry name, parameters zeroed (call ops->init). */
+clv_model *clv_model_create(const char *name, clv_err *err);
+void clv_model_free(clv_model *m);
+
+/* ---- ViT with explicit configuration (the registry entries use this) ---- */
+typedef struct clv_vit_config {
+    int img_size, patch_size, in_chans, embed_dim, depth, num_heads;
+    int mlp_hidden; /* embed_dim * mlp_ratio */
+    float ln_eps;   /* 1e-6 as in timm */
+} clv_vit_config;
+clv_model *clv_vit_create(const char *name, const clv_vit_config *cfg, clv_err *err);
+
+/* ---- Task head: Linear(feat_dim -> classes), timm names head.weight / head.bias ---- */
+typedef struct clv_head {
+    clv_params params; /* "head.weight" [classes x feat_dim], "head.bias" [classes] */
+    int classes, feat_dim;
+} clv_head;
+int clv_head_init(clv_head *h, int feat_dim, int classes, uint64_t seed, int task, clv_err *err);
+void clv_head_free(clv_head *h);
+void clv_head_forward(const clv_head *h, float *logits, const float *feats, int64_t B);
+/* dfeats += dlogits W; head grads accumulated when trainable */
+void clv_head_backward(clv_head *h, float *dfeats, const float *dlogits, const float *feats, int64_t B);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

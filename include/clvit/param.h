@@ -1,0 +1,55 @@
+/* Parameters: named float tensors with a gradient and optimizer state.
+ *
+ * A model registers every parameter in one clv_params list; the optimizer,
+ * the checkpoint writer and the MPI allreduce all walk that list. Data is
+ * stored in PyTorch's layout (row-major, weight of a Linear is out x in, of a
+ * conv Cout x Cin x kh x kw) under timm's names. */
+#ifndef CLVIT_PARAM_H
+#define CLVIT_PARAM_H
+
+#include "clvit/core.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define CLV_NAME_LEN 96
+#define CLV_MAX_DIMS 4
+
+typedef struct clv_param {
+    char name[CLV_NAME_LEN];
+    int ndim;
+    int64_t shape[CLV_MAX_DIMS];
+    int64_t numel;
+    float *data;      /* owned by the list */
+    float *grad;      /* allocated when trainable; the owner zeroes it each step */
+    float *opt_m;     /* optimizer state (momentum / Adam first moment), lazily allocated */
+    float *opt_v;     /* Adam second moment, lazily allocated */
+    int trainable;    /* receives gradients and optimizer steps */
+    int no_decay;     /* excluded from weight decay (biases, norms, embeddings) */
+    float lr_scale;   /* multiplies the learning rate (1 by default) */
+} clv_param;
+
+typedef struct clv_params {
+    clv_param **items;
+    int count, cap;
+} clv_params;
+
+void clv_params_init(clv_params *ps);
+/* Frees every parameter and its buffers. */
+void clv_params_free(clv_params *ps);
+/* Allocates a zeroed parameter and appends it. shape has ndim entries.
+ * Returns NULL on allocation failure (err set). */
+clv_param *clv_params_add(clv_params *ps, const char *name, int ndim, const int64_t *shape, clv_err *err);
+clv_param *clv_params_find(const clv_params *ps, const char *name);
+/* Marks a parameter (not) trainable, allocating or keeping its grad buffer. */
+int clv_param_set_trainable(clv_param *p, int trainable, clv_err *err);
+void clv_params_zero_grad(clv_params *ps);
+int64_t clv_params_count(const clv_params *ps, int trainable_only);
+/* "[192, 3, 4, 4]" into buf */
+const char *clv_param_shape_str(const clv_param *p, char *buf, size_t len);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

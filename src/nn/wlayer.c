@@ -1,0 +1,58 @@
+/* Forward and backward of an adaptable weight layer (see clvit/adapter.h):
+ * z = x W_eff^T + b, y = z * s. The layer owns the bias gradient and dx;
+ * the adapter (or, without one, the base weight) owns the weight gradient. */
+#include "clvit/adapter.h"
+#include "clvit/gemm.h"
+#include "clvit/kernels.h"
+
+#include <string.h>
+
+void clv_wlayer_forward(const clv_wlayer *l, float *y, float *zsave, const float *x, int64_t N)
+{
+    const float *W = clv_wlayer_weight(l);
+    const float *s = clv_wlayer_scale(l);
+    clv_linear_forward(y, x, W, l->bias ? l->bias->data : NULL, N, l->in, l->out);
+    if (s) {
+        if (zsave)
+            memcpy(zsave, y, (size_t)(N * l->out) * sizeof(float));
+        clv_scale_columns(y, s, N, l->out);
+    }
+}
+
+int64_t clv_wlayer_scratch_floats(const clv_wlayer *l, int64_t N)
+{
+    return clv_wlayer_scale(l) ? N * l->out + l->out : 0;
+}
+
+void clv_wlayer_backward(const clv_wlayer *l, float *dx, const float *dy, const float *x, const float *zsave, int64_t N,
+                         float *scratch)
+{
+    const float *W = clv_wlayer_weight(l);
+    const float *s = clv_wlayer_scale(l);
+    const float *dz = dy;
+    float *ds = NULL;
+    if (s) {
+        /* dz = dy * s; ds = column sums of dy * z */
+        float *dzbuf = scratch;
+        ds = scratch + N * l->out;
+        memset(ds, 0, (size_t)l->out * sizeof(float));
+        const int64_t C = l->out;
+        for (int64_t n = 0; n < N; n++) {
+            const float *dyr = dy + n * C, *zr = zsave + n * C;
+            float *dzr = dzbuf + n * C;
+            for (int64_t c = 0; c < C; c++) {
+                dzr[c] = dyr[c] * s[c];
+                ds[c] += dyr[c] * zr[c];
+            }
+        }
+        dz = dzbuf;
+    }
+    if (l->bias && l->bias->trainable)
+        clv_colsum_add(l->bias->grad, dz, N, l->out);
+    if (dx)
+        clv_gemm(0, 0, N, l->in, l->out, 1.0f, dz, l->out, W, l->in, 1.0f, dx, l->in);
+    if (l->adapter)
+        l->adapter->ops->backward(l->adapter, l, x, dz, N, ds);
+    else if (l->weight->trainable)
+        clv_gemm(1, 0, l->out, l->in, N, 1.0f, dz, l->out, x, l->in, 1.0f, l->weight->grad, l->in);
+}
