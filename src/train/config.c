@@ -1,0 +1,305 @@
+/* The settings table behind INI files, flags, --help, run.json and resume checks. */
+#include "clvit/config.h"
+
+#include <errno.h>
+#include <ini.h>
+#include <math.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define S_(sec, key, flag, type, field, def, choices, may_change, help)                                               \
+    {sec, key, flag, type, offsetof(clv_config, field), sizeof(((clv_config *)0)->field), def, choices, may_change, help}
+
+static const clv_setting settings[] = {
+    S_("data", "dataset", "data", CLV_SET_STR, data, "fashion-mnist", "fashion-mnist|mnist|cifar10|cifar100", 0,
+       "dataset to split into tasks"),
+    S_("data", "root", "data-root", CLV_SET_STR, data_root, "", NULL, 1,
+       "directory of the dataset files (default: the Debian package's for fashion-mnist)"),
+    S_("data", "tasks", "tasks", CLV_SET_INT, tasks, "5", NULL, 0, "number of tasks T (classes split evenly)"),
+    S_("data", "class_order", "class-order", CLV_SET_STR, class_order, "natural", "natural|shuffled", 0,
+       "class order before splitting: natural or shuffled by the seed"),
+    S_("data", "fit", "fit", CLV_SET_STR, fit, "pad", "pad|resize", 0,
+       "how smaller images reach the model's size: zero-pad centered or resize"),
+    S_("data", "augment", "augment", CLV_SET_BOOL, augment, "1", NULL, 0,
+       "random crop with padding and horizontal flip (where it makes sense)"),
+    S_("data", "crop_padding", "crop-padding", CLV_SET_INT, crop_padding, "4", NULL, 0, "padding of the random crop"),
+    S_("data", "train_limit", "train-limit", CLV_SET_I64, train_limit, "0", NULL, 0,
+       "use at most this many training images per task (0: all)"),
+    S_("data", "test_limit", "test-limit", CLV_SET_I64, test_limit, "0", NULL, 0,
+       "evaluate on at most this many test images per task (0: all)"),
+    S_("model", "name", "model", CLV_SET_STR, model, "vit_nano_patch4_32", NULL, 0, "backbone (see clvit info)"),
+    S_("model", "weights", "weights", CLV_SET_STR, weights, "", NULL, 0,
+       "pretrained base weights (safetensors, timm names); empty: train the base on task 1"),
+    S_("method", "name", "method", CLV_SET_STR, method, "finetune", NULL, 0,
+       "continual-learning method (see clvit info)"),
+    S_("train", "epochs", "epochs", CLV_SET_INT, epochs, "1", NULL, 0, "epochs per task"),
+    S_("train", "batch", "batch", CLV_SET_INT, batch, "64", NULL, 0, "training batch size"),
+    S_("train", "optimizer", "optimizer", CLV_SET_STR, optimizer, "adamw", "adamw|sgd", 0, "optimizer"),
+    S_("train", "lr", "lr", CLV_SET_FLOAT, lr, "1e-3", NULL, 0, "peak learning rate of the backbone"),
+    S_("train", "lr_head", "lr-head", CLV_SET_FLOAT, lr_head, "1e-3", NULL, 0, "peak learning rate of the heads"),
+    S_("train", "momentum", "momentum", CLV_SET_FLOAT, momentum, "0.9", NULL, 0, "SGD momentum"),
+    S_("train", "weight_decay", "weight-decay", CLV_SET_FLOAT, weight_decay, "0.05", NULL, 0,
+       "weight decay (decoupled for adamw; biases, norms and embeddings exempt)"),
+    S_("train", "warmup_epochs", "warmup-epochs", CLV_SET_FLOAT, warmup_epochs, "0.1", NULL, 0,
+       "linear warmup at the start of each task, in epochs"),
+    S_("train", "min_lr_ratio", "min-lr-ratio", CLV_SET_FLOAT, min_lr_ratio, "0.01", NULL, 0,
+       "end of the cosine schedule as a fraction of the peak"),
+    S_("train", "clip_norm", "clip-norm", CLV_SET_FLOAT, clip_norm, "1.0", NULL, 0,
+       "clip the global gradient norm to this (0: off)"),
+    S_("train", "label_smoothing", "label-smoothing", CLV_SET_FLOAT, label_smoothing, "0", NULL, 0,
+       "reserved (must be 0)"),
+    S_("run", "seed", "seed", CLV_SET_U64, seed, "0", NULL, 0,
+       "drives class order, initialization, shuffling and augmentation"),
+    S_("run", "threads", "threads", CLV_SET_INT, threads, "0", NULL, 1, "OpenMP threads (0: all cores)"),
+    S_("run", "eval_batch", "eval-batch", CLV_SET_INT, eval_batch, "256", NULL, 1, "evaluation batch size"),
+    S_("run", "checkpoint_every", "checkpoint-every", CLV_SET_INT, checkpoint_every, "0", NULL, 1,
+       "also checkpoint every N steps inside an epoch (0: at epoch ends only)"),
+};
+
+#define N_SETTINGS ((int)(sizeof settings / sizeof settings[0]))
+
+int clv_config_settings_count(void) { return N_SETTINGS; }
+const clv_setting *clv_config_setting(int i) { return i >= 0 && i < N_SETTINGS ? &settings[i] : NULL; }
+
+const clv_setting *clv_config_find(const char *section_dot_key)
+{
+    const char *dot = strchr(section_dot_key, '.');
+    if (!dot)
+        return NULL;
+    size_t slen = (size_t)(dot - section_dot_key);
+    for (int i = 0; i < N_SETTINGS; i++)
+        if (strlen(settings[i].section) == slen && !strncmp(settings[i].section, section_dot_key, slen) &&
+            !strcmp(settings[i].key, dot + 1))
+            return &settings[i];
+    return NULL;
+}
+
+const clv_setting *clv_config_find_flag(const char *flag)
+{
+    for (int i = 0; i < N_SETTINGS; i++)
+        if (!strcmp(settings[i].flag, flag))
+            return &settings[i];
+    return NULL;
+}
+
+static int choice_ok(const char *choices, const char *v)
+{
+    size_t n = strlen(v);
+    for (const char *p = choices; *p;) {
+        const char *bar = strchr(p, '|');
+        size_t len = bar ? (size_t)(bar - p) : strlen(p);
+        if (len == n && !strncmp(p, v, n))
+            return 1;
+        if (!bar)
+            break;
+        p = bar + 1;
+    }
+    return 0;
+}
+
+int clv_config_set(clv_config *c, const clv_setting *s, const char *value, clv_err *err)
+{
+    char *field = (char *)c + s->offset;
+    char *end = NULL;
+    errno = 0;
+    switch (s->type) {
+    case CLV_SET_INT: {
+        long v = strtol(value, &end, 10);
+        if (end == value || *end || errno || v < 0 || v > INT_MAX)
+            return clv_errf(err, "%s.%s: '%s' is not a non-negative integer", s->section, s->key, value);
+        *(int *)field = (int)v;
+        break;
+    }
+    case CLV_SET_I64: {
+        long long v = strtoll(value, &end, 10);
+        if (end == value || *end || errno || v < 0)
+            return clv_errf(err, "%s.%s: '%s' is not a non-negative integer", s->section, s->key, value);
+        *(int64_t *)field = (int64_t)v;
+        break;
+    }
+    case CLV_SET_U64: {
+        if (value[0] == '-')
+            return clv_errf(err, "%s.%s: '%s' is not a non-negative integer", s->section, s->key, value);
+        unsigned long long v = strtoull(value, &end, 10);
+        if (end == value || *end || errno)
+            return clv_errf(err, "%s.%s: '%s' is not a non-negative integer", s->section, s->key, value);
+        *(uint64_t *)field = (uint64_t)v;
+        break;
+    }
+    case CLV_SET_FLOAT: {
+        float v = strtof(value, &end);
+        if (end == value || *end || errno || !isfinite(v) || v < 0)
+            return clv_errf(err, "%s.%s: '%s' is not a non-negative number", s->section, s->key, value);
+        *(float *)field = v;
+        break;
+    }
+    case CLV_SET_BOOL:
+        if (!strcmp(value, "1") || !strcmp(value, "true") || !strcmp(value, "yes") || !strcmp(value, "on"))
+            *(int *)field = 1;
+        else if (!strcmp(value, "0") || !strcmp(value, "false") || !strcmp(value, "no") || !strcmp(value, "off"))
+            *(int *)field = 0;
+        else
+            return clv_errf(err, "%s.%s: '%s' is not a boolean (true/false, 1/0)", s->section, s->key, value);
+        break;
+    case CLV_SET_STR:
+        if (s->choices && !choice_ok(s->choices, value))
+            return clv_errf(err, "%s.%s: '%s' is not one of %s", s->section, s->key, value, s->choices);
+        if (strlen(value) >= s->size)
+            return clv_errf(err, "%s.%s: value too long (%zu characters, at most %zu)", s->section, s->key,
+                            strlen(value), s->size - 1);
+        strcpy(field, value);
+        break;
+    }
+    return 0;
+}
+
+void clv_config_defaults(clv_config *c)
+{
+    memset(c, 0, sizeof *c);
+    for (int i = 0; i < N_SETTINGS; i++)
+        if (clv_config_set(c, &settings[i], settings[i].defval, NULL))
+            abort(); /* a bad default is a programming error */
+}
+
+int clv_config_set_assignment(clv_config *c, const char *assignment, clv_err *err)
+{
+    const char *eq = strchr(assignment, '=');
+    if (!eq)
+        return clv_errf(err, "--set %s: expected section.key=value", assignment);
+    char key[128];
+    size_t klen = (size_t)(eq - assignment);
+    if (klen >= sizeof key)
+        return clv_errf(err, "--set: key too long");
+    memcpy(key, assignment, klen);
+    key[klen] = 0;
+    const clv_setting *s = clv_config_find(key);
+    if (!s)
+        return clv_errf(err, "--set: unknown setting '%s' (see clvit train --help)", key);
+    return clv_config_set(c, s, eq + 1, err);
+}
+
+typedef struct {
+    clv_config *c;
+    clv_err *err;
+    const char *path;
+    int failed;
+} ini_ctx;
+
+static int on_ini(void *user, const char *section, const char *name, const char *value)
+{
+    ini_ctx *ctx = user;
+    if (ctx->failed)
+        return 0;
+    char key[256];
+    snprintf(key, sizeof key, "%s.%s", section, name);
+    const clv_setting *s = clv_config_find(key);
+    if (!s) {
+        clv_errf(ctx->err, "%s: unknown setting [%s] %s", ctx->path, section, name);
+        ctx->failed = 1;
+        return 0;
+    }
+    if (clv_config_set(ctx->c, s, value, ctx->err)) {
+        clv_err_prefix(ctx->err, "%s", ctx->path);
+        ctx->failed = 1;
+        return 0;
+    }
+    return 1;
+}
+
+int clv_config_load_ini(clv_config *c, const char *path, clv_err *err)
+{
+    ini_ctx ctx = {c, err, path, 0};
+    int rc = ini_parse(path, on_ini, &ctx);
+    if (ctx.failed)
+        return -1;
+    if (rc == -1)
+        return clv_errf(err, "%s: cannot open: %s", path, strerror(errno));
+    if (rc == -2)
+        return clv_errf(err, "%s: out of memory while parsing", path);
+    if (rc > 0)
+        return clv_errf(err, "%s: line %d: syntax error", path, rc);
+    return 0;
+}
+
+int clv_config_validate(const clv_config *c, clv_err *err)
+{
+    if (c->tasks < 1)
+        return clv_errf(err, "data.tasks must be at least 1");
+    if (c->batch < 1)
+        return clv_errf(err, "train.batch must be at least 1");
+    if (c->eval_batch < 1)
+        return clv_errf(err, "run.eval_batch must be at least 1");
+    if (c->epochs < 1)
+        return clv_errf(err, "train.epochs must be at least 1");
+    if (c->label_smoothing != 0.0f)
+        return clv_errf(err, "train.label_smoothing is reserved and must be 0");
+    if (c->min_lr_ratio > 1.0f)
+        return clv_errf(err, "train.min_lr_ratio must be between 0 and 1");
+    return 0;
+}
+
+void clv_config_format(const clv_config *c, const clv_setting *s, char *buf, size_t len)
+{
+    const char *field = (const char *)c + s->offset;
+    switch (s->type) {
+    case CLV_SET_INT:
+        snprintf(buf, len, "%d", *(const int *)field);
+        break;
+    case CLV_SET_I64:
+        snprintf(buf, len, "%lld", (long long)*(const int64_t *)field);
+        break;
+    case CLV_SET_U64:
+        snprintf(buf, len, "%llu", (unsigned long long)*(const uint64_t *)field);
+        break;
+    case CLV_SET_FLOAT:
+        snprintf(buf, len, "%.9g", (double)*(const float *)field);
+        break;
+    case CLV_SET_BOOL:
+        snprintf(buf, len, "%s", *(const int *)field ? "true" : "false");
+        break;
+    case CLV_SET_STR:
+        snprintf(buf, len, "%s", field);
+        break;
+    }
+}
+
+int clv_config_diff(const clv_config *a, const clv_config *b, char *buf, size_t len)
+{
+    int n = 0;
+    size_t off = 0;
+    if (len)
+        buf[0] = 0;
+    for (int i = 0; i < N_SETTINGS; i++) {
+        const clv_setting *s = &settings[i];
+        if (s->resume_may_change)
+            continue;
+        char va[CLV_PATH_LEN], vb[CLV_PATH_LEN];
+        clv_config_format(a, s, va, sizeof va);
+        clv_config_format(b, s, vb, sizeof vb);
+        if (strcmp(va, vb)) {
+            if (off < len)
+                off += (size_t)snprintf(buf + off, len - off, "%s%s.%s ('%s' vs '%s')", n ? ", " : "", s->section,
+                                        s->key, va, vb);
+            n++;
+        }
+    }
+    return n;
+}
+
+void clv_config_print_help(FILE *out)
+{
+    const char *section = "";
+    for (int i = 0; i < N_SETTINGS; i++) {
+        const clv_setting *s = &settings[i];
+        if (strcmp(section, s->section)) {
+            section = s->section;
+            fprintf(out, "\n  [%s]\n", section);
+        }
+        char flag[64];
+        snprintf(flag, sizeof flag, "--%s", s->flag);
+        fprintf(out, "  %-20s %-22s %s (default: %s%s%s)\n", flag, "", s->help, *s->defval ? s->defval : "none",
+                s->choices ? "; one of " : "", s->choices ? s->choices : "");
+        fprintf(out, "  %-20s %s.%s\n", "", s->section, s->key);
+    }
+}
