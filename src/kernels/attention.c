@@ -1,0 +1,69 @@
+/* Scaled dot-product self-attention core of timm's Attention, without its
+ * qkv and proj linears. One (batch, head) pair is independent of every other,
+ * so the loop over pairs is the parallel one and each pair's GEMMs run on a
+ * single thread over strided views of qkv (row stride 3C): no copies, and
+ * results that do not depend on the thread count.
+ *
+ * scale = hd^-1/2 keeps the logits' variance near 1 whatever the head width,
+ * so the softmax does not saturate. timm scales q before q k^T; we fold the
+ * scale into the GEMM's alpha, which rounds differently by at most an ulp. */
+#include "clvit/gemm.h"
+#include "clvit/kernels.h"
+#include "kernels/softmax_row.h"
+
+#include <math.h>
+#include <omp.h>
+
+int64_t clv_attention_scratch_floats(int64_t B, int64_t T, int64_t C, int64_t H)
+{
+    /* backward: one T x T buffer for dAtt per thread */
+    return (int64_t)omp_get_max_threads() * T * T;
+}
+
+void clv_attention_forward(float *out, float *att, const float *qkv, int64_t B, int64_t T, int64_t C, int64_t H,
+                           float *scratch)
+{
+    const int64_t hd = C / H, ld = 3 * C;
+    const float scale = 1.0f / sqrtf((float)hd);
+#pragma omp parallel for schedule(static)
+    for (int64_t bh = 0; bh < B * H; bh++) {
+        const int64_t b = bh / H, h = bh % H;
+        const float *q = qkv + b * T * ld + h * hd;
+        const float *k = q + C, *v = q + 2 * C;
+        float *a = att + bh * T * T;
+        clv_gemm(0, 1, T, T, hd, scale, q, ld, k, ld, 0.0f, a, T);
+        for (int64_t t = 0; t < T; t++)
+            clv_softmax_row(a + t * T, a + t * T, T);
+        clv_gemm(0, 0, T, hd, T, 1.0f, a, T, v, ld, 0.0f, out + b * T * C + h * hd, C);
+    }
+}
+
+void clv_attention_backward(float *dqkv, const float *dout, const float *qkv, const float *att, int64_t B, int64_t T,
+                            int64_t C, int64_t H, float *scratch)
+{
+    if (!dqkv)
+        return;
+    const int64_t hd = C / H, ld = 3 * C;
+    const float scale = 1.0f / sqrtf((float)hd);
+    /* scratch was sized for omp_get_max_threads() threads: never use more */
+#pragma omp parallel for schedule(static) num_threads(omp_get_max_threads())
+    for (int64_t bh = 0; bh < B * H; bh++) {
+        const int64_t b = bh / H, h = bh % H;
+        const float *q = qkv + b * T * ld + h * hd;
+        const float *k = q + C, *v = q + 2 * C;
+        float *dq = dqkv + b * T * ld + h * hd;
+        float *dk = dq + C, *dv = dq + 2 * C;
+        const float *a = att + bh * T * T;
+        const float *dob = dout + b * T * C + h * hd;
+        float *da = scratch + (int64_t)omp_get_thread_num() * T * T;
+        /* out = A V: dA = dout V^T, dV += A^T dout */
+        clv_gemm(0, 1, T, T, hd, 1.0f, dob, C, v, ld, 0.0f, da, T);
+        clv_gemm(1, 0, T, hd, T, 1.0f, a, T, dob, C, 1.0f, dv, ld);
+        /* through the row softmax, in place: dS */
+        for (int64_t t = 0; t < T; t++)
+            clv_softmax_row_backward(da + t * T, da + t * T, a + t * T, T, 0);
+        /* S = scale q k^T: dq += scale dS k, dk += scale dS^T q */
+        clv_gemm(0, 0, T, hd, T, scale, da, T, k, ld, 1.0f, dq, ld);
+        clv_gemm(1, 0, T, hd, T, scale, da, T, q, ld, 1.0f, dk, ld);
+    }
+}

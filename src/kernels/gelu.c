@@ -1,0 +1,29 @@
+/* GELU in its exact erf form, as torch.nn.GELU() (approximate='none'). */
+#include "clvit/kernels.h"
+#include "kernels/vmath.h"
+
+#include <math.h>
+
+void clv_gelu_forward(float *y, const float *x, int64_t n)
+{
+    float *restrict yr = y;
+    const float *restrict xr = x;
+#pragma omp parallel for if (n > 16384) schedule(static)
+    for (int64_t i = 0; i < n; i++)
+        yr[i] = 0.5f * xr[i] * (1.0f + erff(xr[i] * (float)M_SQRT1_2));
+}
+
+void clv_gelu_backward(float *dx, const float *dy, const float *x, int64_t n)
+{
+    /* d/dx [x Phi(x)] = Phi(x) + x phi(x) */
+    const float inv_sqrt_2pi = 0.3989422804014327f;
+    float *restrict dxr = dx;
+    const float *restrict dyr = dy, *restrict xr = x;
+#pragma omp parallel for if (n > 16384) schedule(static)
+    for (int64_t i = 0; i < n; i++) {
+        const float v = xr[i];
+        const float cdf = 0.5f * (1.0f + erff(v * (float)M_SQRT1_2));
+        const float pdf = inv_sqrt_2pi * clv_vexpf(-0.5f * v * v);
+        dxr[i] += dyr[i] * (cdf + v * pdf);
+    }
+}
