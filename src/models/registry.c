@@ -1,0 +1,71 @@
+/* The registry of named backbone configurations (clv_model_create).
+ *
+ * One table row per name: its one-line summary, the family's constructor and
+ * the family's own configuration struct. A new family (Swin, ResNet) is a new
+ * file with a constructor plus its rows here; nothing else changes. The
+ * summaries are written out so that listing models builds none of them;
+ * tests/test_vit.c checks each against the summary of the built model. */
+#include "clvit/model.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct entry {
+    const char *name;
+    const char *summary;
+    clv_model *(*create)(const char *name, const void *cfg, clv_err *err);
+    const void *cfg;
+} entry;
+
+static clv_model *make_vit(const char *name, const void *cfg, clv_err *err) { return clv_vit_create(name, cfg, err); }
+
+/*                                        img patch in  dim depth heads mlp  ln_eps */
+static const clv_vit_config vit_nano_p4_32 = {32, 4, 3, 64, 4, 2, 256, 1e-6f};
+static const clv_vit_config vit_tiny_p4_32 = {32, 4, 3, 192, 12, 3, 768, 1e-6f};
+static const clv_vit_config vit_tiny_p16_224 = {224, 16, 3, 192, 12, 3, 768, 1e-6f};
+static const clv_vit_config vit_small_p16_224 = {224, 16, 3, 384, 12, 6, 1536, 1e-6f};
+static const clv_vit_config vit_base_p16_224 = {224, 16, 3, 768, 12, 12, 3072, 1e-6f};
+
+static const entry entries[] = {
+    {"vit_nano_patch4_32", "ViT dim 64 depth 4 heads 2 patch 4 32x32, 207K params", make_vit, &vit_nano_p4_32},
+    {"vit_tiny_patch4_32", "ViT dim 192 depth 12 heads 3 patch 4 32x32, 5.4M params", make_vit, &vit_tiny_p4_32},
+    {"vit_tiny_patch16_224", "ViT dim 192 depth 12 heads 3 patch 16 224x224, 5.5M params", make_vit,
+     &vit_tiny_p16_224},
+    {"vit_small_patch16_224", "ViT dim 384 depth 12 heads 6 patch 16 224x224, 21.7M params", make_vit,
+     &vit_small_p16_224},
+    {"vit_base_patch16_224", "ViT dim 768 depth 12 heads 12 patch 16 224x224, 85.8M params", make_vit,
+     &vit_base_p16_224},
+};
+
+#define N_ENTRIES ((int)(sizeof entries / sizeof entries[0]))
+
+int clv_model_registry_count(void) { return N_ENTRIES; }
+
+const char *clv_model_registry_name(int i) { return i >= 0 && i < N_ENTRIES ? entries[i].name : NULL; }
+
+const char *clv_model_registry_summary(int i) { return i >= 0 && i < N_ENTRIES ? entries[i].summary : NULL; }
+
+clv_model *clv_model_create(const char *name, clv_err *err)
+{
+    for (int i = 0; name && i < N_ENTRIES; i++)
+        if (strcmp(entries[i].name, name) == 0)
+            return entries[i].create(name, entries[i].cfg, err);
+    char known[CLV_ERR_LEN / 2];
+    size_t len = 0;
+    known[0] = '\0';
+    for (int i = 0; i < N_ENTRIES && len < sizeof known; i++) {
+        int n = snprintf(known + len, sizeof known - len, "%s%s", i ? ", " : "", entries[i].name);
+        if (n < 0)
+            break;
+        len += (size_t)n;
+    }
+    clv_errf(err, "unknown model '%s' (known: %s)", name ? name : "(null)", known);
+    return NULL;
+}
+
+void clv_model_free(clv_model *m)
+{
+    if (m)
+        m->ops->free(m);
+}

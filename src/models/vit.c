@@ -1,0 +1,654 @@
+/* Vision Transformer backbone with timm's semantics and tensor names
+ * (timm.models.vision_transformer.VisionTransformer with its defaults: class
+ * token, learned absolute position embedding added to every token, pre-norm
+ * blocks, LayerNorm eps 1e-6, qkv bias, exact GELU, no dropout,
+ * global_pool='token': the features are the final-normed class token).
+ *
+ * Owns the parameters, the adaptable weight layers (the patch embedding viewed
+ * as D x (C P P) after clv_patchify, then qkv, proj, fc1, fc2 of every block,
+ * in forward order) and all activation memory:
+ *  - one forward arena holding what backward needs, sized for the largest
+ *    batch seen;
+ *  - one backward arena of gradient buffers, allocated by the first backward;
+ *  - per weight layer, a pre-scale output buffer (zsave), allocated only when
+ *    the layer's adapter has a per-output scale.
+ * Weight layers run only through clv_wlayer_forward/backward, so adapters plug
+ * in without this file knowing about them. Adapters attached to the layers
+ * belong to whoever attached them; the model does not free them. */
+#include "clvit/kernels.h"
+#include "clvit/model.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { INIT_ZERO, INIT_ONE, INIT_TRUNC02, INIT_CLS, INIT_CONV };
+
+typedef struct block {
+    clv_param *n1w, *n1b, *n2w, *n2b;
+    clv_wlayer qkv, proj, fc1, fc2;
+} block;
+
+/* What one block's forward saves for its backward (N = B T rows). */
+typedef struct block_acts {
+    float *ln1, *mean1, *rstd1; /* norm1 output [N x D] and statistics [N] */
+    float *qkv;                 /* [N x 3D] */
+    float *att;                 /* softmax probabilities [B x H x T x T] */
+    float *attout;              /* heads concatenated [N x D] */
+    float *xmid;                /* residual stream after the attention branch */
+    float *ln2, *mean2, *rstd2;
+    float *h, *g;               /* fc1 output (GELU input), GELU output [N x Hm] */
+    float *xout;                /* residual stream after the MLP branch */
+} block_acts;
+
+typedef struct vit {
+    clv_vit_config cfg;
+    int64_t D, H, Hm, P, C, Np, T, K; /* K = C P P, the patch length */
+    clv_param *cls, *pos, *pew, *peb, *nw, *nb;
+    unsigned char *init_kind; /* per parameter index */
+    clv_wlayer pe;
+    block *blocks;
+
+    int64_t cap_B; /* forward arena sized for this batch */
+    int64_t B;     /* batch of the last successful forward, 0 if none */
+    float *fwd;
+    float *patches, *peout, *x0, *clsx, *meanf, *rstdf, *attn_scratch;
+    block_acts *acts;
+
+    int64_t bwd_cap_B;
+    float *bwd;
+    float *dres, *dattout, *dqkv, *dln, *dh, *dg, *dcls, *dpe, *dpatches;
+
+    float **zsave;      /* per weight layer, NULL until the layer has a scale */
+    int64_t *zsave_cap; /* batch each zsave was sized for */
+    float *wscratch;
+    int64_t wscratch_n;
+} vit;
+
+/* ---- arenas: one allocation carved into named buffers ---- */
+
+typedef struct carver {
+    float *base; /* NULL while counting */
+    int64_t used;
+    int overflow;
+} carver;
+
+/* a*b*c floats, each buffer 64-byte aligned. */
+static float *carve(carver *c, int64_t a, int64_t b, int64_t d)
+{
+    int64_t n;
+    if (c->overflow || __builtin_mul_overflow(a, b, &n) || __builtin_mul_overflow(n, d, &n) ||
+        n > (INT64_MAX / 8) - c->used) {
+        c->overflow = 1;
+        return NULL;
+    }
+    n = (n + 15) & ~(int64_t)15;
+    float *p = c->base ? c->base + c->used : NULL;
+    c->used += n;
+    return p;
+}
+
+static void fwd_layout(vit *v, int64_t B, carver *c)
+{
+    const int64_t D = v->D, T = v->T, Hm = v->Hm;
+    v->patches = carve(c, B, v->Np, v->K);
+    v->peout = carve(c, B, v->Np, D);
+    v->x0 = carve(c, B, T, D);
+    v->clsx = carve(c, B, D, 1);
+    v->meanf = carve(c, B, 1, 1);
+    v->rstdf = carve(c, B, 1, 1);
+    v->attn_scratch = carve(c, clv_attention_scratch_floats(B, T, D, v->H), 1, 1);
+    for (int i = 0; i < v->cfg.depth; i++) {
+        block_acts *a = &v->acts[i];
+        a->ln1 = carve(c, B, T, D);
+        a->mean1 = carve(c, B, T, 1);
+        a->rstd1 = carve(c, B, T, 1);
+        a->qkv = carve(c, B, T, 3 * D);
+        a->att = carve(c, B * v->H, T, T);
+        a->attout = carve(c, B, T, D);
+        a->xmid = carve(c, B, T, D);
+        a->ln2 = carve(c, B, T, D);
+        a->mean2 = carve(c, B, T, 1);
+        a->rstd2 = carve(c, B, T, 1);
+        a->h = carve(c, B, T, Hm);
+        a->g = carve(c, B, T, Hm);
+        a->xout = carve(c, B, T, D);
+    }
+}
+
+static void bwd_layout(vit *v, int64_t B, carver *c)
+{
+    const int64_t D = v->D, T = v->T;
+    v->dres = carve(c, B, T, D);
+    v->dattout = carve(c, B, T, D);
+    v->dqkv = carve(c, B, T, 3 * D);
+    v->dln = carve(c, B, T, D);
+    v->dh = carve(c, B, T, v->Hm);
+    v->dg = carve(c, B, T, v->Hm);
+    v->dcls = carve(c, B, D, 1);
+    v->dpe = carve(c, B, v->Np, D);
+    v->dpatches = carve(c, B, v->Np, v->K);
+}
+
+static int arena(vit *v, float **mem, int64_t B, void (*layout)(vit *, int64_t, carver *), const char *what,
+                 const char *name, clv_err *err)
+{
+    carver c = {0};
+    layout(v, B, &c);
+    if (c.overflow)
+        return clv_errf(err, "%s: %s buffers for batch %lld overflow", name, what, (long long)B);
+    float *p = clv_alloc_array((size_t)c.used, sizeof(float));
+    if (!p)
+        return clv_errf(err, "%s: out of memory for the %s buffers of batch %lld (%.0f MiB)", name, what,
+                        (long long)B, (double)c.used * 4.0 / 1048576.0);
+    clv_free(*mem);
+    *mem = p;
+    c = (carver){.base = p};
+    layout(v, B, &c);
+    return 0;
+}
+
+static int ensure_fwd(clv_model *m, int64_t B, clv_err *err)
+{
+    vit *v = m->impl;
+    if (B <= v->cap_B)
+        return 0;
+    v->cap_B = 0;
+    if (arena(v, &v->fwd, B, fwd_layout, "activation", m->info.name, err))
+        return -1;
+    v->cap_B = B;
+    return 0;
+}
+
+/* The pre-scale output buffer of weight layer idx, or NULL when it has no scale. */
+static int zsave_for(clv_model *m, int idx, int64_t rows_per_image, float **z, clv_err *err)
+{
+    vit *v = m->impl;
+    const clv_wlayer *l = m->wlayers[idx];
+    *z = NULL;
+    if (!clv_wlayer_scale(l))
+        return 0;
+    if (v->zsave_cap[idx] < v->cap_B) {
+        clv_free(v->zsave[idx]);
+        v->zsave_cap[idx] = 0;
+        size_t n;
+        if (clv_mul_overflow((size_t)(v->cap_B * rows_per_image), (size_t)l->out, &n) ||
+            !(v->zsave[idx] = clv_alloc_array(n, sizeof(float))))
+            return clv_errf(err, "%s: out of memory for the scaled outputs of %s", m->info.name, l->name);
+        v->zsave_cap[idx] = v->cap_B;
+    }
+    *z = v->zsave[idx];
+    return 0;
+}
+
+static void add_inplace(float *y, const float *a, int64_t n)
+{
+#pragma omp parallel for if (n > (1 << 16))
+    for (int64_t i = 0; i < n; i++)
+        y[i] += a[i];
+}
+
+static int vit_forward(clv_model *m, const float *x, int64_t B, float *feats, clv_err *err)
+{
+    vit *v = m->impl;
+    if (B <= 0)
+        return clv_errf(err, "%s: batch size %lld", m->info.name, (long long)B);
+    v->B = 0;
+    if (ensure_fwd(m, B, err))
+        return -1;
+    const int64_t D = v->D, T = v->T, Np = v->Np, N = B * T, img = v->cfg.img_size;
+    const float eps = v->cfg.ln_eps;
+    float *z;
+
+    clv_patchify(v->patches, x, B, v->C, img, img, v->P);
+    if (zsave_for(m, 0, Np, &z, err))
+        return -1;
+    clv_wlayer_forward(&v->pe, v->peout, z, v->patches, B * Np);
+    /* token 0 is the class token; pos_embed is added to every token */
+    const float *cls = v->cls->data, *pos = v->pos->data;
+    for (int64_t b = 0; b < B; b++) {
+        float *xb = v->x0 + b * T * D;
+        for (int64_t d = 0; d < D; d++)
+            xb[d] = cls[d] + pos[d];
+        const float *pb = v->peout + b * Np * D;
+        for (int64_t j = 0; j < Np * D; j++)
+            xb[D + j] = pb[j] + pos[D + j];
+    }
+
+    const float *xin = v->x0;
+    for (int i = 0; i < v->cfg.depth; i++) {
+        block *bk = &v->blocks[i];
+        block_acts *a = &v->acts[i];
+        const int w = 1 + 4 * i;
+        clv_layernorm_forward(a->ln1, a->mean1, a->rstd1, xin, bk->n1w->data, bk->n1b->data, N, D, eps);
+        if (zsave_for(m, w, T, &z, err))
+            return -1;
+        clv_wlayer_forward(&bk->qkv, a->qkv, z, a->ln1, N);
+        clv_attention_forward(a->attout, a->att, a->qkv, B, T, D, v->H, v->attn_scratch);
+        if (zsave_for(m, w + 1, T, &z, err))
+            return -1;
+        clv_wlayer_forward(&bk->proj, a->xmid, z, a->attout, N);
+        add_inplace(a->xmid, xin, N * D);
+
+        clv_layernorm_forward(a->ln2, a->mean2, a->rstd2, a->xmid, bk->n2w->data, bk->n2b->data, N, D, eps);
+        if (zsave_for(m, w + 2, T, &z, err))
+            return -1;
+        clv_wlayer_forward(&bk->fc1, a->h, z, a->ln2, N);
+        clv_gelu_forward(a->g, a->h, N * v->Hm);
+        if (zsave_for(m, w + 3, T, &z, err))
+            return -1;
+        clv_wlayer_forward(&bk->fc2, a->xout, z, a->g, N);
+        add_inplace(a->xout, a->xmid, N * D);
+        xin = a->xout;
+    }
+
+    /* LayerNorm is per token and only the class token is pooled: norm just those rows. */
+    for (int64_t b = 0; b < B; b++)
+        memcpy(v->clsx + b * D, xin + b * T * D, (size_t)D * sizeof(float));
+    clv_layernorm_forward(feats, v->meanf, v->rstdf, v->clsx, v->nw->data, v->nb->data, B, D, eps);
+    v->B = B;
+    return 0;
+}
+
+/* ---- backward ----
+ * The graph is walked in units, lowest first: 0 the embedding (patch
+ * projection, cls_token, pos_embed), then per block norm1, qkv (with the
+ * attention core), proj, norm2, fc1, fc2, and last the final norm. A unit's
+ * input gradient is formed only when a unit below it needs a gradient (or dx
+ * was asked for), so training only the top of the network costs only the top. */
+
+static int wl_trains(const clv_wlayer *l)
+{
+    return l->weight->trainable || (l->bias && l->bias->trainable) || l->adapter != NULL;
+}
+
+static int ln_trains(const clv_param *w, const clv_param *b) { return w->trainable || b->trainable; }
+
+static int lowest_trainable_unit(const vit *v)
+{
+    if (v->cls->trainable || v->pos->trainable || wl_trains(&v->pe))
+        return 0;
+    for (int i = 0; i < v->cfg.depth; i++) {
+        const block *bk = &v->blocks[i];
+        const int u = 1 + 6 * i;
+        if (ln_trains(bk->n1w, bk->n1b))
+            return u;
+        if (wl_trains(&bk->qkv))
+            return u + 1;
+        if (wl_trains(&bk->proj))
+            return u + 2;
+        if (ln_trains(bk->n2w, bk->n2b))
+            return u + 3;
+        if (wl_trains(&bk->fc1))
+            return u + 4;
+        if (wl_trains(&bk->fc2))
+            return u + 5;
+    }
+    if (ln_trains(v->nw, v->nb))
+        return 1 + 6 * v->cfg.depth;
+    return 2 + 6 * v->cfg.depth;
+}
+
+static float *grad_of(clv_param *p) { return p->trainable ? p->grad : NULL; }
+
+static void zero(float *p, int64_t n) { memset(p, 0, (size_t)n * sizeof(float)); }
+
+/* Every scaled layer must have had its zsave filled by the forward; the
+ * shared wlayer scratch is sized for the largest scaled layer. */
+static int prepare_scaled(clv_model *m, int64_t B, clv_err *err)
+{
+    vit *v = m->impl;
+    int64_t need = 0;
+    for (int i = 0; i < m->n_wlayers; i++) {
+        const clv_wlayer *l = m->wlayers[i];
+        if (!clv_wlayer_scale(l))
+            continue;
+        if (!v->zsave[i] || v->zsave_cap[i] < B)
+            return clv_errf(err, "%s: %s gained an output scale between forward and backward", m->info.name,
+                            l->name);
+        int64_t rows = B * (i == 0 ? v->Np : v->T);
+        int64_t n = clv_wlayer_scratch_floats(l, rows);
+        if (n > need)
+            need = n;
+    }
+    if (need > v->wscratch_n) {
+        clv_free(v->wscratch);
+        v->wscratch_n = 0;
+        if (!(v->wscratch = clv_alloc_array((size_t)need, sizeof(float))))
+            return clv_errf(err, "%s: out of memory for the adapter scratch", m->info.name);
+        v->wscratch_n = need;
+    }
+    return 0;
+}
+
+static int vit_backward(clv_model *m, const float *dfeats, float *dx, clv_err *err)
+{
+    vit *v = m->impl;
+    const int64_t B = v->B;
+    if (B == 0)
+        return clv_errf(err, "%s: backward without a successful forward", m->info.name);
+    const int lowest = dx ? -1 : lowest_trainable_unit(v);
+    const int ufinal = 1 + 6 * v->cfg.depth;
+    if (lowest > ufinal)
+        return 0;
+    if (v->bwd_cap_B < v->cap_B) {
+        v->bwd_cap_B = 0;
+        if (arena(v, &v->bwd, v->cap_B, bwd_layout, "gradient", m->info.name, err))
+            return -1;
+        v->bwd_cap_B = v->cap_B;
+    }
+    if (prepare_scaled(m, B, err))
+        return -1;
+    const int64_t D = v->D, T = v->T, Np = v->Np, N = B * T, Hm = v->Hm, img = v->cfg.img_size;
+    float *ws = v->wscratch;
+
+    int need = lowest < ufinal;
+    if (need)
+        zero(v->dcls, B * D);
+    clv_layernorm_backward(need ? v->dcls : NULL, grad_of(v->nw), grad_of(v->nb), dfeats, v->clsx, v->nw->data,
+                           v->meanf, v->rstdf, B, D);
+    if (!need)
+        return 0;
+    zero(v->dres, N * D);
+    for (int64_t b = 0; b < B; b++)
+        memcpy(v->dres + b * T * D, v->dcls + b * D, (size_t)D * sizeof(float));
+
+    /* dres holds the gradient of the residual stream; each branch adds to it. */
+    for (int i = v->cfg.depth - 1; i >= 0; i--) {
+        block *bk = &v->blocks[i];
+        block_acts *a = &v->acts[i];
+        const float *xin = i ? v->acts[i - 1].xout : v->x0;
+        const int u = 1 + 6 * i, w = 1 + 4 * i;
+
+        need = lowest < u + 5;
+        if (need)
+            zero(v->dg, N * Hm);
+        clv_wlayer_backward(&bk->fc2, need ? v->dg : NULL, v->dres, a->g, v->zsave[w + 3], N, ws);
+        if (!need)
+            return 0;
+        zero(v->dh, N * Hm);
+        clv_gelu_backward(v->dh, v->dg, a->h, N * Hm);
+        need = lowest < u + 4;
+        if (need)
+            zero(v->dln, N * D);
+        clv_wlayer_backward(&bk->fc1, need ? v->dln : NULL, v->dh, a->ln2, v->zsave[w + 2], N, ws);
+        if (!need)
+            return 0;
+        need = lowest < u + 3;
+        clv_layernorm_backward(need ? v->dres : NULL, grad_of(bk->n2w), grad_of(bk->n2b), v->dln, a->xmid,
+                               bk->n2w->data, a->mean2, a->rstd2, N, D);
+        if (!need)
+            return 0;
+
+        need = lowest < u + 2;
+        if (need)
+            zero(v->dattout, N * D);
+        clv_wlayer_backward(&bk->proj, need ? v->dattout : NULL, v->dres, a->attout, v->zsave[w + 1], N, ws);
+        if (!need)
+            return 0;
+        zero(v->dqkv, N * 3 * D);
+        clv_attention_backward(v->dqkv, v->dattout, a->qkv, a->att, B, T, D, v->H, v->attn_scratch);
+        need = lowest < u + 1;
+        if (need)
+            zero(v->dln, N * D);
+        clv_wlayer_backward(&bk->qkv, need ? v->dln : NULL, v->dqkv, a->ln1, v->zsave[w], N, ws);
+        if (!need)
+            return 0;
+        need = lowest < u;
+        clv_layernorm_backward(need ? v->dres : NULL, grad_of(bk->n1w), grad_of(bk->n1b), v->dln, xin,
+                               bk->n1w->data, a->mean1, a->rstd1, N, D);
+        if (!need)
+            return 0;
+    }
+
+    /* embedding: x0 = [cls; patch tokens] + pos */
+    if (v->cls->trainable)
+        for (int64_t b = 0; b < B; b++)
+            add_inplace(v->cls->grad, v->dres + b * T * D, D);
+    if (v->pos->trainable)
+        for (int64_t b = 0; b < B; b++)
+            add_inplace(v->pos->grad, v->dres + b * T * D, T * D);
+    if (!dx && !wl_trains(&v->pe))
+        return 0;
+    for (int64_t b = 0; b < B; b++)
+        memcpy(v->dpe + b * Np * D, v->dres + (b * T + 1) * D, (size_t)(Np * D) * sizeof(float));
+    if (dx)
+        zero(v->dpatches, B * Np * v->K);
+    clv_wlayer_backward(&v->pe, dx ? v->dpatches : NULL, v->dpe, v->patches, v->zsave[0], B * Np, ws);
+    if (dx)
+        clv_patchify_backward(dx, v->dpatches, B, v->C, img, img, v->P);
+    return 0;
+}
+
+/* ---- init: timm's init_weights ---- */
+
+static void vit_init(clv_model *m, uint64_t seed)
+{
+    vit *v = m->impl;
+    /* PyTorch's Conv2d default (kaiming_uniform a=sqrt(5)) is U(+-1/sqrt(fan_in)) for weight and bias. */
+    const float conv_bound = 1.0f / sqrtf((float)v->K);
+    for (int k = 0; k < m->params.count; k++) {
+        clv_param *p = m->params.items[k];
+        const uint64_t key = clv_rng_key(seed, CLV_STREAM_INIT, (uint64_t)k, 0);
+        for (int64_t j = 0; j < p->numel; j++) {
+            float val = 0.0f;
+            switch (v->init_kind[k]) {
+            case INIT_ZERO: val = 0.0f; break;
+            case INIT_ONE: val = 1.0f; break;
+            case INIT_TRUNC02: val = clv_rng_trunc_normal(key, (uint64_t)j, 0.02f); break;
+            case INIT_CLS: val = 1e-6f * clv_rng_normal(key, (uint64_t)j); break;
+            case INIT_CONV: val = conv_bound * (2.0f * clv_rng_uniform(key, (uint64_t)j) - 1.0f); break;
+            }
+            p->data[j] = val;
+        }
+    }
+    for (int i = 0; i < m->n_wlayers; i++)
+        if (m->wlayers[i]->adapter && m->wlayers[i]->adapter->ops->invalidate)
+            m->wlayers[i]->adapter->ops->invalidate(m->wlayers[i]->adapter);
+}
+
+static void vit_free(clv_model *m)
+{
+    vit *v = m->impl;
+    if (v) {
+        clv_free(v->fwd);
+        clv_free(v->bwd);
+        clv_free(v->wscratch);
+        if (v->zsave)
+            for (int i = 0; i < m->n_wlayers; i++)
+                clv_free(v->zsave[i]);
+        free(v->zsave);
+        free(v->zsave_cap);
+        free(v->acts);
+        free(v->blocks);
+        free(v->init_kind);
+        free(v);
+    }
+    clv_params_free(&m->params);
+    free(m->wlayers);
+    free(m);
+}
+
+static const clv_model_ops vit_ops = {
+    .init = vit_init,
+    .forward = vit_forward,
+    .backward = vit_backward,
+    .free = vit_free,
+};
+
+/* ---- construction ---- */
+
+static clv_param *add(clv_model *m, int kind, int no_decay, clv_err *err, const char *name, int ndim, int64_t d0,
+                      int64_t d1, int64_t d2, int64_t d3)
+{
+    vit *v = m->impl;
+    const int64_t shape[4] = {d0, d1, d2, d3};
+    clv_param *p = clv_params_add(&m->params, name, ndim, shape, err);
+    if (!p)
+        return NULL;
+    unsigned char *kinds = realloc(v->init_kind, (size_t)m->params.count);
+    if (!kinds) {
+        clv_errf(err, "out of memory");
+        return NULL;
+    }
+    v->init_kind = kinds;
+    kinds[m->params.count - 1] = (unsigned char)kind;
+    p->no_decay = no_decay;
+    return p;
+}
+
+/* A Linear "prefix.weight" [out x in] + "prefix.bias" [out] as a weight layer. */
+static int add_linear(clv_model *m, clv_wlayer *l, const char *prefix, int64_t out, int64_t in, clv_err *err)
+{
+    char name[CLV_NAME_LEN];
+    snprintf(l->name, sizeof l->name, "%s", prefix);
+    l->out = out;
+    l->in = in;
+    snprintf(name, sizeof name, "%s.weight", prefix);
+    if (!(l->weight = add(m, INIT_TRUNC02, 0, err, name, 2, out, in, 0, 0)))
+        return -1;
+    snprintf(name, sizeof name, "%s.bias", prefix);
+    if (!(l->bias = add(m, INIT_ZERO, 1, err, name, 1, out, 0, 0, 0)))
+        return -1;
+    return 0;
+}
+
+static int add_norm(clv_model *m, clv_param **w, clv_param **b, const char *prefix, int64_t D, clv_err *err)
+{
+    char name[CLV_NAME_LEN];
+    snprintf(name, sizeof name, "%s.weight", prefix);
+    if (!(*w = add(m, INIT_ONE, 1, err, name, 1, D, 0, 0, 0)))
+        return -1;
+    snprintf(name, sizeof name, "%s.bias", prefix);
+    if (!(*b = add(m, INIT_ZERO, 1, err, name, 1, D, 0, 0, 0)))
+        return -1;
+    return 0;
+}
+
+static int check_config(const char *name, const clv_vit_config *c, clv_err *err)
+{
+    /* generous bounds that keep every product below well inside int64 */
+    if (c->img_size <= 0 || c->img_size > 4096 || c->patch_size <= 0 || c->img_size % c->patch_size)
+        return clv_errf(err, "%s: image size %d is not a positive multiple of patch size %d", name, c->img_size,
+                        c->patch_size);
+    if (c->in_chans <= 0 || c->in_chans > 64)
+        return clv_errf(err, "%s: in_chans %d out of range", name, c->in_chans);
+    if (c->embed_dim <= 0 || c->embed_dim > 16384 || c->num_heads <= 0 || c->embed_dim % c->num_heads)
+        return clv_errf(err, "%s: embed_dim %d is not a positive multiple of num_heads %d", name, c->embed_dim,
+                        c->num_heads);
+    if (c->depth < 0 || c->depth > 1024)
+        return clv_errf(err, "%s: depth %d out of range", name, c->depth);
+    if (c->mlp_hidden <= 0 || c->mlp_hidden > 65536)
+        return clv_errf(err, "%s: mlp_hidden %d out of range", name, c->mlp_hidden);
+    if (!(c->ln_eps > 0.0f))
+        return clv_errf(err, "%s: ln_eps must be positive", name);
+    return 0;
+}
+
+static void fill_info(clv_model *m)
+{
+    vit *v = m->impl;
+    const clv_vit_config *c = &v->cfg;
+    clv_model_info *in = &m->info;
+    snprintf(in->family, sizeof in->family, "vit");
+    in->img_size = c->img_size;
+    in->in_chans = c->in_chans;
+    in->feat_dim = c->embed_dim;
+    const double D = (double)v->D, T = (double)v->T, Hm = (double)v->Hm;
+    const double per_block = 2.0 * T * D * 3.0 * D /* qkv */ + 2.0 * T * T * D /* q k^T */ +
+                             2.0 * T * T * D /* att v */ + 2.0 * T * D * D /* proj */ + 2.0 * T * D * Hm * 2.0;
+    in->flops_per_image = 2.0 * (double)v->Np * (double)v->K * D + c->depth * per_block;
+    const double np = (double)clv_params_count(&m->params, 0);
+    char count[32];
+    if (np >= 1e6)
+        snprintf(count, sizeof count, "%.1fM", np / 1e6);
+    else
+        snprintf(count, sizeof count, "%.0fK", np / 1e3);
+    snprintf(in->summary, sizeof in->summary, "ViT dim %d depth %d heads %d patch %d %dx%d, %s params", c->embed_dim,
+             c->depth, c->num_heads, c->patch_size, c->img_size, c->img_size, count);
+}
+
+clv_model *clv_vit_create(const char *name, const clv_vit_config *cfg, clv_err *err)
+{
+    if (!name || strlen(name) >= sizeof(((clv_model_info *)0)->name)) {
+        clv_errf(err, "vit: missing or too long model name");
+        return NULL;
+    }
+    if (check_config(name, cfg, err))
+        return NULL;
+    clv_model *m = calloc(1, sizeof *m);
+    vit *v = calloc(1, sizeof *v);
+    if (!m || !v) {
+        free(m);
+        free(v);
+        clv_errf(err, "%s: out of memory", name);
+        return NULL;
+    }
+    m->ops = &vit_ops;
+    m->impl = v;
+    clv_params_init(&m->params);
+    snprintf(m->info.name, sizeof m->info.name, "%s", name);
+
+    v->cfg = *cfg;
+    v->D = cfg->embed_dim;
+    v->H = cfg->num_heads;
+    v->Hm = cfg->mlp_hidden;
+    v->P = cfg->patch_size;
+    v->C = cfg->in_chans;
+    v->Np = (int64_t)(cfg->img_size / cfg->patch_size) * (cfg->img_size / cfg->patch_size);
+    v->T = v->Np + 1;
+    v->K = v->C * v->P * v->P;
+    const int64_t D = v->D;
+    const int depth = cfg->depth;
+
+    m->n_wlayers = 1 + 4 * depth;
+    v->blocks = calloc((size_t)depth + 1, sizeof *v->blocks);
+    v->acts = calloc((size_t)depth + 1, sizeof *v->acts);
+    m->wlayers = calloc((size_t)m->n_wlayers, sizeof *m->wlayers);
+    v->zsave = calloc((size_t)m->n_wlayers, sizeof *v->zsave);
+    v->zsave_cap = calloc((size_t)m->n_wlayers, sizeof *v->zsave_cap);
+    if (!v->blocks || !v->acts || !m->wlayers || !v->zsave || !v->zsave_cap) {
+        clv_errf(err, "%s: out of memory", name);
+        goto fail;
+    }
+
+    /* registration order = timm's state_dict order */
+    if (!(v->cls = add(m, INIT_CLS, 1, err, "cls_token", 3, 1, 1, D, 0)) ||
+        !(v->pos = add(m, INIT_TRUNC02, 1, err, "pos_embed", 3, 1, v->T, D, 0)) ||
+        !(v->pew = add(m, INIT_CONV, 0, err, "patch_embed.proj.weight", 4, D, v->C, v->P, v->P)) ||
+        !(v->peb = add(m, INIT_CONV, 1, err, "patch_embed.proj.bias", 1, D, 0, 0, 0)))
+        goto fail;
+    snprintf(v->pe.name, sizeof v->pe.name, "patch_embed.proj");
+    v->pe.out = D;
+    v->pe.in = v->K;
+    v->pe.weight = v->pew;
+    v->pe.bias = v->peb;
+    m->wlayers[0] = &v->pe;
+
+    for (int i = 0; i < depth; i++) {
+        block *bk = &v->blocks[i];
+        char p[CLV_NAME_LEN];
+#define PFX(s) (snprintf(p, sizeof p, "blocks.%d.%s", i, s), p)
+        if (add_norm(m, &bk->n1w, &bk->n1b, PFX("norm1"), D, err) ||
+            add_linear(m, &bk->qkv, PFX("attn.qkv"), 3 * D, D, err) ||
+            add_linear(m, &bk->proj, PFX("attn.proj"), D, D, err) ||
+            add_norm(m, &bk->n2w, &bk->n2b, PFX("norm2"), D, err) ||
+            add_linear(m, &bk->fc1, PFX("mlp.fc1"), v->Hm, D, err) ||
+            add_linear(m, &bk->fc2, PFX("mlp.fc2"), D, v->Hm, err))
+            goto fail;
+#undef PFX
+        m->wlayers[1 + 4 * i] = &bk->qkv;
+        m->wlayers[2 + 4 * i] = &bk->proj;
+        m->wlayers[3 + 4 * i] = &bk->fc1;
+        m->wlayers[4 + 4 * i] = &bk->fc2;
+    }
+    if (add_norm(m, &v->nw, &v->nb, "norm", D, err))
+        goto fail;
+    fill_info(m);
+    return m;
+
+fail:
+    vit_free(m);
+    return NULL;
+}
