@@ -1,0 +1,651 @@
+/* Tests of the math kernels (clvit/kernels.h): forwards against double
+ * references written here (or hand values), every backward against central
+ * finite differences, the accumulate convention, and thread-count
+ * independence. Suite "kernels". */
+#include <criterion/criterion.h>
+
+#include "clvit/core.h"
+#include "clvit/kernels.h"
+#include "gradcheck.h"
+#include "kernels/vmath.h"
+
+#include <math.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+static float *falloc(int64_t n)
+{
+    float *p = clv_alloc_array((size_t)n, sizeof(float));
+    cr_assert(p, "alloc %lld floats", (long long)n);
+    return p;
+}
+
+static double *dalloc(int64_t n)
+{
+    double *p = calloc((size_t)n, sizeof(double));
+    cr_assert(p);
+    return p;
+}
+
+static float *frand(int64_t n, uint64_t seed, float lo, float hi)
+{
+    float *p = falloc(n);
+    gradcheck_fill(p, n, seed, lo, hi);
+    return p;
+}
+
+/* Outputs start as NaN so that a kernel that reads (instead of overwrites)
+ * its output, or forgets an element, is caught. */
+static float *fnan(int64_t n)
+{
+    float *p = falloc(n);
+    for (int64_t i = 0; i < n; i++)
+        p[i] = NAN;
+    return p;
+}
+
+#define EXPECT_GC(x, g, n, fn, ctx, what)                                                                             \
+    do {                                                                                                               \
+        gradcheck_result res_;                                                                                         \
+        char buf_[256];                                                                                                \
+        gradcheck_opts o_ = gradcheck_defaults();                                                                      \
+        int rc_ = gradcheck_run((x), (g), (n), (fn), (ctx), &o_, &res_);                                               \
+        cr_expect(rc_ == 0 && res_.max_rel < 1e-2, "%s: %s", (what), gradcheck_str(&res_, buf_, sizeof buf_));         \
+    } while (0)
+
+#define EXPECT_CLOSE(a, ref, n, tol, what)                                                                             \
+    do {                                                                                                               \
+        double d_ = gradcheck_max_rel_diff((a), (ref), (n), 1.0);                                                     \
+        cr_expect(d_ < (tol), "%s: max rel diff %.3g >= %.3g", (what), d_, (double)(tol));                            \
+    } while (0)
+
+/* a == 2 * b elementwise (to float rounding): the accumulate convention */
+static void expect_doubled(const float *twice, const float *once, int64_t n, const char *what)
+{
+    double worst = 0, scale = 1e-6;
+    for (int64_t i = 0; i < n; i++)
+        scale = fmax(scale, fabs(once[i]));
+    for (int64_t i = 0; i < n; i++)
+        worst = fmax(worst, fabs((double)twice[i] - 2.0 * once[i]));
+    cr_expect(worst / scale < 1e-5, "%s: second backward did not accumulate (err %.3g)", what, worst / scale);
+}
+
+/* ------------------------------------------------------------------ vexp */
+
+Test(kernels, vexp_accuracy)
+{
+    double worst = 0;
+    for (double v = -87.0; v < 88.0; v += 0.000731) {
+        const float x = (float)v;
+        const double e = exp((double)x);
+        worst = fmax(worst, fabs(clv_vexpf(x) - e) / e);
+    }
+    cr_expect(worst < 2.5e-7, "vexpf max rel err %.3g", worst);
+    cr_expect(clv_vexpf(0.0f) == 1.0f);
+    cr_expect(clv_vexpf(-100.0f) == 0.0f);
+    cr_expect(clv_vexpf(-INFINITY) == 0.0f);
+}
+
+/* ---------------------------------------------------------------- linear */
+
+typedef struct {
+    float *y, *x, *w, *b, *r;
+    int64_t N, in, out;
+} linear_ctx;
+
+static double linear_loss(void *p)
+{
+    linear_ctx *c = p;
+    clv_linear_forward(c->y, c->x, c->w, c->b, c->N, c->in, c->out);
+    return gradcheck_dot(c->y, c->r, c->N * c->out);
+}
+
+Test(kernels, linear_forward)
+{
+    const int64_t N = 7, in = 5, out = 3;
+    float *x = frand(N * in, 1, -1, 1), *w = frand(out * in, 2, -1, 1), *b = frand(out, 3, -1, 1);
+    float *y = fnan(N * out), *y0 = fnan(N * out);
+    double *ref = dalloc(N * out), *ref0 = dalloc(N * out);
+    for (int64_t n = 0; n < N; n++)
+        for (int64_t o = 0; o < out; o++) {
+            double s = 0;
+            for (int64_t i = 0; i < in; i++)
+                s += (double)x[n * in + i] * w[o * in + i];
+            ref0[n * out + o] = s;
+            ref[n * out + o] = s + b[o];
+        }
+    clv_linear_forward(y, x, w, b, N, in, out);
+    clv_linear_forward(y0, x, w, NULL, N, in, out);
+    EXPECT_CLOSE(y, ref, N * out, 1e-6, "linear with bias");
+    EXPECT_CLOSE(y0, ref0, N * out, 1e-6, "linear without bias");
+    clv_free(x), clv_free(w), clv_free(b), clv_free(y), clv_free(y0), free(ref), free(ref0);
+}
+
+Test(kernels, linear_backward)
+{
+    const int64_t N = 6, in = 5, out = 7;
+    linear_ctx c = {.N = N, .in = in, .out = out};
+    c.x = frand(N * in, 11, -1, 1), c.w = frand(out * in, 12, -1, 1), c.b = frand(out, 13, -1, 1);
+    c.r = frand(N * out, 14, -1, 1), c.y = falloc(N * out);
+    float *dx = falloc(N * in), *dw = falloc(out * in), *db = falloc(out);
+    clv_linear_backward(dx, dw, db, c.r, c.x, c.w, N, in, out);
+    EXPECT_GC(c.x, dx, N * in, linear_loss, &c, "linear dx");
+    EXPECT_GC(c.w, dw, out * in, linear_loss, &c, "linear dw");
+    EXPECT_GC(c.b, db, out, linear_loss, &c, "linear db");
+
+    float *dx2 = falloc(N * in), *dw2 = falloc(out * in), *db2 = falloc(out);
+    clv_linear_backward(dx2, dw2, db2, c.r, c.x, c.w, N, in, out);
+    clv_linear_backward(dx2, dw2, db2, c.r, c.x, c.w, N, in, out);
+    expect_doubled(dx2, dx, N * in, "linear dx");
+    expect_doubled(dw2, dw, out * in, "linear dw");
+    expect_doubled(db2, db, out, "linear db");
+    /* NULL gradients are skipped */
+    clv_linear_backward(NULL, NULL, db2, c.r, c.x, c.w, N, in, out);
+    cr_expect(fabsf(db2[0] - 3 * db[0]) <= 1e-5f * fabsf(db[0]) + 1e-6f);
+    clv_free(c.x), clv_free(c.w), clv_free(c.b), clv_free(c.r), clv_free(c.y);
+    clv_free(dx), clv_free(dw), clv_free(db), clv_free(dx2), clv_free(dw2), clv_free(db2);
+}
+
+/* ------------------------------------------------------------- layernorm */
+
+typedef struct {
+    float *y, *mean, *rstd, *x, *w, *b, *r;
+    int64_t N, C;
+    float eps;
+} ln_ctx;
+
+static double ln_loss(void *p)
+{
+    ln_ctx *c = p;
+    clv_layernorm_forward(c->y, c->mean, c->rstd, c->x, c->w, c->b, c->N, c->C, c->eps);
+    return gradcheck_dot(c->y, c->r, c->N * c->C);
+}
+
+Test(kernels, layernorm_forward)
+{
+    const int64_t N = 4, C = 37;
+    const float eps = 1e-6f;
+    float *x = frand(N * C, 21, -2, 3), *w = frand(C, 22, 0.5f, 1.5f), *b = frand(C, 23, -1, 1);
+    float *y = fnan(N * C), *mean = fnan(N), *rstd = fnan(N);
+    double *ref = dalloc(N * C), *rm = dalloc(N), *rr = dalloc(N);
+    for (int64_t n = 0; n < N; n++) {
+        double m = 0, v = 0;
+        for (int64_t c = 0; c < C; c++)
+            m += x[n * C + c];
+        m /= C;
+        for (int64_t c = 0; c < C; c++)
+            v += (x[n * C + c] - m) * (x[n * C + c] - m);
+        v /= C; /* biased, as torch */
+        rm[n] = m;
+        rr[n] = 1.0 / sqrt(v + eps);
+        for (int64_t c = 0; c < C; c++)
+            ref[n * C + c] = (x[n * C + c] - m) * rr[n] * w[c] + b[c];
+    }
+    clv_layernorm_forward(y, mean, rstd, x, w, b, N, C, eps);
+    EXPECT_CLOSE(y, ref, N * C, 2e-6, "layernorm y");
+    EXPECT_CLOSE(mean, rm, N, 2e-6, "layernorm mean");
+    for (int64_t n = 0; n < N; n++)
+        cr_expect(fabs(rstd[n] - rr[n]) < 2e-6 * rr[n], "rstd[%lld] %g vs %g", (long long)n, rstd[n], rr[n]);
+
+    /* a constant row: variance 0, rstd = eps^-1/2, y = b */
+    float xc[8], yc[8], wc[8], bc[8], mc, rc;
+    for (int i = 0; i < 8; i++)
+        xc[i] = 3.0f, wc[i] = 2.0f, bc[i] = (float)i;
+    clv_layernorm_forward(yc, &mc, &rc, xc, wc, bc, 1, 8, 1e-6f);
+    cr_expect(mc == 3.0f && fabsf(rc - 1000.0f) < 1e-2f, "mean %g rstd %g", mc, rc);
+    for (int i = 0; i < 8; i++)
+        cr_expect(yc[i] == (float)i, "y[%d] = %g", i, yc[i]);
+    clv_free(x), clv_free(w), clv_free(b), clv_free(y), clv_free(mean), clv_free(rstd);
+    free(ref), free(rm), free(rr);
+}
+
+Test(kernels, layernorm_backward)
+{
+    const int64_t N = 5, C = 11;
+    ln_ctx c = {.N = N, .C = C, .eps = 1e-5f};
+    c.x = frand(N * C, 31, -2, 2), c.w = frand(C, 32, 0.5f, 1.5f), c.b = frand(C, 33, -1, 1);
+    c.r = frand(N * C, 34, -1, 1), c.y = falloc(N * C), c.mean = falloc(N), c.rstd = falloc(N);
+    ln_loss(&c);
+    float *dx = falloc(N * C), *dw = falloc(C), *db = falloc(C);
+    clv_layernorm_backward(dx, dw, db, c.r, c.x, c.w, c.mean, c.rstd, N, C);
+    EXPECT_GC(c.x, dx, N * C, ln_loss, &c, "layernorm dx");
+    EXPECT_GC(c.w, dw, C, ln_loss, &c, "layernorm dw");
+    EXPECT_GC(c.b, db, C, ln_loss, &c, "layernorm db");
+
+    ln_loss(&c); /* mean/rstd of the unperturbed x again */
+    float *dx2 = falloc(N * C), *dw2 = falloc(C), *db2 = falloc(C);
+    clv_layernorm_backward(dx2, dw2, db2, c.r, c.x, c.w, c.mean, c.rstd, N, C);
+    clv_layernorm_backward(dx2, dw2, db2, c.r, c.x, c.w, c.mean, c.rstd, N, C);
+    expect_doubled(dx2, dx, N * C, "layernorm dx");
+    expect_doubled(dw2, dw, C, "layernorm dw");
+    expect_doubled(db2, db, C, "layernorm db");
+    clv_free(c.x), clv_free(c.w), clv_free(c.b), clv_free(c.r), clv_free(c.y), clv_free(c.mean), clv_free(c.rstd);
+    clv_free(dx), clv_free(dw), clv_free(db), clv_free(dx2), clv_free(dw2), clv_free(db2);
+}
+
+/* ------------------------------------------------------------------ gelu */
+
+typedef struct {
+    float *y, *x, *r;
+    int64_t n;
+} un_ctx;
+
+static double gelu_loss(void *p)
+{
+    un_ctx *c = p;
+    clv_gelu_forward(c->y, c->x, c->n);
+    return gradcheck_dot(c->y, c->r, c->n);
+}
+
+Test(kernels, gelu_forward)
+{
+    /* torch.nn.functional.gelu(torch.tensor([1., -1., 2.5, -3., 0.])) in double */
+    const float x[5] = {1.0f, -1.0f, 2.5f, -3.0f, 0.0f};
+    const double want[5] = {0.841344746068543, -0.15865525393145702, 2.4844758366855597, -0.00404969409489031, 0.0};
+    float y[5];
+    clv_gelu_forward(y, x, 5);
+    for (int i = 0; i < 5; i++)
+        cr_expect(fabs(y[i] - want[i]) < 1e-6, "gelu(%g) = %.9g, want %.9g", x[i], y[i], want[i]);
+    const int64_t n = 1000;
+    float *xs = frand(n, 41, -6, 6), *ys = fnan(n);
+    double *ref = dalloc(n);
+    for (int64_t i = 0; i < n; i++)
+        ref[i] = 0.5 * xs[i] * (1.0 + erf(xs[i] / sqrt(2.0)));
+    clv_gelu_forward(ys, xs, n);
+    EXPECT_CLOSE(ys, ref, n, 1e-6, "gelu");
+    clv_free(xs), clv_free(ys), free(ref);
+}
+
+Test(kernels, gelu_backward)
+{
+    const int64_t n = 40;
+    un_ctx c = {.n = n};
+    c.x = frand(n, 51, -4, 4), c.r = frand(n, 52, -1, 1), c.y = falloc(n);
+    float *dx = falloc(n), *dx2 = falloc(n);
+    clv_gelu_backward(dx, c.r, c.x, n);
+    EXPECT_GC(c.x, dx, n, gelu_loss, &c, "gelu dx");
+    /* exact derivative against double at a few points */
+    for (int64_t i = 0; i < n; i++) {
+        const double v = c.x[i];
+        const double d = 0.5 * (1 + erf(v / sqrt(2.0))) + v * exp(-0.5 * v * v) / sqrt(2 * M_PI);
+        cr_expect(fabs(dx[i] - c.r[i] * d) < 1e-6, "gelu'(%g)", v);
+    }
+    clv_gelu_backward(dx2, c.r, c.x, n);
+    clv_gelu_backward(dx2, c.r, c.x, n);
+    expect_doubled(dx2, dx, n, "gelu dx");
+    clv_free(c.x), clv_free(c.r), clv_free(c.y), clv_free(dx), clv_free(dx2);
+}
+
+/* --------------------------------------------------------------- softmax */
+
+typedef struct {
+    float *y, *x, *r;
+    int64_t N, K;
+} sm_ctx;
+
+static double softmax_loss(void *p)
+{
+    sm_ctx *c = p;
+    clv_softmax_forward(c->y, c->x, c->N, c->K);
+    return gradcheck_dot(c->y, c->r, c->N * c->K);
+}
+
+Test(kernels, softmax_forward)
+{
+    const float x[4] = {0.0f, logf(3.0f), 1000.0f, 1000.0f};
+    float y[4];
+    clv_softmax_forward(y, x, 2, 2);
+    cr_expect(fabsf(y[0] - 0.25f) < 1e-7f && fabsf(y[1] - 0.75f) < 1e-7f, "%g %g", y[0], y[1]);
+    cr_expect(y[2] == 0.5f && y[3] == 0.5f, "large logits overflow: %g %g", y[2], y[3]);
+
+    const int64_t N = 3, K = 17;
+    float *xs = frand(N * K, 61, -8, 8), *ys = fnan(N * K);
+    double *ref = dalloc(N * K);
+    for (int64_t n = 0; n < N; n++) {
+        double s = 0;
+        for (int64_t k = 0; k < K; k++)
+            s += exp(xs[n * K + k]);
+        for (int64_t k = 0; k < K; k++)
+            ref[n * K + k] = exp(xs[n * K + k]) / s;
+    }
+    clv_softmax_forward(ys, xs, N, K);
+    EXPECT_CLOSE(ys, ref, N * K, 1e-6, "softmax");
+    clv_free(xs), clv_free(ys), free(ref);
+}
+
+Test(kernels, softmax_backward)
+{
+    const int64_t N = 4, K = 7;
+    sm_ctx c = {.N = N, .K = K};
+    c.x = frand(N * K, 71, -3, 3), c.r = frand(N * K, 72, -1, 1), c.y = falloc(N * K);
+    softmax_loss(&c);
+    float *dx = falloc(N * K), *dx2 = falloc(N * K);
+    clv_softmax_backward(dx, c.r, c.y, N, K);
+    EXPECT_GC(c.x, dx, N * K, softmax_loss, &c, "softmax dx");
+    softmax_loss(&c);
+    clv_softmax_backward(dx2, c.r, c.y, N, K);
+    clv_softmax_backward(dx2, c.r, c.y, N, K);
+    expect_doubled(dx2, dx, N * K, "softmax dx");
+    clv_free(c.x), clv_free(c.r), clv_free(c.y), clv_free(dx), clv_free(dx2);
+}
+
+/* ------------------------------------------------------------------ xent */
+
+typedef struct {
+    float *probs, *logits;
+    int32_t *labels;
+    int64_t N, K;
+    float dloss;
+} xent_ctx;
+
+static double xent_loss(void *p)
+{
+    xent_ctx *c = p;
+    return c->dloss * (double)clv_xent_forward(c->probs, c->logits, c->labels, c->N, c->K, NULL);
+}
+
+Test(kernels, xent_forward)
+{
+    const float logits[6] = {0.0f, 0.0f, 0.0f, 200.0f, 5.0f, -1.0f};
+    const int32_t labels[3] = {0, 0, 0};
+    float probs[6];
+    int64_t correct = -1;
+    /* rows: (0,0) label 0 -> ln 2, not counted correct (tie goes to index 0: correct)
+     *       (0,200) label 0 -> 200 exactly, p underflows yet the loss is finite
+     *       (5,-1) label 0 -> log(1 + e^-6) */
+    const float l = clv_xent_forward(probs, logits, labels, 3, 2, &correct);
+    const double want = (log(2.0) + 200.0 + log1p(exp(-6.0))) / 3.0;
+    cr_expect(fabs(l - want) < 1e-5 * want, "loss %.9g want %.9g", l, want);
+    cr_expect(correct == 2, "correct %lld", (long long)correct);
+    cr_expect(probs[2] == 0.0f && probs[3] == 1.0f);
+
+    const int64_t N = 9, K = 13;
+    float *x = frand(N * K, 81, -5, 5), *p = fnan(N * K);
+    int32_t lab[9];
+    for (int i = 0; i < 9; i++)
+        lab[i] = (int32_t)((i * 7) % K);
+    double ref = 0;
+    int64_t ref_ok = 0;
+    for (int64_t n = 0; n < N; n++) {
+        double s = 0;
+        int64_t best = 0;
+        for (int64_t k = 0; k < K; k++) {
+            s += exp(x[n * K + k]);
+            if (x[n * K + k] > x[n * K + best])
+                best = k;
+        }
+        ref += log(s) - x[n * K + lab[n]];
+        ref_ok += best == lab[n];
+    }
+    ref /= N;
+    int64_t ok = -1;
+    const float loss = clv_xent_forward(p, x, lab, N, K, &ok);
+    cr_expect(fabs(loss - ref) < 1e-6 * fabs(ref), "loss %.9g ref %.9g", loss, ref);
+    cr_expect(ok == ref_ok, "correct %lld ref %lld", (long long)ok, (long long)ref_ok);
+    for (int64_t n = 0; n < N; n++) {
+        double s = 0;
+        for (int64_t k = 0; k < K; k++)
+            s += p[n * K + k];
+        cr_expect(fabs(s - 1) < 1e-6, "row %lld sums to %.9g", (long long)n, s);
+    }
+    clv_free(x), clv_free(p);
+}
+
+Test(kernels, xent_backward)
+{
+    const int64_t N = 5, K = 6;
+    int32_t lab[5] = {0, 5, 2, 2, 3};
+    xent_ctx c = {.N = N, .K = K, .labels = lab, .dloss = 1.7f};
+    c.logits = frand(N * K, 91, -3, 3), c.probs = falloc(N * K);
+    xent_loss(&c);
+    float *dl = falloc(N * K), *dl2 = falloc(N * K);
+    clv_xent_backward(dl, c.probs, lab, N, K, c.dloss);
+    EXPECT_GC(c.logits, dl, N * K, xent_loss, &c, "xent dlogits");
+    xent_loss(&c);
+    clv_xent_backward(dl2, c.probs, lab, N, K, c.dloss);
+    clv_xent_backward(dl2, c.probs, lab, N, K, c.dloss);
+    expect_doubled(dl2, dl, N * K, "xent dlogits");
+    clv_free(c.logits), clv_free(c.probs), clv_free(dl), clv_free(dl2);
+}
+
+/* ------------------------------------------------------------- attention */
+
+typedef struct {
+    float *out, *att, *qkv, *r, *scratch;
+    int64_t B, T, C, H;
+} attn_ctx;
+
+static double attn_loss(void *p)
+{
+    attn_ctx *c = p;
+    clv_attention_forward(c->out, c->att, c->qkv, c->B, c->T, c->C, c->H, c->scratch);
+    return gradcheck_dot(c->out, c->r, c->B * c->T * c->C);
+}
+
+static void attn_ctx_init(attn_ctx *c, int64_t B, int64_t T, int64_t C, int64_t H, uint64_t seed)
+{
+    *c = (attn_ctx){.B = B, .T = T, .C = C, .H = H};
+    c->qkv = frand(B * T * 3 * C, seed, -1.5f, 1.5f);
+    c->r = frand(B * T * C, seed + 1, -1, 1);
+    c->out = fnan(B * T * C);
+    c->att = fnan(B * H * T * T);
+    c->scratch = falloc(clv_attention_scratch_floats(B, T, C, H));
+}
+
+static void attn_ctx_free(attn_ctx *c)
+{
+    clv_free(c->qkv), clv_free(c->r), clv_free(c->out), clv_free(c->att), clv_free(c->scratch);
+}
+
+/* timm: q, k, v = qkv.reshape(B, T, 3, H, hd).permute(2, 0, 3, 1, 4);
+ * out = (softmax(q * hd^-0.5 @ k^T) @ v).transpose(1, 2).reshape(B, T, C) */
+static void attn_reference(double *out, double *att, const float *qkv, int64_t B, int64_t T, int64_t C, int64_t H)
+{
+    const int64_t hd = C / H;
+    const double scale = 1.0 / sqrt((double)hd);
+#define QKV(b, t, s, h, d) ((double)qkv[((b) * T + (t)) * 3 * C + (s) * C + (h) * hd + (d)])
+    for (int64_t b = 0; b < B; b++)
+        for (int64_t h = 0; h < H; h++)
+            for (int64_t i = 0; i < T; i++) {
+                double *a = att + ((b * H + h) * T + i) * T, m = -INFINITY, s = 0;
+                for (int64_t j = 0; j < T; j++) {
+                    double dot = 0;
+                    for (int64_t d = 0; d < hd; d++)
+                        dot += QKV(b, i, 0, h, d) * scale * QKV(b, j, 1, h, d);
+                    a[j] = dot;
+                    m = fmax(m, dot);
+                }
+                for (int64_t j = 0; j < T; j++)
+                    s += (a[j] = exp(a[j] - m));
+                for (int64_t j = 0; j < T; j++)
+                    a[j] /= s;
+                for (int64_t d = 0; d < hd; d++) {
+                    double o = 0;
+                    for (int64_t j = 0; j < T; j++)
+                        o += a[j] * QKV(b, j, 2, h, d);
+                    out[(b * T + i) * C + h * hd + d] = o;
+                }
+            }
+#undef QKV
+}
+
+Test(kernels, attention_forward)
+{
+    const int64_t B = 2, T = 5, C = 9, H = 3; /* hd = 3 */
+    attn_ctx c;
+    attn_ctx_init(&c, B, T, C, H, 101);
+    double *ro = dalloc(B * T * C), *ra = dalloc(B * H * T * T);
+    attn_reference(ro, ra, c.qkv, B, T, C, H);
+    clv_attention_forward(c.out, c.att, c.qkv, B, T, C, H, c.scratch);
+    EXPECT_CLOSE(c.out, ro, B * T * C, 1e-6, "attention out");
+    EXPECT_CLOSE(c.att, ra, B * H * T * T, 1e-6, "attention probabilities");
+    attn_ctx_free(&c);
+    free(ro), free(ra);
+}
+
+Test(kernels, attention_backward)
+{
+    const int64_t shapes[3][4] = {{2, 5, 9, 3}, {1, 7, 8, 2}, {3, 4, 6, 1}};
+    for (int s = 0; s < 3; s++) {
+        const int64_t B = shapes[s][0], T = shapes[s][1], C = shapes[s][2], H = shapes[s][3];
+        attn_ctx c;
+        attn_ctx_init(&c, B, T, C, H, 111 + 10 * s);
+        const int64_t n = B * T * 3 * C;
+        float *dqkv = falloc(n), *d2 = falloc(n);
+        attn_loss(&c);
+        clv_attention_backward(dqkv, c.r, c.qkv, c.att, B, T, C, H, c.scratch);
+        char what[64];
+        snprintf(what, sizeof what, "attention dqkv B%lld T%lld C%lld H%lld", (long long)B, (long long)T,
+                 (long long)C, (long long)H);
+        EXPECT_GC(c.qkv, dqkv, n, attn_loss, &c, what);
+        attn_loss(&c);
+        clv_attention_backward(d2, c.r, c.qkv, c.att, B, T, C, H, c.scratch);
+        clv_attention_backward(d2, c.r, c.qkv, c.att, B, T, C, H, c.scratch);
+        expect_doubled(d2, dqkv, n, what);
+        clv_free(dqkv), clv_free(d2);
+        attn_ctx_free(&c);
+    }
+}
+
+Test(kernels, attention_thread_count_independent)
+{
+    const int64_t B = 3, T = 17, C = 24, H = 4;
+    const int64_t nout = B * T * C, natt = B * H * T * T, nqkv = B * T * 3 * C;
+    const int saved = omp_get_max_threads();
+    float *out[2], *att[2], *dqkv[2];
+    omp_set_num_threads(2);
+    attn_ctx c;
+    attn_ctx_init(&c, B, T, C, H, 131); /* scratch sized for 2 threads */
+    for (int k = 0; k < 2; k++) {
+        omp_set_num_threads(k == 0 ? 1 : 2);
+        out[k] = falloc(nout), att[k] = falloc(natt), dqkv[k] = falloc(nqkv);
+        clv_attention_forward(out[k], att[k], c.qkv, B, T, C, H, c.scratch);
+        clv_attention_backward(dqkv[k], c.r, c.qkv, att[k], B, T, C, H, c.scratch);
+    }
+    omp_set_num_threads(saved);
+    cr_expect(memcmp(out[0], out[1], (size_t)nout * sizeof(float)) == 0, "out differs between 1 and 2 threads");
+    cr_expect(memcmp(att[0], att[1], (size_t)natt * sizeof(float)) == 0, "att differs between 1 and 2 threads");
+    cr_expect(memcmp(dqkv[0], dqkv[1], (size_t)nqkv * sizeof(float)) == 0, "dqkv differs between 1 and 2 threads");
+    for (int k = 0; k < 2; k++)
+        clv_free(out[k]), clv_free(att[k]), clv_free(dqkv[k]);
+    attn_ctx_free(&c);
+}
+
+/* Large enough to take the parallel paths of the row and column loops. */
+Test(kernels, reductions_thread_count_independent)
+{
+    const int64_t N = 301, C = 97;
+    float *x = frand(N * C, 141, -2, 2), *w = frand(C, 142, 0.5f, 1.5f), *b = frand(C, 143, -1, 1);
+    float *dy = frand(N * C, 144, -1, 1);
+    const int saved = omp_get_max_threads();
+    float *y[2], *dx[2], *dw[2], *db[2], *cs[2], mean[301], rstd[301];
+    for (int k = 0; k < 2; k++) {
+        omp_set_num_threads(k + 1);
+        y[k] = falloc(N * C), dx[k] = falloc(N * C), dw[k] = falloc(C), db[k] = falloc(C), cs[k] = falloc(C);
+        clv_layernorm_forward(y[k], mean, rstd, x, w, b, N, C, 1e-6f);
+        clv_layernorm_backward(dx[k], dw[k], db[k], dy, x, w, mean, rstd, N, C);
+        clv_colsum_add(cs[k], dy, N, C);
+    }
+    omp_set_num_threads(saved);
+    cr_expect(memcmp(y[0], y[1], (size_t)(N * C) * sizeof(float)) == 0, "layernorm y");
+    cr_expect(memcmp(dx[0], dx[1], (size_t)(N * C) * sizeof(float)) == 0, "layernorm dx");
+    cr_expect(memcmp(dw[0], dw[1], (size_t)C * sizeof(float)) == 0, "layernorm dw");
+    cr_expect(memcmp(db[0], db[1], (size_t)C * sizeof(float)) == 0, "layernorm db");
+    cr_expect(memcmp(cs[0], cs[1], (size_t)C * sizeof(float)) == 0, "colsum");
+    for (int k = 0; k < 2; k++)
+        clv_free(y[k]), clv_free(dx[k]), clv_free(dw[k]), clv_free(db[k]), clv_free(cs[k]);
+    clv_free(x), clv_free(w), clv_free(b), clv_free(dy);
+}
+
+/* -------------------------------------------------------------- patchify */
+
+/* patchify then a GEMM with the flattened conv weight must equal the
+ * convolution with kernel = stride = P computed directly. */
+Test(kernels, patchify_is_strided_conv)
+{
+    const int64_t B = 2, Cin = 3, H = 6, W = 9, P = 3, D = 4;
+    const int64_t gh = H / P, gw = W / P, np = gh * gw, row = Cin * P * P;
+    float *img = frand(B * Cin * H * W, 151, -1, 1), *wt = frand(D * row, 152, -1, 1);
+    float *patches = fnan(B * np * row), *y = fnan(B * np * D);
+    double *ref = dalloc(B * np * D);
+    for (int64_t b = 0; b < B; b++)
+        for (int64_t d = 0; d < D; d++)
+            for (int64_t py = 0; py < gh; py++)
+                for (int64_t px = 0; px < gw; px++) {
+                    double s = 0;
+                    for (int64_t c = 0; c < Cin; c++)
+                        for (int64_t i = 0; i < P; i++)
+                            for (int64_t j = 0; j < P; j++)
+                                s += (double)wt[((d * Cin + c) * P + i) * P + j] *
+                                     img[((b * Cin + c) * H + py * P + i) * W + px * P + j];
+                    /* the conv's output [B, D, gh, gw] flattened to tokens [B, gh*gw, D] */
+                    ref[(b * np + py * gw + px) * D + d] = s;
+                }
+    clv_patchify(patches, img, B, Cin, H, W, P);
+    clv_linear_forward(y, patches, wt, NULL, B * np, row, D);
+    EXPECT_CLOSE(y, ref, B * np * D, 1e-6, "patchify + linear vs conv");
+    clv_free(img), clv_free(wt), clv_free(patches), clv_free(y), free(ref);
+}
+
+typedef struct {
+    float *patches, *img, *r;
+    int64_t B, Cin, H, W, P;
+} patch_ctx;
+
+static double patch_loss(void *p)
+{
+    patch_ctx *c = p;
+    clv_patchify(c->patches, c->img, c->B, c->Cin, c->H, c->W, c->P);
+    return gradcheck_dot(c->patches, c->r, c->B * c->Cin * c->H * c->W);
+}
+
+Test(kernels, patchify_backward)
+{
+    patch_ctx c = {.B = 2, .Cin = 2, .H = 4, .W = 6, .P = 2};
+    const int64_t n = c.B * c.Cin * c.H * c.W;
+    c.img = frand(n, 161, -1, 1), c.r = frand(n, 162, -1, 1), c.patches = falloc(n);
+    float *dimg = falloc(n), *d2 = falloc(n);
+    clv_patchify_backward(dimg, c.r, c.B, c.Cin, c.H, c.W, c.P);
+    EXPECT_GC(c.img, dimg, n, patch_loss, &c, "patchify dimg");
+    clv_patchify_backward(d2, c.r, c.B, c.Cin, c.H, c.W, c.P);
+    clv_patchify_backward(d2, c.r, c.B, c.Cin, c.H, c.W, c.P);
+    expect_doubled(d2, dimg, n, "patchify dimg");
+    clv_free(c.img), clv_free(c.r), clv_free(c.patches), clv_free(dimg), clv_free(d2);
+}
+
+/* ------------------------------------------------------ row-wise helpers */
+
+Test(kernels, elementwise_helpers)
+{
+    const float a[5] = {1, 2, 3, 4, 5}, b[5] = {0.5f, -2, 0, 1e-3f, -5};
+    float y[5];
+    clv_add_forward(y, a, b, 5);
+    cr_expect(y[0] == 1.5f && y[1] == 0 && y[2] == 3 && y[3] == 4.001f && y[4] == 0);
+
+    /* 2 x 3 */
+    float m[6] = {1, 2, 3, 4, 5, 6};
+    const float s[3] = {2, -1, 0.5f};
+    clv_scale_columns(m, s, 2, 3);
+    const float want[6] = {2, -2, 1.5f, 8, -5, 3};
+    for (int i = 0; i < 6; i++)
+        cr_expect(m[i] == want[i], "scaled[%d] = %g want %g", i, m[i], want[i]);
+
+    float cs[3] = {10, 20, 30};
+    clv_colsum_add(cs, m, 2, 3); /* accumulates */
+    cr_expect(cs[0] == 20 && cs[1] == 13 && cs[2] == 34.5f, "%g %g %g", cs[0], cs[1], cs[2]);
+
+    /* more columns than one block, odd sizes */
+    const int64_t N = 13, C = 75;
+    float *x = frand(N * C, 171, -1, 1), *out = falloc(C);
+    clv_colsum_add(out, x, N, C);
+    double worst = 0;
+    for (int64_t c = 0; c < C; c++) {
+        double r = 0;
+        for (int64_t n = 0; n < N; n++)
+            r += x[n * C + c];
+        worst = fmax(worst, fabs(out[c] - r));
+    }
+    cr_expect(worst < 1e-5, "colsum err %.3g", worst);
+    clv_free(x), clv_free(out);
+}
