@@ -52,6 +52,8 @@ struct clv_model {
 /* Registry. */
 int clv_model_registry_count(void);
 const char *clv_model_registry_name(int i);
+/* One line describing entry i (shape, parameter count) without building it. */
+const char *clv_model_registry_summary(int i);
 /* Creates a backbone by registry name, parameters zeroed (call ops->init). */
 clv_model *clv_model_create(const char *name, clv_err *err);
 void clv_model_free(clv_model *m);

@@ -1,12 +1,50 @@
-/* clvit info (placeholder until implemented). */
+/* clvit info: what this build is and what it can do. */
 #include <stdio.h>
+#include <string.h>
 
 #include "cli/commands.h"
+#include "clvit/core.h"
+#include "clvit/gemm.h"
+#include "clvit/model.h"
+#include "clvit/strategy.h"
+
+#ifndef CLV_VERSION
+#define CLV_VERSION "0.1.0"
+#endif
 
 int clv_cmd_info(int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
-    fprintf(stderr, "clvit: info: not implemented yet\n");
-    return 1;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            printf("usage: clvit info\n\nPrints the build, the GEMM backend, the CPU features used, the OpenMP "
+                   "threads, and the known models and methods.\n");
+            return 0;
+        }
+        fprintf(stderr, "clvit info: unknown option '%s'\n", argv[i]);
+        return 2;
+    }
+    __builtin_cpu_init();
+    printf("clvit %s\n", CLV_VERSION);
+    printf("build: gcc %s, %s\n", __VERSION__,
+#ifdef __AVX512F__
+           "compiled for AVX-512"
+#elif defined(__AVX2__)
+           "compiled for AVX2"
+#else
+           "compiled for baseline x86-64"
+#endif
+    );
+    printf("cpu: avx2 %s, fma %s, avx512f %s\n", __builtin_cpu_supports("avx2") ? "yes" : "no",
+           __builtin_cpu_supports("fma") ? "yes" : "no", __builtin_cpu_supports("avx512f") ? "yes" : "no");
+    printf("gemm: %s\n", clv_gemm_backend());
+    printf("threads: %d (OpenMP; set with --threads or OMP_NUM_THREADS)\n", clv_threads_get());
+    printf("mpi: %s\n", CLV_MPI ? "built in" : "not built (make MPI=1)");
+    printf("\nmodels:\n");
+    for (int i = 0; i < clv_model_registry_count(); i++)
+        printf("  %-26s %s\n", clv_model_registry_name(i), clv_model_registry_summary(i));
+    printf("\nmethods:\n");
+    for (int i = 0; i < clv_strategy_count(); i++)
+        printf("  %-26s %s\n", clv_strategy_ops_at(i)->name, clv_strategy_ops_at(i)->summary);
+    printf("\ndatasets: fashion-mnist, mnist (IDX, .gz read directly), cifar10, cifar100 (binary version)\n");
+    return 0;
 }

@@ -1,0 +1,58 @@
+/* The record of a run: run.json and results.csv in the run directory.
+ *
+ * run.json holds the full config (as written by the settings table), the
+ * accuracy matrix (T x T, row i = after learning task i, entry j = test
+ * accuracy in percent on task j, null where j > i or not yet measured),
+ * average accuracy (mean of the last finished row), forgetting, and per
+ * task: classes, image counts, stored bits, trainable parameters, seconds.
+ * Both files are written atomically; run.json is read back on --resume. */
+#ifndef CLVIT_RUN_RECORD_H
+#define CLVIT_RUN_RECORD_H
+
+#include "clvit/config.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct clv_task_record {
+    int n_classes;
+    int32_t *classes;         /* global class ids, in local label order */
+    int64_t train_images, test_images;
+    int64_t stored_bits;      /* everything the task adds: its own tensors + head */
+    int64_t head_bits;
+    int64_t trainable_params;
+    double seconds;           /* training time of the task */
+    int done;
+} clv_task_record;
+
+typedef struct clv_run_record {
+    int n_tasks;
+    double *acc;              /* n_tasks x n_tasks, NAN where undefined */
+    clv_task_record *tasks;
+    int64_t base_bits;        /* the shared base network */
+    char status[16];          /* running | complete */
+    char gemm[64];
+    int threads;
+} clv_run_record;
+
+int clv_run_record_init(clv_run_record *r, int n_tasks, clv_err *err);
+void clv_run_record_free(clv_run_record *r);
+double clv_run_record_acc(const clv_run_record *r, int after, int task);
+/* Last row in which every defined entry is measured; -1 if none. */
+int clv_run_record_last_row(const clv_run_record *r);
+double clv_run_record_average_accuracy(const clv_run_record *r);
+/* Mean over j < last of max_{i<last} A[i][j] - A[last][j]; 0 with one row. */
+double clv_run_record_forgetting(const clv_run_record *r);
+
+/* Writes dir/run.json and dir/results.csv (atomically). */
+int clv_run_record_write(const clv_run_record *r, const clv_config *cfg, const char *dir, clv_err *err);
+/* Reads dir/run.json: the record and the config it was made with. */
+int clv_run_record_read(clv_run_record *r, clv_config *cfg, const char *dir, clv_err *err);
+/* Prints the accuracy matrix as a table. */
+void clv_run_record_print(const clv_run_record *r, const clv_config *cfg, FILE *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

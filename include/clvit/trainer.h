@@ -1,0 +1,45 @@
+/* The task-by-task training loop and the run directory it fills.
+ *
+ * For each task t: strategy.begin_task -> epochs of (loader -> forward ->
+ * loss -> backward -> clip -> optimizer step) -> strategy.end_task ->
+ * task-NN.safetensors, base.safetensors -> evaluate tasks 0..t -> run.json.
+ * A checkpoint (state.safetensors: parameters, optimizer state, position)
+ * is written atomically at every epoch end, every checkpoint_every steps
+ * and when a stop is requested, so a run killed at any moment resumes with
+ * at most the epoch in progress lost, and an interrupted-then-resumed run
+ * gives the same numbers as an uninterrupted one. */
+#ifndef CLVIT_TRAINER_H
+#define CLVIT_TRAINER_H
+
+#include <signal.h>
+
+#include "clvit/config.h"
+#include "clvit/run_record.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct clv_train_opts {
+    const char *out_dir;
+    int resume;                    /* continue the run in out_dir */
+    int overwrite;                 /* start afresh even if out_dir holds a run */
+    volatile sig_atomic_t *stop;   /* set asynchronously (SIGINT): checkpoint and return CLV_STOPPED */
+    int64_t stop_after_steps;      /* testing: behave as if stopped after this many steps (0: never) */
+    int progress;                  /* 0 quiet, 1 a line per epoch, 2 plus a live bar */
+} clv_train_opts;
+
+#define CLV_STOPPED 2 /* clv_train_run's return when stopped early (checkpoint written) */
+
+/* Runs (or resumes) a whole task sequence; 0 when complete, CLV_STOPPED
+ * when stopped with a checkpoint, -1 on error. */
+int clv_train_run(const clv_config *cfg, const clv_train_opts *opts, clv_err *err);
+
+/* Re-evaluates every learned task of a run: fills the last row of a fresh
+ * accuracy matrix (other rows as recorded). */
+int clv_eval_run(const char *run_dir, int threads, clv_run_record *rec, clv_config *cfg, clv_err *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
