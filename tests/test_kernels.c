@@ -87,6 +87,19 @@ Test(kernels, vexp_accuracy)
     cr_expect(clv_vexpf(-INFINITY) == 0.0f);
 }
 
+Test(kernels, verf_accuracy)
+{
+    double worst = 0;
+    for (double v = -7.0; v < 7.0; v += 0.0000731) {
+        const float x = (float)v;
+        worst = fmax(worst, fabs(clv_verff(x) - erf((double)x)));
+    }
+    cr_expect(worst < 4e-7, "verff max abs err %.3g", worst);
+    cr_expect(clv_verff(0.0f) == 0.0f);
+    cr_expect(clv_verff(-9.0f) == -1.0f && clv_verff(9.0f) == 1.0f);
+    cr_expect(clv_verff(1e-20f) > 0.0f, "odd and nonzero near 0");
+}
+
 /* ---------------------------------------------------------------- linear */
 
 typedef struct {
