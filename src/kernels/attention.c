@@ -14,10 +14,20 @@
 #include <math.h>
 #include <omp.h>
 
+/* The backward runs on at most min(max threads, processors) threads and the
+ * scratch holds max(max threads, processors) buffers, so the scratch stays
+ * large enough when the thread count is raised after it was sized. */
+static int backward_threads(void)
+{
+    const int t = omp_get_max_threads(), p = omp_get_num_procs();
+    return t < p ? t : p;
+}
+
 int64_t clv_attention_scratch_floats(int64_t B, int64_t T, int64_t C, int64_t H)
 {
     /* backward: one T x T buffer for dAtt per thread */
-    return (int64_t)omp_get_max_threads() * T * T;
+    const int t = omp_get_max_threads(), p = omp_get_num_procs();
+    return (int64_t)(t > p ? t : p) * T * T;
 }
 
 void clv_attention_forward(float *out, float *att, const float *qkv, int64_t B, int64_t T, int64_t C, int64_t H,
@@ -45,8 +55,7 @@ void clv_attention_backward(float *dqkv, const float *dout, const float *qkv, co
         return;
     const int64_t hd = C / H, ld = 3 * C;
     const float scale = 1.0f / sqrtf((float)hd);
-    /* scratch was sized for omp_get_max_threads() threads: never use more */
-#pragma omp parallel for schedule(static) num_threads(omp_get_max_threads())
+#pragma omp parallel for schedule(static) num_threads(backward_threads())
     for (int64_t bh = 0; bh < B * H; bh++) {
         const int64_t b = bh / H, h = bh % H;
         const float *q = qkv + b * T * ld + h * hd;
