@@ -82,6 +82,10 @@ test: $(TEST_BIN) $(BIN)
 bench: $(BIN)
 	bench/run.sh
 
+# The main job on the built-in default: Split Fashion-MNIST, 5 tasks, vit_nano_patch4_32.
+run: $(BIN)
+	./$(BIN) train --config configs/fashion_mnist_demo.ini --out runs/default --overwrite
+
 clean:
 	rm -rf $(BUILD)
 

@@ -1,0 +1,62 @@
+/* The files of a run directory (all safetensors, all written atomically):
+ *
+ *   base.safetensors     the shared backbone, timm names; metadata: model,
+ *                        mean, std (JSON arrays as strings), format
+ *   task-NN.safetensors  task NN's head (head.weight, head.bias) and the
+ *                        strategy's per-task tensors; metadata: task,
+ *                        classes, method, model, mean, std
+ *   state.safetensors    the checkpoint inside a task: parameters
+ *                        (model.*, head.*, task.*), optimizer moments
+ *                        (opt_m.*, opt_v.*) and the position (task, step,
+ *                        optimizer step) in its metadata
+ * A base or task file is a complete set of weights for `clvit predict`. */
+#ifndef CLVIT_CHECKPOINT_H
+#define CLVIT_CHECKPOINT_H
+
+#include "clvit/strategy.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct clv_norm {
+    float mean[3], std[3];
+} clv_norm;
+
+/* Groups of parameters saved under a prefix ("model.", "head.", "task."). */
+typedef struct clv_param_group {
+    const char *prefix;
+    clv_params *params;
+} clv_param_group;
+
+typedef struct clv_ckpt_position {
+    int task;
+    int64_t step;     /* optimizer steps done in this task */
+    int64_t opt_t;    /* the optimizer's own step count (bias correction) */
+} clv_ckpt_position;
+
+void clv_ckpt_path(char *buf, size_t len, const char *dir, const char *what, int task);
+
+int clv_ckpt_save_base(const char *dir, const clv_model *m, const clv_norm *norm, clv_err *err);
+/* Loads a backbone from a safetensors file with timm names (a base file or a
+ * timm checkpoint; "head.*" tensors are ignored). */
+int clv_ckpt_load_backbone(const char *path, clv_model *m, clv_err *err);
+/* Reads mean/std metadata; 0 if found, 1 if absent (norm untouched), -1 if malformed. */
+int clv_ckpt_read_norm(const clv_safetensors *st, clv_norm *norm, clv_err *err);
+
+int clv_ckpt_save_task(const char *dir, int task, clv_learner *L, clv_strategy *s, const int32_t *classes,
+                       int n_classes, const clv_norm *norm, clv_err *err);
+/* Loads task's head (creating it with the file's class count) and the strategy's tensors. */
+int clv_ckpt_load_task(const char *dir, int task, clv_learner *L, clv_strategy *s, clv_err *err);
+
+int clv_ckpt_save_state(const char *dir, const clv_param_group *groups, int n_groups, const clv_ckpt_position *pos,
+                        clv_err *err);
+/* Returns 1 if there is no state file, 0 when loaded, -1 on error. */
+int clv_ckpt_load_state(const char *dir, const clv_param_group *groups, int n_groups, clv_ckpt_position *pos,
+                        clv_err *err);
+int clv_ckpt_remove_state(const char *dir);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
