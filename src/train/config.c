@@ -191,6 +191,12 @@ static int on_ini(void *user, const char *section, const char *name, const char 
     ini_ctx *ctx = user;
     if (ctx->failed)
         return 0;
+    if (!*section) {
+        clv_errf(ctx->err, "%s: '%s' is outside any [section] (or a section line above it is malformed)", ctx->path,
+                 name);
+        ctx->failed = 1;
+        return 0;
+    }
     char key[256];
     snprintf(key, sizeof key, "%s.%s", section, name);
     const clv_setting *s = clv_config_find(key);
