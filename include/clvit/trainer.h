@@ -35,9 +35,12 @@ typedef struct clv_train_opts {
  * when stopped with a checkpoint, -1 on error. */
 int clv_train_run(const clv_config *cfg, const clv_train_opts *opts, clv_err *err);
 
-/* Re-evaluates every learned task of a run: fills the last row of a fresh
- * accuracy matrix (other rows as recorded). */
-int clv_eval_run(const char *run_dir, int threads, clv_run_record *rec, clv_config *cfg, clv_err *err);
+/* Re-evaluates every finished task of the run in run_dir with the weights
+ * saved there (threads 0: the run's setting). rec and cfg receive the run's
+ * record and config (free rec with clv_run_record_free); *acc_now a malloc'ed
+ * array of rec->n_tasks accuracies measured now, NAN for unfinished tasks. */
+int clv_eval_run(const char *run_dir, int threads, clv_run_record *rec, clv_config *cfg, double **acc_now,
+                 clv_err *err);
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,314 @@
+/* run.json and results.csv: what a run learned, measured and stored. */
+#include "clvit/run_record.h"
+
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clvit/atomic_file.h"
+
+int clv_run_record_init(clv_run_record *r, int n_tasks, clv_err *err)
+{
+    memset(r, 0, sizeof *r);
+    r->n_tasks = n_tasks;
+    r->acc = malloc((size_t)n_tasks * (size_t)n_tasks * sizeof *r->acc);
+    r->tasks = calloc((size_t)n_tasks, sizeof *r->tasks);
+    if (!r->acc || !r->tasks)
+        return clv_errf(err, "out of memory");
+    for (int i = 0; i < n_tasks * n_tasks; i++)
+        r->acc[i] = NAN;
+    strcpy(r->status, "running");
+    return 0;
+}
+
+void clv_run_record_free(clv_run_record *r)
+{
+    if (r->tasks)
+        for (int t = 0; t < r->n_tasks; t++)
+            free(r->tasks[t].classes);
+    free(r->tasks);
+    free(r->acc);
+    memset(r, 0, sizeof *r);
+}
+
+double clv_run_record_acc(const clv_run_record *r, int after, int task) { return r->acc[after * r->n_tasks + task]; }
+
+int clv_run_record_last_row(const clv_run_record *r)
+{
+    int last = -1;
+    for (int i = 0; i < r->n_tasks; i++) {
+        int full = 1;
+        for (int j = 0; j <= i; j++)
+            full &= !isnan(clv_run_record_acc(r, i, j));
+        if (!full)
+            break;
+        last = i;
+    }
+    return last;
+}
+
+double clv_run_record_average_accuracy(const clv_run_record *r)
+{
+    int last = clv_run_record_last_row(r);
+    if (last < 0)
+        return NAN;
+    double sum = 0;
+    for (int j = 0; j <= last; j++)
+        sum += clv_run_record_acc(r, last, j);
+    return sum / (last + 1);
+}
+
+double clv_run_record_forgetting(const clv_run_record *r)
+{
+    int last = clv_run_record_last_row(r);
+    if (last < 1)
+        return last < 0 ? NAN : 0.0;
+    double sum = 0;
+    for (int j = 0; j < last; j++) {
+        double best = -INFINITY;
+        for (int i = j; i < last; i++)
+            best = fmax(best, clv_run_record_acc(r, i, j));
+        sum += best - clv_run_record_acc(r, last, j);
+    }
+    return sum / last;
+}
+
+static cJSON *number_or_null(double v) { return isnan(v) ? cJSON_CreateNull() : cJSON_CreateNumber(v); }
+
+static cJSON *config_json(const clv_config *cfg)
+{
+    cJSON *root = cJSON_CreateObject();
+    for (int i = 0; i < clv_config_settings_count(); i++) {
+        const clv_setting *s = clv_config_setting(i);
+        cJSON *sec = cJSON_GetObjectItemCaseSensitive(root, s->section);
+        if (!sec)
+            sec = cJSON_AddObjectToObject(root, s->section);
+        char v[CLV_PATH_LEN];
+        clv_config_format(cfg, s, v, sizeof v);
+        /* values as text: exact round trip through clv_config_set */
+        cJSON_AddStringToObject(sec, s->key, v);
+    }
+    return root;
+}
+
+static int write_csv(const clv_run_record *r, const clv_config *cfg, const char *dir, clv_err *err)
+{
+    size_t cap = 256 + (size_t)r->n_tasks * (size_t)r->n_tasks * 96;
+    char *buf = malloc(cap);
+    if (!buf)
+        return clv_errf(err, "out of memory");
+    size_t off = (size_t)snprintf(buf, cap, "method,model,after_task,task,accuracy,stored_bits\n");
+    for (int i = 0; i < r->n_tasks; i++)
+        for (int j = 0; j <= i; j++) {
+            double a = clv_run_record_acc(r, i, j);
+            if (isnan(a))
+                continue;
+            off += (size_t)snprintf(buf + off, cap - off, "%s,%s,%d,%d,%.4f,%lld\n", cfg->method, cfg->model, i + 1,
+                                    j + 1, a, (long long)r->tasks[j].stored_bits);
+        }
+    char path[CLV_PATH_LEN + 32];
+    snprintf(path, sizeof path, "%s/results.csv", dir);
+    int rc = clv_atomic_write(path, buf, off, err);
+    free(buf);
+    return rc;
+}
+
+int clv_run_record_write(const clv_run_record *r, const clv_config *cfg, const char *dir, clv_err *err)
+{
+    cJSON *root = cJSON_CreateObject();
+    cJSON_AddStringToObject(root, "format", "clvit-run-1");
+    cJSON_AddStringToObject(root, "status", r->status);
+    cJSON_AddStringToObject(root, "method", cfg->method);
+    cJSON_AddStringToObject(root, "model", cfg->model);
+    cJSON_AddStringToObject(root, "dataset", cfg->data);
+    cJSON_AddNumberToObject(root, "n_tasks", r->n_tasks);
+    cJSON_AddNumberToObject(root, "tasks_completed", clv_run_record_last_row(r) + 1);
+    cJSON *m = cJSON_AddArrayToObject(root, "accuracy_matrix");
+    for (int i = 0; i < r->n_tasks; i++) {
+        cJSON *row = cJSON_CreateArray();
+        for (int j = 0; j < r->n_tasks; j++)
+            cJSON_AddItemToArray(row, number_or_null(clv_run_record_acc(r, i, j)));
+        cJSON_AddItemToArray(m, row);
+    }
+    cJSON_AddItemToObject(root, "average_accuracy", number_or_null(clv_run_record_average_accuracy(r)));
+    cJSON_AddItemToObject(root, "forgetting", number_or_null(clv_run_record_forgetting(r)));
+    cJSON_AddNumberToObject(root, "base_bits", (double)r->base_bits);
+    cJSON *tasks = cJSON_AddArrayToObject(root, "tasks");
+    double total_seconds = 0;
+    for (int t = 0; t < r->n_tasks; t++) {
+        const clv_task_record *tr = &r->tasks[t];
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddNumberToObject(o, "task", t + 1);
+        cJSON_AddItemToObject(o, "classes", cJSON_CreateIntArray(tr->classes, tr->n_classes));
+        cJSON_AddNumberToObject(o, "train_images", (double)tr->train_images);
+        cJSON_AddNumberToObject(o, "test_images", (double)tr->test_images);
+        cJSON_AddBoolToObject(o, "done", tr->done);
+        cJSON_AddNumberToObject(o, "stored_bits", (double)tr->stored_bits);
+        cJSON_AddNumberToObject(o, "head_bits", (double)tr->head_bits);
+        cJSON_AddNumberToObject(o, "trainable_params", (double)tr->trainable_params);
+        cJSON_AddNumberToObject(o, "seconds", tr->seconds);
+        total_seconds += tr->seconds;
+        cJSON_AddItemToArray(tasks, o);
+    }
+    cJSON_AddNumberToObject(root, "seconds", total_seconds);
+    cJSON_AddStringToObject(root, "gemm", r->gemm);
+    cJSON_AddNumberToObject(root, "threads", r->threads);
+    cJSON_AddItemToObject(root, "config", config_json(cfg));
+
+    char *text = cJSON_Print(root);
+    cJSON_Delete(root);
+    if (!text)
+        return clv_errf(err, "out of memory");
+    char path[CLV_PATH_LEN + 32];
+    snprintf(path, sizeof path, "%s/run.json", dir);
+    size_t len = strlen(text);
+    text[len] = '\n'; /* replaces the terminator: written by length */
+    int rc = clv_atomic_write(path, text, len + 1, err);
+    free(text);
+    if (rc)
+        return -1;
+    return write_csv(r, cfg, dir, err);
+}
+
+static char *read_text(const char *path, clv_err *err)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        clv_errf(err, "%s: cannot open (no run here?)", path);
+        return NULL;
+    }
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    if (n < 0 || n > (64L << 20)) {
+        fclose(f);
+        clv_errf(err, "%s: unreasonable size", path);
+        return NULL;
+    }
+    char *buf = malloc((size_t)n + 1);
+    if (!buf || fread(buf, 1, (size_t)n, f) != (size_t)n) {
+        free(buf);
+        fclose(f);
+        clv_errf(err, "%s: read failed", path);
+        return NULL;
+    }
+    fclose(f);
+    buf[n] = 0;
+    return buf;
+}
+
+int clv_run_record_read(clv_run_record *r, clv_config *cfg, const char *dir, clv_err *err)
+{
+    char path[CLV_PATH_LEN + 32];
+    snprintf(path, sizeof path, "%s/run.json", dir);
+    char *text = read_text(path, err);
+    if (!text)
+        return -1;
+    cJSON *root = cJSON_Parse(text);
+    free(text);
+    if (!root)
+        return clv_errf(err, "%s: not valid JSON", path);
+    int rc = -1;
+    memset(r, 0, sizeof *r);
+    const cJSON *conf = cJSON_GetObjectItemCaseSensitive(root, "config");
+    const cJSON *mat = cJSON_GetObjectItemCaseSensitive(root, "accuracy_matrix");
+    const cJSON *tasks = cJSON_GetObjectItemCaseSensitive(root, "tasks");
+    const cJSON *status = cJSON_GetObjectItemCaseSensitive(root, "status");
+    if (!cJSON_IsObject(conf) || !cJSON_IsArray(mat) || !cJSON_IsArray(tasks) || !cJSON_IsString(status)) {
+        clv_errf(err, "%s: missing config, accuracy_matrix, tasks or status", path);
+        goto done;
+    }
+    clv_config_defaults(cfg);
+    for (int i = 0; i < clv_config_settings_count(); i++) {
+        const clv_setting *s = clv_config_setting(i);
+        const cJSON *sec = cJSON_GetObjectItemCaseSensitive(conf, s->section);
+        const cJSON *v = sec ? cJSON_GetObjectItemCaseSensitive(sec, s->key) : NULL;
+        if (!cJSON_IsString(v))
+            continue; /* a setting newer than the run keeps its default */
+        if (clv_config_set(cfg, s, v->valuestring, err)) {
+            clv_err_prefix(err, "%s", path);
+            goto done;
+        }
+    }
+    int T = cJSON_GetArraySize(mat);
+    if (T < 1 || T != cfg->tasks || cJSON_GetArraySize(tasks) != T) {
+        clv_errf(err, "%s: accuracy_matrix and tasks disagree with data.tasks", path);
+        goto done;
+    }
+    if (clv_run_record_init(r, T, err))
+        goto done;
+    snprintf(r->status, sizeof r->status, "%s", status->valuestring);
+    for (int i = 0; i < T; i++) {
+        const cJSON *row = cJSON_GetArrayItem(mat, i);
+        if (!cJSON_IsArray(row) || cJSON_GetArraySize(row) != T) {
+            clv_errf(err, "%s: accuracy_matrix row %d is not %d long", path, i + 1, T);
+            goto done;
+        }
+        for (int j = 0; j < T; j++) {
+            const cJSON *v = cJSON_GetArrayItem(row, j);
+            r->acc[i * T + j] = cJSON_IsNumber(v) ? v->valuedouble : NAN;
+        }
+    }
+    const cJSON *bb = cJSON_GetObjectItemCaseSensitive(root, "base_bits");
+    r->base_bits = cJSON_IsNumber(bb) ? (int64_t)bb->valuedouble : 0;
+    for (int t = 0; t < T; t++) {
+        const cJSON *o = cJSON_GetArrayItem(tasks, t);
+        clv_task_record *tr = &r->tasks[t];
+        const cJSON *cl = cJSON_GetObjectItemCaseSensitive(o, "classes");
+        if (!cJSON_IsArray(cl)) {
+            clv_errf(err, "%s: task %d has no classes", path, t + 1);
+            goto done;
+        }
+        tr->n_classes = cJSON_GetArraySize(cl);
+        tr->classes = calloc((size_t)tr->n_classes + 1, sizeof *tr->classes);
+        if (!tr->classes) {
+            clv_errf(err, "out of memory");
+            goto done;
+        }
+        for (int k = 0; k < tr->n_classes; k++)
+            tr->classes[k] = (int32_t)cJSON_GetArrayItem(cl, k)->valuedouble;
+#define GETNUM(field, key)                                                                                            \
+    do {                                                                                                              \
+        const cJSON *v_ = cJSON_GetObjectItemCaseSensitive(o, key);                                                   \
+        tr->field = cJSON_IsNumber(v_) ? v_->valuedouble : 0;                                                         \
+    } while (0)
+        GETNUM(train_images, "train_images");
+        GETNUM(test_images, "test_images");
+        GETNUM(stored_bits, "stored_bits");
+        GETNUM(head_bits, "head_bits");
+        GETNUM(trainable_params, "trainable_params");
+        GETNUM(seconds, "seconds");
+#undef GETNUM
+        tr->done = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "done"));
+    }
+    rc = 0;
+done:
+    cJSON_Delete(root);
+    if (rc)
+        clv_run_record_free(r);
+    return rc;
+}
+
+void clv_run_record_print(const clv_run_record *r, const clv_config *cfg, FILE *out)
+{
+    fprintf(out, "accuracy (%%) of %s on %s, %s: row = after learning task i, column = task j\n", cfg->method,
+            cfg->data, cfg->model);
+    fprintf(out, "after \\ task");
+    for (int j = 0; j < r->n_tasks; j++)
+        fprintf(out, " %7d", j + 1);
+    fprintf(out, "\n");
+    for (int i = 0; i < r->n_tasks; i++) {
+        fprintf(out, "%12d", i + 1);
+        for (int j = 0; j < r->n_tasks; j++) {
+            double a = clv_run_record_acc(r, i, j);
+            if (isnan(a))
+                fprintf(out, " %7s", j > i ? "" : "-");
+            else
+                fprintf(out, " %7.2f", a);
+        }
+        fprintf(out, "\n");
+    }
+    fprintf(out, "average accuracy %.2f%%, forgetting %.2f points\n", clv_run_record_average_accuracy(r),
+            clv_run_record_forgetting(r));
+}

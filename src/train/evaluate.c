@@ -1,0 +1,115 @@
+/* Evaluation: a task's test accuracy with its own head and backbone
+ * function, and the re-evaluation of a finished run (`clvit eval`). */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clvit/kernels.h"
+#include "train/run_internal.h"
+
+int clv_run_activate(clv_run *R, int task, clv_err *err)
+{
+    if (R->strategy->ops->activate(R->strategy, &R->L, task, err))
+        return -1;
+    clv_run_invalidate_adapters(R->L.model);
+    return 0;
+}
+
+int clv_run_logits(clv_run *R, int task, const float *x, int64_t B, clv_err *err)
+{
+    clv_head *h = &R->L.heads[task];
+    if (clv_run_ensure_buffers(R, B, h->classes, err) || R->L.model->ops->forward(R->L.model, x, B, R->feats, err))
+        return -1;
+    clv_head_forward(h, R->logits, R->feats, B);
+    return 0;
+}
+
+static int argmax(const float *row, int k)
+{
+    int best = 0;
+    for (int i = 1; i < k; i++)
+        if (row[i] > row[best])
+            best = i;
+    return best;
+}
+
+int clv_run_evaluate_task(clv_run *R, int task, double *acc, clv_err *err)
+{
+    const clv_task_info *ti = &R->split.tasks[task];
+    const clv_model *m = R->L.model;
+    if (clv_run_activate(R, task, err))
+        return -1;
+    clv_loader_config lc = clv_loader_defaults();
+    lc.dataset = R->test;
+    lc.indices = ti->test_indices;
+    lc.labels = ti->test_labels;
+    lc.count = ti->n_test;
+    if (R->cfg->test_limit && lc.count > R->cfg->test_limit)
+        lc.count = R->cfg->test_limit;
+    lc.batch = R->cfg->eval_batch;
+    lc.out_c = m->info.in_chans;
+    lc.out_h = lc.out_w = m->info.img_size;
+    lc.fit_resize = !strcmp(R->cfg->fit, "resize");
+    memcpy(lc.mean, R->norm.mean, sizeof lc.mean);
+    memcpy(lc.std, R->norm.std, sizeof lc.std);
+    clv_loader *ld = clv_loader_start(&lc, err);
+    if (!ld)
+        return -1;
+    int64_t correct = 0, seen = 0;
+    int K = R->L.heads[task].classes, rc;
+    clv_batch b;
+    while ((rc = clv_loader_next(ld, &b, err)) == 1) {
+        if (clv_run_logits(R, task, b.x, b.size, err)) {
+            rc = -1;
+            break;
+        }
+        for (int64_t i = 0; i < b.size; i++)
+            correct += argmax(R->logits + i * K, K) == b.y[i];
+        seen += b.size;
+    }
+    clv_loader_stop(ld);
+    if (rc < 0)
+        return -1;
+    if (!seen)
+        return clv_errf(err, "task %d has no test images", task + 1);
+    *acc = 100.0 * (double)correct / (double)seen;
+    return 0;
+}
+
+int clv_eval_run(const char *run_dir, int threads, clv_run_record *rec, clv_config *cfg, double **acc_now,
+                 clv_err *err)
+{
+    clv_run R;
+    memset(&R, 0, sizeof R);
+    memset(rec, 0, sizeof *rec);
+    *acc_now = NULL;
+    if (clv_run_record_read(&R.rec, cfg, run_dir, err))
+        return -1;
+    if (threads > 0)
+        cfg->threads = threads;
+    clv_threads_set(cfg->threads);
+    R.cfg = cfg;
+    R.dir = run_dir;
+    int rc = -1;
+    double *acc = malloc((size_t)R.rec.n_tasks * sizeof *acc);
+    if (!acc) {
+        clv_errf(err, "out of memory");
+        goto done;
+    }
+    if (clv_run_open_data(&R, err) || clv_run_build_learner(&R, 1, err))
+        goto done;
+    for (int t = 0; t < R.rec.n_tasks; t++) {
+        acc[t] = NAN;
+        if (R.rec.tasks[t].done && clv_run_evaluate_task(&R, t, &acc[t], err))
+            goto done;
+    }
+    *rec = R.rec;
+    memset(&R.rec, 0, sizeof R.rec); /* handed to the caller */
+    *acc_now = acc;
+    acc = NULL;
+    rc = 0;
+done:
+    free(acc);
+    clv_run_free(&R);
+    return rc;
+}

@@ -1,0 +1,155 @@
+/* clv_predictor: a run directory or a weights file, ready to classify. */
+#include "clvit/predictor.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "train/run_internal.h"
+
+struct clv_predictor {
+    clv_run run;     /* the learner (a weights file: one task, "finetune") */
+    clv_config cfg;
+    clv_present present;
+    int active;      /* task the backbone is switched to, -1 none */
+};
+
+static void set_present(clv_predictor *p)
+{
+    const clv_model *m = p->run.L.model;
+    p->present.out_c = m->info.in_chans;
+    p->present.out_h = p->present.out_w = m->info.img_size;
+    p->present.fit_resize = !strcmp(p->cfg.fit, "resize");
+    memcpy(p->present.mean, p->run.norm.mean, sizeof p->present.mean);
+    memcpy(p->present.std, p->run.norm.std, sizeof p->present.std);
+}
+
+clv_predictor *clv_predictor_from_run(const char *run_dir, clv_err *err)
+{
+    clv_predictor *p = calloc(1, sizeof *p);
+    if (!p) {
+        clv_errf(err, "out of memory");
+        return NULL;
+    }
+    p->active = -1;
+    clv_run *R = &p->run;
+    if (clv_run_record_read(&R->rec, &p->cfg, run_dir, err))
+        goto fail;
+    clv_threads_set(p->cfg.threads);
+    R->cfg = &p->cfg;
+    R->dir = run_dir;
+    clv_dataset_default_norm(p->cfg.data, R->norm.mean, R->norm.std);
+    if (clv_run_build_learner(R, 1, err))
+        goto fail;
+    /* the base file records the normalization the run trained with */
+    char path[CLV_PATH_LEN + 64];
+    clv_ckpt_path(path, sizeof path, run_dir, "base", 0);
+    clv_safetensors st;
+    if (!clv_st_open(&st, path, NULL)) {
+        int r = clv_ckpt_read_norm(&st, &R->norm, err);
+        clv_st_close(&st);
+        if (r < 0)
+            goto fail;
+    }
+    set_present(p);
+    return p;
+fail:
+    clv_predictor_free(p);
+    return NULL;
+}
+
+clv_predictor *clv_predictor_from_weights(const char *model, const char *weights, const float *mean,
+                                          const float *std, clv_err *err)
+{
+    clv_predictor *p = calloc(1, sizeof *p);
+    if (!p) {
+        clv_errf(err, "out of memory");
+        return NULL;
+    }
+    p->active = -1;
+    clv_run *R = &p->run;
+    clv_config_defaults(&p->cfg);
+    snprintf(p->cfg.model, sizeof p->cfg.model, "%s", model);
+    snprintf(p->cfg.method, sizeof p->cfg.method, "finetune");
+    p->cfg.tasks = 1;
+    R->cfg = &p->cfg;
+    clv_safetensors st;
+    int opened = 0;
+    if (clv_run_record_init(&R->rec, 1, err) || clv_run_build_learner(R, 0, err))
+        goto fail;
+    if (clv_ckpt_load_backbone(weights, R->L.model, err) || clv_st_open(&st, weights, err))
+        goto fail;
+    opened = 1;
+    const clv_st_tensor *hw = clv_st_find(&st, "head.weight");
+    int D = R->L.model->info.feat_dim;
+    if (!hw || hw->ndim != 2 || hw->shape[1] != D || hw->shape[0] < 1 || hw->shape[0] > 1000000) {
+        clv_errf(err, "%s: no head.weight of shape [classes, %d] (a classifier needs its head)", weights, D);
+        goto fail;
+    }
+    if (clv_head_init(&R->L.heads[0], D, (int)hw->shape[0], 0, 0, err) ||
+        clv_st_load_params(&st, &R->L.heads[0].params, NULL, 0, err))
+        goto fail;
+    R->L.n_heads = 1;
+    R->rec.tasks[0].done = 1;
+    for (int c = 0; c < 3; c++)
+        R->norm.mean[c] = R->norm.std[c] = 0.5f;
+    int r = clv_ckpt_read_norm(&st, &R->norm, err);
+    if (r < 0)
+        goto fail;
+    if (r == 1 && !mean)
+        clv_warn("%s: no mean/std in its metadata; normalizing with 0.5/0.5 (give --mean and --std)", weights);
+    for (int c = 0; c < 3; c++) {
+        if (mean)
+            R->norm.mean[c] = mean[c];
+        if (std)
+            R->norm.std[c] = std[c];
+    }
+    clv_st_close(&st);
+    set_present(p);
+    return p;
+fail:
+    if (opened)
+        clv_st_close(&st);
+    clv_predictor_free(p);
+    return NULL;
+}
+
+void clv_predictor_free(clv_predictor *p)
+{
+    if (!p)
+        return;
+    clv_run_free(&p->run);
+    free(p);
+}
+
+int clv_predictor_n_tasks(const clv_predictor *p) { return p->run.rec.n_tasks; }
+
+int clv_predictor_task_ready(const clv_predictor *p, int task)
+{
+    return task >= 0 && task < p->run.rec.n_tasks && p->run.rec.tasks[task].done && task < p->run.L.n_heads;
+}
+
+int clv_predictor_classes(const clv_predictor *p, int task) { return p->run.L.heads[task].classes; }
+
+int clv_predictor_class_id(const clv_predictor *p, int task, int k)
+{
+    const clv_task_record *tr = &p->run.rec.tasks[task];
+    return tr->classes && k < tr->n_classes ? tr->classes[k] : k;
+}
+
+const clv_present *clv_predictor_present(const clv_predictor *p) { return &p->present; }
+
+int clv_predictor_logits(clv_predictor *p, int task, const float *x, int64_t B, float *logits, clv_err *err)
+{
+    if (!clv_predictor_task_ready(p, task))
+        return clv_errf(err, "task %d has not been learned", task + 1);
+    if (p->active != task) {
+        if (clv_run_activate(&p->run, task, err))
+            return -1;
+        p->active = task;
+    }
+    if (clv_run_logits(&p->run, task, x, B, err))
+        return -1;
+    memcpy(logits, p->run.logits, (size_t)(B * p->run.L.heads[task].classes) * sizeof *logits);
+    return 0;
+}

@@ -1,0 +1,47 @@
+/* What the trainer, the evaluator and the predictor share: a run in memory
+ * (config, data, task split, learner, strategy, record) and the steps that
+ * build it and evaluate it. Internal to the library. */
+#ifndef CLVIT_TRAIN_RUN_INTERNAL_H
+#define CLVIT_TRAIN_RUN_INTERNAL_H
+
+#include "clvit/checkpoint.h"
+#include "clvit/data.h"
+#include "clvit/run_record.h"
+#include "clvit/strategy.h"
+#include "clvit/tasks.h"
+#include "clvit/trainer.h"
+
+typedef struct clv_run {
+    const clv_config *cfg;
+    const char *dir;
+    const clv_train_opts *opts; /* training only */
+    clv_dataset *train, *test;
+    clv_task_split split;
+    clv_norm norm;
+    clv_learner L;
+    clv_strategy *strategy;
+    clv_run_record rec;
+    /* step buffers, sized for the largest batch */
+    int64_t cap_b;
+    int cap_k;
+    float *feats, *dfeats, *logits, *dlogits, *probs;
+} clv_run;
+
+/* Opens the datasets and splits them into the config's tasks; sets the
+ * normalization of the data kind. */
+int clv_run_open_data(clv_run *R, clv_err *err);
+/* Model (from cfg->weights if given), heads, strategy; with load_done, the
+ * run directory's base and the files of every finished task. */
+int clv_run_build_learner(clv_run *R, int load_done, clv_err *err);
+void clv_run_free(clv_run *R);
+int clv_run_ensure_buffers(clv_run *R, int64_t B, int K, clv_err *err);
+/* Drops cached effective weights after the parameters or the task changed. */
+void clv_run_invalidate_adapters(clv_model *m);
+/* Switches the backbone to task's function (strategy.activate + fresh caches). */
+int clv_run_activate(clv_run *R, int task, clv_err *err);
+/* Logits of the activated task for B images (into R->logits). */
+int clv_run_logits(clv_run *R, int task, const float *x, int64_t B, clv_err *err);
+/* Test accuracy (percent) of task on its test images (cfg->test_limit). */
+int clv_run_evaluate_task(clv_run *R, int task, double *acc, clv_err *err);
+
+#endif

@@ -1,0 +1,360 @@
+/* The task-by-task training loop (see clvit/trainer.h). */
+#include "clvit/trainer.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "clvit/gemm.h"
+#include "clvit/kernels.h"
+#include "clvit/optim.h"
+#include "train/progress.h"
+#include "train/run_internal.h"
+
+/* ---- the parameters trained in a task: backbone (trainable ones), head, strategy's ---- */
+
+typedef struct {
+    clv_params view; /* non-owning list of everything that trains */
+    clv_param_group groups[3];
+    int n_groups;
+} trainable_set;
+
+static int view_add(clv_params *v, clv_param *p, clv_err *err)
+{
+    if (v->count == v->cap) {
+        int cap = v->cap ? 2 * v->cap : 64;
+        clv_param **items = realloc(v->items, (size_t)cap * sizeof *items);
+        if (!items)
+            return clv_errf(err, "out of memory");
+        v->items = items;
+        v->cap = cap;
+    }
+    v->items[v->count++] = p;
+    return 0;
+}
+
+static int trainable_collect(clv_run *R, int task, trainable_set *ts, clv_err *err)
+{
+    memset(ts, 0, sizeof *ts);
+    clv_params *task_ps = R->strategy->ops->task_params ? R->strategy->ops->task_params(R->strategy, task) : NULL;
+    ts->groups[ts->n_groups++] = (clv_param_group){"model.", &R->L.model->params};
+    ts->groups[ts->n_groups++] = (clv_param_group){"", &R->L.heads[task].params};
+    if (task_ps)
+        ts->groups[ts->n_groups++] = (clv_param_group){"task.", task_ps};
+    for (int g = 0; g < ts->n_groups; g++)
+        for (int i = 0; i < ts->groups[g].params->count; i++) {
+            clv_param *p = ts->groups[g].params->items[i];
+            if (p->trainable && view_add(&ts->view, p, err))
+                return -1;
+        }
+    return 0;
+}
+
+static int evaluate_row(clv_run *R, int row, clv_err *err)
+{
+    for (int j = 0; j <= row; j++) {
+        double acc;
+        if (clv_run_evaluate_task(R, j, &acc, err))
+            return -1;
+        R->rec.acc[row * R->rec.n_tasks + j] = acc;
+    }
+    return 0;
+}
+
+/* ---- one task ---- */
+
+static int steps_per_epoch(const clv_run *R, int64_t n)
+{
+    int64_t b = R->cfg->batch;
+    return (int)(n >= b ? n / b : 1); /* drop the ragged last batch, unless it is the only one */
+}
+
+static int64_t task_train_count(const clv_run *R, int task)
+{
+    int64_t n = R->split.tasks[task].n_train;
+    return R->cfg->train_limit && n > R->cfg->train_limit ? R->cfg->train_limit : n;
+}
+
+static int save_state(clv_run *R, trainable_set *ts, int task, int64_t step, const clv_optim *opt, clv_err *err)
+{
+    clv_ckpt_position pos = {task, step, clv_optim_get_step(opt)};
+    return clv_ckpt_save_state(R->opts->out_dir, ts->groups, ts->n_groups, &pos, err);
+}
+
+static int train_task(clv_run *R, int task, clv_err *err)
+{
+    const clv_config *cfg = R->cfg;
+    const clv_task_info *ti = &R->split.tasks[task];
+    clv_model *m = R->L.model;
+    clv_head *h = &R->L.heads[task];
+    int rc = -1;
+    trainable_set ts = {0};
+    clv_optim *opt = NULL;
+    double t0 = clv_now();
+
+    if (clv_head_init(h, m->info.feat_dim, ti->n_classes, cfg->seed, task, err))
+        return -1;
+    if (R->L.n_heads < task + 1)
+        R->L.n_heads = task + 1;
+    for (int i = 0; i < h->params.count; i++)
+        if (clv_param_set_trainable(h->params.items[i], 1, err))
+            return -1;
+    if (R->strategy->ops->begin_task(R->strategy, &R->L, task, err))
+        return -1;
+    for (int i = 0; i < m->params.count; i++)
+        m->params.items[i]->lr_scale = cfg->lr;
+    for (int i = 0; i < h->params.count; i++)
+        h->params.items[i]->lr_scale = cfg->lr_head;
+    if (trainable_collect(R, task, &ts, err))
+        goto done;
+    R->rec.tasks[task].trainable_params = clv_params_count(&ts.view, 0);
+
+    clv_optim_config oc = clv_optim_defaults();
+    oc.kind = !strcmp(cfg->optimizer, "sgd") ? CLV_OPTIM_SGD : CLV_OPTIM_ADAMW;
+    oc.momentum = cfg->momentum;
+    oc.weight_decay = cfg->weight_decay;
+    if (!(opt = clv_optim_create(&oc, err)))
+        goto done;
+
+    int64_t n = task_train_count(R, task);
+    if (n < 1) {
+        clv_errf(err, "task %d has no training images", task + 1);
+        goto done;
+    }
+    int spe = steps_per_epoch(R, n);
+    int64_t total = (int64_t)spe * cfg->epochs, step = 0;
+    clv_schedule sched = {.kind = CLV_SCHED_COSINE,
+                          .total_steps = total,
+                          .warmup_steps = (int64_t)lround(cfg->warmup_epochs * spe),
+                          .min_factor = cfg->min_lr_ratio};
+
+    clv_ckpt_position pos;
+    int st = clv_ckpt_load_state(R->opts->out_dir, ts.groups, ts.n_groups, &pos, err);
+    if (st < 0)
+        goto done;
+    if (st == 0) {
+        if (pos.task != task || pos.step > total) {
+            clv_errf(err, "%s/state.safetensors is for task %d step %lld, expected task %d", R->opts->out_dir,
+                     pos.task + 1, (long long)pos.step, task + 1);
+            goto done;
+        }
+        step = pos.step;
+        clv_optim_set_step(opt, pos.opt_t);
+        clv_run_invalidate_adapters(m);
+        clv_info("resuming task %d at step %lld of %lld", task + 1, (long long)step, (long long)total);
+    }
+
+    clv_progress prog;
+    clv_progress_init(&prog, R->opts->progress, task, R->rec.n_tasks, cfg->epochs, spe);
+    int stopped = 0;
+    for (int epoch = (int)(step / spe); epoch < cfg->epochs && !stopped; epoch++) {
+        clv_loader_config lc = clv_loader_defaults();
+        lc.dataset = R->train;
+        lc.indices = ti->train_indices;
+        lc.labels = ti->train_labels;
+        lc.count = n;
+        lc.batch = cfg->batch;
+        lc.drop_last = n >= cfg->batch;
+        lc.shuffle = 1;
+        lc.augment = cfg->augment;
+        lc.flip = cfg->augment && clv_dataset_flip_ok(R->train);
+        lc.crop_padding = cfg->crop_padding;
+        lc.seed = cfg->seed;
+        lc.task = task;
+        lc.epoch = epoch;
+        lc.skip_batches = step - (int64_t)epoch * spe;
+        lc.out_c = m->info.in_chans;
+        lc.out_h = lc.out_w = m->info.img_size;
+        lc.fit_resize = !strcmp(cfg->fit, "resize");
+        memcpy(lc.mean, R->norm.mean, sizeof lc.mean);
+        memcpy(lc.std, R->norm.std, sizeof lc.std);
+        clv_loader *ld = clv_loader_start(&lc, err);
+        if (!ld)
+            goto done;
+        clv_progress_epoch_begin(&prog, epoch, step - (int64_t)epoch * spe);
+        clv_batch b;
+        int got;
+        while ((got = clv_loader_next(ld, &b, err)) == 1) {
+            int K = h->classes;
+            if (clv_run_ensure_buffers(R, b.size, K, err) || m->ops->forward(m, b.x, b.size, R->feats, err)) {
+                got = -1;
+                break;
+            }
+            clv_head_forward(h, R->logits, R->feats, b.size);
+            int64_t correct = 0;
+            float loss = clv_xent_forward(R->probs, R->logits, b.y, b.size, K, &correct);
+            if (!isfinite(loss)) {
+                clv_errf(err, "task %d step %lld: the loss is %f (diverged; lower the learning rate)", task + 1,
+                         (long long)step, loss);
+                got = -1;
+                break;
+            }
+            memset(R->dlogits, 0, (size_t)(b.size * K) * sizeof(float));
+            memset(R->dfeats, 0, (size_t)(b.size * m->info.feat_dim) * sizeof(float));
+            clv_xent_backward(R->dlogits, R->probs, b.y, b.size, K, 1.0f);
+            clv_head_backward(h, R->dfeats, R->dlogits, R->feats, b.size);
+            if (ts.view.count > h->params.count && m->ops->backward(m, R->dfeats, NULL, err)) {
+                got = -1;
+                break;
+            }
+            if (cfg->clip_norm > 0)
+                clv_clip_grad_norm(&ts.view, cfg->clip_norm);
+            if (clv_optim_step(opt, &ts.view, clv_schedule_factor(&sched, step), err)) {
+                got = -1;
+                break;
+            }
+            clv_params_zero_grad(&ts.view);
+            clv_run_invalidate_adapters(m);
+            step++;
+            clv_progress_step(&prog, b.size, loss, correct);
+            int stop_now = (R->opts->stop && *R->opts->stop) ||
+                           (R->opts->stop_after_steps && R->opts->stop_after_steps == step);
+            int periodic = cfg->checkpoint_every && step % cfg->checkpoint_every == 0 && step % spe != 0;
+            if (stop_now || periodic) {
+                if (save_state(R, &ts, task, step, opt, err)) {
+                    got = -1;
+                    break;
+                }
+                if (stop_now) {
+                    stopped = 1;
+                    break;
+                }
+            }
+        }
+        clv_loader_stop(ld);
+        if (got < 0)
+            goto done;
+        if (stopped)
+            break;
+        clv_progress_epoch_end(&prog);
+        if (save_state(R, &ts, task, step, opt, err))
+            goto done;
+    }
+    if (stopped) {
+        rc = CLV_STOPPED;
+        goto done;
+    }
+    R->rec.tasks[task].seconds += clv_now() - t0;
+    if (R->strategy->ops->end_task(R->strategy, &R->L, task, err))
+        goto done;
+    for (int i = 0; i < h->params.count; i++)
+        clv_param_set_trainable(h->params.items[i], 0, NULL);
+    rc = 0;
+done:
+    free(ts.view.items);
+    clv_optim_free(opt);
+    return rc;
+}
+
+/* ---- the run ---- */
+
+static int make_dir(const char *dir, clv_err *err)
+{
+    if (mkdir(dir, 0777) && errno != EEXIST)
+        return clv_errf(err, "%s: cannot create the run directory: %s", dir, strerror(errno));
+    return 0;
+}
+
+static int finish_task(clv_run *R, int task, clv_err *err)
+{
+    const clv_task_info *ti = &R->split.tasks[task];
+    clv_task_record *tr = &R->rec.tasks[task];
+    const char *dir = R->opts->out_dir;
+    /* files first, run.json last: run.json saying "done" implies the files are there */
+    if (clv_ckpt_save_task(dir, task, &R->L, R->strategy, ti->classes, ti->n_classes, &R->norm, err) ||
+        clv_ckpt_save_base(dir, R->L.model, &R->norm, err))
+        return -1;
+    tr->head_bits = clv_head_bits(&R->L.heads[task]);
+    tr->stored_bits = tr->head_bits + R->strategy->ops->task_bits(R->strategy, &R->L, task);
+    if (evaluate_row(R, task, err))
+        return -1;
+    tr->done = 1;
+    if (task == R->rec.n_tasks - 1)
+        strcpy(R->rec.status, "complete");
+    if (clv_run_record_write(&R->rec, R->cfg, dir, err))
+        return -1;
+    clv_ckpt_remove_state(dir);
+    if (R->opts->progress) {
+        fprintf(stderr, "task %d/%d done: accuracy", task + 1, R->rec.n_tasks);
+        for (int j = 0; j <= task; j++)
+            fprintf(stderr, " %.2f", clv_run_record_acc(&R->rec, task, j));
+        fprintf(stderr, " (%.1f s)\n", tr->seconds);
+    }
+    return 0;
+}
+
+int clv_train_run(const clv_config *cfg, const clv_train_opts *opts, clv_err *err)
+{
+    clv_run R;
+    memset(&R, 0, sizeof R);
+    R.cfg = cfg;
+    R.opts = opts;
+    R.dir = opts->out_dir;
+    int rc = -1;
+    clv_threads_set(cfg->threads);
+    if (clv_config_validate(cfg, err))
+        return -1;
+
+    char runjson[CLV_PATH_LEN + 32];
+    snprintf(runjson, sizeof runjson, "%s/run.json", opts->out_dir);
+    int exists = !access(runjson, F_OK);
+    if (exists && !opts->resume && !opts->overwrite)
+        return clv_errf(err, "%s already holds a run: continue it with --resume, or start afresh with --overwrite",
+                        opts->out_dir);
+    if (!exists && opts->resume)
+        return clv_errf(err, "%s: nothing to resume (no run.json)", opts->out_dir);
+    if (make_dir(opts->out_dir, err))
+        return -1;
+    if (!opts->resume)
+        clv_ckpt_remove_state(opts->out_dir);
+
+    if (clv_run_open_data(&R, err))
+        goto done;
+    if (opts->resume) {
+        clv_config saved;
+        if (clv_run_record_read(&R.rec, &saved, opts->out_dir, err))
+            goto done;
+    } else if (clv_run_record_init(&R.rec, cfg->tasks, err))
+        goto done;
+    snprintf(R.rec.gemm, sizeof R.rec.gemm, "%s", clv_gemm_backend());
+    R.rec.threads = clv_threads_get();
+    for (int t = 0; t < cfg->tasks; t++) {
+        const clv_task_info *ti = &R.split.tasks[t];
+        clv_task_record *tr = &R.rec.tasks[t];
+        free(tr->classes);
+        if (!(tr->classes = malloc((size_t)ti->n_classes * sizeof *tr->classes)))
+            goto done;
+        memcpy(tr->classes, ti->classes, (size_t)ti->n_classes * sizeof *tr->classes);
+        tr->n_classes = ti->n_classes;
+        tr->train_images = task_train_count(&R, t);
+        tr->test_images = cfg->test_limit && ti->n_test > cfg->test_limit ? cfg->test_limit : ti->n_test;
+    }
+    if (clv_run_build_learner(&R, opts->resume, err))
+        goto done;
+    if (!opts->resume && clv_run_record_write(&R.rec, cfg, opts->out_dir, err))
+        goto done;
+    if (opts->progress)
+        clv_info("clvit: %s on %s (%d tasks), %s, %d threads, %s", cfg->method, cfg->data, cfg->tasks, cfg->model,
+                 clv_threads_get(), clv_gemm_backend());
+
+    for (int t = 0; t < cfg->tasks; t++) {
+        if (R.rec.tasks[t].done)
+            continue;
+        int r = train_task(&R, t, err);
+        if (r) {
+            rc = r;
+            goto done;
+        }
+        if (finish_task(&R, t, err))
+            goto done;
+    }
+    if (opts->progress)
+        clv_run_record_print(&R.rec, cfg, stdout);
+    rc = 0;
+done:
+    clv_run_free(&R);
+    return rc;
+}

@@ -1,0 +1,92 @@
+/* run.json: metrics formulas and the write/read round trip. */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "clvit/run_record.h"
+
+static void fill(clv_run_record *r)
+{
+    /* A[i][j]: after task i, on task j */
+    const double a[3][3] = {{90, NAN, NAN}, {80, 95, NAN}, {70, 85, 99}};
+    for (int i = 0; i < 3; i++)
+        for (int j = 0; j < 3; j++)
+            r->acc[i * 3 + j] = a[i][j];
+}
+
+Test(run_record, average_and_forgetting)
+{
+    clv_run_record r;
+    clv_err err;
+    cr_assert_eq(clv_run_record_init(&r, 3, &err), 0);
+    cr_assert(isnan(clv_run_record_average_accuracy(&r)));
+    fill(&r);
+    cr_assert_eq(clv_run_record_last_row(&r), 2);
+    cr_assert_float_eq(clv_run_record_average_accuracy(&r), (70 + 85 + 99) / 3.0, 1e-12);
+    /* task 0: max(90, 80) - 70 = 20; task 1: 95 - 85 = 10 -> mean 15 */
+    cr_assert_float_eq(clv_run_record_forgetting(&r), 15.0, 1e-12);
+    r.acc[2 * 3 + 2] = NAN; /* last row unfinished: metrics of row 1 */
+    cr_assert_eq(clv_run_record_last_row(&r), 1);
+    cr_assert_float_eq(clv_run_record_average_accuracy(&r), (80 + 95) / 2.0, 1e-12);
+    cr_assert_float_eq(clv_run_record_forgetting(&r), 10.0, 1e-12);
+    clv_run_record_free(&r);
+}
+
+Test(run_record, round_trip_through_run_json)
+{
+    char dir[] = "/tmp/clvit-rr-XXXXXX";
+    cr_assert_not_null(mkdtemp(dir));
+    clv_config cfg, back_cfg;
+    clv_config_defaults(&cfg);
+    cfg.tasks = 3;
+    cfg.epochs = 4;
+    clv_run_record r, back;
+    clv_err err = {{0}};
+    cr_assert_eq(clv_run_record_init(&r, 3, &err), 0);
+    fill(&r);
+    for (int t = 0; t < 3; t++) {
+        r.tasks[t].n_classes = 2;
+        r.tasks[t].classes = malloc(2 * sizeof(int32_t));
+        r.tasks[t].classes[0] = 2 * t;
+        r.tasks[t].classes[1] = 2 * t + 1;
+        r.tasks[t].stored_bits = 1000 + t;
+        r.tasks[t].train_images = 12000;
+        r.tasks[t].done = 1;
+    }
+    cr_assert_eq(clv_run_record_write(&r, &cfg, dir, &err), 0, "%s", err.msg);
+    cr_assert_eq(clv_run_record_read(&back, &back_cfg, dir, &err), 0, "%s", err.msg);
+    char diff[256];
+    cr_assert_eq(clv_config_diff(&cfg, &back_cfg, diff, sizeof diff), 0, "%s", diff);
+    for (int i = 0; i < 9; i++)
+        cr_assert(isnan(r.acc[i]) ? isnan(back.acc[i]) : r.acc[i] == back.acc[i], "entry %d", i);
+    cr_assert_eq(back.tasks[2].classes[1], 5);
+    cr_assert_eq(back.tasks[1].stored_bits, 1001);
+    cr_assert_eq(back.tasks[0].done, 1);
+
+    /* results.csv has one line per measured entry (6) plus the header */
+    char path[512];
+    snprintf(path, sizeof path, "%s/results.csv", dir);
+    FILE *f = fopen(path, "r");
+    cr_assert_not_null(f);
+    int lines = 0;
+    for (int ch; (ch = fgetc(f)) != EOF;)
+        lines += ch == '\n';
+    fclose(f);
+    cr_assert_eq(lines, 7);
+
+    clv_run_record_free(&back);
+    /* a corrupt run.json is refused, naming the file */
+    snprintf(path, sizeof path, "%s/run.json", dir);
+    f = fopen(path, "w");
+    fputs("{\"status\": ", f);
+    fclose(f);
+    cr_assert_eq(clv_run_record_read(&back, &back_cfg, dir, &err), -1);
+    cr_assert(strstr(err.msg, "run.json"), "%s", err.msg);
+    clv_run_record_free(&r);
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    cr_assert_eq(system(cmd), 0);
+}
