@@ -1,0 +1,230 @@
+/* End to end: a small run on the real Fashion-MNIST learns, records what it
+ * measured, resumes to the same numbers, and is re-evaluated and predicted
+ * with the weights it saved. Skipped when the Debian dataset is absent. */
+#define _XOPEN_SOURCE 700
+#include <criterion/criterion.h>
+#include <ftw.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "clvit/data.h"
+#include "clvit/predictor.h"
+#include "clvit/tasks.h"
+#include "clvit/trainer.h"
+
+#define FMNIST "/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"
+
+static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb, (void)flag, (void)ftw;
+    return remove(path);
+}
+
+static void rm_tree(const char *dir) { nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS); }
+
+static void small_config(clv_config *c, int tasks)
+{
+    clv_config_defaults(c);
+    c->tasks = tasks;
+    c->train_limit = 384;
+    c->test_limit = 100;
+    c->epochs = 2;
+    c->batch = 64;
+    c->threads = 2;
+    c->eval_batch = 64;
+    c->seed = 7;
+}
+
+static void temp_dir(char *buf, size_t len, const char *tag)
+{
+    snprintf(buf, len, "/tmp/clvit-test-%s-XXXXXX", tag);
+    cr_assert_not_null(mkdtemp(buf));
+}
+
+static void read_record(const char *dir, clv_run_record *rec, clv_config *cfg)
+{
+    clv_err err = {{0}};
+    cr_assert_eq(clv_run_record_read(rec, cfg, dir, &err), 0, "%s", err.msg);
+}
+
+static void train_ok(const clv_config *cfg, const char *dir, int resume, int64_t stop_after)
+{
+    clv_train_opts o = {.out_dir = dir, .resume = resume, .overwrite = !resume, .stop_after_steps = stop_after};
+    clv_err err = {{0}};
+    int rc = clv_train_run(cfg, &o, &err);
+    cr_assert_eq(rc, stop_after ? CLV_STOPPED : 0, "rc %d: %s", rc, err.msg);
+}
+
+Test(train, learns_and_records_the_matrix, .timeout = 300)
+{
+    if (access(FMNIST, R_OK))
+        cr_skip_test("Debian's dataset-fashion-mnist is not installed");
+    char dir[64];
+    temp_dir(dir, sizeof dir, "learn");
+    clv_config cfg;
+    small_config(&cfg, 5);
+    train_ok(&cfg, dir, 0, 0);
+
+    clv_run_record rec;
+    clv_config saved;
+    read_record(dir, &rec, &saved);
+    cr_assert_str_eq(rec.status, "complete");
+    cr_assert_eq(rec.n_tasks, 5);
+    cr_assert_eq(saved.train_limit, 384, "the config is recorded");
+    for (int i = 0; i < 5; i++)
+        for (int j = 0; j < 5; j++) {
+            double a = clv_run_record_acc(&rec, i, j);
+            if (j > i)
+                cr_assert(isnan(a), "A[%d][%d] must be null", i, j);
+            else
+                cr_assert(a >= 0 && a <= 100, "A[%d][%d] = %f", i, j, a);
+        }
+    /* right after learning, each binary task is well above chance (50%) */
+    for (int t = 0; t < 5; t++)
+        cr_assert_gt(clv_run_record_acc(&rec, t, t), 70.0, "task %d: %f", t + 1,
+                     clv_run_record_acc(&rec, t, t));
+    double mean = 0;
+    for (int j = 0; j < 5; j++)
+        mean += clv_run_record_acc(&rec, 4, j) / 5;
+    cr_assert_float_eq(clv_run_record_average_accuracy(&rec), mean, 1e-9);
+    for (int t = 0; t < 5; t++) {
+        cr_assert_eq(rec.tasks[t].n_classes, 2);
+        cr_assert_eq(rec.tasks[t].classes[0], 2 * t, "natural class order");
+        cr_assert_eq(rec.tasks[t].train_images, 384);
+        cr_assert_eq(rec.tasks[t].test_images, 100);
+        cr_assert_eq(rec.tasks[t].head_bits, (64 + 1) * 2 * 32, "head of vit_nano: 2 x 64 weights + 2 biases");
+        cr_assert_geq(rec.tasks[t].stored_bits, rec.tasks[t].head_bits);
+        cr_assert_gt(rec.tasks[t].trainable_params, 0);
+    }
+    char path[128];
+    snprintf(path, sizeof path, "%s/results.csv", dir);
+    cr_assert_eq(access(path, R_OK), 0, "results.csv written");
+    snprintf(path, sizeof path, "%s/task-05.safetensors", dir);
+    cr_assert_eq(access(path, R_OK), 0, "task file written");
+    snprintf(path, sizeof path, "%s/state.safetensors", dir);
+    cr_assert_neq(access(path, F_OK), 0, "no checkpoint left after a finished run");
+
+    /* eval re-measures exactly what the run recorded after its last task */
+    clv_run_record rec2;
+    clv_config cfg2;
+    double *now = NULL;
+    clv_err err = {{0}};
+    cr_assert_eq(clv_eval_run(dir, 0, &rec2, &cfg2, &now, &err), 0, "%s", err.msg);
+    for (int t = 0; t < 5; t++)
+        cr_assert_eq(now[t], clv_run_record_acc(&rec, 4, t), "task %d: eval %f, recorded %f", t + 1, now[t],
+                     clv_run_record_acc(&rec, 4, t));
+    free(now);
+    clv_run_record_free(&rec2);
+
+    /* predict from the run: the same accuracy on the same images, with the dataset's class ids */
+    clv_predictor *p = clv_predictor_from_run(dir, &err);
+    cr_assert_not_null(p, "%s", err.msg);
+    clv_dataset *train = NULL, *test = NULL;
+    cr_assert_eq(clv_dataset_open_pair("fashion-mnist", NULL, &train, &test, &err), 0, "%s", err.msg);
+    clv_task_split split;
+    cr_assert_eq(clv_task_split_make(&split, train, test, 5, 0, 7, &err), 0, "%s", err.msg);
+    const clv_present *pr = clv_predictor_present(p);
+    size_t per = (size_t)pr->out_c * pr->out_h * pr->out_w;
+    float *x = malloc(per * sizeof *x);
+    uint8_t px[28 * 28];
+    int task = 3, correct = 0;
+    for (int i = 0; i < 100; i++) {
+        int h, w;
+        int64_t idx = split.tasks[task].test_indices[i];
+        cr_assert_eq(test->ops->get(test, idx, px, sizeof px, &h, &w, &err), 0, "%s", err.msg);
+        cr_assert_eq(clv_present_image(pr, px, h, w, 1, x, &err), 0, "%s", err.msg);
+        float logits[2];
+        cr_assert_eq(clv_predictor_logits(p, task, x, 1, logits, &err), 0, "%s", err.msg);
+        int local = logits[1] > logits[0];
+        correct += local == split.tasks[task].test_labels[i];
+        cr_assert_eq(clv_predictor_class_id(p, task, local), 2 * task + local);
+    }
+    cr_assert_float_eq((double)correct, clv_run_record_acc(&rec, 4, task), 1e-9,
+                       "predict %d of 100 vs recorded %f", correct, clv_run_record_acc(&rec, 4, task));
+    free(x);
+    clv_task_split_free(&split);
+    clv_dataset_free(train);
+    clv_dataset_free(test);
+    clv_predictor_free(p);
+    clv_run_record_free(&rec);
+    rm_tree(dir);
+}
+
+Test(train, finetune_forgets_linear_does_not, .timeout = 300)
+{
+    if (access(FMNIST, R_OK))
+        cr_skip_test("Debian's dataset-fashion-mnist is not installed");
+    char dir[64];
+    temp_dir(dir, sizeof dir, "linear");
+    clv_config cfg;
+    small_config(&cfg, 2);
+    snprintf(cfg.method, sizeof cfg.method, "linear");
+    train_ok(&cfg, dir, 0, 0);
+    clv_run_record rec;
+    clv_config saved;
+    read_record(dir, &rec, &saved);
+    /* a frozen backbone: task 1's accuracy cannot move while task 2 trains */
+    cr_assert_eq(clv_run_record_acc(&rec, 0, 0), clv_run_record_acc(&rec, 1, 0));
+    cr_assert_float_eq(clv_run_record_forgetting(&rec), 0.0, 1e-12);
+    cr_assert_gt(rec.tasks[0].trainable_params, 100000, "task 1 trains the base");
+    cr_assert_eq(rec.tasks[1].trainable_params, (64 + 1) * 2, "then only the heads train");
+    clv_run_record_free(&rec);
+    rm_tree(dir);
+}
+
+Test(train, resume_gives_the_same_numbers, .timeout = 300)
+{
+    if (access(FMNIST, R_OK))
+        cr_skip_test("Debian's dataset-fashion-mnist is not installed");
+    char a[64], b[64];
+    temp_dir(a, sizeof a, "whole");
+    temp_dir(b, sizeof b, "resumed");
+    clv_config cfg;
+    small_config(&cfg, 2);
+    cfg.train_limit = 256;
+    train_ok(&cfg, a, 0, 0);
+    train_ok(&cfg, b, 0, 5); /* stopped inside task 1's first epoch */
+    char path[128];
+    snprintf(path, sizeof path, "%s/state.safetensors", b);
+    cr_assert_eq(access(path, R_OK), 0, "a stop leaves a checkpoint");
+    train_ok(&cfg, b, 1, 0);
+
+    clv_run_record ra, rb;
+    clv_config ca, cb;
+    read_record(a, &ra, &ca);
+    read_record(b, &rb, &cb);
+    cr_assert_str_eq(rb.status, "complete");
+    for (int i = 0; i < 2; i++)
+        for (int j = 0; j <= i; j++)
+            cr_assert_eq(clv_run_record_acc(&ra, i, j), clv_run_record_acc(&rb, i, j),
+                         "A[%d][%d]: uninterrupted %f, resumed %f", i, j, clv_run_record_acc(&ra, i, j),
+                         clv_run_record_acc(&rb, i, j));
+    clv_run_record_free(&ra);
+    clv_run_record_free(&rb);
+    rm_tree(a);
+    rm_tree(b);
+}
+
+Test(train, refuses_to_overwrite_or_resume_nothing)
+{
+    if (access(FMNIST, R_OK))
+        cr_skip_test("Debian's dataset-fashion-mnist is not installed");
+    char dir[64];
+    temp_dir(dir, sizeof dir, "refuse");
+    clv_config cfg;
+    small_config(&cfg, 5);
+    clv_err err = {{0}};
+    clv_train_opts o = {.out_dir = dir, .resume = 1};
+    cr_assert_eq(clv_train_run(&cfg, &o, &err), -1);
+    cr_assert(strstr(err.msg, "nothing to resume"), "%s", err.msg);
+    FILE *f = fopen(strcat(strcpy((char[96]){0}, dir), "/run.json"), "w");
+    fputs("{}", f);
+    fclose(f);
+    o.resume = 0;
+    cr_assert_eq(clv_train_run(&cfg, &o, &err), -1);
+    cr_assert(strstr(err.msg, "--resume") && strstr(err.msg, "--overwrite"), "%s", err.msg);
+    rm_tree(dir);
+}
