@@ -6,6 +6,7 @@
 #include "clvit/model.h"
 #include "clvit/safetensors.h"
 #include "gradcheck.h"
+#include "vit_formula.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -243,23 +244,6 @@ Test(vit, finite_differences)
 
 /* ---- fixture 2: a registry model end to end ---- */
 
-/* Must equal formula() in tools/make_vit_fixtures.py. */
-static void formula(clv_param *p, int k)
-{
-    const size_t len = strlen(p->name);
-    const int is_norm_w = strstr(p->name, "norm") && len > 7 && strcmp(p->name + len - 7, ".weight") == 0;
-    for (int64_t i = 0; i < p->numel; i++) {
-        const double di = (double)i;
-        const double s = sin(0.0013 * di * di + 0.37 * di + 1.7 * (double)k);
-        p->data[i] = (float)(is_norm_w ? 1.0 + 0.1 * s : 0.1 * s);
-    }
-}
-
-static int by_name(const void *a, const void *b)
-{
-    return strcmp((*(clv_param *const *)a)->name, (*(clv_param *const *)b)->name);
-}
-
 Test(vit, nano_logits_match_pytorch)
 {
     clv_err err = {{0}};
@@ -268,15 +252,7 @@ Test(vit, nano_logits_match_pytorch)
     clv_head h;
     cr_assert_eq(clv_head_init(&h, m->info.feat_dim, 10, 0, 0, &err), 0, "%s", err.msg);
 
-    const int n = m->params.count + h.params.count;
-    clv_param **all = malloc((size_t)n * sizeof *all);
-    cr_assert(all);
-    memcpy(all, m->params.items, (size_t)m->params.count * sizeof *all);
-    memcpy(all + m->params.count, h.params.items, (size_t)h.params.count * sizeof *all);
-    qsort(all, (size_t)n, sizeof *all, by_name);
-    for (int k = 0; k < n; k++)
-        formula(all[k], k);
-    free(all);
+    vit_formula_fill(m, &h);
 
     enum { B = 2, NX = B * 3 * 32 * 32 };
     float *x = malloc(NX * sizeof(float));
