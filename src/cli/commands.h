@@ -9,5 +9,6 @@ int clv_cmd_predict(int argc, char **argv);
 int clv_cmd_bench(int argc, char **argv);
 int clv_cmd_info(int argc, char **argv);
 int clv_cmd_inspect(int argc, char **argv);
+int clv_cmd_report(int argc, char **argv);
 
 #endif

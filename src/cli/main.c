@@ -12,6 +12,7 @@ static const struct {
     {"train", clv_cmd_train, "learn a sequence of tasks (or resume one) into a run directory"},
     {"eval", clv_cmd_eval, "re-evaluate every learned task of a run"},
     {"predict", clv_cmd_predict, "classify images with a run's task or a weights file"},
+    {"report", clv_cmd_report, "the comparison table (and pictures) of several runs"},
     {"bench", clv_cmd_bench, "time training and inference steps"},
     {"info", clv_cmd_info, "build, GEMM backend, threads, models and methods"},
     {"inspect", clv_cmd_inspect, "list the tensors and metadata of a safetensors file"},
