@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# The main job (`make run`): every method on the built-in default, Split
+# Fashion-MNIST (5 tasks of 2 classes) with vit_nano_patch4_32, then one
+# comparison table. Each method's run goes to $OUT/<method>; an interrupted
+# job continues where it stopped when run again (finished runs are kept,
+# unfinished ones resumed).
+#   METHODS="finetune rkr" tools/run_demo.sh     only these methods
+#   EXTRA="--epochs 2" tools/run_demo.sh         settings added to every run
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN=build/clvit
+OUT=${OUT:-runs/default}
+CONFIG=${CONFIG:-configs/fashion_mnist_demo.ini}
+if [ -z "${METHODS:-}" ]; then
+    # every method this build knows, in the order `clvit info` lists them
+    METHODS=$($BIN info | awk '/^methods:/{m=1; next} m && NF==0{m=0} m{print $1}' | tr '\n' ' ')
+fi
+mkdir -p "$OUT"
+start=$(date +%s)
+dirs=()
+for m in $METHODS; do
+    dir="$OUT/$m"
+    dirs+=("$dir")
+    if [ -f "$dir/run.json" ] && grep -q '"status":[[:space:]]*"complete"' "$dir/run.json"; then
+        echo "== $m: already complete in $dir"
+        continue
+    fi
+    echo "== $m"
+    if [ -f "$dir/run.json" ]; then
+        $BIN train --out "$dir" --resume
+    else
+        # shellcheck disable=SC2086
+        $BIN train --config "$CONFIG" --method "$m" ${EXTRA:-} --out "$dir" --overwrite
+    fi
+done
+echo
+$BIN report --plot "$OUT/plots" "${dirs[@]}"
+echo
+echo "all runs: $(( $(date +%s) - start )) s; pictures in $OUT/plots"
