@@ -1,0 +1,644 @@
+/* safetensors reader and writer (see clvit/safetensors.h).
+ *
+ * The reader maps the file and validates the whole header before anything
+ * is used: every claim of the header (lengths, shapes, offsets) is checked
+ * against the file's real size, so a lying header is an error, never a big
+ * allocation or an out-of-range read. */
+#include "clvit/safetensors.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "clvit/atomic_file.h"
+
+#define ST_MAX_HEADER (100u << 20) /* the reference implementation's limit */
+#define ST_MAX_NAME 4096
+
+static const struct {
+    const char *name;
+    size_t size;
+} dtypes[] = {
+    [CLV_DT_F32] = {"F32", 4}, [CLV_DT_F16] = {"F16", 2}, [CLV_DT_BF16] = {"BF16", 2}, [CLV_DT_F64] = {"F64", 8},
+    [CLV_DT_U8] = {"U8", 1},   [CLV_DT_I8] = {"I8", 1},   [CLV_DT_I16] = {"I16", 2},   [CLV_DT_I32] = {"I32", 4},
+    [CLV_DT_I64] = {"I64", 8}, [CLV_DT_BOOL] = {"BOOL", 1},
+};
+#define N_DTYPES ((int)(sizeof dtypes / sizeof dtypes[0]))
+
+const char *clv_dtype_name(clv_dtype dt) { return (int)dt >= 0 && (int)dt < N_DTYPES ? dtypes[dt].name : "?"; }
+size_t clv_dtype_size(clv_dtype dt) { return (int)dt >= 0 && (int)dt < N_DTYPES ? dtypes[dt].size : 0; }
+
+static int dtype_parse(const char *s, clv_dtype *dt)
+{
+    for (int i = 0; i < N_DTYPES; i++)
+        if (!strcmp(s, dtypes[i].name)) {
+            *dt = (clv_dtype)i;
+            return 0;
+        }
+    return -1;
+}
+
+/* ---- reader ---- */
+
+/* A JSON number that is an exact non-negative integer below 2^53. */
+static int json_u64(const cJSON *n, uint64_t *out)
+{
+    if (!cJSON_IsNumber(n))
+        return -1;
+    double v = n->valuedouble;
+    if (!(v >= 0) || v > 9007199254740992.0 || floor(v) != v)
+        return -1;
+    *out = (uint64_t)v;
+    return 0;
+}
+
+static int by_offset(const void *a, const void *b)
+{
+    const clv_st_tensor *x = a, *y = b;
+    if (x->begin != y->begin)
+        return x->begin < y->begin ? -1 : 1;
+    return x->end < y->end ? -1 : x->end > y->end;
+}
+
+static int by_name_ptr(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int parse_tensor(clv_safetensors *st, const cJSON *e, clv_st_tensor *t, clv_err *err)
+{
+    const char *path = st->path, *name = e->string;
+    if (!cJSON_IsObject(e))
+        return clv_errf(err, "%s: tensor '%s' is not an object", path, name);
+    const cJSON *dt = cJSON_GetObjectItemCaseSensitive(e, "dtype");
+    const cJSON *shape = cJSON_GetObjectItemCaseSensitive(e, "shape");
+    const cJSON *offs = cJSON_GetObjectItemCaseSensitive(e, "data_offsets");
+    if (!cJSON_IsString(dt) || !cJSON_IsArray(shape) || !cJSON_IsArray(offs))
+        return clv_errf(err, "%s: tensor '%s' lacks dtype, shape or data_offsets", path, name);
+    if (dtype_parse(dt->valuestring, &t->dtype))
+        return clv_errf(err, "%s: tensor '%s' has unknown dtype '%s'", path, name, dt->valuestring);
+    int nd = cJSON_GetArraySize(shape);
+    if (nd > CLV_ST_MAX_DIMS)
+        return clv_errf(err, "%s: tensor '%s' has %d dimensions (at most %d)", path, name, nd, CLV_ST_MAX_DIMS);
+    t->ndim = nd;
+    uint64_t numel = 1;
+    for (int d = 0; d < nd; d++) {
+        uint64_t v;
+        if (json_u64(cJSON_GetArrayItem(shape, d), &v))
+            return clv_errf(err, "%s: tensor '%s': shape dimension %d is not a non-negative integer", path, name, d);
+        if (v && numel > UINT64_MAX / v)
+            return clv_errf(err, "%s: tensor '%s': shape overflows", path, name);
+        numel *= v;
+        t->shape[d] = (int64_t)v;
+    }
+    uint64_t b, en;
+    if (cJSON_GetArraySize(offs) != 2 || json_u64(cJSON_GetArrayItem(offs, 0), &b) ||
+        json_u64(cJSON_GetArrayItem(offs, 1), &en))
+        return clv_errf(err, "%s: tensor '%s': data_offsets is not [begin, end]", path, name);
+    if (b > en || en > st->data_len)
+        return clv_errf(err, "%s: tensor '%s': data_offsets [%llu, %llu] outside the data (%llu bytes)", path, name,
+                        (unsigned long long)b, (unsigned long long)en, (unsigned long long)st->data_len);
+    size_t es = clv_dtype_size(t->dtype);
+    if (numel > UINT64_MAX / es || numel * es != en - b)
+        return clv_errf(err, "%s: tensor '%s': %llu bytes for %s x %llu elements", path, name,
+                        (unsigned long long)(en - b), dt->valuestring, (unsigned long long)numel);
+    t->numel = (int64_t)numel;
+    t->begin = b;
+    t->end = en;
+    if (!(t->name = strdup(name)))
+        return clv_errf(err, "out of memory");
+    return 0;
+}
+
+static int parse_metadata(clv_safetensors *st, const cJSON *m, clv_err *err)
+{
+    if (!cJSON_IsObject(m))
+        return clv_errf(err, "%s: __metadata__ is not an object", st->path);
+    int n = cJSON_GetArraySize(m);
+    st->meta_keys = calloc((size_t)n + 1, sizeof *st->meta_keys);
+    st->meta_vals = calloc((size_t)n + 1, sizeof *st->meta_vals);
+    if (!st->meta_keys || !st->meta_vals)
+        return clv_errf(err, "out of memory");
+    for (const cJSON *e = m->child; e; e = e->next) {
+        if (!cJSON_IsString(e))
+            return clv_errf(err, "%s: metadata '%s' is not a string", st->path, e->string);
+        st->meta_keys[st->n_meta] = strdup(e->string);
+        st->meta_vals[st->n_meta] = strdup(e->valuestring);
+        if (!st->meta_keys[st->n_meta] || !st->meta_vals[st->n_meta])
+            return clv_errf(err, "out of memory");
+        st->n_meta++;
+    }
+    return 0;
+}
+
+static int parse_header(clv_safetensors *st, const char *json, size_t len, clv_err *err)
+{
+    cJSON *root = cJSON_ParseWithLength(json, len);
+    if (!root)
+        return clv_errf(err, "%s: the header is not valid JSON", st->path);
+    int rc = -1;
+    char **names = NULL;
+    if (!cJSON_IsObject(root)) {
+        clv_errf(err, "%s: the header is not a JSON object", st->path);
+        goto done;
+    }
+    int n = 0;
+    for (const cJSON *e = root->child; e; e = e->next) {
+        if (!e->string || !*e->string || strlen(e->string) > ST_MAX_NAME) {
+            clv_errf(err, "%s: a tensor name is empty or longer than %d bytes", st->path, ST_MAX_NAME);
+            goto done;
+        }
+        n += strcmp(e->string, "__metadata__") != 0;
+    }
+    st->tensors = calloc((size_t)n + 1, sizeof *st->tensors);
+    names = calloc((size_t)n + 1, sizeof *names);
+    if (!st->tensors || !names) {
+        clv_errf(err, "out of memory");
+        goto done;
+    }
+    int seen_meta = 0;
+    for (const cJSON *e = root->child; e; e = e->next) {
+        if (!strcmp(e->string, "__metadata__")) {
+            if (seen_meta++) {
+                clv_errf(err, "%s: __metadata__ appears twice", st->path);
+                goto done;
+            }
+            if (parse_metadata(st, e, err))
+                goto done;
+            continue;
+        }
+        if (parse_tensor(st, e, &st->tensors[st->count], err))
+            goto done;
+        names[st->count] = st->tensors[st->count].name;
+        st->count++;
+    }
+    qsort(names, (size_t)st->count, sizeof *names, by_name_ptr);
+    for (int i = 1; i < st->count; i++)
+        if (!strcmp(names[i - 1], names[i])) {
+            clv_errf(err, "%s: tensor '%s' appears twice", st->path, names[i]);
+            goto done;
+        }
+    /* the data buffer must be covered exactly: no overlap, no hole, nothing after */
+    qsort(st->tensors, (size_t)st->count, sizeof *st->tensors, by_offset);
+    uint64_t pos = 0;
+    for (int i = 0; i < st->count; i++) {
+        const clv_st_tensor *t = &st->tensors[i];
+        if (t->begin != pos) {
+            clv_errf(err, "%s: tensor '%s' starts at byte %llu of the data, expected %llu (%s)", st->path, t->name,
+                     (unsigned long long)t->begin, (unsigned long long)pos, t->begin < pos ? "overlap" : "hole");
+            goto done;
+        }
+        pos = t->end;
+    }
+    if (pos != st->data_len) {
+        clv_errf(err, "%s: the tensors cover %llu bytes of data, the file has %llu", st->path,
+                 (unsigned long long)pos, (unsigned long long)st->data_len);
+        goto done;
+    }
+    rc = 0;
+done:
+    free(names);
+    cJSON_Delete(root);
+    return rc;
+}
+
+int clv_st_open(clv_safetensors *st, const char *path, clv_err *err)
+{
+    memset(st, 0, sizeof *st);
+    if (!(st->path = strdup(path)))
+        return clv_errf(err, "out of memory");
+    int fd = open(path, O_RDONLY);
+    if (fd < 0) {
+        clv_errf(err, "%s: cannot open: %s", path, strerror(errno));
+        goto fail;
+    }
+    struct stat sb;
+    if (fstat(fd, &sb) || !S_ISREG(sb.st_mode)) {
+        close(fd);
+        clv_errf(err, "%s: not a regular file", path);
+        goto fail;
+    }
+    size_t size = (size_t)sb.st_size;
+    if (size < 8) {
+        close(fd);
+        clv_errf(err, "%s: truncated (%zu bytes; a safetensors file starts with an 8-byte header length)", path,
+                 size);
+        goto fail;
+    }
+    void *map = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
+    close(fd);
+    if (map == MAP_FAILED) {
+        clv_errf(err, "%s: cannot map: %s", path, strerror(errno));
+        goto fail;
+    }
+    st->map = map;
+    st->map_len = size;
+    const uint8_t *p = map;
+    uint64_t hlen = 0;
+    for (int i = 7; i >= 0; i--)
+        hlen = hlen << 8 | p[i];
+    if (hlen > size - 8 || hlen > ST_MAX_HEADER) {
+        clv_errf(err, "%s: header length %llu exceeds the file (%zu bytes)", path, (unsigned long long)hlen, size);
+        goto fail;
+    }
+    st->data = p + 8 + hlen;
+    st->data_len = size - 8 - hlen;
+    if (parse_header(st, (const char *)p + 8, (size_t)hlen, err))
+        goto fail;
+    return 0;
+fail:
+    clv_st_close(st);
+    return -1;
+}
+
+void clv_st_close(clv_safetensors *st)
+{
+    for (int i = 0; st->tensors && i < st->count; i++)
+        free(st->tensors[i].name);
+    free(st->tensors);
+    for (int i = 0; i < st->n_meta; i++) {
+        free(st->meta_keys[i]);
+        free(st->meta_vals[i]);
+    }
+    free(st->meta_keys);
+    free(st->meta_vals);
+    if (st->map)
+        munmap(st->map, st->map_len);
+    free(st->path);
+    memset(st, 0, sizeof *st);
+}
+
+const clv_st_tensor *clv_st_find(const clv_safetensors *st, const char *name)
+{
+    for (int i = 0; i < st->count; i++)
+        if (!strcmp(st->tensors[i].name, name))
+            return &st->tensors[i];
+    return NULL;
+}
+
+const char *clv_st_meta(const clv_safetensors *st, const char *key)
+{
+    for (int i = 0; i < st->n_meta; i++)
+        if (!strcmp(st->meta_keys[i], key))
+            return st->meta_vals[i];
+    return NULL;
+}
+
+const void *clv_st_tensor_data(const clv_safetensors *st, const clv_st_tensor *t) { return st->data + t->begin; }
+
+static float half_to_float(uint16_t h)
+{
+    uint32_t sign = (uint32_t)(h >> 15) << 31, exp = (h >> 10) & 0x1f, man = h & 0x3ff, bits;
+    if (exp == 0x1f)
+        bits = sign | 0x7f800000u | (man << 13); /* inf, nan */
+    else if (exp)
+        bits = sign | ((exp + 112) << 23) | (man << 13);
+    else if (!man)
+        bits = sign;
+    else { /* subnormal: normalize */
+        exp = 113;
+        while (!(man & 0x400)) {
+            man <<= 1;
+            exp--;
+        }
+        bits = sign | (exp << 23) | ((man & 0x3ff) << 13);
+    }
+    float f;
+    memcpy(&f, &bits, 4);
+    return f;
+}
+
+int clv_st_read_f32(const clv_safetensors *st, const clv_st_tensor *t, float *dst, int64_t numel, clv_err *err)
+{
+    if (numel != t->numel)
+        return clv_errf(err, "%s: tensor '%s' has %lld elements, %lld expected", st->path, t->name,
+                        (long long)t->numel, (long long)numel);
+    const uint8_t *src = st->data + t->begin;
+    switch (t->dtype) {
+    case CLV_DT_F32:
+        memcpy(dst, src, (size_t)numel * 4);
+        return 0;
+    case CLV_DT_F16:
+        for (int64_t i = 0; i < numel; i++) {
+            uint16_t h;
+            memcpy(&h, src + 2 * i, 2);
+            dst[i] = half_to_float(h);
+        }
+        return 0;
+    case CLV_DT_BF16:
+        for (int64_t i = 0; i < numel; i++) {
+            uint16_t h;
+            memcpy(&h, src + 2 * i, 2);
+            uint32_t bits = (uint32_t)h << 16;
+            memcpy(&dst[i], &bits, 4);
+        }
+        return 0;
+    case CLV_DT_F64:
+        for (int64_t i = 0; i < numel; i++) {
+            double d;
+            memcpy(&d, src + 8 * i, 8);
+            dst[i] = (float)d;
+        }
+        return 0;
+    default:
+        return clv_errf(err, "%s: tensor '%s' is %s, a float tensor (F32, F16, BF16, F64) is expected", st->path,
+                        t->name, clv_dtype_name(t->dtype));
+    }
+}
+
+/* ---- writer ---- */
+
+typedef struct {
+    char *name;
+    clv_dtype dtype;
+    int ndim;
+    int64_t shape[CLV_ST_MAX_DIMS];
+    const void *data;
+    size_t bytes;
+} w_entry;
+
+struct clv_st_writer {
+    w_entry *e;
+    int n, cap;
+    char **keys, **vals;
+    int n_meta, cap_meta;
+};
+
+clv_st_writer *clv_st_writer_new(void) { return calloc(1, sizeof(clv_st_writer)); }
+
+void clv_st_writer_free(clv_st_writer *w)
+{
+    if (!w)
+        return;
+    for (int i = 0; i < w->n; i++)
+        free(w->e[i].name);
+    for (int i = 0; i < w->n_meta; i++) {
+        free(w->keys[i]);
+        free(w->vals[i]);
+    }
+    free(w->e);
+    free(w->keys);
+    free(w->vals);
+    free(w);
+}
+
+int clv_st_writer_add(clv_st_writer *w, const char *name, clv_dtype dtype, int ndim, const int64_t *shape,
+                      const void *data, clv_err *err)
+{
+    if (!name || !*name || !strcmp(name, "__metadata__") || strlen(name) > ST_MAX_NAME)
+        return clv_errf(err, "invalid tensor name '%s'", name ? name : "");
+    if (ndim < 0 || ndim > CLV_ST_MAX_DIMS || !clv_dtype_size(dtype))
+        return clv_errf(err, "tensor '%s': invalid dtype or %d dimensions", name, ndim);
+    for (int i = 0; i < w->n; i++)
+        if (!strcmp(w->e[i].name, name))
+            return clv_errf(err, "tensor '%s' added twice", name);
+    size_t bytes = clv_dtype_size(dtype);
+    for (int d = 0; d < ndim; d++)
+        if (shape[d] < 0 || clv_mul_overflow(bytes, (size_t)shape[d], &bytes))
+            return clv_errf(err, "tensor '%s': invalid shape", name);
+    if (w->n == w->cap) {
+        int cap = w->cap ? 2 * w->cap : 32;
+        w_entry *e = realloc(w->e, (size_t)cap * sizeof *e);
+        if (!e)
+            return clv_errf(err, "out of memory");
+        w->e = e;
+        w->cap = cap;
+    }
+    w_entry *e = &w->e[w->n];
+    memset(e, 0, sizeof *e);
+    if (!(e->name = strdup(name)))
+        return clv_errf(err, "out of memory");
+    e->dtype = dtype;
+    e->ndim = ndim;
+    memcpy(e->shape, shape, (size_t)ndim * sizeof *shape);
+    e->data = data;
+    e->bytes = bytes;
+    w->n++;
+    return 0;
+}
+
+int clv_st_writer_add_param(clv_st_writer *w, const clv_param *p, const char *prefix, clv_err *err)
+{
+    char name[ST_MAX_NAME + 1];
+    snprintf(name, sizeof name, "%s%s", prefix ? prefix : "", p->name);
+    return clv_st_writer_add(w, name, CLV_DT_F32, p->ndim, p->shape, p->data, err);
+}
+
+int clv_st_writer_meta(clv_st_writer *w, const char *key, const char *value, clv_err *err)
+{
+    for (int i = 0; i < w->n_meta; i++)
+        if (!strcmp(w->keys[i], key)) {
+            char *v = strdup(value);
+            if (!v)
+                return clv_errf(err, "out of memory");
+            free(w->vals[i]);
+            w->vals[i] = v;
+            return 0;
+        }
+    if (w->n_meta == w->cap_meta) {
+        int cap = w->cap_meta ? 2 * w->cap_meta : 8;
+        char **k = realloc(w->keys, (size_t)cap * sizeof *k);
+        if (!k)
+            return clv_errf(err, "out of memory");
+        w->keys = k;
+        char **v = realloc(w->vals, (size_t)cap * sizeof *v);
+        if (!v)
+            return clv_errf(err, "out of memory");
+        w->vals = v;
+        w->cap_meta = cap;
+    }
+    w->keys[w->n_meta] = strdup(key);
+    w->vals[w->n_meta] = strdup(value);
+    if (!w->keys[w->n_meta] || !w->vals[w->n_meta])
+        return clv_errf(err, "out of memory");
+    w->n_meta++;
+    return 0;
+}
+
+static int entry_by_name(const void *a, const void *b)
+{
+    return strcmp(((const w_entry *)a)->name, ((const w_entry *)b)->name);
+}
+
+int clv_st_writer_write(clv_st_writer *w, const char *path, clv_err *err)
+{
+    qsort(w->e, (size_t)w->n, sizeof *w->e, entry_by_name);
+    cJSON *root = cJSON_CreateObject();
+    if (!root)
+        return clv_errf(err, "out of memory");
+    if (w->n_meta) {
+        cJSON *m = cJSON_AddObjectToObject(root, "__metadata__");
+        for (int i = 0; m && i < w->n_meta; i++)
+            cJSON_AddStringToObject(m, w->keys[i], w->vals[i]);
+    }
+    uint64_t off = 0;
+    for (int i = 0; i < w->n; i++) {
+        cJSON *t = cJSON_AddObjectToObject(root, w->e[i].name);
+        if (!t)
+            break;
+        cJSON_AddStringToObject(t, "dtype", clv_dtype_name(w->e[i].dtype));
+        cJSON *shape = cJSON_AddArrayToObject(t, "shape");
+        for (int d = 0; d < w->e[i].ndim; d++)
+            cJSON_AddItemToArray(shape, cJSON_CreateNumber((double)w->e[i].shape[d]));
+        cJSON *offs = cJSON_AddArrayToObject(t, "data_offsets");
+        cJSON_AddItemToArray(offs, cJSON_CreateNumber((double)off));
+        off += w->e[i].bytes;
+        cJSON_AddItemToArray(offs, cJSON_CreateNumber((double)off));
+    }
+    char *json = cJSON_PrintUnformatted(root);
+    cJSON_Delete(root);
+    if (!json)
+        return clv_errf(err, "out of memory");
+    size_t hlen = strlen(json), padded = (hlen + 7) / 8 * 8; /* data starts 8-byte aligned */
+    uint8_t lenbuf[8];
+    for (int i = 0; i < 8; i++)
+        lenbuf[i] = (uint8_t)((uint64_t)padded >> (8 * i));
+    clv_atomic_file f;
+    if (clv_atomic_open(&f, path, err)) {
+        free(json);
+        return -1;
+    }
+    int bad = fwrite(lenbuf, 1, 8, f.fp) != 8 || fwrite(json, 1, hlen, f.fp) != hlen;
+    for (size_t i = hlen; i < padded && !bad; i++)
+        bad = fputc(' ', f.fp) == EOF;
+    for (int i = 0; i < w->n && !bad; i++)
+        bad = w->e[i].bytes && fwrite(w->e[i].data, 1, w->e[i].bytes, f.fp) != w->e[i].bytes;
+    free(json);
+    if (bad) {
+        int saved = errno;
+        clv_atomic_abort(&f);
+        return clv_errf(err, "%s: write failed: %s", path, strerror(saved));
+    }
+    return clv_atomic_commit(&f, err);
+}
+
+/* ---- parameters ---- */
+
+#define MAX_LISTED 4
+
+static void note(char *buf, size_t len, int *n, const char *fmt, const char *a, const char *b, const char *c)
+{
+    if (*n < MAX_LISTED) {
+        size_t used = strlen(buf);
+        snprintf(buf + used, len - used, "%s", used ? "; " : "");
+        used = strlen(buf);
+        snprintf(buf + used, len - used, fmt, a, b, c);
+    }
+    (*n)++;
+}
+
+static void shape_str(char *buf, size_t len, int ndim, const int64_t *shape)
+{
+    size_t used = (size_t)snprintf(buf, len, "[");
+    for (int d = 0; d < ndim && used < len; d++)
+        used += (size_t)snprintf(buf + used, len - used, "%s%lld", d ? ", " : "", (long long)shape[d]);
+    if (used < len)
+        snprintf(buf + used, len - used, "]");
+}
+
+int clv_st_load_params(const clv_safetensors *st, clv_params *ps, const char *prefix, int strict, clv_err *err)
+{
+    char list[400] = "";
+    int ndiff = 0;
+    size_t plen = prefix ? strlen(prefix) : 0;
+    char name[ST_MAX_NAME + CLV_NAME_LEN];
+    for (int i = 0; i < ps->count; i++) {
+        const clv_param *p = ps->items[i];
+        snprintf(name, sizeof name, "%s%s", prefix ? prefix : "", p->name);
+        const clv_st_tensor *t = clv_st_find(st, name);
+        char fs[128], es[128];
+        if (!t) {
+            note(list, sizeof list, &ndiff, "missing %s%s%s", name, "", "");
+            continue;
+        }
+        int same = t->ndim == p->ndim;
+        for (int d = 0; same && d < p->ndim; d++)
+            same = t->shape[d] == p->shape[d];
+        if (!same) {
+            shape_str(fs, sizeof fs, t->ndim, t->shape);
+            shape_str(es, sizeof es, p->ndim, p->shape);
+            note(list, sizeof list, &ndiff, "%s shape %s in file, %s expected", name, fs, es);
+        } else if (t->dtype != CLV_DT_F32 && t->dtype != CLV_DT_F16 && t->dtype != CLV_DT_BF16 &&
+                   t->dtype != CLV_DT_F64)
+            note(list, sizeof list, &ndiff, "%s is %s, not a float type%s", name, clv_dtype_name(t->dtype), "");
+    }
+    if (strict)
+        for (int i = 0; i < st->count; i++) {
+            const char *n = st->tensors[i].name;
+            if (plen && strncmp(n, prefix, plen))
+                continue;
+            if (!clv_params_find(ps, n + plen))
+                note(list, sizeof list, &ndiff, "unexpected %s%s%s", n, "", "");
+        }
+    if (ndiff)
+        return clv_errf(err, "%s: %d difference%s: %s%s", st->path, ndiff, ndiff > 1 ? "s" : "", list,
+                        ndiff > MAX_LISTED ? "; ..." : "");
+    for (int i = 0; i < ps->count; i++) {
+        clv_param *p = ps->items[i];
+        snprintf(name, sizeof name, "%s%s", prefix ? prefix : "", p->name);
+        if (clv_st_read_f32(st, clv_st_find(st, name), p->data, p->numel, err))
+            return -1;
+    }
+    return 0;
+}
+
+void clv_st_print(const clv_safetensors *st, FILE *out, int as_json)
+{
+    /* tensors in name order, as people look them up */
+    const clv_st_tensor **order = malloc((size_t)(st->count ? st->count : 1) * sizeof *order);
+    if (!order)
+        return;
+    for (int i = 0; i < st->count; i++)
+        order[i] = &st->tensors[i];
+    for (int i = 1; i < st->count; i++)
+        for (int j = i; j > 0 && strcmp(order[j - 1]->name, order[j]->name) > 0; j--) {
+            const clv_st_tensor *t = order[j];
+            order[j] = order[j - 1];
+            order[j - 1] = t;
+        }
+    char shape[256];
+    if (as_json) {
+        cJSON *root = cJSON_CreateObject(), *ts = cJSON_AddArrayToObject(root, "tensors");
+        cJSON_AddStringToObject(root, "file", st->path);
+        for (int i = 0; i < st->count; i++) {
+            cJSON *o = cJSON_CreateObject();
+            cJSON_AddStringToObject(o, "name", order[i]->name);
+            cJSON_AddStringToObject(o, "dtype", clv_dtype_name(order[i]->dtype));
+            cJSON *s = cJSON_AddArrayToObject(o, "shape");
+            for (int d = 0; d < order[i]->ndim; d++)
+                cJSON_AddItemToArray(s, cJSON_CreateNumber((double)order[i]->shape[d]));
+            cJSON_AddNumberToObject(o, "bytes", (double)(order[i]->end - order[i]->begin));
+            cJSON_AddItemToArray(ts, o);
+        }
+        cJSON *m = cJSON_AddObjectToObject(root, "metadata");
+        for (int i = 0; i < st->n_meta; i++)
+            cJSON_AddStringToObject(m, st->meta_keys[i], st->meta_vals[i]);
+        char *s = cJSON_Print(root);
+        if (s)
+            fprintf(out, "%s\n", s);
+        free(s);
+        cJSON_Delete(root);
+    } else {
+        int64_t total = 0;
+        fprintf(out, "%-48s %-5s %-22s %12s\n", "tensor", "dtype", "shape", "bytes");
+        for (int i = 0; i < st->count; i++) {
+            shape_str(shape, sizeof shape, order[i]->ndim, order[i]->shape);
+            fprintf(out, "%-48s %-5s %-22s %12llu\n", order[i]->name, clv_dtype_name(order[i]->dtype), shape,
+                    (unsigned long long)(order[i]->end - order[i]->begin));
+            total += order[i]->numel;
+        }
+        fprintf(out, "%d tensors, %lld elements, %llu bytes of data\n", st->count, (long long)total,
+                (unsigned long long)st->data_len);
+        if (st->n_meta)
+            fprintf(out, "metadata:\n");
+        for (int i = 0; i < st->n_meta; i++)
+            fprintf(out, "  %s = %s\n", st->meta_keys[i], st->meta_vals[i]);
+    }
+    free(order);
+}
