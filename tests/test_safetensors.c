@@ -1,0 +1,173 @@
+/* safetensors: the official format read exactly (every float dtype
+ * converted), malformed files rejected naming the file, atomic round trip,
+ * parameter loading with its differences listed. Fixtures from
+ * tools/make_safetensors_fixtures.py. */
+#include <criterion/criterion.h>
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "clvit/safetensors.h"
+
+#define FIX "tests/fixtures/safetensors/"
+
+Test(safetensors, reads_the_official_format)
+{
+    clv_safetensors st;
+    clv_err err = {{0}};
+    cr_assert_eq(clv_st_open(&st, FIX "good.safetensors", &err), 0, "%s", err.msg);
+    cr_assert_eq(st.count, 6);
+    cr_assert_str_eq(clv_st_meta(&st, "mean"), "[0.5, 0.25, 0.125]");
+    cr_assert_str_eq(clv_st_meta(&st, "format"), "fixture");
+    cr_assert_null(clv_st_meta(&st, "std"));
+
+    const clv_st_tensor *a = clv_st_find(&st, "a");
+    cr_assert_not_null(a);
+    cr_assert(a->dtype == CLV_DT_F32 && a->ndim == 2 && a->shape[0] == 2 && a->shape[1] == 3);
+    float v[6];
+    cr_assert_eq(clv_st_read_f32(&st, a, v, 6, &err), 0, "%s", err.msg);
+    for (int i = 0; i < 6; i++)
+        cr_assert_eq(v[i], 0.5f * i - 1, "a[%d] = %g", i, v[i]);
+
+    const float h[4] = {1, -2, 0.5f, 65504}, b[2] = {1.5f, -3}, d[3] = {0.25f, 1, 1e10f};
+    cr_assert_eq(clv_st_read_f32(&st, clv_st_find(&st, "h"), v, 4, &err), 0, "%s", err.msg);
+    for (int i = 0; i < 4; i++)
+        cr_assert_eq(v[i], h[i], "F16 h[%d] = %g", i, v[i]);
+    cr_assert_eq(clv_st_read_f32(&st, clv_st_find(&st, "b"), v, 2, &err), 0, "%s", err.msg);
+    cr_assert(v[0] == b[0] && v[1] == b[1], "BF16 %g %g", v[0], v[1]);
+    cr_assert_eq(clv_st_read_f32(&st, clv_st_find(&st, "d"), v, 3, &err), 0, "%s", err.msg);
+    for (int i = 0; i < 3; i++)
+        cr_assert_eq(v[i], d[i], "F64 d[%d] = %g", i, v[i]);
+
+    const clv_st_tensor *n = clv_st_find(&st, "n");
+    cr_assert_eq(n->dtype, CLV_DT_I64);
+    int64_t iv[2];
+    memcpy(iv, clv_st_tensor_data(&st, n), sizeof iv);
+    cr_assert(iv[0] == 7 && iv[1] == -9);
+    const uint8_t *u = clv_st_tensor_data(&st, clv_st_find(&st, "u"));
+    cr_assert(u[0] == 0 && u[1] == 128 && u[2] == 255);
+    cr_assert_eq(clv_st_read_f32(&st, n, v, 2, &err), -1, "integers are not read as float params");
+    cr_assert(strstr(err.msg, "I64") && strstr(err.msg, "good.safetensors"), "%s", err.msg);
+    cr_assert_eq(clv_st_read_f32(&st, a, v, 5, &err), -1, "wrong element count");
+    clv_st_close(&st);
+}
+
+Test(safetensors, rejects_every_malformed_file)
+{
+    static const char *const bad[] = {"truncated_data", "short",    "header_too_long", "overlap",
+                                      "out_of_range",   "hole",     "size_mismatch",   "bad_json",
+                                      "duplicate",      "unknown_dtype", "negative_shape", "meta_not_string",
+                                      "huge_shape"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char path[256];
+        snprintf(path, sizeof path, FIX "bad_%s.safetensors", bad[i]);
+        clv_safetensors st;
+        clv_err err = {{0}};
+        cr_assert_eq(access(path, R_OK), 0, "fixture %s exists", path);
+        cr_expect_eq(clv_st_open(&st, path, &err), -1, "%s must be rejected", path);
+        cr_expect(strstr(err.msg, path) != NULL, "the message names the file: %s", err.msg);
+    }
+    clv_safetensors st;
+    clv_err err = {{0}};
+    cr_assert_eq(clv_st_open(&st, FIX "does_not_exist.safetensors", &err), -1);
+    cr_assert(strstr(err.msg, "does_not_exist"), "%s", err.msg);
+}
+
+static int count_tmp_files(const char *dir)
+{
+    DIR *d = opendir(dir);
+    int n = 0;
+    for (struct dirent *e; d && (e = readdir(d));)
+        n += strstr(e->d_name, ".tmp.") != NULL;
+    if (d)
+        closedir(d);
+    return n;
+}
+
+Test(safetensors, params_round_trip_atomically)
+{
+    char dir[] = "/tmp/clvit-st-XXXXXX";
+    cr_assert_not_null(mkdtemp(dir));
+    char path[128];
+    snprintf(path, sizeof path, "%s/w.safetensors", dir);
+    FILE *f = fopen(path, "w");
+    fputs("an older file that must be replaced", f);
+    fclose(f);
+
+    clv_params ps;
+    clv_params_init(&ps);
+    clv_err err = {{0}};
+    int64_t s1[2] = {3, 5}, s2[1] = {7};
+    clv_param *w = clv_params_add(&ps, "blocks.0.attn.qkv.weight", 2, s1, &err);
+    clv_param *b = clv_params_add(&ps, "norm.bias", 1, s2, &err);
+    for (int i = 0; i < 15; i++)
+        w->data[i] = (float)i / 3;
+    for (int i = 0; i < 7; i++)
+        b->data[i] = -(float)i;
+    clv_st_writer *wr = clv_st_writer_new();
+    for (int i = 0; i < ps.count; i++)
+        cr_assert_eq(clv_st_writer_add_param(wr, ps.items[i], "model.", &err), 0, "%s", err.msg);
+    cr_assert_eq(clv_st_writer_meta(wr, "std", "[0.5, 0.5, 0.5]", &err), 0);
+    cr_assert_eq(clv_st_writer_write(wr, path, &err), 0, "%s", err.msg);
+    clv_st_writer_free(wr);
+    cr_assert_eq(count_tmp_files(dir), 0, "no temporary file left");
+
+    /* the data buffer starts 8-byte aligned */
+    f = fopen(path, "rb");
+    uint64_t hlen = 0;
+    cr_assert_eq(fread(&hlen, 8, 1, f), 1);
+    fclose(f);
+    cr_assert_eq(hlen % 8, 0);
+
+    clv_params back;
+    clv_params_init(&back);
+    clv_param *w2 = clv_params_add(&back, "blocks.0.attn.qkv.weight", 2, s1, &err);
+    clv_param *b2 = clv_params_add(&back, "norm.bias", 1, s2, &err);
+    clv_safetensors st;
+    cr_assert_eq(clv_st_open(&st, path, &err), 0, "%s", err.msg);
+    cr_assert_str_eq(clv_st_meta(&st, "std"), "[0.5, 0.5, 0.5]");
+    cr_assert_eq(clv_st_load_params(&st, &back, "model.", 1, &err), 0, "%s", err.msg);
+    cr_assert_eq(memcmp(w2->data, w->data, 15 * sizeof(float)), 0);
+    cr_assert_eq(memcmp(b2->data, b->data, 7 * sizeof(float)), 0);
+    clv_st_close(&st);
+    clv_params_free(&back);
+    clv_params_free(&ps);
+    unlink(path);
+    rmdir(dir);
+}
+
+Test(safetensors, load_params_lists_the_differences)
+{
+    char path[] = "/tmp/clvit-st-diff-XXXXXX";
+    int fd = mkstemp(path);
+    cr_assert_geq(fd, 0);
+    close(fd);
+    clv_err err = {{0}};
+    float data[12] = {0};
+    int64_t s_file[2] = {4, 3}, s_extra[1] = {2};
+    clv_st_writer *wr = clv_st_writer_new();
+    cr_assert_eq(clv_st_writer_add(wr, "fc.weight", CLV_DT_F32, 2, s_file, data, &err), 0);
+    cr_assert_eq(clv_st_writer_add(wr, "extra", CLV_DT_F32, 1, s_extra, data, &err), 0);
+    cr_assert_eq(clv_st_writer_write(wr, path, &err), 0, "%s", err.msg);
+    clv_st_writer_free(wr);
+
+    clv_params ps;
+    clv_params_init(&ps);
+    int64_t s_want[2] = {3, 4}, s_bias[1] = {3};
+    clv_params_add(&ps, "fc.weight", 2, s_want, &err);
+    clv_params_add(&ps, "fc.bias", 1, s_bias, &err);
+    clv_safetensors st;
+    cr_assert_eq(clv_st_open(&st, path, &err), 0, "%s", err.msg);
+    cr_assert_eq(clv_st_load_params(&st, &ps, NULL, 0, &err), -1);
+    cr_assert(strstr(err.msg, path), "%s", err.msg);
+    cr_assert(strstr(err.msg, "2 differences"), "%s", err.msg);
+    cr_assert(strstr(err.msg, "fc.weight shape [4, 3] in file, [3, 4] expected"), "%s", err.msg);
+    cr_assert(strstr(err.msg, "missing fc.bias"), "%s", err.msg);
+    cr_assert_eq(clv_st_load_params(&st, &ps, NULL, 1, &err), -1);
+    cr_assert(strstr(err.msg, "3 differences") && strstr(err.msg, "unexpected extra"), "strict: %s", err.msg);
+    clv_st_close(&st);
+    clv_params_free(&ps);
+    unlink(path);
+}
