@@ -26,6 +26,9 @@ static void make_run(const char *dir, const char *method, const char *model, int
     for (int t = 0; t < 2; t++) {
         r.tasks[t].done = 1;
         r.tasks[t].stored_bits = bits[t];
+        r.tasks[t].n_classes = 1;
+        r.tasks[t].classes = malloc(sizeof(int32_t));
+        r.tasks[t].classes[0] = t;
     }
     strcpy(r.status, "complete");
     cr_assert_eq(clv_run_record_write(&r, &cfg, dir, &err), 0, "%s", err.msg);

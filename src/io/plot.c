@@ -15,7 +15,7 @@ typedef void (*draw_fn)(cairo_t *cr, const void *ctx, int w, int h);
 /* Draws the same picture into path.png and path.svg. */
 static int render(const char *base, int w, int h, draw_fn draw, const void *ctx, clv_err *err)
 {
-    char path[CLV_PATH_LEN + 64];
+    char path[CLV_PATH_LEN + 256];
     snprintf(path, sizeof path, "%s.png", base);
     cairo_surface_t *png = cairo_image_surface_create(CAIRO_FORMAT_ARGB32, w, h);
     cairo_t *cr = cairo_create(png);

@@ -554,7 +554,7 @@ int clv_st_load_params(const clv_safetensors *st, clv_params *ps, const char *pr
         const clv_st_tensor *t = clv_st_find(st, name);
         char fs[128], es[128];
         if (!t) {
-            note(list, sizeof list, &ndiff, "missing %s%s%s", name, "", "");
+            note(list, sizeof list, &ndiff, "missing %.160s%s%s", name, "", "");
             continue;
         }
         int same = t->ndim == p->ndim;
@@ -563,10 +563,10 @@ int clv_st_load_params(const clv_safetensors *st, clv_params *ps, const char *pr
         if (!same) {
             shape_str(fs, sizeof fs, t->ndim, t->shape);
             shape_str(es, sizeof es, p->ndim, p->shape);
-            note(list, sizeof list, &ndiff, "%s shape %s in file, %s expected", name, fs, es);
+            note(list, sizeof list, &ndiff, "%.160s shape %.60s in file, %.60s expected", name, fs, es);
         } else if (t->dtype != CLV_DT_F32 && t->dtype != CLV_DT_F16 && t->dtype != CLV_DT_BF16 &&
                    t->dtype != CLV_DT_F64)
-            note(list, sizeof list, &ndiff, "%s is %s, not a float type%s", name, clv_dtype_name(t->dtype), "");
+            note(list, sizeof list, &ndiff, "%.160s is %s, not a float type%s", name, clv_dtype_name(t->dtype), "");
     }
     if (strict)
         for (int i = 0; i < st->count; i++) {
@@ -574,7 +574,7 @@ int clv_st_load_params(const clv_safetensors *st, clv_params *ps, const char *pr
             if (plen && strncmp(n, prefix, plen))
                 continue;
             if (!clv_params_find(ps, n + plen))
-                note(list, sizeof list, &ndiff, "unexpected %s%s%s", n, "", "");
+                note(list, sizeof list, &ndiff, "unexpected %.160s%s%s", n, "", "");
         }
     if (ndiff)
         return clv_errf(err, "%s: %d difference%s: %s%s", st->path, ndiff, ndiff > 1 ? "s" : "", list,

@@ -1,0 +1,242 @@
+/* clvit bench: times a training step (forward, cross-entropy, backward,
+ * AdamW, zeroing) and an inference step of a registry model on synthetic
+ * data; medians over the timed steps. */
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+
+#include "cli/cli_args.h"
+#include "cli/commands.h"
+#include "clvit/gemm.h"
+#include "clvit/kernels.h"
+#include "clvit/model.h"
+#include "clvit/optim.h"
+
+#define BENCH_CLASSES 10
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: clvit bench [--model NAME] [--batch B] [--infer-batch B] [--threads N] [--steps S]\n"
+                 "                   [--warmup W] [--method full|linear] [--json]\n\n"
+                 "Times S training steps (forward, cross-entropy, backward, AdamW) at batch B and S inference\n"
+                 "steps at the inference batch, after W untimed ones, on synthetic images; prints the medians\n"
+                 "as images/s and GFLOP/s (a training step counts 3x the forward FLOPs). --method linear trains\n"
+                 "the head only (frozen backbone: forward only). Defaults: vit_tiny_patch4_32, batch 128,\n"
+                 "inference batch 256, 5 steps, 2 warmup, OpenMP's threads.\n");
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double median(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+typedef struct {
+    const char *model, *method;
+    int batch, infer_batch, threads, steps, warmup, json;
+} bench_opts;
+
+static int parse(int argc, char **argv, bench_opts *o, clv_err *err)
+{
+    for (int i = 1; i < argc; i++) {
+        int failed = 0;
+        const char *v;
+        struct {
+            const char *name;
+            int *dst, lo, hi;
+        } ints[] = {{"batch", &o->batch, 1, 65536},    {"infer-batch", &o->infer_batch, 1, 65536},
+                    {"threads", &o->threads, 1, 1024}, {"steps", &o->steps, 1, 100000},
+                    {"warmup", &o->warmup, 0, 100000}};
+        int matched = 0;
+        for (size_t k = 0; k < sizeof ints / sizeof ints[0] && !matched; k++)
+            if ((v = clv_cli_option(argc, argv, &i, ints[k].name, err, &failed)) || failed) {
+                char what[32];
+                snprintf(what, sizeof what, "--%s", ints[k].name);
+                if (failed || clv_cli_parse_int(v, what, ints[k].lo, ints[k].hi, ints[k].dst, err))
+                    return -1;
+                matched = 1;
+            }
+        if (matched)
+            continue;
+        if ((v = clv_cli_option(argc, argv, &i, "model", err, &failed)) || failed) {
+            if (failed)
+                return -1;
+            o->model = v;
+        } else if ((v = clv_cli_option(argc, argv, &i, "method", err, &failed)) || failed) {
+            if (failed)
+                return -1;
+            if (strcmp(v, "full") && strcmp(v, "linear"))
+                return clv_errf(err, "--method %s: the benchmark knows full and linear", v);
+            o->method = v;
+        } else if (clv_cli_is_flag(argv[i], "json"))
+            o->json = 1;
+        else
+            return clv_errf(err, "unknown option '%s' (see clvit bench --help)", argv[i]);
+    }
+    return 0;
+}
+
+static double peak_rss_mb(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return ru.ru_maxrss / 1024.0;
+}
+
+int clv_cmd_bench(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++)
+        if (clv_cli_is_flag(argv[i], "help") || !strcmp(argv[i], "-h")) {
+            usage(stdout);
+            return 0;
+        }
+    bench_opts o = {"vit_tiny_patch4_32", "full", 128, 256, 0, 5, 2, 0};
+    clv_err err = {{0}};
+    if (parse(argc, argv, &o, &err)) {
+        fprintf(stderr, "clvit bench: %s\n", err.msg);
+        return 2;
+    }
+    if (o.threads)
+        clv_threads_set(o.threads);
+    clv_model *m = clv_model_create(o.model, &err);
+    if (!m) {
+        fprintf(stderr, "clvit bench: %s\n", err.msg);
+        return 2;
+    }
+    m->ops->init(m, 0);
+    const int full = !strcmp(o.method, "full");
+    clv_head h;
+    memset(&h, 0, sizeof h);
+    const int64_t D = m->info.feat_dim, img = (int64_t)m->info.in_chans * m->info.img_size * m->info.img_size;
+    const int64_t Bmax = o.batch > o.infer_batch ? o.batch : o.infer_batch;
+    float *x = clv_alloc_array((size_t)(Bmax * img), sizeof(float));
+    float *feats = clv_alloc_array((size_t)(Bmax * D), sizeof(float)), *dfeats = clv_alloc_array((size_t)(o.batch * D), sizeof(float));
+    float *logits = clv_alloc_array((size_t)Bmax * BENCH_CLASSES, sizeof(float));
+    float *probs = clv_alloc_array((size_t)o.batch * BENCH_CLASSES, sizeof(float));
+    float *dlogits = clv_alloc_array((size_t)o.batch * BENCH_CLASSES, sizeof(float));
+    int32_t *y = clv_alloc_array((size_t)o.batch, sizeof(int32_t));
+    double *t_train = calloc((size_t)o.steps, sizeof(double)), *t_infer = calloc((size_t)o.steps, sizeof(double));
+    clv_params all;
+    clv_params_init(&all);
+    clv_optim_config oc = clv_optim_defaults();
+    clv_optim *opt = clv_optim_create(&oc, &err);
+    int status = 1;
+    if (!x || !feats || !dfeats || !logits || !probs || !dlogits || !y || !t_train || !t_infer || !opt ||
+        clv_head_init(&h, (int)D, BENCH_CLASSES, 0, 0, &err)) {
+        fprintf(stderr, "clvit bench: %s\n", err.msg[0] ? err.msg : "out of memory");
+        goto done;
+    }
+    const uint64_t key = clv_rng_key(0, CLV_STREAM_BENCH, 0, 0);
+    for (int64_t i = 0; i < Bmax * img; i++)
+        x[i] = clv_rng_normal(key, (uint64_t)i);
+    for (int i = 0; i < o.batch; i++)
+        y[i] = (int32_t)clv_rng_below(key, (uint64_t)(Bmax * img + i), BENCH_CLASSES);
+    /* one non-owning list of what trains, as the trainer builds it */
+    clv_params *lists[2] = {&m->params, &h.params};
+    for (int l = 0; l < 2; l++)
+        for (int i = 0; i < lists[l]->count; i++) {
+            clv_param *p = lists[l]->items[i];
+            int trains = l == 1 || full;
+            if (clv_param_set_trainable(p, trains, &err))
+                goto done;
+            p->lr_scale = 1e-4f;
+            if (trains) {
+                if (all.count == all.cap) {
+                    int cap = all.cap ? 2 * all.cap : 256;
+                    clv_param **items = realloc(all.items, (size_t)cap * sizeof *items);
+                    if (!items)
+                        goto done;
+                    all.items = items;
+                    all.cap = cap;
+                }
+                all.items[all.count++] = p;
+            }
+        }
+    for (int s = 0; s < o.warmup + o.steps; s++) {
+        double t0 = clv_now();
+        if (m->ops->forward(m, x, o.batch, feats, &err))
+            goto fail;
+        clv_head_forward(&h, logits, feats, o.batch);
+        int64_t correct;
+        clv_xent_forward(probs, logits, y, o.batch, BENCH_CLASSES, &correct);
+        memset(dlogits, 0, (size_t)o.batch * BENCH_CLASSES * sizeof(float));
+        memset(dfeats, 0, (size_t)(o.batch * D) * sizeof(float));
+        clv_xent_backward(dlogits, probs, y, o.batch, BENCH_CLASSES, 1.0f);
+        clv_head_backward(&h, dfeats, dlogits, feats, o.batch);
+        if (full && m->ops->backward(m, dfeats, NULL, &err))
+            goto fail;
+        if (clv_optim_step(opt, &all, 1.0f, &err))
+            goto fail;
+        clv_params_zero_grad(&all);
+        if (s >= o.warmup)
+            t_train[s - o.warmup] = clv_now() - t0;
+    }
+    for (int s = 0; s < o.warmup + o.steps; s++) {
+        double t0 = clv_now();
+        if (m->ops->forward(m, x, o.infer_batch, feats, &err))
+            goto fail;
+        clv_head_forward(&h, logits, feats, o.infer_batch);
+        if (s >= o.warmup)
+            t_infer[s - o.warmup] = clv_now() - t0;
+    }
+    double tt = median(t_train, o.steps), ti = median(t_infer, o.steps);
+    double fpi = (double)m->info.flops_per_image;
+    double train_ips = o.batch / tt, infer_ips = o.infer_batch / ti;
+    double train_gf = (full ? 3.0 : 1.0) * fpi * o.batch / tt / 1e9, infer_gf = fpi * o.infer_batch / ti / 1e9;
+    if (o.json) {
+        cJSON *j = cJSON_CreateObject();
+        cJSON_AddStringToObject(j, "model", o.model);
+        cJSON_AddStringToObject(j, "method", o.method);
+        cJSON_AddNumberToObject(j, "batch", o.batch);
+        cJSON_AddNumberToObject(j, "infer_batch", o.infer_batch);
+        cJSON_AddNumberToObject(j, "threads", clv_threads_get());
+        cJSON_AddStringToObject(j, "gemm", clv_gemm_backend());
+        cJSON_AddNumberToObject(j, "steps", o.steps);
+        cJSON_AddNumberToObject(j, "train_images_per_s", train_ips);
+        cJSON_AddNumberToObject(j, "infer_images_per_s", infer_ips);
+        cJSON_AddNumberToObject(j, "train_gflops", train_gf);
+        cJSON_AddNumberToObject(j, "infer_gflops", infer_gf);
+        cJSON_AddNumberToObject(j, "train_step_s_median", tt);
+        cJSON_AddNumberToObject(j, "infer_step_s_median", ti);
+        cJSON_AddNumberToObject(j, "flops_per_image", fpi);
+        cJSON_AddNumberToObject(j, "peak_rss_mb", peak_rss_mb());
+        char *s = cJSON_PrintUnformatted(j);
+        puts(s ? s : "{}");
+        free(s);
+        cJSON_Delete(j);
+    } else {
+        printf("%s, %s, %d threads, %s\n", o.model, o.method, clv_threads_get(), clv_gemm_backend());
+        printf("train  batch %4d: %8.2f images/s  %7.1f GFLOP/s  (median of %d steps: %.3f s)\n", o.batch, train_ips,
+               train_gf, o.steps, tt);
+        printf("infer  batch %4d: %8.2f images/s  %7.1f GFLOP/s  (median of %d steps: %.3f s)\n", o.infer_batch,
+               infer_ips, infer_gf, o.steps, ti);
+        printf("peak resident memory: %.0f MB\n", peak_rss_mb());
+    }
+    status = 0;
+    goto done;
+fail:
+    fprintf(stderr, "clvit bench: %s\n", err.msg);
+done:
+    free(all.items);
+    clv_head_free(&h);
+    clv_model_free(m);
+    clv_optim_free(opt);
+    clv_free(x);
+    clv_free(feats);
+    clv_free(dfeats);
+    clv_free(logits);
+    clv_free(probs);
+    clv_free(dlogits);
+    clv_free(y);
+    free(t_train);
+    free(t_infer);
+    return status;
+}
