@@ -26,9 +26,11 @@ static int read_png(const char *path, uint8_t **pixels, int *h, int *w, int *c, 
         png_image_free(&img);
         return clv_errf(err, "%s: PNG of %ux%u pixels is outside 1..%d", path, img.width, img.height, IMAGE_MAX_SIDE);
     }
-    /* gray stays gray, everything else becomes RGB; alpha is composited on black */
-    int color = (img.format & PNG_FORMAT_FLAG_COLOR) != 0;
-    img.format = color ? PNG_FORMAT_RGB : PNG_FORMAT_GRAY;
+    /* gray stays gray, everything else becomes RGB; alpha is composited on black.
+     * 16-bit files are read as they are (libpng's 8-bit output would
+     * gamma-encode them as if linear) and reduced to their high byte. */
+    int color = (img.format & PNG_FORMAT_FLAG_COLOR) != 0, wide = (img.format & PNG_FORMAT_FLAG_LINEAR) != 0;
+    img.format = wide ? (color ? PNG_FORMAT_LINEAR_RGB : PNG_FORMAT_LINEAR_Y) : (color ? PNG_FORMAT_RGB : PNG_FORMAT_GRAY);
     size_t size = PNG_IMAGE_SIZE(img);
     uint8_t *buf = clv_alloc(size);
     if (!buf) {
@@ -36,9 +38,15 @@ static int read_png(const char *path, uint8_t **pixels, int *h, int *w, int *c, 
         return clv_errf(err, "%s: out of memory", path);
     }
     png_color black = {0, 0, 0};
-    if (!png_image_finish_read(&img, &black, buf, 0, NULL)) {
+    if (!png_image_finish_read(&img, wide ? NULL : &black, buf, 0, NULL)) {
         clv_free(buf);
         return clv_errf(err, "%s: corrupt PNG: %s", path, img.message);
+    }
+    if (wide) {
+        const uint16_t *src = (const uint16_t *)buf;
+        size_t n = size / 2;
+        for (size_t i = 0; i < n; i++)
+            buf[i] = (uint8_t)(src[i] >> 8);
     }
     *pixels = buf;
     *h = (int)img.height;
