@@ -124,3 +124,32 @@ Test(optim, invalid_settings_are_refused)
     cr_assert_null(clv_optim_create(&c, &err));
     cr_assert(strstr(err.msg, "momentum"), "%s", err.msg);
 }
+
+Test(optim, reset_state_gives_a_fresh_start)
+{
+    /* a second task's optimizer must not inherit the first task's moments */
+    clv_optim_config c = clv_optim_defaults();
+    c.weight_decay = 0.05f;
+    const float factors[3] = {1.0f, 0.5f, 0.25f};
+    clv_params ps;
+    clv_params_init(&ps);
+    clv_err err = {{0}};
+    int64_t shape[1] = {5};
+    clv_param *p = clv_params_add(&ps, "w", 1, shape, &err);
+    clv_param_set_trainable(p, 1, &err);
+    p->lr_scale = 0.01f;
+    for (int task = 0; task < 2; task++) {
+        for (int i = 0; i < 5; i++)
+            p->data[i] = W0[i];
+        clv_optim *o = clv_optim_create(&c, &err);
+        clv_optim_reset_state(&ps);
+        for (int s = 0; s < 3; s++) {
+            for (int i = 0; i < 5; i++)
+                p->grad[i] = GRADS[s][i];
+            clv_optim_step(o, &ps, factors[s], &err);
+        }
+        expect_close(p->data, adamw_expected, task ? "second task" : "first task");
+        clv_optim_free(o);
+    }
+    clv_params_free(&ps);
+}

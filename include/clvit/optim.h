@@ -36,6 +36,9 @@ void clv_optim_free(clv_optim *opt);
  * grad are skipped; no_decay ones get no weight decay), with learning rate
  * lr_factor * p->lr_scale. Returns -1 only when state cannot be allocated. */
 int clv_optim_step(clv_optim *opt, clv_params *ps, float lr_factor, clv_err *err);
+/* Zeroes the optimizer state (momenta, moments) of every param of ps: a
+ * new task starts its optimizer afresh. */
+void clv_optim_reset_state(clv_params *ps);
 /* Number of steps taken (AdamW's bias correction uses it). */
 int64_t clv_optim_get_step(const clv_optim *opt);
 void clv_optim_set_step(clv_optim *opt, int64_t t);

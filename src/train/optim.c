@@ -4,6 +4,7 @@
 
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 struct clv_optim {
     clv_optim_config cfg;
@@ -43,6 +44,17 @@ clv_optim *clv_optim_create(const clv_optim_config *cfg, clv_err *err)
 
 void clv_optim_free(clv_optim *opt) { free(opt); }
 int64_t clv_optim_get_step(const clv_optim *opt) { return opt->t; }
+
+void clv_optim_reset_state(clv_params *ps)
+{
+    for (int i = 0; i < ps->count; i++) {
+        clv_param *p = ps->items[i];
+        if (p->opt_m)
+            memset(p->opt_m, 0, (size_t)p->numel * sizeof(float));
+        if (p->opt_v)
+            memset(p->opt_v, 0, (size_t)p->numel * sizeof(float));
+    }
+}
 void clv_optim_set_step(clv_optim *opt, int64_t t) { opt->t = t; }
 
 static int ensure_state(clv_param *p, int need_v, clv_err *err)

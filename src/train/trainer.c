@@ -131,6 +131,8 @@ static int train_task(clv_run *R, int task, clv_err *err)
                           .warmup_steps = (int64_t)lround(cfg->warmup_epochs * spe),
                           .min_factor = cfg->min_lr_ratio};
 
+    /* moments left by an earlier task would be misread by a fresh step count */
+    clv_optim_reset_state(&ts.view);
     clv_ckpt_position pos;
     int st = clv_ckpt_load_state(R->opts->out_dir, ts.groups, ts.n_groups, &pos, err);
     if (st < 0)
