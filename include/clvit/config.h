@@ -35,7 +35,14 @@ typedef struct clv_config {
     char model[64];
     char weights[CLV_PATH_LEN]; /* pretrained base (safetensors); empty: train from scratch */
     /* [method] */
-    char method[32];          /* finetune | linear | independent */
+    char method[32];          /* finetune | linear | independent | rkr | piggyback | maskrkr */
+    int rank;                 /* rkr, maskrkr: rank K of LM RM */
+    char rkr_init[16];        /* zero (RM = 0: start as the base) | random (RM random too) */
+    float mask_init;          /* piggyback, maskrkr: initial score */
+    float threshold;          /* mask = score > threshold */
+    float lr_mask;            /* learning rate of the scores */
+    char mask_on[16];         /* maskrkr: which of lm, rm, f are masked */
+    char maskrkr_source[16];  /* first (learned on the first adapted task) | random (from the seed) */
     /* [train] */
     int epochs;
     int batch;
@@ -80,6 +87,8 @@ int clv_config_set(clv_config *c, const clv_setting *s, const char *value, clv_e
 int clv_config_set_assignment(clv_config *c, const char *assignment, clv_err *err);
 int clv_config_load_ini(clv_config *c, const char *path, clv_err *err);
 /* Cross-field checks (tasks >= 1, batch >= 1, known method ...). */
+/* Flags of a mask_on list (1 lm, 2 rm, 4 f), or -1 with err set. */
+int clv_config_mask_on(const char *list, clv_err *err);
 int clv_config_validate(const clv_config *c, clv_err *err);
 /* The value as text (for run.json and diffs). */
 void clv_config_format(const clv_config *c, const clv_setting *s, char *buf, size_t len);

@@ -7,11 +7,17 @@
 extern const clv_strategy_ops clv_strategy_finetune;
 extern const clv_strategy_ops clv_strategy_linear;
 extern const clv_strategy_ops clv_strategy_independent;
+extern const clv_strategy_ops clv_strategy_rkr;
+extern const clv_strategy_ops clv_strategy_piggyback;
+extern const clv_strategy_ops clv_strategy_maskrkr;
 
 static const clv_strategy_ops *const registry[] = {
     &clv_strategy_finetune,
     &clv_strategy_linear,
     &clv_strategy_independent,
+    &clv_strategy_rkr,
+    &clv_strategy_piggyback,
+    &clv_strategy_maskrkr,
 };
 
 #define N_STRATEGIES ((int)(sizeof registry / sizeof registry[0]))

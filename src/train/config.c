@@ -33,6 +33,19 @@ static const clv_setting settings[] = {
        "pretrained base weights (safetensors, timm names); empty: train the base on task 1"),
     S_("method", "name", "method", CLV_SET_STR, method, "finetune", NULL, 0,
        "continual-learning method (see clvit info)"),
+    S_("method", "rank", "rank", CLV_SET_INT, rank, "2", NULL, 0, "rkr, maskrkr: rank K of the rectification LM RM"),
+    S_("method", "rkr_init", "rkr-init", CLV_SET_STR, rkr_init, "zero", "zero|random", 0,
+       "rkr: RM = 0 (each task starts as the base) or random like LM"),
+    S_("method", "mask_init", "mask-init", CLV_SET_FLOAT, mask_init, "1e-2", NULL, 0,
+       "piggyback, maskrkr: initial value of every score"),
+    S_("method", "threshold", "threshold", CLV_SET_FLOAT, threshold, "5e-3", NULL, 0,
+       "piggyback, maskrkr: a mask bit is 1 where its score exceeds this"),
+    S_("method", "lr_mask", "lr-mask", CLV_SET_FLOAT, lr_mask, "1e-4", NULL, 0,
+       "piggyback, maskrkr: peak learning rate of the scores"),
+    S_("method", "mask_on", "mask-on", CLV_SET_STR, mask_on, "lm,rm,f", NULL, 0,
+       "maskrkr: which RKR tensors are masked, a comma list of lm, rm, f"),
+    S_("method", "maskrkr_source", "maskrkr-source", CLV_SET_STR, maskrkr_source, "first", "first|random", 0,
+       "maskrkr: LM, RM, F learned on the first adapted task, or LM, RM drawn from the seed"),
     S_("train", "epochs", "epochs", CLV_SET_INT, epochs, "1", NULL, 0, "epochs per task"),
     S_("train", "batch", "batch", CLV_SET_INT, batch, "64", NULL, 0, "training batch size"),
     S_("train", "optimizer", "optimizer", CLV_SET_STR, optimizer, "adamw", "adamw|sgd", 0, "optimizer"),
@@ -228,6 +241,26 @@ int clv_config_load_ini(clv_config *c, const char *path, clv_err *err)
     return 0;
 }
 
+int clv_config_mask_on(const char *list, clv_err *err)
+{
+    int flags = 0;
+    const char *p = list;
+    while (*p) {
+        size_t n = strcspn(p, ",");
+        int f = n == 2 && !strncmp(p, "lm", 2) ? 1 : n == 2 && !strncmp(p, "rm", 2) ? 2 : n == 1 && *p == 'f' ? 4 : 0;
+        if (!f || (flags & f))
+            return clv_errf(err, "method.mask_on (--mask-on '%s'): expected a comma list of lm, rm, f without repeats",
+                            list);
+        flags |= f;
+        p += n;
+        if (*p == ',' && !*++p)
+            return clv_errf(err, "method.mask_on (--mask-on '%s'): trailing comma", list);
+    }
+    if (!flags)
+        return clv_errf(err, "method.mask_on (--mask-on): name at least one of lm, rm, f");
+    return flags;
+}
+
 int clv_config_validate(const clv_config *c, clv_err *err)
 {
     if (c->tasks < 1)
@@ -242,6 +275,18 @@ int clv_config_validate(const clv_config *c, clv_err *err)
         return clv_errf(err, "train.label_smoothing is reserved and must be 0");
     if (c->min_lr_ratio > 1.0f)
         return clv_errf(err, "train.min_lr_ratio must be between 0 and 1");
+    if (c->rank < 1 || c->rank > 4096)
+        return clv_errf(err, "method.rank (--rank) must be between 1 and 4096, got %d", c->rank);
+    if (!isfinite(c->threshold) || !isfinite(c->mask_init))
+        return clv_errf(err, "method.threshold and method.mask_init must be finite numbers");
+    if (!(c->mask_init > c->threshold))
+        return clv_errf(err, "method.threshold (--threshold %g) must be below method.mask_init (--mask-init %g): "
+                             "every mask would start empty",
+                        c->threshold, c->mask_init);
+    if (!(c->lr_mask >= 0))
+        return clv_errf(err, "method.lr_mask (--lr-mask) must be at least 0");
+    if (clv_config_mask_on(c->mask_on, err) < 0)
+        return -1;
     return 0;
 }
 

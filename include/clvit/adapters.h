@@ -1,0 +1,88 @@
+/* The adapters of the continual-learning methods, one per weight layer,
+ * holding every task's state for that layer (see clvit/adapter.h for the
+ * slot they plug into and shared/research-notes.md for the equations).
+ *
+ *   rkr        W_t = W + LM_t RM_t (rank K), output scaled by F_t
+ *   piggyback  W_t = W * M_t, M_t = 1[S_t > tau]; only M_t's bits are kept
+ *   maskrkr    W_t = W + (LM * M^LM_t)(RM * M^RM_t), scale F * M^F_t, with
+ *              LM, RM, F real and shared (learned once), masks per task
+ *
+ * Each adapter has one active task (clv_task_adapter_select); task -1 is
+ * the identity (the base network, whose weight then gets its ordinary
+ * gradient when trainable). Trainable per-task tensors are clv_params
+ * appended to a list the caller owns (the strategy's list for that task),
+ * named "<layer>.<tensor>". Masks are bit-packed: bit i of a mask (row-major
+ * over the tensor) is bit (i % 8) of byte i / 8, least significant first. */
+#ifndef CLVIT_ADAPTERS_H
+#define CLVIT_ADAPTERS_H
+
+#include "clvit/adapter.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- bit-packed masks ---- */
+static inline int64_t clv_mask_bytes(int64_t n) { return (n + 7) / 8; }
+static inline int clv_mask_bit(const uint8_t *bits, int64_t i) { return (bits[i >> 3] >> (i & 7)) & 1; }
+/* bits[i] = scores[i] > threshold, for n scores (bits: clv_mask_bytes(n), padding bits 0). */
+void clv_mask_pack(uint8_t *bits, const float *scores, int64_t n, float threshold);
+/* out[i] = values[i] * bit i (values may be NULL: out[i] = bit i). */
+void clv_mask_apply(float *out, const float *values, const uint8_t *bits, int64_t n);
+int64_t clv_mask_count(const uint8_t *bits, int64_t n);
+
+/* ---- common to the three adapters ---- */
+/* Switches the layer to task (-1: the base network). */
+void clv_task_adapter_select(clv_adapter *a, int task);
+int clv_task_adapter_selected(const clv_adapter *a);
+
+/* ---- RKR ---- */
+clv_adapter *clv_rkr_create(const clv_wlayer *l, int n_tasks, clv_err *err);
+/* Creates task's LM [out x K], RM [K x in], F [out] in ps ("<layer>.lm",
+ * ".rm", ".f"): F = 1, RM = 0 and LM ~ N(0, 0.02^2) drawn from key, so the
+ * task starts as the base (random_rm: RM ~ N(0, 0.02^2) too, RKR's own
+ * initialization). Trainable, lr_scale = lr. */
+int clv_rkr_add_task(clv_adapter *a, const clv_wlayer *l, int task, int rank, int random_rm, uint64_t key, float lr,
+                     clv_params *ps, clv_err *err);
+/* Floats task stores in this layer (0 when it has none). */
+int64_t clv_rkr_task_floats(const clv_adapter *a, int task);
+
+/* ---- Piggyback ---- */
+clv_adapter *clv_piggyback_create(const clv_wlayer *l, int n_tasks, float threshold, clv_err *err);
+/* Creates task's real-valued scores [out x in] = init in ps ("<layer>.scores"). */
+int clv_piggyback_add_task(clv_adapter *a, const clv_wlayer *l, int task, float init, float lr, clv_params *ps,
+                           clv_err *err);
+/* Binarizes task's scores into its mask and forgets the scores (the caller
+ * frees them with its list). */
+int clv_piggyback_freeze(clv_adapter *a, const clv_wlayer *l, int task, clv_err *err);
+/* The mask of a frozen task (clv_mask_bytes(out * in) bytes), or NULL. */
+const uint8_t *clv_piggyback_mask(const clv_adapter *a, int task);
+int clv_piggyback_set_mask(clv_adapter *a, const clv_wlayer *l, int task, const uint8_t *bits, clv_err *err);
+
+/* ---- Mask-RKR ---- */
+enum { CLV_MASK_LM = 1, CLV_MASK_RM = 2, CLV_MASK_F = 4 };
+clv_adapter *clv_maskrkr_create(const clv_wlayer *l, int n_tasks, int rank, float threshold, int mask_on,
+                                clv_err *err);
+/* The shared LM, RM, F: learned as plain RKR (trainable, in ps, initialized
+ * as RKR's) when learn, or drawn from key (LM, RM ~ N(0, 0.02^2), F = 1,
+ * not trainable) otherwise. Their task (the one that learns them) is
+ * shared_task; it uses them unmasked. */
+int clv_maskrkr_add_shared(clv_adapter *a, const clv_wlayer *l, int shared_task, int learn, uint64_t key, float lr,
+                           clv_params *ps, clv_err *err);
+/* The shared tensors (NULL before add_shared): lm, rm, f. */
+clv_param *clv_maskrkr_shared(const clv_adapter *a, int which);
+/* Creates task's scores over the masked tensors in ps ("<layer>.s_lm", ".s_rm", ".s_f"). */
+int clv_maskrkr_add_task(clv_adapter *a, const clv_wlayer *l, int task, float init, float lr, clv_params *ps,
+                         clv_err *err);
+int clv_maskrkr_freeze(clv_adapter *a, int task, clv_err *err);
+/* Packed mask of task over the tensor which (CLV_MASK_*), its length in
+ * elements in *n; NULL if not masked or not frozen. */
+const uint8_t *clv_maskrkr_mask(const clv_adapter *a, int task, int which, int64_t *n);
+int clv_maskrkr_set_mask(clv_adapter *a, int task, int which, const uint8_t *bits, clv_err *err);
+/* Bits task stores in this layer: 1 per masked element (the shared floats not included). */
+int64_t clv_maskrkr_task_bits(const clv_adapter *a, int task);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

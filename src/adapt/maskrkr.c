@@ -1,0 +1,305 @@
+/* Mask-RKR on one weight layer (the paper's method): the real-valued RKR
+ * tensors LM, RM, F are learned once (or drawn from a seed) and shared;
+ * every later task learns binary masks over them,
+ *   W_t = W + (LM * M^LM_t)(RM * M^RM_t),   output scaled by F * M^F_t,
+ * by the straight-through estimator, and keeps only the masks' bits. The
+ * tensors not named in mask_on are used unmasked. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "adapt/task_adapter.h"
+
+enum { LM, RM, F, N_KINDS };
+static const int kind_flag[N_KINDS] = {CLV_MASK_LM, CLV_MASK_RM, CLV_MASK_F};
+static const char *const score_name[N_KINDS] = {"s_lm", "s_rm", "s_f"};
+
+typedef struct {
+    task_adapter ta;
+    int K, mask_on, shared_task; /* shared_task -2: drawn from a seed, every task masks */
+    float tau;
+    clv_param *shared[N_KINDS];  /* lm, rm, f */
+    clv_params own;              /* the shared tensors when drawn from a seed */
+    clv_param **scores[N_KINDS]; /* per task, while it trains (the strategy's lists own them) */
+    uint8_t **bits[N_KINDS];     /* per task, after it */
+    float *eff[N_KINDS];         /* the active task's masked tensors */
+    int formed;
+} maskrkr;
+
+static int64_t kind_numel(const maskrkr *m, int k) { return m->shared[k] ? m->shared[k]->numel : 0; }
+
+static int task_has_state(const maskrkr *m, int t)
+{
+    if (t == m->shared_task)
+        return 1;
+    for (int k = 0; k < N_KINDS; k++)
+        if ((m->mask_on & kind_flag[k]) && (m->scores[k][t] || m->bits[k][t]))
+            return 1;
+    return 0;
+}
+
+/* The active task's LM, RM, F after masking (pointers valid until the next change). */
+static void form(maskrkr *m, const float **out)
+{
+    int t = m->ta.active;
+    for (int k = 0; k < N_KINDS; k++) {
+        const float *v = m->shared[k]->data;
+        out[k] = v;
+        if (t == m->shared_task || !(m->mask_on & kind_flag[k]))
+            continue;
+        const int64_t n = kind_numel(m, k);
+        if (!m->formed) {
+            if (m->scores[k][t]) {
+                const float *s = m->scores[k][t]->data;
+                for (int64_t i = 0; i < n; i++)
+                    m->eff[k][i] = s[i] > m->tau ? v[i] : 0.0f;
+            } else if (m->bits[k][t])
+                clv_mask_apply(m->eff[k], v, m->bits[k][t], n);
+            else
+                memcpy(m->eff[k], v, (size_t)n * sizeof(float));
+        }
+        out[k] = m->eff[k];
+    }
+    m->formed = 1;
+}
+
+static int adapted(const maskrkr *m) { return m->ta.active >= 0 && m->shared[LM] && task_has_state(m, m->ta.active); }
+
+static const float *mr_weight(clv_adapter *a, const clv_wlayer *l)
+{
+    maskrkr *m = a->state;
+    if (!adapted(m))
+        return l->weight->data;
+    if (!m->ta.weff_valid) {
+        const float *e[N_KINDS];
+        form(m, e);
+        task_adapter_form_lowrank(&m->ta, l, e[LM], e[RM], m->K);
+        m->ta.weff_valid = 1;
+    }
+    return m->ta.weff;
+}
+
+static const float *mr_scale(clv_adapter *a, const clv_wlayer *l)
+{
+    maskrkr *m = a->state;
+    if (!adapted(m))
+        return NULL;
+    const float *e[N_KINDS];
+    form(m, e);
+    return e[F];
+}
+
+static void mr_backward(clv_adapter *a, const clv_wlayer *l, const float *x, const float *dz, int64_t N,
+                        const float *ds)
+{
+    maskrkr *m = a->state;
+    if (!adapted(m)) {
+        task_adapter_identity_backward(l, x, dz, N);
+        return;
+    }
+    const int t = m->ta.active, K = m->K;
+    const float *e[N_KINDS];
+    form(m, e);
+    if (t == m->shared_task) { /* plain RKR on the shared tensors */
+        clv_param *lm = m->shared[LM], *rm = m->shared[RM], *f = m->shared[F];
+        task_adapter_lowrank_backward(&m->ta, l, lm->data, rm->data, K, x, dz, N, lm->trainable ? lm->grad : NULL,
+                                      rm->trainable ? rm->grad : NULL);
+        if (ds && f->trainable)
+            for (int64_t c = 0; c < l->out; c++)
+                f->grad[c] += ds[c];
+        return;
+    }
+    /* straight-through: dS = d(masked tensor) * tensor */
+    clv_param *s_lm = m->scores[LM][t], *s_rm = m->scores[RM][t], *s_f = m->scores[F][t];
+    const int64_t nA = l->out * K, nB = K * l->in;
+    float *dA = calloc((size_t)(nA + nB), sizeof(float));
+    if (!dA)
+        return;
+    float *dB = dA + nA;
+    task_adapter_lowrank_backward(&m->ta, l, e[LM], e[RM], K, x, dz, N, s_lm && s_lm->trainable ? dA : NULL,
+                                  s_rm && s_rm->trainable ? dB : NULL);
+    if (s_lm && s_lm->trainable)
+        for (int64_t i = 0; i < nA; i++)
+            s_lm->grad[i] += dA[i] * m->shared[LM]->data[i];
+    if (s_rm && s_rm->trainable)
+        for (int64_t i = 0; i < nB; i++)
+            s_rm->grad[i] += dB[i] * m->shared[RM]->data[i];
+    if (ds && s_f && s_f->trainable)
+        for (int64_t c = 0; c < l->out; c++)
+            s_f->grad[c] += ds[c] * m->shared[F]->data[c];
+    free(dA);
+}
+
+static void mr_invalidate(clv_adapter *a)
+{
+    maskrkr *m = a->state;
+    m->ta.weff_valid = 0;
+    m->formed = 0;
+}
+
+static void mr_free(clv_adapter *a)
+{
+    maskrkr *m = a->state;
+    task_adapter_release(&m->ta);
+    for (int k = 0; k < N_KINDS; k++) {
+        for (int t = 0; m->bits[k] && t < m->ta.n_tasks; t++)
+            free(m->bits[k][t]);
+        free(m->bits[k]);
+        free(m->scores[k]);
+        clv_free(m->eff[k]);
+    }
+    clv_params_free(&m->own);
+    free(m);
+}
+
+static const clv_adapter_ops mr_ops = {"maskrkr", mr_weight, mr_scale, mr_backward, mr_invalidate, mr_free};
+
+clv_adapter *clv_maskrkr_create(const clv_wlayer *l, int n_tasks, int rank, float threshold, int mask_on,
+                                clv_err *err)
+{
+    if (rank < 1 || rank > l->out || rank > l->in) {
+        clv_errf(err, "%s: rank %d outside 1..%lld", l->name, rank, (long long)(l->out < l->in ? l->out : l->in));
+        return NULL;
+    }
+    maskrkr *m = calloc(1, sizeof *m);
+    if (!m) {
+        clv_errf(err, "out of memory");
+        return NULL;
+    }
+    clv_params_init(&m->own);
+    m->K = rank;
+    m->tau = threshold;
+    m->mask_on = mask_on;
+    m->shared_task = -2;
+    m->ta.n_tasks = n_tasks;
+    int ok = !task_adapter_init(&m->ta, &mr_ops, l, n_tasks, err);
+    const int64_t sizes[N_KINDS] = {l->out * rank, rank * l->in, l->out};
+    for (int k = 0; ok && k < N_KINDS; k++) {
+        m->scores[k] = calloc((size_t)n_tasks, sizeof *m->scores[k]);
+        m->bits[k] = calloc((size_t)n_tasks, sizeof *m->bits[k]);
+        m->eff[k] = clv_alloc_array((size_t)sizes[k], sizeof(float));
+        ok = m->scores[k] && m->bits[k] && m->eff[k];
+    }
+    if (!ok) {
+        if (err && !err->msg[0])
+            clv_errf(err, "out of memory");
+        mr_free(&m->ta.base);
+        return NULL;
+    }
+    m->ta.base.state = m;
+    return &m->ta.base;
+}
+
+int clv_maskrkr_add_shared(clv_adapter *a, const clv_wlayer *l, int shared_task, int learn, uint64_t key, float lr,
+                           clv_params *ps, clv_err *err)
+{
+    maskrkr *m = a->state;
+    if (m->shared[LM])
+        return clv_errf(err, "%s: the shared RKR tensors exist already", l->name);
+    clv_params *dst = learn ? ps : &m->own;
+    clv_param *lm = task_adapter_param(dst, l, "lm", 2, l->out, m->K, learn, lr, err);
+    clv_param *rm = lm ? task_adapter_param(dst, l, "rm", 2, m->K, l->in, learn, lr, err) : NULL;
+    clv_param *f = rm ? task_adapter_param(dst, l, "f", 1, l->out, 0, learn, lr, err) : NULL;
+    if (!f)
+        return -1;
+    for (int64_t i = 0; i < lm->numel; i++)
+        lm->data[i] = 0.02f * clv_rng_normal(key, (uint64_t)i);
+    for (int64_t i = 0; i < rm->numel; i++) /* learned: RM = 0 so the task starts as the base */
+        rm->data[i] = learn ? 0.0f : 0.02f * clv_rng_normal(key, (uint64_t)(lm->numel + i));
+    for (int64_t i = 0; i < f->numel; i++)
+        f->data[i] = 1.0f;
+    m->shared[LM] = lm;
+    m->shared[RM] = rm;
+    m->shared[F] = f;
+    m->shared_task = learn ? shared_task : -2;
+    mr_invalidate(a);
+    return 0;
+}
+
+clv_param *clv_maskrkr_shared(const clv_adapter *a, int which)
+{
+    const maskrkr *m = a->state;
+    int k = which == CLV_MASK_LM ? LM : which == CLV_MASK_RM ? RM : F;
+    return m->shared[k];
+}
+
+int clv_maskrkr_add_task(clv_adapter *a, const clv_wlayer *l, int task, float init, float lr, clv_params *ps,
+                         clv_err *err)
+{
+    maskrkr *m = a->state;
+    if (!m->shared[LM] || task < 0 || task >= m->ta.n_tasks || task == m->shared_task)
+        return clv_errf(err, "%s: Mask-RKR task %d has no shared tensors to mask", l->name, task + 1);
+    for (int k = 0; k < N_KINDS; k++) {
+        if (!(m->mask_on & kind_flag[k]))
+            continue;
+        if (m->scores[k][task] || m->bits[k][task])
+            return clv_errf(err, "%s: Mask-RKR task %d exists", l->name, task + 1);
+        const clv_param *s = m->shared[k];
+        clv_param *p = task_adapter_param(ps, l, score_name[k], s->ndim, s->shape[0], s->ndim > 1 ? s->shape[1] : 0,
+                                          1, lr, err);
+        if (!p)
+            return -1;
+        for (int64_t i = 0; i < p->numel; i++)
+            p->data[i] = init;
+        m->scores[k][task] = p;
+    }
+    mr_invalidate(a);
+    return 0;
+}
+
+int clv_maskrkr_freeze(clv_adapter *a, int task, clv_err *err)
+{
+    maskrkr *m = a->state;
+    for (int k = 0; k < N_KINDS; k++) {
+        clv_param *s = m->scores[k][task];
+        if (!s)
+            continue;
+        if (!(m->bits[k][task] = malloc((size_t)clv_mask_bytes(s->numel))))
+            return clv_errf(err, "out of memory");
+        clv_mask_pack(m->bits[k][task], s->data, s->numel, m->tau);
+        m->scores[k][task] = NULL;
+    }
+    mr_invalidate(a);
+    return 0;
+}
+
+static int kind_of(int which) { return which == CLV_MASK_LM ? LM : which == CLV_MASK_RM ? RM : which == CLV_MASK_F ? F : -1; }
+
+const uint8_t *clv_maskrkr_mask(const clv_adapter *a, int task, int which, int64_t *n)
+{
+    const maskrkr *m = a->state;
+    int k = kind_of(which);
+    if (k < 0 || task < 0 || task >= m->ta.n_tasks)
+        return NULL;
+    *n = kind_numel(m, k);
+    return m->bits[k][task];
+}
+
+int clv_maskrkr_set_mask(clv_adapter *a, int task, int which, const uint8_t *bits, clv_err *err)
+{
+    maskrkr *m = a->state;
+    int k = kind_of(which);
+    if (k < 0 || task < 0 || task >= m->ta.n_tasks || !m->shared[k])
+        return clv_errf(err, "Mask-RKR: no tensor to mask for task %d", task + 1);
+    size_t bytes = (size_t)clv_mask_bytes(kind_numel(m, k));
+    uint8_t *b = malloc(bytes);
+    if (!b)
+        return clv_errf(err, "out of memory");
+    memcpy(b, bits, bytes);
+    free(m->bits[k][task]);
+    m->bits[k][task] = b;
+    m->scores[k][task] = NULL;
+    mr_invalidate(a);
+    return 0;
+}
+
+int64_t clv_maskrkr_task_bits(const clv_adapter *a, int task)
+{
+    const maskrkr *m = a->state;
+    if (task < 0 || task >= m->ta.n_tasks || task == m->shared_task || !m->shared[LM])
+        return 0;
+    int64_t bits = 0;
+    for (int k = 0; k < N_KINDS; k++)
+        if (m->mask_on & kind_flag[k])
+            bits += kind_numel(m, k);
+    return bits;
+}

@@ -1,0 +1,122 @@
+/* RKR on one weight layer: per task, W_t = W + LM_t RM_t (rank K) and the
+ * output scaled by F_t. The effective weight is formed once per optimizer
+ * step; the backward takes the low-rank path (no full dW). */
+#include <stdlib.h>
+
+#include "adapt/task_adapter.h"
+
+typedef struct {
+    task_adapter ta;
+    int *rank;
+    clv_param **lm, **rm, **f; /* per task; owned by the strategy's lists */
+} rkr;
+
+static const float *rkr_weight(clv_adapter *a, const clv_wlayer *l)
+{
+    rkr *r = a->state;
+    int t = r->ta.active;
+    if (t < 0 || !r->lm[t])
+        return l->weight->data;
+    if (!r->ta.weff_valid) {
+        task_adapter_form_lowrank(&r->ta, l, r->lm[t]->data, r->rm[t]->data, r->rank[t]);
+        r->ta.weff_valid = 1;
+    }
+    return r->ta.weff;
+}
+
+static const float *rkr_scale(clv_adapter *a, const clv_wlayer *l)
+{
+    rkr *r = a->state;
+    int t = r->ta.active;
+    return t < 0 || !r->f[t] ? NULL : r->f[t]->data;
+}
+
+static void rkr_backward(clv_adapter *a, const clv_wlayer *l, const float *x, const float *dz, int64_t N,
+                         const float *ds)
+{
+    rkr *r = a->state;
+    int t = r->ta.active;
+    if (t < 0 || !r->lm[t]) {
+        task_adapter_identity_backward(l, x, dz, N);
+        return;
+    }
+    clv_param *lm = r->lm[t], *rm = r->rm[t], *f = r->f[t];
+    /* an allocation failure here leaves the gradient short; the scratch is
+     * sized on the first step, so it can only happen there */
+    task_adapter_lowrank_backward(&r->ta, l, lm->data, rm->data, r->rank[t], x, dz, N,
+                                  lm->trainable ? lm->grad : NULL, rm->trainable ? rm->grad : NULL);
+    if (ds && f->trainable)
+        for (int64_t c = 0; c < l->out; c++)
+            f->grad[c] += ds[c];
+}
+
+static void rkr_free(clv_adapter *a)
+{
+    rkr *r = a->state;
+    task_adapter_release(&r->ta);
+    free(r->rank);
+    free(r->lm);
+    free(r->rm);
+    free(r->f);
+    free(r);
+}
+
+static const clv_adapter_ops rkr_ops = {"rkr", rkr_weight, rkr_scale, rkr_backward, task_adapter_invalidate,
+                                        rkr_free};
+
+clv_adapter *clv_rkr_create(const clv_wlayer *l, int n_tasks, clv_err *err)
+{
+    rkr *r = calloc(1, sizeof *r);
+    if (!r) {
+        clv_errf(err, "out of memory");
+        return NULL;
+    }
+    r->rank = calloc((size_t)n_tasks, sizeof *r->rank);
+    r->lm = calloc((size_t)n_tasks, sizeof *r->lm);
+    r->rm = calloc((size_t)n_tasks, sizeof *r->rm);
+    r->f = calloc((size_t)n_tasks, sizeof *r->f);
+    if (!r->rank || !r->lm || !r->rm || !r->f || task_adapter_init(&r->ta, &rkr_ops, l, n_tasks, err)) {
+        if (err && !err->msg[0])
+            clv_errf(err, "out of memory");
+        rkr_free(&r->ta.base);
+        return NULL;
+    }
+    r->ta.base.state = r;
+    return &r->ta.base;
+}
+
+int clv_rkr_add_task(clv_adapter *a, const clv_wlayer *l, int task, int rank, int random_rm, uint64_t key, float lr,
+                     clv_params *ps, clv_err *err)
+{
+    rkr *r = a->state;
+    if (task < 0 || task >= r->ta.n_tasks || r->lm[task])
+        return clv_errf(err, "%s: RKR task %d exists or is out of range", l->name, task + 1);
+    if (rank < 1 || rank > l->out || rank > l->in)
+        return clv_errf(err, "%s: rank %d outside 1..%lld", l->name, rank,
+                        (long long)(l->out < l->in ? l->out : l->in));
+    clv_param *lm = task_adapter_param(ps, l, "lm", 2, l->out, rank, 1, lr, err);
+    clv_param *rm = lm ? task_adapter_param(ps, l, "rm", 2, rank, l->in, 1, lr, err) : NULL;
+    clv_param *f = rm ? task_adapter_param(ps, l, "f", 1, l->out, 0, 1, lr, err) : NULL;
+    if (!f)
+        return -1;
+    for (int64_t i = 0; i < lm->numel; i++)
+        lm->data[i] = 0.02f * clv_rng_normal(key, (uint64_t)i);
+    for (int64_t i = 0; i < rm->numel; i++)
+        rm->data[i] = random_rm ? 0.02f * clv_rng_normal(key, (uint64_t)(lm->numel + i)) : 0.0f;
+    for (int64_t i = 0; i < f->numel; i++)
+        f->data[i] = 1.0f;
+    r->rank[task] = rank;
+    r->lm[task] = lm;
+    r->rm[task] = rm;
+    r->f[task] = f;
+    r->ta.weff_valid = 0;
+    return 0;
+}
+
+int64_t clv_rkr_task_floats(const clv_adapter *a, int task)
+{
+    const rkr *r = a->state;
+    if (task < 0 || task >= r->ta.n_tasks || !r->lm[task])
+        return 0;
+    return r->lm[task]->numel + r->rm[task]->numel + r->f[task]->numel;
+}

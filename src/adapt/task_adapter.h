@@ -1,0 +1,38 @@
+/* What the three method adapters share: the active task, the cache of the
+ * effective weight, the backward scratch, and the identity behaviour on the
+ * base network. Internal to src/adapt. */
+#ifndef CLVIT_ADAPT_TASK_ADAPTER_H
+#define CLVIT_ADAPT_TASK_ADAPTER_H
+
+#include "clvit/adapters.h"
+
+typedef struct task_adapter {
+    clv_adapter base;   /* base.state points back to this struct */
+    int active;         /* selected task, -1 the base network */
+    int n_tasks;
+    int64_t out, in;
+    float *weff;        /* effective weight of the active task */
+    int weff_valid;
+    float *scratch;
+    size_t scratch_cap; /* floats */
+} task_adapter;
+
+int task_adapter_init(task_adapter *ta, const clv_adapter_ops *ops, const clv_wlayer *l, int n_tasks,
+                      clv_err *err);
+void task_adapter_release(task_adapter *ta);
+/* At least n floats of scratch (NULL on allocation failure). */
+float *task_adapter_scratch(task_adapter *ta, size_t n);
+/* The base network's backward: dW += dz^T x when the base weight trains. */
+void task_adapter_identity_backward(const clv_wlayer *l, const float *x, const float *dz, int64_t N);
+/* Writes W + A B (A out x K, B K x in) into ta->weff. */
+void task_adapter_form_lowrank(task_adapter *ta, const clv_wlayer *l, const float *A, const float *B, int K);
+/* Low-rank backward of z = x (W + A B)^T: dA += dz^T (x B^T) and
+ * dB += (dz A)^T x (each skipped when NULL), never forming the full dW. */
+int task_adapter_lowrank_backward(task_adapter *ta, const clv_wlayer *l, const float *A, const float *B, int K,
+                                  const float *x, const float *dz, int64_t N, float *dA, float *dB);
+void task_adapter_invalidate(clv_adapter *a);
+/* A param of ps named "<layer>.<what>" (appended; NULL with err on failure). */
+clv_param *task_adapter_param(clv_params *ps, const clv_wlayer *l, const char *what, int ndim, int64_t d0,
+                              int64_t d1, int trainable, float lr, clv_err *err);
+
+#endif

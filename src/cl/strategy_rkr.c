@@ -1,0 +1,97 @@
+/* rkr: every weight layer of the frozen base gets, per task, a low-rank
+ * rectification LM_t RM_t of its weight and a scaling F_t of its output
+ * (Rectification-based Knowledge Retention). A task stores its LM, RM, F. */
+#include <string.h>
+
+#include "cl/adapted.h"
+
+static int rkr_init(clv_strategy *s, const clv_learner *L, clv_err *err)
+{
+    adapted *st = adapted_new(L, sizeof(adapted), err);
+    if (!st)
+        return -1;
+    s->state = st;
+    for (int i = 0; i < st->n_layers; i++)
+        if (!(st->ad[i] = clv_rkr_create(L->model->wlayers[i], L->n_tasks, err)))
+            return -1;
+    adapted_attach(st);
+    return 0;
+}
+
+static int add_task(adapted *st, const clv_learner *L, int task, clv_err *err)
+{
+    const int random_rm = !strcmp(L->cfg->rkr_init, "random");
+    for (int i = 0; i < st->n_layers; i++)
+        if (clv_rkr_add_task(st->ad[i], L->model->wlayers[i], task, L->cfg->rank, random_rm, adapted_key(L, i, task),
+                             L->cfg->lr, &st->task_ps[task], err))
+            return -1;
+    return 0;
+}
+
+static int rkr_begin(clv_strategy *s, clv_learner *L, int task, clv_err *err)
+{
+    adapted *st = s->state;
+    if (task == st->base_task)
+        return adapted_begin_base(st, L, err);
+    if (clv_learner_set_backbone_trainable(L, 0, err) || add_task(st, L, task, err))
+        return -1;
+    adapted_select(st, task);
+    return 0;
+}
+
+static int rkr_end(clv_strategy *s, clv_learner *L, int task, clv_err *err) { return adapted_end(s->state, L, task, err); }
+
+static int rkr_activate(clv_strategy *s, clv_learner *L, int task, clv_err *err)
+{
+    adapted *st = s->state;
+    if (task != st->base_task && !clv_rkr_task_floats(st->ad[0], task))
+        return clv_errf(err, "rkr: task %d has not been learned", task + 1);
+    adapted_select(st, task);
+    return 0;
+}
+
+static int64_t rkr_bits(clv_strategy *s, clv_learner *L, int task)
+{
+    adapted *st = s->state;
+    int64_t floats = 0;
+    for (int i = 0; i < st->n_layers; i++)
+        floats += clv_rkr_task_floats(st->ad[i], task);
+    return floats * 32;
+}
+
+static int rkr_save(clv_strategy *s, clv_learner *L, int task, clv_st_writer *w, clv_err *err)
+{
+    return adapted_save_params(&((adapted *)s->state)->task_ps[task], "rkr.", w, err);
+}
+
+static int rkr_load(clv_strategy *s, clv_learner *L, int task, const clv_safetensors *st_file, clv_err *err)
+{
+    adapted *st = s->state;
+    if (task == st->base_task)
+        return 0;
+    if (add_task(st, L, task, err) || adapted_load_params(st_file, &st->task_ps[task], "rkr.", err))
+        return -1;
+    return adapted_end(st, L, task, err);
+}
+
+static clv_params *rkr_task_params(clv_strategy *s, int task)
+{
+    adapted *st = s->state;
+    return task == st->base_task ? NULL : &st->task_ps[task];
+}
+
+static void rkr_free(clv_strategy *s) { adapted_free(s->state); }
+
+const clv_strategy_ops clv_strategy_rkr = {
+    .name = "rkr",
+    .summary = "frozen base; per task and layer a rank-K rectification LM RM of the weight and output scales F",
+    .init = rkr_init,
+    .begin_task = rkr_begin,
+    .end_task = rkr_end,
+    .activate = rkr_activate,
+    .task_bits = rkr_bits,
+    .save_task = rkr_save,
+    .load_task = rkr_load,
+    .task_params = rkr_task_params,
+    .free = rkr_free,
+};
