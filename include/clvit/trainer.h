@@ -25,7 +25,8 @@ typedef struct clv_train_opts {
     int resume;                    /* continue the run in out_dir */
     int overwrite;                 /* start afresh even if out_dir holds a run */
     volatile sig_atomic_t *stop;   /* set asynchronously (SIGINT): checkpoint and return CLV_STOPPED */
-    int64_t stop_after_steps;      /* testing: behave as if stopped after this many steps (0: never) */
+    int64_t stop_after_steps;      /* testing: behave as if stopped after this many optimizer steps of
+                                      this call, counted across tasks (0: never) */
     int progress;                  /* 0 quiet, 1 a line per epoch, 2 plus a live bar */
 } clv_train_opts;
 

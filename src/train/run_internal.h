@@ -15,6 +15,7 @@ typedef struct clv_run {
     const clv_config *cfg;
     const char *dir;
     const clv_train_opts *opts; /* training only */
+    int64_t steps_run;          /* optimizer steps taken by this process (for stop_after_steps) */
     clv_dataset *train, *test;
     clv_task_split split;
     clv_norm norm;

@@ -213,7 +213,7 @@ static int train_task(clv_run *R, int task, clv_err *err)
             step++;
             clv_progress_step(&prog, b.size, loss, correct);
             int stop_now = (R->opts->stop && *R->opts->stop) ||
-                           (R->opts->stop_after_steps && R->opts->stop_after_steps == step);
+                           (R->opts->stop_after_steps && R->opts->stop_after_steps == ++R->steps_run);
             int periodic = cfg->checkpoint_every && step % cfg->checkpoint_every == 0 && step % spe != 0;
             if (stop_now || periodic) {
                 if (save_state(R, &ts, task, step, opt, err)) {
