@@ -82,6 +82,14 @@ test: $(TEST_BIN) $(BIN)
 bench: $(BIN)
 	bench/run.sh
 
+$(BUILD)/bench/peak_flops: bench/peak_flops.c
+	@mkdir -p $(dir $@)
+	$(CC) -O2 -march=native -fopenmp $< -o $@
+
+$(BUILD)/bench/gemm_sweep: bench/gemm_sweep.c $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $< $(LIB) $(LDFLAGS) $(LDLIBS) -o $@
+
 # The main job on the built-in default: every method on Split Fashion-MNIST
 # (5 tasks, vit_nano_patch4_32), then one comparison table (tools/run_demo.sh).
 run: $(BIN)

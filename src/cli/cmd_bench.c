@@ -9,6 +9,7 @@
 
 #include "cli/cli_args.h"
 #include "cli/commands.h"
+#include "clvit/adapters.h"
 #include "clvit/gemm.h"
 #include "clvit/kernels.h"
 #include "clvit/model.h"
@@ -19,11 +20,13 @@
 static void usage(FILE *out)
 {
     fprintf(out, "usage: clvit bench [--model NAME] [--batch B] [--infer-batch B] [--threads N] [--steps S]\n"
-                 "                   [--warmup W] [--method full|linear] [--json]\n\n"
+                 "                   [--warmup W] [--method full|linear|rkr|piggyback] [--rank K] [--json]\n\n"
                  "Times S training steps (forward, cross-entropy, backward, AdamW) at batch B and S inference\n"
                  "steps at the inference batch, after W untimed ones, on synthetic images; prints the medians\n"
-                 "as images/s and GFLOP/s (a training step counts 3x the forward FLOPs). --method linear trains\n"
-                 "the head only (frozen backbone: forward only). Defaults: vit_tiny_patch4_32, batch 128,\n"
+                 "as images/s and GFLOP/s. --method linear trains the head only; rkr (rank --rank, 4) and\n"
+                 "piggyback train their adapters on every weight layer of a frozen backbone, as a task does.\n"
+                 "FLOPs per training image: 3x the forward (full, piggyback: a full weight gradient), 2x (rkr:\n"
+                 "forward and input gradients), 1x (linear). Defaults: vit_tiny_patch4_32, batch 128,\n"
                  "inference batch 256, 5 steps, 2 warmup, OpenMP's threads.\n");
 }
 
@@ -41,7 +44,7 @@ static double median(double *v, int n)
 
 typedef struct {
     const char *model, *method;
-    int batch, infer_batch, threads, steps, warmup, json;
+    int batch, infer_batch, threads, steps, warmup, json, rank;
 } bench_opts;
 
 static int parse(int argc, char **argv, bench_opts *o, clv_err *err)
@@ -54,7 +57,7 @@ static int parse(int argc, char **argv, bench_opts *o, clv_err *err)
             int *dst, lo, hi;
         } ints[] = {{"batch", &o->batch, 1, 65536},    {"infer-batch", &o->infer_batch, 1, 65536},
                     {"threads", &o->threads, 1, 1024}, {"steps", &o->steps, 1, 100000},
-                    {"warmup", &o->warmup, 0, 100000}};
+                    {"warmup", &o->warmup, 0, 100000}, {"rank", &o->rank, 1, 4096}};
         int matched = 0;
         for (size_t k = 0; k < sizeof ints / sizeof ints[0] && !matched; k++)
             if ((v = clv_cli_option(argc, argv, &i, ints[k].name, err, &failed)) || failed) {
@@ -73,8 +76,8 @@ static int parse(int argc, char **argv, bench_opts *o, clv_err *err)
         } else if ((v = clv_cli_option(argc, argv, &i, "method", err, &failed)) || failed) {
             if (failed)
                 return -1;
-            if (strcmp(v, "full") && strcmp(v, "linear"))
-                return clv_errf(err, "--method %s: the benchmark knows full and linear", v);
+            if (strcmp(v, "full") && strcmp(v, "linear") && strcmp(v, "rkr") && strcmp(v, "piggyback"))
+                return clv_errf(err, "--method %s: the benchmark knows full, linear, rkr and piggyback", v);
             o->method = v;
         } else if (clv_cli_is_flag(argv[i], "json"))
             o->json = 1;
@@ -98,7 +101,7 @@ int clv_cmd_bench(int argc, char **argv)
             usage(stdout);
             return 0;
         }
-    bench_opts o = {"vit_tiny_patch4_32", "full", 128, 256, 0, 5, 2, 0};
+    bench_opts o = {"vit_tiny_patch4_32", "full", 128, 256, 0, 5, 2, 0, 4};
     clv_err err = {{0}};
     if (parse(argc, argv, &o, &err)) {
         fprintf(stderr, "clvit bench: %s\n", err.msg);
@@ -112,7 +115,9 @@ int clv_cmd_bench(int argc, char **argv)
         return 2;
     }
     m->ops->init(m, 0);
-    const int full = !strcmp(o.method, "full");
+    const int full = !strcmp(o.method, "full"), rkr = !strcmp(o.method, "rkr"), pb = !strcmp(o.method, "piggyback");
+    clv_params adapter_params;
+    clv_params_init(&adapter_params);
     clv_head h;
     memset(&h, 0, sizeof h);
     const int64_t D = m->info.feat_dim, img = (int64_t)m->info.in_chans * m->info.img_size * m->info.img_size;
@@ -140,11 +145,24 @@ int clv_cmd_bench(int argc, char **argv)
     for (int i = 0; i < o.batch; i++)
         y[i] = (int32_t)clv_rng_below(key, (uint64_t)(Bmax * img + i), BENCH_CLASSES);
     /* one non-owning list of what trains, as the trainer builds it */
-    clv_params *lists[2] = {&m->params, &h.params};
-    for (int l = 0; l < 2; l++)
+    /* an adapted task: adapters on every weight layer of a frozen backbone */
+    for (int i = 0; (rkr || pb) && i < m->n_wlayers; i++) {
+        clv_wlayer *l = m->wlayers[i];
+        clv_adapter *a = rkr ? clv_rkr_create(l, 1, &err) : clv_piggyback_create(l, 1, 5e-3f, &err);
+        if (!a)
+            goto fail;
+        l->adapter = a;
+        if ((rkr ? clv_rkr_add_task(a, l, 0, o.rank, 0, clv_rng_key(0, CLV_STREAM_ADAPTER, (uint64_t)i, 0), 1e-4f,
+                                    &adapter_params, &err)
+                 : clv_piggyback_add_task(a, l, 0, 1e-2f, 1e-4f, &adapter_params, &err)))
+            goto fail;
+        clv_task_adapter_select(a, 0);
+    }
+    clv_params *lists[3] = {&m->params, &h.params, &adapter_params};
+    for (int l = 0; l < 3; l++)
         for (int i = 0; i < lists[l]->count; i++) {
             clv_param *p = lists[l]->items[i];
-            int trains = l == 1 || full;
+            int trains = l >= 1 || full;
             if (clv_param_set_trainable(p, trains, &err))
                 goto done;
             p->lr_scale = 1e-4f;
@@ -171,11 +189,14 @@ int clv_cmd_bench(int argc, char **argv)
         memset(dfeats, 0, (size_t)(o.batch * D) * sizeof(float));
         clv_xent_backward(dlogits, probs, y, o.batch, BENCH_CLASSES, 1.0f);
         clv_head_backward(&h, dfeats, dlogits, feats, o.batch);
-        if (full && m->ops->backward(m, dfeats, NULL, &err))
+        if (!!strcmp(o.method, "linear") && m->ops->backward(m, dfeats, NULL, &err))
             goto fail;
         if (clv_optim_step(opt, &all, 1.0f, &err))
             goto fail;
         clv_params_zero_grad(&all);
+        for (int i = 0; i < m->n_wlayers; i++) /* the adapted weights are re-formed after each step */
+            if (m->wlayers[i]->adapter)
+                m->wlayers[i]->adapter->ops->invalidate(m->wlayers[i]->adapter);
         if (s >= o.warmup)
             t_train[s - o.warmup] = clv_now() - t0;
     }
@@ -190,7 +211,8 @@ int clv_cmd_bench(int argc, char **argv)
     double tt = median(t_train, o.steps), ti = median(t_infer, o.steps);
     double fpi = (double)m->info.flops_per_image;
     double train_ips = o.batch / tt, infer_ips = o.infer_batch / ti;
-    double train_gf = (full ? 3.0 : 1.0) * fpi * o.batch / tt / 1e9, infer_gf = fpi * o.infer_batch / ti / 1e9;
+    const double mult = full || pb ? 3.0 : rkr ? 2.0 : 1.0;
+    double train_gf = mult * fpi * o.batch / tt / 1e9, infer_gf = fpi * o.infer_batch / ti / 1e9;
     if (o.json) {
         cJSON *j = cJSON_CreateObject();
         cJSON_AddStringToObject(j, "model", o.model);
@@ -200,6 +222,8 @@ int clv_cmd_bench(int argc, char **argv)
         cJSON_AddNumberToObject(j, "threads", clv_threads_get());
         cJSON_AddStringToObject(j, "gemm", clv_gemm_backend());
         cJSON_AddNumberToObject(j, "steps", o.steps);
+        if (rkr)
+            cJSON_AddNumberToObject(j, "rank", o.rank);
         cJSON_AddNumberToObject(j, "train_images_per_s", train_ips);
         cJSON_AddNumberToObject(j, "infer_images_per_s", infer_ips);
         cJSON_AddNumberToObject(j, "train_gflops", train_gf);
@@ -226,6 +250,12 @@ fail:
     fprintf(stderr, "clvit bench: %s\n", err.msg);
 done:
     free(all.items);
+    for (int i = 0; m && i < m->n_wlayers; i++)
+        if (m->wlayers[i]->adapter) {
+            m->wlayers[i]->adapter->ops->free(m->wlayers[i]->adapter);
+            m->wlayers[i]->adapter = NULL;
+        }
+    clv_params_free(&adapter_params);
     clv_head_free(&h);
     clv_model_free(m);
     clv_optim_free(opt);

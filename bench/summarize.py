@@ -1,0 +1,57 @@
+#!/usr/bin/env python3
+"""Prints the table of `make bench` from the JSON lines bench/run.sh wrote:
+per figure, the median over repeats of clvit, of PyTorch (OMP_WAIT_POLICY
+passive, its faster setting here; default in brackets) and their ratio, and
+clvit's achieved GFLOP/s as a fraction of the measured peak."""
+import json
+import statistics
+import sys
+from collections import defaultdict
+
+
+def main(path):
+    rows = [json.loads(l) for l in open(path) if l.strip()]
+    peak = next((r["data"]["peak_gflops"] for r in rows if r["kind"] == "peak"), None)
+    gemm = [r["data"] for r in rows if r["kind"] == "gemm"]
+    runs = defaultdict(list)
+    for r in rows:
+        if r["kind"] in ("clvit", "torch-passive", "torch-default"):
+            runs[(r["kind"], r["data"]["method"])].append(r["data"])
+
+    def med(kind, method, key):
+        v = [d[key] for d in runs.get((kind, method), [])]
+        return statistics.median(v) if v else None
+
+    def fmt(v, spec="%.1f"):
+        return "-" if v is None else spec % v
+
+    print(f"peak (FMA chains): {fmt(peak)} GFLOP/s")
+    if gemm:
+        total = gemm[-1]
+        print(f"GEMM on the step's shapes: {fmt(total.get('gflops'))} GFLOP/s"
+              + (f" = {100 * total['gflops'] / peak:.0f}% of peak" if peak else "") + f" ({total.get('gemm', '')})")
+    print()
+    print("| figure | clvit | PyTorch passive (default) | ratio | clvit GFLOP/s (% of peak) |")
+    print("| --- | ---: | ---: | ---: | ---: |")
+    methods = sorted({m for (_, m) in runs}, key=lambda m: ["full", "linear", "rkr", "piggyback"].index(m))
+    for m in methods:
+        for key, label, gkey in (("train_images_per_s", "train step", "train_gflops"),
+                                 ("infer_images_per_s", "inference", "infer_gflops")):
+            if m != "full" and key == "infer_images_per_s":
+                continue
+            c, tp, td = med("clvit", m, key), med("torch-passive", m, key), med("torch-default", m, key)
+            g = med("clvit", m, gkey)
+            ratio = c / tp if c and tp else None
+            frac = f"{g:.1f} ({100 * g / peak:.0f}%)" if g and peak else fmt(g)
+            torch_s = fmt(tp) + (f" ({td:.1f})" if td else "")
+            name = f"{label} ({m}), images/s" if m != "full" else f"{label}, images/s"
+            print(f"| {name} | {fmt(c)} | {torch_s} | {fmt(ratio, '%.2fx')} | {frac if key.startswith('train') or m == 'full' else ''} |")
+    c, t = med("clvit", "full", "peak_rss_mb"), med("torch-passive", "full", "peak_rss_mb")
+    print(f"| peak resident memory (full step), MB | {fmt(c, '%.0f')} | {fmt(t, '%.0f')} | "
+          f"{fmt(c / t if c and t else None, '%.2fx')} | |")
+    n = len(runs.get(("clvit", "full"), []))
+    print(f"\nmedians over {n} repeats (each the median of its timed steps), one machine, one run")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1] if len(sys.argv) > 1 else "build/bench/results.jsonl")
