@@ -56,7 +56,7 @@ LIB := $(BUILD)/libclvit.a
 BIN := $(BUILD)/clvit
 TEST_BIN := $(BUILD)/clvit-tests
 
-.PHONY: all test bench run clean fixtures
+.PHONY: all test test-mpi bench run clean fixtures
 all: $(BIN) $(LIB)
 
 $(BUILD)/obj/%.o: %.c
@@ -78,6 +78,13 @@ $(TEST_BIN): $(TEST_OBJ) $(LIB)
 # --jobs 2: two tests at a time; results never depend on timing or thread count.
 test: $(TEST_BIN) $(BIN)
 	OMP_NUM_THREADS=2 OMP_WAIT_POLICY=passive ./$(TEST_BIN) --jobs 2 $(TEST_ARGS)
+	$(MAKE) --no-print-directory test-mpi
+
+# Data-parallel training (make MPI=1) against one process: tests/mpi_check.sh.
+test-mpi:
+	@if command -v mpicc >/dev/null; then \
+	    $(MAKE) --no-print-directory MPI=1 BUILD=build-mpi build-mpi/clvit >/dev/null && tests/mpi_check.sh build-mpi/clvit; \
+	else echo "test-mpi: SKIPPED (no mpicc; Debian: libopenmpi-dev)"; fi
 
 bench: $(BIN)
 	bench/run.sh
@@ -96,6 +103,6 @@ run: $(BIN)
 	tools/run_demo.sh
 
 clean:
-	rm -rf $(BUILD)
+	rm -rf $(BUILD) build-mpi
 
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_OBJ:.o=.d)

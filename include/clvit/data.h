@@ -102,6 +102,10 @@ typedef struct clv_loader_config {
     int out_c, out_h, out_w;
     int fit_resize;
     float mean[3], std[3];
+    /* data-parallel: deliver only this rank's contiguous share of every
+     * batch (as clv_dist_shard splits it); 0 ranks = the whole batch. The
+     * samples and their augmentation are those of the single-process run. */
+    int shard_rank, shard_count;
 } clv_loader_config;
 
 /* Defaults: batch 128, no shuffle, no augmentation, padding 4, mean 0, std 1. */
@@ -110,8 +114,9 @@ clv_loader_config clv_loader_defaults(void);
 typedef struct clv_batch {
     const float *x;   /* size x out_c x out_h x out_w, valid until the next call */
     const int32_t *y; /* size labels */
-    int64_t size;
+    int64_t size;     /* this rank's share (the whole batch without sharding) */
     int64_t first;    /* position of its first sample in the epoch's order */
+    int64_t global_size; /* the whole batch over all ranks */
 } clv_batch;
 
 typedef struct clv_loader clv_loader;

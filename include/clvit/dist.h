@@ -37,6 +37,8 @@ int clv_dist_allreduce_i64(const clv_dist *d, int64_t *v, int n, clv_err *err);
 /* Every rank gets rank 0's values (e.g. parameters after initialization). */
 int clv_dist_broadcast_params(const clv_dist *d, clv_params *ps, clv_err *err);
 void clv_dist_barrier(const clv_dist *d);
+/* Ends every rank of the job (after an error on one of them). */
+void clv_dist_abort(const clv_dist *d, int code);
 
 #ifdef __cplusplus
 }

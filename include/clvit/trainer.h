@@ -28,6 +28,7 @@ typedef struct clv_train_opts {
     int64_t stop_after_steps;      /* testing: behave as if stopped after this many optimizer steps of
                                       this call, counted across tasks (0: never) */
     int progress;                  /* 0 quiet, 1 a line per epoch, 2 plus a live bar */
+    const struct clv_dist *dist;   /* data-parallel ranks (clvit/dist.h); NULL: one process */
 } clv_train_opts;
 
 #define CLV_STOPPED 2 /* clv_train_run's return when stopped early (checkpoint written) */

@@ -6,6 +6,7 @@
 
 #include "cli/cli_args.h"
 #include "cli/commands.h"
+#include "clvit/dist.h"
 #include "clvit/trainer.h"
 
 /* The one piece of process-wide state the CLI keeps: a stop request from a signal. */
@@ -119,7 +120,23 @@ int clv_cmd_train(int argc, char **argv)
     sigaction(SIGTERM, &sa, NULL);
     opts.stop = &stop_requested;
 
+    /* under mpirun (built with make MPI=1): data-parallel ranks; rank 0 reports and writes */
+    clv_dist dist;
+    if (clv_dist_init(&dist, NULL, NULL, &err)) {
+        fprintf(stderr, "clvit train: %s\n", err.msg);
+        return 1;
+    }
+    opts.dist = &dist;
+    if (dist.rank != 0)
+        opts.progress = 0;
+    else if (dist.size > 1)
+        fprintf(stderr, "clvit train: %d data-parallel ranks, %d threads each\n", dist.size, clv_threads_get());
     int rc = clv_train_run(&cfg, &opts, &err);
+    if (rc < 0 && dist.size > 1) {
+        fprintf(stderr, "clvit train (rank %d): %s\n", dist.rank, err.msg);
+        clv_dist_abort(&dist, 1); /* the other ranks may be waiting in a collective */
+    }
+    clv_dist_finalize(&dist);
     if (rc == CLV_STOPPED) {
         fprintf(stderr, "clvit train: stopped; checkpoint written. Continue with: clvit train --out %s --resume\n",
                 opts.out_dir);

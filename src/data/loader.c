@@ -14,7 +14,7 @@ enum { SLOT_FREE, SLOT_READY, SLOT_ERROR };
 typedef struct {
     float *x;
     int32_t *y;
-    int64_t size, first, batch_index;
+    int64_t size, first, global_size, batch_index;
     int state;
 } slot;
 
@@ -50,8 +50,14 @@ clv_loader_config clv_loader_defaults(void)
 static int prepare(clv_loader *ld, slot *s, int64_t b, uint8_t *pixels, float *tmp, clv_err *err)
 {
     const clv_loader_config *c = &ld->cfg;
-    const int64_t first = b * c->batch;
-    int64_t size = c->count - first < c->batch ? c->count - first : c->batch;
+    const int64_t start = b * c->batch;
+    const int64_t global = c->count - start < c->batch ? c->count - start : c->batch;
+    int64_t first = start, size = global;
+    if (c->shard_count > 1) { /* this rank's contiguous share, as clv_dist_shard splits it */
+        int64_t q = global / c->shard_count, r = global % c->shard_count, k = c->shard_rank;
+        first = start + k * q + (k < r ? k : r);
+        size = q + (k < r);
+    }
     clv_present pr = {c->out_c, c->out_h, c->out_w, c->fit_resize, {0}, {0}};
     memcpy(pr.mean, c->mean, sizeof pr.mean);
     memcpy(pr.std, c->std, sizeof pr.std);
@@ -73,6 +79,7 @@ static int prepare(clv_loader *ld, slot *s, int64_t b, uint8_t *pixels, float *t
     }
     s->size = size;
     s->first = first;
+    s->global_size = global;
     s->batch_index = b;
     return 0;
 }
@@ -122,7 +129,8 @@ clv_loader *clv_loader_start(const clv_loader_config *cfg, clv_err *err)
 {
     const clv_dataset *ds = cfg->dataset;
     if (!ds || cfg->count < 0 || (cfg->count && (!cfg->indices || !cfg->labels)) || cfg->batch < 1 ||
-        cfg->out_c < 1 || cfg->out_h < 1 || cfg->out_w < 1 || cfg->skip_batches < 0 || cfg->crop_padding < 0) {
+        cfg->out_c < 1 || cfg->out_h < 1 || cfg->out_w < 1 || cfg->skip_batches < 0 || cfg->crop_padding < 0 ||
+        cfg->shard_count < 0 || (cfg->shard_count > 0 && (cfg->shard_rank < 0 || cfg->shard_rank >= cfg->shard_count))) {
         clv_errf(err, "loader: invalid configuration");
         return NULL;
     }
@@ -202,6 +210,7 @@ int clv_loader_next(clv_loader *ld, clv_batch *batch, clv_err *err)
     batch->y = s->y;
     batch->size = s->size;
     batch->first = s->first;
+    batch->global_size = s->global_size;
     pthread_mutex_unlock(&ld->mu);
     return 1;
 }

@@ -156,3 +156,13 @@ void clv_dist_barrier(const clv_dist *d)
     (void)d;
 #endif
 }
+
+void clv_dist_abort(const clv_dist *d, int code)
+{
+#if CLV_MPI
+    if (d && d->size > 1)
+        MPI_Abort(MPI_COMM_WORLD, code);
+#else
+    (void)d, (void)code;
+#endif
+}

@@ -52,6 +52,8 @@ int clv_run_evaluate_task(clv_run *R, int task, double *acc, clv_err *err)
     lc.fit_resize = !strcmp(R->cfg->fit, "resize");
     memcpy(lc.mean, R->norm.mean, sizeof lc.mean);
     memcpy(lc.std, R->norm.std, sizeof lc.std);
+    lc.shard_rank = R->dist ? R->dist->rank : 0;
+    lc.shard_count = R->dist ? R->dist->size : 0;
     clv_loader *ld = clv_loader_start(&lc, err);
     if (!ld)
         return -1;
@@ -59,6 +61,8 @@ int clv_run_evaluate_task(clv_run *R, int task, double *acc, clv_err *err)
     int K = R->L.heads[task].classes, rc;
     clv_batch b;
     while ((rc = clv_loader_next(ld, &b, err)) == 1) {
+        if (!b.size) /* more ranks than images in this batch */
+            continue;
         if (clv_run_logits(R, task, b.x, b.size, err)) {
             rc = -1;
             break;
@@ -70,6 +74,11 @@ int clv_run_evaluate_task(clv_run *R, int task, double *acc, clv_err *err)
     clv_loader_stop(ld);
     if (rc < 0)
         return -1;
+    int64_t counts[2] = {correct, seen}; /* each rank saw its share of every batch */
+    if (clv_dist_allreduce_i64(R->dist, counts, 2, err))
+        return -1;
+    correct = counts[0];
+    seen = counts[1];
     if (!seen)
         return clv_errf(err, "task %d has no test images", task + 1);
     *acc = 100.0 * (double)correct / (double)seen;

@@ -6,6 +6,7 @@
 
 #include "clvit/checkpoint.h"
 #include "clvit/data.h"
+#include "clvit/dist.h"
 #include "clvit/run_record.h"
 #include "clvit/strategy.h"
 #include "clvit/tasks.h"
@@ -16,6 +17,8 @@ typedef struct clv_run {
     const char *dir;
     const clv_train_opts *opts; /* training only */
     int64_t steps_run;          /* optimizer steps taken by this process (for stop_after_steps) */
+    const clv_dist *dist;       /* NULL: one process */
+    int writer;                 /* this process writes the run directory (rank 0) */
     clv_dataset *train, *test;
     clv_task_split split;
     clv_norm norm;

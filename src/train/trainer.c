@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "clvit/dist.h"
 #include "clvit/gemm.h"
 #include "clvit/kernels.h"
 #include "clvit/optim.h"
@@ -81,7 +82,9 @@ static int64_t task_train_count(const clv_run *R, int task)
 static int save_state(clv_run *R, trainable_set *ts, int task, int64_t step, const clv_optim *opt, clv_err *err)
 {
     clv_ckpt_position pos = {task, step, clv_optim_get_step(opt)};
-    return clv_ckpt_save_state(R->opts->out_dir, ts->groups, ts->n_groups, &pos, err);
+    int rc = R->writer ? clv_ckpt_save_state(R->opts->out_dir, ts->groups, ts->n_groups, &pos, err) : 0;
+    clv_dist_barrier(R->dist);
+    return rc;
 }
 
 static int train_task(clv_run *R, int task, clv_err *err)
@@ -168,6 +171,8 @@ static int train_task(clv_run *R, int task, clv_err *err)
         lc.task = task;
         lc.epoch = epoch;
         lc.skip_batches = step - (int64_t)epoch * spe;
+        lc.shard_rank = R->dist ? R->dist->rank : 0;
+        lc.shard_count = R->dist ? R->dist->size : 0;
         lc.out_c = m->info.in_chans;
         lc.out_h = lc.out_w = m->info.img_size;
         lc.fit_resize = !strcmp(cfg->fit, "resize");
@@ -188,6 +193,17 @@ static int train_task(clv_run *R, int task, clv_err *err)
             clv_head_forward(h, R->logits, R->feats, b.size);
             int64_t correct = 0;
             float loss = clv_xent_forward(R->probs, R->logits, b.y, b.size, K, &correct);
+            int stop_now = (R->opts->stop && *R->opts->stop) ||
+                           (R->opts->stop_after_steps && R->opts->stop_after_steps == R->steps_run + 1);
+            /* every rank sees the whole batch's loss, accuracy and stop request */
+            double stats[3] = {(double)loss * (double)b.size, (double)correct, (double)stop_now};
+            if (clv_dist_allreduce_f64(R->dist, stats, 3, err)) {
+                got = -1;
+                break;
+            }
+            loss = (float)(stats[0] / (double)b.global_size);
+            correct = (int64_t)stats[1];
+            stop_now = stats[2] > 0;
             if (!isfinite(loss)) {
                 clv_errf(err, "task %d step %lld: the loss is %f (diverged; lower the learning rate)", task + 1,
                          (long long)step, loss);
@@ -196,9 +212,14 @@ static int train_task(clv_run *R, int task, clv_err *err)
             }
             memset(R->dlogits, 0, (size_t)(b.size * K) * sizeof(float));
             memset(R->dfeats, 0, (size_t)(b.size * m->info.feat_dim) * sizeof(float));
-            clv_xent_backward(R->dlogits, R->probs, b.y, b.size, K, 1.0f);
+            /* the mean over the whole batch: each rank's share is weighted by its size */
+            clv_xent_backward(R->dlogits, R->probs, b.y, b.size, K, (float)b.size / (float)b.global_size);
             clv_head_backward(h, R->dfeats, R->dlogits, R->feats, b.size);
             if (ts.view.count > h->params.count && m->ops->backward(m, R->dfeats, NULL, err)) {
+                got = -1;
+                break;
+            }
+            if (clv_dist_allreduce_grads(R->dist, &ts.view, err)) {
                 got = -1;
                 break;
             }
@@ -211,9 +232,8 @@ static int train_task(clv_run *R, int task, clv_err *err)
             clv_params_zero_grad(&ts.view);
             clv_run_invalidate_adapters(m);
             step++;
-            clv_progress_step(&prog, b.size, loss, correct);
-            int stop_now = (R->opts->stop && *R->opts->stop) ||
-                           (R->opts->stop_after_steps && R->opts->stop_after_steps == ++R->steps_run);
+            R->steps_run++;
+            clv_progress_step(&prog, b.global_size, loss, correct);
             int periodic = cfg->checkpoint_every && step % cfg->checkpoint_every == 0 && step % spe != 0;
             if (stop_now || periodic) {
                 if (save_state(R, &ts, task, step, opt, err)) {
@@ -266,8 +286,8 @@ static int finish_task(clv_run *R, int task, clv_err *err)
     clv_task_record *tr = &R->rec.tasks[task];
     const char *dir = R->opts->out_dir;
     /* files first, run.json last: run.json saying "done" implies the files are there */
-    if (clv_ckpt_save_task(dir, task, &R->L, R->strategy, ti->classes, ti->n_classes, &R->norm, err) ||
-        clv_ckpt_save_base(dir, R->L.model, &R->norm, err))
+    if (R->writer && (clv_ckpt_save_task(dir, task, &R->L, R->strategy, ti->classes, ti->n_classes, &R->norm, err) ||
+                      clv_ckpt_save_base(dir, R->L.model, &R->norm, err)))
         return -1;
     tr->head_bits = clv_head_bits(&R->L.heads[task]);
     tr->stored_bits = tr->head_bits + R->strategy->ops->task_bits(R->strategy, &R->L, task);
@@ -276,9 +296,12 @@ static int finish_task(clv_run *R, int task, clv_err *err)
     tr->done = 1;
     if (task == R->rec.n_tasks - 1)
         strcpy(R->rec.status, "complete");
-    if (clv_run_record_write(&R->rec, R->cfg, dir, err))
-        return -1;
-    clv_ckpt_remove_state(dir);
+    if (R->writer) {
+        if (clv_run_record_write(&R->rec, R->cfg, dir, err))
+            return -1;
+        clv_ckpt_remove_state(dir);
+    }
+    clv_dist_barrier(R->dist);
     if (R->opts->progress) {
         fprintf(stderr, "task %d/%d done: accuracy", task + 1, R->rec.n_tasks);
         for (int j = 0; j <= task; j++)
@@ -295,10 +318,14 @@ int clv_train_run(const clv_config *cfg, const clv_train_opts *opts, clv_err *er
     R.cfg = cfg;
     R.opts = opts;
     R.dir = opts->out_dir;
+    R.dist = opts->dist;
+    R.writer = !opts->dist || opts->dist->rank == 0;
     int rc = -1;
     clv_threads_set(cfg->threads);
     if (clv_config_validate(cfg, err))
         return -1;
+    if (opts->dist && cfg->batch < opts->dist->size)
+        return clv_errf(err, "a batch of %d cannot be shared by %d ranks", cfg->batch, opts->dist->size);
 
     char runjson[CLV_PATH_LEN + 32];
     snprintf(runjson, sizeof runjson, "%s/run.json", opts->out_dir);
@@ -308,10 +335,11 @@ int clv_train_run(const clv_config *cfg, const clv_train_opts *opts, clv_err *er
                         opts->out_dir);
     if (!exists && opts->resume)
         return clv_errf(err, "%s: nothing to resume (no run.json)", opts->out_dir);
-    if (make_dir(opts->out_dir, err))
+    if (R.writer && make_dir(opts->out_dir, err))
         return -1;
-    if (!opts->resume)
+    if (R.writer && !opts->resume)
         clv_ckpt_remove_state(opts->out_dir);
+    clv_dist_barrier(R.dist);
 
     if (clv_run_open_data(&R, err))
         goto done;
@@ -336,8 +364,9 @@ int clv_train_run(const clv_config *cfg, const clv_train_opts *opts, clv_err *er
     }
     if (clv_run_build_learner(&R, opts->resume, err))
         goto done;
-    if (!opts->resume && clv_run_record_write(&R.rec, cfg, opts->out_dir, err))
+    if (R.writer && !opts->resume && clv_run_record_write(&R.rec, cfg, opts->out_dir, err))
         goto done;
+    clv_dist_barrier(R.dist);
     if (opts->progress)
         clv_info("clvit: %s on %s (%d tasks), %s, %d threads, %s", cfg->method, cfg->data, cfg->tasks, cfg->model,
                  clv_threads_get(), clv_gemm_backend());
