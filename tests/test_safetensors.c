@@ -2,8 +2,10 @@
  * converted), malformed files rejected naming the file, atomic round trip,
  * parameter loading with its differences listed. Fixtures from
  * tools/make_safetensors_fixtures.py. */
+#include <cjson/cJSON.h>
 #include <criterion/criterion.h>
 #include <dirent.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,7 +20,7 @@ Test(safetensors, reads_the_official_format)
     clv_safetensors st;
     clv_err err = {{0}};
     cr_assert_eq(clv_st_open(&st, FIX "good.safetensors", &err), 0, "%s", err.msg);
-    cr_assert_eq(st.count, 6);
+    cr_assert_eq(st.count, 7);
     cr_assert_str_eq(clv_st_meta(&st, "mean"), "[0.5, 0.25, 0.125]");
     cr_assert_str_eq(clv_st_meta(&st, "format"), "fixture");
     cr_assert_null(clv_st_meta(&st, "std"));
@@ -35,6 +37,10 @@ Test(safetensors, reads_the_official_format)
     cr_assert_eq(clv_st_read_f32(&st, clv_st_find(&st, "h"), v, 4, &err), 0, "%s", err.msg);
     for (int i = 0; i < 4; i++)
         cr_assert_eq(v[i], h[i], "F16 h[%d] = %g", i, v[i]);
+    const float sub[3] = {0x1p-24f, 0x1p-14f - 0x1p-24f, INFINITY};
+    cr_assert_eq(clv_st_read_f32(&st, clv_st_find(&st, "s"), v, 3, &err), 0, "%s", err.msg);
+    for (int i = 0; i < 3; i++)
+        cr_assert_eq(v[i], sub[i], "F16 subnormal/inf s[%d] = %a", i, v[i]);
     cr_assert_eq(clv_st_read_f32(&st, clv_st_find(&st, "b"), v, 2, &err), 0, "%s", err.msg);
     cr_assert(v[0] == b[0] && v[1] == b[1], "BF16 %g %g", v[0], v[1]);
     cr_assert_eq(clv_st_read_f32(&st, clv_st_find(&st, "d"), v, 3, &err), 0, "%s", err.msg);
@@ -56,18 +62,30 @@ Test(safetensors, reads_the_official_format)
 
 Test(safetensors, rejects_every_malformed_file)
 {
-    static const char *const bad[] = {"truncated_data", "short",    "header_too_long", "overlap",
-                                      "out_of_range",   "hole",     "size_mismatch",   "bad_json",
-                                      "duplicate",      "unknown_dtype", "negative_shape", "meta_not_string",
-                                      "huge_shape"};
+    /* each fixture with a word its message must contain, so that a file
+     * rejected for the wrong reason fails too */
+    static const char *const bad[][2] = {
+        {"truncated_data", "outside"},   {"short", "truncated"},
+        {"header_too_long", "exceeds"}, {"overlap", "overlap"},
+        {"out_of_range", "outside"},   {"hole", "hole"},
+        {"size_mismatch", "bytes for"}, {"bad_json", "not valid JSON"},
+        {"duplicate", "twice"},         {"unknown_dtype", "unknown dtype 'F8'"},
+        {"negative_shape", "shape"},    {"meta_not_string", "not a string"},
+        {"huge_shape", "overflows"},    {"trailing_garbage", "after its JSON"},
+        {"missing_field", "lacks"},     {"fractional_shape", "not a non-negative integer"},
+        {"empty_name", "empty"},        {"not_object", "not a JSON object"},
+        {"trailing_data", "cover"},     {"offsets_not_pair", "[begin, end]"},
+        {"meta_not_object", "__metadata__ is not an object"},
+    };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         char path[256];
-        snprintf(path, sizeof path, FIX "bad_%s.safetensors", bad[i]);
+        snprintf(path, sizeof path, FIX "bad_%s.safetensors", bad[i][0]);
         clv_safetensors st;
         clv_err err = {{0}};
         cr_assert_eq(access(path, R_OK), 0, "fixture %s exists", path);
         cr_expect_eq(clv_st_open(&st, path, &err), -1, "%s must be rejected", path);
         cr_expect(strstr(err.msg, path) != NULL, "the message names the file: %s", err.msg);
+        cr_expect(strstr(err.msg, bad[i][1]) != NULL, "%s: expected '%s' in: %s", bad[i][0], bad[i][1], err.msg);
     }
     clv_safetensors st;
     clv_err err = {{0}};
@@ -170,4 +188,82 @@ Test(safetensors, load_params_lists_the_differences)
     clv_st_close(&st);
     clv_params_free(&ps);
     unlink(path);
+}
+
+static char *slurp(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    cr_assert_not_null(f, "%s", path);
+    fseek(f, 0, SEEK_END);
+    *len = (size_t)ftell(f);
+    rewind(f);
+    char *buf = malloc(*len + 1);
+    cr_assert_eq(fread(buf, 1, *len, f), *len);
+    buf[*len] = 0;
+    fclose(f);
+    return buf;
+}
+
+Test(safetensors, writer_matches_the_reference_layout)
+{
+    char path[] = "/tmp/clvit-st-ref-XXXXXX";
+    int fd = mkstemp(path);
+    cr_assert_geq(fd, 0);
+    close(fd);
+    const float b[3] = {1, -2, 3}, w[4] = {0.5f, 0.25f, -1, 8}, z = 42;
+    int64_t sb[1] = {3}, sw[2] = {2, 2};
+    clv_err err = {{0}};
+    clv_st_writer *wr = clv_st_writer_new();
+    /* added out of order: the file lists names sorted */
+    cr_assert_eq(clv_st_writer_add(wr, "z", CLV_DT_F32, 0, NULL, &z, &err), 0, "%s", err.msg);
+    cr_assert_eq(clv_st_writer_add(wr, "blocks.0.w", CLV_DT_F32, 2, sw, w, &err), 0, "%s", err.msg);
+    cr_assert_eq(clv_st_writer_add(wr, "b", CLV_DT_F32, 1, sb, b, &err), 0, "%s", err.msg);
+    cr_assert_eq(clv_st_writer_add(wr, "b", CLV_DT_F32, 1, sb, b, &err), -1, "a name twice is refused");
+    cr_assert_eq(clv_st_writer_meta(wr, "task", "2", &err), 0);
+    cr_assert_eq(clv_st_writer_meta(wr, "method", "rkr", &err), 0);
+    cr_assert_eq(clv_st_writer_meta(wr, "task", "3", &err), 0, "a key set again is replaced");
+    cr_assert_eq(clv_st_writer_write(wr, path, &err), 0, "%s", err.msg);
+    clv_st_writer_free(wr);
+    size_t n_ours, n_ref;
+    char *ours = slurp(path, &n_ours), *ref = slurp(FIX "written.safetensors", &n_ref);
+    cr_assert_eq(n_ours, n_ref, "%zu bytes written, reference %zu", n_ours, n_ref);
+    cr_assert_eq(memcmp(ours, ref, n_ref), 0, "ours: %s\nref:  %s", ours + 8, ref + 8);
+    free(ours);
+    free(ref);
+    unlink(path);
+}
+
+Test(safetensors, prints_a_table_and_json)
+{
+    clv_safetensors st;
+    clv_err err = {{0}};
+    cr_assert_eq(clv_st_open(&st, FIX "good.safetensors", &err), 0, "%s", err.msg);
+    char *text = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&text, &len);
+    clv_st_print(&st, out, 0);
+    fclose(out);
+    cr_assert(strstr(text, "BF16") && strstr(text, "[2, 3]"), "%s", text);
+    cr_assert(strstr(text, "7 tensors, 23 elements, 85 bytes of data"), "%s", text);
+    cr_assert(strstr(text, "format = fixture"), "%s", text);
+    cr_assert(strstr(text, "\na ") < strstr(text, "\nu "), "tensors in name order: %s", text);
+    free(text);
+
+    out = open_memstream(&text, &len);
+    clv_st_print(&st, out, 1);
+    fclose(out);
+    cJSON *root = cJSON_Parse(text);
+    cr_assert_not_null(root, "valid JSON: %s", text);
+    const cJSON *ts = cJSON_GetObjectItem(root, "tensors");
+    cr_assert_eq(cJSON_GetArraySize(ts), 7);
+    const cJSON *a = cJSON_GetArrayItem(ts, 0);
+    cr_assert_str_eq(cJSON_GetObjectItem(a, "name")->valuestring, "a");
+    cr_assert_str_eq(cJSON_GetObjectItem(a, "dtype")->valuestring, "F32");
+    cr_assert_eq(cJSON_GetObjectItem(a, "bytes")->valuedouble, 24);
+    cr_assert_eq(cJSON_GetArrayItem(cJSON_GetObjectItem(a, "shape"), 1)->valuedouble, 3);
+    cr_assert_str_eq(cJSON_GetObjectItem(cJSON_GetObjectItem(root, "metadata"), "mean")->valuestring,
+                     "[0.5, 0.25, 0.125]");
+    cJSON_Delete(root);
+    free(text);
+    clv_st_close(&st);
 }

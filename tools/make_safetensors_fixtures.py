@@ -5,7 +5,9 @@ reader must reject. Values are chosen to be exact in every dtype.
 
   good.safetensors         F32 a[2,3] = 0.5*i - 1, F16 h[4] = (1, -2, 0.5, 65504),
                            BF16 b[2] = (1.5, -3), F64 d[3] = (0.25, 1, 1e10),
-                           I64 n[2] = (7, -9), U8 u[3] = (0, 128, 255), metadata
+                           I64 n[2] = (7, -9), U8 u[3] = (0, 128, 255),
+                           F16 s[3] = (2^-24, 2^-14 - 2^-24, inf), metadata
+  written.safetensors      the reference layout of a file our writer must reproduce
   bad_*.safetensors        one defect each (see BAD below)
 
 Run from the repository root:  /usr/bin/python3 tools/make_safetensors_fixtures.py
@@ -47,10 +49,19 @@ def main():
         ("d", "F64", [3], struct.pack("<3d", 0.25, 1.0, 1e10)),
         ("n", "I64", [2], struct.pack("<2q", 7, -9)),
         ("u", "U8", [3], bytes([0, 128, 255])),
+        # F16 edge cases: smallest and largest subnormal, infinity
+        ("s", "F16", [3], struct.pack("<3e", 2.0**-24, 2.0**-14 - 2.0**-24, float("inf"))),
     ]
     meta = {"mean": "[0.5, 0.25, 0.125]", "format": "fixture"}
     header, data = build(good, meta)
     write(f"{OUT}/good.safetensors", encode(header), data)
+
+    # what our writer must produce byte for byte: metadata first, names sorted, padded with spaces
+    ref = [("b", "F32", [3], struct.pack("<3f", 1, -2, 3)),
+           ("blocks.0.w", "F32", [2, 2], struct.pack("<4f", 0.5, 0.25, -1, 8)),
+           ("z", "F32", [], struct.pack("<f", 42))]
+    header, data = build(ref, {"task": "3", "method": "rkr"})
+    write(f"{OUT}/written.safetensors", encode(header), data)
 
     small = [("x", "F32", [2], struct.pack("<2f", 1, 2)), ("y", "F32", [1], struct.pack("<f", 3))]
     h, d = build(small)
@@ -79,6 +90,19 @@ def main():
     bad["meta_not_string"] = (encode(hh), d)
     hh = json.loads(json.dumps(h)); hh["x"]["shape"] = [4294967296, 4294967296, 4294967296]
     bad["huge_shape"] = (encode(hh), d)
+    bad["trailing_garbage"] = (encode(h).rstrip() + b"xx" + b" " * 6, d)
+    hh = json.loads(json.dumps(h)); del hh["y"]["data_offsets"]
+    bad["missing_field"] = (encode(hh), d)
+    hh = json.loads(json.dumps(h)); hh["y"]["shape"] = [1.5]
+    bad["fractional_shape"] = (encode(hh), d)
+    hh = json.loads(json.dumps(h)); hh[""] = hh.pop("y")
+    bad["empty_name"] = (encode(hh), d)
+    bad["not_object"] = (b"[1, 2]  ", d)
+    bad["trailing_data"] = (encode(h), d + b"\0\0\0\0")
+    hh = json.loads(json.dumps(h)); hh["y"]["data_offsets"] = [8, 12, 12]
+    bad["offsets_not_pair"] = (encode(hh), d)
+    hh = json.loads(json.dumps(h)); hh["__metadata__"] = "k"
+    bad["meta_not_object"] = (encode(hh), d)
     for name, v in bad.items():
         path = f"{OUT}/bad_{name}.safetensors"
         if v is None:

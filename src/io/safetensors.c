@@ -139,9 +139,16 @@ static int parse_metadata(clv_safetensors *st, const cJSON *m, clv_err *err)
 
 static int parse_header(clv_safetensors *st, const char *json, size_t len, clv_err *err)
 {
-    cJSON *root = cJSON_ParseWithLength(json, len);
+    const char *end = NULL;
+    cJSON *root = cJSON_ParseWithLengthOpts(json, len, &end, 0);
     if (!root)
         return clv_errf(err, "%s: the header is not valid JSON", st->path);
+    /* the reference parser refuses anything but the spaces of padding after the object */
+    for (; end < json + len; end++)
+        if (*end != ' ' && *end != '\t' && *end != '\n' && *end != '\r') {
+            cJSON_Delete(root);
+            return clv_errf(err, "%s: the header has bytes after its JSON object", st->path);
+        }
     int rc = -1;
     char **names = NULL;
     if (!cJSON_IsObject(root)) {
@@ -243,8 +250,13 @@ int clv_st_open(clv_safetensors *st, const char *path, clv_err *err)
     uint64_t hlen = 0;
     for (int i = 7; i >= 0; i--)
         hlen = hlen << 8 | p[i];
-    if (hlen > size - 8 || hlen > ST_MAX_HEADER) {
+    if (hlen > size - 8) {
         clv_errf(err, "%s: header length %llu exceeds the file (%zu bytes)", path, (unsigned long long)hlen, size);
+        goto fail;
+    }
+    if (hlen > ST_MAX_HEADER) {
+        clv_errf(err, "%s: header length %llu is beyond the format's limit of %u bytes", path,
+                 (unsigned long long)hlen, ST_MAX_HEADER);
         goto fail;
     }
     st->data = p + 8 + hlen;
