@@ -17,18 +17,23 @@ static double now(void)
     return t.tv_sec + 1e-9 * t.tv_nsec;
 }
 
+/* Twelve named accumulators: an array would be kept in memory at -O2 and
+ * the loop would measure store forwarding instead of the FMA units. */
+#define FMA12(F, a, b)                                                                                              \
+    c0 = F(c0, a, b), c1 = F(c1, a, b), c2 = F(c2, a, b), c3 = F(c3, a, b), c4 = F(c4, a, b), c5 = F(c5, a, b),     \
+    c6 = F(c6, a, b), c7 = F(c7, a, b), c8 = F(c8, a, b), c9 = F(c9, a, b), c10 = F(c10, a, b), c11 = F(c11, a, b)
+
 __attribute__((target("avx2,fma"))) static float run_avx2(long iters)
 {
-    __m256 acc[CHAINS];
     const __m256 a = _mm256_set1_ps(0.999999f), b = _mm256_set1_ps(1e-7f);
-    for (int k = 0; k < CHAINS; k++)
-        acc[k] = _mm256_set1_ps((float)k);
+    __m256 c0 = _mm256_set1_ps(0), c1 = _mm256_set1_ps(1), c2 = _mm256_set1_ps(2), c3 = _mm256_set1_ps(3),
+           c4 = _mm256_set1_ps(4), c5 = _mm256_set1_ps(5), c6 = _mm256_set1_ps(6), c7 = _mm256_set1_ps(7),
+           c8 = _mm256_set1_ps(8), c9 = _mm256_set1_ps(9), c10 = _mm256_set1_ps(10), c11 = _mm256_set1_ps(11);
     for (long i = 0; i < iters; i++)
-        for (int k = 0; k < CHAINS; k++)
-            acc[k] = _mm256_fmadd_ps(acc[k], a, b);
-    __m256 s = acc[0];
-    for (int k = 1; k < CHAINS; k++)
-        s = _mm256_add_ps(s, acc[k]);
+        FMA12(_mm256_fmadd_ps, a, b);
+    __m256 s = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(c0, c1), _mm256_add_ps(c2, c3)),
+                             _mm256_add_ps(_mm256_add_ps(c4, c5), _mm256_add_ps(c6, c7)));
+    s = _mm256_add_ps(s, _mm256_add_ps(_mm256_add_ps(c8, c9), _mm256_add_ps(c10, c11)));
     float out[8];
     _mm256_storeu_ps(out, s);
     return out[0];
@@ -37,16 +42,15 @@ __attribute__((target("avx2,fma"))) static float run_avx2(long iters)
 #ifdef __AVX512F__
 static float run_avx512(long iters)
 {
-    __m512 acc[CHAINS];
     const __m512 a = _mm512_set1_ps(0.999999f), b = _mm512_set1_ps(1e-7f);
-    for (int k = 0; k < CHAINS; k++)
-        acc[k] = _mm512_set1_ps((float)k);
+    __m512 c0 = _mm512_set1_ps(0), c1 = _mm512_set1_ps(1), c2 = _mm512_set1_ps(2), c3 = _mm512_set1_ps(3),
+           c4 = _mm512_set1_ps(4), c5 = _mm512_set1_ps(5), c6 = _mm512_set1_ps(6), c7 = _mm512_set1_ps(7),
+           c8 = _mm512_set1_ps(8), c9 = _mm512_set1_ps(9), c10 = _mm512_set1_ps(10), c11 = _mm512_set1_ps(11);
     for (long i = 0; i < iters; i++)
-        for (int k = 0; k < CHAINS; k++)
-            acc[k] = _mm512_fmadd_ps(acc[k], a, b);
-    __m512 s = acc[0];
-    for (int k = 1; k < CHAINS; k++)
-        s = _mm512_add_ps(s, acc[k]);
+        FMA12(_mm512_fmadd_ps, a, b);
+    __m512 s = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(c0, c1), _mm512_add_ps(c2, c3)),
+                             _mm512_add_ps(_mm512_add_ps(c4, c5), _mm512_add_ps(c6, c7)));
+    s = _mm512_add_ps(s, _mm512_add_ps(_mm512_add_ps(c8, c9), _mm512_add_ps(c10, c11)));
     return _mm512_reduce_add_ps(s);
 }
 #endif

@@ -17,5 +17,7 @@ $SUDO apt-get install -y -qq --no-install-recommends \
     libopenmpi-dev openmpi-bin \
     dataset-fashion-mnist
 if [ "${1:-}" = "--bench" ]; then
-    $SUDO apt-get install -y -qq --no-install-recommends python3-torch python3-numpy
+    # OpenBLAS: without it Debian's PyTorch falls back to the reference BLAS (single-threaded,
+    # several times slower) and the comparison would flatter clvit
+    $SUDO apt-get install -y -qq --no-install-recommends python3-torch python3-numpy libopenblas0-pthread
 fi
