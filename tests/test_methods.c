@@ -4,7 +4,6 @@
  * are refused. Skipped when the Debian dataset is absent. */
 #define _XOPEN_SOURCE 700
 #include <criterion/criterion.h>
-#include <ftw.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,17 +14,11 @@
 #include "clvit/predictor.h"
 #include "clvit/safetensors.h"
 #include "clvit/trainer.h"
+#include "tmp_tree.h"
 
 #define FMNIST "/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"
 #define STEPS_PER_TASK 8 /* 256 images, batch 64, 2 epochs */
 
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb, (void)flag, (void)ftw;
-    return remove(path);
-}
-
-static void rm_tree(const char *dir) { nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS); }
 
 static void config(clv_config *c, const char *method)
 {
@@ -100,7 +93,7 @@ static void isolation(const char *method)
                          clv_run_record_acc(&rec, j, j));
     cr_assert_float_eq(clv_run_record_forgetting(&rec), 0.0, 1e-12);
     clv_run_record_free(&rec);
-    rm_tree(dir);
+    tmp_tree_remove(dir);
 }
 
 Test(methods, rkr_never_changes_earlier_tasks, .timeout = 300) { isolation("rkr"); }
@@ -180,7 +173,7 @@ Test(methods, stored_bits_equal_the_formula_and_the_files, .timeout = 300)
             cr_assert_eq(file_bits, own);
         }
         clv_run_record_free(&rec);
-        rm_tree(dir);
+        tmp_tree_remove(dir);
     }
     /* a later Mask-RKR task: 1 bit per masked element */
     char dir[64] = "/tmp/clvit-bits-mrkr3-XXXXXX";
@@ -211,7 +204,7 @@ Test(methods, stored_bits_equal_the_formula_and_the_files, .timeout = 300)
     cr_assert(file_bits >= lm_f - rm && file_bits < lm_f - rm + 16 * n_layers, "file %lld bits",
               (long long)file_bits);
     clv_run_record_free(&rec);
-    rm_tree(dir);
+    tmp_tree_remove(dir);
 }
 
 Test(methods, resume_inside_task_3_ends_the_same, .timeout = 300)
@@ -243,8 +236,8 @@ Test(methods, resume_inside_task_3_ends_the_same, .timeout = 300)
     cr_assert_eq(memcmp(la, lb, sizeof la), 0, "task 3's weights are the same");
     clv_run_record_free(&ra);
     clv_run_record_free(&rb);
-    rm_tree(a);
-    rm_tree(b);
+    tmp_tree_remove(a);
+    tmp_tree_remove(b);
 }
 
 Test(methods, wrong_settings_are_refused)
@@ -281,5 +274,5 @@ Test(methods, wrong_settings_are_refused)
         cr_assert_eq(clv_train_run(&c, &o, &err), -1);
         cr_assert(strstr(err.msg, "rank 100"), "%s", err.msg);
     }
-    rm_tree(dir);
+    tmp_tree_remove(dir);
 }

@@ -3,7 +3,6 @@
  * with the weights it saved. Skipped when the Debian dataset is absent. */
 #define _XOPEN_SOURCE 700
 #include <criterion/criterion.h>
-#include <ftw.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,16 +13,10 @@
 #include "clvit/predictor.h"
 #include "clvit/tasks.h"
 #include "clvit/trainer.h"
+#include "tmp_tree.h"
 
 #define FMNIST "/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"
 
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb, (void)flag, (void)ftw;
-    return remove(path);
-}
-
-static void rm_tree(const char *dir) { nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS); }
 
 static void small_config(clv_config *c, int tasks)
 {
@@ -153,7 +146,7 @@ Test(train, learns_and_records_the_matrix, .timeout = 300)
     clv_dataset_free(test);
     clv_predictor_free(p);
     clv_run_record_free(&rec);
-    rm_tree(dir);
+    tmp_tree_remove(dir);
 }
 
 Test(train, finetune_forgets_linear_does_not, .timeout = 300)
@@ -175,7 +168,7 @@ Test(train, finetune_forgets_linear_does_not, .timeout = 300)
     cr_assert_gt(rec.tasks[0].trainable_params, 100000, "task 1 trains the base");
     cr_assert_eq(rec.tasks[1].trainable_params, (64 + 1) * 5, "then only the head (5 classes) trains");
     clv_run_record_free(&rec);
-    rm_tree(dir);
+    tmp_tree_remove(dir);
 }
 
 Test(train, resume_gives_the_same_numbers, .timeout = 300)
@@ -207,8 +200,8 @@ Test(train, resume_gives_the_same_numbers, .timeout = 300)
                          clv_run_record_acc(&rb, i, j));
     clv_run_record_free(&ra);
     clv_run_record_free(&rb);
-    rm_tree(a);
-    rm_tree(b);
+    tmp_tree_remove(a);
+    tmp_tree_remove(b);
 }
 
 Test(train, refuses_to_overwrite_or_resume_nothing)
@@ -229,5 +222,5 @@ Test(train, refuses_to_overwrite_or_resume_nothing)
     o.resume = 0;
     cr_assert_eq(clv_train_run(&cfg, &o, &err), -1);
     cr_assert(strstr(err.msg, "--resume") && strstr(err.msg, "--overwrite"), "%s", err.msg);
-    rm_tree(dir);
+    tmp_tree_remove(dir);
 }
