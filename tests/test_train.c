@@ -224,3 +224,34 @@ Test(train, refuses_to_overwrite_or_resume_nothing)
     cr_assert(strstr(err.msg, "--resume") && strstr(err.msg, "--overwrite"), "%s", err.msg);
     tmp_tree_remove(dir);
 }
+
+Test(train, thread_count_does_not_change_the_results, .timeout = 300)
+{
+    if (access(FMNIST, R_OK))
+        cr_skip_test("Debian's dataset-fashion-mnist is not installed");
+    char a[64], b[64];
+    temp_dir(a, sizeof a, "thr1");
+    temp_dir(b, sizeof b, "thr2");
+    clv_config cfg;
+    small_config(&cfg, 2);
+    cfg.train_limit = 256;
+    cfg.threads = 1;
+    train_ok(&cfg, a, 0, 0);
+    cfg.threads = 2;
+    train_ok(&cfg, b, 0, 0);
+    clv_run_record ra, rb;
+    clv_config ca, cb;
+    read_record(a, &ra, &ca);
+    read_record(b, &rb, &cb);
+    /* same seed: same samples, augmentation and initialization; only float rounding may differ,
+     * which can flip at most a borderline test image (1 of 100 = 1 point) */
+    for (int i = 0; i < 2; i++)
+        for (int j = 0; j <= i; j++)
+            cr_assert_leq(fabs(clv_run_record_acc(&ra, i, j) - clv_run_record_acc(&rb, i, j)), 1.0,
+                          "A[%d][%d]: 1 thread %f, 2 threads %f", i, j, clv_run_record_acc(&ra, i, j),
+                          clv_run_record_acc(&rb, i, j));
+    clv_run_record_free(&ra);
+    clv_run_record_free(&rb);
+    tmp_tree_remove(a);
+    tmp_tree_remove(b);
+}
