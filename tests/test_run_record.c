@@ -53,6 +53,7 @@ Test(run_record, round_trip_through_run_json)
         r.tasks[t].classes[0] = 2 * t;
         r.tasks[t].classes[1] = 2 * t + 1;
         r.tasks[t].stored_bits = 1000 + t;
+        r.tasks[t].head_bits = 32 * 130;
         r.tasks[t].train_images = 12000;
         r.tasks[t].done = 1;
     }
@@ -65,6 +66,17 @@ Test(run_record, round_trip_through_run_json)
     cr_assert_eq(back.tasks[2].classes[1], 5);
     cr_assert_eq(back.tasks[1].stored_bits, 1001);
     cr_assert_eq(back.tasks[0].done, 1);
+    cr_assert_eq(back.tasks[2].head_bits, 32 * 130);
+    {
+        char jp[512], text[8192];
+        snprintf(jp, sizeof jp, "%s/run.json", dir);
+        FILE *jf = fopen(jp, "r");
+        cr_assert_not_null(jf);
+        size_t got = fread(text, 1, sizeof text - 1, jf);
+        fclose(jf);
+        text[got] = 0;
+        cr_assert(strstr(text, "\"head_params\":\t130"), "run.json gives the head's float count");
+    }
 
     /* results.csv has one line per measured entry (6) plus the header */
     char path[512];

@@ -146,6 +146,7 @@ int clv_run_record_write(const clv_run_record *r, const clv_config *cfg, const c
         cJSON_AddBoolToObject(o, "done", tr->done);
         cJSON_AddNumberToObject(o, "stored_bits", (double)tr->stored_bits);
         cJSON_AddNumberToObject(o, "head_bits", (double)tr->head_bits);
+        cJSON_AddNumberToObject(o, "head_params", (double)(tr->head_bits / 32)); /* the head's floats */
         cJSON_AddNumberToObject(o, "trainable_params", (double)tr->trainable_params);
         cJSON_AddNumberToObject(o, "seconds", tr->seconds);
         total_seconds += tr->seconds;
