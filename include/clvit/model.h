@@ -46,6 +46,10 @@ struct clv_model {
     clv_params params;     /* backbone parameters, timm names */
     clv_wlayer **wlayers;  /* adaptable weight layers, in forward order */
     int n_wlayers;
+    /* 1 (the default): forward saves what backward needs and batch norms
+     * whose parameters are trainable use batch statistics; 0: inference
+     * (no backward may follow; norms use their running statistics). */
+    int training;
     void *impl;
 };
 

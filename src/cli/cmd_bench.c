@@ -200,6 +200,7 @@ int clv_cmd_bench(int argc, char **argv)
         if (s >= o.warmup)
             t_train[s - o.warmup] = clv_now() - t0;
     }
+    m->training = 0;
     for (int s = 0; s < o.warmup + o.steps; s++) {
         double t0 = clv_now();
         if (m->ops->forward(m, x, o.infer_batch, feats, &err))

@@ -49,8 +49,12 @@ const char *clv_model_registry_summary(int i) { return i >= 0 && i < N_ENTRIES ?
 clv_model *clv_model_create(const char *name, clv_err *err)
 {
     for (int i = 0; name && i < N_ENTRIES; i++)
-        if (strcmp(entries[i].name, name) == 0)
-            return entries[i].create(name, entries[i].cfg, err);
+        if (strcmp(entries[i].name, name) == 0) {
+            clv_model *m = entries[i].create(name, entries[i].cfg, err);
+            if (m)
+                m->training = 1;
+            return m;
+        }
     char known[CLV_ERR_LEN / 2];
     size_t len = 0;
     known[0] = '\0';

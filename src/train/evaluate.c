@@ -18,6 +18,7 @@ int clv_run_activate(clv_run *R, int task, clv_err *err)
 int clv_run_logits(clv_run *R, int task, const float *x, int64_t B, clv_err *err)
 {
     clv_head *h = &R->L.heads[task];
+    R->L.model->training = 0;
     if (clv_run_ensure_buffers(R, B, h->classes, err) || R->L.model->ops->forward(R->L.model, x, B, R->feats, err))
         return -1;
     clv_head_forward(h, R->logits, R->feats, B);

@@ -186,6 +186,7 @@ static int train_task(clv_run *R, int task, clv_err *err)
         int got;
         while ((got = clv_loader_next(ld, &b, err)) == 1) {
             int K = h->classes;
+            m->training = 1;
             if (clv_run_ensure_buffers(R, b.size, K, err) || m->ops->forward(m, b.x, b.size, R->feats, err)) {
                 got = -1;
                 break;
