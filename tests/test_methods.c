@@ -116,6 +116,20 @@ static int64_t layer_sum(int64_t (*f)(int64_t out, int64_t in, int k), int k)
 static int64_t rkr_floats(int64_t out, int64_t in, int k) { return out * k + k * in + out; }
 static int64_t weights(int64_t out, int64_t in, int k) { return (void)k, out * in; }
 static int64_t layers(int64_t out, int64_t in, int k) { return (void)out, (void)in, (void)k, 1; }
+static int64_t lm_floats(int64_t out, int64_t in, int k) { return (void)in, out * k; }
+static int64_t rm_floats(int64_t out, int64_t in, int k) { return (void)out, k * in; }
+static int64_t f_floats(int64_t out, int64_t in, int k) { return (void)in, (void)k, out; }
+
+/* The per-kind breakdown adds up to stored_bits and has exactly the kinds given. */
+static void expect_storage(const clv_task_record *tr, const char *const *kinds, const int64_t *bits, int n,
+                           const char *what)
+{
+    cr_assert_eq(tr->storage.n, n, "%s: %d kinds recorded, expected %d", what, tr->storage.n, n);
+    for (int i = 0; i < n; i++)
+        cr_expect_eq(clv_storage_get(&tr->storage, kinds[i]), bits[i], "%s: %s = %lld bits, expected %lld", what,
+                     kinds[i], (long long)clv_storage_get(&tr->storage, kinds[i]), (long long)bits[i]);
+    cr_expect_eq(clv_storage_total(&tr->storage), tr->stored_bits, "%s: the kinds add up to stored_bits", what);
+}
 
 /* Bytes of the tensors of task-NN.safetensors other than the head. */
 static int64_t task_file_bytes(const char *dir, int task)
@@ -160,15 +174,22 @@ Test(methods, stored_bits_equal_the_formula_and_the_files, .timeout = 300)
         int64_t own = rec.tasks[1].stored_bits - rec.tasks[1].head_bits;
         cr_assert_eq(rec.tasks[1].head_bits, head);
         int64_t file_bits = 8 * task_file_bytes(dir, 1);
+        const int64_t lm = layer_sum(lm_floats, (int)K), rm = layer_sum(rm_floats, (int)K), f = layer_sum(f_floats, 0);
         if (m == 0) {
+            const char *kinds[] = {"head", "lm", "rm", "f"};
+            expect_storage(&rec.tasks[1], kinds, (int64_t[]){head, 32 * lm, 32 * rm, 32 * f}, 4, "rkr");
             cr_assert_eq(own, rkr_bits, "rkr: 32 x (out K + K in + out) per layer");
             cr_assert_eq(file_bits, own, "rkr: the file holds exactly those floats");
         } else if (m == 1) {
+            const char *kinds[] = {"head", "weight_mask"};
+            expect_storage(&rec.tasks[1], kinds, (int64_t[]){head, pb_bits}, 2, "piggyback");
             cr_assert_eq(own, pb_bits, "piggyback: 1 bit per weight");
             cr_assert(file_bits >= own && file_bits < own + 8 * n_layers, "piggyback file %lld bits for %lld",
                       (long long)file_bits, (long long)own);
         } else {
             /* task 2 is the first adapted task: it learns the shared tensors (floats) */
+            const char *kinds[] = {"head", "lm", "rm", "f"};
+            expect_storage(&rec.tasks[1], kinds, (int64_t[]){head, 32 * lm, 32 * rm, 32 * f}, 4, "maskrkr shared");
             cr_assert_eq(own, 32 * masked, "maskrkr: the shared tensors once");
             cr_assert_eq(file_bits, own);
         }
@@ -197,9 +218,14 @@ Test(methods, stored_bits_equal_the_formula_and_the_files, .timeout = 300)
             rm += 2 * m->wlayers[i]->in;
         clv_model_free(m);
     }
-    for (int t = 2; t < 5; t++)
+    for (int t = 2; t < 5; t++) {
         cr_assert_eq(rec.tasks[t].stored_bits - rec.tasks[t].head_bits, lm_f - rm,
                      "maskrkr --mask-on lm,f: 1 bit per element of LM and F");
+        const char *kinds[] = {"head", "lm_mask", "f_mask"};
+        expect_storage(&rec.tasks[t], kinds,
+                       (int64_t[]){rec.tasks[t].head_bits, layer_sum(lm_floats, 2), layer_sum(f_floats, 0)}, 3,
+                       "maskrkr --mask-on lm,f");
+    }
     int64_t file_bits = 8 * task_file_bytes(dir, 3);
     cr_assert(file_bits >= lm_f - rm && file_bits < lm_f - rm + 16 * n_layers, "file %lld bits",
               (long long)file_bits);

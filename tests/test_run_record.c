@@ -54,6 +54,8 @@ Test(run_record, round_trip_through_run_json)
         r.tasks[t].classes[1] = 2 * t + 1;
         r.tasks[t].stored_bits = 1000 + t;
         r.tasks[t].head_bits = 32 * 130;
+        clv_storage_add(&r.tasks[t].storage, "head", 32 * 130);
+        clv_storage_add(&r.tasks[t].storage, "weight_mask", 1000 + t - 32 * 130);
         r.tasks[t].train_images = 12000;
         r.tasks[t].done = 1;
     }
@@ -67,6 +69,9 @@ Test(run_record, round_trip_through_run_json)
     cr_assert_eq(back.tasks[1].stored_bits, 1001);
     cr_assert_eq(back.tasks[0].done, 1);
     cr_assert_eq(back.tasks[2].head_bits, 32 * 130);
+    cr_assert_eq(back.tasks[1].storage.n, 2, "the per-kind breakdown is read back");
+    cr_assert_str_eq(back.tasks[1].storage.item[1].kind, "weight_mask");
+    cr_assert_eq(back.tasks[1].storage.item[1].bits, 1001 - 32 * 130);
     {
         char jp[512], text[8192];
         snprintf(jp, sizeof jp, "%s/run.json", dir);

@@ -46,6 +46,8 @@ int clv_rkr_add_task(clv_adapter *a, const clv_wlayer *l, int task, int rank, in
                      clv_params *ps, clv_err *err);
 /* Floats task stores in this layer (0 when it has none). */
 int64_t clv_rkr_task_floats(const clv_adapter *a, int task);
+/* Element counts of task t's LM, RM and F (0 when the task has none). */
+void clv_rkr_task_numel(const clv_adapter *a, int task, int64_t *lm, int64_t *rm, int64_t *f);
 
 /* ---- Piggyback ---- */
 clv_adapter *clv_piggyback_create(const clv_wlayer *l, int n_tasks, float threshold, clv_err *err);

@@ -10,6 +10,7 @@
 #define CLVIT_RUN_RECORD_H
 
 #include "clvit/config.h"
+#include "clvit/storage.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -21,6 +22,7 @@ typedef struct clv_task_record {
     int64_t train_images, test_images;
     int64_t stored_bits;      /* everything the task adds: its own tensors + head */
     int64_t head_bits;
+    clv_storage storage;      /* stored_bits by kind ("head", "lm", "weight_mask", ...) */
     int64_t trainable_params;
     double seconds;           /* training time of the task */
     int done;

@@ -13,6 +13,7 @@
 #include "clvit/config.h"
 #include "clvit/model.h"
 #include "clvit/safetensors.h"
+#include "clvit/storage.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -40,8 +41,9 @@ typedef struct clv_strategy_ops {
     int (*end_task)(clv_strategy *s, clv_learner *L, int task, clv_err *err);
     /* Make the backbone compute task t's function (evaluation, predict). */
     int (*activate)(clv_strategy *s, clv_learner *L, int task, clv_err *err);
-    /* Exact bits task t adds beyond the shared base, its head excluded. */
-    int64_t (*task_bits)(clv_strategy *s, clv_learner *L, int task);
+    /* Adds to out the exact bits task t stores beyond the shared base, by
+     * kind, its head excluded (the trainer adds the head). */
+    void (*task_storage)(clv_strategy *s, clv_learner *L, int task, clv_storage *out);
     /* The task's own tensors beside its head (NULL hooks: none). */
     int (*save_task)(clv_strategy *s, clv_learner *L, int task, clv_st_writer *w, clv_err *err);
     int (*load_task)(clv_strategy *s, clv_learner *L, int task, const clv_safetensors *st, clv_err *err);

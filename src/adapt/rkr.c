@@ -113,6 +113,15 @@ int clv_rkr_add_task(clv_adapter *a, const clv_wlayer *l, int task, int rank, in
     return 0;
 }
 
+void clv_rkr_task_numel(const clv_adapter *a, int task, int64_t *lm, int64_t *rm, int64_t *f)
+{
+    const rkr *r = a->state;
+    int have = task >= 0 && task < r->ta.n_tasks && r->lm[task];
+    *lm = have ? r->lm[task]->numel : 0;
+    *rm = have ? r->rm[task]->numel : 0;
+    *f = have ? r->f[task]->numel : 0;
+}
+
 int64_t clv_rkr_task_floats(const clv_adapter *a, int task)
 {
     const rkr *r = a->state;

@@ -14,7 +14,6 @@ static int ft_end(clv_strategy *s, clv_learner *L, int task, clv_err *err)
 }
 
 static int ft_activate(clv_strategy *s, clv_learner *L, int task, clv_err *err) { return 0; }
-static int64_t ft_bits(clv_strategy *s, clv_learner *L, int task) { return 0; }
 
 const clv_strategy_ops clv_strategy_finetune = {
     .name = "finetune",
@@ -22,5 +21,4 @@ const clv_strategy_ops clv_strategy_finetune = {
     .begin_task = ft_begin,
     .end_task = ft_end,
     .activate = ft_activate,
-    .task_bits = ft_bits,
 };

@@ -80,9 +80,9 @@ static int ind_activate(clv_strategy *s, clv_learner *L, int task, clv_err *err)
     return 0;
 }
 
-static int64_t ind_bits(clv_strategy *s, clv_learner *L, int task)
+static void ind_storage(clv_strategy *s, clv_learner *L, int task, clv_storage *out)
 {
-    return ((indep_state *)s->state)->total * 32;
+    clv_storage_add_floats(out, "backbone", ((indep_state *)s->state)->total);
 }
 
 static int ind_save(clv_strategy *s, clv_learner *L, int task, clv_st_writer *w, clv_err *err)
@@ -145,7 +145,7 @@ const clv_strategy_ops clv_strategy_independent = {
     .begin_task = ind_begin,
     .end_task = ind_end,
     .activate = ind_activate,
-    .task_bits = ind_bits,
+    .task_storage = ind_storage,
     .save_task = ind_save,
     .load_task = ind_load,
     .free = ind_free,

@@ -13,7 +13,6 @@ static int lin_end(clv_strategy *s, clv_learner *L, int task, clv_err *err)
 }
 
 static int lin_activate(clv_strategy *s, clv_learner *L, int task, clv_err *err) { return 0; }
-static int64_t lin_bits(clv_strategy *s, clv_learner *L, int task) { return 0; }
 
 const clv_strategy_ops clv_strategy_linear = {
     .name = "linear",
@@ -21,5 +20,4 @@ const clv_strategy_ops clv_strategy_linear = {
     .begin_task = lin_begin,
     .end_task = lin_end,
     .activate = lin_activate,
-    .task_bits = lin_bits,
 };

@@ -3,6 +3,7 @@
  * --maskrkr-source random), then frozen and shared; every later task learns
  * Piggyback-style binary masks over them (--mask-on lm,rm,f) and stores 1
  * bit per masked element. */
+#include <stdio.h>
 #include <string.h>
 
 #include "cl/adapted.h"
@@ -91,20 +92,22 @@ static int mr_activate(clv_strategy *s, clv_learner *L, int task, clv_err *err)
     return 0;
 }
 
-static int64_t mr_bits(clv_strategy *s, clv_learner *L, int task)
+static void mr_storage(clv_strategy *s, clv_learner *L, int task, clv_storage *out)
 {
     mrkr *m = s->state;
     if (task == m->a.base_task)
-        return 0;
-    int64_t bits = 0;
-    for (int i = 0; i < m->a.n_layers; i++) {
-        if (is_mask_task(m, task))
-            bits += clv_maskrkr_task_bits(m->a.ad[i], task);
-        else
-            for (int k = 0; k < 3; k++)
-                bits += 32 * clv_maskrkr_shared(m->a.ad[i], kinds[k].flag)->numel;
-    }
-    return bits;
+        return;
+    for (int i = 0; i < m->a.n_layers; i++)
+        for (int k = 0; k < 3; k++) {
+            int64_t n = clv_maskrkr_shared(m->a.ad[i], kinds[k].flag)->numel;
+            if (!is_mask_task(m, task)) {
+                clv_storage_add_floats(out, kinds[k].name, n); /* the shared real-valued LM, RM, F */
+            } else if (m->mask_on & kinds[k].flag) {
+                char kind[24];
+                snprintf(kind, sizeof kind, "%s_mask", kinds[k].name);
+                clv_storage_add(out, kind, n);
+            }
+        }
 }
 
 static int mr_save(clv_strategy *s, clv_learner *L, int task, clv_st_writer *w, clv_err *err)
@@ -163,7 +166,7 @@ const clv_strategy_ops clv_strategy_maskrkr = {
     .begin_task = mr_begin,
     .end_task = mr_end,
     .activate = mr_activate,
-    .task_bits = mr_bits,
+    .task_storage = mr_storage,
     .save_task = mr_save,
     .load_task = mr_load,
     .task_params = mr_task_params,

@@ -52,15 +52,13 @@ static int pb_activate(clv_strategy *s, clv_learner *L, int task, clv_err *err)
     return 0;
 }
 
-static int64_t pb_bits(clv_strategy *s, clv_learner *L, int task)
+static void pb_storage(clv_strategy *s, clv_learner *L, int task, clv_storage *out)
 {
     adapted *st = s->state;
     if (task == st->base_task)
-        return 0;
-    int64_t bits = 0;
+        return;
     for (int i = 0; i < st->n_layers; i++)
-        bits += L->model->wlayers[i]->out * L->model->wlayers[i]->in;
-    return bits;
+        clv_storage_add(out, "weight_mask", L->model->wlayers[i]->out * L->model->wlayers[i]->in);
 }
 
 static int pb_save(clv_strategy *s, clv_learner *L, int task, clv_st_writer *w, clv_err *err)
@@ -105,7 +103,7 @@ const clv_strategy_ops clv_strategy_piggyback = {
     .begin_task = pb_begin,
     .end_task = pb_end,
     .activate = pb_activate,
-    .task_bits = pb_bits,
+    .task_storage = pb_storage,
     .save_task = pb_save,
     .load_task = pb_load,
     .task_params = pb_task_params,

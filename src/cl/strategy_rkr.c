@@ -50,13 +50,16 @@ static int rkr_activate(clv_strategy *s, clv_learner *L, int task, clv_err *err)
     return 0;
 }
 
-static int64_t rkr_bits(clv_strategy *s, clv_learner *L, int task)
+static void rkr_storage(clv_strategy *s, clv_learner *L, int task, clv_storage *out)
 {
     adapted *st = s->state;
-    int64_t floats = 0;
-    for (int i = 0; i < st->n_layers; i++)
-        floats += clv_rkr_task_floats(st->ad[i], task);
-    return floats * 32;
+    for (int i = 0; i < st->n_layers; i++) {
+        int64_t lm = 0, rm = 0, f = 0;
+        clv_rkr_task_numel(st->ad[i], task, &lm, &rm, &f);
+        clv_storage_add_floats(out, "lm", lm);
+        clv_storage_add_floats(out, "rm", rm);
+        clv_storage_add_floats(out, "f", f);
+    }
 }
 
 static int rkr_save(clv_strategy *s, clv_learner *L, int task, clv_st_writer *w, clv_err *err)
@@ -89,7 +92,7 @@ const clv_strategy_ops clv_strategy_rkr = {
     .begin_task = rkr_begin,
     .end_task = rkr_end,
     .activate = rkr_activate,
-    .task_bits = rkr_bits,
+    .task_storage = rkr_storage,
     .save_task = rkr_save,
     .load_task = rkr_load,
     .task_params = rkr_task_params,

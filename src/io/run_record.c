@@ -148,6 +148,9 @@ int clv_run_record_write(const clv_run_record *r, const clv_config *cfg, const c
         cJSON_AddNumberToObject(o, "head_bits", (double)tr->head_bits);
         cJSON_AddNumberToObject(o, "head_params", (double)(tr->head_bits / 32)); /* the head's floats */
         cJSON_AddNumberToObject(o, "trainable_params", (double)tr->trainable_params);
+        cJSON *sb = cJSON_AddObjectToObject(o, "storage_bits"); /* stored_bits by kind */
+        for (int k = 0; k < tr->storage.n; k++)
+            cJSON_AddNumberToObject(sb, tr->storage.item[k].kind, (double)tr->storage.item[k].bits);
         cJSON_AddNumberToObject(o, "seconds", tr->seconds);
         total_seconds += tr->seconds;
         cJSON_AddItemToArray(tasks, o);
@@ -281,6 +284,14 @@ int clv_run_record_read(clv_run_record *r, clv_config *cfg, const char *dir, clv
         GETNUM(trainable_params, "trainable_params");
         GETNUM(seconds, "seconds");
 #undef GETNUM
+        const cJSON *sb = cJSON_GetObjectItemCaseSensitive(o, "storage_bits"), *kv;
+        cJSON_ArrayForEach(kv, sb)
+        {
+            if (cJSON_IsNumber(kv) && kv->string && clv_storage_add(&tr->storage, kv->string, (int64_t)kv->valuedouble)) {
+                clv_errf(err, "%s: task %d: storage_bits has too many kinds or a kind name too long", path, t + 1);
+                goto done;
+            }
+        }
         tr->done = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "done"));
     }
     rc = 0;

@@ -290,8 +290,13 @@ static int finish_task(clv_run *R, int task, clv_err *err)
     if (R->writer && (clv_ckpt_save_task(dir, task, &R->L, R->strategy, ti->classes, ti->n_classes, &R->norm, err) ||
                       clv_ckpt_save_base(dir, R->L.model, &R->norm, err)))
         return -1;
-    tr->head_bits = clv_head_bits(&R->L.heads[task]);
-    tr->stored_bits = tr->head_bits + R->strategy->ops->task_bits(R->strategy, &R->L, task);
+    clv_storage st = {0};
+    clv_storage_add(&st, "head", clv_head_bits(&R->L.heads[task]));
+    if (R->strategy->ops->task_storage)
+        R->strategy->ops->task_storage(R->strategy, &R->L, task, &st);
+    tr->storage = st;
+    tr->head_bits = clv_storage_get(&st, "head");
+    tr->stored_bits = clv_storage_total(&st);
     if (evaluate_row(R, task, err))
         return -1;
     tr->done = 1;
