@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "clvit/checkpoint.h"
 #include "clvit/data.h"
 #include "clvit/predictor.h"
 #include "clvit/tasks.h"
@@ -254,4 +255,67 @@ Test(train, thread_count_does_not_change_the_results, .timeout = 300)
     clv_run_record_free(&rb);
     tmp_tree_remove(a);
     tmp_tree_remove(b);
+}
+
+/* clvit pretrain: one task over all classes, exported as backbone + head;
+ * the file loads as --weights (same backbone bit for bit) and predicts. */
+Test(train, pretrain_exports_a_base_for_weights, .timeout = 300)
+{
+    if (access(FMNIST, R_OK))
+        cr_skip_test("Debian's dataset-fashion-mnist is not installed");
+    char dir[64], path[128];
+    temp_dir(dir, sizeof dir, "pretrain");
+    clv_config cfg;
+    small_config(&cfg, 1);
+    cfg.epochs = 1;
+    train_ok(&cfg, dir, 0, 0);
+    snprintf(path, sizeof path, "%s/pretrained.safetensors", dir);
+    clv_err err = {{0}};
+    cr_assert_eq(clv_ckpt_export_pretrained(dir, path, &err), 0, "%s", err.msg);
+
+    clv_safetensors st;
+    cr_assert_eq(clv_st_open(&st, path, &err), 0, "%s", err.msg);
+    const clv_st_tensor *hw = clv_st_find(&st, "head.weight");
+    cr_assert_not_null(hw, "the head over all classes is exported");
+    cr_assert_eq(hw->shape[0], 10);
+    cr_assert_eq(hw->shape[1], 64);
+    cr_assert_str_eq(clv_st_meta(&st, "model"), "vit_nano_patch4_32");
+    cr_assert_not_null(clv_st_meta(&st, "mean"));
+    clv_st_close(&st);
+
+    /* the exported backbone is the run's base, bit for bit */
+    char base_path[128];
+    snprintf(base_path, sizeof base_path, "%s/base.safetensors", dir);
+    clv_model *a = clv_model_create("vit_nano_patch4_32", &err), *b = clv_model_create("vit_nano_patch4_32", &err);
+    cr_assert(a && b);
+    cr_assert_eq(clv_ckpt_load_backbone(path, a, &err), 0, "%s", err.msg);
+    cr_assert_eq(clv_ckpt_load_backbone(base_path, b, &err), 0, "%s", err.msg);
+    for (int i = 0; i < a->params.count; i++)
+        cr_assert_eq(memcmp(a->params.items[i]->data, b->params.items[i]->data,
+                            (size_t)a->params.items[i]->numel * sizeof(float)),
+                     0, "%s differs", a->params.items[i]->name);
+    clv_model_free(a);
+    clv_model_free(b);
+    clv_predictor *pr = clv_predictor_from_weights("vit_nano_patch4_32", path, NULL, NULL, &err);
+    cr_assert_not_null(pr, "predict takes the exported file: %s", err.msg);
+    cr_assert_eq(clv_predictor_classes(pr, 0), 10);
+    clv_predictor_free(pr);
+
+    /* a continual run starts from it: task 1 is adapted like the others */
+    char run2[64];
+    temp_dir(run2, sizeof run2, "fromweights");
+    clv_config c2;
+    small_config(&c2, 2);
+    c2.epochs = 1;
+    snprintf(c2.method, sizeof c2.method, "linear");
+    snprintf(c2.weights, sizeof c2.weights, "%s", path);
+    train_ok(&c2, run2, 0, 0);
+    clv_run_record rec;
+    clv_config saved;
+    read_record(run2, &rec, &saved);
+    cr_assert_str_eq(saved.weights, path);
+    cr_assert_str_eq(rec.status, "complete");
+    clv_run_record_free(&rec);
+    tmp_tree_remove(run2);
+    tmp_tree_remove(dir);
 }

@@ -41,6 +41,10 @@ int clv_ckpt_save_base(const char *dir, const clv_model *m, const clv_norm *norm
 /* Loads a backbone from a safetensors file with timm names (a base file or a
  * timm checkpoint; "head.*" tensors are ignored). */
 int clv_ckpt_load_backbone(const char *path, clv_model *m, clv_err *err);
+/* Writes path: the run's backbone (base file) and the head of its task 1,
+ * under timm's names, with the base's metadata: a pretrained network for
+ * --weights (heads are ignored there) and for `clvit predict`. */
+int clv_ckpt_export_pretrained(const char *run_dir, const char *path, clv_err *err);
 /* Reads mean/std metadata; 0 if found, 1 if absent (norm untouched), -1 if malformed. */
 int clv_ckpt_read_norm(const clv_safetensors *st, clv_norm *norm, clv_err *err);
 

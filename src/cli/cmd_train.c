@@ -6,6 +6,7 @@
 
 #include "cli/cli_args.h"
 #include "cli/commands.h"
+#include "clvit/checkpoint.h"
 #include "clvit/dist.h"
 #include "clvit/trainer.h"
 
@@ -19,8 +20,19 @@ static void on_signal(int sig)
     stop_requested = 1;
 }
 
-static void usage(FILE *out)
+static void usage(FILE *out, int pretrain)
 {
+    if (pretrain) {
+        fprintf(out,
+                "usage: clvit pretrain [--config FILE] [--set section.key=value]... [--<setting> VALUE]...\n"
+                "                      --out DIR [--resume [--force]] [--overwrite] [--quiet]\n\n"
+                "Trains a base network on ALL classes of a dataset (one task, the whole network trains) and\n"
+                "writes DIR/pretrained.safetensors: the backbone and its head under timm's names, for\n"
+                "--weights in later runs (and for clvit predict). Resumable like train.\n\n"
+                "settings (flag, then its INI spelling [section] key); data.tasks and method.name are fixed:\n");
+        clv_config_print_help(out);
+        return;
+    }
     fprintf(out,
             "usage: clvit train [--config FILE] [--set section.key=value]... [--<setting> VALUE]...\n"
             "                   --out DIR [--resume [--force]] [--overwrite] [--quiet]\n\n"
@@ -32,23 +44,25 @@ static void usage(FILE *out)
     clv_config_print_help(out);
 }
 
-int clv_cmd_train(int argc, char **argv)
+/* train and pretrain share everything but the task layout and the export. */
+static int train_main(int argc, char **argv, int pretrain)
 {
+    const char *cmd = pretrain ? "clvit pretrain" : "clvit train";
     clv_err err = {{0}};
     clv_config cfg;
     clv_config_defaults(&cfg);
     int rest[256], nrest = 0, any_set = 0;
     if (argc > 256) {
-        fprintf(stderr, "clvit train: too many arguments\n");
+        fprintf(stderr, "%s: too many arguments\n", cmd);
         return 2;
     }
     for (int i = 1; i < argc; i++)
         if (clv_cli_is_flag(argv[i], "help") || !strcmp(argv[i], "-h")) {
-            usage(stdout);
+            usage(stdout, pretrain);
             return 0;
         }
     if (clv_cli_apply_settings(&cfg, argc, argv, rest, &nrest, &any_set, &err)) {
-        fprintf(stderr, "clvit train: %s\n", err.msg);
+        fprintf(stderr, "%s: %s\n", cmd, err.msg);
         return 2;
     }
     clv_train_opts opts = {0};
@@ -59,7 +73,7 @@ int clv_cmd_train(int argc, char **argv)
         const char *v;
         if ((v = clv_cli_option(argc, argv, &i, "out", &err, &failed)) || failed) {
             if (failed) {
-                fprintf(stderr, "clvit train: %s\n", err.msg);
+                fprintf(stderr, "%s: %s\n", cmd, err.msg);
                 return 2;
             }
             opts.out_dir = v;
@@ -74,16 +88,16 @@ int clv_cmd_train(int argc, char **argv)
         else if (clv_cli_is_flag(argv[i], "quiet"))
             opts.progress = 0;
         else {
-            fprintf(stderr, "clvit train: unknown option '%s' (see clvit train --help)\n", argv[i]);
+            fprintf(stderr, "%s: unknown option '%s' (see %s --help)\n", cmd, argv[i], cmd);
             return 2;
         }
     }
     if (!opts.out_dir) {
-        fprintf(stderr, "clvit train: --out DIR is required (see clvit train --help)\n");
+        fprintf(stderr, "%s: --out DIR is required (see %s --help)\n", cmd, cmd);
         return 2;
     }
     if (opts.resume && opts.overwrite) {
-        fprintf(stderr, "clvit train: --resume and --overwrite contradict each other\n");
+        fprintf(stderr, "%s: --resume and --overwrite contradict each other\n", cmd);
         return 2;
     }
     if (opts.resume) {
@@ -91,26 +105,34 @@ int clv_cmd_train(int argc, char **argv)
         clv_run_record rec;
         clv_config saved;
         if (clv_run_record_read(&rec, &saved, opts.out_dir, &err)) {
-            fprintf(stderr, "clvit train: cannot resume: %s\n", err.msg);
+            fprintf(stderr, "%s: cannot resume: %s\n", cmd, err.msg);
             return 1;
         }
         clv_run_record_free(&rec);
         clv_config merged = saved;
         if (any_set && clv_cli_apply_settings(&merged, argc, argv, rest, &nrest, NULL, &err)) {
-            fprintf(stderr, "clvit train: %s\n", err.msg);
+            fprintf(stderr, "%s: %s\n", cmd, err.msg);
             return 2;
         }
         char diff[2048];
         if (clv_config_diff(&saved, &merged, diff, sizeof diff) && !force) {
             fprintf(stderr,
-                    "clvit train: %s was made with other settings: %s; resume with the same settings, or add --force\n",
+                    "%s: %s was made with other settings: %s; resume with the same settings, or add --force\n", cmd,
                     opts.out_dir, diff);
             return 1;
         }
         cfg = merged;
     }
+    if (pretrain) {
+        if (strcmp(cfg.method, "finetune")) {
+            fprintf(stderr, "%s: the base trains as a whole (method finetune), not with --method %s\n", cmd,
+                    cfg.method);
+            return 2;
+        }
+        cfg.tasks = 1; /* every class in one task */
+    }
     if (clv_config_validate(&cfg, &err)) {
-        fprintf(stderr, "clvit train: %s\n", err.msg);
+        fprintf(stderr, "%s: %s\n", cmd, err.msg);
         return 2;
     }
     struct sigaction sa;
@@ -123,28 +145,40 @@ int clv_cmd_train(int argc, char **argv)
     /* under mpirun (built with make MPI=1): data-parallel ranks; rank 0 reports and writes */
     clv_dist dist;
     if (clv_dist_init(&dist, NULL, NULL, &err)) {
-        fprintf(stderr, "clvit train: %s\n", err.msg);
+        fprintf(stderr, "%s: %s\n", cmd, err.msg);
         return 1;
     }
     opts.dist = &dist;
     if (dist.rank != 0)
         opts.progress = 0;
     else if (dist.size > 1)
-        fprintf(stderr, "clvit train: %d data-parallel ranks, %d threads each\n", dist.size, clv_threads_get());
+        fprintf(stderr, "%s: %d data-parallel ranks, %d threads each\n", cmd, dist.size, clv_threads_get());
     int rc = clv_train_run(&cfg, &opts, &err);
     if (rc < 0 && dist.size > 1) {
-        fprintf(stderr, "clvit train (rank %d): %s\n", dist.rank, err.msg);
+        fprintf(stderr, "%s (rank %d): %s\n", cmd, dist.rank, err.msg);
         clv_dist_abort(&dist, 1); /* the other ranks may be waiting in a collective */
     }
     clv_dist_finalize(&dist);
     if (rc == CLV_STOPPED) {
-        fprintf(stderr, "clvit train: stopped; checkpoint written. Continue with: clvit train --out %s --resume\n",
+        fprintf(stderr, "%s: stopped; checkpoint written. Continue with: %s --out %s --resume\n", cmd, cmd,
                 opts.out_dir);
         return 130;
     }
     if (rc) {
-        fprintf(stderr, "clvit train: %s\n", err.msg);
+        fprintf(stderr, "%s: %s\n", cmd, err.msg);
         return 1;
+    }
+    if (pretrain && dist.rank == 0) {
+        char path[CLV_PATH_LEN + 32];
+        snprintf(path, sizeof path, "%s/pretrained.safetensors", opts.out_dir);
+        if (clv_ckpt_export_pretrained(opts.out_dir, path, &err)) {
+            fprintf(stderr, "%s: %s\n", cmd, err.msg);
+            return 1;
+        }
+        fprintf(stderr, "%s: wrote %s; use it with --weights %s\n", cmd, path, path);
     }
     return 0;
 }
+
+int clv_cmd_train(int argc, char **argv) { return train_main(argc, argv, 0); }
+int clv_cmd_pretrain(int argc, char **argv) { return train_main(argc, argv, 1); }

@@ -4,6 +4,7 @@
 #define CLVIT_CLI_COMMANDS_H
 
 int clv_cmd_train(int argc, char **argv);
+int clv_cmd_pretrain(int argc, char **argv);
 int clv_cmd_eval(int argc, char **argv);
 int clv_cmd_predict(int argc, char **argv);
 int clv_cmd_bench(int argc, char **argv);

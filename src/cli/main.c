@@ -10,6 +10,7 @@ static const struct {
     const char *help;
 } commands[] = {
     {"train", clv_cmd_train, "learn a sequence of tasks (or resume one) into a run directory"},
+    {"pretrain", clv_cmd_pretrain, "train a base network on all classes of a dataset, for --weights"},
     {"eval", clv_cmd_eval, "re-evaluate every learned task of a run"},
     {"predict", clv_cmd_predict, "classify images with a run's task or a weights file"},
     {"report", clv_cmd_report, "the comparison table (and pictures) of several runs"},

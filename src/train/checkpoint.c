@@ -242,3 +242,54 @@ int clv_ckpt_remove_state(const char *dir)
     clv_ckpt_path(path, sizeof path, dir, "state", 0);
     return unlink(path) && errno != ENOENT ? -1 : 0;
 }
+
+/* Copies every tensor of src whose name starts with prefix ("" = all). */
+static int copy_tensors(clv_st_writer *w, const clv_safetensors *src, const char *prefix, clv_err *err)
+{
+    for (int i = 0; i < src->count; i++) {
+        const clv_st_tensor *t = &src->tensors[i];
+        if (strncmp(t->name, prefix, strlen(prefix)))
+            continue;
+        if (clv_st_writer_add(w, t->name, t->dtype, t->ndim, t->shape, clv_st_tensor_data(src, t), err))
+            return -1;
+    }
+    return 0;
+}
+
+int clv_ckpt_export_pretrained(const char *run_dir, const char *path, clv_err *err)
+{
+    char base_path[CLV_PATH_LEN + 64], task_path[CLV_PATH_LEN + 64];
+    clv_ckpt_path(base_path, sizeof base_path, run_dir, "base", 0);
+    clv_ckpt_path(task_path, sizeof task_path, run_dir, "task", 0);
+    clv_safetensors base, task;
+    if (clv_st_open(&base, base_path, err))
+        return -1;
+    if (clv_st_open(&task, task_path, err)) {
+        clv_st_close(&base);
+        return -1;
+    }
+    int rc = -1;
+    clv_st_writer *w = clv_st_writer_new();
+    if (!w) {
+        clv_errf(err, "out of memory");
+        goto done;
+    }
+    if (copy_tensors(w, &base, "", err) || copy_tensors(w, &task, "head.", err) ||
+        clv_st_writer_meta(w, "format", "clvit-pretrained-1", err))
+        goto done;
+    static const char *const keys[] = {"model", "mean", "std"};
+    for (int k = 0; k < 3; k++) {
+        const char *v = clv_st_meta(&base, keys[k]);
+        if (v && clv_st_writer_meta(w, keys[k], v, err))
+            goto done;
+    }
+    const char *classes = clv_st_meta(&task, "classes");
+    if (classes && clv_st_writer_meta(w, "classes", classes, err))
+        goto done;
+    rc = clv_st_writer_write(w, path, err);
+done:
+    clv_st_writer_free(w);
+    clv_st_close(&task);
+    clv_st_close(&base);
+    return rc ? -1 : 0;
+}
