@@ -136,6 +136,38 @@ Test(vit, micro_forward_matches_pytorch)
     micro_close(&mc);
 }
 
+/* Inference (training = 0) reuses one set of buffers for every block: the
+ * same features bit for bit, at any batch, before or after a training
+ * forward; a backward after it is refused; training afterwards is exact. */
+Test(vit, inference_forward_is_the_training_forward)
+{
+    micro mc;
+    clv_err err = {{0}};
+    float train_feats[2 * 16], dx[2 * 3 * 8 * 8] = {0};
+    micro_open(&mc);
+    mc.m->training = 0;
+    cr_assert_eq(mc.m->ops->forward(mc.m, mc.x, 2, mc.feats, &err), 0, "%s", err.msg);
+    cr_expect(max_abs_diff(mc.feats, mc.feats_ref, 2 * 16) < 1e-5, "inference feats differ from PyTorch");
+    cr_expect_neq(mc.m->ops->backward(mc.m, mc.R, NULL, &err), 0, "a backward after an inference forward");
+    cr_expect(strstr(err.msg, "training") != NULL, "%s", err.msg);
+
+    mc.m->training = 1;
+    set_all_trainable(&mc.m->params, 1);
+    clv_params_zero_grad(&mc.m->params);
+    cr_assert_eq(mc.m->ops->forward(mc.m, mc.x, 2, train_feats, &err), 0, "%s", err.msg);
+    cr_expect_eq(memcmp(train_feats, mc.feats, sizeof train_feats), 0, "training and inference forwards differ");
+
+    float one[16];
+    mc.m->training = 0;
+    cr_assert_eq(mc.m->ops->forward(mc.m, mc.x + 3 * 8 * 8, 1, one, &err), 0, "%s", err.msg);
+    cr_expect(max_abs_diff(one, mc.feats + 16, 16) < 1e-5, "image 2 alone differs from image 2 in a batch of 2");
+    mc.m->training = 1;
+    cr_assert_eq(mc.m->ops->forward(mc.m, mc.x, 2, train_feats, &err), 0, "%s", err.msg);
+    cr_assert_eq(mc.m->ops->backward(mc.m, mc.R, dx, &err), 0, "%s", err.msg);
+    check_micro_grads(&mc, dx, 0.0f);
+    micro_close(&mc);
+}
+
 Test(vit, micro_gradients_match_pytorch)
 {
     micro mc;

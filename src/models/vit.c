@@ -51,8 +51,11 @@ typedef struct vit {
     block *blocks;
 
     int64_t cap_B; /* forward arena sized for this batch */
-    int64_t B;     /* batch of the last successful forward, 0 if none */
+    int64_t B;     /* batch of the last successful training forward, 0 if none */
     float *fwd;
+    int64_t inf_cap_B; /* inference arena: no saved activations, buffers reused by every block */
+    float *inf;
+    int layout; /* which arena the activation pointers below describe: 0 none, 1 training, 2 inference */
     float *patches, *peout, *x0, *clsx, *meanf, *rstdf, *attn_scratch;
     block_acts *acts;
 
@@ -117,6 +120,38 @@ static void fwd_layout(vit *v, int64_t B, carver *c)
     }
 }
 
+/* Inference keeps nothing for a backward: every block writes the same
+ * buffers, and the residual stream alternates between two. */
+static void inf_layout(vit *v, int64_t B, carver *c)
+{
+    const int64_t D = v->D, T = v->T, Hm = v->Hm;
+    v->patches = carve(c, B, v->Np, v->K);
+    v->peout = carve(c, B, v->Np, D);
+    float *xa = carve(c, B, T, D), *xb = carve(c, B, T, D);
+    v->x0 = xb;
+    v->clsx = carve(c, B, D, 1);
+    v->meanf = carve(c, B, 1, 1);
+    v->rstdf = carve(c, B, 1, 1);
+    v->attn_scratch = carve(c, clv_attention_scratch_floats(B, T, D, v->H), 1, 1);
+    block_acts shared = {
+        .ln1 = carve(c, B, T, D),
+        .mean1 = carve(c, B, T, 1),
+        .rstd1 = carve(c, B, T, 1),
+        .qkv = carve(c, B, T, 3 * D),
+        .att = carve(c, B * v->H, T, T),
+        .attout = carve(c, B, T, D),
+        .xmid = xa,
+        .h = carve(c, B, T, Hm),
+        .g = carve(c, B, T, Hm),
+        .xout = xb,
+    };
+    shared.ln2 = shared.ln1;
+    shared.mean2 = shared.mean1;
+    shared.rstd2 = shared.rstd1;
+    for (int i = 0; i < v->cfg.depth; i++)
+        v->acts[i] = shared;
+}
+
 static void bwd_layout(vit *v, int64_t B, carver *c)
 {
     const int64_t D = v->D, T = v->T;
@@ -149,15 +184,26 @@ static int arena(vit *v, float **mem, int64_t B, void (*layout)(vit *, int64_t, 
     return 0;
 }
 
-static int ensure_fwd(clv_model *m, int64_t B, clv_err *err)
+/* Points the activation buffers into the training or the inference arena,
+ * growing it to batch B if needed (each arena keeps its largest batch). */
+static int ensure_fwd(clv_model *m, int64_t B, int training, clv_err *err)
 {
     vit *v = m->impl;
-    if (B <= v->cap_B)
-        return 0;
-    v->cap_B = 0;
-    if (arena(v, &v->fwd, B, fwd_layout, "activation", m->info.name, err))
-        return -1;
-    v->cap_B = B;
+    float **mem = training ? &v->fwd : &v->inf;
+    int64_t *cap = training ? &v->cap_B : &v->inf_cap_B;
+    void (*layout)(vit *, int64_t, carver *) = training ? fwd_layout : inf_layout;
+    const int want = training ? 1 : 2;
+    if (B > *cap) {
+        *cap = 0;
+        v->layout = 0;
+        if (arena(v, mem, B, layout, training ? "activation" : "inference", m->info.name, err))
+            return -1;
+        *cap = B;
+    } else if (v->layout != want) {
+        carver c = {.base = *mem};
+        layout(v, *cap, &c);
+    }
+    v->layout = want;
     return 0;
 }
 
@@ -167,7 +213,7 @@ static int zsave_for(clv_model *m, int idx, int64_t rows_per_image, float **z, c
     vit *v = m->impl;
     const clv_wlayer *l = m->wlayers[idx];
     *z = NULL;
-    if (!clv_wlayer_scale(l))
+    if (!m->training || !clv_wlayer_scale(l)) /* inference: no backward needs z */
         return 0;
     if (v->zsave_cap[idx] < v->cap_B) {
         clv_free(v->zsave[idx]);
@@ -195,7 +241,7 @@ static int vit_forward(clv_model *m, const float *x, int64_t B, float *feats, cl
     if (B <= 0)
         return clv_errf(err, "%s: batch size %lld", m->info.name, (long long)B);
     v->B = 0;
-    if (ensure_fwd(m, B, err))
+    if (ensure_fwd(m, B, m->training, err))
         return -1;
     const int64_t D = v->D, T = v->T, Np = v->Np, N = B * T, img = v->cfg.img_size;
     const float eps = v->cfg.ln_eps;
@@ -247,7 +293,7 @@ static int vit_forward(clv_model *m, const float *x, int64_t B, float *feats, cl
     for (int64_t b = 0; b < B; b++)
         memcpy(v->clsx + b * D, xin + b * T * D, (size_t)D * sizeof(float));
     clv_layernorm_forward(feats, v->meanf, v->rstdf, v->clsx, v->nw->data, v->nb->data, B, D, eps);
-    v->B = B;
+    v->B = m->training ? B : 0;
     return 0;
 }
 
@@ -327,7 +373,7 @@ static int vit_backward(clv_model *m, const float *dfeats, float *dx, clv_err *e
     vit *v = m->impl;
     const int64_t B = v->B;
     if (B == 0)
-        return clv_errf(err, "%s: backward without a successful forward", m->info.name);
+        return clv_errf(err, "%s: backward without a successful training forward (training = 1)", m->info.name);
     const int lowest = dx ? -1 : lowest_trainable_unit(v);
     const int ufinal = 1 + 6 * v->cfg.depth;
     if (lowest > ufinal)
@@ -453,6 +499,7 @@ static void vit_free(clv_model *m)
     vit *v = m->impl;
     if (v) {
         clv_free(v->fwd);
+        clv_free(v->inf);
         clv_free(v->bwd);
         clv_free(v->wscratch);
         if (v->zsave)
@@ -587,6 +634,7 @@ clv_model *clv_vit_create(const char *name, const clv_vit_config *cfg, clv_err *
     }
     m->ops = &vit_ops;
     m->impl = v;
+    m->training = 1;
     clv_params_init(&m->params);
     snprintf(m->info.name, sizeof m->info.name, "%s", name);
 
