@@ -516,6 +516,12 @@ Test(kernels, attention_backward)
         clv_attention_backward(d2, c.r, c.qkv, c.att, B, T, C, H, c.scratch);
         clv_attention_backward(d2, c.r, c.qkv, c.att, B, T, C, H, c.scratch);
         expect_doubled(d2, dqkv, n, what);
+        /* att = NULL: the probabilities recomputed from qkv, the same gradient bit for bit */
+        float *d3 = falloc(n);
+        attn_loss(&c);
+        clv_attention_backward(d3, c.r, c.qkv, NULL, B, T, C, H, c.scratch);
+        cr_expect_eq(memcmp(d3, dqkv, (size_t)n * sizeof(float)), 0, "%s: recomputed probabilities differ", what);
+        clv_free(d3);
         clv_free(dqkv), clv_free(d2);
         attn_ctx_free(&c);
     }

@@ -53,6 +53,8 @@ void clv_xent_backward(float *dlogits, const float *probs, const int32_t *labels
  * last axis as in timm (q = [.., 0:C], k = [.., C:2C], v = [.., 2C:3C], head h
  * at columns h*hd .. h*hd+hd-1 of each). out [B x T x C] = heads concatenated.
  * att [B x H x T x T] saves the softmax probabilities; scale = 1/sqrt(hd).
+ * The backward takes att = NULL to recompute them from qkv instead (the same
+ * values bit for bit; the forward's att may then be a scratch buffer).
  * scratch must hold clv_attention_scratch_floats(B, T, C, H) floats. */
 int64_t clv_attention_scratch_floats(int64_t B, int64_t T, int64_t C, int64_t H);
 void clv_attention_forward(float *out, float *att, const float *qkv, int64_t B, int64_t T, int64_t C, int64_t H,

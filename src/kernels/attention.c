@@ -25,9 +25,10 @@ static int backward_threads(void)
 
 int64_t clv_attention_scratch_floats(int64_t B, int64_t T, int64_t C, int64_t H)
 {
-    /* backward: one T x T buffer for dAtt per thread */
+    /* backward: per thread one T x T buffer for dAtt and one for the
+     * recomputed probabilities (when att is not kept) */
     const int t = omp_get_max_threads(), p = omp_get_num_procs();
-    return (int64_t)(t > p ? t : p) * T * T;
+    return (int64_t)(t > p ? t : p) * 2 * T * T;
 }
 
 void clv_attention_forward(float *out, float *att, const float *qkv, int64_t B, int64_t T, int64_t C, int64_t H,
@@ -62,9 +63,15 @@ void clv_attention_backward(float *dqkv, const float *dout, const float *qkv, co
         const float *k = q + C, *v = q + 2 * C;
         float *dq = dqkv + b * T * ld + h * hd;
         float *dk = dq + C, *dv = dq + 2 * C;
-        const float *a = att + bh * T * T;
         const float *dob = dout + b * T * C + h * hd;
-        float *da = scratch + (int64_t)omp_get_thread_num() * T * T;
+        float *da = scratch + (int64_t)omp_get_thread_num() * 2 * T * T;
+        const float *a = att ? att + bh * T * T : da + T * T;
+        if (!att) { /* the same probabilities as the forward's, bit for bit, while they are in cache */
+            float *ar = da + T * T;
+            clv_gemm(0, 1, T, T, hd, scale, q, ld, k, ld, 0.0f, ar, T);
+            for (int64_t t = 0; t < T; t++)
+                clv_softmax_row(ar + t * T, ar + t * T, T);
+        }
         /* out = A V: dA = dout V^T, dV += A^T dout */
         clv_gemm(0, 1, T, T, hd, 1.0f, dob, C, v, ld, 0.0f, da, T);
         clv_gemm(1, 0, T, hd, T, 1.0f, a, T, dob, C, 1.0f, dv, ld);

@@ -30,15 +30,20 @@ typedef struct block {
     clv_wlayer qkv, proj, fc1, fc2;
 } block;
 
-/* What one block's forward saves for its backward (N = B T rows). */
+/* What one block's forward saves for its backward (N = B T rows). The
+ * norm outputs and the GELU output are not kept: they point into buffers
+ * shared by all blocks and the backward recomputes them (from the saved
+ * norm inputs and statistics, and from the fc1 output), which saves 6 of the
+ * 16 N x D floats a block would otherwise hold; the attention probabilities
+ * are recomputed from qkv as well. */
 typedef struct block_acts {
-    float *ln1, *mean1, *rstd1; /* norm1 output [N x D] and statistics [N] */
+    float *ln1, *mean1, *rstd1; /* norm1 output [N x D] (shared) and statistics [N] */
     float *qkv;                 /* [N x 3D] */
-    float *att;                 /* softmax probabilities [B x H x T x T] */
+    float *att;                 /* softmax probabilities [B x H x T x T] (shared, recomputed) */
     float *attout;              /* heads concatenated [N x D] */
     float *xmid;                /* residual stream after the attention branch */
     float *ln2, *mean2, *rstd2;
-    float *h, *g;               /* fc1 output (GELU input), GELU output [N x Hm] */
+    float *h, *g;               /* fc1 output (GELU input), GELU output [N x Hm] (shared) */
     float *xout;                /* residual stream after the MLP branch */
 } block_acts;
 
@@ -53,15 +58,16 @@ typedef struct vit {
     int64_t cap_B; /* forward arena sized for this batch */
     int64_t B;     /* batch of the last successful training forward, 0 if none */
     float *fwd;
-    int64_t inf_cap_B; /* inference arena: no saved activations, buffers reused by every block */
-    float *inf;
+    int64_t fwd_floats; /* size of the training arena */
+    float *inf;         /* inference arena, when the training arena is too small to lend */
+    int64_t inf_floats;
     int layout; /* which arena the activation pointers below describe: 0 none, 1 training, 2 inference */
     float *patches, *peout, *x0, *clsx, *meanf, *rstdf, *attn_scratch;
     block_acts *acts;
 
     int64_t bwd_cap_B;
     float *bwd;
-    float *dres, *dattout, *dqkv, *dln, *dh, *dg, *dcls, *dpe, *dpatches;
+    float *dres, *dattout, *dqkv, *dln, *dg, *dcls, *dpe, *dpatches;
 
     float **zsave;      /* per weight layer, NULL until the layer has a scale */
     int64_t *zsave_cap; /* batch each zsave was sized for */
@@ -102,21 +108,24 @@ static void fwd_layout(vit *v, int64_t B, carver *c)
     v->meanf = carve(c, B, 1, 1);
     v->rstdf = carve(c, B, 1, 1);
     v->attn_scratch = carve(c, clv_attention_scratch_floats(B, T, D, v->H), 1, 1);
+    float *ln = carve(c, B, T, D), *g = carve(c, B, T, Hm), *att = carve(c, B * v->H, T, T);
     for (int i = 0; i < v->cfg.depth; i++) {
         block_acts *a = &v->acts[i];
-        a->ln1 = carve(c, B, T, D);
+        a->ln1 = ln;
         a->mean1 = carve(c, B, T, 1);
         a->rstd1 = carve(c, B, T, 1);
         a->qkv = carve(c, B, T, 3 * D);
-        a->att = carve(c, B * v->H, T, T);
+        a->att = att; /* the backward recomputes the probabilities from qkv */
         a->attout = carve(c, B, T, D);
         a->xmid = carve(c, B, T, D);
-        a->ln2 = carve(c, B, T, D);
+        a->ln2 = ln;
         a->mean2 = carve(c, B, T, 1);
         a->rstd2 = carve(c, B, T, 1);
         a->h = carve(c, B, T, Hm);
-        a->g = carve(c, B, T, Hm);
-        a->xout = carve(c, B, T, D);
+        a->g = g;
+        /* the last block's output feeds only the final norm of the class rows
+         * (copied out): no backward reads it, so it may overwrite norm2's output */
+        a->xout = i + 1 < v->cfg.depth ? carve(c, B, T, D) : ln;
     }
 }
 
@@ -159,7 +168,6 @@ static void bwd_layout(vit *v, int64_t B, carver *c)
     v->dattout = carve(c, B, T, D);
     v->dqkv = carve(c, B, T, 3 * D);
     v->dln = carve(c, B, T, D);
-    v->dh = carve(c, B, T, v->Hm);
     v->dg = carve(c, B, T, v->Hm);
     v->dcls = carve(c, B, D, 1);
     v->dpe = carve(c, B, v->Np, D);
@@ -184,26 +192,55 @@ static int arena(vit *v, float **mem, int64_t B, void (*layout)(vit *, int64_t, 
     return 0;
 }
 
-/* Points the activation buffers into the training or the inference arena,
- * growing it to batch B if needed (each arena keeps its largest batch). */
+/* Floats a layout needs for batch B, -1 on overflow. Counting sets the
+ * buffer pointers to NULL: carve the layout again before using them. */
+static int64_t layout_floats(vit *v, int64_t B, void (*layout)(vit *, int64_t, carver *))
+{
+    carver c = {0};
+    layout(v, B, &c);
+    return c.overflow ? -1 : c.used;
+}
+
+/* Points the activation buffers into the training arena (grown to batch B
+ * if needed), or for inference into a layout that keeps nothing: carved out
+ * of the training arena when it is big enough (it is idle between steps),
+ * else out of its own arena. */
 static int ensure_fwd(clv_model *m, int64_t B, int training, clv_err *err)
 {
     vit *v = m->impl;
-    float **mem = training ? &v->fwd : &v->inf;
-    int64_t *cap = training ? &v->cap_B : &v->inf_cap_B;
-    void (*layout)(vit *, int64_t, carver *) = training ? fwd_layout : inf_layout;
-    const int want = training ? 1 : 2;
-    if (B > *cap) {
-        *cap = 0;
-        v->layout = 0;
-        if (arena(v, mem, B, layout, training ? "activation" : "inference", m->info.name, err))
-            return -1;
-        *cap = B;
-    } else if (v->layout != want) {
-        carver c = {.base = *mem};
-        layout(v, *cap, &c);
+    if (training) {
+        if (B > v->cap_B) {
+            v->cap_B = 0;
+            v->fwd_floats = 0;
+            v->layout = 0;
+            int64_t floats = layout_floats(v, B, fwd_layout); /* counting clears the pointers; arena sets them */
+            if (arena(v, &v->fwd, B, fwd_layout, "activation", m->info.name, err))
+                return -1;
+            v->cap_B = B;
+            v->fwd_floats = floats;
+        } else if (v->layout != 1) {
+            carver c = {.base = v->fwd};
+            fwd_layout(v, v->cap_B, &c);
+        }
+        v->layout = 1;
+        return 0;
     }
-    v->layout = want;
+    int64_t need = layout_floats(v, B, inf_layout);
+    if (need < 0)
+        return clv_errf(err, "%s: inference buffers for batch %lld overflow", m->info.name, (long long)B);
+    float *mem = v->fwd;
+    if (need > v->fwd_floats) {
+        if (need > v->inf_floats) {
+            v->inf_floats = 0;
+            if (arena(v, &v->inf, B, inf_layout, "inference", m->info.name, err))
+                return -1;
+            v->inf_floats = need;
+        }
+        mem = v->inf;
+    }
+    carver c = {.base = mem};
+    inf_layout(v, B, &c);
+    v->layout = 2;
     return 0;
 }
 
@@ -410,15 +447,19 @@ static int vit_backward(clv_model *m, const float *dfeats, float *dx, clv_err *e
         need = lowest < u + 5;
         if (need)
             zero(v->dg, N * Hm);
+        clv_gelu_forward(a->g, a->h, N * Hm); /* recomputed: the forward kept only h */
         clv_wlayer_backward(&bk->fc2, need ? v->dg : NULL, v->dres, a->g, v->zsave[w + 3], N, ws);
         if (!need)
             return 0;
-        zero(v->dh, N * Hm);
-        clv_gelu_backward(v->dh, v->dg, a->h, N * Hm);
+        float *dh = a->g; /* g (shared by the blocks) is not needed after fc2's backward */
+        zero(dh, N * Hm);
+        clv_gelu_backward(dh, v->dg, a->h, N * Hm);
         need = lowest < u + 4;
         if (need)
             zero(v->dln, N * D);
-        clv_wlayer_backward(&bk->fc1, need ? v->dln : NULL, v->dh, a->ln2, v->zsave[w + 2], N, ws);
+        /* norm2's output again, bit for bit (same input, same per-row arithmetic) */
+        clv_layernorm_forward(a->ln2, a->mean2, a->rstd2, a->xmid, bk->n2w->data, bk->n2b->data, N, D, v->cfg.ln_eps);
+        clv_wlayer_backward(&bk->fc1, need ? v->dln : NULL, dh, a->ln2, v->zsave[w + 2], N, ws);
         if (!need)
             return 0;
         need = lowest < u + 3;
@@ -434,10 +475,11 @@ static int vit_backward(clv_model *m, const float *dfeats, float *dx, clv_err *e
         if (!need)
             return 0;
         zero(v->dqkv, N * 3 * D);
-        clv_attention_backward(v->dqkv, v->dattout, a->qkv, a->att, B, T, D, v->H, v->attn_scratch);
+        clv_attention_backward(v->dqkv, v->dattout, a->qkv, NULL, B, T, D, v->H, v->attn_scratch);
         need = lowest < u + 1;
         if (need)
             zero(v->dln, N * D);
+        clv_layernorm_forward(a->ln1, a->mean1, a->rstd1, xin, bk->n1w->data, bk->n1b->data, N, D, v->cfg.ln_eps);
         clv_wlayer_backward(&bk->qkv, need ? v->dln : NULL, v->dqkv, a->ln1, v->zsave[w], N, ws);
         if (!need)
             return 0;
