@@ -415,7 +415,16 @@ Test(vit, registry)
                                         "vit_small_patch16_224", "vit_base_patch16_224"};
     static const int dims[] = {64, 192, 192, 384, 768};
     clv_err err = {{0}};
-    cr_assert_eq(clv_model_registry_count(), 5);
+    cr_assert_geq(clv_model_registry_count(), 5);
+    /* every entry builds, and the listing's summary is the built model's */
+    for (int i = 0; i < clv_model_registry_count(); i++) {
+        clv_model *m = clv_model_create(clv_model_registry_name(i), &err);
+        cr_assert(m, "%s", err.msg);
+        cr_expect_str_eq(clv_model_registry_summary(i), m->info.summary);
+        cr_expect_str_eq(m->info.name, clv_model_registry_name(i));
+        cr_expect_gt(m->n_wlayers, 0);
+        clv_model_free(m);
+    }
     for (int i = 0; i < 5; i++) {
         cr_expect_str_eq(clv_model_registry_name(i), names[i]);
         clv_model *m = clv_model_create(names[i], &err);
@@ -431,7 +440,7 @@ Test(vit, registry)
                       m->info.flops_per_image);
         clv_model_free(m);
     }
-    cr_expect_null(clv_model_registry_name(5));
+    cr_expect_null(clv_model_registry_name(clv_model_registry_count()));
     cr_expect_null(clv_model_create("vit_huge_patch14_224", &err));
     cr_expect(strstr(err.msg, "vit_huge_patch14_224") && strstr(err.msg, "vit_tiny_patch4_32"), "%s", err.msg);
     cr_expect_str_eq(clv_model_registry_summary(4), "ViT dim 768 depth 12 heads 12 patch 16 224x224, 85.8M params");

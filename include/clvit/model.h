@@ -70,6 +70,17 @@ typedef struct clv_vit_config {
 } clv_vit_config;
 clv_model *clv_vit_create(const char *name, const clv_vit_config *cfg, clv_err *err);
 
+/* ---- ResNet with BasicBlocks (torchvision/timm names: conv1, bn1, layerL.I.conv1,
+ * layerL.I.downsample.0/1, ...; `fc` is the task head, outside the backbone) ---- */
+typedef struct clv_resnet_config {
+    int img_size, in_chans;
+    int stem_kernel; /* 7: 7x7 stride 2 + 3x3 max-pool stride 2 (ImageNet); 3: 3x3 stride 1, no pool (CIFAR) */
+    int widths[4];   /* channels of layer1..layer4 */
+    int blocks[4];   /* BasicBlocks per layer */
+    float bn_eps;    /* 1e-5 as in PyTorch */
+} clv_resnet_config;
+clv_model *clv_resnet_create(const char *name, const clv_resnet_config *cfg, clv_err *err);
+
 /* ---- Task head: Linear(feat_dim -> classes), timm names head.weight / head.bias ---- */
 typedef struct clv_head {
     clv_params params; /* "head.weight" [classes x feat_dim], "head.bias" [classes] */

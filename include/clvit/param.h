@@ -28,6 +28,7 @@ typedef struct clv_param {
     int trainable;    /* receives gradients and optimizer steps */
     int no_decay;     /* excluded from weight decay (biases, norms, embeddings) */
     float lr_scale;   /* multiplies the learning rate (1 by default) */
+    int buffer;       /* saved and loaded but never trained (batch-norm running statistics) */
 } clv_param;
 
 typedef struct clv_params {
@@ -42,7 +43,8 @@ void clv_params_free(clv_params *ps);
  * Returns NULL on allocation failure (err set). */
 clv_param *clv_params_add(clv_params *ps, const char *name, int ndim, const int64_t *shape, clv_err *err);
 clv_param *clv_params_find(const clv_params *ps, const char *name);
-/* Marks a parameter (not) trainable, allocating or keeping its grad buffer. */
+/* Marks a parameter (not) trainable, allocating or keeping its grad buffer;
+ * buffers stay untrainable. */
 int clv_param_set_trainable(clv_param *p, int trainable, clv_err *err);
 void clv_params_zero_grad(clv_params *ps);
 int64_t clv_params_count(const clv_params *ps, int trainable_only);

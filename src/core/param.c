@@ -78,6 +78,8 @@ clv_param *clv_params_find(const clv_params *ps, const char *name)
 
 int clv_param_set_trainable(clv_param *p, int trainable, clv_err *err)
 {
+    if (p->buffer)
+        trainable = 0;
     p->trainable = trainable;
     if (trainable && !p->grad) {
         p->grad = clv_alloc_array((size_t)p->numel, sizeof(float));

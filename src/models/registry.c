@@ -19,6 +19,10 @@ typedef struct entry {
 } entry;
 
 static clv_model *make_vit(const char *name, const void *cfg, clv_err *err) { return clv_vit_create(name, cfg, err); }
+static clv_model *make_resnet(const char *name, const void *cfg, clv_err *err)
+{
+    return clv_resnet_create(name, cfg, err);
+}
 
 /*                                        img patch in  dim depth heads mlp  ln_eps */
 static const clv_vit_config vit_nano_p4_32 = {32, 4, 3, 64, 4, 2, 256, 1e-6f};
@@ -26,6 +30,11 @@ static const clv_vit_config vit_tiny_p4_32 = {32, 4, 3, 192, 12, 3, 768, 1e-6f};
 static const clv_vit_config vit_tiny_p16_224 = {224, 16, 3, 192, 12, 3, 768, 1e-6f};
 static const clv_vit_config vit_small_p16_224 = {224, 16, 3, 384, 12, 6, 1536, 1e-6f};
 static const clv_vit_config vit_base_p16_224 = {224, 16, 3, 768, 12, 12, 3072, 1e-6f};
+
+/*                                          img in stem widths                blocks      bn_eps */
+static const clv_resnet_config resnet18_224 = {224, 3, 7, {64, 128, 256, 512}, {2, 2, 2, 2}, 1e-5f};
+static const clv_resnet_config resnet18_c32 = {32, 3, 3, {64, 128, 256, 512}, {2, 2, 2, 2}, 1e-5f};
+static const clv_resnet_config resnet_nano_c32 = {32, 3, 3, {16, 32, 64, 128}, {1, 1, 1, 1}, 1e-5f};
 
 static const entry entries[] = {
     {"vit_nano_patch4_32", "ViT dim 64 depth 4 heads 2 patch 4 32x32, 207K params", make_vit, &vit_nano_p4_32},
@@ -36,6 +45,12 @@ static const entry entries[] = {
      &vit_small_p16_224},
     {"vit_base_patch16_224", "ViT dim 768 depth 12 heads 12 patch 16 224x224, 85.8M params", make_vit,
      &vit_base_p16_224},
+    {"resnet_nano_cifar", "ResNet 3x3 stem, widths 16-32-64-128, blocks 1-1-1-1, 32x32, 308K params", make_resnet,
+     &resnet_nano_c32},
+    {"resnet18_cifar", "ResNet 3x3 stem, widths 64-128-256-512, blocks 2-2-2-2, 32x32, 11.2M params", make_resnet,
+     &resnet18_c32},
+    {"resnet18", "ResNet 7x7+pool stem, widths 64-128-256-512, blocks 2-2-2-2, 224x224, 11.2M params",
+     make_resnet, &resnet18_224},
 };
 
 #define N_ENTRIES ((int)(sizeof entries / sizeof entries[0]))

@@ -1,0 +1,184 @@
+/* Batch normalization over the channel columns of an NHWC matrix (see
+ * clvit/kernels_cnn.h). Column sums run over fixed blocks of rows in
+ * double, each block on one thread, and the blocks are added in order, so
+ * the statistics do not depend on the thread count. */
+#include "clvit/kernels_cnn.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define ROW_BLOCK 256
+
+/* out[c] = sum_n f(n, c) for the two per-channel sums the kernels need:
+ * mode 0: s0 = sum x, mode 1: s0 = sum (x - m)^2, mode 2: s0 = sum dy,
+ * s1 = sum dy (x - m) rstd. */
+static void column_sums(double *s0, double *s1, const float *a, const float *bb, const double *m, const double *rstd,
+                        int64_t N, int64_t C, int mode)
+{
+    const int64_t nb = (N + ROW_BLOCK - 1) / ROW_BLOCK;
+    double *part = calloc((size_t)(nb * C * 2), sizeof(double));
+    if (!part) { /* fall back to one block: same arithmetic order per block is lost, but never crash */
+        memset(s0, 0, (size_t)C * sizeof *s0);
+        if (s1)
+            memset(s1, 0, (size_t)C * sizeof *s1);
+        for (int64_t n = 0; n < N; n++)
+            for (int64_t c = 0; c < C; c++) {
+                const double v = a[n * C + c];
+                if (mode == 0)
+                    s0[c] += v;
+                else if (mode == 1)
+                    s0[c] += (v - m[c]) * (v - m[c]);
+                else {
+                    s0[c] += v;
+                    s1[c] += v * ((double)bb[n * C + c] - m[c]) * rstd[c];
+                }
+            }
+        return;
+    }
+#pragma omp parallel for schedule(static) if (N * C > 65536)
+    for (int64_t blk = 0; blk < nb; blk++) {
+        double *p0 = part + blk * C * 2, *p1 = p0 + C;
+        const int64_t end = (blk + 1) * ROW_BLOCK < N ? (blk + 1) * ROW_BLOCK : N;
+        for (int64_t n = blk * ROW_BLOCK; n < end; n++) {
+            const float *ar = a + n * C;
+            if (mode == 0)
+                for (int64_t c = 0; c < C; c++)
+                    p0[c] += ar[c];
+            else if (mode == 1)
+                for (int64_t c = 0; c < C; c++) {
+                    const double d = (double)ar[c] - m[c];
+                    p0[c] += d * d;
+                }
+            else {
+                const float *br = bb + n * C;
+                for (int64_t c = 0; c < C; c++) {
+                    p0[c] += ar[c];
+                    p1[c] += (double)ar[c] * (((double)br[c] - m[c]) * rstd[c]);
+                }
+            }
+        }
+    }
+    for (int64_t c = 0; c < C; c++) {
+        double t0 = 0, t1 = 0;
+        for (int64_t blk = 0; blk < nb; blk++) {
+            t0 += part[blk * C * 2 + c];
+            t1 += part[blk * C * 2 + C + c];
+        }
+        s0[c] = t0;
+        if (s1)
+            s1[c] = t1;
+    }
+    free(part);
+}
+
+void clv_batchnorm_stats(float *mean, float *var, const float *x, int64_t N, int64_t C)
+{
+    double *s = malloc((size_t)C * 2 * sizeof(double));
+    float *mf = malloc((size_t)C * sizeof(float));
+    if (!s || !mf) {
+        free(s);
+        free(mf);
+        for (int64_t c = 0; c < C; c++)
+            mean[c] = 0.0f, var[c] = 1.0f;
+        return;
+    }
+    column_sums(s, NULL, x, NULL, NULL, NULL, N, C, 0);
+    for (int64_t c = 0; c < C; c++)
+        mf[c] = (float)(s[c] / (double)N);
+    /* second pass around the float mean the normalization will use */
+    double *m = s + C;
+    for (int64_t c = 0; c < C; c++)
+        m[c] = mf[c];
+    column_sums(s, NULL, x, NULL, m, NULL, N, C, 1);
+    for (int64_t c = 0; c < C; c++) {
+        mean[c] = mf[c];
+        var[c] = (float)(s[c] / (double)N);
+    }
+    free(s);
+    free(mf);
+}
+
+void clv_batchnorm_update_running(float *run_mean, float *run_var, const float *mean, const float *var, int64_t N,
+                                  int64_t C, float momentum)
+{
+    const double unbias = N > 1 ? (double)N / (double)(N - 1) : 1.0;
+    for (int64_t c = 0; c < C; c++) {
+        run_mean[c] = (1.0f - momentum) * run_mean[c] + momentum * mean[c];
+        run_var[c] = (1.0f - momentum) * run_var[c] + momentum * (float)(var[c] * unbias);
+    }
+}
+
+void clv_batchnorm_rstd(float *rstd, const float *var, int64_t C, float eps)
+{
+    for (int64_t c = 0; c < C; c++)
+        rstd[c] = 1.0f / sqrtf(var[c] + eps);
+}
+
+void clv_batchnorm_apply(float *y, const float *x, const float *mean, const float *rstd, const float *gamma,
+                         const float *beta, int64_t N, int64_t C, int relu)
+{
+#pragma omp parallel for schedule(static) if (N * C > 65536)
+    for (int64_t n = 0; n < N; n++) {
+        const float *xr = x + n * C;
+        float *yr = y + n * C;
+        for (int64_t c = 0; c < C; c++) {
+            const float v = (xr[c] - mean[c]) * rstd[c] * gamma[c] + beta[c];
+            yr[c] = relu && v < 0.0f ? 0.0f : v;
+        }
+    }
+}
+
+void clv_batchnorm_backward(float *dx, float *dgamma, float *dbeta, const float *dy, const float *x, const float *mean,
+                            const float *rstd, const float *gamma, int64_t N, int64_t C, int batch_stats)
+{
+    if (!dx && !dgamma && !dbeta)
+        return;
+    double *s = calloc((size_t)C * 4, sizeof(double));
+    if (!s)
+        return;
+    double *sdy = s, *sdyx = s + C, *m = s + 2 * C, *r = s + 3 * C;
+    for (int64_t c = 0; c < C; c++)
+        m[c] = mean[c], r[c] = rstd[c];
+    /* sdy = sum dy, sdyx = sum dy xhat */
+    column_sums(sdy, sdyx, dy, x, m, r, N, C, 2);
+    for (int64_t c = 0; c < C; c++) {
+        if (dgamma)
+            dgamma[c] += (float)sdyx[c];
+        if (dbeta)
+            dbeta[c] += (float)sdy[c];
+    }
+    if (dx) {
+        float *k0 = malloc((size_t)C * 3 * sizeof(float));
+        if (!k0) {
+            free(s);
+            return;
+        }
+        float *k1 = k0 + C, *k2 = k0 + 2 * C;
+        /* dx = gamma rstd (dy - [batch] (sum dy + xhat sum dy xhat) / N) */
+        for (int64_t c = 0; c < C; c++) {
+            k0[c] = gamma[c] * rstd[c];
+            k1[c] = batch_stats ? (float)(sdy[c] / (double)N) : 0.0f;
+            k2[c] = batch_stats ? (float)(sdyx[c] / (double)N) : 0.0f;
+        }
+#pragma omp parallel for schedule(static) if (N * C > 65536)
+        for (int64_t n = 0; n < N; n++) {
+            const float *dyr = dy + n * C, *xr = x + n * C;
+            float *dxr = dx + n * C;
+            for (int64_t c = 0; c < C; c++) {
+                const float xhat = (xr[c] - mean[c]) * rstd[c];
+                dxr[c] += k0[c] * (dyr[c] - k1[c] - xhat * k2[c]);
+            }
+        }
+        free(k0);
+    }
+    free(s);
+}
+
+void clv_relu_mask(float *dy, const float *y, int64_t n)
+{
+#pragma omp parallel for schedule(static) if (n > 65536)
+    for (int64_t i = 0; i < n; i++)
+        if (!(y[i] > 0.0f))
+            dy[i] = 0.0f;
+}

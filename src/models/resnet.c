@@ -1,0 +1,615 @@
+/* ResNet backbone with BasicBlocks, torchvision's semantics and tensor names
+ * (torchvision.models.resnet / timm's resnet18 are the same network: conv1,
+ * bn1, relu, [maxpool], layer1..layer4 of BasicBlocks, global average pool;
+ * the `fc` head is a task head outside the backbone). A block computes
+ *     y = relu(bn2(conv2(relu(bn1(conv1(x))))) + shortcut(x)),
+ * shortcut = downsample (1x1 conv with the block's stride, then a batch norm)
+ * where the shape changes, else the identity. Convolutions have no bias.
+ *
+ * Activations are NHWC matrices (rows = pixels), so each convolution is
+ * im2col + its weight layer's GEMM and every adapter applies to it. The
+ * im2col matrix is not kept: the backward rebuilds it in one shared scratch.
+ *
+ * Batch norm: with batch statistics (and a running-statistics update, as in
+ * PyTorch's train mode) when the model is training and the norm's weight is
+ * trainable; with the running statistics otherwise (evaluation, and a frozen
+ * base), where it is a fixed per-channel affine map. */
+#include "clvit/kernels_cnn.h"
+#include "clvit/model.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { INIT_ZERO, INIT_ONE, INIT_KAIMING };
+
+#define BN_MOMENTUM 0.1f
+
+typedef struct convbn {
+    clv_wlayer conv;
+    int widx;                       /* index in m->wlayers */
+    int64_t cin, cout, k, s, p;
+    int64_t H, W, Ho, Wo;           /* input and output spatial size */
+    clv_param *g, *b, *rm, *rv;     /* bn weight, bias, running mean, running var */
+    float *mean, *var, *rstd;       /* statistics the last forward used [cout] */
+    int batch_stats;                /* the last forward normalized with batch statistics */
+    float *z;                       /* conv output [B Ho Wo x cout] (training arena) */
+} convbn;
+
+typedef struct rblock {
+    convbn c1, c2, ds;
+    int has_ds;
+    float *x;  /* input (the previous stage's output) */
+    float *a1; /* relu(bn1(conv1(x))) */
+    float *y;  /* output */
+} rblock;
+
+typedef struct resnet {
+    clv_resnet_config cfg;
+    convbn stem;
+    int pool;
+    int64_t Hp, Wp;        /* after the max-pool (or the stem) */
+    rblock *blocks;
+    int n_blocks;
+    int64_t act_max;       /* largest activation, floats per image */
+    int64_t cols_max;      /* largest im2col matrix, floats per image */
+    int64_t feat_hw;       /* pixels per image of the last stage */
+    unsigned char *init_kind;
+
+    int64_t cap_B, B;      /* arena batch; batch of the last training forward (0: none) */
+    float *fwd, *cols, *tmp;
+    float *xin, *stem_a, *pooled;
+    int32_t *argmax;
+    float *bwd, *gA, *gB, *gt, *dz, *dcols, *dxin;
+    int64_t bwd_cap_B;
+    float **zsave;
+    int64_t *zsave_cap;
+    float *wscratch;
+    int64_t wscratch_n;
+} resnet;
+
+/* ---- buffers ---- */
+
+static int64_t rows_of(const convbn *c) { return c->Ho * c->Wo; }
+static int needs_cols(const convbn *c) { return !(c->k == 1 && c->s == 1 && c->p == 0); }
+
+static void free_arenas(resnet *r)
+{
+    clv_free(r->fwd);
+    clv_free(r->argmax);
+    clv_free(r->bwd);
+    r->fwd = r->bwd = NULL;
+    r->argmax = NULL;
+    r->cap_B = r->bwd_cap_B = 0;
+}
+
+static int ensure_fwd(clv_model *m, int64_t B, clv_err *err)
+{
+    resnet *r = m->impl;
+    if (B <= r->cap_B)
+        return 0;
+    free_arenas(r);
+    const clv_resnet_config *c = &r->cfg;
+    int64_t per = (int64_t)c->img_size * c->img_size * c->in_chans /* xin */ + 2 * rows_of(&r->stem) * r->stem.cout +
+                  r->Hp * r->Wp * r->stem.cout + r->cols_max + r->act_max /* tmp */;
+    for (int i = 0; i < r->n_blocks; i++) {
+        const rblock *bk = &r->blocks[i];
+        per += 2 * rows_of(&bk->c1) * bk->c1.cout /* z1, a1 */ + 2 * rows_of(&bk->c2) * bk->c2.cout /* z2, y */;
+        if (bk->has_ds)
+            per += rows_of(&bk->ds) * bk->ds.cout;
+    }
+    size_t n;
+    if (clv_mul_overflow((size_t)per, (size_t)B, &n) || !(r->fwd = clv_alloc_array(n, sizeof(float))) ||
+        (r->pool && !(r->argmax = clv_alloc_array((size_t)(B * r->Hp * r->Wp * r->stem.cout), sizeof(int32_t))))) {
+        free_arenas(r);
+        return clv_errf(err, "%s: out of memory for the activations of batch %lld (%.0f MiB)", m->info.name,
+                        (long long)B, (double)per * (double)B * 4.0 / 1048576.0);
+    }
+    float *p = r->fwd;
+#define TAKE(ptr, floats) (ptr = p, p += (floats) * B)
+    TAKE(r->xin, (int64_t)c->img_size * c->img_size * c->in_chans);
+    TAKE(r->stem.z, rows_of(&r->stem) * r->stem.cout);
+    TAKE(r->stem_a, rows_of(&r->stem) * r->stem.cout);
+    if (r->pool)
+        TAKE(r->pooled, r->Hp * r->Wp * r->stem.cout);
+    else
+        r->pooled = r->stem_a;
+    TAKE(r->cols, r->cols_max);
+    TAKE(r->tmp, r->act_max);
+    const float *x = r->pooled;
+    for (int i = 0; i < r->n_blocks; i++) {
+        rblock *bk = &r->blocks[i];
+        bk->x = (float *)x;
+        TAKE(bk->c1.z, rows_of(&bk->c1) * bk->c1.cout);
+        TAKE(bk->a1, rows_of(&bk->c1) * bk->c1.cout);
+        TAKE(bk->c2.z, rows_of(&bk->c2) * bk->c2.cout);
+        if (bk->has_ds)
+            TAKE(bk->ds.z, rows_of(&bk->ds) * bk->ds.cout);
+        TAKE(bk->y, rows_of(&bk->c2) * bk->c2.cout);
+        x = bk->y;
+    }
+#undef TAKE
+    r->cap_B = B;
+    return 0;
+}
+
+static int ensure_bwd(clv_model *m, clv_err *err)
+{
+    resnet *r = m->impl;
+    if (r->bwd_cap_B >= r->cap_B)
+        return 0;
+    clv_free(r->bwd);
+    r->bwd_cap_B = 0;
+    const int64_t B = r->cap_B, img = (int64_t)r->cfg.img_size * r->cfg.img_size * r->cfg.in_chans;
+    const int64_t per = 4 * r->act_max + r->cols_max + img;
+    size_t n;
+    if (clv_mul_overflow((size_t)per, (size_t)B, &n) || !(r->bwd = clv_alloc_array(n, sizeof(float))))
+        return clv_errf(err, "%s: out of memory for the gradients of batch %lld", m->info.name, (long long)B);
+    float *p = r->bwd;
+    r->gA = p, p += B * r->act_max;
+    r->gB = p, p += B * r->act_max;
+    r->gt = p, p += B * r->act_max;
+    r->dz = p, p += B * r->act_max;
+    r->dcols = p, p += B * r->cols_max;
+    r->dxin = p;
+    r->bwd_cap_B = B;
+    return 0;
+}
+
+/* The pre-scale output buffer of a scaled weight layer (training only). */
+static int zsave_for(clv_model *m, const convbn *c, float **z, clv_err *err)
+{
+    resnet *r = m->impl;
+    const clv_wlayer *l = m->wlayers[c->widx];
+    *z = NULL;
+    if (!m->training || !clv_wlayer_scale(l))
+        return 0;
+    const int i = c->widx;
+    if (r->zsave_cap[i] < r->cap_B) {
+        clv_free(r->zsave[i]);
+        r->zsave_cap[i] = 0;
+        size_t n;
+        if (clv_mul_overflow((size_t)(r->cap_B * rows_of(c)), (size_t)c->cout, &n) ||
+            !(r->zsave[i] = clv_alloc_array(n, sizeof(float))))
+            return clv_errf(err, "%s: out of memory for the scaled outputs of %s", m->info.name, l->name);
+        r->zsave_cap[i] = r->cap_B;
+    }
+    *z = r->zsave[i];
+    return 0;
+}
+
+/* ---- forward ---- */
+
+/* out = [relu](bn(conv(x))), x [B H W x cin] */
+static int convbn_forward(clv_model *m, convbn *c, const float *x, int64_t B, float *out, int relu, clv_err *err)
+{
+    resnet *r = m->impl;
+    const int64_t N = B * rows_of(c);
+    const float *in = x;
+    if (needs_cols(c)) {
+        clv_im2col(r->cols, x, B, c->H, c->W, c->cin, c->k, c->s, c->p);
+        in = r->cols;
+    }
+    float *zs;
+    if (zsave_for(m, c, &zs, err))
+        return -1;
+    clv_wlayer_forward(&c->conv, c->z, zs, in, N);
+    c->batch_stats = m->training && c->g->trainable;
+    if (c->batch_stats) {
+        clv_batchnorm_stats(c->mean, c->var, c->z, N, c->cout);
+        clv_batchnorm_update_running(c->rm->data, c->rv->data, c->mean, c->var, N, c->cout, BN_MOMENTUM);
+    } else {
+        memcpy(c->mean, c->rm->data, (size_t)c->cout * sizeof(float));
+        memcpy(c->var, c->rv->data, (size_t)c->cout * sizeof(float));
+    }
+    clv_batchnorm_rstd(c->rstd, c->var, c->cout, r->cfg.bn_eps);
+    clv_batchnorm_apply(out, c->z, c->mean, c->rstd, c->g->data, c->b->data, N, c->cout, relu);
+    return 0;
+}
+
+static void add_relu(float *y, const float *a, int64_t n)
+{
+#pragma omp parallel for schedule(static) if (n > 65536)
+    for (int64_t i = 0; i < n; i++) {
+        const float v = y[i] + a[i];
+        y[i] = v > 0.0f ? v : 0.0f;
+    }
+}
+
+static int resnet_forward(clv_model *m, const float *x, int64_t B, float *feats, clv_err *err)
+{
+    resnet *r = m->impl;
+    if (B <= 0)
+        return clv_errf(err, "%s: batch size %lld", m->info.name, (long long)B);
+    r->B = 0;
+    if (ensure_fwd(m, B, err))
+        return -1;
+    const clv_resnet_config *c = &r->cfg;
+    clv_nchw_to_nhwc(r->xin, x, B, c->in_chans, c->img_size, c->img_size);
+    if (convbn_forward(m, &r->stem, r->xin, B, r->stem_a, 1, err))
+        return -1;
+    if (r->pool)
+        clv_maxpool_forward(r->pooled, r->argmax, r->stem_a, B, r->stem.Ho, r->stem.Wo, r->stem.cout, 3, 2, 1);
+    for (int i = 0; i < r->n_blocks; i++) {
+        rblock *bk = &r->blocks[i];
+        if (convbn_forward(m, &bk->c1, bk->x, B, bk->a1, 1, err) || convbn_forward(m, &bk->c2, bk->a1, B, bk->y, 0, err))
+            return -1;
+        const int64_t n = B * rows_of(&bk->c2) * bk->c2.cout;
+        if (bk->has_ds) {
+            if (convbn_forward(m, &bk->ds, bk->x, B, r->tmp, 0, err))
+                return -1;
+            add_relu(bk->y, r->tmp, n);
+        } else {
+            add_relu(bk->y, bk->x, n);
+        }
+    }
+    const rblock *last = &r->blocks[r->n_blocks - 1];
+    clv_avgpool_forward(feats, last->y, B, r->feat_hw, last->c2.cout);
+    r->B = m->training ? B : 0;
+    return 0;
+}
+
+/* ---- backward ---- */
+
+static float *grad_of(clv_param *p) { return p->trainable ? p->grad : NULL; }
+
+static int wl_trains(const clv_wlayer *l) { return l->weight->trainable || l->adapter != NULL; }
+
+static int convbn_trains(const convbn *c) { return wl_trains(&c->conv) || c->g->trainable || c->b->trainable; }
+
+static int any_trains(const resnet *r)
+{
+    if (convbn_trains(&r->stem))
+        return 1;
+    for (int i = 0; i < r->n_blocks; i++) {
+        const rblock *bk = &r->blocks[i];
+        if (convbn_trains(&bk->c1) || convbn_trains(&bk->c2) || (bk->has_ds && convbn_trains(&bk->ds)))
+            return 1;
+    }
+    return 0;
+}
+
+/* dout: gradient of the norm's output (pre-relu, already masked).
+ * dinput (may be NULL) += gradient of the conv's input x. */
+static void convbn_backward(clv_model *m, convbn *c, const float *dout, const float *x, float *dinput, int64_t B)
+{
+    resnet *r = m->impl;
+    const int64_t N = B * rows_of(c);
+    memset(r->dz, 0, (size_t)(N * c->cout) * sizeof(float));
+    clv_batchnorm_backward(r->dz, grad_of(c->g), grad_of(c->b), dout, c->z, c->mean, c->rstd, c->g->data, N, c->cout,
+                           c->batch_stats);
+    const float *in = x;
+    if (needs_cols(c) && wl_trains(&c->conv)) { /* the weight gradient needs the im2col matrix again */
+        clv_im2col(r->cols, x, B, c->H, c->W, c->cin, c->k, c->s, c->p);
+        in = r->cols;
+    }
+    float *dcols = NULL;
+    if (dinput) {
+        if (needs_cols(c)) {
+            dcols = r->dcols;
+            memset(dcols, 0, (size_t)(N * c->conv.in) * sizeof(float));
+        } else {
+            dcols = dinput; /* a 1x1 stride-1 conv: the columns are the input */
+        }
+    }
+    clv_wlayer_backward(&c->conv, dcols, r->dz, in, r->zsave[c->widx], N, r->wscratch);
+    if (dinput && needs_cols(c))
+        clv_col2im(dinput, r->dcols, B, c->H, c->W, c->cin, c->k, c->s, c->p);
+}
+
+static int prepare_scaled(clv_model *m, int64_t B, clv_err *err)
+{
+    resnet *r = m->impl;
+    int64_t need = 0;
+    for (int i = 0; i < m->n_wlayers; i++) {
+        const clv_wlayer *l = m->wlayers[i];
+        if (!clv_wlayer_scale(l))
+            continue;
+        if (!r->zsave[i] || r->zsave_cap[i] < B)
+            return clv_errf(err, "%s: %s gained an output scale between forward and backward", m->info.name,
+                            l->name);
+        const int64_t n = B * r->act_max + l->out; /* >= clv_wlayer_scratch_floats(l, rows) for its rows */
+        if (n > need)
+            need = n;
+    }
+    if (need > r->wscratch_n) {
+        clv_free(r->wscratch);
+        r->wscratch_n = 0;
+        if (!(r->wscratch = clv_alloc_array((size_t)need, sizeof(float))))
+            return clv_errf(err, "%s: out of memory for the adapter scratch", m->info.name);
+        r->wscratch_n = need;
+    }
+    return 0;
+}
+
+static int resnet_backward(clv_model *m, const float *dfeats, float *dx, clv_err *err)
+{
+    resnet *r = m->impl;
+    const int64_t B = r->B;
+    if (B == 0)
+        return clv_errf(err, "%s: backward without a successful training forward (training = 1)", m->info.name);
+    if (!dx && !any_trains(r))
+        return 0;
+    if (ensure_bwd(m, err) || prepare_scaled(m, B, err))
+        return -1;
+    const rblock *last = &r->blocks[r->n_blocks - 1];
+    float *dy = r->gA, *dnext = r->gB;
+    int64_t n = B * rows_of(&last->c2) * last->c2.cout;
+    memset(dy, 0, (size_t)n * sizeof(float));
+    clv_avgpool_backward(dy, dfeats, B, r->feat_hw, last->c2.cout);
+    for (int i = r->n_blocks - 1; i >= 0; i--) {
+        rblock *bk = &r->blocks[i];
+        n = B * rows_of(&bk->c2) * bk->c2.cout;
+        clv_relu_mask(dy, bk->y, n); /* dy is now the gradient of bn2's output and of the shortcut */
+        const int64_t n1 = B * rows_of(&bk->c1) * bk->c1.cout;
+        float *da1 = r->gt;
+        memset(da1, 0, (size_t)n1 * sizeof(float));
+        convbn_backward(m, &bk->c2, dy, bk->a1, da1, B);
+        clv_relu_mask(da1, bk->a1, n1);
+        const int64_t nx = B * bk->c1.H * bk->c1.W * bk->c1.cin;
+        memset(dnext, 0, (size_t)nx * sizeof(float));
+        convbn_backward(m, &bk->c1, da1, bk->x, dnext, B);
+        if (bk->has_ds) {
+            convbn_backward(m, &bk->ds, dy, bk->x, dnext, B);
+        } else {
+#pragma omp parallel for schedule(static) if (nx > 65536)
+            for (int64_t j = 0; j < nx; j++)
+                dnext[j] += dy[j];
+        }
+        float *t = dy;
+        dy = dnext;
+        dnext = t;
+    }
+    /* dy: gradient of the first block's input (the pooled stem output) */
+    const int64_t ns = B * rows_of(&r->stem) * r->stem.cout;
+    float *dstem = dy;
+    if (r->pool) {
+        dstem = dnext;
+        memset(dstem, 0, (size_t)ns * sizeof(float));
+        clv_maxpool_backward(dstem, dy, r->argmax, B, r->Hp, r->Wp, r->stem.cout);
+    }
+    clv_relu_mask(dstem, r->stem_a, ns);
+    const clv_resnet_config *c = &r->cfg;
+    const int64_t nin = B * c->img_size * c->img_size * c->in_chans;
+    if (dx)
+        memset(r->dxin, 0, (size_t)nin * sizeof(float));
+    convbn_backward(m, &r->stem, dstem, r->xin, dx ? r->dxin : NULL, B);
+    if (dx)
+        clv_nchw_to_nhwc_backward(dx, r->dxin, B, c->in_chans, c->img_size, c->img_size);
+    return 0;
+}
+
+/* ---- init, free ---- */
+
+static void resnet_init(clv_model *m, uint64_t seed)
+{
+    resnet *r = m->impl;
+    for (int k = 0; k < m->params.count; k++) {
+        clv_param *p = m->params.items[k];
+        const uint64_t key = clv_rng_key(seed, CLV_STREAM_INIT, (uint64_t)k, 0);
+        /* kaiming_normal_(mode="fan_out", nonlinearity="relu"): std = sqrt(2 / (Cout k k)) */
+        const float std = p->ndim == 4 ? sqrtf(2.0f / (float)(p->shape[0] * p->shape[2] * p->shape[3])) : 0.0f;
+        for (int64_t j = 0; j < p->numel; j++) {
+            switch (r->init_kind[k]) {
+            case INIT_ZERO: p->data[j] = 0.0f; break;
+            case INIT_ONE: p->data[j] = 1.0f; break;
+            case INIT_KAIMING: p->data[j] = std * clv_rng_normal(key, (uint64_t)j); break;
+            }
+        }
+    }
+    for (int i = 0; i < m->n_wlayers; i++)
+        if (m->wlayers[i]->adapter && m->wlayers[i]->adapter->ops->invalidate)
+            m->wlayers[i]->adapter->ops->invalidate(m->wlayers[i]->adapter);
+}
+
+static void free_convbn(convbn *c)
+{
+    free(c->mean);
+    c->mean = NULL;
+}
+
+static void resnet_free(clv_model *m)
+{
+    resnet *r = m->impl;
+    if (r) {
+        free_arenas(r);
+        clv_free(r->wscratch);
+        if (r->zsave)
+            for (int i = 0; i < m->n_wlayers; i++)
+                clv_free(r->zsave[i]);
+        free(r->zsave);
+        free(r->zsave_cap);
+        free_convbn(&r->stem);
+        for (int i = 0; r->blocks && i < r->n_blocks; i++) {
+            free_convbn(&r->blocks[i].c1);
+            free_convbn(&r->blocks[i].c2);
+            free_convbn(&r->blocks[i].ds);
+        }
+        free(r->blocks);
+        free(r->init_kind);
+        free(r);
+    }
+    clv_params_free(&m->params);
+    free(m->wlayers);
+    free(m);
+}
+
+static const clv_model_ops resnet_ops = {
+    .init = resnet_init,
+    .forward = resnet_forward,
+    .backward = resnet_backward,
+    .free = resnet_free,
+};
+
+/* ---- construction ---- */
+
+static clv_param *add(clv_model *m, int kind, clv_err *err, const char *name, int ndim, int64_t d0, int64_t d1,
+                      int64_t d2, int64_t d3)
+{
+    resnet *r = m->impl;
+    const int64_t shape[4] = {d0, d1, d2, d3};
+    clv_param *p = clv_params_add(&m->params, name, ndim, shape, err);
+    if (!p)
+        return NULL;
+    unsigned char *kinds = realloc(r->init_kind, (size_t)m->params.count);
+    if (!kinds) {
+        clv_errf(err, "out of memory");
+        return NULL;
+    }
+    r->init_kind = kinds;
+    kinds[m->params.count - 1] = (unsigned char)kind;
+    return p;
+}
+
+/* conv "<conv>.weight" [cout x cin x k x k] and norm "<bn>.{weight,bias,running_mean,running_var}" */
+static int add_convbn(clv_model *m, convbn *c, const char *conv, const char *bn, int64_t cin, int64_t cout, int64_t k,
+                      int64_t s, int64_t p, int64_t H, int64_t W, clv_err *err)
+{
+    resnet *r = m->impl;
+    char name[CLV_NAME_LEN];
+    c->cin = cin, c->cout = cout, c->k = k, c->s = s, c->p = p, c->H = H, c->W = W;
+    c->Ho = clv_conv_out_size(H, k, s, p);
+    c->Wo = clv_conv_out_size(W, k, s, p);
+    if (c->Ho < 1 || c->Wo < 1)
+        return clv_errf(err, "%s: %s gets a %lldx%lld input, too small for its %lldx%lld stride %lld kernel",
+                        m->info.name, conv, (long long)H, (long long)W, (long long)k, (long long)k, (long long)s);
+    snprintf(c->conv.name, sizeof c->conv.name, "%s", conv);
+    c->conv.out = cout;
+    c->conv.in = cin * k * k;
+    snprintf(name, sizeof name, "%s.weight", conv);
+    if (!(c->conv.weight = add(m, INIT_KAIMING, err, name, 4, cout, cin, k, k)))
+        return -1;
+    static const char *const what[4] = {"weight", "bias", "running_mean", "running_var"};
+    static const int kinds[4] = {INIT_ONE, INIT_ZERO, INIT_ZERO, INIT_ONE};
+    clv_param **slot[4] = {&c->g, &c->b, &c->rm, &c->rv};
+    for (int i = 0; i < 4; i++) {
+        snprintf(name, sizeof name, "%s.%s", bn, what[i]);
+        if (!(*slot[i] = add(m, kinds[i], err, name, 1, cout, 0, 0, 0)))
+            return -1;
+        (*slot[i])->no_decay = 1;
+        (*slot[i])->buffer = i >= 2;
+    }
+    if (!(c->mean = calloc((size_t)cout * 3, sizeof(float))))
+        return clv_errf(err, "out of memory");
+    c->var = c->mean + cout;
+    c->rstd = c->mean + 2 * cout;
+    c->widx = m->n_wlayers;
+    m->wlayers[m->n_wlayers++] = &c->conv;
+    const int64_t act = c->Ho * c->Wo * cout, cols = needs_cols(c) ? c->Ho * c->Wo * cin * k * k : 0;
+    if (act > r->act_max)
+        r->act_max = act;
+    if (H * W * cin > r->act_max)
+        r->act_max = H * W * cin;
+    if (cols > r->cols_max)
+        r->cols_max = cols;
+    m->info.flops_per_image += 2.0 * (double)(c->Ho * c->Wo) * (double)cout * (double)(cin * k * k);
+    return 0;
+}
+
+static int check_config(const char *name, const clv_resnet_config *c, clv_err *err)
+{
+    if (c->img_size < 8 || c->img_size > 4096)
+        return clv_errf(err, "%s: image size %d out of range", name, c->img_size);
+    if (c->in_chans <= 0 || c->in_chans > 64)
+        return clv_errf(err, "%s: in_chans %d out of range", name, c->in_chans);
+    if (c->stem_kernel != 7 && c->stem_kernel != 3)
+        return clv_errf(err, "%s: stem_kernel must be 7 (ImageNet) or 3 (CIFAR), not %d", name, c->stem_kernel);
+    for (int i = 0; i < 4; i++)
+        if (c->widths[i] <= 0 || c->widths[i] > 8192 || c->blocks[i] <= 0 || c->blocks[i] > 64)
+            return clv_errf(err, "%s: layer%d has width %d and %d blocks", name, i + 1, c->widths[i], c->blocks[i]);
+    if (!(c->bn_eps > 0.0f))
+        return clv_errf(err, "%s: bn_eps must be positive", name);
+    return 0;
+}
+
+clv_model *clv_resnet_create(const char *name, const clv_resnet_config *cfg, clv_err *err)
+{
+    if (!name || strlen(name) >= sizeof(((clv_model_info *)0)->name)) {
+        clv_errf(err, "resnet: missing or too long model name");
+        return NULL;
+    }
+    if (check_config(name, cfg, err))
+        return NULL;
+    clv_model *m = calloc(1, sizeof *m);
+    resnet *r = calloc(1, sizeof *r);
+    if (!m || !r) {
+        free(m);
+        free(r);
+        clv_errf(err, "%s: out of memory", name);
+        return NULL;
+    }
+    m->ops = &resnet_ops;
+    m->impl = r;
+    m->training = 1;
+    clv_params_init(&m->params);
+    snprintf(m->info.name, sizeof m->info.name, "%s", name);
+    r->cfg = *cfg;
+    r->pool = cfg->stem_kernel == 7;
+    for (int i = 0; i < 4; i++)
+        r->n_blocks += cfg->blocks[i];
+    const int n_convs = 1 + 2 * r->n_blocks + 4;
+    r->blocks = calloc((size_t)r->n_blocks, sizeof *r->blocks);
+    m->wlayers = calloc((size_t)n_convs, sizeof *m->wlayers);
+    r->zsave = calloc((size_t)n_convs, sizeof *r->zsave);
+    r->zsave_cap = calloc((size_t)n_convs, sizeof *r->zsave_cap);
+    if (!r->blocks || !m->wlayers || !r->zsave || !r->zsave_cap) {
+        clv_errf(err, "%s: out of memory", name);
+        goto fail;
+    }
+    const int64_t S = cfg->img_size;
+    const int64_t sk = cfg->stem_kernel, ss = r->pool ? 2 : 1, sp = r->pool ? 3 : 1;
+    if (add_convbn(m, &r->stem, "conv1", "bn1", cfg->in_chans, cfg->widths[0], sk, ss, sp, S, S, err))
+        goto fail;
+    r->Hp = r->pool ? clv_conv_out_size(r->stem.Ho, 3, 2, 1) : r->stem.Ho;
+    r->Wp = r->pool ? clv_conv_out_size(r->stem.Wo, 3, 2, 1) : r->stem.Wo;
+    if (r->Hp * r->Wp * cfg->widths[0] > r->act_max)
+        r->act_max = r->Hp * r->Wp * cfg->widths[0];
+    int64_t H = r->Hp, W = r->Wp, cin = cfg->widths[0];
+    int bi = 0;
+    for (int L = 0; L < 4; L++)
+        for (int j = 0; j < cfg->blocks[L]; j++, bi++) {
+            rblock *bk = &r->blocks[bi];
+            const int64_t cout = cfg->widths[L], s = (L > 0 && j == 0) ? 2 : 1;
+            char conv[CLV_NAME_LEN], bn[CLV_NAME_LEN];
+            snprintf(conv, sizeof conv, "layer%d.%d.conv1", L + 1, j);
+            snprintf(bn, sizeof bn, "layer%d.%d.bn1", L + 1, j);
+            if (add_convbn(m, &bk->c1, conv, bn, cin, cout, 3, s, 1, H, W, err))
+                goto fail;
+            snprintf(conv, sizeof conv, "layer%d.%d.conv2", L + 1, j);
+            snprintf(bn, sizeof bn, "layer%d.%d.bn2", L + 1, j);
+            if (add_convbn(m, &bk->c2, conv, bn, cout, cout, 3, 1, 1, bk->c1.Ho, bk->c1.Wo, err))
+                goto fail;
+            if (s != 1 || cin != cout) {
+                bk->has_ds = 1;
+                snprintf(conv, sizeof conv, "layer%d.%d.downsample.0", L + 1, j);
+                snprintf(bn, sizeof bn, "layer%d.%d.downsample.1", L + 1, j);
+                if (add_convbn(m, &bk->ds, conv, bn, cin, cout, 1, s, 0, H, W, err))
+                    goto fail;
+            }
+            H = bk->c2.Ho, W = bk->c2.Wo, cin = cout;
+        }
+    r->feat_hw = H * W;
+
+    clv_model_info *in = &m->info;
+    snprintf(in->family, sizeof in->family, "resnet");
+    in->img_size = cfg->img_size;
+    in->in_chans = cfg->in_chans;
+    in->feat_dim = cfg->widths[3];
+    int64_t np = 0;
+    for (int i = 0; i < m->params.count; i++)
+        if (!m->params.items[i]->buffer)
+            np += m->params.items[i]->numel;
+    char count[32];
+    if (np >= 1000000)
+        snprintf(count, sizeof count, "%.1fM", (double)np / 1e6);
+    else
+        snprintf(count, sizeof count, "%.0fK", (double)np / 1e3);
+    snprintf(in->summary, sizeof in->summary, "ResNet %s stem, widths %d-%d-%d-%d, blocks %d-%d-%d-%d, %dx%d, %s params",
+             r->pool ? "7x7+pool" : "3x3", cfg->widths[0], cfg->widths[1], cfg->widths[2], cfg->widths[3],
+             cfg->blocks[0], cfg->blocks[1], cfg->blocks[2], cfg->blocks[3], cfg->img_size, cfg->img_size, count);
+    return m;
+fail:
+    resnet_free(m);
+    return NULL;
+}

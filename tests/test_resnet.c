@@ -1,0 +1,369 @@
+/* The ResNet backbone against PyTorch (fixtures by tools/make_resnet_fixtures.py:
+ * eval and train mode features, every gradient, the running-statistics
+ * update), against finite differences, with adapters on its convolutions,
+ * and the parameter names and shapes of torchvision's resnet18. */
+#include <criterion/criterion.h>
+
+#include "clvit/adapters.h"
+#include "clvit/model.h"
+#include "clvit/safetensors.h"
+#include "gradcheck.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct fixture {
+    const char *path;
+    clv_resnet_config cfg;
+} fixture;
+
+static const fixture fixtures[2] = {
+    {"tests/fixtures/resnet_micro_c.safetensors", {16, 3, 3, {4, 8, 8, 16}, {2, 1, 1, 1}, 1e-5f}},
+    {"tests/fixtures/resnet_micro_i.safetensors", {64, 1, 7, {4, 4, 8, 8}, {1, 1, 1, 1}, 1e-5f}},
+};
+
+static float *read_tensor(const clv_safetensors *st, const char *name, int64_t numel)
+{
+    clv_err err = {{0}};
+    const clv_st_tensor *t = clv_st_find(st, name);
+    cr_assert(t, "%s: no tensor %s", st->path, name);
+    cr_assert_eq(t->numel, numel, "%s: %s has %lld elements, want %lld", st->path, name, (long long)t->numel,
+                 (long long)numel);
+    float *p = malloc((size_t)numel * sizeof(float));
+    cr_assert(p);
+    cr_assert_eq(clv_st_read_f32(st, t, p, numel, &err), 0, "%s", err.msg);
+    return p;
+}
+
+/* max |a - b| / max(max |b|, floor) */
+static double rel_diff(const float *a, const float *b, int64_t n, double floor)
+{
+    double bmax = floor, d = 0;
+    for (int64_t i = 0; i < n; i++)
+        bmax = fmax(bmax, fabs((double)b[i]));
+    for (int64_t i = 0; i < n; i++) {
+        double e = fabs((double)a[i] - (double)b[i]);
+        if (!(e <= d))
+            d = isnan(e) ? INFINITY : e;
+    }
+    return d / bmax;
+}
+
+typedef struct loaded {
+    clv_safetensors st;
+    clv_model *m;
+    float *x, *R;
+    int64_t nx, F, B;
+} loaded;
+
+static void load(loaded *L, const fixture *f)
+{
+    clv_err err = {{0}};
+    memset(L, 0, sizeof *L);
+    cr_assert_eq(clv_st_open(&L->st, f->path, &err), 0, "%s", err.msg);
+    L->m = clv_resnet_create("resnet_micro", &f->cfg, &err);
+    cr_assert(L->m, "%s", err.msg);
+    cr_assert_eq(clv_st_load_params(&L->st, &L->m->params, NULL, 0, &err), 0, "%s", err.msg);
+    L->B = 2;
+    L->F = f->cfg.widths[3];
+    L->nx = L->B * f->cfg.in_chans * f->cfg.img_size * f->cfg.img_size;
+    L->x = read_tensor(&L->st, "x", L->nx);
+    L->R = read_tensor(&L->st, "R", L->B * L->F);
+}
+
+static void unload(loaded *L)
+{
+    clv_model_free(L->m);
+    clv_st_close(&L->st);
+    free(L->x);
+    free(L->R);
+}
+
+static void set_all_trainable(clv_model *m, int on)
+{
+    clv_err err = {{0}};
+    for (int i = 0; i < m->params.count; i++)
+        cr_assert_eq(clv_param_set_trainable(m->params.items[i], on, &err), 0, "%s", err.msg);
+}
+
+Test(resnet, eval_forward_matches_pytorch)
+{
+    for (int k = 0; k < 2; k++) {
+        loaded L;
+        load(&L, &fixtures[k]);
+        clv_err err = {{0}};
+        float feats[2 * 16];
+        L.m->training = 0;
+        cr_assert_eq(L.m->ops->forward(L.m, L.x, L.B, feats, &err), 0, "%s", err.msg);
+        float *ref = read_tensor(&L.st, "feats_eval", L.B * L.F);
+        double d = rel_diff(feats, ref, L.B * L.F, 1e-3);
+        cr_expect(d < 1e-5, "%s: eval features differ from PyTorch by %.3g (relative)", fixtures[k].path, d);
+        cr_expect_neq(L.m->ops->backward(L.m, L.R, NULL, &err), 0, "no backward after an inference forward");
+        free(ref);
+        unload(&L);
+    }
+}
+
+Test(resnet, train_forward_gradients_and_running_stats_match_pytorch)
+{
+    for (int k = 0; k < 2; k++) {
+        loaded L;
+        load(&L, &fixtures[k]);
+        clv_err err = {{0}};
+        float feats[2 * 16];
+        float *dx = calloc((size_t)L.nx, sizeof(float));
+        set_all_trainable(L.m, 1);
+        clv_params_zero_grad(&L.m->params);
+        L.m->training = 1;
+        cr_assert_eq(L.m->ops->forward(L.m, L.x, L.B, feats, &err), 0, "%s", err.msg);
+        cr_assert_eq(L.m->ops->backward(L.m, L.R, dx, &err), 0, "%s", err.msg);
+        float *ref = read_tensor(&L.st, "feats_train", L.B * L.F);
+        double d = rel_diff(feats, ref, L.B * L.F, 1e-3);
+        cr_expect(d < 1e-5, "%s: train features differ by %.3g", fixtures[k].path, d);
+        free(ref);
+        char name[CLV_NAME_LEN + 16];
+        int checked = 0;
+        for (int i = 0; i < L.m->params.count; i++) {
+            clv_param *p = L.m->params.items[i];
+            if (p->buffer) {
+                cr_expect_not(p->trainable, "%s is a buffer and never trains", p->name);
+                snprintf(name, sizeof name, "after.%s", p->name);
+                ref = read_tensor(&L.st, name, p->numel);
+                d = rel_diff(p->data, ref, p->numel, 1e-3);
+                cr_expect(d < 1e-5, "%s: running statistic differs by %.3g", name, d);
+            } else {
+                snprintf(name, sizeof name, "grad.%s", p->name);
+                ref = read_tensor(&L.st, name, p->numel);
+                d = rel_diff(p->grad, ref, p->numel, 1e-6);
+                cr_expect(d < 1e-4, "%s %s: relative error %.3g", fixtures[k].path, name, d);
+                checked++;
+            }
+            free(ref);
+        }
+        cr_expect_gt(checked, 10);
+        ref = read_tensor(&L.st, "grad.x", L.nx);
+        d = rel_diff(dx, ref, L.nx, 1e-6);
+        cr_expect(d < 1e-4, "%s: grad.x relative error %.3g", fixtures[k].path, d);
+        free(ref);
+        free(dx);
+        unload(&L);
+    }
+}
+
+/* A frozen base: norms untrainable use their running statistics while the
+ * convolutions train (as under an adapter): PyTorch's eval-mode gradients. */
+Test(resnet, frozen_norm_gradients_match_pytorch_eval_mode)
+{
+    for (int k = 0; k < 2; k++) {
+        loaded L;
+        load(&L, &fixtures[k]);
+        clv_err err = {{0}};
+        float feats[2 * 16];
+        float *dx = calloc((size_t)L.nx, sizeof(float));
+        for (int i = 0; i < L.m->params.count; i++)
+            cr_assert_eq(clv_param_set_trainable(L.m->params.items[i], L.m->params.items[i]->ndim == 4, &err), 0);
+        clv_params_zero_grad(&L.m->params);
+        L.m->training = 1;
+        cr_assert_eq(L.m->ops->forward(L.m, L.x, L.B, feats, &err), 0, "%s", err.msg);
+        cr_assert_eq(L.m->ops->backward(L.m, L.R, dx, &err), 0, "%s", err.msg);
+        float *ref = read_tensor(&L.st, "feats_eval", L.B * L.F);
+        double d = rel_diff(feats, ref, L.B * L.F, 1e-3);
+        cr_expect(d < 1e-5, "%s: features with frozen norms differ from eval mode by %.3g", fixtures[k].path, d);
+        free(ref);
+        char name[CLV_NAME_LEN + 16];
+        for (int i = 0; i < L.m->params.count; i++) {
+            clv_param *p = L.m->params.items[i];
+            if (p->ndim != 4)
+                continue;
+            snprintf(name, sizeof name, "grad_eval.%s", p->name);
+            ref = read_tensor(&L.st, name, p->numel);
+            d = rel_diff(p->grad, ref, p->numel, 1e-6);
+            cr_expect(d < 1e-4, "%s %s: relative error %.3g", fixtures[k].path, name, d);
+            free(ref);
+        }
+        ref = read_tensor(&L.st, "grad_eval.x", L.nx);
+        d = rel_diff(dx, ref, L.nx, 1e-6);
+        cr_expect(d < 1e-4, "%s: grad_eval.x relative error %.3g", fixtures[k].path, d);
+        free(ref);
+        free(dx);
+        unload(&L);
+    }
+}
+
+/* ---- finite differences on the whole model ---- */
+
+typedef struct fd_ctx {
+    clv_model *m;
+    const float *x, *R;
+    int64_t B, F;
+    float feats[2 * 16];
+} fd_ctx;
+
+static double model_loss(void *p)
+{
+    fd_ctx *c = p;
+    clv_err err = {{0}};
+    cr_assert_eq(c->m->ops->forward(c->m, c->x, c->B, c->feats, &err), 0, "%s", err.msg);
+    return gradcheck_dot(c->feats, c->R, c->B * c->F);
+}
+
+/* Fraction of probed entries whose central difference agrees with grad to
+ * 2%. ReLU and max-pool kinks lie within any step of a few of the many
+ * units of even a small network, so single entries may disagree while a
+ * wrong gradient disagrees almost everywhere; the backward is also checked
+ * entry by entry against PyTorch above. */
+static double fd_agreement(float *x, const float *grad, int64_t n, int probes, fd_ctx *c, char *worst, size_t len)
+{
+    double gmax = 0;
+    for (int64_t i = 0; i < n; i++)
+        gmax = fmax(gmax, fabs(grad[i]));
+    int ok = 0, done = 0;
+    double wr = -1;
+    for (int j = 0; j < probes; j++) {
+        const int64_t i = (int64_t)((double)j * (double)n / probes);
+        const float x0 = x[i], h = 1e-3f;
+        x[i] = x0 + h;
+        const double lp = model_loss(c);
+        x[i] = x0 - h;
+        const double lm = model_loss(c);
+        x[i] = x0;
+        const double num = (lp - lm) / (2.0 * h), an = grad[i];
+        const double rel = fabs(num - an) / fmax(fmax(fabs(num), fabs(an)), 1e-2 * gmax + 1e-12);
+        ok += rel < 2e-2;
+        done++;
+        if (rel > wr) {
+            wr = rel;
+            snprintf(worst, len, "worst [%lld] analytic %g numeric %g", (long long)i, an, num);
+        }
+    }
+    return done ? (double)ok / done : 0;
+}
+
+/* The CIFAR-stem fixture network (no max-pool). frozen_norms: batch norms
+ * with running statistics (a frozen base). */
+static void finite_differences(int frozen_norms)
+{
+    loaded L;
+    load(&L, &fixtures[0]);
+    clv_err err = {{0}};
+    set_all_trainable(L.m, 1);
+    if (frozen_norms)
+        for (int i = 0; i < L.m->params.count; i++)
+            if (L.m->params.items[i]->ndim == 1)
+                cr_assert_eq(clv_param_set_trainable(L.m->params.items[i], 0, &err), 0);
+    clv_params_zero_grad(&L.m->params);
+    float *dx = calloc((size_t)L.nx, sizeof(float));
+    fd_ctx c = {.m = L.m, .x = L.x, .R = L.R, .B = L.B, .F = L.F};
+    model_loss(&c);
+    cr_assert_eq(L.m->ops->backward(L.m, L.R, dx, &err), 0, "%s", err.msg);
+    char buf[200];
+    /* not conv1: a step in a stem weight moves every unit of the network, and too many ReLUs switch
+     * within it; conv1's gradient is checked against PyTorch above */
+    const char *names[4] = {"layer1.1.conv2.weight", "layer2.0.conv1.weight", "layer3.0.downsample.0.weight",
+                            "layer4.0.bn1.weight"};
+    for (int i = 0; i < 4; i++) {
+        clv_param *p = clv_params_find(&L.m->params, names[i]);
+        cr_assert(p, "%s", names[i]);
+        if (!p->trainable)
+            continue;
+        float *g = malloc((size_t)p->numel * sizeof(float));
+        memcpy(g, p->grad, (size_t)p->numel * sizeof(float));
+        const double agree = fd_agreement(p->data, g, p->numel, 20, &c, buf, sizeof buf);
+        cr_expect(agree >= 0.8, "%s (%s norms): %.0f%% of entries agree; %s", names[i],
+                  frozen_norms ? "frozen" : "batch", 100 * agree, buf);
+        free(g);
+    }
+    const double agree = fd_agreement((float *)L.x, dx, L.nx, 20, &c, buf, sizeof buf);
+    cr_expect(agree >= 0.8, "x (%s norms): %.0f%% of entries agree; %s", frozen_norms ? "frozen" : "batch",
+              100 * agree, buf);
+    free(dx);
+    unload(&L);
+}
+
+Test(resnet, finite_differences_batch_norms) { finite_differences(0); }
+Test(resnet, finite_differences_frozen_norms) { finite_differences(1); }
+
+/* ---- adapters on convolutions ---- */
+
+Test(resnet, adapters_on_convolutions_start_as_the_base)
+{
+    loaded L;
+    load(&L, &fixtures[0]);
+    clv_err err = {{0}};
+    float base[2 * 16], adapted[2 * 16];
+    L.m->training = 0;
+    cr_assert_eq(L.m->ops->forward(L.m, L.x, L.B, base, &err), 0, "%s", err.msg);
+    cr_assert_eq(L.m->n_wlayers, 1 + 2 * 5 + 3, "stem, two convs per block, three downsamples");
+    for (int kind = 0; kind < 2; kind++) {
+        clv_params ps;
+        clv_params_init(&ps);
+        for (int i = 0; i < L.m->n_wlayers; i++) {
+            clv_wlayer *l = L.m->wlayers[i];
+            cr_assert_eq(l->out * l->in, l->weight->numel, "%s is the Cout x (Cin k k) matrix", l->name);
+            clv_adapter *a = kind == 0 ? clv_rkr_create(l, 1, &err) : clv_piggyback_create(l, 1, 5e-3f, &err);
+            cr_assert(a, "%s", err.msg);
+            int rc = kind == 0 ? clv_rkr_add_task(a, l, 0, 2, 0, 99 + (uint64_t)i, 1.0f, &ps, &err)
+                               : clv_piggyback_add_task(a, l, 0, 1e-2f, 1.0f, &ps, &err);
+            cr_assert_eq(rc, 0, "%s", err.msg);
+            clv_task_adapter_select(a, 0);
+            l->adapter = a;
+        }
+        cr_assert_eq(L.m->ops->forward(L.m, L.x, L.B, adapted, &err), 0, "%s", err.msg);
+        for (int j = 0; j < L.B * L.F; j++)
+            cr_expect(fabsf(adapted[j] - base[j]) <= 1e-6f * (1 + fabsf(base[j])), "%s: feature %d %g vs %g",
+                      kind ? "piggyback" : "rkr", j, adapted[j], base[j]);
+        /* and their parameters receive gradients through the convolutions */
+        L.m->training = 1;
+        set_all_trainable(L.m, 0);
+        clv_params_zero_grad(&ps);
+        cr_assert_eq(L.m->ops->forward(L.m, L.x, L.B, adapted, &err), 0, "%s", err.msg);
+        cr_assert_eq(L.m->ops->backward(L.m, L.R, NULL, &err), 0, "%s", err.msg);
+        double g = 0;
+        for (int i = 0; i < ps.count; i++)
+            for (int64_t j = 0; j < ps.items[i]->numel; j++)
+                g += fabs(ps.items[i]->grad[j]);
+        cr_expect_gt(g, 0.0, "%s parameters got no gradient", kind ? "piggyback" : "rkr");
+        L.m->training = 0;
+        for (int i = 0; i < L.m->n_wlayers; i++) {
+            clv_adapter *a = L.m->wlayers[i]->adapter;
+            L.m->wlayers[i]->adapter = NULL;
+            a->ops->free(a);
+        }
+        clv_params_free(&ps);
+    }
+    unload(&L);
+}
+
+/* ---- torchvision's resnet18 ---- */
+
+Test(resnet, resnet18_has_torchvisions_names_and_shapes)
+{
+    clv_err err = {{0}};
+    clv_model *m = clv_model_create("resnet18", &err);
+    cr_assert(m, "%s", err.msg);
+    FILE *f = fopen("tests/fixtures/resnet18_state_dict.txt", "r");
+    cr_assert(f, "tests/fixtures/resnet18_state_dict.txt");
+    char name[CLV_NAME_LEN];
+    long long d[4];
+    int n = 0, nd;
+    char line[256];
+    while (fgets(line, sizeof line, f)) {
+        d[0] = d[1] = d[2] = d[3] = 0;
+        nd = sscanf(line, "%95s %lld %lld %lld %lld", name, &d[0], &d[1], &d[2], &d[3]) - 1;
+        if (strstr(name, "num_batches_tracked") || strncmp(name, "fc.", 3) == 0)
+            continue; /* an int64 counter clvit does not need; the head is a task head */
+        cr_assert_lt(n, m->params.count, "more tensors in torchvision than in clvit: %s", name);
+        const clv_param *p = m->params.items[n++];
+        cr_expect_str_eq(p->name, name, "tensor %d", n);
+        cr_expect_eq(p->ndim, nd, "%s ndim", name);
+        for (int i = 0; i < nd; i++)
+            cr_expect_eq(p->shape[i], d[i], "%s dim %d", name, i);
+    }
+    fclose(f);
+    cr_expect_eq(n, m->params.count, "clvit has %d tensors, torchvision %d", m->params.count, n);
+    cr_expect_eq(m->info.feat_dim, 512);
+    cr_expect(fabs(m->info.flops_per_image - 3.627e9) < 0.01e9, "resnet18 is 1.81 GMACs per 224x224 image");
+    clv_model_free(m);
+}
