@@ -60,7 +60,7 @@ static void task_logits(const char *dir, int task, float *logits)
     clv_predictor_free(p);
 }
 
-static void isolation(const char *method)
+static void isolation(const char *method, const char *model)
 {
     if (access(FMNIST, R_OK))
         cr_skip_test("Debian's dataset-fashion-mnist is not installed");
@@ -70,6 +70,7 @@ static void isolation(const char *method)
     clv_config c;
     config(&c, method);
     c.tasks = 5;
+    snprintf(c.model, sizeof c.model, "%s", model);
     /* stop at the end of task 2's steps; the resume finishes task 2 and stops in task 3 */
     cr_assert_eq(run(&c, dir, 0, 2 * STEPS_PER_TASK), CLV_STOPPED);
     cr_assert_eq(run(&c, dir, 1, STEPS_PER_TASK), CLV_STOPPED);
@@ -96,9 +97,19 @@ static void isolation(const char *method)
     tmp_tree_remove(dir);
 }
 
-Test(methods, rkr_never_changes_earlier_tasks, .timeout = 300) { isolation("rkr"); }
-Test(methods, piggyback_never_changes_earlier_tasks, .timeout = 300) { isolation("piggyback"); }
-Test(methods, maskrkr_never_changes_earlier_tasks, .timeout = 300) { isolation("maskrkr"); }
+Test(methods, rkr_never_changes_earlier_tasks, .timeout = 300) { isolation("rkr", "vit_nano_patch4_32"); }
+Test(methods, piggyback_never_changes_earlier_tasks, .timeout = 300) { isolation("piggyback", "vit_nano_patch4_32"); }
+Test(methods, maskrkr_never_changes_earlier_tasks, .timeout = 300) { isolation("maskrkr", "vit_nano_patch4_32"); }
+/* a CNN: adapters on convolutions, batch norms frozen with the base */
+Test(methods, rkr_on_resnet_never_changes_earlier_tasks, .timeout = 300) { isolation("rkr", "resnet_nano_cifar"); }
+Test(methods, piggyback_on_resnet_never_changes_earlier_tasks, .timeout = 300)
+{
+    isolation("piggyback", "resnet_nano_cifar");
+}
+Test(methods, maskrkr_on_resnet_never_changes_earlier_tasks, .timeout = 300)
+{
+    isolation("maskrkr", "resnet_nano_cifar");
+}
 
 /* Sum over the model's weight layers of f(out, in). */
 static int64_t layer_sum(int64_t (*f)(int64_t out, int64_t in, int k), int k)
