@@ -33,6 +33,7 @@ for m in $METHODS; do
         $BIN train --config "$CONFIG" --method "$m" ${EXTRA:-} --out "$dir" --overwrite
     fi
 done
+[ -n "${NO_REPORT:-}" ] && exit 0 # tools/run_grid.sh reports once for all backbones
 echo
 $BIN report --plot "$OUT/plots" "${dirs[@]}"
 echo
