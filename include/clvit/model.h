@@ -81,6 +81,18 @@ typedef struct clv_resnet_config {
 } clv_resnet_config;
 clv_model *clv_resnet_create(const char *name, const clv_resnet_config *cfg, clv_err *err);
 
+/* ---- Swin Transformer (timm 0.6 names: patch_embed.*, layers.i.blocks.j.*,
+ * layers.i.downsample.* at the end of every stage but the last, norm) ---- */
+#define CLV_SWIN_MAX_STAGES 4
+typedef struct clv_swin_config {
+    int img_size, patch_size, in_chans, embed_dim;
+    int window;                       /* window size (shrinks to the grid when the grid is smaller) */
+    int n_stages;
+    int depths[CLV_SWIN_MAX_STAGES];  /* blocks per stage */
+    int heads[CLV_SWIN_MAX_STAGES];   /* attention heads per stage; dims double at each merge */
+} clv_swin_config;
+clv_model *clv_swin_create(const char *name, const clv_swin_config *cfg, clv_err *err);
+
 /* ---- Task head: Linear(feat_dim -> classes), timm names head.weight / head.bias ---- */
 typedef struct clv_head {
     clv_params params; /* "head.weight" [classes x feat_dim], "head.bias" [classes] */

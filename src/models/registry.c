@@ -36,6 +36,12 @@ static const clv_resnet_config resnet18_224 = {224, 3, 7, {64, 128, 256, 512}, {
 static const clv_resnet_config resnet18_c32 = {32, 3, 3, {64, 128, 256, 512}, {2, 2, 2, 2}, 1e-5f};
 static const clv_resnet_config resnet_nano_c32 = {32, 3, 3, {16, 32, 64, 128}, {1, 1, 1, 1}, 1e-5f};
 
+/*                                        img patch in dim window stages depths        heads */
+static const clv_swin_config swin_tiny_p4_w7_224 = {224, 4, 3, 96, 7, 4, {2, 2, 6, 2}, {3, 6, 12, 24}};
+static const clv_swin_config swin_nano_p2_w4_32 = {32, 2, 3, 32, 4, 3, {2, 2, 2, 0}, {2, 4, 8, 0}};
+
+static clv_model *make_swin(const char *name, const void *cfg, clv_err *err) { return clv_swin_create(name, cfg, err); }
+
 static const entry entries[] = {
     {"vit_nano_patch4_32", "ViT dim 64 depth 4 heads 2 patch 4 32x32, 207K params", make_vit, &vit_nano_p4_32},
     {"vit_tiny_patch4_32", "ViT dim 192 depth 12 heads 3 patch 4 32x32, 5.4M params", make_vit, &vit_tiny_p4_32},
@@ -45,6 +51,11 @@ static const entry entries[] = {
      &vit_small_p16_224},
     {"vit_base_patch16_224", "ViT dim 768 depth 12 heads 12 patch 16 224x224, 85.8M params", make_vit,
      &vit_base_p16_224},
+    {"swin_nano_patch2_window4_32", "Swin dim 32 depths 2-2-2 heads 2-4-8 window 4 patch 2 32x32, 566K params",
+     make_swin, &swin_nano_p2_w4_32},
+    {"swin_tiny_patch4_window7_224",
+     "Swin dim 96 depths 2-2-6-2 heads 3-6-12-24 window 7 patch 4 224x224, 27.5M params", make_swin,
+     &swin_tiny_p4_w7_224},
     {"resnet_nano_cifar", "ResNet 3x3 stem, widths 16-32-64-128, blocks 1-1-1-1, 32x32, 308K params", make_resnet,
      &resnet_nano_c32},
     {"resnet18_cifar", "ResNet 3x3 stem, widths 64-128-256-512, blocks 2-2-2-2, 32x32, 11.2M params", make_resnet,
