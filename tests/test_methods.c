@@ -110,6 +110,16 @@ Test(methods, maskrkr_on_resnet_never_changes_earlier_tasks, .timeout = 300)
 {
     isolation("maskrkr", "resnet_nano_cifar");
 }
+/* a hierarchical transformer: adapters on windowed attention and patch merging */
+Test(methods, rkr_on_swin_never_changes_earlier_tasks, .timeout = 300) { isolation("rkr", "swin_nano_patch2_window4_32"); }
+Test(methods, piggyback_on_swin_never_changes_earlier_tasks, .timeout = 300)
+{
+    isolation("piggyback", "swin_nano_patch2_window4_32");
+}
+Test(methods, maskrkr_on_swin_never_changes_earlier_tasks, .timeout = 300)
+{
+    isolation("maskrkr", "swin_nano_patch2_window4_32");
+}
 
 /* Sum over the model's weight layers of f(out, in). */
 static int64_t layer_sum(int64_t (*f)(int64_t out, int64_t in, int k), int k)
