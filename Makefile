@@ -56,7 +56,7 @@ LIB := $(BUILD)/libclvit.a
 BIN := $(BUILD)/clvit
 TEST_BIN := $(BUILD)/clvit-tests
 
-.PHONY: all test test-mpi bench run grid clean fixtures
+.PHONY: all test test-mpi bench run grid check-torch clean fixtures
 all: $(BIN) $(LIB)
 
 $(BUILD)/obj/%.o: %.c
@@ -101,6 +101,10 @@ $(BUILD)/bench/gemm_sweep: bench/gemm_sweep.c $(LIB)
 # (5 tasks, vit_nano_patch4_32), then one comparison table (tools/run_demo.sh).
 run: $(BIN)
 	tools/run_demo.sh
+
+# predict on full-size resnet18, swin_tiny and vit_tiny (random weights) against PyTorch: needs python3-torch
+check-torch: $(BIN)
+	/usr/bin/python3 tools/check_predict_vs_torch.py
 
 # every method x backbone family (vit, resnet, swin) on the same default data, one table (tools/run_grid.sh)
 grid: $(BIN)
