@@ -81,6 +81,7 @@ Test(run_record, round_trip_through_run_json)
         fclose(jf);
         text[got] = 0;
         cr_assert(strstr(text, "\"head_params\":\t130"), "run.json gives the head's float count");
+        cr_assert(strstr(text, "\"conv_weight_matrix\":\t\"Cout x (Cin kh kw)"), "run.json says how convolutions are adapted");
     }
 
     /* results.csv has one line per measured entry (6) plus the header */

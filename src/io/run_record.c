@@ -157,6 +157,8 @@ int clv_run_record_write(const clv_run_record *r, const clv_config *cfg, const c
     }
     cJSON_AddNumberToObject(root, "seconds", total_seconds);
     cJSON_AddStringToObject(root, "gemm", r->gemm);
+    /* how adapters see a convolution (research notes: RKR's own paper reshapes differently) */
+    cJSON_AddStringToObject(root, "conv_weight_matrix", "Cout x (Cin kh kw), PyTorch's weight order");
     cJSON_AddNumberToObject(root, "threads", r->threads);
     cJSON_AddItemToObject(root, "config", config_json(cfg));
 
