@@ -63,8 +63,9 @@ def check(name, tmp, tol):
                 b.copy_(0.5 + torch.rand_like(b))
     head = nn.Linear(feat, 10).double()
     tensors = {k: v for k, v in net.state_dict().items() if v.dtype.is_floating_point}
-    tensors["head.weight"] = head.weight.detach()
-    tensors["head.bias"] = head.bias.detach()
+    hname = "fc" if name.startswith("resnet") else "head"  # torchvision's and timm's ResNet call it fc
+    tensors[hname + ".weight"] = head.weight.detach()
+    tensors[hname + ".bias"] = head.bias.detach()
     weights = os.path.join(tmp, name + ".safetensors")
     write_safetensors(weights, tensors, {"model": name})
     images, pixels = [], []

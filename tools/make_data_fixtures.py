@@ -18,6 +18,7 @@ Needs cjpeg (Debian: libjpeg-turbo-progs) for the JPEG only.
 Run from the repository root:  /usr/bin/python3 tools/make_data_fixtures.py
 """
 import gzip
+import json
 import os
 import struct
 import subprocess
@@ -95,6 +96,52 @@ def main():
     good = open(f"{OUT}/img/gray.png", "rb").read()
     write(f"{OUT}/img/truncated.png", good[:len(good) - 20])
     write(f"{OUT}/img/not_an_image.png", b"this is text, not a PNG\n")
+    folders(jpg)
+
+
+def rgb_png(path, w, h, seed):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    png(path, w, h, 2, [bytes((seed * 37 + y * 11 + x * 5 + c * 60) % 256 for x in range(w) for c in range(3))
+                        for y in range(h)])
+
+
+def folders(jpg):
+    """Image folders and a Visual Decathlon tree, good and broken."""
+    base = f"{OUT}/imagefolder"
+    for split, n in (("train", 2), ("val", 1)):
+        for ci, cls in enumerate(("ant", "bee", "cat")):
+            for i in range(n):
+                rgb_png(f"{base}/{split}/{cls}/{i}.png", 4 + ci, 3, ci * 10 + i + (5 if split == "val" else 0))
+    write(f"{base}/train/bee/2.jpg", jpg)  # JPEG beside PNG: 3 bee images in train
+    os.makedirs(f"{base}/train/cat", exist_ok=True)
+    png(f"{base}/train/cat/gray.png", 2, 2, 0, [bytes([0, 50]), bytes([100, 150])])  # gray: replicated to RGB
+    write(f"{base}/train/ant/notes.txt", b"not an image: ignored\n")
+    rgb_png(f"{OUT}/imagefolder_missing/train/ant/0.png", 2, 2, 1)
+    rgb_png(f"{OUT}/imagefolder_missing/train/bee/0.png", 2, 2, 2)
+    rgb_png(f"{OUT}/imagefolder_missing/val/ant/0.png", 2, 2, 3)
+    write(f"{OUT}/imagefolder_corrupt/train/ant/0.jpg", jpg[:len(jpg) // 2])
+    rgb_png(f"{OUT}/imagefolder_corrupt/val/ant/0.png", 2, 2, 4)
+
+    dec = f"{OUT}/decathlon"
+    domains = {"alpha": [(10002, "two"), (10001, "one")], "beta": [(5, "only")]}
+    for d, cats in domains.items():
+        for split, n in (("train", 3), ("val", 2)):
+            images, anns = [], []
+            for i in range(n):
+                fn = f"data/{d}/{split}/{i:07d}.png"
+                rgb_png(f"{dec}/{fn}", 6, 4, len(d) + i)
+                iid = 1000 * (1 if split == "train" else 2) + i
+                images.append({"id": iid, "file_name": fn, "width": 6, "height": 4})
+                anns.append({"id": iid, "image_id": iid, "category_id": cats[i % len(cats)][0]})
+            doc = {"images": images, "annotations": anns,
+                   "categories": [{"id": c, "name": nm} for c, nm in cats]}
+            write(f"{dec}/annotations/{d}_{split}.json", json.dumps(doc).encode())
+    write(f"{dec}/annotations/broken_train.json", b'{"images": [')
+    write(f"{dec}/annotations/broken_val.json", b'{}')
+    doc = {"images": [{"id": 1, "file_name": "data/gone/train/0000001.png"}],
+           "annotations": [{"id": 1, "image_id": 1, "category_id": 7}], "categories": [{"id": 7, "name": "x"}]}
+    write(f"{dec}/annotations/gone_train.json", json.dumps(doc).encode())
+    write(f"{dec}/annotations/gone_val.json", json.dumps(doc).encode())
 
 
 if __name__ == "__main__":

@@ -22,10 +22,11 @@ extern "C" {
 
 typedef struct clv_config {
     /* [data] */
-    char data[32];            /* fashion-mnist, mnist, cifar10, cifar100 */
+    char data[32];            /* fashion-mnist, mnist, cifar10, cifar100, imagefolder, decathlon */
     char data_root[CLV_PATH_LEN];
     int tasks;                /* T: the classes split into T tasks */
     char class_order[16];     /* natural | shuffled (by seed) */
+    char domains[256];        /* decathlon: comma-separated domains, one task each */
     char fit[16];             /* pad | resize: how a smaller image reaches the model's size */
     int augment;              /* random crop with padding + flip where it makes sense */
     int crop_padding;

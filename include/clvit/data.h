@@ -36,6 +36,10 @@ struct clv_dataset {
     const int32_t *labels; /* n labels in [0, num_classes) */
     int channels;       /* 1 or 3 */
     int height, width;  /* native size; 0 when it varies per image */
+    /* Classes that come in groups (the domains of the Visual Decathlon):
+     * class_group[c] in [0, n_groups), each group one task. NULL: none. */
+    const int32_t *class_group;
+    int n_groups;
     void *impl;
 };
 
@@ -61,6 +65,14 @@ int clv_idx_open(const char *images_path, const char *labels_path, const char *n
  * 1 for CIFAR-100 records (coarse, fine, 3072 bytes; the fine label is used). */
 int clv_cifar_open(const char *const *paths, int n_paths, int cifar100, const char *name, clv_dataset **out,
                    clv_err *err);
+
+/* Image folders (ImageNet layout): root/train/<class>/<image> (JPEG, PNG) and
+ * root/val/<class>/...; classes are train/'s sorted sub-folders, images
+ * are decoded when the loader asks for them. */
+int clv_imagefolder_open(const char *root, clv_dataset **train, clv_dataset **test, clv_err *err);
+/* Visual Decathlon: the comma-separated domains, each one task (see
+ * class_group), from root/annotations/<domain>_{train,val}.json. */
+int clv_decathlon_open(const char *root, const char *domains, clv_dataset **train, clv_dataset **test, clv_err *err);
 
 /* ---- presentation ---- */
 

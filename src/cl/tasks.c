@@ -34,9 +34,13 @@ int clv_task_split_make(clv_task_split *split, const clv_dataset *train, const c
         return clv_errf(err, "the number of tasks must be at least 1 (got %d)", n_tasks);
     if (test->num_classes != C)
         return clv_errf(err, "%s has %d classes but %s has %d", train->path, C, test->path, test->num_classes);
-    if (C < n_tasks || C % n_tasks)
+    const int grouped = train->class_group != NULL;
+    if (grouped && n_tasks != train->n_groups)
+        return clv_errf(err, "%s has %d domains, one task each: set the number of tasks to %d, not %d", train->name,
+                        train->n_groups, train->n_groups, n_tasks);
+    if (!grouped && (C < n_tasks || C % n_tasks))
         return clv_errf(err, "%d classes of %s cannot be split into %d equal tasks", C, train->name, n_tasks);
-    const int K = C / n_tasks;
+    const int K = C / n_tasks; /* classes per task when not grouped */
     int64_t *order = malloc((size_t)C * sizeof *order);
     int *task_of = malloc((size_t)C * sizeof *task_of), *local_of = malloc((size_t)C * sizeof *local_of);
     split->tasks = calloc((size_t)n_tasks, sizeof *split->tasks);
@@ -51,19 +55,27 @@ int clv_task_split_make(clv_task_split *split, const clv_dataset *train, const c
     else
         for (int c = 0; c < C; c++)
             order[c] = c;
+    if (grouped) /* a group's classes in their order, groups in theirs: local labels count up per group */
+        for (int c = 0; c < C; c++)
+            order[c] = c;
     for (int p = 0; p < C; p++) {
-        task_of[order[p]] = p / K;
-        local_of[order[p]] = p % K;
+        const int c = (int)order[p];
+        task_of[c] = grouped ? train->class_group[c] : p / K;
+        local_of[c] = split->tasks[task_of[c]].n_classes++;
     }
     for (int t = 0; t < n_tasks; t++) {
         clv_task_info *ti = &split->tasks[t];
-        ti->n_classes = K;
-        if (!(ti->classes = malloc((size_t)K * sizeof *ti->classes))) {
+        if (!ti->n_classes) {
+            clv_errf(err, "task %d of %s has no classes", t + 1, train->name);
+            goto done;
+        }
+        if (!(ti->classes = malloc((size_t)ti->n_classes * sizeof *ti->classes))) {
             clv_errf(err, "out of memory");
             goto done;
         }
-        for (int k = 0; k < K; k++)
-            ti->classes[k] = (int)order[t * K + k];
+        for (int c = 0; c < C; c++)
+            if (task_of[c] == t)
+                ti->classes[local_of[c]] = c;
         if (collect(train, local_of, t, task_of, &ti->train_indices, &ti->train_labels, &ti->n_train, err) ||
             collect(test, local_of, t, task_of, &ti->test_indices, &ti->test_labels, &ti->n_test, err))
             goto done;

@@ -45,6 +45,7 @@ int clv_cmd_info(int argc, char **argv)
     printf("\nmethods:\n");
     for (int i = 0; i < clv_strategy_count(); i++)
         printf("  %-26s %s\n", clv_strategy_ops_at(i)->name, clv_strategy_ops_at(i)->summary);
-    printf("\ndatasets: fashion-mnist, mnist (IDX, .gz read directly), cifar10, cifar100 (binary version)\n");
+    printf("\ndatasets: fashion-mnist, mnist (IDX, .gz read directly), cifar10, cifar100 (binary version),\n"
+           "          imagefolder (train/ and val/, one folder per class), decathlon (Visual Decathlon, --domains)\n");
     return 0;
 }

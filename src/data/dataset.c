@@ -21,6 +21,9 @@ static const kind_info kinds[] = {
     {"mnist", "/usr/share/datasets/mnist", 10, {0.1307f, 0.1307f, 0.1307f}, {0.3081f, 0.3081f, 0.3081f}, 0},
     {"cifar10", NULL, 10, {0.4914f, 0.4822f, 0.4465f}, {0.2470f, 0.2435f, 0.2616f}, 1},
     {"cifar100", NULL, 100, {0.5071f, 0.4865f, 0.4409f}, {0.2673f, 0.2564f, 0.2762f}, 1},
+    /* photographs: ImageNet's statistics, as timm's pretrained models expect; classes from the files */
+    {"imagefolder", NULL, 0, {0.485f, 0.456f, 0.406f}, {0.229f, 0.224f, 0.225f}, 1},
+    {"decathlon", NULL, 0, {0.485f, 0.456f, 0.406f}, {0.229f, 0.224f, 0.225f}, 1},
 };
 #define N_KINDS ((int)(sizeof kinds / sizeof kinds[0]))
 
@@ -34,7 +37,8 @@ static const kind_info *find_kind(const char *kind)
 
 const char *const *clv_dataset_kinds(void)
 {
-    static const char *const names[] = {"fashion-mnist", "mnist", "cifar10", "cifar100", NULL};
+    static const char *const names[] = {"fashion-mnist", "mnist", "cifar10", "cifar100", "imagefolder", "decathlon",
+                                        NULL};
     return names;
 }
 
@@ -149,11 +153,16 @@ int clv_dataset_open_pair(const char *kind, const char *root, clv_dataset **trai
     *train = *test = NULL;
     const kind_info *k = find_kind(kind);
     if (!k)
-        return clv_errf(err, "unknown dataset '%s' (known: fashion-mnist, mnist, cifar10, cifar100)", kind);
+        return clv_errf(err, "unknown dataset '%s' (known: fashion-mnist, mnist, cifar10, cifar100, imagefolder, decathlon)",
+                        kind);
     if (!root || !*root)
         root = k->default_root;
     if (!root)
-        return clv_errf(err, "%s needs --data-root DIR (the directory of its binary files)", kind);
+        return clv_errf(err, "%s needs --data-root DIR (the directory of its files)", kind);
+    if (!strcmp(kind, "imagefolder"))
+        return clv_imagefolder_open(root, train, test, err);
+    if (!strcmp(kind, "decathlon")) /* the default five domains; clvit train takes --domains */
+        return clv_decathlon_open(root, "aircraft,cifar100,dtd,gtsrb,vgg-flowers", train, test, err);
     int rc = !strncmp(kind, "cifar", 5) ? open_cifar_pair(k, root, train, test, err)
                                         : open_idx_pair(k, root, train, test, err);
     if (rc)

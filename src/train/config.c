@@ -12,8 +12,10 @@
     {sec, key, flag, type, offsetof(clv_config, field), sizeof(((clv_config *)0)->field), def, choices, may_change, help}
 
 static const clv_setting settings[] = {
-    S_("data", "dataset", "data", CLV_SET_STR, data, "fashion-mnist", "fashion-mnist|mnist|cifar10|cifar100", 0,
-       "dataset to split into tasks"),
+    S_("data", "dataset", "data", CLV_SET_STR, data, "fashion-mnist",
+       "fashion-mnist|mnist|cifar10|cifar100|imagefolder|decathlon", 0, "dataset to split into tasks"),
+    S_("data", "domains", "domains", CLV_SET_STR, domains, "aircraft,cifar100,dtd,gtsrb,vgg-flowers", NULL, 0,
+       "decathlon: the Visual Decathlon domains, one task each, in this order"),
     S_("data", "root", "data-root", CLV_SET_STR, data_root, "", NULL, 1,
        "directory of the dataset files (default: the Debian package's for fashion-mnist)"),
     S_("data", "tasks", "tasks", CLV_SET_INT, tasks, "5", NULL, 0, "number of tasks T (classes split evenly)"),

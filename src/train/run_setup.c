@@ -9,8 +9,15 @@
 int clv_run_open_data(clv_run *R, clv_err *err)
 {
     const clv_config *cfg = R->cfg;
-    if (clv_dataset_open_pair(cfg->data, cfg->data_root[0] ? cfg->data_root : NULL, &R->train, &R->test, err))
+    const char *root = cfg->data_root[0] ? cfg->data_root : NULL;
+    if (!strcmp(cfg->data, "decathlon")) {
+        if (!root)
+            return clv_errf(err, "decathlon needs --data-root DIR (the folder holding annotations/ and data/)");
+        if (clv_decathlon_open(root, cfg->domains, &R->train, &R->test, err))
+            return -1;
+    } else if (clv_dataset_open_pair(cfg->data, root, &R->train, &R->test, err)) {
         return -1;
+    }
     clv_dataset_default_norm(cfg->data, R->norm.mean, R->norm.std);
     return clv_task_split_make(&R->split, R->train, R->test, cfg->tasks, !strcmp(cfg->class_order, "shuffled"),
                                cfg->seed, err);
