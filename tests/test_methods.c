@@ -60,7 +60,7 @@ static void task_logits(const char *dir, int task, float *logits)
     clv_predictor_free(p);
 }
 
-static void isolation(const char *method, const char *model)
+static void isolation_norms(const char *method, const char *model, int task_norms)
 {
     if (access(FMNIST, R_OK))
         cr_skip_test("Debian's dataset-fashion-mnist is not installed");
@@ -71,6 +71,7 @@ static void isolation(const char *method, const char *model)
     config(&c, method);
     c.tasks = 5;
     snprintf(c.model, sizeof c.model, "%s", model);
+    c.task_norms = task_norms;
     /* stop at the end of task 2's steps; the resume finishes task 2 and stops in task 3 */
     cr_assert_eq(run(&c, dir, 0, 2 * STEPS_PER_TASK), CLV_STOPPED);
     cr_assert_eq(run(&c, dir, 1, STEPS_PER_TASK), CLV_STOPPED);
@@ -93,13 +94,50 @@ static void isolation(const char *method, const char *model)
                          "%s forgets: A[%d][%d] %f vs %f", method, i, j, clv_run_record_acc(&rec, i, j),
                          clv_run_record_acc(&rec, j, j));
     cr_assert_float_eq(clv_run_record_forgetting(&rec), 0.0, 1e-12);
+    if (task_norms) { /* each adapted task stores its norms: every norm parameter's floats */
+        clv_model *m = clv_model_create(model, &err);
+        cr_assert(m, "%s", err.msg);
+        int64_t floats = 0;
+        for (int i = 0; i < m->params.count; i++)
+            if (m->params.items[i]->norm)
+                floats += m->params.items[i]->numel;
+        clv_model_free(m);
+        cr_expect_eq(clv_storage_get(&rec.tasks[0].storage, "norms"), 0, "the base task has the base's norms");
+        for (int t = 1; t < 5; t++)
+            cr_expect_eq(clv_storage_get(&rec.tasks[t].storage, "norms"), 32 * floats, "task %d: %lld norm floats", t + 1,
+                         (long long)floats);
+        char path[128];
+        snprintf(path, sizeof path, "%s/task-03.safetensors", dir);
+        clv_safetensors st;
+        cr_assert_eq(clv_st_open(&st, path, &err), 0, "%s", err.msg);
+        int n = 0;
+        for (int i = 0; i < st.count; i++)
+            n += !strncmp(st.tensors[i].name, "norms.", 6);
+        cr_expect_gt(n, 0, "the task file holds its norms");
+        clv_st_close(&st);
+    }
     clv_run_record_free(&rec);
     tmp_tree_remove(dir);
 }
 
+static void isolation(const char *method, const char *model) { isolation_norms(method, model, 0); }
+
 Test(methods, rkr_never_changes_earlier_tasks, .timeout = 300) { isolation("rkr", "vit_nano_patch4_32"); }
 Test(methods, piggyback_never_changes_earlier_tasks, .timeout = 300) { isolation("piggyback", "vit_nano_patch4_32"); }
 Test(methods, maskrkr_never_changes_earlier_tasks, .timeout = 300) { isolation("maskrkr", "vit_nano_patch4_32"); }
+/* --task-norms: each task its own LayerNorms (ViT) or batch norms with their statistics (ResNet) */
+Test(methods, rkr_with_task_norms_never_changes_earlier_tasks, .timeout = 300)
+{
+    isolation_norms("rkr", "vit_nano_patch4_32", 1);
+}
+Test(methods, piggyback_with_task_norms_on_resnet_never_changes_earlier_tasks, .timeout = 300)
+{
+    isolation_norms("piggyback", "resnet_nano_cifar", 1);
+}
+Test(methods, maskrkr_with_task_norms_never_changes_earlier_tasks, .timeout = 300)
+{
+    isolation_norms("maskrkr", "vit_nano_patch4_32", 1);
+}
 /* a CNN: adapters on convolutions, batch norms frozen with the base */
 Test(methods, rkr_on_resnet_never_changes_earlier_tasks, .timeout = 300) { isolation("rkr", "resnet_nano_cifar"); }
 Test(methods, piggyback_on_resnet_never_changes_earlier_tasks, .timeout = 300)
@@ -310,6 +348,10 @@ Test(methods, wrong_settings_are_refused)
     snprintf(c.mask_on, sizeof c.mask_on, "f,lm");
     cr_assert_eq(clv_config_validate(&c, &err), 0, "%s", err.msg);
     cr_assert_eq(clv_config_mask_on("rm,f", &err), 2 | 4);
+    config(&c, "finetune");
+    c.task_norms = 1;
+    cr_assert_eq(clv_config_validate(&c, &err), -1);
+    cr_assert(strstr(err.msg, "--task-norms") && strstr(err.msg, "finetune"), "%s", err.msg);
     /* a rank larger than a layer is refused when the adapters are made */
     config(&c, "rkr");
     c.rank = 100;

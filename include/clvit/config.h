@@ -26,7 +26,8 @@ typedef struct clv_config {
     char data_root[CLV_PATH_LEN];
     int tasks;                /* T: the classes split into T tasks */
     char class_order[16];     /* natural | shuffled (by seed) */
-    char domains[256];        /* decathlon: comma-separated domains, one task each */
+    char domains[256];
+    int task_norms;           /* rkr, piggyback, maskrkr: each task its own norm layers */        /* decathlon: comma-separated domains, one task each */
     char fit[16];             /* pad | resize: how a smaller image reaches the model's size */
     int augment;              /* random crop with padding + flip where it makes sense */
     int crop_padding;

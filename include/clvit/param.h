@@ -29,6 +29,7 @@ typedef struct clv_param {
     int no_decay;     /* excluded from weight decay (biases, norms, embeddings) */
     float lr_scale;   /* multiplies the learning rate (1 by default) */
     int buffer;       /* saved and loaded but never trained (batch-norm running statistics) */
+    int norm;         /* belongs to a normalization layer (affine or running statistics): --task-norms */
 } clv_param;
 
 typedef struct clv_params {

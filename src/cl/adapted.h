@@ -8,8 +8,20 @@
 #include "clvit/adapters.h"
 #include "clvit/strategy.h"
 
+/* --task-norms: the model's norm parameters (affine and running statistics)
+ * hold the active task's values; the base's are kept aside, each learned
+ * task's in its own copy. */
+typedef struct task_norms {
+    int n;             /* norm parameters of the model; 0 when off */
+    clv_param **p;
+    int64_t floats;    /* their total size */
+    float *base;       /* the base's values */
+    float **task;      /* task[t]: task t's values, NULL until learned */
+} task_norms;
+
 typedef struct adapted {
     int n_layers, n_tasks;
+    task_norms tn;
     clv_adapter **ad;   /* ad[i] sits in model->wlayers[i] */
     clv_params *task_ps; /* task_ps[t]: what task t trains (and, for rkr, keeps) */
     int base_task;      /* 0 when the base trains on task 1, -1 when pretrained */
@@ -27,7 +39,21 @@ void adapted_free(adapted *s);
 int adapted_begin_base(adapted *s, clv_learner *L, clv_err *err);
 /* Freezes the backbone and task's own params. */
 int adapted_end(adapted *s, clv_learner *L, int task, clv_err *err);
+/* end_task with --task-norms: task keeps the norms it trained (the base task:
+ * the base's), and the model returns to the base's. */
+int adapted_end_norms(adapted *s, int task, clv_err *err);
+/* Switches adapters (and norms, with --task-norms) to task. */
 void adapted_select(adapted *s, int task);
+/* begin_task of an adapted task: the frozen base, and with --task-norms the
+ * norm layers train (from the base's values). */
+int adapted_begin_task(adapted *s, clv_learner *L, int task, clv_err *err);
+/* With --task-norms: the floats task t stores for its norms (0 when off or base). */
+int64_t adapted_norm_floats(const adapted *s, int task);
+/* Task t's norms as "norms.<param>" tensors, or read back (no-ops when off;
+ * loading also takes the base's norms from the model, which then holds the
+ * run's base file: call it first in load_task). */
+int adapted_save_norms(const adapted *s, int task, clv_st_writer *w, clv_err *err);
+int adapted_load_norms(adapted *s, int task, const clv_safetensors *st, clv_err *err);
 /* Key for layer i of task (CLV_STREAM_ADAPTER). */
 uint64_t adapted_key(const clv_learner *L, int layer, int task);
 /* Writes task's params as F32 under prefix, or reads them back. */

@@ -59,7 +59,7 @@ static int mr_begin(clv_strategy *s, clv_learner *L, int task, clv_err *err)
     mrkr *m = s->state;
     if (task == m->a.base_task)
         return adapted_begin_base(&m->a, L, err);
-    if (clv_learner_set_backbone_trainable(L, 0, err))
+    if (adapted_begin_task(&m->a, L, task, err))
         return -1;
     if (!is_mask_task(m, task)) {
         if (add_shared(m, L, err))
@@ -82,6 +82,8 @@ static int mr_end(clv_strategy *s, clv_learner *L, int task, clv_err *err)
                 return -1;
         clv_params_free(&m->a.task_ps[task]); /* the scores: only the bits are kept */
     }
+    if (adapted_end_norms(&m->a, task, err))
+        return -1;
     return adapted_end(&m->a, L, task, err);
 }
 
@@ -108,6 +110,7 @@ static void mr_storage(clv_strategy *s, clv_learner *L, int task, clv_storage *o
                 clv_storage_add(out, kind, n);
             }
         }
+    clv_storage_add_floats(out, "norms", adapted_norm_floats(&m->a, task));
 }
 
 static int mr_save(clv_strategy *s, clv_learner *L, int task, clv_st_writer *w, clv_err *err)
@@ -115,6 +118,8 @@ static int mr_save(clv_strategy *s, clv_learner *L, int task, clv_st_writer *w, 
     mrkr *m = s->state;
     if (task == m->a.base_task)
         return 0;
+    if (adapted_save_norms(&m->a, task, w, err))
+        return -1;
     if (!is_mask_task(m, task))
         return adapted_save_params(&m->a.task_ps[task], "maskrkr.", w, err);
     for (int i = 0; i < m->a.n_layers; i++)
@@ -132,6 +137,8 @@ static int mr_save(clv_strategy *s, clv_learner *L, int task, clv_st_writer *w, 
 static int mr_load(clv_strategy *s, clv_learner *L, int task, const clv_safetensors *f, clv_err *err)
 {
     mrkr *m = s->state;
+    if (adapted_load_norms(&m->a, task, f, err))
+        return -1;
     if (task == m->a.base_task)
         return 0;
     if (!is_mask_task(m, task)) {

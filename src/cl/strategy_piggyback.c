@@ -21,7 +21,7 @@ static int pb_begin(clv_strategy *s, clv_learner *L, int task, clv_err *err)
     adapted *st = s->state;
     if (task == st->base_task)
         return adapted_begin_base(st, L, err);
-    if (clv_learner_set_backbone_trainable(L, 0, err))
+    if (adapted_begin_task(st, L, task, err))
         return -1;
     for (int i = 0; i < st->n_layers; i++)
         if (clv_piggyback_add_task(st->ad[i], L->model->wlayers[i], task, L->cfg->mask_init, L->cfg->lr_mask,
@@ -40,6 +40,8 @@ static int pb_end(clv_strategy *s, clv_learner *L, int task, clv_err *err)
                 return -1;
         clv_params_free(&st->task_ps[task]); /* only the bits are kept */
     }
+    if (adapted_end_norms(st, task, err))
+        return -1;
     return clv_learner_set_backbone_trainable(L, 0, err);
 }
 
@@ -59,6 +61,7 @@ static void pb_storage(clv_strategy *s, clv_learner *L, int task, clv_storage *o
         return;
     for (int i = 0; i < st->n_layers; i++)
         clv_storage_add(out, "weight_mask", L->model->wlayers[i]->out * L->model->wlayers[i]->in);
+    clv_storage_add_floats(out, "norms", adapted_norm_floats(st, task));
 }
 
 static int pb_save(clv_strategy *s, clv_learner *L, int task, clv_st_writer *w, clv_err *err)
@@ -71,12 +74,16 @@ static int pb_save(clv_strategy *s, clv_learner *L, int task, clv_st_writer *w, 
         if (adapted_save_mask(w, l, "weight", clv_piggyback_mask(st->ad[i], task), l->out * l->in, err))
             return -1;
     }
+    if (adapted_save_norms(st, task, w, err))
+        return -1;
     return clv_st_writer_meta(w, "mask_bits", "1 bit per weight, row-major, least significant bit first", err);
 }
 
 static int pb_load(clv_strategy *s, clv_learner *L, int task, const clv_safetensors *f, clv_err *err)
 {
     adapted *st = s->state;
+    if (adapted_load_norms(st, task, f, err))
+        return -1;
     if (task == st->base_task)
         return 0;
     for (int i = 0; i < st->n_layers; i++) {

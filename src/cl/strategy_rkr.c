@@ -33,13 +33,16 @@ static int rkr_begin(clv_strategy *s, clv_learner *L, int task, clv_err *err)
     adapted *st = s->state;
     if (task == st->base_task)
         return adapted_begin_base(st, L, err);
-    if (clv_learner_set_backbone_trainable(L, 0, err) || add_task(st, L, task, err))
+    if (adapted_begin_task(st, L, task, err) || add_task(st, L, task, err))
         return -1;
     adapted_select(st, task);
     return 0;
 }
 
-static int rkr_end(clv_strategy *s, clv_learner *L, int task, clv_err *err) { return adapted_end(s->state, L, task, err); }
+static int rkr_end(clv_strategy *s, clv_learner *L, int task, clv_err *err)
+{
+    return adapted_end_norms(s->state, task, err) || adapted_end(s->state, L, task, err) ? -1 : 0;
+}
 
 static int rkr_activate(clv_strategy *s, clv_learner *L, int task, clv_err *err)
 {
@@ -60,16 +63,22 @@ static void rkr_storage(clv_strategy *s, clv_learner *L, int task, clv_storage *
         clv_storage_add_floats(out, "rm", rm);
         clv_storage_add_floats(out, "f", f);
     }
+    clv_storage_add_floats(out, "norms", adapted_norm_floats(st, task));
 }
 
 static int rkr_save(clv_strategy *s, clv_learner *L, int task, clv_st_writer *w, clv_err *err)
 {
-    return adapted_save_params(&((adapted *)s->state)->task_ps[task], "rkr.", w, err);
+    return adapted_save_params(&((adapted *)s->state)->task_ps[task], "rkr.", w, err) ||
+                   adapted_save_norms(s->state, task, w, err)
+               ? -1
+               : 0;
 }
 
 static int rkr_load(clv_strategy *s, clv_learner *L, int task, const clv_safetensors *st_file, clv_err *err)
 {
     adapted *st = s->state;
+    if (adapted_load_norms(st, task, st_file, err))
+        return -1;
     if (task == st->base_task)
         return 0;
     if (add_task(st, L, task, err) || adapted_load_params(st_file, &st->task_ps[task], "rkr.", err))

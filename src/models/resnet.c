@@ -489,6 +489,7 @@ static int add_convbn(clv_model *m, convbn *c, const char *conv, const char *bn,
             return -1;
         (*slot[i])->no_decay = 1;
         (*slot[i])->buffer = i >= 2;
+        (*slot[i])->norm = 1;
     }
     if (!(c->mean = calloc((size_t)cout * 3, sizeof(float))))
         return clv_errf(err, "out of memory");

@@ -594,6 +594,7 @@ static int add_norm(clv_model *m, clv_param **w, clv_param **b, const char *pref
     snprintf(name, sizeof name, "%s.bias", prefix);
     if (!(*b = add(m, INIT_ZERO, 1, err, name, 1, D, 0, 0, 0)))
         return -1;
+    (*w)->norm = (*b)->norm = 1;
     return 0;
 }
 

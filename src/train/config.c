@@ -44,6 +44,8 @@ static const clv_setting settings[] = {
        "piggyback, maskrkr: a mask bit is 1 where its score exceeds this"),
     S_("method", "lr_mask", "lr-mask", CLV_SET_FLOAT, lr_mask, "1e-4", NULL, 0,
        "piggyback, maskrkr: peak learning rate of the scores"),
+    S_("method", "task_norms", "task-norms", CLV_SET_BOOL, task_norms, "0", NULL, 0,
+       "rkr, piggyback, maskrkr: each task trains and keeps its own norm layers (LayerNorm, BatchNorm)"),
     S_("method", "mask_on", "mask-on", CLV_SET_STR, mask_on, "lm,rm,f", NULL, 0,
        "maskrkr: which RKR tensors are masked, a comma list of lm, rm, f"),
     S_("method", "maskrkr_source", "maskrkr-source", CLV_SET_STR, maskrkr_source, "first", "first|random", 0,
@@ -289,6 +291,9 @@ int clv_config_validate(const clv_config *c, clv_err *err)
         return clv_errf(err, "method.lr_mask (--lr-mask) must be at least 0");
     if (clv_config_mask_on(c->mask_on, err) < 0)
         return -1;
+    if (c->task_norms && strcmp(c->method, "rkr") && strcmp(c->method, "piggyback") && strcmp(c->method, "maskrkr"))
+        return clv_errf(err, "method.task_norms (--task-norms) applies to rkr, piggyback and maskrkr, not %s",
+                        c->method);
     return 0;
 }
 
