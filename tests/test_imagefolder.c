@@ -8,6 +8,7 @@
 #include "clvit/data.h"
 #include "clvit/tasks.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -135,4 +136,49 @@ Test(decathlon, clear_errors)
     cr_expect(strstr(err.msg, "nosuch_train.json") != NULL, "%s", err.msg);
     cr_assert_neq(clv_decathlon_open(FIX "/decathlon", " , ", &tr, &va, &err), 0);
     cr_expect(strstr(err.msg, "no domains") != NULL, "%s", err.msg);
+}
+
+/* ---- photographs: 0.875 center crop for evaluation, random resized crop for training ---- */
+
+Test(imagefolder, crop_boxes)
+{
+    clv_crop_box b = clv_center_crop_box(300, 400, 224, 224, 0.875);
+    cr_expect(fabs(b.h - 262.5) < 1e-9 && fabs(b.w - 262.5) < 1e-9, "the shorter side x 0.875");
+    cr_expect(fabs(b.y - 18.75) < 1e-9 && fabs(b.x - 68.75) < 1e-9, "centered");
+    int differ = 0;
+    for (int64_t pos = 0; pos < 300; pos++) {
+        clv_crop_box r = clv_random_resized_crop_box(120, 200, 77, pos), again = clv_random_resized_crop_box(120, 200, 77, pos);
+        cr_assert(r.y == again.y && r.x == again.x && r.h == again.h && r.w == again.w, "a function of key and position");
+        cr_assert(r.y >= 0 && r.x >= 0 && r.y + r.h <= 120 && r.x + r.w <= 200, "inside the image");
+        const double area = r.h * r.w / (120.0 * 200.0), ratio = r.w / r.h;
+        cr_assert(area >= 0.08 - 0.01 && area <= 1.0, "area fraction %g", area);
+        cr_assert(ratio >= 0.75 - 0.02 && ratio <= 4.0 / 3.0 + 0.02, "aspect ratio %g", ratio);
+        clv_crop_box n = clv_random_resized_crop_box(120, 200, 77, pos + 1);
+        differ += n.y != r.y || n.x != r.x || n.h != r.h;
+    }
+    cr_expect_gt(differ, 250, "positions draw different boxes");
+    /* a sliver: after 10 failed attempts, the central crop of the nearest allowed ratio */
+    clv_crop_box f = clv_random_resized_crop_box(1, 100, 5, 0);
+    cr_expect(f.h == 1 && f.w <= 2, "1 x 100 falls back to 1 x %g", f.w);
+}
+
+Test(imagefolder, present_crop_is_exact_on_whole_pixels)
+{
+    uint8_t img[4 * 4];
+    for (int i = 0; i < 16; i++)
+        img[i] = (uint8_t)(10 * i);
+    clv_present pr = {1, 2, 2, 0, {0, 0, 0}, {1.0f / 255.0f, 1, 1}}; /* values stay in 0..255 */
+    float out[4];
+    clv_err err = {{0}};
+    clv_crop_box box = {1, 1, 2, 2};
+    cr_assert_eq(clv_present_crop(&pr, img, 4, 4, 1, &box, out, &err), 0, "%s", err.msg);
+    cr_expect(fabsf(out[0] - 50) < 1e-4 && fabsf(out[1] - 60) < 1e-4 && fabsf(out[2] - 90) < 1e-4 &&
+                  fabsf(out[3] - 100) < 1e-4,
+              "%g %g %g %g", out[0], out[1], out[2], out[3]);
+    /* the 4x4 box to 2x2: each output samples between 4 pixels (half-pixel centers) */
+    box = (clv_crop_box){0, 0, 4, 4};
+    cr_assert_eq(clv_present_crop(&pr, img, 4, 4, 1, &box, out, &err), 0, "%s", err.msg);
+    cr_expect(fabsf(out[0] - (0 + 10 + 40 + 50) / 4.0f) < 1e-3, "%g", out[0]);
+    box = (clv_crop_box){2, 2, 3, 3};
+    cr_expect_neq(clv_present_crop(&pr, img, 4, 4, 1, &box, out, &err), 0, "a box outside the image");
 }

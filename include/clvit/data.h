@@ -88,6 +88,23 @@ typedef struct clv_present {
  * Larger images: bilinear resize of the shorter side + center crop. */
 int clv_present_image(const clv_present *p, const uint8_t *hwc, int h, int w, int c, float *out, clv_err *err);
 
+/* A rectangle of the source image, in pixels (fractional allowed). */
+typedef struct clv_crop_box {
+    double y, x, h, w;
+} clv_crop_box;
+/* The box of hwc resized (bilinear, half-pixel centers) to the model's size,
+ * then scaled and normalized as clv_present_image does. */
+int clv_present_crop(const clv_present *p, const uint8_t *hwc, int h, int w, int c, const clv_crop_box *box,
+                     float *out, clv_err *err);
+/* Evaluation of photographs (timm's default): the center square of
+ * crop_pct of the shorter side (0.875: resize the shorter side to
+ * size / 0.875, center-crop size). */
+clv_crop_box clv_center_crop_box(int h, int w, int out_h, int out_w, double crop_pct);
+/* torchvision's RandomResizedCrop box (scale 0.08..1, ratio 3/4..4/3, 10
+ * attempts, then the central crop of the nearest allowed ratio), drawn from
+ * key and the sample's position. */
+clv_crop_box clv_random_resized_crop_box(int h, int w, uint64_t key, int64_t position);
+
 /* ---- image files (for predict) ---- */
 
 /* Decodes a PNG or JPEG file (by content) into a malloc'ed uint8 HWC buffer

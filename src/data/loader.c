@@ -65,16 +65,26 @@ static int prepare(clv_loader *ld, slot *s, int64_t b, uint8_t *pixels, float *t
     for (int k = 0; k < 3; k++)
         fill[k] = c->std[k] > 0 ? -c->mean[k] / c->std[k] : 0;
     const uint64_t akey = clv_rng_key(c->seed, CLV_STREAM_AUGMENT, (uint64_t)c->task, (uint64_t)c->epoch);
+    const int photos = c->dataset->height == 0; /* image files of varying sizes */
     for (int64_t i = 0; i < size; i++) {
         int64_t pos = first + i, k = ld->order[pos], idx = c->indices[k];
         int h, w;
         if (c->dataset->ops->get(c->dataset, idx, pixels, ld->pixel_cap, &h, &w, err))
             return -1;
         float *img = s->x + (size_t)i * ld->image_floats;
-        if (clv_present_image(&pr, pixels, h, w, c->dataset->channels, img, err))
+        int rc;
+        if (photos) { /* files of any size: random resized crop + flip to train, the 0.875 center crop to test */
+            const clv_crop_box box = c->augment ? clv_random_resized_crop_box(h, w, akey, pos)
+                                                : clv_center_crop_box(h, w, c->out_h, c->out_w, 0.875);
+            rc = clv_present_crop(&pr, pixels, h, w, c->dataset->channels, &box, img, err);
+        } else {
+            rc = clv_present_image(&pr, pixels, h, w, c->dataset->channels, img, err);
+        }
+        if (rc)
             return clv_err_prefix(err, "%s image %lld", c->dataset->path, (long long)idx);
         if (c->augment)
-            clv_augment_image(img, tmp, c->out_c, c->out_h, c->out_w, c->crop_padding, c->flip, fill, akey, pos);
+            clv_augment_image(img, tmp, c->out_c, c->out_h, c->out_w, photos ? 0 : c->crop_padding, c->flip, fill,
+                              akey, pos);
         s->y[i] = c->labels[k];
     }
     s->size = size;

@@ -6,6 +6,9 @@
 
 #include "clvit/data.h"
 
+static int resample(const clv_present *pr, const uint8_t *hwc, int h, int w, int c, double sy_scale, double sx_scale,
+                    double y0s, double x0s, const float *scale, const float *shift, float *out);
+
 /* Pixel value (0..255) of channel oc of output channel set at source (y, x). */
 static float pixel(const uint8_t *hwc, int w, int c, int out_c, int y, int x, int oc)
 {
@@ -51,17 +54,50 @@ int clv_present_image(const clv_present *pr, const uint8_t *hwc, int h, int w, i
     if (rw < ow)
         rw = ow;
     const int top = (rh - oh) / 2, left = (rw - ow) / 2;
-    const double sy_scale = (double)h / rh, sx_scale = (double)w / rw;
+    return resample(pr, hwc, h, w, c, (double)h / rh, (double)w / rw, top * (double)h / rh, left * (double)w / rw,
+                    scale, shift, out);
+}
+
+int clv_present_crop(const clv_present *pr, const uint8_t *hwc, int h, int w, int c, const clv_crop_box *box,
+                     float *out, clv_err *err)
+{
+    const int oc_n = pr->out_c, oh = pr->out_h, ow = pr->out_w;
+    if (h < 1 || w < 1 || (c != 1 && c != 3) || (oc_n != 1 && oc_n != 3) || oh < 1 || ow < 1)
+        return clv_errf(err, "cannot present a %dx%dx%d image as %dx%dx%d", h, w, c, oc_n, oh, ow);
+    if (!(box->h > 0 && box->w > 0 && box->y >= 0 && box->x >= 0 && box->y + box->h <= h + 1e-9 &&
+          box->x + box->w <= w + 1e-9))
+        return clv_errf(err, "crop box %gx%g at (%g, %g) outside a %dx%d image", box->h, box->w, box->y, box->x, h, w);
+    float scale[3], shift[3];
+    for (int k = 0; k < oc_n; k++) {
+        if (!(pr->std[k] > 0))
+            return clv_errf(err, "normalization std of channel %d is %g", k, pr->std[k]);
+        scale[k] = 1.0f / (255.0f * pr->std[k]);
+        shift[k] = -pr->mean[k] / pr->std[k];
+    }
+    return resample(pr, hwc, h, w, c, box->h / oh, box->w / ow, box->y, box->x, scale, shift, out);
+}
+
+/* Bilinear sampling with half-pixel centers: output (y, x) reads the source
+ * at (y0 + (y + 0.5) sy_scale - 0.5, x0 + (x + 0.5) sx_scale - 0.5). */
+static int resample(const clv_present *pr, const uint8_t *hwc, int h, int w, int c, double sy_scale, double sx_scale,
+                    double y0s, double x0s, const float *scale, const float *shift, float *out)
+{
+    const int oc_n = pr->out_c, oh = pr->out_h, ow = pr->out_w;
+    const size_t plane = (size_t)oh * ow;
     for (int y = 0; y < oh; y++) {
-        double sy = (y + top + 0.5) * sy_scale - 0.5;
+        double sy = y0s + (y + 0.5) * sy_scale - 0.5;
         if (sy < 0)
             sy = 0;
+        if (sy > h - 1)
+            sy = h - 1;
         int y0 = (int)sy, y1 = y0 + 1 < h ? y0 + 1 : h - 1;
         float fy = (float)(sy - y0);
         for (int x = 0; x < ow; x++) {
-            double sx = (x + left + 0.5) * sx_scale - 0.5;
+            double sx = x0s + (x + 0.5) * sx_scale - 0.5;
             if (sx < 0)
                 sx = 0;
+            if (sx > w - 1)
+                sx = w - 1;
             int x0 = (int)sx, x1 = x0 + 1 < w ? x0 + 1 : w - 1;
             float fx = (float)(sx - x0);
             for (int k = 0; k < oc_n; k++) {
