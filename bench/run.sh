@@ -48,4 +48,17 @@ for r in $(seq 1 "$REPEATS"); do
         fi
     done
 done
+# data-parallel: THREADS ranks of one thread each on the same global batch (make MPI=1), beside the
+# one process of THREADS threads above
+if command -v mpirun >/dev/null && command -v mpicc >/dev/null; then
+    make -s MPI=1 BUILD=build-mpi build-mpi/clvit
+    for r in $(seq 1 "$REPEATS"); do
+        echo "repeat $r/$REPEATS: full, $THREADS MPI ranks x 1 thread ..." >&2
+        echo "{\"kind\": \"clvit-mpi\", \"data\": $(OMP_NUM_THREADS=1 mpirun --allow-run-as-root --oversubscribe \
+            -np "$THREADS" build-mpi/clvit bench --model "$MODEL" --batch "$BATCH" --infer-batch "$IBATCH" \
+            --threads 1 --steps "$STEPS" --warmup "$WARMUP" --method full --json)}" >> "$OUT"
+    done
+else
+    echo "no mpirun/mpicc: the data-parallel figure is skipped (Debian: libopenmpi-dev openmpi-bin)" >&2
+fi
 $PY bench/summarize.py "$OUT"

@@ -15,7 +15,7 @@ def main(path):
     gemm = [r["data"] for r in rows if r["kind"] == "gemm"]
     runs = defaultdict(list)
     for r in rows:
-        if r["kind"] in ("clvit", "torch-passive", "torch-default"):
+        if r["kind"] in ("clvit", "torch-passive", "torch-default", "clvit-mpi"):
             runs[(r["kind"], r["data"]["method"])].append(r["data"])
 
     def med(kind, method, key):
@@ -46,6 +46,17 @@ def main(path):
             torch_s = fmt(tp) + (f" ({td:.1f})" if td else "")
             name = f"{label} ({m}), images/s" if m != "full" else f"{label}, images/s"
             print(f"| {name} | {fmt(c)} | {torch_s} | {fmt(ratio, '%.2fx')} | {frac if key.startswith('train') or m == 'full' else ''} |")
+    mp = med("clvit-mpi", "full", "train_images_per_s")
+    if mp:
+        ranks = runs[("clvit-mpi", "full")][0].get("ranks", "?")
+        tp = med("torch-passive", "full", "train_images_per_s")
+        g = med("clvit-mpi", "full", "train_gflops")
+        frac = f"{g:.1f} ({100 * g / peak:.0f}%)" if g and peak else fmt(g)
+        print(f"| train step, {ranks} MPI ranks x 1 thread, images/s | {fmt(mp)} | {fmt(tp)} | "
+              f"{fmt(mp / tp if tp else None, '%.2fx')} | {frac} |")
+        ip, tip = med("clvit-mpi", "full", "infer_images_per_s"), med("torch-passive", "full", "infer_images_per_s")
+        print(f"| inference, {ranks} MPI ranks x 1 thread, images/s | {fmt(ip)} | {fmt(tip)} | "
+              f"{fmt(ip / tip if ip and tip else None, '%.2fx')} | |")
     c, t = med("clvit", "full", "peak_rss_mb"), med("torch-passive", "full", "peak_rss_mb")
     print(f"| peak resident memory (full step), MB | {fmt(c, '%.0f')} | {fmt(t, '%.0f')} | "
           f"{fmt(c / t if c and t else None, '%.2fx')} | |")

@@ -10,6 +10,7 @@
 #include "cli/cli_args.h"
 #include "cli/commands.h"
 #include "clvit/adapters.h"
+#include "clvit/dist.h"
 #include "clvit/gemm.h"
 #include "clvit/kernels.h"
 #include "clvit/model.h"
@@ -109,6 +110,16 @@ int clv_cmd_bench(int argc, char **argv)
     }
     if (o.threads)
         clv_threads_set(o.threads);
+    /* under mpirun (make MPI=1): each rank steps on its share of every batch and the gradients are
+     * summed, as in training; rank 0 reports the whole batch's images/s */
+    clv_dist dist;
+    if (clv_dist_init(&dist, NULL, NULL, &err)) {
+        fprintf(stderr, "clvit bench: %s\n", err.msg);
+        return 1;
+    }
+    int64_t b0, b1, i0, i1;
+    clv_dist_shard(&dist, o.batch, &b0, &b1);
+    clv_dist_shard(&dist, o.infer_batch, &i0, &i1);
     clv_model *m = clv_model_create(o.model, &err);
     if (!m) {
         fprintf(stderr, "clvit bench: %s\n", err.msg);
@@ -179,19 +190,22 @@ int clv_cmd_bench(int argc, char **argv)
             }
         }
     for (int s = 0; s < o.warmup + o.steps; s++) {
+        clv_dist_barrier(&dist);
         double t0 = clv_now();
-        if (m->ops->forward(m, x, o.batch, feats, &err))
+        const int64_t nb = b1 - b0;
+        m->training = 1;
+        if (m->ops->forward(m, x + b0 * img, nb, feats, &err))
             goto fail;
-        clv_head_forward(&h, logits, feats, o.batch);
+        clv_head_forward(&h, logits, feats, nb);
         int64_t correct;
-        clv_xent_forward(probs, logits, y, o.batch, BENCH_CLASSES, &correct);
-        memset(dlogits, 0, (size_t)o.batch * BENCH_CLASSES * sizeof(float));
-        memset(dfeats, 0, (size_t)(o.batch * D) * sizeof(float));
-        clv_xent_backward(dlogits, probs, y, o.batch, BENCH_CLASSES, 1.0f);
-        clv_head_backward(&h, dfeats, dlogits, feats, o.batch);
+        clv_xent_forward(probs, logits, y + b0, nb, BENCH_CLASSES, &correct);
+        memset(dlogits, 0, (size_t)nb * BENCH_CLASSES * sizeof(float));
+        memset(dfeats, 0, (size_t)(nb * D) * sizeof(float));
+        clv_xent_backward(dlogits, probs, y + b0, nb, BENCH_CLASSES, (float)nb / (float)o.batch);
+        clv_head_backward(&h, dfeats, dlogits, feats, nb);
         if (!!strcmp(o.method, "linear") && m->ops->backward(m, dfeats, NULL, &err))
             goto fail;
-        if (clv_optim_step(opt, &all, 1.0f, &err))
+        if (clv_dist_allreduce_grads(&dist, &all, &err) || clv_optim_step(opt, &all, 1.0f, &err))
             goto fail;
         clv_params_zero_grad(&all);
         for (int i = 0; i < m->n_wlayers; i++) /* the adapted weights are re-formed after each step */
@@ -202,10 +216,12 @@ int clv_cmd_bench(int argc, char **argv)
     }
     m->training = 0;
     for (int s = 0; s < o.warmup + o.steps; s++) {
+        clv_dist_barrier(&dist);
         double t0 = clv_now();
-        if (m->ops->forward(m, x, o.infer_batch, feats, &err))
+        if (m->ops->forward(m, x + i0 * img, i1 - i0, feats, &err))
             goto fail;
-        clv_head_forward(&h, logits, feats, o.infer_batch);
+        clv_head_forward(&h, logits, feats, i1 - i0);
+        clv_dist_barrier(&dist); /* the batch is done when every rank is */
         if (s >= o.warmup)
             t_infer[s - o.warmup] = clv_now() - t0;
     }
@@ -214,6 +230,10 @@ int clv_cmd_bench(int argc, char **argv)
     double train_ips = o.batch / tt, infer_ips = o.infer_batch / ti;
     const double mult = full || pb ? 3.0 : rkr ? 2.0 : 1.0;
     double train_gf = mult * fpi * o.batch / tt / 1e9, infer_gf = fpi * o.infer_batch / ti / 1e9;
+    if (dist.rank != 0) {
+        status = 0;
+        goto done;
+    }
     if (o.json) {
         cJSON *j = cJSON_CreateObject();
         cJSON_AddStringToObject(j, "model", o.model);
@@ -221,6 +241,7 @@ int clv_cmd_bench(int argc, char **argv)
         cJSON_AddNumberToObject(j, "batch", o.batch);
         cJSON_AddNumberToObject(j, "infer_batch", o.infer_batch);
         cJSON_AddNumberToObject(j, "threads", clv_threads_get());
+        cJSON_AddNumberToObject(j, "ranks", dist.size);
         cJSON_AddStringToObject(j, "gemm", clv_gemm_backend());
         cJSON_AddNumberToObject(j, "steps", o.steps);
         if (rkr)
@@ -238,7 +259,8 @@ int clv_cmd_bench(int argc, char **argv)
         free(s);
         cJSON_Delete(j);
     } else {
-        printf("%s, %s, %d threads, %s\n", o.model, o.method, clv_threads_get(), clv_gemm_backend());
+        printf("%s, %s, %d rank%s x %d threads, %s\n", o.model, o.method, dist.size, dist.size > 1 ? "s" : "",
+               clv_threads_get(), clv_gemm_backend());
         printf("train  batch %4d: %8.2f images/s  %7.1f GFLOP/s  (median of %d steps: %.3f s)\n", o.batch, train_ips,
                train_gf, o.steps, tt);
         printf("infer  batch %4d: %8.2f images/s  %7.1f GFLOP/s  (median of %d steps: %.3f s)\n", o.infer_batch,
@@ -269,5 +291,6 @@ done:
     clv_free(y);
     free(t_train);
     free(t_infer);
+    clv_dist_finalize(&dist);
     return status;
 }
