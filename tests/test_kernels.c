@@ -673,3 +673,31 @@ Test(kernels, elementwise_helpers)
     cr_expect(worst < 1e-5, "colsum err %.3g", worst);
     clv_free(x), clv_free(out);
 }
+
+/* ------------------------------------------------------ output scales */
+
+Test(kernels, scale_columns_save_and_backward)
+{
+    const int64_t N = 70, C = 45; /* more columns than one block, odd sizes */
+    float *y = falloc(N * C), *z = falloc(N * C), *s = falloc(C), *dy = falloc(N * C), *dz = falloc(N * C);
+    float *y0 = falloc(N * C), ds[45];
+    gradcheck_fill(y, N * C, 1, -1, 1);
+    gradcheck_fill(s, C, 2, 0.5f, 1.5f);
+    gradcheck_fill(dy, N * C, 3, -1, 1);
+    memcpy(y0, y, (size_t)(N * C) * sizeof(float));
+    clv_scale_columns_save(y, z, s, N, C);
+    for (int64_t i = 0; i < N * C; i++) {
+        cr_assert_eq(z[i], y0[i], "z keeps the pre-scale output");
+        cr_assert_eq(y[i], y0[i] * s[i % C]);
+    }
+    clv_scale_columns_backward(dz, ds, dy, z, s, N, C);
+    for (int64_t c = 0; c < C; c++) {
+        float acc = 0; /* rows in order: the same float sums */
+        for (int64_t n = 0; n < N; n++) {
+            cr_assert_eq(dz[n * C + c], dy[n * C + c] * s[c]);
+            acc += dy[n * C + c] * z[n * C + c];
+        }
+        cr_assert_eq(ds[c], acc, "ds[%lld]", (long long)c);
+    }
+    clv_free(y), clv_free(z), clv_free(s), clv_free(dy), clv_free(dz), clv_free(y0);
+}

@@ -73,6 +73,11 @@ void clv_patchify_backward(float *dimg, const float *dpatches, int64_t B, int64_
 /* ---- Row-wise broadcast helpers ---- */
 /* y[N x C] *= s[C] per column; ds += column sums of dy*y_unscaled (see adapters) */
 void clv_scale_columns(float *y, const float *s, int64_t N, int64_t C);
+/* z = y (the pre-scale output, saved), then y *= s per column: one pass */
+void clv_scale_columns_save(float *y, float *z, const float *s, int64_t N, int64_t C);
+/* y = z * s per column: dz = dy * s and ds[C] = column sums of dy * z (overwritten) */
+void clv_scale_columns_backward(float *dz, float *ds, const float *dy, const float *z, const float *s, int64_t N,
+                                int64_t C);
 /* out[C] += column sums of a[N x C] */
 void clv_colsum_add(float *out, const float *a, int64_t N, int64_t C);
 

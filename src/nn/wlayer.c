@@ -12,11 +12,10 @@ void clv_wlayer_forward(const clv_wlayer *l, float *y, float *zsave, const float
     const float *W = clv_wlayer_weight(l);
     const float *s = clv_wlayer_scale(l);
     clv_linear_forward(y, x, W, l->bias ? l->bias->data : NULL, N, l->in, l->out);
-    if (s) {
-        if (zsave)
-            memcpy(zsave, y, (size_t)(N * l->out) * sizeof(float));
+    if (s && zsave)
+        clv_scale_columns_save(y, zsave, s, N, l->out);
+    else if (s)
         clv_scale_columns(y, s, N, l->out);
-    }
 }
 
 int64_t clv_wlayer_scratch_floats(const clv_wlayer *l, int64_t N)
@@ -35,16 +34,7 @@ void clv_wlayer_backward(const clv_wlayer *l, float *dx, const float *dy, const 
         /* dz = dy * s; ds = column sums of dy * z */
         float *dzbuf = scratch;
         ds = scratch + N * l->out;
-        memset(ds, 0, (size_t)l->out * sizeof(float));
-        const int64_t C = l->out;
-        for (int64_t n = 0; n < N; n++) {
-            const float *dyr = dy + n * C, *zr = zsave + n * C;
-            float *dzr = dzbuf + n * C;
-            for (int64_t c = 0; c < C; c++) {
-                dzr[c] = dyr[c] * s[c];
-                ds[c] += dyr[c] * zr[c];
-            }
-        }
+        clv_scale_columns_backward(dzbuf, ds, dy, zsave, s, N, l->out);
         dz = dzbuf;
     }
     if (l->bias && l->bias->trainable)
