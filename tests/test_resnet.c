@@ -5,6 +5,8 @@
 #include <criterion/criterion.h>
 
 #include "clvit/adapters.h"
+#include "clvit/gemm.h"
+#include "clvit/kernels_cnn.h"
 #include "clvit/model.h"
 #include "clvit/safetensors.h"
 #include "gradcheck.h"
@@ -205,6 +207,9 @@ static double model_loss(void *p)
 {
     fd_ctx *c = p;
     clv_err err = {{0}};
+    for (int i = 0; i < c->m->n_wlayers; i++) /* adapters form their weights once per step */
+        if (c->m->wlayers[i]->adapter)
+            c->m->wlayers[i]->adapter->ops->invalidate(c->m->wlayers[i]->adapter);
     cr_assert_eq(c->m->ops->forward(c->m, c->x, c->B, c->feats, &err), 0, "%s", err.msg);
     return gradcheck_dot(c->feats, c->R, c->B * c->F);
 }
@@ -366,4 +371,86 @@ Test(resnet, resnet18_has_torchvisions_names_and_shapes)
     cr_expect_eq(m->info.feat_dim, 512);
     cr_expect(fabs(m->info.flops_per_image - 3.627e9) < 0.01e9, "resnet18 is 1.81 GMACs per 224x224 image");
     clv_model_free(m);
+}
+
+/* RKR's LM, RM and F and Piggyback's scores on a convolution of the model
+ * (layer2.0.conv1, 3x3 stride 2 over 4 channels): im2col + the adapted
+ * layer, by finite differences (smooth: no ReLU between). */
+typedef struct conv_ctx {
+    clv_wlayer *l;
+    float *cols, *y, *z, *r;
+    int64_t N;
+} conv_ctx;
+
+static double conv_loss(void *p)
+{
+    conv_ctx *c = p;
+    c->l->adapter->ops->invalidate(c->l->adapter);
+    clv_wlayer_forward(c->l, c->y, c->z, c->cols, c->N);
+    return gradcheck_dot(c->y, c->r, c->N * c->l->out);
+}
+
+Test(resnet, adapters_on_a_convolution_finite_differences)
+{
+    loaded L;
+    load(&L, &fixtures[0]);
+    clv_err err = {{0}};
+    set_all_trainable(L.m, 0);
+    clv_wlayer *l = NULL;
+    for (int i = 0; i < L.m->n_wlayers; i++)
+        if (!strcmp(L.m->wlayers[i]->name, "layer2.0.conv1"))
+            l = L.m->wlayers[i];
+    cr_assert(l, "layer2.0.conv1 is a weight layer");
+    cr_assert(l->out == 8 && l->in == 4 * 9, "Cout x (Cin k k)");
+    const int64_t B = 2, H = 16, W = 16, C = 4, Ho = 8, N = B * Ho * Ho;
+    float *x = calloc((size_t)(B * H * W * C), sizeof(float)), *cols = calloc((size_t)(N * l->in), sizeof(float));
+    gradcheck_fill(x, B * H * W * C, 21, -1, 1);
+    clv_im2col(cols, x, B, H, W, C, 3, 2, 1);
+    conv_ctx c = {.l = l, .cols = cols, .N = N};
+    c.y = calloc((size_t)(N * l->out), sizeof(float));
+    c.z = calloc((size_t)(N * l->out), sizeof(float));
+    c.r = calloc((size_t)(N * l->out), sizeof(float));
+    gradcheck_fill(c.r, N * l->out, 22, -1, 1);
+    float *scratch = calloc((size_t)(N * l->out + l->out), sizeof(float)); /* dz and ds of a scaled layer */
+    char buf[200];
+    for (int kind = 0; kind < 2; kind++) {
+        clv_params ps;
+        clv_params_init(&ps);
+        clv_adapter *a = kind == 0 ? clv_rkr_create(l, 1, &err) : clv_piggyback_create(l, 1, 5e-3f, &err);
+        cr_assert(a, "%s", err.msg);
+        int rc = kind == 0 ? clv_rkr_add_task(a, l, 0, 2, 1 /* random RM: no zero gradients */, 5, 1.0f, &ps, &err)
+                           : clv_piggyback_add_task(a, l, 0, 1e-2f, 1.0f, &ps, &err);
+        cr_assert_eq(rc, 0, "%s", err.msg);
+        clv_task_adapter_select(a, 0);
+        l->adapter = a;
+        if (kind == 0)
+            gradcheck_fill(ps.items[2]->data, l->out, 23, 0.5f, 1.5f); /* F away from 1 */
+        clv_params_zero_grad(&ps);
+        conv_loss(&c);
+        clv_wlayer_backward(l, NULL, c.r, cols, c.z, N, scratch);
+        for (int i = 0; i < ps.count; i++) {
+            clv_param *p = ps.items[i];
+            float *g = malloc((size_t)p->numel * sizeof(float));
+            memcpy(g, p->grad, (size_t)p->numel * sizeof(float));
+            gradcheck_result res;
+            if (kind == 1) { /* the straight-through estimator: dL/dS = dL/dW_t * W, checked against the formula */
+                float *dw = calloc((size_t)p->numel, sizeof(float));
+                clv_gemm(1, 0, l->out, l->in, N, 1.0f, c.r, l->out, cols, l->in, 0.0f, dw, l->in);
+                double worst = 0;
+                for (int64_t j = 0; j < p->numel; j++)
+                    worst = fmax(worst, fabs(g[j] - dw[j] * l->weight->data[j]));
+                cr_expect(worst < 1e-4, "piggyback scores: %g from dL/dW * W", worst);
+                free(dw);
+            } else {
+                cr_assert_eq(gradcheck_run(p->data, g, p->numel, conv_loss, &c, NULL, &res), 0);
+                cr_expect(res.max_rel < 1e-2, "%s: %s", p->name, gradcheck_str(&res, buf, sizeof buf));
+            }
+            free(g);
+        }
+        l->adapter = NULL;
+        a->ops->free(a);
+        clv_params_free(&ps);
+    }
+    free(x), free(cols), free(c.y), free(c.z), free(c.r), free(scratch);
+    unload(&L);
 }
