@@ -701,3 +701,102 @@ Test(kernels, scale_columns_save_and_backward)
     }
     clv_free(y), clv_free(z), clv_free(s), clv_free(dy), clv_free(dz), clv_free(y0);
 }
+
+/* ------------------------------------------------------------- low rank */
+
+typedef struct {
+    const float *x, *W, *r;
+    float *A, *B;
+    int64_t N, in, out;
+    int K;
+} lowrank_ctx;
+
+/* L = sum r . (x (W + A B)^T), in double */
+static double lowrank_loss(void *p)
+{
+    const lowrank_ctx *c = p;
+    double L = 0;
+    for (int64_t o = 0; o < c->out; o++)
+        for (int64_t i = 0; i < c->in; i++) {
+            double w = c->W[o * c->in + i];
+            for (int k = 0; k < c->K; k++)
+                w += (double)c->A[o * c->K + k] * c->B[k * c->in + i];
+            for (int64_t n = 0; n < c->N; n++)
+                L += (double)c->r[n * c->out + o] * c->x[n * c->in + i] * w;
+        }
+    return L;
+}
+
+/* Odd sizes: rank blocks with a remainder, feature widths with vector tails,
+ * rows over several groups and a short last chunk. */
+Test(kernels, lowrank_backward)
+{
+    const int ranks[2] = {5, 16};
+    for (int ri = 0; ri < 2; ri++) {
+        const int64_t N = 301, in = 27, out = 45;
+        const int K = ranks[ri];
+        float *x = frand(N * in, 161, -1, 1), *dz = frand(N * out, 162, -1, 1);
+        float *A = frand(out * K, 163, -0.5f, 0.5f), *B = frand(K * in, 164, -0.5f, 0.5f);
+        float *dA = frand(out * K, 165, -1, 1), *dB = frand(K * in, 166, -1, 1);
+        float *dA0 = falloc(out * K), *dB0 = falloc(K * in);
+        memcpy(dA0, dA, (size_t)(out * K) * sizeof(float));
+        memcpy(dB0, dB, (size_t)(K * in) * sizeof(float));
+        float *scratch = falloc(clv_lowrank_backward_scratch_floats(N, in, out, K));
+        clv_lowrank_backward(dA, dB, x, dz, A, B, N, in, out, K, scratch);
+        /* double reference, added to the previous contents */
+        double *refA = dalloc(out * K), *refB = dalloc(K * in);
+        for (int64_t n = 0; n < N; n++) {
+            for (int k = 0; k < K; k++) {
+                double t1 = 0, t2 = 0;
+                for (int64_t i = 0; i < in; i++)
+                    t1 += (double)x[n * in + i] * B[k * in + i];
+                for (int64_t o = 0; o < out; o++)
+                    t2 += (double)dz[n * out + o] * A[o * K + k];
+                for (int64_t o = 0; o < out; o++)
+                    refA[o * K + k] += dz[n * out + o] * t1;
+                for (int64_t i = 0; i < in; i++)
+                    refB[k * in + i] += t2 * x[n * in + i];
+            }
+        }
+        for (int64_t j = 0; j < out * K; j++)
+            refA[j] += dA0[j];
+        for (int64_t j = 0; j < K * in; j++)
+            refB[j] += dB0[j];
+        EXPECT_CLOSE(dA, refA, out * K, 1e-5, "dA (accumulated)");
+        EXPECT_CLOSE(dB, refB, K * in, 1e-5, "dB (accumulated)");
+
+        /* the same bits on 1, 2 and 3 threads; only dB when dA is not asked for */
+        const int saved = omp_get_max_threads();
+        for (int t = 1; t <= 3; t++) {
+            omp_set_num_threads(t);
+            float *a2 = falloc(out * K), *b2 = falloc(K * in), *b3 = falloc(K * in);
+            memcpy(a2, dA0, (size_t)(out * K) * sizeof(float));
+            memcpy(b2, dB0, (size_t)(K * in) * sizeof(float));
+            memcpy(b3, dB0, (size_t)(K * in) * sizeof(float));
+            clv_lowrank_backward(a2, b2, x, dz, A, B, N, in, out, K, scratch);
+            clv_lowrank_backward(NULL, b3, x, dz, A, B, N, in, out, K, scratch);
+            cr_expect(memcmp(a2, dA, (size_t)(out * K) * sizeof(float)) == 0, "dA: %d threads", t);
+            cr_expect(memcmp(b2, dB, (size_t)(K * in) * sizeof(float)) == 0, "dB: %d threads", t);
+            cr_expect(memcmp(b3, dB, (size_t)(K * in) * sizeof(float)) == 0, "dB alone: %d threads", t);
+            clv_free(a2), clv_free(b2), clv_free(b3);
+        }
+        omp_set_num_threads(saved);
+        clv_free(x), clv_free(dz), clv_free(A), clv_free(B), clv_free(dA), clv_free(dB), clv_free(dA0);
+        clv_free(dB0), clv_free(scratch), free(refA), free(refB);
+    }
+
+    /* finite differences of sum r . (x (W + A B)^T) on a small case */
+    const int64_t N = 7, in = 10, out = 9;
+    const int K = 3;
+    float *x = frand(N * in, 171, -1, 1), *W = frand(out * in, 172, -1, 1), *r = frand(N * out, 173, -1, 1);
+    float *A = frand(out * K, 174, -1, 1), *B = frand(K * in, 175, -1, 1);
+    float *dA = falloc(out * K), *dB = falloc(K * in);
+    memset(dA, 0, (size_t)(out * K) * sizeof(float));
+    memset(dB, 0, (size_t)(K * in) * sizeof(float));
+    float *scratch = falloc(clv_lowrank_backward_scratch_floats(N, in, out, K));
+    clv_lowrank_backward(dA, dB, x, r, A, B, N, in, out, K, scratch);
+    lowrank_ctx c = {x, W, r, A, B, N, in, out, K};
+    EXPECT_GC(A, dA, out * K, lowrank_loss, &c, "dA");
+    EXPECT_GC(B, dB, K * in, lowrank_loss, &c, "dB");
+    clv_free(x), clv_free(W), clv_free(r), clv_free(A), clv_free(B), clv_free(dA), clv_free(dB), clv_free(scratch);
+}

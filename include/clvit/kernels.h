@@ -81,6 +81,15 @@ void clv_scale_columns_backward(float *dz, float *ds, const float *dy, const flo
 /* out[C] += column sums of a[N x C] */
 void clv_colsum_add(float *out, const float *a, int64_t N, int64_t C);
 
+/* ---- Low-rank weight update ---- */
+/* Backward of z[N x out] = x[N x in] (W + A B)^T for the factors A [out x K],
+ * B [K x in] in one pass over x and dz: dA += dz^T (x B^T), dB += (dz A)^T x
+ * (each skipped when NULL). Needs clv_lowrank_backward_scratch_floats(N, in,
+ * out, K) floats of scratch. The result does not depend on the thread count. */
+int64_t clv_lowrank_backward_scratch_floats(int64_t N, int64_t in, int64_t out, int K);
+void clv_lowrank_backward(float *dA, float *dB, const float *x, const float *dz, const float *A, const float *B,
+                          int64_t N, int64_t in, int64_t out, int K, float *scratch);
+
 #ifdef __cplusplus
 }
 #endif

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "clvit/gemm.h"
+#include "clvit/kernels.h"
 
 void clv_mask_pack(uint8_t *bits, const float *scores, int64_t n, float threshold)
 {
@@ -85,17 +86,10 @@ void task_adapter_form_lowrank(task_adapter *ta, const clv_wlayer *l, const floa
 int task_adapter_lowrank_backward(task_adapter *ta, const clv_wlayer *l, const float *A, const float *B, int K,
                                   const float *x, const float *dz, int64_t N, float *dA, float *dB)
 {
-    float *t = task_adapter_scratch(ta, (size_t)(N * K));
+    float *t = task_adapter_scratch(ta, (size_t)clv_lowrank_backward_scratch_floats(N, l->in, l->out, K));
     if (!t)
         return -1;
-    if (dA) { /* x B^T [N x K], then dA += dz^T (x B^T) */
-        clv_gemm(0, 1, N, K, l->in, 1.0f, x, l->in, B, l->in, 0.0f, t, K);
-        clv_gemm(1, 0, l->out, K, N, 1.0f, dz, l->out, t, K, 1.0f, dA, K);
-    }
-    if (dB) { /* dz A [N x K], then dB += (dz A)^T x */
-        clv_gemm(0, 0, N, K, l->out, 1.0f, dz, l->out, A, K, 0.0f, t, K);
-        clv_gemm(1, 0, K, l->in, N, 1.0f, t, K, x, l->in, 1.0f, dB, l->in);
-    }
+    clv_lowrank_backward(dA, dB, x, dz, A, B, N, l->in, l->out, K, t);
     return 0;
 }
 

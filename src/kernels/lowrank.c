@@ -1,0 +1,172 @@
+/* The low-rank backward of z = x (W + A B)^T without the full dW:
+ *   dA += dz^T (x B^T),  dB += (dz A)^T x.
+ * As four GEMMs with a rank-sized dimension (4 to 16) it made four passes
+ * over x and dz at a fraction of the GEMM's speed (oneDNN's kernels want
+ * wide outputs). Here one pass: rows go in fixed groups, each group in
+ * chunks small enough to stay in L2, where a chunk's x B^T and dz A are
+ * formed and then reduced into the group's partial dA and dB with the
+ * rank in registers. Groups depend only on N, and their partials are added
+ * in group order, so the result does not depend on the thread count. */
+#include "clvit/kernels.h"
+
+#include <string.h>
+
+typedef float v8 __attribute__((vector_size(32)));
+
+#define CHUNK 16  /* rows per chunk: 16 x 768 floats of dz stay in L1 */
+#define GROUPS 16  /* at most this many partials */
+#define KB 4       /* rank columns per register block */
+
+static inline v8 load8(const float *p)
+{
+    v8 v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+static inline void store8(float *p, v8 v) { memcpy(p, &v, sizeof v); }
+
+static inline float hsum8(v8 v) { return ((v[0] + v[4]) + (v[1] + v[5])) + ((v[2] + v[6]) + (v[3] + v[7])); }
+
+static int64_t group_rows(int64_t N)
+{
+    int64_t per = (N + GROUPS - 1) / GROUPS;
+    per = (per + CHUNK - 1) / CHUNK * CHUNK;
+    return per ? per : CHUNK;
+}
+
+int64_t clv_lowrank_backward_scratch_floats(int64_t N, int64_t in, int64_t out, int K)
+{
+    const int64_t groups = (N + group_rows(N) - 1) / group_rows(N);
+    /* A^T, then per group: partial dA^T (K x out), partial dB (K x in), the chunk's two CHUNK x K products */
+    return (int64_t)K * out + groups * ((int64_t)K * (in + out) + 2 * CHUNK * (int64_t)K);
+}
+
+/* the kn (<= KB) dot products of rows ar and ar + lda (two rows: twice the independent sums per load of m)
+ * with rows k0.. of m; with one row when two is 0. kn is a constant after inlining. */
+static inline __attribute__((always_inline)) void dots_block(float *t, const float *ar, int64_t lda, int two,
+                                                             int K, const float *m, int64_t len, int k0, int kn)
+{
+    const int64_t len8 = len & ~(int64_t)7;
+    const float *br = two ? ar + lda : ar;
+    v8 acc[KB] = {{0}}, acc2[KB] = {{0}};
+    for (int64_t i = 0; i < len8; i += 8) {
+        const v8 av = load8(ar + i), bv = load8(br + i);
+        for (int k = 0; k < kn; k++) {
+            const v8 mv = load8(m + (k0 + k) * len + i);
+            acc[k] += av * mv;
+            acc2[k] += bv * mv;
+        }
+    }
+    for (int k = 0; k < kn; k++) {
+        float s = hsum8(acc[k]), s2 = hsum8(acc2[k]);
+        for (int64_t i = len8; i < len; i++) {
+            s += ar[i] * m[(k0 + k) * len + i];
+            s2 += br[i] * m[(k0 + k) * len + i];
+        }
+        t[k0 + k] = s;
+        if (two)
+            t[K + k0 + k] = s2;
+    }
+}
+
+/* t[r * K + k] = sum_i a[r][i] m[k][i] for the n rows of a (row stride lda), m K x len (row stride len) */
+static void rows_times_mt(float *t, const float *a, int64_t n, int64_t lda, const float *m, int64_t len, int K)
+{
+    for (int64_t r = 0; r < n; r += 2) {
+        const int two = r + 1 < n;
+        for (int k0 = 0; k0 < K; k0 += KB) {
+            if (K - k0 >= KB)
+                dots_block(t + r * K, a + r * lda, lda, two, K, m, len, k0, KB);
+            else
+                dots_block(t + r * K, a + r * lda, lda, two, K, m, len, k0, K - k0);
+        }
+    }
+}
+
+/* p[k][c] += sum_r t[r * K + k] a[r][c] for rows k0..k0+kn of p, kn a constant after inlining */
+static inline __attribute__((always_inline)) void outer_block(float *p, const float *t, const float *a, int64_t n,
+                                                              int64_t lda, int64_t len, int K, int k0, int kn)
+{
+    const int64_t len16 = len & ~(int64_t)15;
+    for (int64_t c = 0; c < len16; c += 16) {
+        v8 lo[KB] = {{0}}, hi[KB] = {{0}};
+        for (int64_t r = 0; r < n; r++) {
+            const v8 a0 = load8(a + r * lda + c), a1 = load8(a + r * lda + c + 8);
+            for (int k = 0; k < kn; k++) {
+                const float tk = t[r * K + k0 + k];
+                lo[k] += tk * a0;
+                hi[k] += tk * a1;
+            }
+        }
+        for (int k = 0; k < kn; k++) {
+            float *pk = p + (int64_t)(k0 + k) * len + c;
+            store8(pk, load8(pk) + lo[k]);
+            store8(pk + 8, load8(pk + 8) + hi[k]);
+        }
+    }
+    for (int64_t c = len16; c < len; c++)
+        for (int k = 0; k < kn; k++) {
+            float s = 0.0f;
+            for (int64_t r = 0; r < n; r++)
+                s += t[r * K + k0 + k] * a[r * lda + c];
+            p[(int64_t)(k0 + k) * len + c] += s;
+        }
+}
+
+/* p[k][c] += sum_r t[r * K + k] a[r][c] over the n rows of a (row stride lda), c < len */
+static void acc_tt_rows(float *p, const float *t, const float *a, int64_t n, int64_t lda, int64_t len, int K)
+{
+    for (int k0 = 0; k0 < K; k0 += KB) {
+        if (K - k0 >= KB)
+            outer_block(p, t, a, n, lda, len, K, k0, KB);
+        else
+            outer_block(p, t, a, n, lda, len, K, k0, K - k0);
+    }
+}
+
+void clv_lowrank_backward(float *dA, float *dB, const float *x, const float *dz, const float *A, const float *B,
+                          int64_t N, int64_t in, int64_t out, int K, float *scratch)
+{
+    if ((!dA && !dB) || N <= 0 || K <= 0)
+        return;
+    const int64_t per = group_rows(N), groups = (N + per - 1) / per;
+    const int64_t gfloats = (int64_t)K * (in + out) + 2 * CHUNK * (int64_t)K;
+    /* A^T (K x out), so that dz A is a row-times-rows product like x B^T */
+    float *At = scratch, *parts = scratch + (int64_t)K * out;
+    if (dB)
+        for (int64_t c = 0; c < out; c++)
+            for (int k = 0; k < K; k++)
+                At[(int64_t)k * out + c] = A[c * K + k];
+#pragma omp parallel for schedule(dynamic, 1) if (N * (in + out) * K > 65536)
+    for (int64_t g = 0; g < groups; g++) {
+        float *pA = parts + g * gfloats; /* dA^T partial, K x out */
+        float *pB = pA + (int64_t)K * out; /* dB partial, K x in */
+        float *t1 = pB + (int64_t)K * in;  /* x B^T, CHUNK x K */
+        float *t2 = t1 + CHUNK * K;        /* dz A, CHUNK x K */
+        memset(pA, 0, (size_t)K * (size_t)(in + out) * sizeof(float));
+        const int64_t r1 = (g + 1) * per < N ? (g + 1) * per : N;
+        for (int64_t r0 = g * per; r0 < r1; r0 += CHUNK) {
+            const int64_t n = r1 - r0 < CHUNK ? r1 - r0 : CHUNK;
+            const float *xc = x + r0 * in, *dzc = dz + r0 * out;
+            if (dA) {
+                rows_times_mt(t1, xc, n, in, B, in, K);
+                acc_tt_rows(pA, t1, dzc, n, out, out, K);
+            }
+            if (dB) {
+                rows_times_mt(t2, dzc, n, out, At, out, K);
+                acc_tt_rows(pB, t2, xc, n, in, in, K);
+            }
+        }
+    }
+    for (int64_t g = 0; g < groups; g++) {
+        const float *pA = parts + g * gfloats, *pB = pA + (int64_t)K * out;
+        if (dA)
+            for (int64_t c = 0; c < out; c++)
+                for (int k = 0; k < K; k++)
+                    dA[c * K + k] += pA[(int64_t)k * out + c];
+        if (dB)
+            for (int64_t j = 0; j < (int64_t)K * in; j++)
+                dB[j] += pB[j];
+    }
+}
