@@ -151,6 +151,14 @@ Test(adapters, rkr_forward_and_gradients)
     check(rm->data, rm->grad, rm->numel, &f, "dRM");
     check(fs->data, fs->grad, fs->numel, &f, "dF");
     check(f.x, f.dx, N * IN, &f, "dx");
+    /* _into overwrites dx: the same floats over garbage as the accumulating call over zeros */
+    float dx_into[N * IN];
+    for (int i = 0; i < N * IN; i++)
+        dx_into[i] = 1e30f;
+    clv_wlayer_backward_into(&f.l, dx_into, f.r, f.x, f.z, N, f.scratch);
+    cr_assert_eq(memcmp(dx_into, f.dx, sizeof dx_into), 0, "clv_wlayer_backward_into overwrites dx");
+    clv_params_zero_grad(&ps);
+    backward(&f);
 
     /* the low-rank path equals dW RM^T and LM^T dW with the full dW = dz^T x */
     float dz[N * OUT], dW[OUT * IN];

@@ -287,6 +287,13 @@ Test(kernels, gelu_backward)
     clv_gelu_backward(dx2, c.r, c.x, n);
     clv_gelu_backward(dx2, c.r, c.x, n);
     expect_doubled(dx2, dx, n, "gelu dx");
+    /* in place: the output gradient becomes the input gradient, the same floats */
+    float *d = falloc(n);
+    memcpy(d, c.r, (size_t)n * sizeof(float));
+    clv_gelu_backward_inplace(d, c.x, n);
+    for (int64_t i = 0; i < n; i++)
+        cr_expect_eq(d[i], dx[i], "in place gelu'(%g)", (double)c.x[i]);
+    clv_free(d);
     clv_free(c.x), clv_free(c.r), clv_free(c.y), clv_free(dx), clv_free(dx2);
 }
 
@@ -680,16 +687,27 @@ Test(kernels, scale_columns_save_and_backward)
 {
     const int64_t N = 70, C = 45; /* more columns than one block, odd sizes */
     float *y = falloc(N * C), *z = falloc(N * C), *s = falloc(C), *dy = falloc(N * C), *dz = falloc(N * C);
-    float *y0 = falloc(N * C), ds[45];
-    gradcheck_fill(y, N * C, 1, -1, 1);
+    float *y0 = falloc(N * C), *b = falloc(C), ds[45];
+    gradcheck_fill(z, N * C, 1, -1, 1);
     gradcheck_fill(s, C, 2, 0.5f, 1.5f);
     gradcheck_fill(dy, N * C, 3, -1, 1);
-    memcpy(y0, y, (size_t)(N * C) * sizeof(float));
-    clv_scale_columns_save(y, z, s, N, C);
+    gradcheck_fill(b, C, 4, -1, 1);
+    memcpy(y0, z, (size_t)(N * C) * sizeof(float));
+    clv_bias_scale_columns(y, z, b, s, N, C);
     for (int64_t i = 0; i < N * C; i++) {
-        cr_assert_eq(z[i], y0[i], "z keeps the pre-scale output");
-        cr_assert_eq(y[i], y0[i] * s[i % C]);
+        cr_assert_eq(z[i], y0[i] + b[i % C], "z keeps the pre-scale output, bias added");
+        cr_assert_eq(y[i], (y0[i] + b[i % C]) * s[i % C]);
     }
+    /* in place, with and without a bias */
+    float *w = falloc(N * C);
+    memcpy(w, y0, (size_t)(N * C) * sizeof(float));
+    clv_bias_scale_columns(w, NULL, b, s, N, C);
+    cr_assert(memcmp(w, y, (size_t)(N * C) * sizeof(float)) == 0, "in place with bias");
+    memcpy(w, y0, (size_t)(N * C) * sizeof(float));
+    clv_bias_scale_columns(w, NULL, NULL, s, N, C);
+    for (int64_t i = 0; i < N * C; i++)
+        cr_assert_eq(w[i], y0[i] * s[i % C], "in place without bias");
+    clv_free(w), clv_free(b);
     clv_scale_columns_backward(dz, ds, dy, z, s, N, C);
     for (int64_t c = 0; c < C; c++) {
         float acc = 0; /* rows in order: the same float sums */

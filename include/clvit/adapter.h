@@ -71,6 +71,10 @@ void clv_wlayer_forward(const clv_wlayer *l, float *y, float *zsave, const float
  * clv_wlayer_scratch_floats(l, N) floats (dz and ds when scaled). */
 void clv_wlayer_backward(const clv_wlayer *l, float *dx, const float *dy, const float *x, const float *zsave, int64_t N,
                          float *scratch);
+/* The same with dx overwritten (=) instead of accumulated: spares the caller
+ * a pass that zeroes dx first. */
+void clv_wlayer_backward_into(const clv_wlayer *l, float *dx, const float *dy, const float *x, const float *zsave,
+                              int64_t N, float *scratch);
 int64_t clv_wlayer_scratch_floats(const clv_wlayer *l, int64_t N);
 
 #ifdef __cplusplus

@@ -31,6 +31,9 @@ void clv_layernorm_backward(float *dx, float *dw, float *db, const float *dy, co
 /* ---- GELU, exact: 0.5 x (1 + erf(x / sqrt 2)) ---- */
 void clv_gelu_forward(float *y, const float *x, int64_t n);
 void clv_gelu_backward(float *dx, const float *dy, const float *x, int64_t n);
+/* d = d * GELU'(x) in place: the backward when dy is not needed afterwards
+ * (no zeroed dx buffer, one pass less) */
+void clv_gelu_backward_inplace(float *d, const float *x, int64_t n);
 
 /* ---- y = a + b elementwise (residual) ---- */
 void clv_add_forward(float *y, const float *a, const float *b, int64_t n);
@@ -73,8 +76,10 @@ void clv_patchify_backward(float *dimg, const float *dpatches, int64_t B, int64_
 /* ---- Row-wise broadcast helpers ---- */
 /* y[N x C] *= s[C] per column; ds += column sums of dy*y_unscaled (see adapters) */
 void clv_scale_columns(float *y, const float *s, int64_t N, int64_t C);
-/* z = y (the pre-scale output, saved), then y *= s per column: one pass */
-void clv_scale_columns_save(float *y, float *z, const float *s, int64_t N, int64_t C);
+/* Bias and output scale of a layer whose GEMM wrote x W^T into z (kept for
+ * the backward): z += b, then y = z * s per column, in one pass. With z NULL,
+ * in place on y: y = (y + b) * s. b may be NULL. */
+void clv_bias_scale_columns(float *y, float *z, const float *b, const float *s, int64_t N, int64_t C);
 /* y = z * s per column: dz = dy * s and ds[C] = column sums of dy * z (overwritten) */
 void clv_scale_columns_backward(float *dz, float *ds, const float *dy, const float *z, const float *s, int64_t N,
                                 int64_t C);

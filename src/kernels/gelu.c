@@ -14,17 +14,30 @@ void clv_gelu_forward(float *y, const float *x, int64_t n)
         yr[i] = 0.5f * xr[i] * (1.0f + clv_verff(xr[i] * (float)M_SQRT1_2));
 }
 
+/* d/dx [x Phi(x)] = Phi(x) + x phi(x) */
+static inline float gelu_grad(float v)
+{
+    const float inv_sqrt_2pi = 0.3989422804014327f;
+    const float cdf = 0.5f * (1.0f + clv_verff(v * (float)M_SQRT1_2));
+    const float pdf = inv_sqrt_2pi * clv_vexpf(-0.5f * v * v);
+    return cdf + v * pdf;
+}
+
+void clv_gelu_backward_inplace(float *d, const float *x, int64_t n)
+{
+    float *restrict dr = d;
+    const float *restrict xr = x;
+#pragma omp parallel for if (n > 16384) schedule(static)
+    for (int64_t i = 0; i < n; i++)
+        dr[i] = dr[i] * gelu_grad(xr[i]);
+}
+
 void clv_gelu_backward(float *dx, const float *dy, const float *x, int64_t n)
 {
-    /* d/dx [x Phi(x)] = Phi(x) + x phi(x) */
-    const float inv_sqrt_2pi = 0.3989422804014327f;
     float *restrict dxr = dx;
     const float *restrict dyr = dy, *restrict xr = x;
 #pragma omp parallel for if (n > 16384) schedule(static)
     for (int64_t i = 0; i < n; i++) {
-        const float v = xr[i];
-        const float cdf = 0.5f * (1.0f + clv_verff(v * (float)M_SQRT1_2));
-        const float pdf = inv_sqrt_2pi * clv_vexpf(-0.5f * v * v);
-        dxr[i] += dyr[i] * (cdf + v * pdf);
+        dxr[i] += dyr[i] * gelu_grad(xr[i]);
     }
 }

@@ -444,22 +444,18 @@ static int vit_backward(clv_model *m, const float *dfeats, float *dx, clv_err *e
         const float *xin = i ? v->acts[i - 1].xout : v->x0;
         const int u = 1 + 6 * i, w = 1 + 4 * i;
 
+        /* the input gradients below are written (_into), not accumulated: no zeroing passes */
         need = lowest < u + 5;
-        if (need)
-            zero(v->dg, N * Hm);
         clv_gelu_forward(a->g, a->h, N * Hm); /* recomputed: the forward kept only h */
-        clv_wlayer_backward(&bk->fc2, need ? v->dg : NULL, v->dres, a->g, v->zsave[w + 3], N, ws);
+        clv_wlayer_backward_into(&bk->fc2, need ? v->dg : NULL, v->dres, a->g, v->zsave[w + 3], N, ws);
         if (!need)
             return 0;
-        float *dh = a->g; /* g (shared by the blocks) is not needed after fc2's backward */
-        zero(dh, N * Hm);
-        clv_gelu_backward(dh, v->dg, a->h, N * Hm);
+        clv_gelu_backward_inplace(v->dg, a->h, N * Hm);
+        const float *dh = v->dg;
         need = lowest < u + 4;
-        if (need)
-            zero(v->dln, N * D);
         /* norm2's output again, bit for bit (same input, same per-row arithmetic) */
         clv_layernorm_forward(a->ln2, a->mean2, a->rstd2, a->xmid, bk->n2w->data, bk->n2b->data, N, D, v->cfg.ln_eps);
-        clv_wlayer_backward(&bk->fc1, need ? v->dln : NULL, dh, a->ln2, v->zsave[w + 2], N, ws);
+        clv_wlayer_backward_into(&bk->fc1, need ? v->dln : NULL, dh, a->ln2, v->zsave[w + 2], N, ws);
         if (!need)
             return 0;
         need = lowest < u + 3;
@@ -469,18 +465,14 @@ static int vit_backward(clv_model *m, const float *dfeats, float *dx, clv_err *e
             return 0;
 
         need = lowest < u + 2;
-        if (need)
-            zero(v->dattout, N * D);
-        clv_wlayer_backward(&bk->proj, need ? v->dattout : NULL, v->dres, a->attout, v->zsave[w + 1], N, ws);
+        clv_wlayer_backward_into(&bk->proj, need ? v->dattout : NULL, v->dres, a->attout, v->zsave[w + 1], N, ws);
         if (!need)
             return 0;
         zero(v->dqkv, N * 3 * D);
         clv_attention_backward(v->dqkv, v->dattout, a->qkv, NULL, B, T, D, v->H, v->attn_scratch);
         need = lowest < u + 1;
-        if (need)
-            zero(v->dln, N * D);
         clv_layernorm_forward(a->ln1, a->mean1, a->rstd1, xin, bk->n1w->data, bk->n1b->data, N, D, v->cfg.ln_eps);
-        clv_wlayer_backward(&bk->qkv, need ? v->dln : NULL, v->dqkv, a->ln1, v->zsave[w], N, ws);
+        clv_wlayer_backward_into(&bk->qkv, need ? v->dln : NULL, v->dqkv, a->ln1, v->zsave[w], N, ws);
         if (!need)
             return 0;
         need = lowest < u;

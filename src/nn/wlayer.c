@@ -11,11 +11,15 @@ void clv_wlayer_forward(const clv_wlayer *l, float *y, float *zsave, const float
 {
     const float *W = clv_wlayer_weight(l);
     const float *s = clv_wlayer_scale(l);
-    clv_linear_forward(y, x, W, l->bias ? l->bias->data : NULL, N, l->in, l->out);
-    if (s && zsave)
-        clv_scale_columns_save(y, zsave, s, N, l->out);
-    else if (s)
-        clv_scale_columns(y, s, N, l->out);
+    const float *b = l->bias ? l->bias->data : NULL;
+    if (!s) {
+        clv_linear_forward(y, x, W, b, N, l->in, l->out);
+        return;
+    }
+    /* the GEMM writes the pre-scale output where the backward wants it; bias and scale follow in one pass */
+    float *z = zsave ? zsave : y;
+    clv_linear_forward(z, x, W, NULL, N, l->in, l->out);
+    clv_bias_scale_columns(y, zsave, b, s, N, l->out);
 }
 
 int64_t clv_wlayer_scratch_floats(const clv_wlayer *l, int64_t N)
@@ -23,8 +27,8 @@ int64_t clv_wlayer_scratch_floats(const clv_wlayer *l, int64_t N)
     return clv_wlayer_scale(l) ? N * l->out + l->out : 0;
 }
 
-void clv_wlayer_backward(const clv_wlayer *l, float *dx, const float *dy, const float *x, const float *zsave, int64_t N,
-                         float *scratch)
+static void wlayer_backward(const clv_wlayer *l, float *dx, float dx_beta, const float *dy, const float *x,
+                            const float *zsave, int64_t N, float *scratch)
 {
     const float *W = clv_wlayer_weight(l);
     const float *s = clv_wlayer_scale(l);
@@ -40,9 +44,21 @@ void clv_wlayer_backward(const clv_wlayer *l, float *dx, const float *dy, const 
     if (l->bias && l->bias->trainable)
         clv_colsum_add(l->bias->grad, dz, N, l->out);
     if (dx)
-        clv_gemm(0, 0, N, l->in, l->out, 1.0f, dz, l->out, W, l->in, 1.0f, dx, l->in);
+        clv_gemm(0, 0, N, l->in, l->out, 1.0f, dz, l->out, W, l->in, dx_beta, dx, l->in);
     if (l->adapter)
         l->adapter->ops->backward(l->adapter, l, x, dz, N, ds);
     else if (l->weight->trainable)
         clv_gemm(1, 0, l->out, l->in, N, 1.0f, dz, l->out, x, l->in, 1.0f, l->weight->grad, l->in);
+}
+
+void clv_wlayer_backward(const clv_wlayer *l, float *dx, const float *dy, const float *x, const float *zsave, int64_t N,
+                         float *scratch)
+{
+    wlayer_backward(l, dx, 1.0f, dy, x, zsave, N, scratch);
+}
+
+void clv_wlayer_backward_into(const clv_wlayer *l, float *dx, const float *dy, const float *x, const float *zsave,
+                              int64_t N, float *scratch)
+{
+    wlayer_backward(l, dx, 0.0f, dy, x, zsave, N, scratch);
 }
