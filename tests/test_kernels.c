@@ -818,3 +818,56 @@ Test(kernels, lowrank_backward)
     EXPECT_GC(B, dB, K * in, lowrank_loss, &c, "dB");
     clv_free(x), clv_free(W), clv_free(r), clv_free(A), clv_free(B), clv_free(dA), clv_free(dB), clv_free(scratch);
 }
+
+/* -------------------------------------------------- class-row attention */
+
+typedef struct {
+    float *qkv, *r, *out;
+    int64_t B, T, C, H;
+} cls_attn_ctx;
+
+static double cls_attn_loss(void *p)
+{
+    cls_attn_ctx *c = p;
+    clv_attention_cls_forward(c->out, c->qkv, c->B, c->T, c->C, c->H);
+    return gradcheck_dot(c->out, c->r, c->B * c->C);
+}
+
+/* Row 0 of the full attention (double reference), its gradient by finite
+ * differences, and the full backward given a gradient on row 0 only. */
+Test(kernels, attention_cls_row)
+{
+    const int64_t B = 3, T = 7, C = 12, H = 3;
+    cls_attn_ctx c = {.B = B, .T = T, .C = C, .H = H};
+    c.qkv = frand(B * T * 3 * C, 181, -1.5f, 1.5f);
+    c.r = frand(B * C, 182, -1, 1);
+    c.out = fnan(B * C);
+    double *ro = dalloc(B * T * C), *ra = dalloc(B * H * T * T);
+    attn_reference(ro, ra, c.qkv, B, T, C, H);
+    clv_attention_cls_forward(c.out, c.qkv, B, T, C, H);
+    for (int64_t b = 0; b < B; b++)
+        for (int64_t j = 0; j < C; j++)
+            cr_expect(fabs(c.out[b * C + j] - ro[b * T * C + j]) < 1e-5, "out[%lld][%lld]", (long long)b,
+                      (long long)j);
+
+    float *dqkv = fnan(B * T * 3 * C); /* every entry must be written */
+    clv_attention_cls_backward(dqkv, c.r, c.qkv, B, T, C, H);
+    for (int64_t i = 0; i < B * T * 3 * C; i++)
+        cr_assert(isfinite(dqkv[i]), "dqkv[%lld] not written", (long long)i);
+    EXPECT_GC(c.qkv, dqkv, B * T * 3 * C, cls_attn_loss, &c, "cls attention dqkv");
+
+    /* the full attention's backward with dout on row 0 only */
+    float *dout = falloc(B * T * C), *dfull = falloc(B * T * 3 * C), *att = falloc(B * H * T * T);
+    float *out = falloc(B * T * C), *scratch = falloc(clv_attention_scratch_floats(B, T, C, H));
+    memset(dout, 0, (size_t)(B * T * C) * sizeof(float));
+    memset(dfull, 0, (size_t)(B * T * 3 * C) * sizeof(float));
+    for (int64_t b = 0; b < B; b++)
+        memcpy(dout + b * T * C, c.r + b * C, (size_t)C * sizeof(float));
+    clv_attention_forward(out, att, c.qkv, B, T, C, H, scratch);
+    clv_attention_backward(dfull, dout, c.qkv, att, B, T, C, H, scratch);
+    for (int64_t i = 0; i < B * T * 3 * C; i++)
+        cr_expect(fabsf(dfull[i] - dqkv[i]) < 1e-5f, "dqkv[%lld]: %g vs full %g", (long long)i, (double)dqkv[i],
+                  (double)dfull[i]);
+    clv_free(c.qkv), clv_free(c.r), clv_free(c.out), clv_free(dqkv), clv_free(dout), clv_free(dfull);
+    clv_free(att), clv_free(out), clv_free(scratch), free(ro), free(ra);
+}

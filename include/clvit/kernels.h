@@ -64,6 +64,14 @@ void clv_attention_forward(float *out, float *att, const float *qkv, int64_t B, 
                            float *scratch);
 void clv_attention_backward(float *dqkv, const float *dout, const float *qkv, const float *att, int64_t B, int64_t T,
                             int64_t C, int64_t H, float *scratch);
+/* The same attention for the class token's query only (row 0 of each image):
+ * what the last block of a class-token ViT needs, since nothing but that
+ * row reaches the head. out [B x C] holds row 0 of each image's output.
+ * The backward overwrites all of dqkv [B x T x 3C] (dq is zero below row 0),
+ * recomputing the probabilities; dout is [B x C]. */
+void clv_attention_cls_forward(float *out, const float *qkv, int64_t B, int64_t T, int64_t C, int64_t H);
+void clv_attention_cls_backward(float *dqkv, const float *dout, const float *qkv, int64_t B, int64_t T, int64_t C,
+                                int64_t H);
 
 /* ---- Patch extraction for a conv with kernel = stride = P (no padding) ----
  * img [B x Cin x H x W] (NCHW) -> patches [B x (H/P)(W/P) x (Cin P P)], each row

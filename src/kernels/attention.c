@@ -83,3 +83,90 @@ void clv_attention_backward(float *dqkv, const float *dout, const float *qkv, co
         clv_gemm(1, 0, T, hd, T, scale, da, T, q, ld, 1.0f, dk, ld);
     }
 }
+
+/* p[t] = softmax_t(scale q . k_t) for the class row: one row of scores, the
+ * same row arithmetic as the full forward's softmax */
+static void cls_probs(float *p, const float *q, const float *k, int64_t T, int64_t hd, int64_t ld, float scale)
+{
+    for (int64_t t = 0; t < T; t++) {
+        const float *restrict kt = k + t * ld;
+        float s = 0.0f;
+#pragma omp simd reduction(+ : s)
+        for (int64_t d = 0; d < hd; d++)
+            s += q[d] * kt[d];
+        p[t] = scale * s;
+    }
+    clv_softmax_row(p, p, T);
+}
+
+void clv_attention_cls_forward(float *out, const float *qkv, int64_t B, int64_t T, int64_t C, int64_t H)
+{
+    const int64_t hd = C / H, ld = 3 * C;
+    const float scale = 1.0f / sqrtf((float)hd);
+#pragma omp parallel for schedule(static) if (B * H * T * hd > 32768)
+    for (int64_t bh = 0; bh < B * H; bh++) {
+        const int64_t b = bh / H, h = bh % H;
+        const float *q = qkv + b * T * ld + h * hd;
+        const float *k = q + C, *v = q + 2 * C;
+        float p[T];
+        cls_probs(p, q, k, T, hd, ld, scale);
+        float *restrict o = out + b * C + h * hd;
+        for (int64_t d = 0; d < hd; d++)
+            o[d] = 0.0f;
+        for (int64_t t = 0; t < T; t++) {
+            const float *restrict vt = v + t * ld;
+            const float pt = p[t];
+#pragma omp simd
+            for (int64_t d = 0; d < hd; d++)
+                o[d] += pt * vt[d];
+        }
+    }
+}
+
+void clv_attention_cls_backward(float *dqkv, const float *dout, const float *qkv, int64_t B, int64_t T, int64_t C,
+                                int64_t H)
+{
+    const int64_t hd = C / H, ld = 3 * C;
+    const float scale = 1.0f / sqrtf((float)hd);
+#pragma omp parallel for schedule(static) if (B * H * T * hd > 32768)
+    for (int64_t bh = 0; bh < B * H; bh++) {
+        const int64_t b = bh / H, h = bh % H;
+        const float *q = qkv + b * T * ld + h * hd;
+        const float *k = q + C, *v = q + 2 * C;
+        float *dq = dqkv + b * T * ld + h * hd;
+        float *dk = dq + C, *dv = dq + 2 * C;
+        const float *restrict g = dout + b * C + h * hd;
+        float p[T], ds[T];
+        cls_probs(p, q, k, T, hd, ld, scale);
+        /* out = sum_t p_t v_t: dp_t = g . v_t, dv_t = p_t g */
+        for (int64_t t = 0; t < T; t++) {
+            const float *restrict vt = v + t * ld;
+            float *restrict dvt = dv + t * ld;
+            float s = 0.0f;
+#pragma omp simd reduction(+ : s)
+            for (int64_t d = 0; d < hd; d++)
+                s += g[d] * vt[d];
+            ds[t] = s;
+            for (int64_t d = 0; d < hd; d++)
+                dvt[d] = p[t] * g[d];
+        }
+        clv_softmax_row_backward(ds, ds, p, T, 0);
+        /* scores = scale q0 . k_t: dq0 = scale sum_t ds_t k_t, dk_t = scale ds_t q0; dq is 0 below row 0 */
+        float *restrict dq0 = dq;
+        for (int64_t d = 0; d < hd; d++)
+            dq0[d] = 0.0f;
+        for (int64_t t = 0; t < T; t++) {
+            const float *restrict kt = k + t * ld;
+            float *restrict dkt = dk + t * ld, *restrict dqt = dq + t * ld;
+            const float st = scale * ds[t];
+#pragma omp simd
+            for (int64_t d = 0; d < hd; d++) {
+                dq0[d] += st * kt[d];
+                dkt[d] = st * q[d];
+            }
+            if (t)
+                for (int64_t d = 0; d < hd; d++)
+                    dqt[d] = 0.0f;
+        }
+    }
+}

@@ -299,36 +299,47 @@ static int vit_forward(clv_model *m, const float *x, int64_t B, float *feats, cl
             xb[D + j] = pb[j] + pos[D + j];
     }
 
+    /* Only the class token's row of the last block's output reaches the head, so after that block's
+     * keys and values the last block runs on the B class rows alone (compact, row b = image b). */
     const float *xin = v->x0;
     for (int i = 0; i < v->cfg.depth; i++) {
         block *bk = &v->blocks[i];
         block_acts *a = &v->acts[i];
-        const int w = 1 + 4 * i;
+        const int w = 1 + 4 * i, last = i + 1 == v->cfg.depth;
+        const int64_t R = last ? B : N; /* rows after the attention */
         clv_layernorm_forward(a->ln1, a->mean1, a->rstd1, xin, bk->n1w->data, bk->n1b->data, N, D, eps);
         if (zsave_for(m, w, T, &z, err))
             return -1;
         clv_wlayer_forward(&bk->qkv, a->qkv, z, a->ln1, N);
-        clv_attention_forward(a->attout, a->att, a->qkv, B, T, D, v->H, v->attn_scratch);
+        if (last)
+            clv_attention_cls_forward(a->attout, a->qkv, B, T, D, v->H);
+        else
+            clv_attention_forward(a->attout, a->att, a->qkv, B, T, D, v->H, v->attn_scratch);
         if (zsave_for(m, w + 1, T, &z, err))
             return -1;
-        clv_wlayer_forward(&bk->proj, a->xmid, z, a->attout, N);
-        add_inplace(a->xmid, xin, N * D);
+        clv_wlayer_forward(&bk->proj, a->xmid, z, a->attout, R);
+        if (last)
+            for (int64_t b = 0; b < B; b++)
+                add_inplace(a->xmid + b * D, xin + b * T * D, D);
+        else
+            add_inplace(a->xmid, xin, N * D);
 
-        clv_layernorm_forward(a->ln2, a->mean2, a->rstd2, a->xmid, bk->n2w->data, bk->n2b->data, N, D, eps);
+        clv_layernorm_forward(a->ln2, a->mean2, a->rstd2, a->xmid, bk->n2w->data, bk->n2b->data, R, D, eps);
         if (zsave_for(m, w + 2, T, &z, err))
             return -1;
-        clv_wlayer_forward(&bk->fc1, a->h, z, a->ln2, N);
-        clv_gelu_forward(a->g, a->h, N * v->Hm);
+        clv_wlayer_forward(&bk->fc1, a->h, z, a->ln2, R);
+        clv_gelu_forward(a->g, a->h, R * v->Hm);
         if (zsave_for(m, w + 3, T, &z, err))
             return -1;
-        clv_wlayer_forward(&bk->fc2, a->xout, z, a->g, N);
-        add_inplace(a->xout, a->xmid, N * D);
+        clv_wlayer_forward(&bk->fc2, a->xout, z, a->g, R);
+        add_inplace(a->xout, a->xmid, R * D);
         xin = a->xout;
     }
 
     /* LayerNorm is per token and only the class token is pooled: norm just those rows. */
+    const int64_t stride = v->cfg.depth ? D : T * D; /* the last block's output is compact */
     for (int64_t b = 0; b < B; b++)
-        memcpy(v->clsx + b * D, xin + b * T * D, (size_t)D * sizeof(float));
+        memcpy(v->clsx + b * D, xin + b * stride, (size_t)D * sizeof(float));
     clv_layernorm_forward(feats, v->meanf, v->rstdf, v->clsx, v->nw->data, v->nb->data, B, D, eps);
     v->B = m->training ? B : 0;
     return 0;
@@ -376,6 +387,14 @@ static int lowest_trainable_unit(const vit *v)
 static float *grad_of(clv_param *p) { return p->trainable ? p->grad : NULL; }
 
 static void zero(float *p, int64_t n) { memset(p, 0, (size_t)n * sizeof(float)); }
+
+/* the residual stream's gradient over every token from the class rows' (compact): zero elsewhere */
+static void expand_cls_rows(float *dres, const float *dcls, int64_t B, int64_t T, int64_t D)
+{
+    zero(dres, B * T * D);
+    for (int64_t b = 0; b < B; b++)
+        memcpy(dres + b * T * D, dcls + b * D, (size_t)D * sizeof(float));
+}
 
 /* Every scaled layer must have had its zsave filled by the forward; the
  * shared wlayer scratch is sized for the largest scaled layer. */
@@ -433,43 +452,50 @@ static int vit_backward(clv_model *m, const float *dfeats, float *dx, clv_err *e
                            v->meanf, v->rstdf, B, D);
     if (!need)
         return 0;
-    zero(v->dres, N * D);
-    for (int64_t b = 0; b < B; b++)
-        memcpy(v->dres + b * T * D, v->dcls + b * D, (size_t)D * sizeof(float));
+    if (v->cfg.depth == 0)
+        expand_cls_rows(v->dres, v->dcls, B, T, D);
 
-    /* dres holds the gradient of the residual stream; each branch adds to it. */
+    /* dres holds the gradient of the residual stream; each branch adds to it. The last block works on
+     * the compact class rows (dcls) down to its attention, where the stream widens to every token. */
     for (int i = v->cfg.depth - 1; i >= 0; i--) {
         block *bk = &v->blocks[i];
         block_acts *a = &v->acts[i];
         const float *xin = i ? v->acts[i - 1].xout : v->x0;
-        const int u = 1 + 6 * i, w = 1 + 4 * i;
+        const int u = 1 + 6 * i, w = 1 + 4 * i, last = i + 1 == v->cfg.depth;
+        const int64_t R = last ? B : N;
+        float *dr = last ? v->dcls : v->dres;
 
         /* the input gradients below are written (_into), not accumulated: no zeroing passes */
         need = lowest < u + 5;
-        clv_gelu_forward(a->g, a->h, N * Hm); /* recomputed: the forward kept only h */
-        clv_wlayer_backward_into(&bk->fc2, need ? v->dg : NULL, v->dres, a->g, v->zsave[w + 3], N, ws);
+        clv_gelu_forward(a->g, a->h, R * Hm); /* recomputed: the forward kept only h */
+        clv_wlayer_backward_into(&bk->fc2, need ? v->dg : NULL, dr, a->g, v->zsave[w + 3], R, ws);
         if (!need)
             return 0;
-        clv_gelu_backward_inplace(v->dg, a->h, N * Hm);
+        clv_gelu_backward_inplace(v->dg, a->h, R * Hm);
         const float *dh = v->dg;
         need = lowest < u + 4;
         /* norm2's output again, bit for bit (same input, same per-row arithmetic) */
-        clv_layernorm_forward(a->ln2, a->mean2, a->rstd2, a->xmid, bk->n2w->data, bk->n2b->data, N, D, v->cfg.ln_eps);
-        clv_wlayer_backward_into(&bk->fc1, need ? v->dln : NULL, dh, a->ln2, v->zsave[w + 2], N, ws);
+        clv_layernorm_forward(a->ln2, a->mean2, a->rstd2, a->xmid, bk->n2w->data, bk->n2b->data, R, D, v->cfg.ln_eps);
+        clv_wlayer_backward_into(&bk->fc1, need ? v->dln : NULL, dh, a->ln2, v->zsave[w + 2], R, ws);
         if (!need)
             return 0;
         need = lowest < u + 3;
-        clv_layernorm_backward(need ? v->dres : NULL, grad_of(bk->n2w), grad_of(bk->n2b), v->dln, a->xmid,
-                               bk->n2w->data, a->mean2, a->rstd2, N, D);
+        clv_layernorm_backward(need ? dr : NULL, grad_of(bk->n2w), grad_of(bk->n2b), v->dln, a->xmid,
+                               bk->n2w->data, a->mean2, a->rstd2, R, D);
         if (!need)
             return 0;
 
         need = lowest < u + 2;
-        clv_wlayer_backward_into(&bk->proj, need ? v->dattout : NULL, v->dres, a->attout, v->zsave[w + 1], N, ws);
+        clv_wlayer_backward_into(&bk->proj, need ? v->dattout : NULL, dr, a->attout, v->zsave[w + 1], R, ws);
         if (!need)
             return 0;
-        zero(v->dqkv, N * 3 * D);
-        clv_attention_backward(v->dqkv, v->dattout, a->qkv, NULL, B, T, D, v->H, v->attn_scratch);
+        if (last) {
+            clv_attention_cls_backward(v->dqkv, v->dattout, a->qkv, B, T, D, v->H);
+            expand_cls_rows(v->dres, v->dcls, B, T, D);
+        } else {
+            zero(v->dqkv, N * 3 * D);
+            clv_attention_backward(v->dqkv, v->dattout, a->qkv, NULL, B, T, D, v->H, v->attn_scratch);
+        }
         need = lowest < u + 1;
         clv_layernorm_forward(a->ln1, a->mean1, a->rstd1, xin, bk->n1w->data, bk->n1b->data, N, D, v->cfg.ln_eps);
         clv_wlayer_backward_into(&bk->qkv, need ? v->dln : NULL, v->dqkv, a->ln1, v->zsave[w], N, ws);
