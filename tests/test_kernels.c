@@ -693,7 +693,7 @@ Test(kernels, scale_columns_save_and_backward)
     gradcheck_fill(dy, N * C, 3, -1, 1);
     gradcheck_fill(b, C, 4, -1, 1);
     memcpy(y0, z, (size_t)(N * C) * sizeof(float));
-    clv_bias_scale_columns(y, z, b, s, N, C);
+    clv_linear_epilogue(y, z, b, s, NULL, NULL, N, C);
     for (int64_t i = 0; i < N * C; i++) {
         cr_assert_eq(z[i], y0[i] + b[i % C], "z keeps the pre-scale output, bias added");
         cr_assert_eq(y[i], (y0[i] + b[i % C]) * s[i % C]);
@@ -701,10 +701,10 @@ Test(kernels, scale_columns_save_and_backward)
     /* in place, with and without a bias */
     float *w = falloc(N * C);
     memcpy(w, y0, (size_t)(N * C) * sizeof(float));
-    clv_bias_scale_columns(w, NULL, b, s, N, C);
+    clv_linear_epilogue(w, NULL, b, s, NULL, NULL, N, C);
     cr_assert(memcmp(w, y, (size_t)(N * C) * sizeof(float)) == 0, "in place with bias");
     memcpy(w, y0, (size_t)(N * C) * sizeof(float));
-    clv_bias_scale_columns(w, NULL, NULL, s, N, C);
+    clv_linear_epilogue(w, NULL, NULL, s, NULL, NULL, N, C);
     for (int64_t i = 0; i < N * C; i++)
         cr_assert_eq(w[i], y0[i] * s[i % C], "in place without bias");
     clv_free(w), clv_free(b);
@@ -870,4 +870,51 @@ Test(kernels, attention_cls_row)
                   (double)dfull[i]);
     clv_free(c.qkv), clv_free(c.r), clv_free(c.out), clv_free(dqkv), clv_free(dout), clv_free(dfull);
     clv_free(att), clv_free(out), clv_free(scratch), free(ro), free(ra);
+}
+
+/* Every combination of the epilogue's steps against the separate kernels. */
+Test(kernels, linear_epilogue_combinations)
+{
+    const int64_t N = 37, C = 45;
+    float *z0 = frand(N * C, 191, -3, 3), *b = frand(C, 192, -1, 1), *s = frand(C, 193, 0.5f, 1.5f);
+    float *res = frand(N * C, 194, -1, 1);
+    float *y = falloc(N * C), *z = falloc(N * C), *g = falloc(N * C), *ref = falloc(N * C), *gref = falloc(N * C);
+    for (int mask = 0; mask < 32; mask++) {
+        const int use_z = mask & 1, use_b = mask & 2, use_s = mask & 4, use_r = mask & 8, use_g = mask & 16;
+        /* reference: bias, (save), scale, residual, GELU as separate passes */
+        memcpy(ref, z0, (size_t)(N * C) * sizeof(float));
+        for (int64_t n = 0; n < N; n++)
+            for (int64_t c = 0; c < C; c++) {
+                float v = ref[n * C + c];
+                if (use_b)
+                    v += b[c];
+                if (use_s)
+                    v *= s[c];
+                ref[n * C + c] = v;
+            }
+        if (use_r)
+            clv_add_forward(ref, ref, res, N * C);
+        if (use_g)
+            clv_gelu_forward(gref, ref, N * C);
+        if (use_z) {
+            memcpy(z, z0, (size_t)(N * C) * sizeof(float));
+            for (int64_t i = 0; i < N * C; i++)
+                y[i] = NAN;
+        } else {
+            memcpy(y, z0, (size_t)(N * C) * sizeof(float));
+        }
+        clv_linear_epilogue(y, use_z ? z : NULL, use_b ? b : NULL, use_s ? s : NULL, use_r ? res : NULL,
+                            use_g ? g : NULL, N, C);
+        for (int64_t i = 0; i < N * C; i++) {
+            cr_assert(fabsf(y[i] - ref[i]) <= 1e-6f * (1 + fabsf(ref[i])), "mask %d: y[%lld] %g vs %g", mask,
+                      (long long)i, (double)y[i], (double)ref[i]);
+            if (use_z)
+                cr_assert_eq(z[i], use_b ? z0[i] + b[i % C] : z0[i], "mask %d: z keeps the pre-scale value", mask);
+            if (use_g)
+                cr_assert(fabsf(g[i] - gref[i]) <= 1e-6f * (1 + fabsf(gref[i])), "mask %d: gelu[%lld]", mask,
+                          (long long)i);
+        }
+    }
+    clv_free(z0), clv_free(b), clv_free(s), clv_free(res), clv_free(y), clv_free(z), clv_free(g), clv_free(ref);
+    clv_free(gref);
 }

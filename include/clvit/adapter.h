@@ -66,6 +66,10 @@ static inline const float *clv_wlayer_scale(const clv_wlayer *l)
  * [N x out] receives the pre-scale output z (needed by the backward);
  * otherwise zsave may be NULL. */
 void clv_wlayer_forward(const clv_wlayer *l, float *y, float *zsave, const float *x, int64_t N);
+/* The same, and in the pass that adds the bias: y += res [N x out] (the
+ * residual stream; may be NULL) and gelu [N x out] = GELU(y) (may be NULL). */
+void clv_wlayer_forward_fused(const clv_wlayer *l, float *y, float *zsave, const float *x, int64_t N, const float *res,
+                              float *gelu);
 /* dy [N x out] in; dx [N x in] += (may be NULL); bias and weight/adapter
  * gradients accumulated. zsave as given to the forward. scratch holds
  * clv_wlayer_scratch_floats(l, N) floats (dz and ds when scaled). */

@@ -84,10 +84,14 @@ void clv_patchify_backward(float *dimg, const float *dpatches, int64_t B, int64_
 /* ---- Row-wise broadcast helpers ---- */
 /* y[N x C] *= s[C] per column; ds += column sums of dy*y_unscaled (see adapters) */
 void clv_scale_columns(float *y, const float *s, int64_t N, int64_t C);
-/* Bias and output scale of a layer whose GEMM wrote x W^T into z (kept for
- * the backward): z += b, then y = z * s per column, in one pass. With z NULL,
- * in place on y: y = (y + b) * s. b may be NULL. */
-void clv_bias_scale_columns(float *y, float *z, const float *b, const float *s, int64_t N, int64_t C);
+/* The pass after a weight layer's GEMM, per element of the N x C output:
+ *   v = z + b (z as the GEMM wrote it; in place on y when z is NULL)
+ *   z = v (kept for the backward of a scale), v = v * s, v = v + res, y = v,
+ *   g = GELU(v).
+ * Every one of b, s, res, g (and z) may be NULL: that step is skipped. The
+ * same floats as the separate bias, scale, residual and GELU kernels. */
+void clv_linear_epilogue(float *y, float *z, const float *b, const float *s, const float *res, float *g, int64_t N,
+                         int64_t C);
 /* y = z * s per column: dz = dy * s and ds[C] = column sums of dy * z (overwritten) */
 void clv_scale_columns_backward(float *dz, float *ds, const float *dy, const float *z, const float *s, int64_t N,
                                 int64_t C);

@@ -45,26 +45,6 @@ void clv_colsum_add(float *out, const float *a, int64_t N, int64_t C)
     }
 }
 
-void clv_bias_scale_columns(float *y, float *z, const float *b, const float *s, int64_t N, int64_t C)
-{
-    /* one pass where a bias pass and a scale pass would read and write the rows twice */
-#pragma omp parallel for if (N * C > 32768) schedule(static)
-    for (int64_t n = 0; n < N; n++) {
-        float *restrict yr = y + n * C;
-        if (z) {
-            float *restrict zr = z + n * C;
-            for (int64_t c = 0; c < C; c++) {
-                const float v = b ? zr[c] + b[c] : zr[c];
-                zr[c] = v;
-                yr[c] = v * s[c];
-            }
-        } else {
-            for (int64_t c = 0; c < C; c++)
-                yr[c] = (b ? yr[c] + b[c] : yr[c]) * s[c];
-        }
-    }
-}
-
 void clv_scale_columns_backward(float *dz, float *ds, const float *dy, const float *z, const float *s, int64_t N,
                                 int64_t C)
 {

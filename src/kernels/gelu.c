@@ -11,7 +11,7 @@ void clv_gelu_forward(float *y, const float *x, int64_t n)
     const float *restrict xr = x;
 #pragma omp parallel for if (n > 16384) schedule(static)
     for (int64_t i = 0; i < n; i++)
-        yr[i] = 0.5f * xr[i] * (1.0f + clv_verff(xr[i] * (float)M_SQRT1_2));
+        yr[i] = clv_gelu1(xr[i]);
 }
 
 /* d/dx [x Phi(x)] = Phi(x) + x phi(x) */

@@ -63,4 +63,7 @@ static inline float clv_verff(float x)
     return x * p / q;
 }
 
+/* GELU(x) = x Phi(x), exact (erf) form: the one expression every GELU kernel uses */
+static inline float clv_gelu1(float x) { return 0.5f * x * (1.0f + clv_verff(x * 0.70710678118654752440f)); }
+
 #endif

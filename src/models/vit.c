@@ -317,22 +317,19 @@ static int vit_forward(clv_model *m, const float *x, int64_t B, float *feats, cl
             clv_attention_forward(a->attout, a->att, a->qkv, B, T, D, v->H, v->attn_scratch);
         if (zsave_for(m, w + 1, T, &z, err))
             return -1;
-        clv_wlayer_forward(&bk->proj, a->xmid, z, a->attout, R);
-        if (last)
+        /* residual adds and GELU ride along in the pass that adds each layer's bias */
+        clv_wlayer_forward_fused(&bk->proj, a->xmid, z, a->attout, R, last ? NULL : xin, NULL);
+        if (last) /* the class rows of the input are strided */
             for (int64_t b = 0; b < B; b++)
                 add_inplace(a->xmid + b * D, xin + b * T * D, D);
-        else
-            add_inplace(a->xmid, xin, N * D);
 
         clv_layernorm_forward(a->ln2, a->mean2, a->rstd2, a->xmid, bk->n2w->data, bk->n2b->data, R, D, eps);
         if (zsave_for(m, w + 2, T, &z, err))
             return -1;
-        clv_wlayer_forward(&bk->fc1, a->h, z, a->ln2, R);
-        clv_gelu_forward(a->g, a->h, R * v->Hm);
+        clv_wlayer_forward_fused(&bk->fc1, a->h, z, a->ln2, R, NULL, a->g);
         if (zsave_for(m, w + 3, T, &z, err))
             return -1;
-        clv_wlayer_forward(&bk->fc2, a->xout, z, a->g, R);
-        add_inplace(a->xout, a->xmid, R * D);
+        clv_wlayer_forward_fused(&bk->fc2, a->xout, z, a->g, R, a->xmid, NULL);
         xin = a->xout;
     }
 

@@ -7,19 +7,22 @@
 
 #include <string.h>
 
-void clv_wlayer_forward(const clv_wlayer *l, float *y, float *zsave, const float *x, int64_t N)
+void clv_wlayer_forward_fused(const clv_wlayer *l, float *y, float *zsave, const float *x, int64_t N, const float *res,
+                              float *gelu)
 {
     const float *W = clv_wlayer_weight(l);
     const float *s = clv_wlayer_scale(l);
     const float *b = l->bias ? l->bias->data : NULL;
-    if (!s) {
-        clv_linear_forward(y, x, W, b, N, l->in, l->out);
-        return;
-    }
-    /* the GEMM writes the pre-scale output where the backward wants it; bias and scale follow in one pass */
-    float *z = zsave ? zsave : y;
-    clv_linear_forward(z, x, W, NULL, N, l->in, l->out);
-    clv_bias_scale_columns(y, zsave, b, s, N, l->out);
+    /* the GEMM writes the pre-scale output where the backward wants it (zsave when scaled) */
+    float *z = s && zsave ? zsave : NULL;
+    clv_linear_forward(z ? z : y, x, W, NULL, N, l->in, l->out);
+    if (b || s || res || gelu)
+        clv_linear_epilogue(y, z, b, s, res, gelu, N, l->out);
+}
+
+void clv_wlayer_forward(const clv_wlayer *l, float *y, float *zsave, const float *x, int64_t N)
+{
+    clv_wlayer_forward_fused(l, y, zsave, x, N, NULL, NULL);
 }
 
 int64_t clv_wlayer_scratch_floats(const clv_wlayer *l, int64_t N)
