@@ -180,10 +180,15 @@ Test(vit, micro_gradients_match_pytorch)
     cr_assert_eq(mc.m->ops->backward(mc.m, mc.R, dx, &err), 0, "%s", err.msg);
     check_micro_grads(&mc, dx, 0.0f);
 
-    /* gradients accumulate: a second backward doubles them */
+    /* a backward consumes the forward's activations: a second one is refused, not silently wrong */
     clv_param *w = clv_params_find(&mc.m->params, "blocks.0.attn.qkv.weight");
     cr_assert(w);
     float g0 = w->grad[5];
+    cr_expect_neq(mc.m->ops->backward(mc.m, mc.R, NULL, &err), 0, "a second backward after one forward");
+    cr_expect(strstr(err.msg, "since the last backward") != NULL, "message: %s", err.msg);
+    cr_expect_eq(w->grad[5], g0, "the refused backward changed a gradient");
+    /* gradients accumulate over forward + backward pairs: a second pair doubles them */
+    cr_assert_eq(mc.m->ops->forward(mc.m, mc.x, 2, mc.feats, &err), 0, "%s", err.msg);
     cr_assert_eq(mc.m->ops->backward(mc.m, mc.R, NULL, &err), 0, "%s", err.msg);
     cr_expect(fabsf(w->grad[5] - 2.0f * g0) <= 1e-6f * fabsf(g0) + 1e-9f, "%g vs 2 x %g", w->grad[5], g0);
     micro_close(&mc);

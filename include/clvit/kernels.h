@@ -31,12 +31,14 @@ void clv_layernorm_backward(float *dx, float *dw, float *db, const float *dy, co
 /* ---- GELU, exact: 0.5 x (1 + erf(x / sqrt 2)) ---- */
 void clv_gelu_forward(float *y, const float *x, int64_t n);
 void clv_gelu_backward(float *dx, const float *dy, const float *x, int64_t n);
-/* d = d * GELU'(x) in place: the backward when dy is not needed afterwards
- * (no zeroed dx buffer, one pass less) */
-void clv_gelu_backward_inplace(float *d, const float *x, int64_t n);
+/* y = GELU(x) and x = GELU'(x) in place, erf evaluated once: for a backward
+ * that recomputes the forward's output and no longer needs x. The same bits
+ * as clv_gelu_forward and the derivative clv_gelu_backward multiplies by. */
+void clv_gelu_forward_grad(float *y, float *x, int64_t n);
 
-/* ---- y = a + b elementwise (residual) ---- */
+/* ---- y = a + b, y = a * b elementwise (residual, gates); y may alias a or b ---- */
 void clv_add_forward(float *y, const float *a, const float *b, int64_t n);
+void clv_mul_forward(float *y, const float *a, const float *b, int64_t n);
 
 /* ---- Row softmax: y[N x K] = softmax(x) per row (numerically stable) ---- */
 void clv_softmax_forward(float *y, const float *x, int64_t N, int64_t K);
@@ -58,6 +60,8 @@ void clv_xent_backward(float *dlogits, const float *probs, const int32_t *labels
  * att [B x H x T x T] saves the softmax probabilities; scale = 1/sqrt(hd).
  * The backward takes att = NULL to recompute them from qkv instead (the same
  * values bit for bit; the forward's att may then be a scratch buffer).
+ * The backward writes every entry of dqkv (each (image, head) pair owns its
+ * columns), so dqkv needs no zeroing first.
  * scratch must hold clv_attention_scratch_floats(B, T, C, H) floats. */
 int64_t clv_attention_scratch_floats(int64_t B, int64_t T, int64_t C, int64_t H);
 void clv_attention_forward(float *out, float *att, const float *qkv, int64_t B, int64_t T, int64_t C, int64_t H,

@@ -25,7 +25,10 @@ typedef struct clv_model_ops {
     void (*init)(clv_model *m, uint64_t seed);
     int (*forward)(clv_model *m, const float *x, int64_t B, float *feats, clv_err *err);
     /* dfeats [B x feat_dim] of the last forward; accumulates into trainable
-     * parameters' grads; dx (may be NULL) += gradient of the input. */
+     * parameters' grads; dx (may be NULL) += gradient of the input. At most
+     * one backward per training forward: a backward may consume what the
+     * forward saved (as PyTorch's does without retain_graph), and a second
+     * one is then refused with an error. */
     int (*backward)(clv_model *m, const float *dfeats, float *dx, clv_err *err);
     void (*free)(clv_model *m);
 } clv_model_ops;

@@ -72,15 +72,15 @@ void clv_attention_backward(float *dqkv, const float *dout, const float *qkv, co
             for (int64_t t = 0; t < T; t++)
                 clv_softmax_row(ar + t * T, ar + t * T, T);
         }
-        /* out = A V: dA = dout V^T, dV += A^T dout */
+        /* out = A V: dA = dout V^T, dV = A^T dout */
         clv_gemm(0, 1, T, T, hd, 1.0f, dob, C, v, ld, 0.0f, da, T);
-        clv_gemm(1, 0, T, hd, T, 1.0f, a, T, dob, C, 1.0f, dv, ld);
+        clv_gemm(1, 0, T, hd, T, 1.0f, a, T, dob, C, 0.0f, dv, ld);
         /* through the row softmax, in place: dS */
         for (int64_t t = 0; t < T; t++)
             clv_softmax_row_backward(da + t * T, da + t * T, a + t * T, T, 0);
-        /* S = scale q k^T: dq += scale dS k, dk += scale dS^T q */
-        clv_gemm(0, 0, T, hd, T, scale, da, T, k, ld, 1.0f, dq, ld);
-        clv_gemm(1, 0, T, hd, T, scale, da, T, q, ld, 1.0f, dk, ld);
+        /* S = scale q k^T: dq = scale dS k, dk = scale dS^T q */
+        clv_gemm(0, 0, T, hd, T, scale, da, T, k, ld, 0.0f, dq, ld);
+        clv_gemm(1, 0, T, hd, T, scale, da, T, q, ld, 0.0f, dk, ld);
     }
 }
 

@@ -16,6 +16,14 @@ void clv_add_forward(float *y, const float *a, const float *b, int64_t n)
         yr[i] = ar[i] + br[i];
 }
 
+/* no restrict: y may alias a or b (each element is read before it is written) */
+void clv_mul_forward(float *y, const float *a, const float *b, int64_t n)
+{
+#pragma omp parallel for simd if (n > 65536) schedule(static)
+    for (int64_t i = 0; i < n; i++)
+        y[i] = a[i] * b[i];
+}
+
 void clv_scale_columns(float *y, const float *s, int64_t N, int64_t C)
 {
 #pragma omp parallel for if (N * C > 32768) schedule(static)

@@ -23,13 +23,17 @@ static inline float gelu_grad(float v)
     return cdf + v * pdf;
 }
 
-void clv_gelu_backward_inplace(float *d, const float *x, int64_t n)
+void clv_gelu_forward_grad(float *y, float *x, int64_t n)
 {
-    float *restrict dr = d;
-    const float *restrict xr = x;
+    float *restrict yr = y, *restrict xr = x;
 #pragma omp parallel for if (n > 16384) schedule(static)
-    for (int64_t i = 0; i < n; i++)
-        dr[i] = dr[i] * gelu_grad(xr[i]);
+    for (int64_t i = 0; i < n; i++) {
+        const float v = xr[i];
+        /* clv_gelu1 and gelu_grad written out around one erf */
+        const float e = clv_verff(v * 0.70710678118654752440f);
+        yr[i] = 0.5f * v * (1.0f + e);
+        xr[i] = 0.5f * (1.0f + e) + v * (0.3989422804014327f * clv_vexpf(-0.5f * v * v));
+    }
 }
 
 void clv_gelu_backward(float *dx, const float *dy, const float *x, int64_t n)

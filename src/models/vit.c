@@ -108,20 +108,26 @@ static void fwd_layout(vit *v, int64_t B, carver *c)
     v->meanf = carve(c, B, 1, 1);
     v->rstdf = carve(c, B, 1, 1);
     v->attn_scratch = carve(c, clv_attention_scratch_floats(B, T, D, v->H), 1, 1);
-    float *ln = carve(c, B, T, D), *g = carve(c, B, T, Hm), *att = carve(c, B * v->H, T, T);
+    /* g (GELU's output, recomputed per block by the backward) also holds the backward's dqkv: a block's
+     * g is dead once fc2's weight gradient is formed, before its attention backward writes dqkv, and
+     * dqkv is spent (qkv's backward) before the block below recomputes g. */
+    float *ln = carve(c, B, T, D), *g = carve(c, B, T, Hm > 3 * D ? Hm : 3 * D), *att = carve(c, B * v->H, T, T);
+    v->dqkv = g;
     for (int i = 0; i < v->cfg.depth; i++) {
         block_acts *a = &v->acts[i];
+        /* the last block runs on the class rows after its keys and values (see vit_forward) */
+        const int64_t Tr = i + 1 < v->cfg.depth ? T : 1;
         a->ln1 = ln;
         a->mean1 = carve(c, B, T, 1);
         a->rstd1 = carve(c, B, T, 1);
         a->qkv = carve(c, B, T, 3 * D);
         a->att = att; /* the backward recomputes the probabilities from qkv */
-        a->attout = carve(c, B, T, D);
-        a->xmid = carve(c, B, T, D);
+        a->attout = carve(c, B, Tr, D);
+        a->xmid = carve(c, B, Tr, D);
         a->ln2 = ln;
-        a->mean2 = carve(c, B, T, 1);
-        a->rstd2 = carve(c, B, T, 1);
-        a->h = carve(c, B, T, Hm);
+        a->mean2 = carve(c, B, Tr, 1);
+        a->rstd2 = carve(c, B, Tr, 1);
+        a->h = carve(c, B, Tr, Hm);
         a->g = g;
         /* the last block's output feeds only the final norm of the class rows
          * (copied out): no backward reads it, so it may overwrite norm2's output */
@@ -166,7 +172,6 @@ static void bwd_layout(vit *v, int64_t B, carver *c)
     const int64_t D = v->D, T = v->T;
     v->dres = carve(c, B, T, D);
     v->dattout = carve(c, B, T, D);
-    v->dqkv = carve(c, B, T, 3 * D);
     v->dln = carve(c, B, T, D);
     v->dg = carve(c, B, T, v->Hm);
     v->dcls = carve(c, B, D, 1);
@@ -421,12 +426,10 @@ static int prepare_scaled(clv_model *m, int64_t B, clv_err *err)
     return 0;
 }
 
-static int vit_backward(clv_model *m, const float *dfeats, float *dx, clv_err *err)
+static int backward_walk(clv_model *m, const float *dfeats, float *dx, clv_err *err)
 {
     vit *v = m->impl;
     const int64_t B = v->B;
-    if (B == 0)
-        return clv_errf(err, "%s: backward without a successful training forward (training = 1)", m->info.name);
     const int lowest = dx ? -1 : lowest_trainable_unit(v);
     const int ufinal = 1 + 6 * v->cfg.depth;
     if (lowest > ufinal)
@@ -464,12 +467,13 @@ static int vit_backward(clv_model *m, const float *dfeats, float *dx, clv_err *e
 
         /* the input gradients below are written (_into), not accumulated: no zeroing passes */
         need = lowest < u + 5;
-        clv_gelu_forward(a->g, a->h, R * Hm); /* recomputed: the forward kept only h */
+        /* GELU's output again (the forward kept only h), and h becomes GELU'(h): one erf for both */
+        clv_gelu_forward_grad(a->g, a->h, R * Hm);
         clv_wlayer_backward_into(&bk->fc2, need ? v->dg : NULL, dr, a->g, v->zsave[w + 3], R, ws);
         if (!need)
             return 0;
-        clv_gelu_backward_inplace(v->dg, a->h, R * Hm);
-        const float *dh = v->dg;
+        clv_mul_forward(a->h, v->dg, a->h, R * Hm); /* dh = dg GELU'(h), over GELU'(h) */
+        const float *dh = a->h;
         need = lowest < u + 4;
         /* norm2's output again, bit for bit (same input, same per-row arithmetic) */
         clv_layernorm_forward(a->ln2, a->mean2, a->rstd2, a->xmid, bk->n2w->data, bk->n2b->data, R, D, v->cfg.ln_eps);
@@ -490,7 +494,6 @@ static int vit_backward(clv_model *m, const float *dfeats, float *dx, clv_err *e
             clv_attention_cls_backward(v->dqkv, v->dattout, a->qkv, B, T, D, v->H);
             expand_cls_rows(v->dres, v->dcls, B, T, D);
         } else {
-            zero(v->dqkv, N * 3 * D);
             clv_attention_backward(v->dqkv, v->dattout, a->qkv, NULL, B, T, D, v->H, v->attn_scratch);
         }
         need = lowest < u + 1;
@@ -522,6 +525,19 @@ static int vit_backward(clv_model *m, const float *dfeats, float *dx, clv_err *e
     if (dx)
         clv_patchify_backward(dx, v->dpatches, B, v->C, img, img, v->P);
     return 0;
+}
+
+/* The walk overwrites saved activations (h becomes GELU'(h), then the gradient at h), so a
+ * forward's activations serve one backward. */
+static int vit_backward(clv_model *m, const float *dfeats, float *dx, clv_err *err)
+{
+    vit *v = m->impl;
+    if (v->B == 0)
+        return clv_errf(err, "%s: backward without a training forward (training = 1) since the last backward",
+                        m->info.name);
+    const int rc = backward_walk(m, dfeats, dx, err);
+    v->B = 0;
+    return rc;
 }
 
 /* ---- init: timm's init_weights ---- */
