@@ -504,6 +504,11 @@ Test(kernels, attention_forward)
     clv_attention_forward(c.out, c.att, c.qkv, B, T, C, H, c.scratch);
     EXPECT_CLOSE(c.out, ro, B * T * C, 1e-6, "attention out");
     EXPECT_CLOSE(c.att, ra, B * H * T * T, 1e-6, "attention probabilities");
+    /* the output again from the saved probabilities: every entry, the forward's floats */
+    float *again = fnan(B * T * C);
+    clv_attention_output(again, c.att, c.qkv, B, T, C, H);
+    cr_expect_eq(memcmp(again, c.out, (size_t)(B * T * C) * sizeof(float)), 0, "att V again differs");
+    clv_free(again);
     attn_ctx_free(&c);
     free(ro), free(ra);
 }

@@ -68,6 +68,9 @@ void clv_attention_forward(float *out, float *att, const float *qkv, int64_t B, 
                            float *scratch);
 void clv_attention_backward(float *dqkv, const float *dout, const float *qkv, const float *att, int64_t B, int64_t T,
                             int64_t C, int64_t H, float *scratch);
+/* out = att V again from the saved probabilities, the same floats as the
+ * forward's out: for a backward that keeps att rather than out. */
+void clv_attention_output(float *out, const float *att, const float *qkv, int64_t B, int64_t T, int64_t C, int64_t H);
 /* The same attention for the class token's query only (row 0 of each image):
  * what the last block of a class-token ViT needs, since nothing but that
  * row reaches the head. out [B x C] holds row 0 of each image's output.

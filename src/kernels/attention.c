@@ -49,6 +49,18 @@ void clv_attention_forward(float *out, float *att, const float *qkv, int64_t B, 
     }
 }
 
+void clv_attention_output(float *out, const float *att, const float *qkv, int64_t B, int64_t T, int64_t C, int64_t H)
+{
+    const int64_t hd = C / H, ld = 3 * C;
+#pragma omp parallel for schedule(static)
+    for (int64_t bh = 0; bh < B * H; bh++) {
+        const int64_t b = bh / H, h = bh % H;
+        const float *v = qkv + b * T * ld + h * hd + 2 * C;
+        /* the forward's product, call for call: the same floats */
+        clv_gemm(0, 0, T, hd, T, 1.0f, att + bh * T * T, T, v, ld, 0.0f, out + b * T * C + h * hd, C);
+    }
+}
+
 void clv_attention_backward(float *dqkv, const float *dout, const float *qkv, const float *att, int64_t B, int64_t T,
                             int64_t C, int64_t H, float *scratch)
 {

@@ -34,13 +34,13 @@ typedef struct block {
  * norm outputs and the GELU output are not kept: they point into buffers
  * shared by all blocks and the backward recomputes them (from the saved
  * norm inputs and statistics, and from the fc1 output), which saves 6 of the
- * 16 N x D floats a block would otherwise hold; the attention probabilities
- * are recomputed from qkv as well. */
+ * 16 N x D floats a block would otherwise hold. The attention keeps its
+ * probabilities and recomputes its output (att V) instead. */
 typedef struct block_acts {
     float *ln1, *mean1, *rstd1; /* norm1 output [N x D] (shared) and statistics [N] */
     float *qkv;                 /* [N x 3D] */
-    float *att;                 /* softmax probabilities [B x H x T x T] (shared, recomputed) */
-    float *attout;              /* heads concatenated [N x D] */
+    float *att;                 /* softmax probabilities [B x H x T x T] (NULL in the class-row block) */
+    float *attout;              /* heads concatenated [N x D] (shared, recomputed; kept by the class-row block) */
     float *xmid;                /* residual stream after the attention branch */
     float *ln2, *mean2, *rstd2;
     float *h, *g;               /* fc1 output (GELU input), GELU output [N x Hm] (shared) */
@@ -111,7 +111,7 @@ static void fwd_layout(vit *v, int64_t B, carver *c)
     /* g (GELU's output, recomputed per block by the backward) also holds the backward's dqkv: a block's
      * g is dead once fc2's weight gradient is formed, before its attention backward writes dqkv, and
      * dqkv is spent (qkv's backward) before the block below recomputes g. */
-    float *ln = carve(c, B, T, D), *g = carve(c, B, T, Hm > 3 * D ? Hm : 3 * D), *att = carve(c, B * v->H, T, T);
+    float *ln = carve(c, B, T, D), *g = carve(c, B, T, Hm > 3 * D ? Hm : 3 * D), *attout = carve(c, B, T, D);
     v->dqkv = g;
     for (int i = 0; i < v->cfg.depth; i++) {
         block_acts *a = &v->acts[i];
@@ -121,8 +121,11 @@ static void fwd_layout(vit *v, int64_t B, carver *c)
         a->mean1 = carve(c, B, T, 1);
         a->rstd1 = carve(c, B, T, 1);
         a->qkv = carve(c, B, T, 3 * D);
-        a->att = att; /* the backward recomputes the probabilities from qkv */
-        a->attout = carve(c, B, Tr, D);
+        /* a block keeps its attention probabilities, not their product with V: about the same size, and
+         * the backward's product again (proj's weight gradient) costs less than the probabilities again.
+         * The last block (class rows) keeps its small output. */
+        a->att = Tr == T ? carve(c, B * v->H, T, T) : NULL;
+        a->attout = Tr == T ? attout : carve(c, B, Tr, D);
         a->xmid = carve(c, B, Tr, D);
         a->ln2 = ln;
         a->mean2 = carve(c, B, Tr, 1);
@@ -487,6 +490,8 @@ static int backward_walk(clv_model *m, const float *dfeats, float *dx, clv_err *
             return 0;
 
         need = lowest < u + 2;
+        if (!last) /* proj's input again (the shared buffer holds the lowest block's) */
+            clv_attention_output(a->attout, a->att, a->qkv, B, T, D, v->H);
         clv_wlayer_backward_into(&bk->proj, need ? v->dattout : NULL, dr, a->attout, v->zsave[w + 1], R, ws);
         if (!need)
             return 0;
@@ -494,7 +499,7 @@ static int backward_walk(clv_model *m, const float *dfeats, float *dx, clv_err *
             clv_attention_cls_backward(v->dqkv, v->dattout, a->qkv, B, T, D, v->H);
             expand_cls_rows(v->dres, v->dcls, B, T, D);
         } else {
-            clv_attention_backward(v->dqkv, v->dattout, a->qkv, NULL, B, T, D, v->H, v->attn_scratch);
+            clv_attention_backward(v->dqkv, v->dattout, a->qkv, a->att, B, T, D, v->H, v->attn_scratch);
         }
         need = lowest < u + 1;
         clv_layernorm_forward(a->ln1, a->mean1, a->rstd1, xin, bk->n1w->data, bk->n1b->data, N, D, v->cfg.ln_eps);
