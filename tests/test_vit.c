@@ -136,6 +136,31 @@ Test(vit, micro_forward_matches_pytorch)
     micro_close(&mc);
 }
 
+/* Inference runs a large batch in slices of images (2048 token rows): each
+ * image's features are those of one unsliced training forward. */
+Test(vit, inference_in_slices_matches_one_forward)
+{
+    micro mc;
+    clv_err err = {{0}};
+    micro_open(&mc);
+    const int64_t B = 900, img = 3 * 8 * 8; /* T = 5: slices of 409 images, the last one short */
+    float *x = malloc((size_t)(B * img) * sizeof(float)), *fi = malloc((size_t)(B * 16) * sizeof(float));
+    float *ft = malloc((size_t)(B * 16) * sizeof(float));
+    cr_assert(x && fi && ft);
+    for (int64_t b = 0; b < B; b++)
+        for (int64_t j = 0; j < img; j++)
+            x[b * img + j] = mc.x[(b % 2) * img + j] * (1.0f + 0.001f * (float)(b % 97)) - 0.01f * (float)(b % 13);
+    mc.m->training = 1;
+    cr_assert_eq(mc.m->ops->forward(mc.m, x, B, ft, &err), 0, "%s", err.msg);
+    mc.m->training = 0;
+    cr_assert_eq(mc.m->ops->forward(mc.m, x, B, fi, &err), 0, "%s", err.msg);
+    double d = max_abs_diff(fi, ft, B * 16);
+    cr_expect(d < 1e-5, "sliced inference differs from one forward by %.3g", d);
+    cr_expect(max_abs_diff(fi, mc.feats_ref, 16) < 1e-5, "image 0 (unperturbed) differs from PyTorch");
+    free(x), free(fi), free(ft);
+    micro_close(&mc);
+}
+
 /* Inference (training = 0) reuses one set of buffers for every block: the
  * same features bit for bit, at any batch, before or after a training
  * forward; a backward after it is refused; training afterwards is exact. */
