@@ -718,7 +718,10 @@ Test(kernels, scale_columns_save_and_backward)
     for (int64_t i = 0; i < N * C; i++)
         cr_assert_eq(w[i], y0[i] * s[i % C], "in place without bias");
     clv_free(w), clv_free(b);
-    clv_scale_columns_backward(dz, ds, dy, z, s, N, C);
+    float *db = frand(C, 190, -1, 1), *db_want = falloc(C);
+    memcpy(db_want, db, (size_t)C * sizeof(float));
+    clv_scale_columns_backward(dz, ds, db, dy, z, s, N, C);
+    clv_colsum_add(db_want, dz, N, C);
     for (int64_t c = 0; c < C; c++) {
         float acc = 0; /* rows in order: the same float sums */
         for (int64_t n = 0; n < N; n++) {
@@ -726,7 +729,13 @@ Test(kernels, scale_columns_save_and_backward)
             acc += dy[n * C + c] * z[n * C + c];
         }
         cr_assert_eq(ds[c], acc, "ds[%lld]", (long long)c);
+        cr_assert_eq(db[c], db_want[c], "db[%lld]: the bias gradient as clv_colsum_add gives it", (long long)c);
     }
+    /* without a bias */
+    float *dz2 = fnan(N * C), *ds2 = fnan(C);
+    clv_scale_columns_backward(dz2, ds2, NULL, dy, z, s, N, C);
+    cr_assert(memcmp(dz2, dz, (size_t)(N * C) * sizeof(float)) == 0 && memcmp(ds2, ds, (size_t)C * sizeof(float)) == 0);
+    clv_free(db), clv_free(db_want), clv_free(dz2), clv_free(ds2);
     clv_free(y), clv_free(z), clv_free(s), clv_free(dy), clv_free(dz), clv_free(y0);
 }
 

@@ -99,9 +99,11 @@ void clv_scale_columns(float *y, const float *s, int64_t N, int64_t C);
  * same floats as the separate bias, scale, residual and GELU kernels. */
 void clv_linear_epilogue(float *y, float *z, const float *b, const float *s, const float *res, float *g, int64_t N,
                          int64_t C);
-/* y = z * s per column: dz = dy * s and ds[C] = column sums of dy * z (overwritten) */
-void clv_scale_columns_backward(float *dz, float *ds, const float *dy, const float *z, const float *s, int64_t N,
-                                int64_t C);
+/* y = z * s per column: dz = dy * s and ds[C] = column sums of dy * z
+ * (overwritten); db (may be NULL) += column sums of dz, the bias gradient
+ * in the same pass (the floats of clv_colsum_add on dz). */
+void clv_scale_columns_backward(float *dz, float *ds, float *db, const float *dy, const float *z, const float *s,
+                                int64_t N, int64_t C);
 /* out[C] += column sums of a[N x C] */
 void clv_colsum_add(float *out, const float *a, int64_t N, int64_t C);
 

@@ -37,15 +37,16 @@ static void wlayer_backward(const clv_wlayer *l, float *dx, float dx_beta, const
     const float *s = clv_wlayer_scale(l);
     const float *dz = dy;
     float *ds = NULL;
+    float *db = l->bias && l->bias->trainable ? l->bias->grad : NULL;
     if (s) {
-        /* dz = dy * s; ds = column sums of dy * z */
+        /* dz = dy * s; ds = column sums of dy * z; the bias gradient in the same pass */
         float *dzbuf = scratch;
         ds = scratch + N * l->out;
-        clv_scale_columns_backward(dzbuf, ds, dy, zsave, s, N, l->out);
+        clv_scale_columns_backward(dzbuf, ds, db, dy, zsave, s, N, l->out);
         dz = dzbuf;
+    } else if (db) {
+        clv_colsum_add(db, dz, N, l->out);
     }
-    if (l->bias && l->bias->trainable)
-        clv_colsum_add(l->bias->grad, dz, N, l->out);
     if (dx)
         clv_gemm(0, 0, N, l->in, l->out, 1.0f, dz, l->out, W, l->in, dx_beta, dx, l->in);
     if (l->adapter)
