@@ -11,6 +11,7 @@
 #include "clvit/adapters.h"
 #include "clvit/gemm.h"
 #include "clvit/kernels.h"
+#include "adapt/task_adapter.h"
 #include "gradcheck.h"
 
 enum { OUT = 6, IN = 7, N = 5, K = 2 };
@@ -19,7 +20,7 @@ typedef struct {
     clv_wlayer l;
     clv_params base;
     float x[N * IN], y[N * OUT], z[N * OUT], r[N * OUT], dx[N * IN];
-    float scratch[N * OUT + OUT];
+    float scratch[2 * OUT + OUT * IN]; /* clv_wlayer_scratch_floats when scaled */
 } layer_fixture;
 
 static void fixture_init(layer_fixture *f, uint64_t seed)
@@ -52,6 +53,7 @@ static void backward(layer_fixture *f)
 {
     loss(f);
     memset(f->dx, 0, sizeof f->dx);
+    cr_assert_leq(clv_wlayer_scratch_floats(&f->l, N), (int64_t)(sizeof f->scratch / sizeof(float)));
     clv_wlayer_backward(&f->l, f->dx, f->r, f->x, f->z, N, f->scratch);
 }
 
@@ -75,6 +77,30 @@ static void reference_forward(const layer_fixture *f, const float *weff, const f
                 a += (double)f->x[n * IN + i] * weff[o * IN + i];
             y[n * OUT + o] = a * (s ? s[o] : 1.0);
         }
+}
+
+/* The base network's weight gradient under a scale (dz = dy * s, never
+ * formed): the same as the product with dz formed, to float rounding. */
+Test(adapters, identity_backward_with_scale)
+{
+    layer_fixture f;
+    fixture_init(&f, 60);
+    clv_err err = {{0}};
+    cr_assert_eq(clv_param_set_trainable(f.l.weight, 1, &err), 0, "%s", err.msg);
+    float s[OUT], dz[N * OUT], want[OUT * IN];
+    gradcheck_fill(s, OUT, 61, 0.5f, 1.5f);
+    gradcheck_fill(f.l.weight->grad, OUT * IN, 62, -1, 1);
+    memcpy(want, f.l.weight->grad, sizeof want);
+    for (int n = 0; n < N; n++)
+        for (int o = 0; o < OUT; o++)
+            dz[n * OUT + o] = f.r[n * OUT + o] * s[o];
+    clv_gemm(1, 0, OUT, IN, N, 1.0f, dz, OUT, f.x, IN, 1.0f, want, IN);
+    task_adapter ta = {0};
+    cr_assert_eq(task_adapter_identity_backward(&ta, &f.l, f.x, f.r, s, N), 0);
+    for (int i = 0; i < OUT * IN; i++)
+        cr_assert_float_eq(f.l.weight->grad[i], want[i], 1e-5f, "dW[%d]", i);
+    task_adapter_release(&ta);
+    clv_params_free(&f.base);
 }
 
 Test(adapters, mask_bits_round_trip)
@@ -151,6 +177,13 @@ Test(adapters, rkr_forward_and_gradients)
     check(rm->data, rm->grad, rm->numel, &f, "dRM");
     check(fs->data, fs->grad, fs->numel, &f, "dF");
     check(f.x, f.dx, N * IN, &f, "dx");
+    /* a trainable bias under the scale (its gradient is s times dy's column sums) */
+    clv_err berr = {{0}};
+    cr_assert_eq(clv_param_set_trainable(f.l.bias, 1, &berr), 0, "%s", berr.msg);
+    memset(f.l.bias->grad, 0, OUT * sizeof(float));
+    backward(&f);
+    check(f.l.bias->data, f.l.bias->grad, OUT, &f, "db under the scale");
+    cr_assert_eq(clv_param_set_trainable(f.l.bias, 0, &berr), 0, "%s", berr.msg);
     /* _into overwrites dx: the same floats over garbage as the accumulating call over zeros */
     float dx_into[N * IN];
     for (int i = 0; i < N * IN; i++)

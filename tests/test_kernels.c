@@ -695,7 +695,7 @@ Test(kernels, elementwise_helpers)
 
 Test(kernels, scale_columns_save_and_backward)
 {
-    const int64_t N = 70, C = 45; /* more columns than one block, odd sizes */
+    const int64_t N = 750, C = 45; /* more columns than one block, odd sizes, enough to go parallel */
     float *y = falloc(N * C), *z = falloc(N * C), *s = falloc(C), *dy = falloc(N * C), *dz = falloc(N * C);
     float *y0 = falloc(N * C), *b = falloc(C), ds[45];
     gradcheck_fill(z, N * C, 1, -1, 1);
@@ -718,37 +718,43 @@ Test(kernels, scale_columns_save_and_backward)
     for (int64_t i = 0; i < N * C; i++)
         cr_assert_eq(w[i], y0[i] * s[i % C], "in place without bias");
     clv_free(w), clv_free(b);
-    float *db = frand(C, 190, -1, 1), *db_want = falloc(C);
-    memcpy(db_want, db, (size_t)C * sizeof(float));
-    clv_scale_columns_backward(dz, ds, db, dy, z, s, N, C);
-    clv_colsum_add(db_want, dz, N, C);
+    /* the backward: ds = colsum(dy * z) and colsum(dy), rows in order (the floats of clv_colsum_add) */
+    float *dsum = fnan(C), *dsum_want = falloc(C);
+    memset(dsum_want, 0, (size_t)C * sizeof(float));
+    memcpy(dz, z, (size_t)(N * C) * sizeof(float));
+    clv_scale_columns_backward(ds, dsum, dy, z, N, C);
+    cr_assert(memcmp(dz, z, (size_t)(N * C) * sizeof(float)) == 0, "z is only read");
+    clv_colsum_add(dsum_want, dy, N, C);
     for (int64_t c = 0; c < C; c++) {
-        float acc = 0; /* rows in order: the same float sums */
-        for (int64_t n = 0; n < N; n++) {
-            cr_assert_eq(dz[n * C + c], dy[n * C + c] * s[c]);
-            acc += dy[n * C + c] * z[n * C + c];
-        }
-        cr_assert_eq(ds[c], acc, "ds[%lld]", (long long)c);
-        cr_assert_eq(db[c], db_want[c], "db[%lld]: the bias gradient as clv_colsum_add gives it", (long long)c);
+        double acc = 0;
+        for (int64_t n = 0; n < N; n++)
+            acc += (double)dy[n * C + c] * z[n * C + c];
+        cr_assert_float_eq(ds[c], acc, 1e-5 * (1 + fabs(acc)), "ds[%lld] %.9g %.9g", (long long)c, ds[c], acc);
+        cr_assert_eq(dsum[c], dsum_want[c], "column sum of dy [%lld]", (long long)c);
     }
-    /* without a bias */
-    float *dz2 = fnan(N * C), *ds2 = fnan(C);
-    clv_scale_columns_backward(dz2, ds2, NULL, dy, z, s, N, C);
-    cr_assert(memcmp(dz2, dz, (size_t)(N * C) * sizeof(float)) == 0 && memcmp(ds2, ds, (size_t)C * sizeof(float)) == 0);
-    clv_free(db), clv_free(db_want), clv_free(dz2), clv_free(ds2);
+    /* the same bits on 1 and 3 threads */
+    const int saved = omp_get_max_threads();
+    float ds1[45], dsum1[45];
+    for (int t = 1; t <= 3; t += 2) {
+        omp_set_num_threads(t);
+        clv_scale_columns_backward(ds1, dsum1, dy, z, N, C);
+        cr_assert(memcmp(ds1, ds, sizeof ds1) == 0 && memcmp(dsum1, dsum, sizeof dsum1) == 0, "%d threads", t);
+    }
+    omp_set_num_threads(saved);
+    clv_free(dsum), clv_free(dsum_want);
     clv_free(y), clv_free(z), clv_free(s), clv_free(dy), clv_free(dz), clv_free(y0);
 }
 
 /* ------------------------------------------------------------- low rank */
 
 typedef struct {
-    const float *x, *W, *r;
+    const float *x, *W, *r, *s;
     float *A, *B;
     int64_t N, in, out;
     int K;
 } lowrank_ctx;
 
-/* L = sum r . (x (W + A B)^T), in double */
+/* L = sum r . ((x (W + A B)^T) diag(s)), in double (s NULL: ones) */
 static double lowrank_loss(void *p)
 {
     const lowrank_ctx *c = p;
@@ -758,6 +764,8 @@ static double lowrank_loss(void *p)
             double w = c->W[o * c->in + i];
             for (int k = 0; k < c->K; k++)
                 w += (double)c->A[o * c->K + k] * c->B[k * c->in + i];
+            if (c->s)
+                w *= c->s[o];
             for (int64_t n = 0; n < c->N; n++)
                 L += (double)c->r[n * c->out + o] * c->x[n * c->in + i] * w;
         }
@@ -765,21 +773,23 @@ static double lowrank_loss(void *p)
 }
 
 /* Odd sizes: rank blocks with a remainder, feature widths with vector tails,
- * rows over several groups and a short last chunk. */
+ * rows over several groups and a short last chunk; without and with an
+ * output scale (dz = dy * s, given as dy and s). */
 Test(kernels, lowrank_backward)
 {
-    const int ranks[2] = {5, 16};
-    for (int ri = 0; ri < 2; ri++) {
+    const int ranks[3] = {5, 16, 7};
+    for (int ri = 0; ri < 3; ri++) {
         const int64_t N = 301, in = 27, out = 45;
         const int K = ranks[ri];
         float *x = frand(N * in, 161, -1, 1), *dz = frand(N * out, 162, -1, 1);
+        float *sc = ri == 2 ? frand(out, 167, 0.25f, 2.0f) : NULL;
         float *A = frand(out * K, 163, -0.5f, 0.5f), *B = frand(K * in, 164, -0.5f, 0.5f);
         float *dA = frand(out * K, 165, -1, 1), *dB = frand(K * in, 166, -1, 1);
         float *dA0 = falloc(out * K), *dB0 = falloc(K * in);
         memcpy(dA0, dA, (size_t)(out * K) * sizeof(float));
         memcpy(dB0, dB, (size_t)(K * in) * sizeof(float));
         float *scratch = falloc(clv_lowrank_backward_scratch_floats(N, in, out, K));
-        clv_lowrank_backward(dA, dB, x, dz, A, B, N, in, out, K, scratch);
+        clv_lowrank_backward(dA, dB, x, dz, sc, A, B, N, in, out, K, scratch);
         /* double reference, added to the previous contents */
         double *refA = dalloc(out * K), *refB = dalloc(K * in);
         for (int64_t n = 0; n < N; n++) {
@@ -788,9 +798,9 @@ Test(kernels, lowrank_backward)
                 for (int64_t i = 0; i < in; i++)
                     t1 += (double)x[n * in + i] * B[k * in + i];
                 for (int64_t o = 0; o < out; o++)
-                    t2 += (double)dz[n * out + o] * A[o * K + k];
+                    t2 += (double)dz[n * out + o] * (sc ? sc[o] : 1.0) * A[o * K + k];
                 for (int64_t o = 0; o < out; o++)
-                    refA[o * K + k] += dz[n * out + o] * t1;
+                    refA[o * K + k] += dz[n * out + o] * (sc ? sc[o] : 1.0) * t1;
                 for (int64_t i = 0; i < in; i++)
                     refB[k * in + i] += t2 * x[n * in + i];
             }
@@ -810,8 +820,8 @@ Test(kernels, lowrank_backward)
             memcpy(a2, dA0, (size_t)(out * K) * sizeof(float));
             memcpy(b2, dB0, (size_t)(K * in) * sizeof(float));
             memcpy(b3, dB0, (size_t)(K * in) * sizeof(float));
-            clv_lowrank_backward(a2, b2, x, dz, A, B, N, in, out, K, scratch);
-            clv_lowrank_backward(NULL, b3, x, dz, A, B, N, in, out, K, scratch);
+            clv_lowrank_backward(a2, b2, x, dz, sc, A, B, N, in, out, K, scratch);
+            clv_lowrank_backward(NULL, b3, x, dz, sc, A, B, N, in, out, K, scratch);
             cr_expect(memcmp(a2, dA, (size_t)(out * K) * sizeof(float)) == 0, "dA: %d threads", t);
             cr_expect(memcmp(b2, dB, (size_t)(K * in) * sizeof(float)) == 0, "dB: %d threads", t);
             cr_expect(memcmp(b3, dB, (size_t)(K * in) * sizeof(float)) == 0, "dB alone: %d threads", t);
@@ -819,7 +829,7 @@ Test(kernels, lowrank_backward)
         }
         omp_set_num_threads(saved);
         clv_free(x), clv_free(dz), clv_free(A), clv_free(B), clv_free(dA), clv_free(dB), clv_free(dA0);
-        clv_free(dB0), clv_free(scratch), free(refA), free(refB);
+        clv_free(dB0), clv_free(scratch), free(refA), free(refB), clv_free(sc);
     }
 
     /* finite differences of sum r . (x (W + A B)^T) on a small case */
@@ -831,10 +841,19 @@ Test(kernels, lowrank_backward)
     memset(dA, 0, (size_t)(out * K) * sizeof(float));
     memset(dB, 0, (size_t)(K * in) * sizeof(float));
     float *scratch = falloc(clv_lowrank_backward_scratch_floats(N, in, out, K));
-    clv_lowrank_backward(dA, dB, x, r, A, B, N, in, out, K, scratch);
-    lowrank_ctx c = {x, W, r, A, B, N, in, out, K};
+    clv_lowrank_backward(dA, dB, x, r, NULL, A, B, N, in, out, K, scratch);
+    lowrank_ctx c = {x, W, r, NULL, A, B, N, in, out, K};
     EXPECT_GC(A, dA, out * K, lowrank_loss, &c, "dA");
     EXPECT_GC(B, dB, K * in, lowrank_loss, &c, "dB");
+    /* with an output scale */
+    float *sc = frand(out, 176, 0.25f, 2.0f);
+    memset(dA, 0, (size_t)(out * K) * sizeof(float));
+    memset(dB, 0, (size_t)(K * in) * sizeof(float));
+    clv_lowrank_backward(dA, dB, x, r, sc, A, B, N, in, out, K, scratch);
+    c.s = sc;
+    EXPECT_GC(A, dA, out * K, lowrank_loss, &c, "dA, scaled");
+    EXPECT_GC(B, dB, K * in, lowrank_loss, &c, "dB, scaled");
+    clv_free(sc);
     clv_free(x), clv_free(W), clv_free(r), clv_free(A), clv_free(B), clv_free(dA), clv_free(dB), clv_free(scratch);
 }
 

@@ -530,8 +530,8 @@ typedef struct scale_state {
 
 static const float *sa_weight(clv_adapter *a, const clv_wlayer *l) { return l->weight->data; }
 static const float *sa_scale(clv_adapter *a, const clv_wlayer *l) { return ((scale_state *)a->state)->s; }
-static void sa_backward(clv_adapter *a, const clv_wlayer *l, const float *x, const float *dz, int64_t N,
-                        const float *ds)
+static void sa_backward(clv_adapter *a, const clv_wlayer *l, const float *x, const float *dy, const float *s,
+                        int64_t N, const float *ds)
 {
     scale_state *st = a->state;
     cr_assert(ds);

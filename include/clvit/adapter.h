@@ -30,10 +30,11 @@ typedef struct clv_adapter_ops {
     const float *(*weight)(clv_adapter *a, const clv_wlayer *l);
     /* Per-output scale [out] of the active task, or NULL for none. */
     const float *(*scale)(clv_adapter *a, const clv_wlayer *l);
-    /* x [N x in] the layer input, dz [N x out] the gradient of the pre-scale
-     * output, ds [out] the gradient of the scale (NULL when no scale).
-     * Accumulates into the adapter's own parameter gradients. */
-    void (*backward)(clv_adapter *a, const clv_wlayer *l, const float *x, const float *dz, int64_t N,
+    /* x [N x in] the layer input; the gradient of the pre-scale output is
+     * dz = dy * s per column (s [out] the active scale, or NULL for dz = dy;
+     * dz itself is not formed); ds [out] the gradient of the scale (NULL
+     * when no scale). Accumulates into the adapter's own parameter gradients. */
+    void (*backward)(clv_adapter *a, const clv_wlayer *l, const float *x, const float *dy, const float *s, int64_t N,
                      const float *ds);
     /* Parameters changed (optimizer step, task switch): re-form next time. */
     void (*invalidate)(clv_adapter *a);
@@ -72,7 +73,8 @@ void clv_wlayer_forward_fused(const clv_wlayer *l, float *y, float *zsave, const
                               float *gelu);
 /* dy [N x out] in; dx [N x in] += (may be NULL); bias and weight/adapter
  * gradients accumulated. zsave as given to the forward. scratch holds
- * clv_wlayer_scratch_floats(l, N) floats (dz and ds when scaled). */
+ * clv_wlayer_scratch_floats(l, N) floats (when scaled: ds, a column sum of dy
+ * and diag(s) W_eff; no longer grows with N). */
 void clv_wlayer_backward(const clv_wlayer *l, float *dx, const float *dy, const float *x, const float *zsave, int64_t N,
                          float *scratch);
 /* The same with dx overwritten (=) instead of accumulated: spares the caller

@@ -99,22 +99,23 @@ void clv_scale_columns(float *y, const float *s, int64_t N, int64_t C);
  * same floats as the separate bias, scale, residual and GELU kernels. */
 void clv_linear_epilogue(float *y, float *z, const float *b, const float *s, const float *res, float *g, int64_t N,
                          int64_t C);
-/* y = z * s per column: dz = dy * s and ds[C] = column sums of dy * z
- * (overwritten); db (may be NULL) += column sums of dz, the bias gradient
- * in the same pass (the floats of clv_colsum_add on dz). */
-void clv_scale_columns_backward(float *dz, float *ds, float *db, const float *dy, const float *z, const float *s,
-                                int64_t N, int64_t C);
+/* y = z * s per column, backward without forming dz = dy * s (its
+ * consumers fold s into their other operand): ds[C] = column sums of
+ * dy * z and dsum[C] = column sums of dy, both overwritten. */
+void clv_scale_columns_backward(float *ds, float *dsum, const float *dy, const float *z, int64_t N, int64_t C);
 /* out[C] += column sums of a[N x C] */
 void clv_colsum_add(float *out, const float *a, int64_t N, int64_t C);
 
 /* ---- Low-rank weight update ---- */
 /* Backward of z[N x out] = x[N x in] (W + A B)^T for the factors A [out x K],
  * B [K x in] in one pass over x and dz: dA += dz^T (x B^T), dB += (dz A)^T x
- * (each skipped when NULL). Needs clv_lowrank_backward_scratch_floats(N, in,
- * out, K) floats of scratch. The result does not depend on the thread count. */
+ * (each skipped when NULL). dz = dy * s per column (s [out], or NULL for
+ * dz = dy): s is folded into A and dA, so dz is never formed. Needs
+ * clv_lowrank_backward_scratch_floats(N, in, out, K) floats of scratch.
+ * The result does not depend on the thread count. */
 int64_t clv_lowrank_backward_scratch_floats(int64_t N, int64_t in, int64_t out, int K);
-void clv_lowrank_backward(float *dA, float *dB, const float *x, const float *dz, const float *A, const float *B,
-                          int64_t N, int64_t in, int64_t out, int K, float *scratch);
+void clv_lowrank_backward(float *dA, float *dB, const float *x, const float *dy, const float *s, const float *A,
+                          const float *B, int64_t N, int64_t in, int64_t out, int K, float *scratch);
 
 #ifdef __cplusplus
 }

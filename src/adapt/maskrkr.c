@@ -88,12 +88,12 @@ static const float *mr_scale(clv_adapter *a, const clv_wlayer *l)
     return e[F];
 }
 
-static void mr_backward(clv_adapter *a, const clv_wlayer *l, const float *x, const float *dz, int64_t N,
-                        const float *ds)
+static void mr_backward(clv_adapter *a, const clv_wlayer *l, const float *x, const float *dy, const float *s,
+                        int64_t N, const float *ds)
 {
     maskrkr *m = a->state;
     if (!adapted(m)) {
-        task_adapter_identity_backward(l, x, dz, N);
+        task_adapter_identity_backward(&m->ta, l, x, dy, s, N);
         return;
     }
     const int t = m->ta.active, K = m->K;
@@ -101,7 +101,7 @@ static void mr_backward(clv_adapter *a, const clv_wlayer *l, const float *x, con
     form(m, e);
     if (t == m->shared_task) { /* plain RKR on the shared tensors */
         clv_param *lm = m->shared[LM], *rm = m->shared[RM], *f = m->shared[F];
-        task_adapter_lowrank_backward(&m->ta, l, lm->data, rm->data, K, x, dz, N, lm->trainable ? lm->grad : NULL,
+        task_adapter_lowrank_backward(&m->ta, l, lm->data, rm->data, K, x, dy, s, N, lm->trainable ? lm->grad : NULL,
                                       rm->trainable ? rm->grad : NULL);
         if (ds && f->trainable)
             for (int64_t c = 0; c < l->out; c++)
@@ -115,7 +115,7 @@ static void mr_backward(clv_adapter *a, const clv_wlayer *l, const float *x, con
     if (!dA)
         return;
     float *dB = dA + nA;
-    task_adapter_lowrank_backward(&m->ta, l, e[LM], e[RM], K, x, dz, N, s_lm && s_lm->trainable ? dA : NULL,
+    task_adapter_lowrank_backward(&m->ta, l, e[LM], e[RM], K, x, dy, s, N, s_lm && s_lm->trainable ? dA : NULL,
                                   s_rm && s_rm->trainable ? dB : NULL);
     if (s_lm && s_lm->trainable)
         for (int64_t i = 0; i < nA; i++)

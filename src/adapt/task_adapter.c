@@ -71,10 +71,24 @@ float *task_adapter_scratch(task_adapter *ta, size_t n)
     return ta->scratch;
 }
 
-void task_adapter_identity_backward(const clv_wlayer *l, const float *x, const float *dz, int64_t N)
+int task_adapter_identity_backward(task_adapter *ta, const clv_wlayer *l, const float *x, const float *dy,
+                                   const float *s, int64_t N)
 {
-    if (l->weight->trainable)
-        clv_gemm(1, 0, l->out, l->in, N, 1.0f, dz, l->out, x, l->in, 1.0f, l->weight->grad, l->in);
+    if (!l->weight->trainable)
+        return 0;
+    if (!s) {
+        clv_gemm(1, 0, l->out, l->in, N, 1.0f, dy, l->out, x, l->in, 1.0f, l->weight->grad, l->in);
+        return 0;
+    }
+    /* dW += diag(s) dy^T x: rows scaled after the product */
+    float *t = task_adapter_scratch(ta, (size_t)(l->out * l->in));
+    if (!t)
+        return -1;
+    clv_gemm(1, 0, l->out, l->in, N, 1.0f, dy, l->out, x, l->in, 0.0f, t, l->in);
+    for (int64_t c = 0; c < l->out; c++)
+        for (int64_t i = 0; i < l->in; i++)
+            l->weight->grad[c * l->in + i] += s[c] * t[c * l->in + i];
+    return 0;
 }
 
 void task_adapter_form_lowrank(task_adapter *ta, const clv_wlayer *l, const float *A, const float *B, int K)
@@ -84,12 +98,12 @@ void task_adapter_form_lowrank(task_adapter *ta, const clv_wlayer *l, const floa
 }
 
 int task_adapter_lowrank_backward(task_adapter *ta, const clv_wlayer *l, const float *A, const float *B, int K,
-                                  const float *x, const float *dz, int64_t N, float *dA, float *dB)
+                                  const float *x, const float *dy, const float *s, int64_t N, float *dA, float *dB)
 {
     float *t = task_adapter_scratch(ta, (size_t)clv_lowrank_backward_scratch_floats(N, l->in, l->out, K));
     if (!t)
         return -1;
-    clv_lowrank_backward(dA, dB, x, dz, A, B, N, l->in, l->out, K, t);
+    clv_lowrank_backward(dA, dB, x, dy, s, A, B, N, l->in, l->out, K, t);
     return 0;
 }
 

@@ -22,14 +22,17 @@ int task_adapter_init(task_adapter *ta, const clv_adapter_ops *ops, const clv_wl
 void task_adapter_release(task_adapter *ta);
 /* At least n floats of scratch (NULL on allocation failure). */
 float *task_adapter_scratch(task_adapter *ta, size_t n);
-/* The base network's backward: dW += dz^T x when the base weight trains. */
-void task_adapter_identity_backward(const clv_wlayer *l, const float *x, const float *dz, int64_t N);
+/* The base network's backward: dW += dz^T x when the base weight trains,
+ * dz = dy * s per column (s NULL: dz = dy). -1 when scratch is short. */
+int task_adapter_identity_backward(task_adapter *ta, const clv_wlayer *l, const float *x, const float *dy,
+                                   const float *s, int64_t N);
 /* Writes W + A B (A out x K, B K x in) into ta->weff. */
 void task_adapter_form_lowrank(task_adapter *ta, const clv_wlayer *l, const float *A, const float *B, int K);
 /* Low-rank backward of z = x (W + A B)^T: dA += dz^T (x B^T) and
- * dB += (dz A)^T x (each skipped when NULL), never forming the full dW. */
+ * dB += (dz A)^T x (each skipped when NULL), never forming the full dW;
+ * dz = dy * s per column (s NULL: dz = dy), never formed either. */
 int task_adapter_lowrank_backward(task_adapter *ta, const clv_wlayer *l, const float *A, const float *B, int K,
-                                  const float *x, const float *dz, int64_t N, float *dA, float *dB);
+                                  const float *x, const float *dy, const float *s, int64_t N, float *dA, float *dB);
 void task_adapter_invalidate(clv_adapter *a);
 /* A param of ps named "<layer>.<what>" (appended; NULL with err on failure). */
 clv_param *task_adapter_param(clv_params *ps, const clv_wlayer *l, const char *what, int ndim, int64_t d0,

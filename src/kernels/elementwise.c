@@ -53,30 +53,25 @@ void clv_colsum_add(float *out, const float *a, int64_t N, int64_t C)
     }
 }
 
-void clv_scale_columns_backward(float *dz, float *ds, float *db, const float *dy, const float *z, const float *s,
-                                int64_t N, int64_t C)
+void clv_scale_columns_backward(float *ds, float *dsum, const float *dy, const float *z, int64_t N, int64_t C)
 {
-    /* column blocks in parallel, rows in order within each: ds and db do not depend on the thread count */
+    /* column blocks in parallel, rows in order within each: the sums do not depend on the thread count */
     const int64_t nblocks = (C + COLBLOCK - 1) / COLBLOCK;
 #pragma omp parallel for if (N * C > 32768) schedule(static)
     for (int64_t blk = 0; blk < nblocks; blk++) {
         const int64_t c0 = blk * COLBLOCK;
         const int64_t nc = C - c0 < COLBLOCK ? C - c0 : COLBLOCK;
-        float acc[COLBLOCK] = {0}, bacc[COLBLOCK] = {0};
+        float acc[COLBLOCK] = {0}, sum[COLBLOCK] = {0};
         for (int64_t n = 0; n < N; n++) {
             const float *restrict dyr = dy + n * C + c0, *restrict zr = z + n * C + c0;
-            float *restrict dzr = dz + n * C + c0;
             for (int64_t j = 0; j < nc; j++) {
-                const float d = dyr[j] * s[c0 + j];
-                dzr[j] = d;
                 acc[j] += dyr[j] * zr[j];
-                bacc[j] += d;
+                sum[j] += dyr[j];
             }
         }
-        for (int64_t j = 0; j < nc; j++)
+        for (int64_t j = 0; j < nc; j++) {
             ds[c0 + j] = acc[j];
-        if (db)
-            for (int64_t j = 0; j < nc; j++)
-                db[c0 + j] += bacc[j];
+            dsum[c0 + j] = sum[j];
+        }
     }
 }

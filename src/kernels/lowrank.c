@@ -1,5 +1,7 @@
 /* The low-rank backward of z = x (W + A B)^T without the full dW:
- *   dA += dz^T (x B^T),  dB += (dz A)^T x.
+ *   dA += dz^T (x B^T),  dB += (dz A)^T x,
+ * where dz = dy diag(s) arrives as dy and s: (dz A) = dy (diag(s) A) and
+ * dA's rows are scaled after the sum, so a scaled layer never forms dz.
  * As four GEMMs with a rank-sized dimension (4 to 16) it made four passes
  * over x and dz at a fraction of the GEMM's speed (oneDNN's kernels want
  * wide outputs). Here one pass: rows go in fixed groups, each group in
@@ -125,19 +127,19 @@ static void acc_tt_rows(float *p, const float *t, const float *a, int64_t n, int
     }
 }
 
-void clv_lowrank_backward(float *dA, float *dB, const float *x, const float *dz, const float *A, const float *B,
-                          int64_t N, int64_t in, int64_t out, int K, float *scratch)
+void clv_lowrank_backward(float *dA, float *dB, const float *x, const float *dy, const float *s, const float *A,
+                          const float *B, int64_t N, int64_t in, int64_t out, int K, float *scratch)
 {
     if ((!dA && !dB) || N <= 0 || K <= 0)
         return;
     const int64_t per = group_rows(N), groups = (N + per - 1) / per;
     const int64_t gfloats = (int64_t)K * (in + out) + 2 * CHUNK * (int64_t)K;
-    /* A^T (K x out), so that dz A is a row-times-rows product like x B^T */
+    /* (diag(s) A)^T (K x out), so that (dy s) A is a row-times-rows product like x B^T */
     float *At = scratch, *parts = scratch + (int64_t)K * out;
     if (dB)
         for (int64_t c = 0; c < out; c++)
             for (int k = 0; k < K; k++)
-                At[(int64_t)k * out + c] = A[c * K + k];
+                At[(int64_t)k * out + c] = s ? A[c * K + k] * s[c] : A[c * K + k];
 #pragma omp parallel for schedule(dynamic, 1) if (N * (in + out) * K > 65536)
     for (int64_t g = 0; g < groups; g++) {
         float *pA = parts + g * gfloats; /* dA^T partial, K x out */
@@ -148,7 +150,7 @@ void clv_lowrank_backward(float *dA, float *dB, const float *x, const float *dz,
         const int64_t r1 = (g + 1) * per < N ? (g + 1) * per : N;
         for (int64_t r0 = g * per; r0 < r1; r0 += CHUNK) {
             const int64_t n = r1 - r0 < CHUNK ? r1 - r0 : CHUNK;
-            const float *xc = x + r0 * in, *dzc = dz + r0 * out;
+            const float *xc = x + r0 * in, *dzc = dy + r0 * out; /* dz without its scale */
             if (dA) {
                 rows_times_mt(t1, xc, n, in, B, in, K);
                 acc_tt_rows(pA, t1, dzc, n, out, out, K);
@@ -159,14 +161,19 @@ void clv_lowrank_backward(float *dA, float *dB, const float *x, const float *dz,
             }
         }
     }
-    for (int64_t g = 0; g < groups; g++) {
-        const float *pA = parts + g * gfloats, *pB = pA + (int64_t)K * out;
-        if (dA)
-            for (int64_t c = 0; c < out; c++)
-                for (int k = 0; k < K; k++)
-                    dA[c * K + k] += pA[(int64_t)k * out + c];
-        if (dB)
+    /* group partials in group order; dA's rows scaled by s once, after the sum over rows */
+    if (dA)
+        for (int64_t c = 0; c < out; c++)
+            for (int k = 0; k < K; k++) {
+                float acc = 0.0f;
+                for (int64_t g = 0; g < groups; g++)
+                    acc += parts[g * gfloats + (int64_t)k * out + c];
+                dA[c * K + k] += s ? acc * s[c] : acc;
+            }
+    if (dB)
+        for (int64_t g = 0; g < groups; g++) {
+            const float *pB = parts + g * gfloats + (int64_t)K * out;
             for (int64_t j = 0; j < (int64_t)K * in; j++)
                 dB[j] += pB[j];
-    }
+        }
 }

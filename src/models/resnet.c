@@ -309,7 +309,7 @@ static int prepare_scaled(clv_model *m, int64_t B, clv_err *err)
         if (!r->zsave[i] || r->zsave_cap[i] < B)
             return clv_errf(err, "%s: %s gained an output scale between forward and backward", m->info.name,
                             l->name);
-        const int64_t n = B * r->act_max + l->out; /* >= clv_wlayer_scratch_floats(l, rows) for its rows */
+        const int64_t n = clv_wlayer_scratch_floats(l, B * r->act_max); /* act_max >= its rows per image */
         if (n > need)
             need = n;
     }

@@ -27,7 +27,9 @@ void clv_wlayer_forward(const clv_wlayer *l, float *y, float *zsave, const float
 
 int64_t clv_wlayer_scratch_floats(const clv_wlayer *l, int64_t N)
 {
-    return clv_wlayer_scale(l) ? N * l->out + l->out : 0;
+    (void)N;
+    /* ds, the column sums of dy, diag(s) W_eff */
+    return clv_wlayer_scale(l) ? 2 * l->out + l->out * l->in : 0;
 }
 
 static void wlayer_backward(const clv_wlayer *l, float *dx, float dx_beta, const float *dy, const float *x,
@@ -35,24 +37,33 @@ static void wlayer_backward(const clv_wlayer *l, float *dx, float dx_beta, const
 {
     const float *W = clv_wlayer_weight(l);
     const float *s = clv_wlayer_scale(l);
-    const float *dz = dy;
-    float *ds = NULL;
     float *db = l->bias && l->bias->trainable ? l->bias->grad : NULL;
+    float *ds = NULL;
     if (s) {
-        /* dz = dy * s; ds = column sums of dy * z; the bias gradient in the same pass */
-        float *dzbuf = scratch;
-        ds = scratch + N * l->out;
-        clv_scale_columns_backward(dzbuf, ds, db, dy, zsave, s, N, l->out);
-        dz = dzbuf;
+        /* The gradient at z is dz = dy * s; it is never formed: the bias
+         * gradient is s * colsum(dy), dx = dy (diag(s) W_eff) and the
+         * adapter folds s into its factors. Only ds reads z. */
+        ds = scratch;
+        float *dsum = scratch + l->out, *Ws = scratch + 2 * l->out;
+        clv_scale_columns_backward(ds, dsum, dy, zsave, N, l->out);
+        if (db)
+            for (int64_t c = 0; c < l->out; c++)
+                db[c] += s[c] * dsum[c];
+        if (dx) {
+            for (int64_t c = 0; c < l->out; c++)
+                for (int64_t i = 0; i < l->in; i++)
+                    Ws[c * l->in + i] = s[c] * W[c * l->in + i];
+            W = Ws;
+        }
     } else if (db) {
-        clv_colsum_add(db, dz, N, l->out);
+        clv_colsum_add(db, dy, N, l->out);
     }
     if (dx)
-        clv_gemm(0, 0, N, l->in, l->out, 1.0f, dz, l->out, W, l->in, dx_beta, dx, l->in);
+        clv_gemm(0, 0, N, l->in, l->out, 1.0f, dy, l->out, W, l->in, dx_beta, dx, l->in);
     if (l->adapter)
-        l->adapter->ops->backward(l->adapter, l, x, dz, N, ds);
-    else if (l->weight->trainable)
-        clv_gemm(1, 0, l->out, l->in, N, 1.0f, dz, l->out, x, l->in, 1.0f, l->weight->grad, l->in);
+        l->adapter->ops->backward(l->adapter, l, x, dy, s, N, ds);
+    else if (l->weight->trainable) /* a scale comes only from an adapter: here dz = dy */
+        clv_gemm(1, 0, l->out, l->in, N, 1.0f, dy, l->out, x, l->in, 1.0f, l->weight->grad, l->in);
 }
 
 void clv_wlayer_backward(const clv_wlayer *l, float *dx, const float *dy, const float *x, const float *zsave, int64_t N,
