@@ -722,7 +722,7 @@ Test(kernels, scale_columns_save_and_backward)
     float *dsum = fnan(C), *dsum_want = falloc(C);
     memset(dsum_want, 0, (size_t)C * sizeof(float));
     memcpy(dz, z, (size_t)(N * C) * sizeof(float));
-    clv_scale_columns_backward(ds, dsum, dy, z, N, C);
+    clv_scale_columns_backward(ds, dsum, dy, z, NULL, N, C);
     cr_assert(memcmp(dz, z, (size_t)(N * C) * sizeof(float)) == 0, "z is only read");
     clv_colsum_add(dsum_want, dy, N, C);
     for (int64_t c = 0; c < C; c++) {
@@ -737,10 +737,20 @@ Test(kernels, scale_columns_save_and_backward)
     float ds1[45], dsum1[45];
     for (int t = 1; t <= 3; t += 2) {
         omp_set_num_threads(t);
-        clv_scale_columns_backward(ds1, dsum1, dy, z, N, C);
+        clv_scale_columns_backward(ds1, dsum1, dy, z, NULL, N, C);
         cr_assert(memcmp(ds1, ds, sizeof ds1) == 0 && memcmp(dsum1, dsum, sizeof dsum1) == 0, "%d threads", t);
     }
     omp_set_num_threads(saved);
+    /* from the scaled output y = z * s: ds = colsum(dy * y) / s, the same to float rounding */
+    float *ys = falloc(N * C), ds2[45], dsum2[45];
+    for (int64_t i = 0; i < N * C; i++)
+        ys[i] = z[i] * s[i % C];
+    clv_scale_columns_backward(ds2, dsum2, dy, ys, s, N, C);
+    for (int64_t c = 0; c < C; c++) {
+        cr_assert_float_eq(ds2[c], ds[c], 1e-5f * (1 + fabsf(ds[c])), "ds from y [%lld]", (long long)c);
+        cr_assert_eq(dsum2[c], dsum[c]);
+    }
+    clv_free(ys);
     clv_free(dsum), clv_free(dsum_want);
     clv_free(y), clv_free(z), clv_free(s), clv_free(dy), clv_free(dz), clv_free(y0);
 }

@@ -81,6 +81,16 @@ void clv_wlayer_backward(const clv_wlayer *l, float *dx, const float *dy, const 
  * a pass that zeroes dx first. */
 void clv_wlayer_backward_into(const clv_wlayer *l, float *dx, const float *dy, const float *x, const float *zsave,
                               int64_t N, float *scratch);
+/* The same, from the forward's scaled output y [N x out] instead of its
+ * pre-scale output (ds = colsum(dy * y) / s, the same to float rounding):
+ * for a layer whose output its model keeps anyway, when
+ * clv_wlayer_scale_invertible(l) held at the forward. */
+void clv_wlayer_backward_into_from_output(const clv_wlayer *l, float *dx, const float *dy, const float *x,
+                                          const float *y, int64_t N, float *scratch);
+/* 1 when the layer has a scale and every entry is a normal float (nonzero,
+ * finite, not subnormal), so that z = y / s; 0 otherwise (no scale, or a
+ * masked-out entry as Mask-RKR's F can have). */
+int clv_wlayer_scale_invertible(const clv_wlayer *l);
 int64_t clv_wlayer_scratch_floats(const clv_wlayer *l, int64_t N);
 
 #ifdef __cplusplus

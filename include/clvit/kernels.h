@@ -101,8 +101,11 @@ void clv_linear_epilogue(float *y, float *z, const float *b, const float *s, con
                          int64_t C);
 /* y = z * s per column, backward without forming dz = dy * s (its
  * consumers fold s into their other operand): ds[C] = column sums of
- * dy * z and dsum[C] = column sums of dy, both overwritten. */
-void clv_scale_columns_backward(float *ds, float *dsum, const float *dy, const float *z, int64_t N, int64_t C);
+ * dy * z and dsum[C] = column sums of dy, both overwritten. With sdiv (the
+ * scale s, every entry nonzero) z is given as y and ds = colsum(dy * y) / s,
+ * so that a layer whose output is kept anyway need not keep z. */
+void clv_scale_columns_backward(float *ds, float *dsum, const float *dy, const float *z, const float *sdiv, int64_t N,
+                                int64_t C);
 /* out[C] += column sums of a[N x C] */
 void clv_colsum_add(float *out, const float *a, int64_t N, int64_t C);
 

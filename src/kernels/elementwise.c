@@ -53,7 +53,8 @@ void clv_colsum_add(float *out, const float *a, int64_t N, int64_t C)
     }
 }
 
-void clv_scale_columns_backward(float *ds, float *dsum, const float *dy, const float *z, int64_t N, int64_t C)
+void clv_scale_columns_backward(float *ds, float *dsum, const float *dy, const float *z, const float *sdiv, int64_t N,
+                                int64_t C)
 {
     /* column blocks in parallel, rows in order within each: the sums do not depend on the thread count */
     const int64_t nblocks = (C + COLBLOCK - 1) / COLBLOCK;
@@ -70,7 +71,7 @@ void clv_scale_columns_backward(float *ds, float *dsum, const float *dy, const f
             }
         }
         for (int64_t j = 0; j < nc; j++) {
-            ds[c0 + j] = acc[j];
+            ds[c0 + j] = sdiv ? acc[j] / sdiv[c0 + j] : acc[j];
             dsum[c0 + j] = sum[j];
         }
     }

@@ -24,6 +24,7 @@
 #include <string.h>
 
 enum { INIT_ZERO, INIT_ONE, INIT_TRUNC02, INIT_CLS, INIT_CONV };
+enum { KEPT_NONE, KEPT_Z, KEPT_Y }; /* no scale; its pre-scale output z (zsave); its output y, z = y / s */
 
 typedef struct block {
     clv_param *n1w, *n1b, *n2w, *n2b;
@@ -71,6 +72,7 @@ typedef struct vit {
 
     float **zsave;      /* per weight layer, NULL until the layer has a scale */
     int64_t *zsave_cap; /* batch each zsave was sized for */
+    unsigned char *kept; /* per weight layer, what the last training forward kept for its scale's gradient */
     float *wscratch;
     int64_t wscratch_n;
 } vit;
@@ -258,6 +260,7 @@ static int zsave_for(clv_model *m, int idx, int64_t rows_per_image, float **z, c
     vit *v = m->impl;
     const clv_wlayer *l = m->wlayers[idx];
     *z = NULL;
+    v->kept[idx] = KEPT_NONE;
     if (!m->training || !clv_wlayer_scale(l)) /* inference: no backward needs z */
         return 0;
     if (v->zsave_cap[idx] < v->cap_B) {
@@ -270,6 +273,7 @@ static int zsave_for(clv_model *m, int idx, int64_t rows_per_image, float **z, c
         v->zsave_cap[idx] = v->cap_B;
     }
     *z = v->zsave[idx];
+    v->kept[idx] = KEPT_Z;
     return 0;
 }
 
@@ -313,7 +317,12 @@ static int forward_batch(clv_model *m, const float *x, int64_t B, float *feats, 
         const int w = 1 + 4 * i, last = i + 1 == v->cfg.depth;
         const int64_t R = last ? B : N; /* rows after the attention */
         clv_layernorm_forward(a->ln1, a->mean1, a->rstd1, xin, bk->n1w->data, bk->n1b->data, N, D, eps);
-        if (zsave_for(m, w, T, &z, err))
+        /* qkv's output stays for the attention backward: with an invertible scale its backward divides
+         * it by the scale instead of keeping z (a third of a scaled block's saved outputs) */
+        z = NULL;
+        if (m->training && clv_wlayer_scale_invertible(&bk->qkv))
+            v->kept[w] = KEPT_Y;
+        else if (zsave_for(m, w, T, &z, err))
             return -1;
         clv_wlayer_forward(&bk->qkv, a->qkv, z, a->ln1, N);
         if (last)
@@ -420,8 +429,9 @@ static void expand_cls_rows(float *dres, const float *dcls, int64_t B, int64_t T
         memcpy(dres + b * T * D, dcls + b * D, (size_t)D * sizeof(float));
 }
 
-/* Every scaled layer must have had its zsave filled by the forward; the
- * shared wlayer scratch is sized for the largest scaled layer. */
+/* Every scaled layer must have had its zsave filled by the forward (or kept
+ * its output under an invertible scale); the shared wlayer scratch is sized
+ * for the largest scaled layer. */
 static int prepare_scaled(clv_model *m, int64_t B, clv_err *err)
 {
     vit *v = m->impl;
@@ -430,8 +440,11 @@ static int prepare_scaled(clv_model *m, int64_t B, clv_err *err)
         const clv_wlayer *l = m->wlayers[i];
         if (!clv_wlayer_scale(l))
             continue;
-        if (!v->zsave[i] || v->zsave_cap[i] < B)
+        if (v->kept[i] == KEPT_NONE)
             return clv_errf(err, "%s: %s gained an output scale between forward and backward", m->info.name,
+                            l->name);
+        if (v->kept[i] == KEPT_Y && !clv_wlayer_scale_invertible(l))
+            return clv_errf(err, "%s: %s's output scale changed between forward and backward", m->info.name,
                             l->name);
         int64_t rows = B * (i == 0 ? v->Np : v->T);
         int64_t n = clv_wlayer_scratch_floats(l, rows);
@@ -522,7 +535,10 @@ static int backward_walk(clv_model *m, const float *dfeats, float *dx, clv_err *
         }
         need = lowest < u + 1;
         clv_layernorm_forward(a->ln1, a->mean1, a->rstd1, xin, bk->n1w->data, bk->n1b->data, N, D, v->cfg.ln_eps);
-        clv_wlayer_backward_into(&bk->qkv, need ? v->dln : NULL, v->dqkv, a->ln1, v->zsave[w], N, ws);
+        if (v->kept[w] == KEPT_Y)
+            clv_wlayer_backward_into_from_output(&bk->qkv, need ? v->dln : NULL, v->dqkv, a->ln1, a->qkv, N, ws);
+        else
+            clv_wlayer_backward_into(&bk->qkv, need ? v->dln : NULL, v->dqkv, a->ln1, v->zsave[w], N, ws);
         if (!need)
             return 0;
         need = lowest < u;
@@ -604,6 +620,7 @@ static void vit_free(clv_model *m)
                 clv_free(v->zsave[i]);
         free(v->zsave);
         free(v->zsave_cap);
+        free(v->kept);
         free(v->acts);
         free(v->blocks);
         free(v->init_kind);
@@ -754,7 +771,8 @@ clv_model *clv_vit_create(const char *name, const clv_vit_config *cfg, clv_err *
     m->wlayers = calloc((size_t)m->n_wlayers, sizeof *m->wlayers);
     v->zsave = calloc((size_t)m->n_wlayers, sizeof *v->zsave);
     v->zsave_cap = calloc((size_t)m->n_wlayers, sizeof *v->zsave_cap);
-    if (!v->blocks || !v->acts || !m->wlayers || !v->zsave || !v->zsave_cap) {
+    v->kept = calloc((size_t)m->n_wlayers, sizeof *v->kept);
+    if (!v->blocks || !v->acts || !m->wlayers || !v->zsave || !v->zsave_cap || !v->kept) {
         clv_errf(err, "%s: out of memory", name);
         goto fail;
     }

@@ -5,6 +5,7 @@
 #include "clvit/gemm.h"
 #include "clvit/kernels.h"
 
+#include <math.h>
 #include <string.h>
 
 void clv_wlayer_forward_fused(const clv_wlayer *l, float *y, float *zsave, const float *x, int64_t N, const float *res,
@@ -32,8 +33,20 @@ int64_t clv_wlayer_scratch_floats(const clv_wlayer *l, int64_t N)
     return clv_wlayer_scale(l) ? 2 * l->out + l->out * l->in : 0;
 }
 
+int clv_wlayer_scale_invertible(const clv_wlayer *l)
+{
+    const float *s = clv_wlayer_scale(l);
+    if (!s)
+        return 0;
+    for (int64_t c = 0; c < l->out; c++)
+        if (!isnormal(s[c]))
+            return 0;
+    return 1;
+}
+
+/* zsave the pre-scale output z, or (y_kept) the scaled output y */
 static void wlayer_backward(const clv_wlayer *l, float *dx, float dx_beta, const float *dy, const float *x,
-                            const float *zsave, int64_t N, float *scratch)
+                            const float *zsave, int y_kept, int64_t N, float *scratch)
 {
     const float *W = clv_wlayer_weight(l);
     const float *s = clv_wlayer_scale(l);
@@ -45,7 +58,7 @@ static void wlayer_backward(const clv_wlayer *l, float *dx, float dx_beta, const
          * adapter folds s into its factors. Only ds reads z. */
         ds = scratch;
         float *dsum = scratch + l->out, *Ws = scratch + 2 * l->out;
-        clv_scale_columns_backward(ds, dsum, dy, zsave, N, l->out);
+        clv_scale_columns_backward(ds, dsum, dy, zsave, y_kept ? s : NULL, N, l->out);
         if (db)
             for (int64_t c = 0; c < l->out; c++)
                 db[c] += s[c] * dsum[c];
@@ -69,11 +82,17 @@ static void wlayer_backward(const clv_wlayer *l, float *dx, float dx_beta, const
 void clv_wlayer_backward(const clv_wlayer *l, float *dx, const float *dy, const float *x, const float *zsave, int64_t N,
                          float *scratch)
 {
-    wlayer_backward(l, dx, 1.0f, dy, x, zsave, N, scratch);
+    wlayer_backward(l, dx, 1.0f, dy, x, zsave, 0, N, scratch);
 }
 
 void clv_wlayer_backward_into(const clv_wlayer *l, float *dx, const float *dy, const float *x, const float *zsave,
                               int64_t N, float *scratch)
 {
-    wlayer_backward(l, dx, 0.0f, dy, x, zsave, N, scratch);
+    wlayer_backward(l, dx, 0.0f, dy, x, zsave, 0, N, scratch);
+}
+
+void clv_wlayer_backward_into_from_output(const clv_wlayer *l, float *dx, const float *dy, const float *x,
+                                          const float *y, int64_t N, float *scratch)
+{
+    wlayer_backward(l, dx, 0.0f, dy, x, y, 1, N, scratch);
 }
