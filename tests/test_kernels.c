@@ -291,12 +291,20 @@ Test(kernels, gelu_backward)
     float *g = fnan(n), *y = fnan(n), *d = falloc(n);
     memcpy(d, c.x, (size_t)n * sizeof(float));
     clv_gelu_forward(y, c.x, n);
-    clv_gelu_forward_grad(g, d, n);
+    clv_gelu_forward_grad(g, d, d, n);
     clv_mul_forward(d, c.r, d, n);
     for (int64_t i = 0; i < n; i++) {
         cr_expect_eq(g[i], y[i], "fused gelu(%g)", (double)c.x[i]);
         cr_expect_eq(d[i], dx[i], "fused gelu'(%g) times dy", (double)c.x[i]);
     }
+    /* the derivative into its own buffer, x untouched: the same floats */
+    float *g2 = fnan(n), *d2 = fnan(n), *x2 = falloc(n);
+    memcpy(x2, c.x, (size_t)n * sizeof(float));
+    clv_gelu_forward_grad(g2, d2, x2, n);
+    clv_mul_forward(d2, c.r, d2, n);
+    cr_expect(memcmp(x2, c.x, (size_t)n * sizeof(float)) == 0, "x only read");
+    cr_expect(memcmp(g2, g, (size_t)n * sizeof(float)) == 0 && memcmp(d2, d, (size_t)n * sizeof(float)) == 0);
+    clv_free(g2), clv_free(d2), clv_free(x2);
     clv_free(g), clv_free(y), clv_free(d);
     clv_free(c.x), clv_free(c.r), clv_free(c.y), clv_free(dx), clv_free(dx2);
 }

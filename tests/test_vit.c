@@ -577,20 +577,27 @@ Test(vit, scaled_layers_get_saved_outputs)
     cr_assert_eq(gradcheck_run(s_fc1.s, s_fc1.ds, 64, micro_loss, &ctx, &o, &res), 0);
     cr_expect(res.max_rel < 1e-2, "fc1 scale: %s", gradcheck_str(&res, buf, sizeof buf));
 
-    /* qkv keeps its output: under a scale with no zero its ds comes from y / s (no saved z); with a
-     * masked-out (zero) entry, as Mask-RKR's F can have, it keeps z. Both by finite differences. */
-    clv_wlayer *qkv0 = mc.m->wlayers[1], *qkv1 = mc.m->wlayers[5];
+    /* qkv and fc1 keep their outputs: under a scale with no zero their ds comes from y / s (no saved
+     * z); with a masked-out (zero) entry, as Mask-RKR's F can have, they keep z. All by finite
+     * differences, in a full-row block and in the class-row block. */
+    clv_wlayer *qkv0 = mc.m->wlayers[1], *qkv1 = mc.m->wlayers[5], *fc10 = mc.m->wlayers[3];
     cr_assert_str_eq(qkv1->name, "blocks.1.attn.qkv");
-    scale_state s_q0, s_q1;
-    clv_adapter a_q0 = {&sa_ops, &s_q0}, a_q1 = {&sa_ops, &s_q1};
+    cr_assert_str_eq(fc10->name, "blocks.0.mlp.fc1");
+    scale_state s_q0, s_q1, s_f0;
+    clv_adapter a_q0 = {&sa_ops, &s_q0}, a_q1 = {&sa_ops, &s_q1}, a_f0 = {&sa_ops, &s_f0};
     gradcheck_fill(s_q0.s, 64, 23, 0.5f, 1.5f);
     gradcheck_fill(s_q1.s, 64, 24, 0.5f, 1.5f);
+    gradcheck_fill(s_f0.s, 64, 25, 0.5f, 1.5f);
     s_q0.s[5] = 0.0f;
+    s_fc1.s[9] = 0.0f;
     memset(s_q0.ds, 0, sizeof s_q0.ds);
     memset(s_q1.ds, 0, sizeof s_q1.ds);
+    memset(s_f0.ds, 0, sizeof s_f0.ds);
     qkv0->adapter = &a_q0;
     qkv1->adapter = &a_q1;
+    fc10->adapter = &a_f0;
     cr_assert(!clv_wlayer_scale_invertible(qkv0) && clv_wlayer_scale_invertible(qkv1));
+    cr_assert(clv_wlayer_scale_invertible(fc10) && !clv_wlayer_scale_invertible(fc1));
     memset(s_pe.ds, 0, sizeof s_pe.ds);
     memset(s_fc1.ds, 0, sizeof s_fc1.ds);
     cr_assert_eq(mc.m->ops->forward(mc.m, mc.x, 2, mc.feats, &err), 0, "%s", err.msg);
@@ -601,12 +608,16 @@ Test(vit, scaled_layers_get_saved_outputs)
     cr_assert_eq(gradcheck_run(s_q0.s, s_q0.ds, 48, micro_loss, &ctx, &o, &res), 0);
     cr_expect(res.max_rel < 1e-2, "qkv scale with a zero entry: %s", gradcheck_str(&res, buf, sizeof buf));
     cr_expect(fabsf(s_q0.ds[5]) > 0, "a masked-out entry still has a gradient");
+    cr_assert_eq(gradcheck_run(s_f0.s, s_f0.ds, 64, micro_loss, &ctx, &o, &res), 0);
+    cr_expect(res.max_rel < 1e-2, "fc1 scale from its output: %s", gradcheck_str(&res, buf, sizeof buf));
+    cr_assert_eq(gradcheck_run(s_fc1.s, s_fc1.ds, 64, micro_loss, &ctx, &o, &res), 0);
+    cr_expect(res.max_rel < 1e-2, "class-row fc1 scale with a zero entry: %s", gradcheck_str(&res, buf, sizeof buf));
     /* an entry zeroed between forward and backward: refused, not divided by */
     cr_assert_eq(mc.m->ops->forward(mc.m, mc.x, 2, mc.feats, &err), 0, "%s", err.msg);
     s_q1.s[7] = 0.0f;
     cr_expect_eq(mc.m->ops->backward(mc.m, mc.R, NULL, &err), -1);
     cr_expect(strstr(err.msg, "blocks.1.attn.qkv"), "%s", err.msg);
-    qkv0->adapter = qkv1->adapter = NULL;
+    qkv0->adapter = qkv1->adapter = fc10->adapter = NULL;
 
     /* a scale that appears after the forward has no saved output: refused */
     cr_assert_eq(mc.m->ops->forward(mc.m, mc.x, 2, mc.feats, &err), 0, "%s", err.msg);

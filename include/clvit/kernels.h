@@ -31,10 +31,11 @@ void clv_layernorm_backward(float *dx, float *dw, float *db, const float *dy, co
 /* ---- GELU, exact: 0.5 x (1 + erf(x / sqrt 2)) ---- */
 void clv_gelu_forward(float *y, const float *x, int64_t n);
 void clv_gelu_backward(float *dx, const float *dy, const float *x, int64_t n);
-/* y = GELU(x) and x = GELU'(x) in place, erf evaluated once: for a backward
- * that recomputes the forward's output and no longer needs x. The same bits
- * as clv_gelu_forward and the derivative clv_gelu_backward multiplies by. */
-void clv_gelu_forward_grad(float *y, float *x, int64_t n);
+/* y = GELU(x) and dydx = GELU'(x), erf evaluated once: for a backward that
+ * recomputes the forward's output. dydx may be x (in place, when x is no
+ * longer needed). The same bits as clv_gelu_forward and the derivative
+ * clv_gelu_backward multiplies by. */
+void clv_gelu_forward_grad(float *y, float *dydx, const float *x, int64_t n);
 
 /* ---- y = a + b, y = a * b elementwise (residual, gates); y may alias a or b ---- */
 void clv_add_forward(float *y, const float *a, const float *b, int64_t n);

@@ -23,16 +23,17 @@ static inline float gelu_grad(float v)
     return cdf + v * pdf;
 }
 
-void clv_gelu_forward_grad(float *y, float *x, int64_t n)
+void clv_gelu_forward_grad(float *y, float *dydx, const float *x, int64_t n)
 {
-    float *restrict yr = y, *restrict xr = x;
+    /* dydx may alias x (each element is read before it is written), so no restrict on those two */
+    float *restrict yr = y;
 #pragma omp parallel for if (n > 16384) schedule(static)
     for (int64_t i = 0; i < n; i++) {
-        const float v = xr[i];
+        const float v = x[i];
         /* clv_gelu1 and gelu_grad written out around one erf */
         const float e = clv_verff(v * 0.70710678118654752440f);
         yr[i] = 0.5f * v * (1.0f + e);
-        xr[i] = 0.5f * (1.0f + e) + v * (0.3989422804014327f * clv_vexpf(-0.5f * v * v));
+        dydx[i] = 0.5f * (1.0f + e) + v * (0.3989422804014327f * clv_vexpf(-0.5f * v * v));
     }
 }
 

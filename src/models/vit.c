@@ -73,6 +73,8 @@ typedef struct vit {
     float **zsave;      /* per weight layer, NULL until the layer has a scale */
     int64_t *zsave_cap; /* batch each zsave was sized for */
     unsigned char *kept; /* per weight layer, what the last training forward kept for its scale's gradient */
+    float *gprime;        /* GELU'(h) when a scaled fc1 keeps h for its scale's gradient (else written over h) */
+    int64_t gprime_n;
     float *wscratch;
     int64_t wscratch_n;
 } vit;
@@ -338,7 +340,10 @@ static int forward_batch(clv_model *m, const float *x, int64_t B, float *feats, 
                 add_inplace(a->xmid + b * D, xin + b * T * D, D);
 
         clv_layernorm_forward(a->ln2, a->mean2, a->rstd2, a->xmid, bk->n2w->data, bk->n2b->data, R, D, eps);
-        if (zsave_for(m, w + 2, T, &z, err))
+        z = NULL; /* h, fc1's output, is kept as well: the same choice as qkv's */
+        if (m->training && clv_wlayer_scale_invertible(&bk->fc1))
+            v->kept[w + 2] = KEPT_Y;
+        else if (zsave_for(m, w + 2, T, &z, err))
             return -1;
         clv_wlayer_forward_fused(&bk->fc1, a->h, z, a->ln2, R, NULL, a->g);
         if (zsave_for(m, w + 3, T, &z, err))
@@ -451,6 +456,17 @@ static int prepare_scaled(clv_model *m, int64_t B, clv_err *err)
         if (n > need)
             need = n;
     }
+    int fc1_y = 0;
+    for (int i = 0; i < v->cfg.depth; i++)
+        fc1_y |= v->kept[1 + 4 * i + 2] == KEPT_Y;
+    const int64_t gp_n = v->cap_B * v->T * v->Hm;
+    if (fc1_y && gp_n > v->gprime_n) {
+        clv_free(v->gprime);
+        v->gprime_n = 0;
+        if (!(v->gprime = clv_alloc_array((size_t)gp_n, sizeof(float))))
+            return clv_errf(err, "%s: out of memory for GELU's derivative", m->info.name);
+        v->gprime_n = gp_n;
+    }
     if (need > v->wscratch_n) {
         clv_free(v->wscratch);
         v->wscratch_n = 0;
@@ -502,17 +518,23 @@ static int backward_walk(clv_model *m, const float *dfeats, float *dx, clv_err *
 
         /* the input gradients below are written (_into), not accumulated: no zeroing passes */
         need = lowest < u + 5;
-        /* GELU's output again (the forward kept only h), and h becomes GELU'(h): one erf for both */
-        clv_gelu_forward_grad(a->g, a->h, R * Hm);
+        /* GELU's output again (the forward kept only h), and GELU'(h) over h (or, when fc1's scale
+         * gradient is taken from h, into a buffer of its own): one erf for both */
+        const int fc1_y = v->kept[w + 2] == KEPT_Y;
+        float *gp = fc1_y ? v->gprime : a->h;
+        clv_gelu_forward_grad(a->g, gp, a->h, R * Hm);
         clv_wlayer_backward_into(&bk->fc2, need ? v->dg : NULL, dr, a->g, v->zsave[w + 3], R, ws);
         if (!need)
             return 0;
-        clv_mul_forward(a->h, v->dg, a->h, R * Hm); /* dh = dg GELU'(h), over GELU'(h) */
-        const float *dh = a->h;
+        clv_mul_forward(gp, v->dg, gp, R * Hm); /* dh = dg GELU'(h), over GELU'(h) */
+        const float *dh = gp;
         need = lowest < u + 4;
         /* norm2's output again, bit for bit (same input, same per-row arithmetic) */
         clv_layernorm_forward(a->ln2, a->mean2, a->rstd2, a->xmid, bk->n2w->data, bk->n2b->data, R, D, v->cfg.ln_eps);
-        clv_wlayer_backward_into(&bk->fc1, need ? v->dln : NULL, dh, a->ln2, v->zsave[w + 2], R, ws);
+        if (fc1_y)
+            clv_wlayer_backward_into_from_output(&bk->fc1, need ? v->dln : NULL, dh, a->ln2, a->h, R, ws);
+        else
+            clv_wlayer_backward_into(&bk->fc1, need ? v->dln : NULL, dh, a->ln2, v->zsave[w + 2], R, ws);
         if (!need)
             return 0;
         need = lowest < u + 3;
@@ -615,6 +637,7 @@ static void vit_free(clv_model *m)
         clv_free(v->inf);
         clv_free(v->bwd);
         clv_free(v->wscratch);
+        clv_free(v->gprime);
         if (v->zsave)
             for (int i = 0; i < m->n_wlayers; i++)
                 clv_free(v->zsave[i]);
