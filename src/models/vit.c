@@ -11,7 +11,9 @@
  *    batch seen;
  *  - one backward arena of gradient buffers, allocated by the first backward;
  *  - per weight layer, a pre-scale output buffer (zsave), allocated only when
- *    the layer's adapter has a per-output scale.
+ *    the layer's adapter has a per-output scale and the block does not keep
+ *    the layer's output anyway (qkv and fc1 under a scale with no zero entry
+ *    take their scale's gradient from y / s).
  * Weight layers run only through clv_wlayer_forward/backward, so adapters plug
  * in without this file knowing about them. Adapters attached to the layers
  * belong to whoever attached them; the model does not free them. */
