@@ -57,9 +57,11 @@ def main(path):
         ip, tip = med("clvit-mpi", "full", "infer_images_per_s"), med("torch-passive", "full", "infer_images_per_s")
         print(f"| inference, {ranks} MPI ranks x 1 thread, images/s | {fmt(ip)} | {fmt(tip)} | "
               f"{fmt(ip / tip if ip and tip else None, '%.2fx')} | |")
-    c, t = med("clvit", "full", "peak_rss_mb"), med("torch-passive", "full", "peak_rss_mb")
-    print(f"| peak resident memory (full step), MB | {fmt(c, '%.0f')} | {fmt(t, '%.0f')} | "
-          f"{fmt(c / t if c and t else None, '%.2fx')} | |")
+    for m in methods:
+        c, t = med("clvit", m, "peak_rss_mb"), med("torch-passive", m, "peak_rss_mb")
+        what = "full step" if m == "full" else f"{m} step"
+        print(f"| peak resident memory ({what}), MB | {fmt(c, '%.0f')} | {fmt(t, '%.0f')} | "
+              f"{fmt(c / t if c and t else None, '%.2fx')} | |")
     n = len(runs.get(("clvit", "full"), []))
     print(f"\nmedians over {n} repeats (each the median of its timed steps), one machine, one run")
 
