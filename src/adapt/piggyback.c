@@ -37,13 +37,14 @@ static const float *pb_weight(clv_adapter *a, const clv_wlayer *l)
     return p->ta.weff;
 }
 
+/* Piggyback has no output scale (pb_ops.scale is NULL), so s is NULL and dz = dy. */
 static void pb_backward(clv_adapter *a, const clv_wlayer *l, const float *x, const float *dz, const float *s,
                         int64_t N, const float *ds)
 {
     piggyback *p = a->state;
     int t = p->ta.active;
     if (t < 0 || (!p->scores[t] && !p->bits[t])) {
-        task_adapter_identity_backward(&p->ta, l, x, dz, s, N);
+        task_adapter_identity_backward(&p->ta, l, x, dz, NULL, N);
         return;
     }
     clv_param *S = p->scores[t];
