@@ -281,6 +281,20 @@ static int zsave_for(clv_model *m, int idx, int64_t rows_per_image, float **z, c
     return 0;
 }
 
+/* zsave_for for a layer whose output the model keeps for its backward anyway: under a scale with
+ * every entry a normal float the backward divides that output by the scale (KEPT_Y) and z is not
+ * kept at all (qkv and fc1 are three quarters of a scaled block's saved outputs); otherwise z as usual. */
+static int zsave_unless_output_kept(clv_model *m, int idx, int64_t rows_per_image, float **z, clv_err *err)
+{
+    vit *v = m->impl;
+    if (m->training && clv_wlayer_scale_invertible(m->wlayers[idx])) {
+        *z = NULL;
+        v->kept[idx] = KEPT_Y;
+        return 0;
+    }
+    return zsave_for(m, idx, rows_per_image, z, err);
+}
+
 static void add_inplace(float *y, const float *a, int64_t n)
 {
 #pragma omp parallel for if (n > (1 << 16))
@@ -321,12 +335,7 @@ static int forward_batch(clv_model *m, const float *x, int64_t B, float *feats, 
         const int w = 1 + 4 * i, last = i + 1 == v->cfg.depth;
         const int64_t R = last ? B : N; /* rows after the attention */
         clv_layernorm_forward(a->ln1, a->mean1, a->rstd1, xin, bk->n1w->data, bk->n1b->data, N, D, eps);
-        /* qkv's output stays for the attention backward: with an invertible scale its backward divides
-         * it by the scale instead of keeping z (a third of a scaled block's saved outputs) */
-        z = NULL;
-        if (m->training && clv_wlayer_scale_invertible(&bk->qkv))
-            v->kept[w] = KEPT_Y;
-        else if (zsave_for(m, w, T, &z, err))
+        if (zsave_unless_output_kept(m, w, T, &z, err)) /* qkv's output stays for the attention backward */
             return -1;
         clv_wlayer_forward(&bk->qkv, a->qkv, z, a->ln1, N);
         if (last)
@@ -342,10 +351,7 @@ static int forward_batch(clv_model *m, const float *x, int64_t B, float *feats, 
                 add_inplace(a->xmid + b * D, xin + b * T * D, D);
 
         clv_layernorm_forward(a->ln2, a->mean2, a->rstd2, a->xmid, bk->n2w->data, bk->n2b->data, R, D, eps);
-        z = NULL; /* h, fc1's output, is kept as well: the same choice as qkv's */
-        if (m->training && clv_wlayer_scale_invertible(&bk->fc1))
-            v->kept[w + 2] = KEPT_Y;
-        else if (zsave_for(m, w + 2, T, &z, err))
+        if (zsave_unless_output_kept(m, w + 2, T, &z, err)) /* h, fc1's output, stays for GELU's backward */
             return -1;
         clv_wlayer_forward_fused(&bk->fc1, a->h, z, a->ln2, R, NULL, a->g);
         if (zsave_for(m, w + 3, T, &z, err))
