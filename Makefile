@@ -78,6 +78,7 @@ $(TEST_BIN): $(TEST_OBJ) $(LIB)
 # --jobs 2: two tests at a time; results never depend on timing or thread count.
 test: $(TEST_BIN) $(BIN)
 	OMP_NUM_THREADS=2 OMP_WAIT_POLICY=passive ./$(TEST_BIN) --jobs 2 $(TEST_ARGS)
+	tests/signal_check.sh $(BIN)
 	$(MAKE) --no-print-directory test-mpi
 
 # Data-parallel training (make MPI=1) against one process: tests/mpi_check.sh.

@@ -1,24 +1,17 @@
 /* clvit train: learn a task sequence into a run directory, or resume one. */
-#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "cli/cli_args.h"
 #include "cli/commands.h"
+#include "cli/stop_signal.h"
 #include "clvit/checkpoint.h"
 #include "clvit/dist.h"
 #include "clvit/trainer.h"
 
 /* The one piece of process-wide state the CLI keeps: a stop request from a signal. */
 static volatile sig_atomic_t stop_requested;
-
-static void on_signal(int sig)
-{
-    if (stop_requested) /* a second signal: leave at once */
-        _exit(128 + sig);
-    stop_requested = 1;
-}
 
 static void usage(FILE *out, int pretrain)
 {
@@ -48,6 +41,11 @@ static void usage(FILE *out, int pretrain)
 static int train_main(int argc, char **argv, int pretrain)
 {
     const char *cmd = pretrain ? "clvit pretrain" : "clvit train";
+    /* before any thread exists (OpenMP's pool, Open MPI's), so every thread inherits the blocked signals */
+    if (clv_stop_on_signals(&stop_requested)) {
+        fprintf(stderr, "%s: cannot start the signal thread\n", cmd);
+        return 1;
+    }
     clv_err err = {{0}};
     clv_config cfg;
     clv_config_defaults(&cfg);
@@ -135,11 +133,6 @@ static int train_main(int argc, char **argv, int pretrain)
         fprintf(stderr, "%s: %s\n", cmd, err.msg);
         return 2;
     }
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
     opts.stop = &stop_requested;
 
     /* under mpirun (built with make MPI=1): data-parallel ranks; rank 0 reports and writes */
