@@ -7,10 +7,15 @@
 
 #include "clvit/data.h"
 #include "clvit/tasks.h"
+#include "tmp_tree.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <limits.h>
+#include <stdio.h>
 
 #define FIX "tests/fixtures/data"
 
@@ -136,6 +141,50 @@ Test(decathlon, clear_errors)
     cr_expect(strstr(err.msg, "nosuch_train.json") != NULL, "%s", err.msg);
     cr_assert_neq(clv_decathlon_open(FIX "/decathlon", " , ", &tr, &va, &err), 0);
     cr_expect(strstr(err.msg, "no domains") != NULL, "%s", err.msg);
+}
+
+/* Once a double free (the ids freed, printed, then freed again by the caller). */
+Test(decathlon, category_without_or_with_repeated_id)
+{
+    clv_dataset *tr, *va;
+    clv_err err = {{0}};
+    cr_assert_neq(clv_decathlon_open(FIX "/decathlon", "noid", &tr, &va, &err), 0);
+    cr_expect(strstr(err.msg, "noid_train.json") && strstr(err.msg, "category 1 has no numeric \"id\""), "%s",
+              err.msg);
+    cr_assert_neq(clv_decathlon_open(FIX "/decathlon", "alpha,dupid", &tr, &va, &err), 0);
+    cr_expect(strstr(err.msg, "dupid_train.json") && strstr(err.msg, "category id 7 appears twice"), "%s", err.msg);
+}
+
+Test(decathlon, file_names_stay_inside_the_root)
+{
+    clv_dataset *tr, *va;
+    clv_err err = {{0}};
+    cr_assert_neq(clv_decathlon_open(FIX "/decathlon", "escape", &tr, &va, &err), 0, "../ read outside the root");
+    cr_expect(strstr(err.msg, "../imagefolder/train/ant/0.png") && strstr(err.msg, "leaves the data root"), "%s",
+              err.msg);
+    cr_assert_neq(clv_decathlon_open(FIX "/decathlon", "absolute", &tr, &va, &err), 0);
+    cr_expect(strstr(err.msg, "/etc/passwd") && strstr(err.msg, "leaves the data root"), "%s", err.msg);
+
+    /* a link inside the tree that points outside it */
+    char root[] = "/tmp/clvit-dec-XXXXXX", path[256], target[PATH_MAX];
+    cr_assert_not_null(mkdtemp(root));
+    snprintf(path, sizeof path, "%s/annotations", root);
+    cr_assert_eq(mkdir(path, 0700), 0);
+    cr_assert_not_null(realpath(FIX "/decathlon/data/alpha/train/0000000.png", target));
+    snprintf(path, sizeof path, "%s/outside.png", root);
+    cr_assert_eq(symlink(target, path), 0);
+    const char *doc = "{\"images\": [{\"id\": 1, \"file_name\": \"outside.png\"}], \"annotations\": [{\"id\": 1, "
+                      "\"image_id\": 1, \"category_id\": 7}], \"categories\": [{\"id\": 7, \"name\": \"x\"}]}";
+    for (int split = 0; split < 2; split++) {
+        snprintf(path, sizeof path, "%s/annotations/link_%s.json", root, split ? "val" : "train");
+        FILE *f = fopen(path, "w");
+        cr_assert_not_null(f);
+        fputs(doc, f);
+        fclose(f);
+    }
+    cr_expect_neq(clv_decathlon_open(root, "link", &tr, &va, &err), 0, "a link to outside the root is refused");
+    cr_expect(strstr(err.msg, "outside.png") && strstr(err.msg, "outside the data root"), "%s", err.msg);
+    tmp_tree_remove(root);
 }
 
 /* ---- photographs: 0.875 center crop for evaluation, random resized crop for training ---- */

@@ -142,6 +142,19 @@ def folders(jpg):
            "annotations": [{"id": 1, "image_id": 1, "category_id": 7}], "categories": [{"id": 7, "name": "x"}]}
     write(f"{dec}/annotations/gone_train.json", json.dumps(doc).encode())
     write(f"{dec}/annotations/gone_val.json", json.dumps(doc).encode())
+    # categories without an id or with a repeated one (once a double free), and
+    # file names that leave the data root (refused, never read)
+    ok_image = {"images": [{"id": 1, "file_name": "data/alpha/train/0000000.png"}],
+                "annotations": [{"id": 1, "image_id": 1, "category_id": 7}]}
+    bad = {"noid": [{"name": "x"}], "dupid": [{"id": 7, "name": "x"}, {"id": 7, "name": "y"}]}
+    for name, cats in bad.items():
+        write(f"{dec}/annotations/{name}_train.json", json.dumps(dict(ok_image, categories=cats)).encode())
+        write(f"{dec}/annotations/{name}_val.json", json.dumps(dict(ok_image, categories=cats)).encode())
+    for name, fn in (("escape", "../imagefolder/train/ant/0.png"), ("absolute", "/etc/passwd")):
+        doc = {"images": [{"id": 1, "file_name": fn}],
+               "annotations": [{"id": 1, "image_id": 1, "category_id": 7}], "categories": [{"id": 7, "name": "x"}]}
+        write(f"{dec}/annotations/{name}_train.json", json.dumps(doc).encode())
+        write(f"{dec}/annotations/{name}_val.json", json.dumps(doc).encode())
 
 
 if __name__ == "__main__":

@@ -1,8 +1,20 @@
 /* Datasets of image files decoded on demand (see dataset_files.h). */
 #include "data/dataset_files.h"
 
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+
+int clv_path_is_inside(const char *root_real, const char *path)
+{
+    char real[PATH_MAX];
+    if (!realpath(path, real))
+        return 0;
+    const size_t n = strlen(root_real);
+    if (n == 1 && root_real[0] == '/')
+        return 1;
+    return !strncmp(real, root_real, n) && real[n] == '/';
+}
 
 int clv_file_list_add(clv_file_list *fl, const char *path, int32_t label, clv_err *err)
 {

@@ -12,6 +12,12 @@ typedef struct clv_file_list {
     int64_t n, cap;
 } clv_file_list;
 
+/* 1 if path (which exists) resolves, links followed, to a file inside the
+ * directory root_real (itself already resolved by realpath), else 0. A name
+ * read from a file (an annotation's file_name) must not reach outside the
+ * data root. */
+int clv_path_is_inside(const char *root_real, const char *path);
+
 int clv_file_list_add(clv_file_list *fl, const char *path, int32_t label, clv_err *err);
 void clv_file_list_free(clv_file_list *fl);
 

@@ -11,6 +11,7 @@
 #include "data/dataset_files.h"
 
 #include <cjson/cJSON.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,6 +72,7 @@ static int domain_categories(const cJSON *j, const char *path, int **ids, int *n
         const cJSON *id = cJSON_GetObjectItemCaseSensitive(c, "id");
         if (!cJSON_IsNumber(id)) {
             free(*ids);
+            *ids = NULL; /* the caller frees what it gets back */
             return clv_errf(err, "%s: category %d has no numeric \"id\"", path, k + 1);
         }
         (*ids)[k++] = id->valueint;
@@ -78,14 +80,16 @@ static int domain_categories(const cJSON *j, const char *path, int **ids, int *n
     qsort(*ids, (size_t)*n, sizeof **ids, cmp_int);
     for (int i = 1; i < *n; i++)
         if ((*ids)[i] == (*ids)[i - 1]) {
+            clv_errf(err, "%s: category id %d appears twice", path, (*ids)[i]);
             free(*ids);
-            return clv_errf(err, "%s: category id %d appears twice", path, (*ids)[i]);
+            *ids = NULL;
+            return -1;
         }
     return 0;
 }
 
 /* Adds the images of one annotation file with labels offset + category rank. */
-static int add_split(const char *root, const char *path, const cJSON *j, const int *cat_ids, int n_cats, int offset,
+static int add_split(const char *root, const char *root_real, const char *path, const cJSON *j, const int *cat_ids, int n_cats, int offset,
                      clv_file_list *fl, clv_err *err)
 {
     const cJSON *images = cJSON_GetObjectItemCaseSensitive(j, "images");
@@ -136,6 +140,13 @@ static int add_split(const char *root, const char *path, const cJSON *j, const i
                      hit[1]);
             goto done;
         }
+        const char *name = fn->valuestring;
+        if (name[0] == '/' || !strcmp(name, "..") || !strncmp(name, "../", 3) || strstr(name, "/../") ||
+            (strlen(name) >= 3 && !strcmp(name + strlen(name) - 3, "/.."))) {
+            clv_errf(err, "%s: image %d's file_name %s leaves the data root %s (absolute or with ..)", path, i, name,
+                     root);
+            goto done;
+        }
         snprintf(full, sizeof full, "%s/%s", root, fn->valuestring);
         if (access(full, R_OK)) {
             snprintf(full, sizeof full, "%s/data/%s", root, fn->valuestring);
@@ -143,6 +154,10 @@ static int add_split(const char *root, const char *path, const cJSON *j, const i
                 clv_errf(err, "%s: image file %s/%s does not exist", path, root, fn->valuestring);
                 goto done;
             }
+        }
+        if (!clv_path_is_inside(root_real, full)) {
+            clv_errf(err, "%s: image %d's file %s is a link to outside the data root %s", path, i, full, root);
+            goto done;
         }
         if (clv_file_list_add(fl, full, offset + (int32_t)(rank - cat_ids), err))
             goto done;
@@ -159,7 +174,9 @@ int clv_decathlon_open(const char *root, const char *domains, clv_dataset **trai
     clv_file_list ftr = {0}, fte = {0};
     int32_t *group = NULL, *group2 = NULL;
     int n_groups = 0, n_classes = 0, rc = -1;
-    char list[512], path[CLV_PATH_LEN + 128];
+    char list[512], path[CLV_PATH_LEN + 128], root_real[PATH_MAX];
+    if (!realpath(root, root_real))
+        return clv_errf(err, "%s: the Visual Decathlon's root directory does not exist", root);
     snprintf(list, sizeof list, "%s", domains);
     for (char *save = NULL, *d = strtok_r(list, ",", &save); d; d = strtok_r(NULL, ",", &save)) {
         while (*d == ' ')
@@ -171,7 +188,7 @@ int clv_decathlon_open(const char *root, const char *domains, clv_dataset **trai
         if (!jt)
             goto done;
         int *cats = NULL, nc = 0;
-        if (domain_categories(jt, path, &cats, &nc, err) || add_split(root, path, jt, cats, nc, n_classes, &ftr, err)) {
+        if (domain_categories(jt, path, &cats, &nc, err) || add_split(root, root_real, path, jt, cats, nc, n_classes, &ftr, err)) {
             free(cats);
             cJSON_Delete(jt);
             goto done;
@@ -179,7 +196,7 @@ int clv_decathlon_open(const char *root, const char *domains, clv_dataset **trai
         cJSON_Delete(jt);
         snprintf(path, sizeof path, "%s/annotations/%s_val.json", root, d);
         cJSON *jv = read_json(path, err);
-        if (!jv || add_split(root, path, jv, cats, nc, n_classes, &fte, err)) {
+        if (!jv || add_split(root, root_real, path, jv, cats, nc, n_classes, &fte, err)) {
             free(cats);
             cJSON_Delete(jv);
             goto done;
