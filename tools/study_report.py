@@ -1,0 +1,462 @@
+#!/usr/bin/env python3
+"""Writes the study's report (docs/study.md) from the run directories of
+tools/run_study.sh: the tables of every part with mean and standard
+deviation over seeds, the paired differences behind the paper's two claims,
+the run time of each part, and the pictures drawn by `clvit report --plot`.
+Standard library only.
+
+    tools/study_report.py --runs runs/study --out docs/study.md [--bin build/clvit] [--quick]
+"""
+import argparse
+import glob
+import json
+import math
+import os
+import platform
+import re
+import statistics
+import subprocess
+import sys
+import time
+
+METHODS = ["finetune", "linear", "independent", "rkr", "piggyback", "maskrkr"]
+
+
+def load(path):
+    try:
+        with open(os.path.join(path, "run.json")) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+def mean_sd(xs):
+    xs = [x for x in xs if x is not None]
+    if not xs:
+        return None, None, 0
+    return statistics.fmean(xs), (statistics.stdev(xs) if len(xs) > 1 else 0.0), len(xs)
+
+
+def fmt_ms(xs, digits=1):
+    m, s, n = mean_sd(xs)
+    if m is None:
+        return "-"
+    return f"{m:.{digits}f} ± {s:.{digits}f}" if n > 1 else f"{m:.{digits}f}"
+
+
+def fmt_bits(b):
+    if b is None:
+        return "-"
+    if b == 0:
+        return "0"
+    if b >= 8 * 1024 * 1024:
+        return f"{b:,.0f} ({b / 8 / 1024 / 1024:.2f} MiB)"
+    return f"{b:,.0f} ({b / 8 / 1024:.1f} KiB)"
+
+
+def storage(run):
+    """(marginal bits per task without heads, one-time bits beyond the base, head bits per task)."""
+    st = run.get("storage")
+    if isinstance(st, dict) and "marginal_bits_per_task" in st:
+        one = st.get("one_time_bits", 0) - st.get("one_time", {}).get("base", run.get("base_bits", 0))
+        return st["marginal_bits_per_task"], max(one, 0), st.get("head_bits_per_task")
+    # older run.json: from the per-task kinds (shared_* and the head are not marginal)
+    tasks = [t for t in run.get("tasks", []) if t.get("done")]
+    marg, heads, one = [], [], 0
+    for t in tasks:
+        kinds = t.get("storage_bits", {})
+        shared = sum(v for k, v in kinds.items() if k.startswith("shared_"))
+        one += shared
+        heads.append(kinds.get("head", t.get("head_bits", 0)))
+        marg.append(t.get("stored_bits", 0) - kinds.get("head", 0) - shared)
+    if not marg:
+        return None, None, None
+    counted = [m for i, m in enumerate(marg) if i > 0 or m > 0]
+    return (statistics.fmean(counted) if counted else 0.0), one, statistics.fmean(heads)
+
+
+def zero_share(run):
+    """Mean over tasks that store masks of the share of mask bits that are 0 (%), or None."""
+    shares = [t["masks"]["zero_share"] for t in run.get("tasks", []) if isinstance(t.get("masks"), dict)
+              and t["masks"].get("bits")]
+    return 100.0 * statistics.fmean(shares) if shares else None
+
+
+def min_zero_share(run):
+    shares = [t["masks"]["zero_share"] for t in run.get("tasks", []) if isinstance(t.get("masks"), dict)
+              and t["masks"].get("bits")]
+    return 100.0 * min(shares) if shares else None
+
+
+def warnings_of(run):
+    out = list(run.get("warnings", []))
+    for t in run.get("tasks", []):
+        for w in t.get("warnings", []):
+            out.append(f"task {t.get('task')}: {w}")
+    return out
+
+
+def last_row(run):
+    m = run.get("accuracy_matrix") or [[]]
+    return [x for x in m[-1] if x is not None]
+
+
+def runs_matching(pattern):
+    out = {}
+    for d in sorted(glob.glob(pattern)):
+        if os.path.isdir(d):
+            r = load(d)
+            if r is not None and r.get("status") == "complete":
+                out[d] = r
+    return out
+
+
+def seconds(root, part):
+    try:
+        with open(os.path.join(root, f"{part}.seconds")) as f:
+            return int(f.read().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def hms(s):
+    return "-" if s is None else f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
+
+
+class Doc:
+    def __init__(self):
+        self.lines = []
+
+    def __call__(self, s=""):
+        self.lines.append(s)
+
+    def table(self, head, rows):
+        self("| " + " | ".join(head) + " |")
+        self("| " + " | ".join("---" if i == 0 else "---:" for i in range(len(head))) + " |")
+        for r in rows:
+            self("| " + " | ".join(str(c) for c in r) + " |")
+        self()
+
+
+def method_table(doc, runs_by_method):
+    """One row per method: mean and sd over its runs (seeds or orders)."""
+    rows = []
+    for m in METHODS:
+        rs = runs_by_method.get(m, [])
+        if not rs:
+            continue
+        marg = [storage(r)[0] for r in rs]
+        one = [storage(r)[1] for r in rs]
+        head = [storage(r)[2] for r in rs]
+        zs = [zero_share(r) for r in rs]
+        mins = [min_zero_share(r) for r in rs]
+        warns = sum(len(warnings_of(r)) for r in rs)
+        rows.append([f"`{m}`", len(rs), fmt_ms([r.get("average_accuracy") for r in rs]),
+                     fmt_ms([r.get("forgetting") for r in rs]),
+                     fmt_bits(statistics.fmean(marg)) if None not in marg else "-",
+                     fmt_bits(statistics.fmean(one)) if None not in one else "-",
+                     fmt_bits(statistics.fmean(head)) if None not in head else "-",
+                     "-" if zs[0] is None else f"{statistics.fmean(z for z in zs if z is not None):.2f}"
+                     + f" (min {min(z for z in mins if z is not None):.2f})",
+                     warns])
+    doc.table(["method", "runs", "average accuracy (%)", "forgetting (points)",
+               "marginal bits per task, heads excluded", "one-time bits beyond the base", "head bits per task",
+               "mask bits at 0 (%)", "warnings"], rows)
+
+
+def per_task_table(doc, runs_by_method, n_tasks):
+    rows = []
+    for m in METHODS:
+        rs = runs_by_method.get(m, [])
+        if not rs:
+            continue
+        cols = []
+        for j in range(n_tasks):
+            vals = [last_row(r)[j] for r in rs if len(last_row(r)) > j]
+            cols.append(fmt_ms(vals))
+        rows.append([f"`{m}`"] + cols)
+    doc.table(["method"] + [f"task {j + 1}" for j in range(n_tasks)], rows)
+
+
+def paired(doc, a_runs, b_runs, key, label):
+    """Paired differences a - b over the runs that share a key (seed or order)."""
+    diffs = []
+    for k, ra in a_runs.items():
+        rb = b_runs.get(k)
+        if rb is not None:
+            diffs.append((k, ra["average_accuracy"] - rb["average_accuracy"]))
+    if not diffs:
+        doc(f"- {label}: no paired runs")
+        return None
+    m, s, n = mean_sd([d for _, d in diffs])
+    each = ", ".join(f"{key} {k}: {d:+.2f}" for k, d in diffs)
+    doc(f"- {label}: {m:+.2f} ± {s:.2f} points over {n} paired runs ({each})")
+    return m, s, n
+
+
+def verdict(results):
+    """results: list of (mean, sd, n) that must all be > 0 for the claim to hold."""
+    if any(r is None for r in results):
+        return "cannot be judged (runs missing)"
+    if all(m > 0 for m, _, _ in results):
+        if all(m > s for m, s, n in results if n > 1):
+            return "**holds** here (every paired difference positive on average, larger than its spread)"
+        return "**holds on average**, but within the spread over seeds"
+    if all(m < 0 for m, _, _ in results):
+        return "**does not hold** here (the opposite on average)"
+    return "**does not hold** here (mixed)"
+
+
+def keyed(runs, pattern):
+    out = {}
+    for d, r in runs.items():
+        mm = re.search(pattern, os.path.basename(d))
+        if mm:
+            out.setdefault(mm.group(1), {})[mm.group(2)] = r
+    return out
+
+
+def plots(args, part, dirs, doc, title):
+    if not dirs or not args.bin:
+        return
+    outdir = os.path.join(args.plot_root, part)
+    os.makedirs(outdir, exist_ok=True)
+    res = subprocess.run([args.bin, "report", "--plot", outdir] + dirs, capture_output=True, text=True)
+    if res.returncode:
+        doc(f"(`clvit report --plot` failed: {res.stderr.strip()[:300]})")
+        return
+    rel = os.path.relpath(outdir, os.path.dirname(os.path.abspath(args.out)))
+    for p in sorted(glob.glob(os.path.join(outdir, "*.png"))):
+        doc(f"![{title}: {os.path.basename(p)}]({rel}/{os.path.basename(p)})")
+    doc()
+
+
+def manifest_lines(doc, data_root):
+    rows = []
+    for d in ("glyphs100", "cjk1000", "domains5"):
+        try:
+            with open(os.path.join(data_root, d, "manifest.json")) as f:
+                m = json.load(f)
+        except (OSError, ValueError):
+            continue
+        counts = m.get("counts", {})
+        summary = ", ".join(f"{k} {v}" for k, v in counts.items() if isinstance(v, int))
+        rows.append([d, m.get("classes_count", len(m.get("classes", [])) or "-"), summary or "-",
+                     m.get("seed", "-"), str(m.get("checksum", "-"))])
+    if rows:
+        doc.table(["data set", "classes", "images", "seed", "checksum"], rows)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--runs", required=True)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--bin", default="build/clvit")
+    ap.add_argument("--data", default=None, help="the suite's root (for the manifests)")
+    ap.add_argument("--quick", action="store_true")
+    args = ap.parse_args()
+    root = args.runs
+    args.plot_root = os.path.join(os.path.dirname(os.path.abspath(args.out)), "study")
+    if args.data is None:
+        args.data = "data/study-quick" if args.quick else "data/study"
+    doc = Doc()
+
+    doc("# The paper's comparison, measured on the local study suite")
+    doc()
+    if args.quick:
+        doc("**`make study-quick`**: the whole pipeline on a few hundred images and one epoch per task. "
+            "The figures below test the pipeline, not the methods.")
+        doc()
+    cpu = "unknown CPU"
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(l.split(":", 1)[1].strip() for l in f if l.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    except OSError:
+        commit = "?"
+    doc(f"Generated by `tools/study_report.py` from `{root}` on {time.strftime('%Y-%m-%d')}, clvit commit "
+        f"`{commit}`, {cpu}, {os.cpu_count()} cores. Regenerate with `tools/install-deps.sh --study && make study` "
+        "(resumable). Every figure is the mean ± the standard deviation over seeds (or domain orders) unless "
+        "said; accuracy is the average over tasks after the last task, task id given (task-incremental).")
+    doc()
+    doc("Storage is counted as `clvit report` counts it: *marginal bits per task* are what each further task "
+        "adds, heads excluded, averaged over the tasks after any one-time cost; *one-time bits* are paid once "
+        "beyond the base (Mask-RKR's shared real-valued LM, RM, F); heads are shown apart (every method pays "
+        "the same head per task). A float is 32 bits, a mask bit 1.")
+    doc()
+    parts = ["pretrain", "glyphs", "domains", "budget", "rank", "ablation"]
+    doc("Run time of each part (wall clock, runs in parallel as `tools/run_study.sh` says):")
+    doc()
+    doc.table(["part"] + parts + ["whole study"],
+              [["time"] + [hms(seconds(root, p)) for p in parts] + [hms(seconds(root, "study"))]])
+    doc("## Data")
+    doc()
+    manifest_lines(doc, args.data)
+    pre = load(os.path.join(root, "pretrain-cjk1000"))
+    if pre:
+        acc = last_row(pre)
+        doc(f"The base: `{pre.get('model')}` pretrained on cjk1000 (all classes as one task, "
+            f"{pre['config'].get('train.epochs', '?') if isinstance(pre.get('config'), dict) else '?'} epochs): "
+            f"{acc[0] if acc else '-'}% on its held-out fonts.")
+        doc()
+
+    # ---- part 1: Split Glyphs-100 ----
+    claims = {}
+    for setting, title in (("pretrained", "base pretrained on cjk1000"), ("scratch", "base trained on task 1")):
+        runs = runs_matching(os.path.join(root, "glyphs", setting, "*-s*"))
+        if not runs:
+            continue
+        by_m = {}
+        for d, r in runs.items():
+            by_m.setdefault(r.get("method"), []).append(r)
+        n_tasks = max(r.get("n_tasks", 0) for r in runs.values())
+        doc(f"## Split Glyphs-100 (10 tasks of 10 classes), {title}")
+        doc()
+        method_table(doc, by_m)
+        doc("Accuracy of each task after the last one (%):")
+        doc()
+        per_task_table(doc, by_m, n_tasks)
+        ks = keyed(runs, r"^([a-z]+)-s(\d+)$")
+        ft, ind = by_m.get("finetune", []), by_m.get("independent", [])
+        if ft and ind:
+            gap = statistics.fmean(r["average_accuracy"] for r in ind) - statistics.fmean(
+                r["average_accuracy"] for r in ft)
+            doc(f"independent minus finetune: {gap:+.2f} points (the data separates the bounds when this is "
+                "large).")
+            doc()
+        doc(f"Paired differences of average accuracy over seeds ({title}):")
+        doc()
+        r1 = paired(doc, ks.get("maskrkr", {}), ks.get("rkr", {}), "seed", "maskrkr - rkr")
+        r2 = paired(doc, ks.get("maskrkr", {}), ks.get("piggyback", {}), "seed", "maskrkr - piggyback")
+        doc()
+        claims[setting] = (r1, r2, by_m)
+        plots(args, f"glyphs-{setting}", sorted(runs), doc, f"Split Glyphs-100, {title}")
+
+    # ---- part 2: five domains ----
+    druns = runs_matching(os.path.join(root, "domains", "*-o*"))
+    dclaim = None
+    if druns:
+        by_m = {}
+        for d, r in druns.items():
+            by_m.setdefault(r.get("method"), []).append(r)
+        doc("## Five domains, one task each, from the pretrained base (3 domain orders)")
+        doc()
+        method_table(doc, by_m)
+        ks = keyed(druns, r"^([a-z]+)-o(\d+)$")
+        doc("Paired differences of average accuracy over domain orders:")
+        doc()
+        d1 = paired(doc, ks.get("piggyback", {}), ks.get("rkr", {}), "order", "piggyback - rkr")
+        d2 = paired(doc, ks.get("piggyback", {}), ks.get("maskrkr", {}), "order", "piggyback - maskrkr")
+        d3 = paired(doc, ks.get("piggyback", {}), ks.get("linear", {}), "order", "piggyback - linear")
+        doc()
+        dclaim = (d1, d2, d3)
+        plots(args, "domains", sorted(druns), doc, "five domains")
+
+    # ---- the claims ----
+    doc("## The paper's two claims")
+    doc()
+    for setting, (r1, r2, by_m) in claims.items():
+        bits = {m: statistics.fmean(storage(r)[0] for r in by_m.get(m, [])) if by_m.get(m) else None
+                for m in ("rkr", "piggyback", "maskrkr")}
+        fewer = (bits["maskrkr"] is not None and bits["rkr"] and bits["piggyback"]
+                 and bits["maskrkr"] < bits["rkr"] and bits["maskrkr"] < bits["piggyback"])
+        doc(f"1. *Mask-RKR is more accurate than RKR and Piggyback while adding fewer parameters per task* "
+            f"(one domain, Split Glyphs-100, base {setting}): accuracy: {verdict([r1, r2])}; "
+            f"marginal bits per task: maskrkr {fmt_bits(bits['maskrkr'])}, rkr {fmt_bits(bits['rkr'])}, "
+            f"piggyback {fmt_bits(bits['piggyback'])} ({'fewer' if fewer else 'not fewer'}).")
+    if dclaim:
+        doc(f"2. *Piggyback is the most accurate across domains* (five domains, against rkr, maskrkr and "
+            f"linear): {verdict(list(dclaim))}.")
+    doc()
+
+    # ---- part 3: budget ----
+    bruns = runs_matching(os.path.join(root, "budget", "*"))
+    if bruns:
+        doc("## The masks' budget (Split Glyphs-100, pretrained base, seed 0)")
+        doc()
+        doc("A score starts at 1e-2 and its bit flips below 5e-3; with Adam a score moves at most about "
+            "lr_mask x the schedule's factor per step, so lr_mask x the sum of factors (the budget) must "
+            "exceed 5e-3 for any bit to flip.")
+        doc()
+        rows = []
+        for d, r in sorted(bruns.items()):
+            mm = re.match(r"^([a-z]+)-e(\d+)-lr(.+)$", os.path.basename(d))
+            if not mm:
+                continue
+            w = [x for x in warnings_of(r) if "mask_budget_short" in x]
+            rows.append([f"`{mm.group(1)}`", mm.group(2), mm.group(3), f"{r['average_accuracy']:.2f}",
+                         "-" if zero_share(r) is None else f"{zero_share(r):.3f}",
+                         "-" if min_zero_share(r) is None else f"{min_zero_share(r):.3f}",
+                         "short" if w else "enough"])
+        doc.table(["method", "epochs", "lr_mask", "average accuracy (%)", "mask bits at 0 (%)",
+                   "least of any task (%)", "budget"], rows)
+
+    # ---- part 4: rank ----
+    rruns = runs_matching(os.path.join(root, "rank", "*"))
+    if rruns:
+        doc("## Rank sweep (Split Glyphs-100, pretrained base)")
+        doc()
+        groups = {}
+        for d, r in rruns.items():
+            mm = re.match(r"^([a-z]+)-r(\d+)-s(\d+)$", os.path.basename(d))
+            if mm:
+                groups.setdefault((mm.group(1), int(mm.group(2))), []).append(r)
+        # rank 2 is the main part's setting
+        for d, r in runs_matching(os.path.join(root, "glyphs", "pretrained", "*-s*")).items():
+            if r.get("method") in ("rkr", "maskrkr"):
+                groups.setdefault((r["method"], 2), []).append(r)
+        rows = []
+        for (m, k), rs in sorted(groups.items()):
+            rows.append([f"`{m}`", k, len(rs), fmt_ms([r["average_accuracy"] for r in rs]),
+                         fmt_bits(statistics.fmean(storage(r)[0] for r in rs)),
+                         fmt_bits(statistics.fmean(storage(r)[1] for r in rs))])
+        doc.table(["method", "rank", "runs", "average accuracy (%)", "marginal bits per task", "one-time bits"],
+                  rows)
+        plots(args, "rank", sorted(rruns), doc, "rank sweep")
+
+    # ---- part 5: ablation ----
+    aruns = runs_matching(os.path.join(root, "ablation", "*"))
+    if aruns:
+        doc("## Mask-RKR ablation (Split Glyphs-100, pretrained base, seed 0)")
+        doc()
+        rows = []
+        for d, r in sorted(aruns.items()):
+            mm = re.match(r"^maskrkr-([a-z]+)-(.+)$", os.path.basename(d))
+            if not mm:
+                continue
+            rows.append([mm.group(1), mm.group(2).replace("_", ","), f"{r['average_accuracy']:.2f}",
+                         fmt_bits(storage(r)[0]), fmt_bits(storage(r)[1]),
+                         "-" if zero_share(r) is None else f"{zero_share(r):.2f}"])
+        doc.table(["source of LM, RM, F", "masked", "average accuracy (%)", "marginal bits per task",
+                   "one-time bits", "mask bits at 0 (%)"], rows)
+
+    # ---- warnings ----
+    allw = []
+    for part in ("glyphs/*", "domains", "budget", "rank", "ablation"):
+        for d, r in runs_matching(os.path.join(root, part, "*")).items():
+            for w in warnings_of(r):
+                allw.append(f"- `{os.path.relpath(d, root)}`: {w}")
+    doc("## Warnings")
+    doc()
+    if allw:
+        doc("Every task a run flagged (near chance, a loss that never fell, a mask budget too short):")
+        doc()
+        for w in allw:
+            doc(w)
+    else:
+        doc("No run flagged any task.")
+    doc()
+
+    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+    tmp = args.out + ".tmp"
+    with open(tmp, "w") as f:
+        f.write("\n".join(doc.lines).rstrip() + "\n")
+    os.replace(tmp, args.out)
+    print(f"study_report: wrote {args.out}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
