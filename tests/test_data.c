@@ -406,3 +406,120 @@ Test(data, corrupt_images_are_rejected_by_name)
         cr_assert(strstr(err.msg, bad[i]), "names the file: %s", err.msg);
     }
 }
+
+/* ---- sizes a file claims are checked before memory is spent on them ---- */
+
+#include <stdio.h>
+#include <sys/resource.h>
+#include <zlib.h>
+
+/* Caps this test process's address space at what it uses now plus extra
+ * bytes (skipped under AddressSanitizer, which reserves terabytes). */
+static void cap_address_space(size_t extra)
+{
+#if !defined(__SANITIZE_ADDRESS__)
+    FILE *f = fopen("/proc/self/statm", "r");
+    unsigned long pages = 0;
+    if (f && fscanf(f, "%lu", &pages) == 1) {
+        struct rlimit r = {(rlim_t)pages * (rlim_t)sysconf(_SC_PAGESIZE) + extra,
+                           (rlim_t)pages * (rlim_t)sysconf(_SC_PAGESIZE) + extra};
+        setrlimit(RLIMIT_AS, &r);
+    }
+    if (f)
+        fclose(f);
+#else
+    (void)extra;
+#endif
+}
+
+static void put_be32(uint8_t *b, uint32_t v)
+{
+    b[0] = (uint8_t)(v >> 24), b[1] = (uint8_t)(v >> 16), b[2] = (uint8_t)(v >> 8), b[3] = (uint8_t)v;
+}
+
+static void write_bytes(const char *path, const void *data, size_t n)
+{
+    FILE *f = fopen(path, "wb");
+    cr_assert_not_null(f, "%s", path);
+    cr_assert_eq(fwrite(data, 1, n, f), n);
+    fclose(f);
+}
+
+Test(data, idx_header_claims_are_not_trusted_with_memory)
+{
+    /* 16 bytes of header claim 60000 images of 4096 x 40: 9.8 GB (once malloc'ed whole) */
+    uint8_t head[16 + 64];
+    memset(head, 7, sizeof head);
+    put_be32(head, 0x803), put_be32(head + 4, 60000), put_be32(head + 8, 4096), put_be32(head + 12, 40);
+    char path[] = "/tmp/clvit-idx-XXXXXX";
+    int fd = mkstemp(path);
+    cr_assert_geq(fd, 0);
+    close(fd);
+    write_bytes(path, head, sizeof head);
+    cap_address_space((size_t)1 << 30);
+    clv_dataset *ds = NULL;
+    clv_err err = {{0}};
+    cr_expect_eq(clv_idx_open(path, FIX "idx/t10k-labels-idx1-ubyte", "x", &ds, &err), -1);
+    cr_expect(strstr(err.msg, path) && strstr(err.msg, "truncated"), "%s", err.msg);
+    unlink(path);
+}
+
+Test(data, image_header_claims_are_checked_before_decoding)
+{
+    cap_address_space((size_t)1 << 30);
+    uint8_t *px = NULL;
+    int h, w, c;
+    clv_err err = {{0}};
+    /* a PNG whose header claims 16000 x 16000 gray pixels (256 M) over one row of data */
+    uint8_t png[8 + 25 + 12 + 64 + 12];
+    size_t n = 0;
+    memcpy(png, "\x89PNG\r\n\x1a\n", 8);
+    n = 8;
+    uint8_t ihdr[17] = {'I', 'H', 'D', 'R'};
+    put_be32(ihdr + 4, 16000), put_be32(ihdr + 8, 16000);
+    ihdr[12] = 8; /* bit depth; colour type 0 (gray), no interlace */
+    put_be32(png + n, 13);
+    memcpy(png + n + 4, ihdr, 17);
+    put_be32(png + n + 21, (uint32_t)crc32(0, ihdr, 17));
+    n += 25;
+    uint8_t idat[4 + 64] = {'I', 'D', 'A', 'T'};
+    uint8_t row[1 + 16] = {0};
+    uLongf zlen = 64;
+    cr_assert_eq(compress(idat + 4, &zlen, row, sizeof row), Z_OK);
+    put_be32(png + n, (uint32_t)zlen);
+    memcpy(png + n + 4, idat, 4 + zlen);
+    put_be32(png + n + 8 + zlen, (uint32_t)crc32(0, idat, 4 + (uInt)zlen));
+    n += 12 + zlen;
+    uint8_t iend[4] = {'I', 'E', 'N', 'D'};
+    put_be32(png + n, 0);
+    memcpy(png + n + 4, iend, 4);
+    put_be32(png + n + 8, (uint32_t)crc32(0, iend, 4));
+    n += 12;
+    char path[] = "/tmp/clvit-img-XXXXXX";
+    int fd = mkstemp(path);
+    cr_assert_geq(fd, 0);
+    close(fd);
+    write_bytes(path, png, n);
+    cr_expect_eq(clv_image_read(path, &px, &h, &w, &c, &err), -1);
+    cr_expect(strstr(err.msg, path) && strstr(err.msg, "16000x16000") && strstr(err.msg, "larger than"), "%s",
+              err.msg);
+
+    /* the fixture JPEG with its frame header rewritten to claim 16000 x 16000 */
+    FILE *f = fopen(FIX "img/smooth.jpg", "rb");
+    cr_assert_not_null(f);
+    uint8_t jpg[1 << 16];
+    size_t len = fread(jpg, 1, sizeof jpg, f);
+    fclose(f);
+    int patched = 0;
+    for (size_t i = 2; i + 9 < len && !patched; i++)
+        if (jpg[i] == 0xFF && (jpg[i + 1] == 0xC0 || jpg[i + 1] == 0xC2)) {
+            jpg[i + 5] = 16000 >> 8, jpg[i + 6] = 16000 & 255, jpg[i + 7] = 16000 >> 8, jpg[i + 8] = 16000 & 255;
+            patched = 1;
+        }
+    cr_assert(patched, "the fixture has a frame header");
+    write_bytes(path, jpg, len);
+    cr_expect_eq(clv_image_read(path, &px, &h, &w, &c, &err), -1);
+    cr_expect(strstr(err.msg, path) && strstr(err.msg, "16000x16000"), "%s", err.msg);
+    unlink(path);
+    clv_free(px);
+}

@@ -61,12 +61,29 @@ static int read_idx(const char *path, uint32_t magic, int ndims_expected, uint32
         }
         total *= dims[d];
     }
-    if (!(*data = malloc(total))) {
-        clv_errf(err, "%s: out of memory for %zu bytes", path, total);
+    /* The header's claim is not trusted with memory: the buffer grows as data
+     * arrives (at most twice what the file holds), so a 16-byte file that
+     * claims 10 GB fails as truncated instead of asking malloc for 10 GB. */
+    size_t cap = total < ((size_t)1 << 20) ? total : ((size_t)1 << 20), have = 0;
+    if (!(*data = malloc(cap))) {
+        clv_errf(err, "%s: out of memory for %zu bytes", path, cap);
         goto done;
     }
-    if (read_exact(f, *data, total, path, "the data", err))
-        goto done;
+    while (have < total) {
+        if (have == cap) {
+            size_t next = cap * 2 < total ? cap * 2 : total;
+            uint8_t *grown = realloc(*data, next);
+            if (!grown) {
+                clv_errf(err, "%s: out of memory for %zu bytes", path, next);
+                goto done;
+            }
+            *data = grown;
+            cap = next;
+        }
+        if (read_exact(f, *data + have, cap - have, path, "the data", err))
+            goto done;
+        have = cap;
+    }
     uint8_t extra;
     if (gzread(f, &extra, 1) != 0) {
         clv_errf(err, "%s: trailing bytes after %zu bytes of data", path, total);

@@ -14,6 +14,16 @@
 #include "clvit/data.h"
 
 #define IMAGE_MAX_SIDE 16384
+/* Checked on the header, before any pixel is decoded or allocated: a few
+ * hundred bytes can claim 16000 x 16000 pixels, and a progressive JPEG
+ * decoder would then hold 1.5 GB of coefficients. 8192 x 8192 is more than
+ * any classifier here needs. */
+#define IMAGE_MAX_PIXELS ((uint64_t)1 << 26)
+/* libjpeg-turbo's own allocations beyond this fail (it has no backing store),
+ * as an error naming the file, instead of growing without bound */
+#define JPEG_MAX_MEMORY ((long)768 << 20)
+
+static int too_large(uint64_t w, uint64_t h) { return w * h > IMAGE_MAX_PIXELS; }
 
 static int read_png(const char *path, uint8_t **pixels, int *h, int *w, int *c, clv_err *err)
 {
@@ -25,6 +35,11 @@ static int read_png(const char *path, uint8_t **pixels, int *h, int *w, int *c, 
     if (img.width < 1 || img.height < 1 || img.width > IMAGE_MAX_SIDE || img.height > IMAGE_MAX_SIDE) {
         png_image_free(&img);
         return clv_errf(err, "%s: PNG of %ux%u pixels is outside 1..%d", path, img.width, img.height, IMAGE_MAX_SIDE);
+    }
+    if (too_large(img.width, img.height)) {
+        png_image_free(&img);
+        return clv_errf(err, "%s: PNG of %ux%u pixels is larger than the %llu pixels clvit decodes", path, img.width,
+                        img.height, (unsigned long long)IMAGE_MAX_PIXELS);
     }
     /* gray stays gray, everything else becomes RGB; alpha is composited on black.
      * 16-bit files are read as they are (libpng's 8-bit output would
@@ -91,7 +106,14 @@ static int read_jpeg(const char *path, uint8_t **pixels, int *h, int *w, int *c,
     }
     jpeg_create_decompress(&cinfo);
     jpeg_stdio_src(&cinfo, fp);
+    cinfo.mem->max_memory_to_use = JPEG_MAX_MEMORY;
     jpeg_read_header(&cinfo, TRUE);
+    if (cinfo.image_width < 1 || cinfo.image_height < 1 || cinfo.image_width > IMAGE_MAX_SIDE ||
+        cinfo.image_height > IMAGE_MAX_SIDE || too_large(cinfo.image_width, cinfo.image_height)) {
+        snprintf(fail.msg, sizeof fail.msg, "%ux%u pixels is outside 1..%d a side or above %llu pixels",
+                 cinfo.image_width, cinfo.image_height, IMAGE_MAX_SIDE, (unsigned long long)IMAGE_MAX_PIXELS);
+        longjmp(fail.jump, 1);
+    }
     int gray = cinfo.jpeg_color_space == JCS_GRAYSCALE;
     cinfo.out_color_space = gray ? JCS_GRAYSCALE : JCS_RGB;
     jpeg_start_decompress(&cinfo);
