@@ -8,6 +8,7 @@
 #include "cli/stop_signal.h"
 #include "clvit/checkpoint.h"
 #include "clvit/dist.h"
+#include "clvit/run_lock.h"
 #include "clvit/trainer.h"
 
 /* The one piece of process-wide state the CLI keeps: a stop request from a signal. */
@@ -142,6 +143,15 @@ static int train_main(int argc, char **argv, int pretrain)
         return 1;
     }
     opts.dist = &dist;
+    /* one writer per run directory: rank 0 writes, so rank 0 holds the lock */
+    int lock = -1;
+    if (dist.rank == 0 && (lock = clv_run_lock(opts.out_dir, &err)) < 0) {
+        fprintf(stderr, "%s: %s\n", cmd, err.msg);
+        if (dist.size > 1)
+            clv_dist_abort(&dist, 1);
+        clv_dist_finalize(&dist);
+        return 1;
+    }
     if (dist.rank != 0)
         opts.progress = 0;
     else if (dist.size > 1)
@@ -155,10 +165,12 @@ static int train_main(int argc, char **argv, int pretrain)
     if (rc == CLV_STOPPED) {
         fprintf(stderr, "%s: stopped; checkpoint written. Continue with: %s --out %s --resume\n", cmd, cmd,
                 opts.out_dir);
+        clv_run_unlock(lock);
         return 130;
     }
     if (rc) {
         fprintf(stderr, "%s: %s\n", cmd, err.msg);
+        clv_run_unlock(lock);
         return 1;
     }
     if (pretrain && dist.rank == 0) {
@@ -166,10 +178,12 @@ static int train_main(int argc, char **argv, int pretrain)
         snprintf(path, sizeof path, "%s/pretrained.safetensors", opts.out_dir);
         if (clv_ckpt_export_pretrained(opts.out_dir, path, &err)) {
             fprintf(stderr, "%s: %s\n", cmd, err.msg);
+            clv_run_unlock(lock);
             return 1;
         }
         fprintf(stderr, "%s: wrote %s; use it with --weights %s\n", cmd, path, path);
     }
+    clv_run_unlock(lock);
     return 0;
 }
 
