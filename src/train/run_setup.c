@@ -47,7 +47,18 @@ int clv_run_build_learner(clv_run *R, int load_done, clv_err *err)
         return 0;
     char path[CLV_PATH_LEN + 64];
     clv_ckpt_path(path, sizeof path, R->dir, "base", 0);
-    if (!access(path, F_OK) && clv_ckpt_load_backbone(path, R->L.model, err))
+    /* every finished task wrote the base beside its own file: without it the
+     * tasks would run on a freshly initialized backbone, silently wrong */
+    int done = 0;
+    for (int t = 0; t < cfg->tasks && t < R->rec.n_tasks; t++)
+        done += R->rec.tasks[t].done;
+    if (access(path, F_OK)) {
+        if (done)
+            return clv_errf(err,
+                            "%s is missing, yet %d task(s) of this run are recorded as learned: their shared "
+                            "backbone is lost; restore the file, or start the run afresh (--overwrite)",
+                            path, done);
+    } else if (clv_ckpt_load_backbone(path, R->L.model, err))
         return -1;
     for (int t = 0; t < cfg->tasks && t < R->rec.n_tasks && R->rec.tasks[t].done; t++)
         if (clv_ckpt_load_task(R->dir, t, &R->L, R->strategy, err))
