@@ -246,8 +246,8 @@ Test(methods, stored_bits_equal_the_formula_and_the_files, .timeout = 300)
             cr_assert(file_bits >= own && file_bits < own + 8 * n_layers, "piggyback file %lld bits for %lld",
                       (long long)file_bits, (long long)own);
         } else {
-            /* task 2 is the first adapted task: it learns the shared tensors (floats) */
-            const char *kinds[] = {"head", "lm", "rm", "f"};
+            /* task 2 is the first adapted task: it learns the shared tensors (floats), a one-time cost */
+            const char *kinds[] = {"head", "shared_lm", "shared_rm", "shared_f"};
             expect_storage(&rec.tasks[1], kinds, (int64_t[]){head, 32 * lm, 32 * rm, 32 * f}, 4, "maskrkr shared");
             cr_assert_eq(own, 32 * masked, "maskrkr: the shared tensors once");
             cr_assert_eq(file_bits, own);

@@ -52,10 +52,11 @@ Test(run_record, round_trip_through_run_json)
         r.tasks[t].classes = malloc(2 * sizeof(int32_t));
         r.tasks[t].classes[0] = 2 * t;
         r.tasks[t].classes[1] = 2 * t + 1;
-        r.tasks[t].stored_bits = 1000 + t;
+        r.tasks[t].stored_bits = 32 * 130 + 1000 + t;
         r.tasks[t].head_bits = 32 * 130;
-        clv_storage_add(&r.tasks[t].storage, "head", 32 * 130);
-        clv_storage_add(&r.tasks[t].storage, "weight_mask", 1000 + t - 32 * 130);
+        clv_storage_add_floats(&r.tasks[t].storage, "head", 130);
+        clv_storage_add_bits(&r.tasks[t].storage, "weight_mask", 1000 + t);
+        r.tasks[t].storage.one_time_task = t == 0;
         r.tasks[t].train_images = 12000;
         r.tasks[t].done = 1;
     }
@@ -66,12 +67,15 @@ Test(run_record, round_trip_through_run_json)
     for (int i = 0; i < 9; i++)
         cr_assert(isnan(r.acc[i]) ? isnan(back.acc[i]) : r.acc[i] == back.acc[i], "entry %d", i);
     cr_assert_eq(back.tasks[2].classes[1], 5);
-    cr_assert_eq(back.tasks[1].stored_bits, 1001);
+    cr_assert_eq(back.tasks[1].stored_bits, 32 * 130 + 1001);
     cr_assert_eq(back.tasks[0].done, 1);
     cr_assert_eq(back.tasks[2].head_bits, 32 * 130);
     cr_assert_eq(back.tasks[1].storage.n, 2, "the per-kind breakdown is read back");
     cr_assert_str_eq(back.tasks[1].storage.item[1].kind, "weight_mask");
-    cr_assert_eq(back.tasks[1].storage.item[1].bits, 1001 - 32 * 130);
+    cr_assert_eq(back.tasks[1].storage.item[1].bits, 1001);
+    cr_assert_eq(back.tasks[1].storage.item[1].elements, 1001, "mask elements: 1 bit each");
+    cr_assert_eq(clv_storage_get_elements(&back.tasks[1].storage, "head"), 130, "head elements: floats");
+    cr_assert(back.tasks[0].storage.one_time_task && !back.tasks[1].storage.one_time_task, "one-time tasks read back");
     {
         char jp[512], text[8192];
         snprintf(jp, sizeof jp, "%s/run.json", dir);

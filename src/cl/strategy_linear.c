@@ -14,10 +14,17 @@ static int lin_end(clv_strategy *s, clv_learner *L, int task, clv_err *err)
 
 static int lin_activate(clv_strategy *s, clv_learner *L, int task, clv_err *err) { return 0; }
 
+/* Every task stores only its head; task 1 also trains the base, a one-time cost. */
+static void lin_storage(clv_strategy *s, clv_learner *L, int task, clv_storage *out)
+{
+    out->one_time_task = task == 0 && !L->pretrained;
+}
+
 const clv_strategy_ops clv_strategy_linear = {
     .name = "linear",
     .summary = "frozen base (trained on task 1 or pretrained), only the heads train",
     .begin_task = lin_begin,
     .end_task = lin_end,
     .activate = lin_activate,
+    .task_storage = lin_storage,
 };

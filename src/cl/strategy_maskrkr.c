@@ -97,17 +97,20 @@ static int mr_activate(clv_strategy *s, clv_learner *L, int task, clv_err *err)
 static void mr_storage(clv_strategy *s, clv_learner *L, int task, clv_storage *out)
 {
     mrkr *m = s->state;
+    /* the base task trains the base, the shared task learns LM, RM, F: both are one-time costs */
+    out->one_time_task = !is_mask_task(m, task);
     if (task == m->a.base_task)
         return;
     for (int i = 0; i < m->a.n_layers; i++)
         for (int k = 0; k < 3; k++) {
             int64_t n = clv_maskrkr_shared(m->a.ad[i], kinds[k].flag)->numel;
-            if (!is_mask_task(m, task)) {
-                clv_storage_add_floats(out, kinds[k].name, n); /* the shared real-valued LM, RM, F */
+            char kind[24];
+            if (!is_mask_task(m, task)) { /* the shared real-valued LM, RM, F: "shared_lm" ... */
+                snprintf(kind, sizeof kind, CLV_STORAGE_SHARED_PREFIX "%s", kinds[k].name);
+                clv_storage_add_floats(out, kind, n);
             } else if (m->mask_on & kinds[k].flag) {
-                char kind[24];
                 snprintf(kind, sizeof kind, "%s_mask", kinds[k].name);
-                clv_storage_add(out, kind, n);
+                clv_storage_add_bits(out, kind, n);
             }
         }
     clv_storage_add_floats(out, "norms", adapted_norm_floats(&m->a, task));

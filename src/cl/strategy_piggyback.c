@@ -57,10 +57,12 @@ static int pb_activate(clv_strategy *s, clv_learner *L, int task, clv_err *err)
 static void pb_storage(clv_strategy *s, clv_learner *L, int task, clv_storage *out)
 {
     adapted *st = s->state;
-    if (task == st->base_task)
+    if (task == st->base_task) {
+        out->one_time_task = 1; /* it trains the base: only its head is its own */
         return;
+    }
     for (int i = 0; i < st->n_layers; i++)
-        clv_storage_add(out, "weight_mask", L->model->wlayers[i]->out * L->model->wlayers[i]->in);
+        clv_storage_add_bits(out, "weight_mask", L->model->wlayers[i]->out * L->model->wlayers[i]->in);
     clv_storage_add_floats(out, "norms", adapted_norm_floats(st, task));
 }
 

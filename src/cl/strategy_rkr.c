@@ -56,6 +56,7 @@ static int rkr_activate(clv_strategy *s, clv_learner *L, int task, clv_err *err)
 static void rkr_storage(clv_strategy *s, clv_learner *L, int task, clv_storage *out)
 {
     adapted *st = s->state;
+    out->one_time_task = task == st->base_task; /* it trains the base: only its head is its own */
     for (int i = 0; i < st->n_layers; i++) {
         int64_t lm = 0, rm = 0, f = 0;
         clv_rkr_task_numel(st->ad[i], task, &lm, &rm, &f);

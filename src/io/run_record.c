@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "clvit/atomic_file.h"
+#include "clvit/storage_summary.h"
 
 int clv_run_record_init(clv_run_record *r, int n_tasks, clv_err *err)
 {
@@ -92,6 +93,52 @@ static cJSON *config_json(const clv_config *cfg)
     return root;
 }
 
+/* A task's storage by kind (bits and elements) and its split (clvit/storage_summary.h). */
+static void task_storage_json(cJSON *o, const clv_task_record *tr)
+{
+    cJSON *sb = cJSON_AddObjectToObject(o, "storage_bits"); /* stored_bits by kind */
+    cJSON *se = cJSON_AddObjectToObject(o, "storage_elements");
+    for (int k = 0; k < tr->storage.n; k++) {
+        cJSON_AddNumberToObject(sb, tr->storage.item[k].kind, (double)tr->storage.item[k].bits);
+        cJSON_AddNumberToObject(se, tr->storage.item[k].kind, (double)tr->storage.item[k].elements);
+    }
+    clv_task_split sp;
+    clv_storage_split_task(&tr->storage, &sp);
+    cJSON_AddBoolToObject(o, "one_time_task", tr->storage.one_time_task);
+    cJSON_AddNumberToObject(o, "marginal_bits", (double)sp.marginal_bits);
+    cJSON_AddNumberToObject(o, "marginal_elements", (double)sp.marginal_elements);
+    cJSON_AddNumberToObject(o, "head_elements", (double)sp.head_elements);
+}
+
+/* The run's storage split: one-time, heads, marginal (docs/methods.md). */
+static cJSON *storage_json(const clv_run_record *r)
+{
+    clv_storage_summary s;
+    clv_storage_summarize(r, &s);
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "base_bits", (double)s.base_bits);
+    cJSON_AddNumberToObject(o, "base_elements", (double)s.base_elements);
+    cJSON_AddNumberToObject(o, "one_time_bits", (double)s.one_time_bits);
+    cJSON_AddNumberToObject(o, "one_time_elements", (double)s.one_time_elements);
+    cJSON *ob = cJSON_AddObjectToObject(o, "one_time"), *oe = cJSON_AddObjectToObject(o, "one_time_elements_by_kind");
+    for (int k = 0; k < s.one_time.n; k++) {
+        cJSON_AddNumberToObject(ob, s.one_time.item[k].kind, (double)s.one_time.item[k].bits);
+        cJSON_AddNumberToObject(oe, s.one_time.item[k].kind, (double)s.one_time.item[k].elements);
+    }
+    cJSON_AddItemToObject(o, "head_bits_per_task", number_or_null(s.head_bits_per_task));
+    cJSON_AddItemToObject(o, "head_elements_per_task", number_or_null(s.head_elements_per_task));
+    cJSON_AddItemToObject(o, "marginal_bits_per_task", number_or_null(s.marginal_bits_per_task));
+    cJSON_AddItemToObject(o, "marginal_elements_per_task", number_or_null(s.marginal_elements_per_task));
+    cJSON *mt = cJSON_AddArrayToObject(o, "marginal_tasks");
+    for (int t = 0; t < r->n_tasks; t++)
+        if (clv_storage_task_is_marginal(&r->tasks[t]))
+            cJSON_AddItemToArray(mt, cJSON_CreateNumber(t + 1));
+    cJSON_AddNumberToObject(o, "head_bits_total", (double)s.head_bits);
+    cJSON_AddNumberToObject(o, "marginal_bits_total", (double)s.marginal_bits);
+    cJSON_AddNumberToObject(o, "total_bits", (double)s.total_bits);
+    return o;
+}
+
 static int write_csv(const clv_run_record *r, const clv_config *cfg, const char *dir, clv_err *err)
 {
     size_t cap = 256 + (size_t)r->n_tasks * (size_t)r->n_tasks * 96;
@@ -134,6 +181,7 @@ int clv_run_record_write(const clv_run_record *r, const clv_config *cfg, const c
     cJSON_AddItemToObject(root, "average_accuracy", number_or_null(clv_run_record_average_accuracy(r)));
     cJSON_AddItemToObject(root, "forgetting", number_or_null(clv_run_record_forgetting(r)));
     cJSON_AddNumberToObject(root, "base_bits", (double)r->base_bits);
+    cJSON_AddItemToObject(root, "storage", storage_json(r));
     cJSON *tasks = cJSON_AddArrayToObject(root, "tasks");
     double total_seconds = 0;
     for (int t = 0; t < r->n_tasks; t++) {
@@ -148,9 +196,7 @@ int clv_run_record_write(const clv_run_record *r, const clv_config *cfg, const c
         cJSON_AddNumberToObject(o, "head_bits", (double)tr->head_bits);
         cJSON_AddNumberToObject(o, "head_params", (double)(tr->head_bits / 32)); /* the head's floats */
         cJSON_AddNumberToObject(o, "trainable_params", (double)tr->trainable_params);
-        cJSON *sb = cJSON_AddObjectToObject(o, "storage_bits"); /* stored_bits by kind */
-        for (int k = 0; k < tr->storage.n; k++)
-            cJSON_AddNumberToObject(sb, tr->storage.item[k].kind, (double)tr->storage.item[k].bits);
+        task_storage_json(o, tr);
         cJSON_AddNumberToObject(o, "seconds", tr->seconds);
         total_seconds += tr->seconds;
         cJSON_AddItemToArray(tasks, o);
@@ -202,6 +248,37 @@ static char *read_text(const char *path, clv_err *err)
     fclose(f);
     buf[n] = 0;
     return buf;
+}
+
+/* storage_bits (+ storage_elements, one_time_task) of one task; sets *legacy when
+ * the newer keys are missing. */
+static int read_task_storage(const cJSON *o, clv_task_record *tr, int *legacy)
+{
+    const cJSON *sb = cJSON_GetObjectItemCaseSensitive(o, "storage_bits"), *kv;
+    const cJSON *se = cJSON_GetObjectItemCaseSensitive(o, "storage_elements");
+    const cJSON *ot = cJSON_GetObjectItemCaseSensitive(o, "one_time_task");
+    int have_elements = cJSON_IsObject(se);
+    cJSON_ArrayForEach(kv, sb)
+    {
+        if (!cJSON_IsNumber(kv) || !kv->string)
+            continue;
+        const cJSON *e = have_elements ? cJSON_GetObjectItemCaseSensitive(se, kv->string) : NULL;
+        if (clv_storage_set(&tr->storage, kv->string, (int64_t)kv->valuedouble,
+                            cJSON_IsNumber(e) ? (int64_t)e->valuedouble : 0))
+            return -1;
+    }
+    if (!have_elements)
+        clv_storage_infer_elements(&tr->storage);
+    if (!cJSON_IsObject(sb) && tr->stored_bits > 0) { /* older still: only the totals */
+        int64_t rest = tr->stored_bits - tr->head_bits;
+        if (clv_storage_set(&tr->storage, "head", tr->head_bits, tr->head_bits / 32) ||
+            (rest > 0 && clv_storage_set(&tr->storage, "unrecorded", rest, 0)))
+            return -1;
+    }
+    tr->storage.one_time_task = cJSON_IsTrue(ot);
+    if (!cJSON_IsBool(ot))
+        *legacy = 1;
+    return 0;
 }
 
 int clv_run_record_read(clv_run_record *r, clv_config *cfg, const char *dir, clv_err *err)
@@ -258,6 +335,7 @@ int clv_run_record_read(clv_run_record *r, clv_config *cfg, const char *dir, clv
     }
     const cJSON *bb = cJSON_GetObjectItemCaseSensitive(root, "base_bits");
     r->base_bits = cJSON_IsNumber(bb) ? (int64_t)bb->valuedouble : 0;
+    int legacy = 0; /* written before elements and one-time tasks were recorded */
     for (int t = 0; t < T; t++) {
         const cJSON *o = cJSON_GetArrayItem(tasks, t);
         clv_task_record *tr = &r->tasks[t];
@@ -286,16 +364,15 @@ int clv_run_record_read(clv_run_record *r, clv_config *cfg, const char *dir, clv
         GETNUM(trainable_params, "trainable_params");
         GETNUM(seconds, "seconds");
 #undef GETNUM
-        const cJSON *sb = cJSON_GetObjectItemCaseSensitive(o, "storage_bits"), *kv;
-        cJSON_ArrayForEach(kv, sb)
-        {
-            if (cJSON_IsNumber(kv) && kv->string && clv_storage_add(&tr->storage, kv->string, (int64_t)kv->valuedouble)) {
-                clv_errf(err, "%s: task %d: storage_bits has too many kinds or a kind name too long", path, t + 1);
-                goto done;
-            }
+        if (read_task_storage(o, tr, &legacy)) {
+            clv_errf(err, "%s: task %d: storage_bits has too many kinds, a kind name too long or a negative size",
+                     path, t + 1);
+            goto done;
         }
         tr->done = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "done"));
     }
+    if (legacy)
+        clv_storage_infer_one_time_tasks(r, cfg->method);
     rc = 0;
 done:
     cJSON_Delete(root);

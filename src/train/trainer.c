@@ -291,7 +291,7 @@ static int finish_task(clv_run *R, int task, clv_err *err)
                       clv_ckpt_save_base(dir, R->L.model, &R->norm, err)))
         return -1;
     clv_storage st = {0};
-    clv_storage_add(&st, "head", clv_head_bits(&R->L.heads[task]));
+    clv_storage_add_floats(&st, "head", clv_head_bits(&R->L.heads[task]) / 32);
     if (R->strategy->ops->task_storage)
         R->strategy->ops->task_storage(R->strategy, &R->L, task, &st);
     tr->storage = st;
