@@ -1,38 +1,101 @@
-/* clvit report: table values computed from run.json files, CSV, pictures. */
+/* clvit report: runs grouped over seeds with mean and sample sd, the Pareto
+ * front, the storage columns, JSON read back, CSV, pictures, old and
+ * foreign directories. The run.json files are written here by hand. */
+#include <cjson/cJSON.h>
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "clvit/report.h"
+#include "tmp_tree.h"
 
-/* A finished 2-task run: A = [[90, -], [80, 96]], stored bits per task given. */
-static void make_run(const char *dir, const char *method, const char *model, int64_t bits0, int64_t bits1)
+typedef struct {
+    const char *method, *model;
+    int rank, epochs, threads, eval_batch;
+    uint64_t seed;
+    double a10, a11;     /* A[1][0], A[1][1]; A[0][0] = 90; a11 NAN: task 2 unfinished */
+    int64_t own_bits;    /* task 2's own bits beside its head ("weight_mask" or "lm") */
+    double zero_share;   /* tasks[1].masks.zero_share; NAN: no "masks" key */
+    int warnings;        /* task 2's warnings */
+} spec;
+
+static const int64_t HEAD = 32 * 130;
+
+/* A 2-task run: task 1 trained the base (head only), task 2 stores own_bits. */
+static void make_run(const char *dir, spec s)
 {
     clv_config cfg;
     clv_config_defaults(&cfg);
     cfg.tasks = 2;
-    snprintf(cfg.method, sizeof cfg.method, "%s", method);
-    snprintf(cfg.model, sizeof cfg.model, "%s", model);
+    snprintf(cfg.method, sizeof cfg.method, "%s", s.method);
+    snprintf(cfg.model, sizeof cfg.model, "%s", s.model ? s.model : "vit_nano_patch4_32");
+    cfg.rank = s.rank ? s.rank : 2;
+    cfg.epochs = s.epochs ? s.epochs : 1;
+    cfg.threads = s.threads;
+    cfg.eval_batch = s.eval_batch ? s.eval_batch : 256;
+    cfg.seed = s.seed;
     clv_run_record r;
     clv_err err = {{0}};
     cr_assert_eq(clv_run_record_init(&r, 2, &err), 0);
     r.acc[0] = 90;
-    r.acc[2] = 80;
-    r.acc[3] = 96;
+    r.acc[2] = s.a10;
+    r.acc[3] = s.a11;
     r.base_bits = 32 * 1000;
-    int64_t bits[2] = {bits0, bits1};
     for (int t = 0; t < 2; t++) {
-        r.tasks[t].done = 1;
-        r.tasks[t].stored_bits = bits[t];
-        r.tasks[t].n_classes = 1;
-        r.tasks[t].classes = malloc(sizeof(int32_t));
-        r.tasks[t].classes[0] = t;
+        clv_task_record *tr = &r.tasks[t];
+        tr->done = t == 0 || !isnan(s.a11);
+        clv_storage_add_floats(&tr->storage, "head", 130);
+        if (t == 1) {
+            if (!strcmp(s.method, "rkr"))
+                clv_storage_add_floats(&tr->storage, "lm", s.own_bits / 32);
+            else
+                clv_storage_add_bits(&tr->storage, "weight_mask", s.own_bits);
+        }
+        tr->storage.one_time_task = t == 0;
+        tr->stored_bits = clv_storage_total(&tr->storage);
+        tr->head_bits = HEAD;
+        tr->n_classes = 1;
+        tr->classes = malloc(sizeof(int32_t));
+        tr->classes[0] = t;
     }
-    strcpy(r.status, "complete");
+    strcpy(r.status, isnan(s.a11) ? "running" : "complete");
     cr_assert_eq(clv_run_record_write(&r, &cfg, dir, &err), 0, "%s", err.msg);
     clv_run_record_free(&r);
+    if (isnan(s.zero_share) && !s.warnings)
+        return;
+    /* what the masks helper's trainer adds: tasks[1].masks and tasks[1].warnings */
+    char path[256];
+    snprintf(path, sizeof path, "%s/run.json", dir);
+    FILE *f = fopen(path, "rb");
+    char *text = calloc(1, 1 << 20);
+    cr_assert(f && text);
+    size_t n = fread(text, 1, (1 << 20) - 1, f);
+    fclose(f);
+    text[n] = 0;
+    cJSON *root = cJSON_Parse(text);
+    free(text);
+    cJSON *task = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(root, "tasks"), 1);
+    if (!isnan(s.zero_share)) {
+        cJSON *m = cJSON_AddObjectToObject(task, "masks");
+        cJSON_AddNumberToObject(m, "bits", (double)s.own_bits);
+        cJSON_AddNumberToObject(m, "zero_bits", round(s.zero_share * (double)s.own_bits));
+        cJSON_AddNumberToObject(m, "zero_share", s.zero_share);
+    }
+    cJSON *w = cJSON_AddArrayToObject(task, "warnings");
+    for (int i = 0; i < s.warnings; i++)
+        cJSON_AddItemToArray(w, cJSON_CreateString(i ? "loss_not_falling: the loss stayed at 0.69"
+                                                     : "near_chance: 50.7% against chance 50%"));
+    char *out = cJSON_Print(root);
+    cJSON_Delete(root);
+    f = fopen(path, "wb");
+    cr_assert_not_null(f);
+    fputs(out, f);
+    fclose(f);
+    free(out);
 }
 
 static char *capture(void (*fn)(const clv_report_run *, int, FILE *), const clv_report_run *runs, int n)
@@ -46,38 +109,208 @@ static char *capture(void (*fn)(const clv_report_run *, int, FILE *), const clv_
     return buf;
 }
 
-Test(report, table_and_pictures)
+/* runs/0..: rkr seeds 0-2 (threads, eval batch differ), rkr with 3 epochs, piggyback seeds 0-1, rkr unfinished. */
+#define N_RUNS 7
+static char root_dir[] = "/tmp/clvit-report-XXXXXX";
+static clv_report_run runs[N_RUNS];
+
+static void make_suite(void)
 {
-    char a[] = "/tmp/clvit-report-a-XXXXXX", b[] = "/tmp/clvit-report-b-XXXXXX", pics[] = "/tmp/clvit-pics-XXXXXX";
-    cr_assert(mkdtemp(a) && mkdtemp(b) && mkdtemp(pics));
-    /* 2^23 bits = 1 MiB per task for rkr; piggyback 4 MiB and 2 MiB */
-    make_run(a, "rkr", "vit_nano_patch4_32", 1 << 23, 1 << 23);
-    make_run(b, "piggyback", "vit_tiny_patch4_32", 4 << 23, 2 << 23);
-    clv_report_run runs[2];
+    cr_assert_not_null(mkdtemp(root_dir));
+    const spec specs[N_RUNS] = {
+        {"rkr", NULL, 2, 1, 1, 64, 0, 80, 80, 32 * 5000, NAN, 0},
+        {"piggyback", NULL, 0, 1, 0, 0, 0, 70, 90, 20000, 0.1, 2},
+        {"rkr", NULL, 2, 1, 2, 0, 1, 84, 84, 32 * 5000, NAN, 0},
+        {"rkr", NULL, 2, 1, 4, 128, 2, 88, 88, 32 * 5000, NAN, 0},
+        {"rkr", NULL, 2, 3, 0, 0, 0, 95, 95, 32 * 5000, NAN, 0},
+        {"piggyback", NULL, 0, 1, 0, 0, 1, 70, 86, 20000, 0.3, 0},
+        {"rkr", NULL, 2, 1, 0, 0, 4, NAN, NAN, 32 * 5000, NAN, 0},
+    };
     clv_err err = {{0}};
-    cr_assert_eq(clv_report_run_read(&runs[0], a, &err), 0, "%s", err.msg);
-    cr_assert_eq(clv_report_run_read(&runs[1], b, &err), 0, "%s", err.msg);
-    cr_assert_float_eq(clv_report_bits_per_task(&runs[1]), 3.0 * (1 << 23), 1e-6);
+    for (int i = 0; i < N_RUNS; i++) {
+        char dir[128];
+        snprintf(dir, sizeof dir, "%s/run%d", root_dir, i);
+        cr_assert_eq(mkdir(dir, 0777), 0);
+        make_run(dir, specs[i]);
+        cr_assert_eq(clv_report_run_read(&runs[i], dir, &err), 0, "%s", err.msg);
+    }
+}
 
-    char *md = capture(clv_report_markdown, runs, 2);
-    /* average of the last row (80 + 96) / 2 = 88, forgetting 90 - 80 = 10, 1 MiB = 262144 params */
-    cr_assert(strstr(md, "| rkr | vit_nano_patch4_32 | fashion-mnist | 2/2 | 88.00 | 10.00 | 262144 | 1.0000 | 2.0000 |"),
+static void free_suite(void)
+{
+    for (int i = 0; i < N_RUNS; i++)
+        clv_report_run_free(&runs[i]);
+    tmp_tree_remove(root_dir);
+}
+
+Test(report, groups_seeds_with_mean_and_sd, .init = make_suite, .fini = free_suite)
+{
+    clv_report_group *g;
+    int ng;
+    clv_err err = {{0}};
+    cr_assert_eq(clv_report_group_runs(runs, N_RUNS, &g, &ng, &err), 0, "%s", err.msg);
+    cr_assert_eq(ng, 4, "rkr x3 seeds, piggyback x2, rkr 3 epochs, rkr unfinished: %d groups", ng);
+    /* group 0: rkr, runs 0, 2, 3 (seeds 0, 1, 2; threads and eval batch differ) */
+    cr_assert_eq(g[0].n_runs, 3);
+    cr_assert(g[0].runs[0] == 0 && g[0].runs[1] == 2 && g[0].runs[2] == 3);
+    /* average accuracy (the last row): 80, 84, 88 -> mean 84, sample sd 4 */
+    cr_assert_float_eq(g[0].accuracy.mean, 84.0, 1e-9);
+    cr_assert_float_eq(g[0].accuracy.sd, 4.0, 1e-9);
+    /* forgetting 90 - A[1][0]: 10, 6, 2 -> mean 6, sd 4 */
+    cr_assert_float_eq(g[0].forgetting.mean, 6.0, 1e-9);
+    cr_assert_float_eq(g[0].forgetting.sd, 4.0, 1e-9);
+    cr_assert_float_eq(g[0].marginal_bits.mean, 32.0 * 5000, 1e-9, "task 1 trained the base: only task 2 counts");
+    cr_assert_float_eq(g[0].marginal_bits.sd, 0.0, 1e-12);
+    cr_assert_float_eq(g[0].marginal_elements.mean, 5000.0, 1e-9);
+    cr_assert_float_eq(g[0].one_time_bits.mean, 32.0 * 1000, 1e-9);
+    cr_assert_float_eq(g[0].head_bits.mean, (double)HEAD, 1e-9);
+    cr_assert(isnan(g[0].zero_share.mean) && g[0].zero_share.n == 0, "no masks recorded: blank");
+    cr_assert_str_eq(g[0].settings, "train.epochs=1");
+    /* group 1: piggyback, seeds 0 and 1 */
+    cr_assert_eq(g[1].n_runs, 2);
+    cr_assert_float_eq(g[1].accuracy.mean, 79.0, 1e-9); /* (80 + 78) / 2 */
+    cr_assert_float_eq(g[1].accuracy.sd, sqrt(2.0), 1e-9);
+    cr_assert_float_eq(g[1].zero_share.mean, 0.2, 1e-12);
+    cr_assert_float_eq(g[1].zero_share.sd, sqrt(0.02), 1e-12);
+    cr_assert_eq(g[1].task_warnings, 2);
+    cr_assert_str_eq(g[1].settings, "train.epochs=1", "rank is the same everywhere: not a difference");
+    /* group 2: rkr with 3 epochs, alone; group 3: the unfinished run */
+    cr_assert_eq(g[2].n_runs, 1);
+    cr_assert_str_eq(g[2].settings, "train.epochs=3");
+    cr_assert_float_eq(g[2].accuracy.mean, 95.0, 1e-9);
+    cr_assert(isnan(g[2].accuracy.sd), "one run: no sd");
+    cr_assert_eq(g[3].n_runs, 1);
+    cr_assert_eq(g[3].tasks_done, 1, "finished one task of two");
+    cr_assert(isnan(g[3].marginal_bits.mean), "only the one-time task done: no marginal figure yet");
+    /* the front: piggyback (20000 bits, 79%) and rkr 3 epochs (160000, 95%); rkr (160000, 84%) is beaten */
+    cr_assert(g[1].pareto && g[2].pareto && !g[0].pareto && !g[3].pareto);
+    char label[256];
+    clv_report_group_label(runs, g, ng, 2, label, sizeof label);
+    cr_assert_str_eq(label, "rkr K=2 (train.epochs=3)");
+    clv_report_groups_free(g, ng);
+}
+
+Test(report, stat_and_pareto_front)
+{
+    const double v[5] = {1, NAN, 2, 3, 6};
+    clv_report_stat s = clv_report_stat_of(v, 5);
+    cr_assert_eq(s.n, 4);
+    cr_assert_float_eq(s.mean, 3.0, 1e-12);
+    cr_assert_float_eq(s.sd, sqrt((4 + 1 + 0 + 9) / 3.0), 1e-12, "sample sd, NAN skipped");
+    s = clv_report_stat_of(v + 1, 1);
+    cr_assert(s.n == 0 && isnan(s.mean) && isnan(s.sd));
+
+    const double bits[7] = {100, 200, 50, 200, NAN, 100, 0};
+    const double acc[7] = {80, 90, 70, 85, 99, 80, 60};
+    int front[7];
+    clv_report_pareto(bits, acc, 7, front);
+    const int expect[7] = {1, 1, 1, 0, 0, 1, 1}; /* 3 beaten by 1; 4 has no bits; 0 and 5 tie */
+    for (int i = 0; i < 7; i++)
+        cr_assert_eq(front[i], expect[i], "point %d (%g bits, %g%%)", i, bits[i], acc[i]);
+}
+
+Test(report, group_table_and_per_run_table, .init = make_suite, .fini = free_suite)
+{
+    char *md = capture(clv_report_markdown, runs, N_RUNS);
+    /* 160000 bits = 19.53 KiB; one-time 32000; heads 4160 */
+    cr_assert(strstr(md, "| rkr | vit_nano_patch4_32 | 2 | train.epochs=1 | 3 | 2/2 | 84.00 ± 4.00 | 6.00 ± 4.00 | "
+                         "160000 | 19.53 | 32000 | 4160 | - | 0 |"),
               "%s", md);
-    cr_assert(strstr(md, "| piggyback | vit_tiny_patch4_32 |") && strstr(md, "| 3.0000 | 6.0000 |"), "%s", md);
-    cr_assert(strstr(md, "method x backbone"), "two backbones make a grid: %s", md);
-    cr_assert(strstr(md, "| 2 | 80.00 | 96.00 |"), "the matrix rows: %s", md);
+    cr_assert(strstr(md, "| piggyback | vit_nano_patch4_32 | - | train.epochs=1 | 2 | 2/2 | 79.00 ± 1.41 "
+                         "| 20.00 ± 0.00 | 20000 | 2.44 | 32000 | 4160 | 20.00 ± 14.14 | 2 |"),
+              "%s", md);
+    cr_assert(strstr(md, "- ") && strstr(md, "run1: task 2: near_chance: 50.7%"), "warnings listed: %s", md);
     free(md);
-
-    char *csv = capture(clv_report_csv, runs, 2);
-    cr_assert(strstr(csv, ",rkr,vit_nano_patch4_32,fashion-mnist,2,2,88.0000,10.0000,8388608,262144.0,1.000000,"),
-              "%s", csv);
+    md = capture(clv_report_markdown_per_run, runs, N_RUNS);
+    cr_assert(strstr(md, "run3 | rkr | vit_nano_patch4_32 | fashion-mnist | 2 | 2 | 2/2 | 88.00 | 2.00 | 160000 | 19.53 "
+                         "| 32000 | 4160 |"),
+              "%s", md);
+    cr_assert(strstr(md, "| 2 | 70.00 | 90.00 |"), "the matrix rows: %s", md);
+    free(md);
+    char *csv = capture(clv_report_groups_csv, runs, N_RUNS);
+    cr_assert(strstr(csv, "rkr,vit_nano_patch4_32,fashion-mnist,2,\"train.epochs=1\",3,2,2,84.0000,4.0000,"), "%s", csv);
     free(csv);
+    csv = capture(clv_report_csv, runs, N_RUNS);
+    cr_assert(strstr(csv, ",rkr,vit_nano_patch4_32,fashion-mnist,2,2,84.0000,6.0000,"), "%s", csv);
+    free(csv);
+}
 
-    cr_assert_eq(clv_report_plot(runs, 2, pics, &err), 0, "%s", err.msg);
+static const cJSON *get(const cJSON *o, const char *key)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    cr_assert_not_null(v, "key %s", key);
+    return v;
+}
+
+Test(report, json_reads_back, .init = make_suite, .fini = free_suite)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    clv_err err = {{0}};
+    cr_assert_eq(clv_report_json(runs, N_RUNS, f, &err), 0, "%s", err.msg);
+    fclose(f);
+    cJSON *root = cJSON_Parse(buf);
+    cr_assert_not_null(root, "valid JSON: %s", buf);
+    free(buf);
+    cr_assert_str_eq(get(root, "format")->valuestring, "clvit-report-1");
+    const cJSON *groups = get(root, "groups"), *rows = get(root, "runs");
+    cr_assert_eq(cJSON_GetArraySize(groups), 4);
+    cr_assert_eq(cJSON_GetArraySize(rows), N_RUNS);
+    const char *stats[] = {"average_accuracy",  "forgetting",        "marginal_bits_per_task",
+                           "marginal_kib_per_task", "marginal_elements_per_task", "one_time_bits",
+                           "one_time_elements", "head_bits_per_task", "head_elements_per_task", "zero_mask_share"};
+    const cJSON *g0 = cJSON_GetArrayItem(groups, 0), *g1 = cJSON_GetArrayItem(groups, 1);
+    for (size_t i = 0; i < sizeof stats / sizeof stats[0]; i++) {
+        const cJSON *s = get(g0, stats[i]);
+        get(s, "mean"), get(s, "sd"), get(s, "n");
+    }
+    cr_assert_str_eq(get(g0, "label")->valuestring, "rkr K=2 (train.epochs=1)");
+    cr_assert_str_eq(get(g0, "method")->valuestring, "rkr");
+    cr_assert_eq(get(g0, "rank")->valueint, 2);
+    cr_assert(cJSON_IsNull(get(g1, "rank")), "piggyback has no rank");
+    cr_assert_str_eq(get(get(g0, "settings"), "train.epochs")->valuestring, "1");
+    cr_assert_eq(get(g0, "n_runs")->valueint, 3);
+    cr_assert_eq(cJSON_GetArrayItem(get(g0, "seeds"), 2)->valueint, 2);
+    cr_assert(strstr(cJSON_GetArrayItem(get(g0, "runs"), 1)->valuestring, "/run2"));
+    cr_assert_float_eq(get(get(g0, "average_accuracy"), "mean")->valuedouble, 84.0, 1e-9);
+    cr_assert_float_eq(get(get(g0, "average_accuracy"), "sd")->valuedouble, 4.0, 1e-9);
+    cr_assert_eq(get(get(g0, "average_accuracy"), "n")->valueint, 3);
+    cr_assert_float_eq(get(get(g0, "marginal_kib_per_task"), "mean")->valuedouble, 160000 / 8192.0, 1e-9);
+    cr_assert(cJSON_IsNull(get(get(g0, "zero_mask_share"), "mean")));
+    cr_assert_float_eq(get(get(g1, "zero_mask_share"), "mean")->valuedouble, 0.2, 1e-12);
+    cr_assert_eq(get(g1, "task_warnings")->valueint, 2);
+    cr_assert(strstr(cJSON_GetArrayItem(get(g1, "warnings"), 1)->valuestring, "task 2: loss_not_falling:"));
+    cr_assert(cJSON_IsTrue(get(g1, "pareto")) && cJSON_IsFalse(get(g0, "pareto")));
+    cr_assert_eq(get(g0, "tasks_done")->valueint, 2);
+    cr_assert_eq(get(g0, "n_tasks")->valueint, 2);
+    /* per run */
+    const cJSON *r3 = cJSON_GetArrayItem(rows, 3), *r6 = cJSON_GetArrayItem(rows, 6);
+    cr_assert_eq(get(r3, "group")->valueint, 0);
+    cr_assert_eq(get(r3, "seed")->valueint, 2);
+    cr_assert_float_eq(get(r3, "average_accuracy")->valuedouble, 88.0, 1e-9);
+    cr_assert_float_eq(get(r3, "marginal_bits_per_task")->valuedouble, 160000.0, 1e-9);
+    cr_assert_eq(get(r3, "one_time_bits")->valueint, 32000);
+    cr_assert_eq(get(get(r3, "one_time"), "base")->valueint, 32000);
+    cr_assert_eq(get(r3, "total_bits")->valueint, 32000 + 2 * 4160 + 160000);
+    cr_assert_eq(cJSON_GetArraySize(get(r3, "marginal_tasks")), 1);
+    cr_assert(cJSON_IsNull(get(r6, "marginal_bits_per_task")), "unfinished: null, not 0");
+    cr_assert_str_eq(get(r6, "status")->valuestring, "running");
+    cr_assert_eq(get(cJSON_GetArrayItem(rows, 1), "task_warnings")->valueint, 2);
+    cJSON_Delete(root);
+}
+
+Test(report, pictures_are_written, .init = make_suite, .fini = free_suite)
+{
+    char pics[256];
+    snprintf(pics, sizeof pics, "%s/plots", root_dir);
+    cr_assert_eq(mkdir(pics, 0777), 0);
+    clv_err err = {{0}};
+    cr_assert_eq(clv_report_plot(runs, N_RUNS, pics, &err), 0, "%s", err.msg);
     const char *files[] = {"matrix-1-rkr.png", "matrix-2-piggyback.svg", "accuracy-vs-bits.png",
                            "accuracy-vs-bits.svg"};
     for (int i = 0; i < 4; i++) {
-        char path[256];
+        char path[512];
         snprintf(path, sizeof path, "%s/%s", pics, files[i]);
         FILE *f = fopen(path, "rb");
         cr_assert_not_null(f, "%s written", files[i]);
@@ -89,11 +322,40 @@ Test(report, table_and_pictures)
         else
             cr_assert(head[0] == '<', "%s is SVG text", files[i]);
     }
-    clv_report_run_free(&runs[0]);
-    clv_report_run_free(&runs[1]);
-    char cmd[256];
-    snprintf(cmd, sizeof cmd, "rm -rf %s %s %s", a, b, pics);
-    cr_assert_eq(system(cmd), 0);
+    cr_assert_not(clv_report_is_run_dir(pics), "plots/ is no run");
+    snprintf(pics, sizeof pics, "%s/run0/run.json", root_dir);
+    cr_assert_not(clv_report_is_run_dir(pics), "a file is no run");
+    snprintf(pics, sizeof pics, "%s/run0", root_dir);
+    cr_assert(clv_report_is_run_dir(pics));
+}
+
+/* A run.json of clvit before storage_elements, one_time_task, masks, warnings. */
+Test(report, old_run_json_still_reports)
+{
+    char dir[] = "/tmp/clvit-report-old-XXXXXX";
+    cr_assert_not_null(mkdtemp(dir));
+    char path[128];
+    snprintf(path, sizeof path, "%s/run.json", dir);
+    FILE *f = fopen(path, "w");
+    cr_assert_not_null(f);
+    fputs("{\"status\": \"complete\", \"base_bits\": 6400, \"config\": {\"data\": {\"tasks\": \"2\"}, \"method\": "
+          "{\"name\": \"piggyback\"}}, \"accuracy_matrix\": [[90, null], [90, 80]], \"tasks\": ["
+          "{\"classes\": [0], \"done\": true, \"stored_bits\": 320, \"head_bits\": 320, \"storage_bits\": {\"head\": 320}},"
+          "{\"classes\": [1], \"done\": true, \"stored_bits\": 1320, \"head_bits\": 320,"
+          " \"storage_bits\": {\"head\": 320, \"weight_mask\": 1000}}]}",
+          f);
+    fclose(f);
+    clv_report_run r;
+    clv_err err = {{0}};
+    cr_assert_eq(clv_report_run_read(&r, dir, &err), 0, "%s", err.msg);
+    cr_assert_float_eq(r.storage.marginal_bits_per_task, 1000.0, 1e-12, "task 1 inferred as the base's task");
+    cr_assert(isnan(r.zero_share));
+    char *md = capture(clv_report_markdown, &r, 1);
+    cr_assert(strstr(md, "| piggyback | vit_nano_patch4_32 | - | 1 | 2/2 | 85.00 | 0.00 | 1000 | 0.12 | 6400 | 320 | - | 0 |"),
+              "%s", md);
+    free(md);
+    clv_report_run_free(&r);
+    tmp_tree_remove(dir);
 }
 
 Test(report, missing_run_names_the_directory)

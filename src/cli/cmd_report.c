@@ -1,5 +1,5 @@
-/* clvit report: the comparison table of several runs (Markdown or CSV) and,
- * with --plot, their pictures. */
+/* clvit report: the comparison table of several runs (per group of seeds or
+ * per run; Markdown, CSV or JSON) and, with --plot, their pictures. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,17 +12,25 @@
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: clvit report [--csv] [--plot DIR] RUN_DIR...\n\n"
-                 "Prints, for each run: method, backbone, data, tasks learned, average accuracy, forgetting,\n"
-                 "storage added per task (float-equivalent parameters = bits / 32, and MiB) and in total, the\n"
-                 "base network's size; then a method x backbone table (when several backbones appear) and every\n"
-                 "accuracy matrix. --csv prints one CSV row per run instead. --plot DIR also draws each accuracy\n"
-                 "matrix as a heatmap and accuracy against stored bits per task, as PNG and SVG, into DIR.\n");
+    fprintf(out,
+            "usage: clvit report [--per-run] [--csv | --json] [--plot DIR] RUN_DIR...\n\n"
+            "Runs that differ only in the seed (and in threads, eval batch, data root, checkpoint interval) and\n"
+            "have finished as many tasks form a group: one row with the mean and sample standard deviation over\n"
+            "its runs of average accuracy and forgetting; the marginal bits per task without heads (the mean over\n"
+            "the tasks after any one-time cost; also in KiB), the one-time bits (the base, Mask-RKR's shared\n"
+            "tensors), the head bits per task, the share of mask bits that are 0, and the count of task warnings\n"
+            "(listed below the table). A method x backbone table follows when several backbones appear.\n"
+            "  --per-run    one row per run instead, then every accuracy matrix\n"
+            "  --csv        the same rows as CSV\n"
+            "  --json       groups and runs as JSON (keys in docs/methods.md)\n"
+            "  --plot DIR   also draw each accuracy matrix, and accuracy against marginal bits per task (one\n"
+            "               point per group, seed spread as error bars, the Pareto front), as PNG and SVG\n"
+            "A directory without run.json (such as plots/) is skipped with a note.\n");
 }
 
 int clv_cmd_report(int argc, char **argv)
 {
-    int csv = 0, n = 0, status = 1;
+    int csv = 0, json = 0, per_run = 0, n = 0, status = 1;
     const char *plot = NULL;
     clv_err err = {{0}};
     clv_report_run *runs = calloc((size_t)argc, sizeof *runs);
@@ -37,6 +45,10 @@ int clv_cmd_report(int argc, char **argv)
             goto done;
         } else if (clv_cli_is_flag(argv[i], "csv"))
             csv = 1;
+        else if (clv_cli_is_flag(argv[i], "json"))
+            json = 1;
+        else if (clv_cli_is_flag(argv[i], "per-run"))
+            per_run = 1;
         else if ((v = clv_cli_option(argc, argv, &i, "plot", &err, &failed)) || failed) {
             if (failed) {
                 fprintf(stderr, "clvit report: %s\n", err.msg);
@@ -49,6 +61,15 @@ int clv_cmd_report(int argc, char **argv)
             status = 2;
             goto done;
         } else {
+            struct stat st;
+            if (stat(argv[i], &st)) {
+                fprintf(stderr, "clvit report: %s: %s\n", argv[i], strerror(errno));
+                goto done;
+            }
+            if (!clv_report_is_run_dir(argv[i])) {
+                fprintf(stderr, "clvit report: skipping %s (no run.json: not a run directory)\n", argv[i]);
+                continue;
+            }
             if (clv_report_run_read(&runs[n], argv[i], &err)) {
                 fprintf(stderr, "clvit report: %s\n", err.msg);
                 goto done;
@@ -56,15 +77,25 @@ int clv_cmd_report(int argc, char **argv)
             n++;
         }
     }
+    if (csv && json) {
+        fprintf(stderr, "clvit report: --csv and --json exclude each other\n");
+        status = 2;
+        goto done;
+    }
     if (!n) {
         fprintf(stderr, "clvit report: no run directory given (clvit report runs/*)\n");
         status = 2;
         goto done;
     }
-    if (csv)
-        clv_report_csv(runs, n, stdout);
+    if (json) {
+        if (clv_report_json(runs, n, stdout, &err)) {
+            fprintf(stderr, "clvit report: %s\n", err.msg);
+            goto done;
+        }
+    } else if (csv)
+        (per_run ? clv_report_csv : clv_report_groups_csv)(runs, n, stdout);
     else
-        clv_report_markdown(runs, n, stdout);
+        (per_run ? clv_report_markdown_per_run : clv_report_markdown)(runs, n, stdout);
     if (plot) {
         if (mkdir(plot, 0777) && errno != EEXIST) {
             fprintf(stderr, "clvit report: %s: cannot create: %s\n", plot, strerror(errno));

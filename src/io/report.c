@@ -1,48 +1,36 @@
-/* The comparison table of `clvit report` (Markdown and CSV). */
+/* The comparison tables of `clvit report`: per group or per run, Markdown or CSV. */
 #include "clvit/report.h"
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
-int clv_report_run_read(clv_report_run *run, const char *dir, clv_err *err)
-{
-    memset(run, 0, sizeof *run);
-    snprintf(run->dir, sizeof run->dir, "%s", dir);
-    return clv_run_record_read(&run->rec, &run->cfg, dir, err);
-}
-
-void clv_report_run_free(clv_report_run *run) { clv_run_record_free(&run->rec); }
-
-double clv_report_bits_per_task(const clv_report_run *run)
-{
-    double sum = 0;
-    int n = 0;
-    for (int t = 0; t < run->rec.n_tasks; t++)
-        if (run->rec.tasks[t].done) {
-            sum += (double)run->rec.tasks[t].stored_bits;
-            n++;
-        }
-    return n ? sum / n : NAN;
-}
-
-static double total_bits(const clv_report_run *run)
-{
-    double sum = 0;
-    for (int t = 0; t < run->rec.n_tasks; t++)
-        if (run->rec.tasks[t].done)
-            sum += (double)run->rec.tasks[t].stored_bits;
-    return sum;
-}
-
 static double mib(double bits) { return bits / 8.0 / (1024.0 * 1024.0); }
+static double kib(double bits) { return bits / 8.0 / 1024.0; }
 
-static void fmt_pct(char *buf, size_t len, double v)
+/* "-" for NAN, else the value with the given decimals. */
+static const char *num(char *buf, size_t len, double v, int decimals)
 {
     if (isnan(v))
         snprintf(buf, len, "-");
     else
-        snprintf(buf, len, "%.2f", v);
+        snprintf(buf, len, "%.*f", decimals, v);
+    return buf;
+}
+
+/* "mean ± sd" (sd shown when there are two runs or more; for storage only when it is not 0). */
+static const char *stat_text(char *buf, size_t len, clv_report_stat s, int decimals, double scale, int sd_if_zero)
+{
+    if (isnan(s.mean)) {
+        snprintf(buf, len, "-");
+        return buf;
+    }
+    if (s.n >= 2 && (sd_if_zero || s.sd > 0))
+        snprintf(buf, len, "%.*f ± %.*f", decimals, s.mean * scale, decimals, s.sd * scale);
+    else
+        snprintf(buf, len, "%.*f", decimals, s.mean * scale);
+    return buf;
 }
 
 static void matrix_markdown(const clv_report_run *r, FILE *out)
@@ -61,37 +49,54 @@ static void matrix_markdown(const clv_report_run *r, FILE *out)
         fprintf(out, "| %d |", i + 1);
         for (int j = 0; j < T; j++) {
             char b[32];
-            fmt_pct(b, sizeof b, clv_run_record_acc(&r->rec, i, j));
+            num(b, sizeof b, clv_run_record_acc(&r->rec, i, j), 2);
             fprintf(out, " %s |", j > i ? "" : b);
         }
         fprintf(out, "\n");
     }
 }
 
-/* Distinct values of a field, in order of first appearance. */
-static int distinct(const clv_report_run *runs, int n, int use_model, const char **out)
+static void warnings_markdown(const clv_report_run *runs, int n, FILE *out)
 {
-    int k = 0;
-    for (int i = 0; i < n; i++) {
-        const char *v = use_model ? runs[i].cfg.model : runs[i].cfg.method;
-        int seen = 0;
-        for (int j = 0; j < k; j++)
-            seen |= !strcmp(out[j], v);
-        if (!seen)
-            out[k++] = v;
-    }
-    return k;
+    int any = 0;
+    for (int i = 0; i < n; i++)
+        for (int w = 0; w < runs[i].n_warnings; w++) {
+            if (!any++)
+                fprintf(out, "\nwarnings:\n\n");
+            fprintf(out, "- %s: %s\n", runs[i].dir, runs[i].warnings[w]);
+        }
 }
 
-static void grid_markdown(const clv_report_run *runs, int n, FILE *out)
+static void rank_text(char *buf, size_t len, const clv_config *c)
 {
-    const char *methods[256], *models[256];
-    if (n > 256)
-        return;
-    int nm = distinct(runs, n, 0, methods), nb = distinct(runs, n, 1, models);
+    if (clv_report_uses_rank(c->method))
+        snprintf(buf, len, "%d", c->rank);
+    else
+        snprintf(buf, len, "-");
+}
+
+/* Average accuracy / marginal KiB per task, method x model, where one group fills the cell. */
+static void grid_markdown(const clv_report_run *runs, const clv_report_group *g, int ng, FILE *out)
+{
+    const char **methods = calloc((size_t)ng, sizeof *methods), **models = calloc((size_t)ng, sizeof *models);
+    int nm = 0, nb = 0;
+    if (!methods || !models)
+        goto done;
+    for (int k = 0; k < ng; k++) {
+        const clv_config *c = &runs[g[k].runs[0]].cfg;
+        int seen_m = 0, seen_b = 0;
+        for (int j = 0; j < nm; j++)
+            seen_m |= !strcmp(methods[j], c->method);
+        for (int j = 0; j < nb; j++)
+            seen_b |= !strcmp(models[j], c->model);
+        if (!seen_m)
+            methods[nm++] = c->method;
+        if (!seen_b)
+            models[nb++] = c->model;
+    }
     if (nb < 2)
-        return;
-    fprintf(out, "\naverage accuracy (%%) / added per task (MiB), method x backbone\n\n| method |");
+        goto done;
+    fprintf(out, "\naverage accuracy (%%) / marginal KiB per task, method x backbone\n\n| method |");
     for (int b = 0; b < nb; b++)
         fprintf(out, " %s |", models[b]);
     fprintf(out, "\n| --- |");
@@ -101,50 +106,159 @@ static void grid_markdown(const clv_report_run *runs, int n, FILE *out)
     for (int m = 0; m < nm; m++) {
         fprintf(out, "| %s |", methods[m]);
         for (int b = 0; b < nb; b++) {
-            const clv_report_run *hit = NULL;
-            for (int i = 0; i < n; i++)
-                if (!strcmp(runs[i].cfg.method, methods[m]) && !strcmp(runs[i].cfg.model, models[b]))
-                    hit = &runs[i];
-            if (!hit)
+            int hits = 0, hit = -1;
+            for (int k = 0; k < ng; k++) {
+                const clv_config *c = &runs[g[k].runs[0]].cfg;
+                if (!strcmp(c->method, methods[m]) && !strcmp(c->model, models[b]))
+                    hits++, hit = k;
+            }
+            char a[64], s[64];
+            if (!hits)
                 fprintf(out, " |");
+            else if (hits > 1)
+                fprintf(out, " %d groups (above) |", hits);
             else
-                fprintf(out, " %.2f / %.4f |", clv_run_record_average_accuracy(&hit->rec),
-                        mib(clv_report_bits_per_task(hit)));
+                fprintf(out, " %s / %s |", stat_text(a, sizeof a, g[hit].accuracy, 2, 1, 1),
+                        num(s, sizeof s, kib(g[hit].marginal_bits.mean), 2));
         }
         fprintf(out, "\n");
     }
+done:
+    free(methods);
+    free(models);
 }
 
 void clv_report_markdown(const clv_report_run *runs, int n, FILE *out)
 {
-    fprintf(out, "| run | method | backbone | data | tasks | avg acc (%%) | forgetting | "
-                 "added/task (params) | added/task (MiB) | added total (MiB) | base (MiB) |\n"
-                 "| --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
+    clv_report_group *g = NULL;
+    int ng = 0;
+    clv_err err = {{0}};
+    if (clv_report_group_runs(runs, n, &g, &ng, &err)) {
+        fprintf(out, "(no table: %s)\n", err.msg);
+        return;
+    }
+    int with_settings = 0;
+    for (int k = 0; k < ng; k++)
+        with_settings |= g[k].settings[0] != 0;
+    fprintf(out, "| method | model | rank |%s runs | tasks | avg acc (%%) | forgetting | marginal/task (bits) | "
+                 "marginal/task (KiB) | one-time (bits) | heads/task (bits) | zero mask bits (%%) | task warnings |\n"
+                 "| --- | --- | ---: |%s ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n",
+            with_settings ? " settings |" : "", with_settings ? " --- |" : "");
+    for (int k = 0; k < ng; k++) {
+        const clv_report_run *r = &runs[g[k].runs[0]];
+        char rank[16], acc[64], fg[64], mb[64], mk[64], ot[64], hd[64], zs[64];
+        rank_text(rank, sizeof rank, &r->cfg);
+        fprintf(out, "| %s | %s | %s |", r->cfg.method, r->cfg.model, rank);
+        if (with_settings)
+            fprintf(out, " %s |", g[k].settings);
+        fprintf(out, " %d | %d/%d | %s | %s | %s | %s | %s | %s | %s | %d |\n", g[k].n_runs, g[k].tasks_done,
+                r->rec.n_tasks, stat_text(acc, sizeof acc, g[k].accuracy, 2, 1, 1),
+                stat_text(fg, sizeof fg, g[k].forgetting, 2, 1, 1),
+                stat_text(mb, sizeof mb, g[k].marginal_bits, 0, 1, 0),
+                stat_text(mk, sizeof mk, g[k].marginal_bits, 2, 1 / 8192.0, 0),
+                stat_text(ot, sizeof ot, g[k].one_time_bits, 0, 1, 0), stat_text(hd, sizeof hd, g[k].head_bits, 0, 1, 0),
+                stat_text(zs, sizeof zs, g[k].zero_share, 2, 100, 1), g[k].task_warnings);
+    }
+    warnings_markdown(runs, n, out);
+    grid_markdown(runs, g, ng, out);
+    clv_report_groups_free(g, ng);
+}
+
+void clv_report_markdown_per_run(const clv_report_run *runs, int n, FILE *out)
+{
+    fprintf(out, "| run | method | backbone | data | rank | seed | tasks | avg acc (%%) | forgetting | "
+                 "marginal/task (bits) | marginal/task (KiB) | one-time (bits) | heads/task (bits) | total (MiB) | "
+                 "zero mask bits (%%) | task warnings |\n"
+                 "| --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | "
+                 "---: | ---: |\n");
     for (int i = 0; i < n; i++) {
         const clv_report_run *r = &runs[i];
-        char acc[32], fg[32];
-        fmt_pct(acc, sizeof acc, clv_run_record_average_accuracy(&r->rec));
-        fmt_pct(fg, sizeof fg, clv_run_record_forgetting(&r->rec));
-        double per = clv_report_bits_per_task(r);
-        fprintf(out, "| %s | %s | %s | %s | %d/%d | %s | %s | %.0f | %.4f | %.4f | %.3f |\n", r->dir, r->cfg.method,
-                r->cfg.model, r->cfg.data, clv_run_record_last_row(&r->rec) + 1, r->rec.n_tasks, acc, fg, per / 32,
-                mib(per), mib(total_bits(r)), mib((double)r->rec.base_bits));
+        const clv_storage_summary *s = &r->storage;
+        char rank[16], acc[32], fg[32], mb[32], mk[32], hd[32], zs[32];
+        rank_text(rank, sizeof rank, &r->cfg);
+        fprintf(out, "| %s | %s | %s | %s | %s | %llu | %d/%d | %s | %s | %s | %s | %lld | %s | %.4f | %s | %d |\n",
+                r->dir, r->cfg.method, r->cfg.model, r->cfg.data, rank, (unsigned long long)r->cfg.seed,
+                clv_run_record_last_row(&r->rec) + 1, r->rec.n_tasks,
+                num(acc, sizeof acc, clv_run_record_average_accuracy(&r->rec), 2),
+                num(fg, sizeof fg, clv_run_record_forgetting(&r->rec), 2), num(mb, sizeof mb, s->marginal_bits_per_task, 0),
+                num(mk, sizeof mk, kib(s->marginal_bits_per_task), 2), (long long)s->one_time_bits,
+                num(hd, sizeof hd, s->head_bits_per_task, 0), mib((double)s->total_bits),
+                num(zs, sizeof zs, 100 * r->zero_share, 2), r->task_warnings);
     }
-    grid_markdown(runs, n, out);
+    warnings_markdown(runs, n, out);
     for (int i = 0; i < n; i++)
         matrix_markdown(&runs[i], out);
+}
+
+static void csv_num(FILE *out, double v, int decimals)
+{
+    if (!isnan(v))
+        fprintf(out, "%.*f", decimals, v);
 }
 
 void clv_report_csv(const clv_report_run *runs, int n, FILE *out)
 {
     fprintf(out, "run,method,model,data,tasks_done,n_tasks,average_accuracy,forgetting,bits_per_task,"
-                 "params_per_task,mib_per_task,total_bits,base_bits\n");
+                 "params_per_task,mib_per_task,total_bits,base_bits,rank,seed,marginal_bits_per_task,"
+                 "marginal_elements_per_task,one_time_bits,one_time_elements,head_bits_per_task,"
+                 "head_elements_per_task,zero_mask_share,task_warnings\n");
     for (int i = 0; i < n; i++) {
         const clv_report_run *r = &runs[i];
+        const clv_storage_summary *s = &r->storage;
         double per = clv_report_bits_per_task(r);
-        fprintf(out, "\"%s\",%s,%s,%s,%d,%d,%.4f,%.4f,%.0f,%.1f,%.6f,%.0f,%lld\n", r->dir, r->cfg.method,
-                r->cfg.model, r->cfg.data, clv_run_record_last_row(&r->rec) + 1, r->rec.n_tasks,
-                clv_run_record_average_accuracy(&r->rec), clv_run_record_forgetting(&r->rec), per, per / 32,
-                mib(per), total_bits(r), (long long)r->rec.base_bits);
+        fprintf(out, "\"%s\",%s,%s,%s,%d,%d,%.4f,%.4f,%.0f,%.1f,%.6f,%.0f,%lld,", r->dir, r->cfg.method, r->cfg.model,
+                r->cfg.data, clv_run_record_last_row(&r->rec) + 1, r->rec.n_tasks,
+                clv_run_record_average_accuracy(&r->rec), clv_run_record_forgetting(&r->rec), per, per / 32, mib(per),
+                (double)(s->total_bits - s->base_bits), (long long)r->rec.base_bits);
+        if (clv_report_uses_rank(r->cfg.method))
+            fprintf(out, "%d", r->cfg.rank);
+        fprintf(out, ",%llu,", (unsigned long long)r->cfg.seed);
+        csv_num(out, s->marginal_bits_per_task, 1);
+        fputc(',', out);
+        csv_num(out, s->marginal_elements_per_task, 1);
+        fprintf(out, ",%lld,%lld,", (long long)s->one_time_bits, (long long)s->one_time_elements);
+        csv_num(out, s->head_bits_per_task, 1);
+        fputc(',', out);
+        csv_num(out, s->head_elements_per_task, 1);
+        fputc(',', out);
+        csv_num(out, r->zero_share, 6);
+        fprintf(out, ",%d\n", r->task_warnings);
     }
+}
+
+static void csv_stat(FILE *out, clv_report_stat s, int decimals)
+{
+    fputc(',', out);
+    csv_num(out, s.mean, decimals);
+    fputc(',', out);
+    csv_num(out, s.sd, decimals);
+}
+
+void clv_report_groups_csv(const clv_report_run *runs, int n, FILE *out)
+{
+    clv_report_group *g = NULL;
+    int ng = 0;
+    clv_err err = {{0}};
+    if (clv_report_group_runs(runs, n, &g, &ng, &err))
+        return;
+    fprintf(out, "method,model,data,rank,settings,runs,tasks_done,n_tasks,average_accuracy,average_accuracy_sd,"
+                 "forgetting,forgetting_sd,marginal_bits_per_task,marginal_bits_per_task_sd,"
+                 "marginal_elements_per_task,marginal_elements_per_task_sd,one_time_bits,one_time_bits_sd,"
+                 "head_bits_per_task,head_bits_per_task_sd,zero_mask_share,zero_mask_share_sd,task_warnings,pareto\n");
+    for (int k = 0; k < ng; k++) {
+        const clv_report_run *r = &runs[g[k].runs[0]];
+        fprintf(out, "%s,%s,%s,", r->cfg.method, r->cfg.model, r->cfg.data);
+        if (clv_report_uses_rank(r->cfg.method))
+            fprintf(out, "%d", r->cfg.rank);
+        fprintf(out, ",\"%s\",%d,%d,%d", g[k].settings, g[k].n_runs, g[k].tasks_done, r->rec.n_tasks);
+        csv_stat(out, g[k].accuracy, 4);
+        csv_stat(out, g[k].forgetting, 4);
+        csv_stat(out, g[k].marginal_bits, 1);
+        csv_stat(out, g[k].marginal_elements, 1);
+        csv_stat(out, g[k].one_time_bits, 1);
+        csv_stat(out, g[k].head_bits, 1);
+        csv_stat(out, g[k].zero_share, 6);
+        fprintf(out, ",%d,%d\n", g[k].task_warnings, g[k].pareto);
+    }
+    clv_report_groups_free(g, ng);
 }
