@@ -7,6 +7,8 @@
 #   make GEMM=openblas    choose the GEMM backend: dnnl (default), openblas, blis
 #   make MPI=1            data-parallel training with Open MPI (mpicc)
 #   make DEBUG=1          -O0 -g with AddressSanitizer and UBSan
+#   make SANITIZE=address,undefined BUILD=build-san test
+#                         optimized, with those sanitizers (any -fsanitize= list)
 
 GEMM ?= dnnl
 MPI ?= 0
@@ -32,16 +34,20 @@ else
   $(error GEMM must be dnnl, openblas or blis)
 endif
 
+comma := ,
 OPT := -O3 -march=native
 ifeq ($(DEBUG),1)
-  OPT := -O0 -g -fsanitize=address,undefined -fno-omit-frame-pointer
+  SANITIZE ?= address,undefined
+  OPT := -O0 -g -fno-omit-frame-pointer
+endif
+ifneq ($(SANITIZE),)
+  OPT += -g -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 endif
 
 CFLAGS := -std=gnu11 $(OPT) -fopenmp -Wall -Wextra -Wno-unused-parameter -Iinclude -Isrc \
           -DCLV_GEMM_$(GEMM) -DCLV_MPI=$(MPI) $(PKG_CFLAGS) $(GEMM_CFLAGS) -MMD -MP
 LDLIBS := $(GEMM_LIBS) $(PKG_LIBS) -lpthread -lm
-LDFLAGS := -fopenmp $(if $(filter 1,$(DEBUG)),-fsanitize=address$(comma)undefined)
-comma := ,
+LDFLAGS := -fopenmp $(if $(SANITIZE),-fsanitize=$(SANITIZE))
 
 LIB_SRC := $(sort $(wildcard src/*/*.c))
 LIB_SRC := $(filter-out src/cli/%,$(LIB_SRC))
