@@ -84,7 +84,7 @@ $(TEST_BIN): $(TEST_OBJ) $(LIB)
 
 # Tests run from the repository root (fixtures are read from tests/fixtures).
 # --jobs 2: two tests at a time; results never depend on timing or thread count.
-test: $(TEST_BIN) $(BIN)
+test: $(TEST_BIN) $(BIN) $(STUDYGEN)
 	OMP_NUM_THREADS=2 OMP_WAIT_POLICY=passive ./$(TEST_BIN) --jobs 2 $(TEST_ARGS)
 	tests/signal_check.sh $(BIN)
 	$(MAKE) --no-print-directory test-mpi

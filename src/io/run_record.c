@@ -8,6 +8,7 @@
 
 #include "clvit/atomic_file.h"
 #include "clvit/storage_summary.h"
+#include "io/data_manifest.h"
 
 int clv_run_record_init(clv_run_record *r, int n_tasks, clv_err *err)
 {
@@ -169,6 +170,10 @@ int clv_run_record_write(const clv_run_record *r, const clv_config *cfg, const c
     cJSON_AddStringToObject(root, "method", cfg->method);
     cJSON_AddStringToObject(root, "model", cfg->model);
     cJSON_AddStringToObject(root, "dataset", cfg->data);
+    if (clv_data_manifest_add(root, cfg->data_root, err)) { /* the generated data it saw, if any */
+        cJSON_Delete(root);
+        return -1;
+    }
     cJSON_AddNumberToObject(root, "n_tasks", r->n_tasks);
     cJSON_AddNumberToObject(root, "tasks_completed", clv_run_record_last_row(r) + 1);
     cJSON *m = cJSON_AddArrayToObject(root, "accuracy_matrix");

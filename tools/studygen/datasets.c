@@ -255,19 +255,16 @@ cJSON *sg_libraries_json(void)
     return o;
 }
 
-void sg_font_sources(cJSON *debian, const sg_fonts *f)
+int sg_font_packages_used(const sg_fonts *f, const char **list, int n, int cap)
 {
-    for (int i = 0; i < f->n; i++) {
+    for (int i = 0; i < f->n && n < cap; i++) {
         int seen = 0;
-        for (int k = 0; k < i; k++)
-            seen |= !strcmp(f->v[k].package, f->v[i].package);
-        if (seen)
-            continue;
-        char ver[128], copyright[SG_PATH];
-        sg_dpkg_version(f->v[i].package, ver, sizeof ver);
-        snprintf(copyright, sizeof copyright, "/usr/share/doc/%s/copyright", f->v[i].package);
-        sg_add_debian_source(debian, f->v[i].package, ver, copyright);
+        for (int k = 0; k < n; k++)
+            seen |= !strcmp(list[k], f->v[i].package);
+        if (!seen)
+            list[n++] = f->v[i].package;
     }
+    return n;
 }
 
 static cJSON *counts_json(int n_classes, const int per_class[SG_SPLITS])
@@ -296,7 +293,9 @@ static int make_folder(const sg_opts *o, const char *name, int dataset, const sg
     cJSON_AddItemToObject(in, "augmentation", cJSON_Parse(sg_render_description()));
     sg_fonts_to_json(in, fonts);
     cJSON *src = cJSON_AddObjectToObject(in, "sources");
-    sg_font_sources(cJSON_AddArrayToObject(src, "debian"), fonts);
+    const char *pkgs[64];
+    const int n_pkgs = sg_font_packages_used(fonts, pkgs, 0, 64);
+    sg_debian_sources(cJSON_AddArrayToObject(src, "debian"), pkgs, n_pkgs);
     cJSON_AddItemToObject(in, "libraries", sg_libraries_json());
 
     sg_build b;

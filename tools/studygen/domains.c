@@ -344,9 +344,10 @@ int sg_make_domains5(const sg_opts *o, sg_err *err)
         cJSON_AddItemToObject(dj, "classes", classes);
         cJSON_AddItemToArray(doms, dj);
     }
-    char ver[128];
-    sg_dpkg_version("dataset-fashion-mnist", ver, sizeof ver);
-    sg_add_debian_source(debian, "dataset-fashion-mnist", ver, "/usr/share/doc/dataset-fashion-mnist/copyright");
+    const char *pkgs[64] = {"dataset-fashion-mnist"};
+    int n_pkgs = sg_font_packages_used(&glyph_fonts[0], pkgs, 1, 64);
+    n_pkgs = sg_font_packages_used(&glyph_fonts[1], pkgs, n_pkgs, 64);
+    sg_debian_sources(debian, pkgs, n_pkgs);
     {
         char vpath[SG_PATH + 16], cpath[SG_PATH + 16], v[128] = "";
         snprintf(vpath, sizeof vpath, "%s/VERSION", sk_dir);
@@ -360,8 +361,6 @@ int sg_make_domains5(const sg_opts *o, sg_err *err)
         }
         sg_add_debian_source(debian, "python3-sklearn", v, cpath);
     }
-    sg_font_sources(debian, &glyph_fonts[0]);
-    sg_font_sources(debian, &glyph_fonts[1]);
     {
         snprintf(path, sizeof path, "%s/package/package.json", mnist_dir);
         FILE *f = fopen(path, "rb");

@@ -128,26 +128,60 @@ uint32_t sg_checksum(const sg_filelist *l, const char *prefix, int64_t *n_files)
     return (uint32_t)c;
 }
 
-void sg_dpkg_version(const char *pkg, char *out, size_t cap)
+static int package_name_ok(const char *p)
 {
-    out[0] = 0;
-    for (const char *p = pkg; *p; p++)
+    if (!*p)
+        return 0;
+    for (; *p; p++)
         if (!(islower((unsigned char)*p) || isdigit((unsigned char)*p) || strchr(".+-", *p)))
-            return; /* not a package name: never reaches the shell */
-    char cmd[256];
-    snprintf(cmd, sizeof cmd, "dpkg-query -W -f='${db:Status-Abbrev}|${Version}' %s 2>/dev/null", pkg);
+            return 0;
+    return 1;
+}
+
+void sg_debian_sources(cJSON *debian, const char *const *pkgs, int n)
+{
+    /* one dpkg-query for all: versions of the installed ones */
+    char (*ver)[128] = calloc((size_t)(n > 0 ? n : 1), sizeof *ver);
+    size_t cap = 128, len = 0;
+    for (int i = 0; i < n; i++)
+        cap += strlen(pkgs[i]) + 1;
+    char *cmd = malloc(cap);
+    if (!ver || !cmd) {
+        free(ver);
+        free(cmd);
+        return;
+    }
+    len = (size_t)snprintf(cmd, cap, "dpkg-query -W -f='${Package} ${db:Status-Abbrev}|${Version}\\n'");
+    for (int i = 0; i < n; i++)
+        if (package_name_ok(pkgs[i])) /* nothing else reaches the shell */
+            len += (size_t)snprintf(cmd + len, cap - len, " %s", pkgs[i]);
+    snprintf(cmd + len, cap - len, " 2>/dev/null");
     FILE *f = popen(cmd, "r");
-    if (!f)
-        return;
-    char line[256] = {0};
-    if (!fgets(line, sizeof line, f))
-        line[0] = 0;
-    pclose(f);
-    const char *bar = strchr(line, '|');
-    if (strncmp(line, "ii", 2) || !bar)
-        return;
-    snprintf(out, cap, "%s", bar + 1);
-    out[strcspn(out, "\n")] = 0;
+    char line[512];
+    while (f && fgets(line, sizeof line, f)) {
+        line[strcspn(line, "\n")] = 0;
+        char *sp = strchr(line, ' '), *bar = strchr(line, '|');
+        if (!sp || !bar || strncmp(sp + 1, "ii", 2))
+            continue;
+        *sp = 0;
+        for (int i = 0; i < n; i++)
+            if (!strcmp(pkgs[i], line))
+                snprintf(ver[i], sizeof ver[i], "%.120s", bar + 1);
+    }
+    if (f)
+        pclose(f);
+    free(cmd);
+    for (int i = 0; i < n; i++) {
+        int dup = 0;
+        for (int k = 0; k < i; k++)
+            dup |= !strcmp(pkgs[k], pkgs[i]);
+        if (dup)
+            continue;
+        char copyright[SG_PATH];
+        snprintf(copyright, sizeof copyright, "/usr/share/doc/%s/copyright", pkgs[i]);
+        sg_add_debian_source(debian, pkgs[i], ver[i], copyright);
+    }
+    free(ver);
 }
 
 void sg_copyright_licences(const char *path, char *out, size_t cap)
@@ -184,6 +218,34 @@ void sg_copyright_licences(const char *path, char *out, size_t cap)
     fclose(f);
 }
 
+/* "; first difference: <file> ..." from files.tsv's per-file crc32, or "", into msg. */
+static const char *first_changed(const char *root, const sg_filelist *l, const char *prefix, char msg[SG_PATH + 96])
+{
+    char path[SG_PATH + 16], line[SG_PATH + 256];
+    snprintf(path, sizeof path, "%s/files.tsv", root);
+    msg[0] = 0;
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return msg;
+    int i = 0;
+    const size_t plen = strlen(prefix);
+    while (fgets(line, sizeof line, f) && !msg[0]) {
+        char *tab = strchr(line, '\t');
+        if (!tab || strncmp(line, prefix, plen))
+            continue;
+        *tab = 0;
+        while (i < l->n && strcmp(l->v[i].path, line) < 0)
+            i++;
+        if (i == l->n || strcmp(l->v[i].path, line))
+            snprintf(msg, SG_PATH + 96, "; first difference: %.*s is missing", SG_PATH - 8, line);
+        else if (strtoul(tab + 1, NULL, 16) != l->v[i].crc)
+            snprintf(msg, SG_PATH + 96, "; first difference: %.*s has crc32 %08x, files.tsv says %.8s", SG_PATH - 64, line,
+                     l->v[i].crc, tab + 1);
+    }
+    fclose(f);
+    return msg;
+}
+
 int sg_verify(const char *root, sg_err *err)
 {
     char path[SG_PATH];
@@ -217,29 +279,30 @@ int sg_verify(const char *root, sg_err *err)
         return -1;
     }
     int rc = 0;
-    char got[16];
+    char got[16], diff[SG_PATH + 96];
     int64_t count;
-    snprintf(got, sizeof got, "%08x", sg_checksum(&l, "", &count));
-    if (count != (int64_t)nfiles->valuedouble || strcmp(got, total->valuestring))
-        rc = sg_errf(err, "%s: %lld files with checksum %s on disk, the manifest says %lld with %s", root,
-                     (long long)count, got, (long long)nfiles->valuedouble, total->valuestring);
     const cJSON *s;
     cJSON_ArrayForEach(s, sums)
     {
         const cJSON *prefix = cJSON_GetObjectItemCaseSensitive(s, "prefix");
         const cJSON *crc = cJSON_GetObjectItemCaseSensitive(s, "crc32");
         const cJSON *cnt = cJSON_GetObjectItemCaseSensitive(s, "files");
-        if (rc)
-            break;
         if (!cJSON_IsString(prefix) || !cJSON_IsString(crc) || !cJSON_IsNumber(cnt)) {
             rc = sg_errf(err, "%s: checksums.%s needs prefix, crc32 and files", path, s->string);
             break;
         }
         snprintf(got, sizeof got, "%08x", sg_checksum(&l, prefix->valuestring, &count));
-        if (count != (int64_t)cnt->valuedouble || strcmp(got, crc->valuestring))
-            rc = sg_errf(err, "%s: split %s: %lld files with checksum %s on disk, the manifest says %lld with %s",
-                         root, s->string, (long long)count, got, (long long)cnt->valuedouble, crc->valuestring);
+        if (count != (int64_t)cnt->valuedouble || strcmp(got, crc->valuestring)) {
+            rc = sg_errf(err, "%s: split %s: %lld files with checksum %s on disk, the manifest says %lld with %s%s", root,
+                         s->string, (long long)count, got, (long long)cnt->valuedouble, crc->valuestring,
+                         first_changed(root, &l, prefix->valuestring, diff));
+            break;
+        }
     }
+    snprintf(got, sizeof got, "%08x", sg_checksum(&l, "", &count));
+    if (!rc && (count != (int64_t)nfiles->valuedouble || strcmp(got, total->valuestring)))
+        rc = sg_errf(err, "%s: %lld files with checksum %s on disk, the manifest says %lld with %s%s", root,
+                     (long long)count, got, (long long)nfiles->valuedouble, total->valuestring, first_changed(root, &l, "", diff));
     sg_filelist_free(&l);
     cJSON_Delete(m);
     return rc;

@@ -28,6 +28,8 @@
 #include <ft2build.h>
 #include FT_FREETYPE_H
 
+typedef struct cJSON cJSON;
+
 #define SG_VERSION "1"
 #define SG_ERR_LEN 512
 #define SG_PATH 1024
@@ -161,15 +163,15 @@ void sg_filelist_free(sg_filelist *l);
 uint32_t sg_checksum(const sg_filelist *l, const char *prefix, int64_t *n_files);
 /* crc32 and size of one file. */
 int sg_file_crc(const char *path, uint32_t *crc, int64_t *bytes);
-/* Version of an installed Debian package ("" if not installed). */
-void sg_dpkg_version(const char *pkg, char *out, size_t cap);
+/* Adds each installed Debian package of pkgs (once) to a sources array:
+ * version (one dpkg-query for all) and the licences of its copyright file. */
+void sg_debian_sources(cJSON *debian, const char *const *pkgs, int n);
 /* The licences named by a Debian copyright file (DEP-5 "License:" lines), comma separated. */
 void sg_copyright_licences(const char *path, char *out, size_t cap);
 /* Checks root's files against root/manifest.json; 0 if they match. */
 int sg_verify(const char *root, sg_err *err);
 
 /* ---- one dataset's build (build.c): partial directory, records, manifest ---- */
-typedef struct cJSON cJSON;
 
 typedef struct sg_opts {
     const char *out;        /* the suite's root, e.g. data/study */
@@ -246,7 +248,7 @@ void sg_fonts_to_json(cJSON *parent, const sg_fonts *f);
 cJSON *sg_classes_to_json(const sg_classes *c);
 /* Libraries whose versions decide the bytes. */
 cJSON *sg_libraries_json(void);
-/* Debian packages of the used faces. */
-void sg_font_sources(cJSON *debian, const sg_fonts *f);
+/* Appends the Debian packages of the used faces to list (n entries so far, room for cap); returns the new n. */
+int sg_font_packages_used(const sg_fonts *f, const char **list, int n, int cap);
 
 #endif
