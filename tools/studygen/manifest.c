@@ -215,6 +215,26 @@ void sg_copyright_licences(const char *path, char *out, size_t cap)
         }
         len += (size_t)put;
     }
+    if (!n_seen) { /* not DEP-5: the licences named in the text */
+        static const char *const known[][2] = {{"open font license, version 1.1", "OFL-1.1"},
+                                               {"open font license, version 1.0", "OFL-1.0"},
+                                               {"arphic public license", "Arphic-1999"},
+                                               {"gnu general public license", "GPL"}};
+        int found[4] = {0};
+        rewind(f);
+        while (fgets(line, sizeof line, f))
+            for (int k = 0; k < 4; k++) {
+                for (char *p = line; *p; p++)
+                    *p = (char)tolower((unsigned char)*p);
+                found[k] |= strstr(line, known[k][0]) != NULL;
+            }
+        for (int k = 0; k < 4; k++)
+            if (found[k]) {
+                int put = snprintf(out + len, cap - len, "%s%s", len ? ", " : "", known[k][1]);
+                if (put > 0 && (size_t)put < cap - len)
+                    len += (size_t)put;
+            }
+    }
     fclose(f);
 }
 
