@@ -4,14 +4,14 @@
 #   tools/install-deps.sh          build, tests, the demo and the quick study suite's fonts
 #   tools/install-deps.sh --bench  also Debian's PyTorch (the benchmark's peer) and the fixture tools' needs
 #   tools/install-deps.sh --study  also the study suite's fonts and npm, then builds the suite in
-#                                  data/study (make study-data: about 60 s, 680 MB on disk)
+#                                  data/study (fonts: 150 MB to download; make study-data: 1-5 min, 680 MB on disk)
 set -euo pipefail
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 export DEBIAN_FRONTEND=noninteractive
 cd "$(dirname "$0")/.."
 $SUDO apt-get update -qq
-# the fonts are the quick study suite's (tools/studygen/fonts.c: quick_western, quick_cjk), 5 MB
+# the fonts are the quick study suite's (tools/studygen/fonts.c: quick_western, quick_cjk): 6 MB to download
 $SUDO apt-get install -y -qq --no-install-recommends \
     build-essential pkg-config \
     libdnnl-dev \
