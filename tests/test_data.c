@@ -523,3 +523,33 @@ Test(data, image_header_claims_are_checked_before_decoding)
     unlink(path);
     clv_free(px);
 }
+
+/* Files list images class by class: a limit keeps an even spread of them, not
+ * the first N (which kept 4 of 10 glyph classes at --train-limit 1000). */
+Test(data, task_limits_keep_every_class)
+{
+    clv_dataset *train, *test;
+    clv_err err = {{0}};
+    cr_assert_eq(clv_dataset_open_pair("imagefolder", FIX "imagefolder", &train, &test, &err), 0, "%s", err.msg);
+    clv_task_split s;
+    cr_assert_eq(clv_task_split_make(&s, train, test, 1, 0, 0, &err), 0, "%s", err.msg);
+    cr_assert_eq(s.tasks[0].n_train, 8, "labels 0 0 1 1 1 2 2 2");
+    const int64_t before[8] = {s.tasks[0].train_indices[0], s.tasks[0].train_indices[1], s.tasks[0].train_indices[2],
+                               s.tasks[0].train_indices[3], s.tasks[0].train_indices[4], s.tasks[0].train_indices[5],
+                               s.tasks[0].train_indices[6], s.tasks[0].train_indices[7]};
+    clv_task_split_limit(&s, 3, 2);
+    cr_assert_eq(s.tasks[0].n_train, 3);
+    const int want[3] = {0, 2, 5}; /* floor(i 8 / 3) */
+    for (int i = 0; i < 3; i++) {
+        cr_expect_eq(s.tasks[0].train_indices[i], before[want[i]], "kept image %d", i);
+        cr_expect_eq(s.tasks[0].train_labels[i], i, "one image of each class, in order");
+    }
+    cr_expect_eq(s.tasks[0].n_test, 2);
+    clv_task_split_limit(&s, 0, 0);
+    cr_expect_eq(s.tasks[0].n_train, 3, "0: no limit");
+    clv_task_split_limit(&s, 100, 100);
+    cr_expect_eq(s.tasks[0].n_train, 3, "a limit above the count keeps all");
+    clv_task_split_free(&s);
+    clv_dataset_free(train);
+    clv_dataset_free(test);
+}

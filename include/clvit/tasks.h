@@ -33,6 +33,12 @@ typedef struct clv_task_split {
  * (seed, CLV_STREAM_CLASSES); otherwise 0, 1, 2, ... */
 int clv_task_split_make(clv_task_split *split, const clv_dataset *train, const clv_dataset *test, int n_tasks,
                         int shuffled, uint64_t seed, clv_err *err);
+/* Keeps at most train_limit training and test_limit test images per task
+ * (0: all), spread evenly over the task's images in their order: the i-th
+ * kept is image floor(i n / limit). Files list a task's images class by
+ * class, so the first N would drop whole classes; an even spread keeps each
+ * class's share. */
+void clv_task_split_limit(clv_task_split *split, int64_t train_limit, int64_t test_limit);
 void clv_task_split_free(clv_task_split *split);
 
 #ifdef __cplusplus

@@ -95,6 +95,28 @@ done:
     return rc;
 }
 
+/* Keeps limit of n entries, the i-th being entry floor(i n / limit); in place. */
+static void keep_spread(int64_t *idx, int32_t *lab, int64_t *n, int64_t limit)
+{
+    if (!limit || *n <= limit)
+        return;
+    for (int64_t i = 0; i < limit; i++) {
+        const int64_t j = (int64_t)((__int128)i * *n / limit); /* j >= i: compacting forward is safe */
+        idx[i] = idx[j];
+        lab[i] = lab[j];
+    }
+    *n = limit;
+}
+
+void clv_task_split_limit(clv_task_split *split, int64_t train_limit, int64_t test_limit)
+{
+    for (int t = 0; t < split->n_tasks; t++) {
+        clv_task_info *ti = &split->tasks[t];
+        keep_spread(ti->train_indices, ti->train_labels, &ti->n_train, train_limit);
+        keep_spread(ti->test_indices, ti->test_labels, &ti->n_test, test_limit);
+    }
+}
+
 void clv_task_split_free(clv_task_split *split)
 {
     for (int t = 0; split->tasks && t < split->n_tasks; t++) {

@@ -45,8 +45,6 @@ int clv_run_evaluate_task(clv_run *R, int task, double *acc, clv_err *err)
     lc.indices = ti->test_indices;
     lc.labels = ti->test_labels;
     lc.count = ti->n_test;
-    if (R->cfg->test_limit && lc.count > R->cfg->test_limit)
-        lc.count = R->cfg->test_limit;
     lc.batch = R->cfg->eval_batch;
     lc.out_c = m->info.in_chans;
     lc.out_h = lc.out_w = m->info.img_size;

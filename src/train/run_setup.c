@@ -19,8 +19,11 @@ int clv_run_open_data(clv_run *R, clv_err *err)
         return -1;
     }
     clv_dataset_default_norm(cfg->data, R->norm.mean, R->norm.std);
-    return clv_task_split_make(&R->split, R->train, R->test, cfg->tasks, !strcmp(cfg->class_order, "shuffled"),
-                               cfg->seed, err);
+    if (clv_task_split_make(&R->split, R->train, R->test, cfg->tasks, !strcmp(cfg->class_order, "shuffled"),
+                            cfg->seed, err))
+        return -1;
+    clv_task_split_limit(&R->split, cfg->train_limit, cfg->test_limit);
+    return 0;
 }
 
 int clv_run_build_learner(clv_run *R, int load_done, clv_err *err)

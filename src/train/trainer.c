@@ -75,8 +75,7 @@ static int steps_per_epoch(const clv_run *R, int64_t n)
 
 static int64_t task_train_count(const clv_run *R, int task)
 {
-    int64_t n = R->split.tasks[task].n_train;
-    return R->cfg->train_limit && n > R->cfg->train_limit ? R->cfg->train_limit : n;
+    return R->split.tasks[task].n_train; /* the limit is applied to the split (clv_task_split_limit) */
 }
 
 static int save_state(clv_run *R, trainable_set *ts, int task, int64_t step, const clv_optim *opt, clv_err *err)
@@ -366,7 +365,7 @@ int clv_train_run(const clv_config *cfg, const clv_train_opts *opts, clv_err *er
         memcpy(tr->classes, ti->classes, (size_t)ti->n_classes * sizeof *tr->classes);
         tr->n_classes = ti->n_classes;
         tr->train_images = task_train_count(&R, t);
-        tr->test_images = cfg->test_limit && ti->n_test > cfg->test_limit ? cfg->test_limit : ti->n_test;
+        tr->test_images = ti->n_test;
     }
     if (clv_run_build_learner(&R, opts->resume, err))
         goto done;
