@@ -21,7 +21,7 @@ typedef struct {
 /* --maskrkr-source random: ||LM RM||_F / ||W||_F per layer at the start,
  * the size of the rectifications RKR learns (measured on Split
  * Fashion-MNIST, see docs/methods.md). */
-#define RANDOM_RECT_RATIO 0.05f
+#define RANDOM_RECT_RATIO 0.34f
 
 /* Prefix of the shared tensors in a task file (first) or the base file (joint). */
 #define SHARED_PREFIX "maskrkr."
