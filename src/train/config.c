@@ -50,7 +50,7 @@ static const clv_setting settings[] = {
        "maskrkr: which RKR tensors are masked, a comma list of lm, rm, f"),
     S_("method", "maskrkr_source", "maskrkr-source", CLV_SET_STR, maskrkr_source, "first", "first|joint|random", 0,
        "maskrkr: LM, RM, F learned as RKR on the first adapted task (first), learned with the base on task 1 and "
-       "stored with it (joint; needs no --weights), or LM, RM drawn from the seed at the size of a learned "
+       "stored with it (joint; not with --weights), or LM, RM drawn from the seed at the size of a learned "
        "rectification, F = 1 (random)"),
     S_("method", "lr_adapter", "lr-adapter", CLV_SET_FLOAT, lr_adapter, "0", NULL, 0,
        "rkr, maskrkr: peak learning rate of the real-valued LM, RM, F (0: the same as --lr)"),
