@@ -512,13 +512,11 @@ Test(methods, wrong_settings_are_refused)
     cr_assert(strstr(err.msg, "patch-embed|no-patch-embed"), "%s", err.msg);
     cr_assert_eq(clv_config_set_assignment(&c, "method.conv_view=paper", &err), -1);
     cr_assert(strstr(err.msg, "ours|rkr"), "%s", err.msg);
-    /* joint learns the shared tensors with the base: not with a pretrained one */
     config(&c, "maskrkr");
     cr_assert_eq(clv_config_set_assignment(&c, "method.maskrkr_source=joint", &err), 0, "%s", err.msg);
     cr_assert_eq(clv_config_validate(&c, &err), 0, "%s", err.msg);
-    snprintf(c.weights, sizeof c.weights, "base.safetensors");
-    cr_assert_eq(clv_config_validate(&c, &err), -1);
-    cr_assert(strstr(err.msg, "joint") && strstr(err.msg, "--weights"), "%s", err.msg);
+    cr_assert_eq(clv_config_set_assignment(&c, "method.maskrkr_source=last", &err), -1);
+    cr_assert(strstr(err.msg, "first|joint|random"), "%s", err.msg);
     /* none of them may change on --resume */
     const char *keys[] = {"method.lr_adapter", "method.adapt", "method.conv_view", "method.maskrkr_source"};
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
@@ -701,4 +699,53 @@ Test(methods, no_patch_embed_leaves_the_layer_reading_the_image_alone, .timeout 
         clv_run_record_free(&rec);
         tmp_tree_remove(dir);
     }
+}
+
+/* --maskrkr-source joint with --weights: "with the base" means the loaded
+ * base trains on task 1 together with LM, RM, F; the run's base file then
+ * differs from the weights, task 1 is the one-time task, and no task is
+ * forgotten afterwards. */
+Test(methods, maskrkr_joint_with_weights_trains_the_loaded_base_on_task_1, .timeout = 300)
+{
+    if (access(FMNIST, R_OK))
+        cr_skip_test("Debian's dataset-fashion-mnist is not installed");
+    char w[64] = "/tmp/clvit-jw-w-XXXXXX", dir[64] = "/tmp/clvit-jw-XXXXXX";
+    cr_assert(mkdtemp(w) && mkdtemp(dir));
+    clv_config c;
+    config(&c, "linear");
+    c.train_limit = 64;
+    c.epochs = 1;
+    (void)run(&c, w, 0, 0); /* a base trained on task 1: the "pretrained" weights */
+    config(&c, "maskrkr");
+    snprintf(c.maskrkr_source, sizeof c.maskrkr_source, "joint");
+    snprintf(c.weights, sizeof c.weights, "%s/base.safetensors", w);
+    (void)run(&c, dir, 0, 0);
+    clv_run_record rec;
+    clv_config saved;
+    clv_err err = {{0}};
+    cr_assert_eq(clv_run_record_read(&rec, &saved, dir, &err), 0, "%s", err.msg);
+    cr_expect_eq(clv_storage_get(&rec.tasks[0].storage, "shared_lm"), 32 * layer_sum(lm_floats, 2));
+    cr_expect(rec.tasks[0].storage.one_time_task, "task 1 pays the one-time cost");
+    for (int t = 1; t < 5; t++)
+        cr_expect_eq(clv_storage_get(&rec.tasks[t].storage, "lm_mask"), layer_sum(lm_floats, 2), "task %d masks",
+                     t + 1);
+    for (int j = 0; j < 5; j++)
+        for (int i = j + 1; i < 5; i++)
+            cr_assert_eq(clv_run_record_acc(&rec, i, j), clv_run_record_acc(&rec, j, j), "A[%d][%d]", i, j);
+    char pa[128], pb[128];
+    snprintf(pa, sizeof pa, "%s/base.safetensors", w);
+    snprintf(pb, sizeof pb, "%s/base.safetensors", dir);
+    clv_safetensors a, b;
+    cr_assert_eq(clv_st_open(&a, pa, &err), 0, "%s", err.msg);
+    cr_assert_eq(clv_st_open(&b, pb, &err), 0, "%s", err.msg);
+    const clv_st_tensor *ta = clv_st_find(&a, "blocks.0.attn.qkv.weight"), *tb = clv_st_find(&b, "blocks.0.attn.qkv.weight");
+    cr_assert(ta && tb && ta->numel == tb->numel);
+    cr_expect_neq(memcmp(clv_st_tensor_data(&a, ta), clv_st_tensor_data(&b, tb), (size_t)ta->numel * 4), 0,
+                  "the loaded base trained on task 1");
+    cr_expect_not_null(clv_st_find(&b, "maskrkr.blocks.0.attn.qkv.lm"), "LM, RM, F kept with the base");
+    clv_st_close(&a);
+    clv_st_close(&b);
+    clv_run_record_free(&rec);
+    tmp_tree_remove(w);
+    tmp_tree_remove(dir);
 }

@@ -4,7 +4,8 @@
  * --maskrkr-source says where the shared tensors come from:
  *   first   learned as plain RKR on the first adapted task, stored in its file;
  *   joint   learned with the base on task 1 (W + LM RM, scaled by F, all
- *           training), stored with the base in base.safetensors;
+ *           training; a base loaded with --weights trains there too),
+ *           stored with the base in base.safetensors;
  *   random  drawn from the seed once the base is final, scaled to the size
  *           of a rectification RKR learns (RANDOM_RECT_RATIO); F = 1. */
 #include <stdio.h>
@@ -57,9 +58,11 @@ static int mr_init(clv_strategy *s, const clv_learner *L, clv_err *err)
     m->mask_on = mask_on;
     m->learn_shared = strcmp(L->cfg->maskrkr_source, "random") != 0;
     m->joint = !strcmp(L->cfg->maskrkr_source, "joint");
-    if (m->joint && m->a.base_task < 0)
-        return clv_errf(err, "maskrkr: --maskrkr-source joint learns LM, RM, F with the base on task 1, "
-                             "but the base is pretrained (--weights)");
+    if (m->joint && m->a.base_task < 0) { /* "with the base": a loaded base trains on task 1 too */
+        m->a.base_task = 0;
+        clv_info("maskrkr --maskrkr-source joint: task 1 trains the base loaded with --weights together with LM, "
+                 "RM, F; later tasks mask them over that base");
+    }
     m->shared_task = m->learn_shared ? m->a.base_task + !m->joint : -2;
     m->a.base_adapted = m->joint;
     if (m->shared_task >= m->a.n_tasks && m->learn_shared)

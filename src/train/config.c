@@ -50,8 +50,8 @@ static const clv_setting settings[] = {
        "maskrkr: which RKR tensors are masked, a comma list of lm, rm, f"),
     S_("method", "maskrkr_source", "maskrkr-source", CLV_SET_STR, maskrkr_source, "first", "first|joint|random", 0,
        "maskrkr: LM, RM, F learned as RKR on the first adapted task (first), learned with the base on task 1 and "
-       "stored with it (joint; not with --weights), or LM, RM drawn from the seed at the size of a learned "
-       "rectification, F = 1 (random)"),
+       "stored with it (joint; a --weights base then trains on task 1 too), or LM, RM drawn from the seed at the "
+       "size of a learned rectification, F = 1 (random)"),
     S_("method", "lr_adapter", "lr-adapter", CLV_SET_FLOAT, lr_adapter, "0", NULL, 0,
        "rkr, maskrkr: peak learning rate of the real-valued LM, RM, F (0: the same as --lr)"),
     S_("method", "adapt", "adapt", CLV_SET_STR, adapt, "patch-embed", "patch-embed|no-patch-embed", 0,
@@ -301,9 +301,6 @@ int clv_config_validate(const clv_config *c, clv_err *err)
         return clv_errf(err, "method.lr_mask (--lr-mask) must be at least 0");
     if (!(c->lr_adapter >= 0) || !isfinite(c->lr_adapter))
         return clv_errf(err, "method.lr_adapter (--lr-adapter) must be a finite number, at least 0 (0: --lr)");
-    if (!strcmp(c->method, "maskrkr") && !strcmp(c->maskrkr_source, "joint") && c->weights[0])
-        return clv_errf(err, "method.maskrkr_source (--maskrkr-source) joint learns LM, RM, F with the base on "
-                             "task 1, but model.weights (--weights) gives a pretrained base: use first or random");
     if (clv_config_mask_on(c->mask_on, err) < 0)
         return -1;
     if (c->task_norms && strcmp(c->method, "rkr") && strcmp(c->method, "piggyback") && strcmp(c->method, "maskrkr"))
