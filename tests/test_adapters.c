@@ -137,7 +137,7 @@ Test(adapters, rkr_forward_and_gradients)
     layer_fixture f;
     fixture_init(&f, 100);
     clv_err err = {{0}};
-    clv_adapter *a = clv_rkr_create(&f.l, 3, &err);
+    clv_adapter *a = clv_rkr_create(&f.l, 3, CLV_VIEW_OURS, &err);
     cr_assert_not_null(a, "%s", err.msg);
     clv_params ps;
     clv_params_init(&ps);
@@ -282,12 +282,12 @@ Test(adapters, maskrkr_shared_learning_and_mask_gradients)
     layer_fixture f;
     fixture_init(&f, 300);
     clv_err err = {{0}};
-    clv_adapter *a = clv_maskrkr_create(&f.l, 3, K, 5e-3f, CLV_MASK_LM | CLV_MASK_RM | CLV_MASK_F, &err);
+    clv_adapter *a = clv_maskrkr_create(&f.l, 3, K, 5e-3f, CLV_MASK_LM | CLV_MASK_RM | CLV_MASK_F, CLV_VIEW_OURS, &err);
     cr_assert_not_null(a, "%s", err.msg);
     clv_params shared, task2;
     clv_params_init(&shared);
     clv_params_init(&task2);
-    cr_assert_eq(clv_maskrkr_add_shared(a, &f.l, 1, 1, 9, 1e-3f, &shared, &err), 0, "%s", err.msg);
+    cr_assert_eq(clv_maskrkr_add_shared(a, &f.l, 1, 1, 9, 0.0f, 1e-3f, &shared, &err), 0, "%s", err.msg);
     clv_param *lm = clv_maskrkr_shared(a, CLV_MASK_LM), *rm = clv_maskrkr_shared(a, CLV_MASK_RM),
               *fs = clv_maskrkr_shared(a, CLV_MASK_F);
     f.l.adapter = a;
@@ -395,13 +395,34 @@ Test(adapters, maskrkr_mask_on_subset)
     layer_fixture f;
     fixture_init(&f, 400);
     clv_err err = {{0}};
-    clv_adapter *a = clv_maskrkr_create(&f.l, 2, K, 5e-3f, CLV_MASK_F, &err);
+    clv_adapter *a = clv_maskrkr_create(&f.l, 2, K, 5e-3f, CLV_MASK_F, CLV_VIEW_OURS, &err);
     clv_params own, t1;
     clv_params_init(&own);
     clv_params_init(&t1);
     /* drawn from a seed: nothing learned, every task masks */
-    cr_assert_eq(clv_maskrkr_add_shared(a, &f.l, 0, 0, 5, 1e-3f, &own, &err), 0, "%s", err.msg);
+    cr_assert_eq(clv_maskrkr_add_shared(a, &f.l, 0, 0, 5, 0.05f, 1e-3f, &own, &err), 0, "%s", err.msg);
     cr_assert_eq(own.count, 0, "a drawn tensor is not the caller's to train or save");
+    /* drawn at the size of a learned rectification: ||LM RM||_F = 0.05 ||W||_F, F = 1 */
+    const clv_param *lm = clv_maskrkr_shared(a, CLV_MASK_LM), *rm = clv_maskrkr_shared(a, CLV_MASK_RM),
+                    *fs = clv_maskrkr_shared(a, CLV_MASK_F);
+    double pn = 0, wn = 0;
+    for (int o = 0; o < OUT; o++)
+        for (int i = 0; i < IN; i++) {
+            double v = 0;
+            for (int k = 0; k < K; k++)
+                v += (double)lm->data[o * K + k] * rm->data[k * IN + i];
+            pn += v * v;
+            wn += (double)f.l.weight->data[o * IN + i] * f.l.weight->data[o * IN + i];
+        }
+    cr_assert_float_eq(sqrt(pn / wn), 0.05, 1e-6, "||LM RM|| / ||W|| = %g", sqrt(pn / wn));
+    for (int o = 0; o < OUT; o++)
+        cr_assert_eq(fs->data[o], 1.0f);
+    double ln = 0, rn = 0; /* one factor for both: their sizes stay balanced as drawn */
+    for (int i = 0; i < OUT * K; i++)
+        ln += (double)lm->data[i] * lm->data[i];
+    for (int i = 0; i < K * IN; i++)
+        rn += (double)rm->data[i] * rm->data[i];
+    cr_assert(ln > 0 && rn > 0 && ln / (OUT * K) < 10 * rn / (K * IN) && rn / (K * IN) < 10 * ln / (OUT * K));
     cr_assert_eq(clv_maskrkr_add_task(a, &f.l, 0, 1e-2f, 1e-4f, &t1, &err), 0, "%s", err.msg);
     cr_assert_eq(t1.count, 1, "only F is masked");
     cr_assert_str_eq(t1.items[0]->name, "blocks.0.mlp.fc1.s_f");

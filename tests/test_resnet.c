@@ -307,7 +307,7 @@ Test(resnet, adapters_on_convolutions_start_as_the_base)
         for (int i = 0; i < L.m->n_wlayers; i++) {
             clv_wlayer *l = L.m->wlayers[i];
             cr_assert_eq(l->out * l->in, l->weight->numel, "%s is the Cout x (Cin k k) matrix", l->name);
-            clv_adapter *a = kind == 0 ? clv_rkr_create(l, 1, &err) : clv_piggyback_create(l, 1, 5e-3f, &err);
+            clv_adapter *a = kind == 0 ? clv_rkr_create(l, 1, CLV_VIEW_OURS, &err) : clv_piggyback_create(l, 1, 5e-3f, &err);
             cr_assert(a, "%s", err.msg);
             int rc = kind == 0 ? clv_rkr_add_task(a, l, 0, 2, 0, 99 + (uint64_t)i, 1.0f, &ps, &err)
                                : clv_piggyback_add_task(a, l, 0, 1e-2f, 1.0f, &ps, &err);
@@ -416,7 +416,7 @@ Test(resnet, adapters_on_a_convolution_finite_differences)
     for (int kind = 0; kind < 2; kind++) {
         clv_params ps;
         clv_params_init(&ps);
-        clv_adapter *a = kind == 0 ? clv_rkr_create(l, 1, &err) : clv_piggyback_create(l, 1, 5e-3f, &err);
+        clv_adapter *a = kind == 0 ? clv_rkr_create(l, 1, CLV_VIEW_OURS, &err) : clv_piggyback_create(l, 1, 5e-3f, &err);
         cr_assert(a, "%s", err.msg);
         int rc = kind == 0 ? clv_rkr_add_task(a, l, 0, 2, 1 /* random RM: no zero gradients */, 5, 1.0f, &ps, &err)
                            : clv_piggyback_add_task(a, l, 0, 1e-2f, 1.0f, &ps, &err);
@@ -452,5 +452,122 @@ Test(resnet, adapters_on_a_convolution_finite_differences)
         clv_params_free(&ps);
     }
     free(x), free(cols), free(c.y), free(c.z), free(c.r), free(scratch);
+    unload(&L);
+}
+
+/* RKR's own view of a convolution (--conv-view rkr) on layer2.0.conv1
+ * (Cout 8, Cin 4, 3x3): LM (Cin k) x K and RM K x (Cout k), their product
+ * placed at W[o][i][a][b] from row i k + a, column o k + b; the gradients of
+ * LM, RM, F by finite differences, and Mask-RKR's straight-through score
+ * gradients in the same view equal RKR's gradients of the masked tensors
+ * times the tensors. */
+Test(resnet, rkr_conv_view_on_a_convolution_finite_differences)
+{
+    loaded L;
+    load(&L, &fixtures[0]);
+    clv_err err = {{0}};
+    set_all_trainable(L.m, 0);
+    clv_wlayer *l = NULL;
+    for (int i = 0; i < L.m->n_wlayers; i++)
+        if (!strcmp(L.m->wlayers[i]->name, "layer2.0.conv1"))
+            l = L.m->wlayers[i];
+    cr_assert(l && l->out == 8 && l->in == 4 * 9);
+    enum { CO = 8, CI = 4, KS = 3, R = 12, C = 24, KR = 2 };
+    int64_t rows, cols;
+    cr_assert_eq(clv_rect_shape(l, CLV_VIEW_RKR, &rows, &cols, &err), 0, "%s", err.msg);
+    cr_assert(rows == R && cols == C, "(Cin k) x (Cout k), got %lld x %lld", (long long)rows, (long long)cols);
+    const int64_t B = 2, H = 16, W = 16, Ho = 8, N = B * Ho * Ho;
+    float *x = calloc((size_t)(B * H * W * CI), sizeof(float)), *cols_x = calloc((size_t)(N * l->in), sizeof(float));
+    gradcheck_fill(x, B * H * W * CI, 31, -1, 1);
+    clv_im2col(cols_x, x, B, H, W, CI, KS, 2, 1);
+    conv_ctx c = {.l = l, .cols = cols_x, .N = N};
+    c.y = calloc((size_t)(N * CO), sizeof(float));
+    c.z = calloc((size_t)(N * CO), sizeof(float));
+    c.r = calloc((size_t)(N * CO), sizeof(float));
+    gradcheck_fill(c.r, N * CO, 32, -1, 1);
+    float *scratch = calloc((size_t)clv_wlayer_scratch_floats(l, N) + 2 * CO, sizeof(float));
+    char buf[200];
+
+    clv_params ps;
+    clv_params_init(&ps);
+    clv_adapter *a = clv_rkr_create(l, 1, CLV_VIEW_RKR, &err);
+    cr_assert(a, "%s", err.msg);
+    cr_assert_eq(clv_rkr_add_task(a, l, 0, KR, 1, 5, 1.0f, &ps, &err), 0, "%s", err.msg);
+    clv_param *lm = ps.items[0], *rm = ps.items[1], *fs = ps.items[2];
+    cr_assert(lm->shape[0] == R && lm->shape[1] == KR && rm->shape[0] == KR && rm->shape[1] == C);
+    gradcheck_fill(fs->data, CO, 33, 0.5f, 1.5f);
+    clv_task_adapter_select(a, 0);
+    l->adapter = a;
+    /* the effective weight, entry by entry from the stated placement */
+    const float *weff = clv_wlayer_weight(l);
+    double worst = 0;
+    for (int o = 0; o < CO; o++)
+        for (int i = 0; i < CI; i++)
+            for (int ka = 0; ka < KS; ka++)
+                for (int kb = 0; kb < KS; kb++) {
+                    const int64_t w = o * CI * KS * KS + (i * KS + ka) * KS + kb;
+                    double want = l->weight->data[w];
+                    for (int r = 0; r < KR; r++)
+                        want += (double)lm->data[(i * KS + ka) * KR + r] * rm->data[r * C + o * KS + kb];
+                    worst = fmax(worst, fabs(weff[w] - want));
+                }
+    cr_assert_lt(worst, 1e-6, "W + placed LM RM: off by %g", worst);
+    clv_params_zero_grad(&ps);
+    conv_loss(&c);
+    clv_wlayer_backward(l, NULL, c.r, cols_x, c.z, N, scratch);
+    for (int i = 0; i < ps.count; i++) {
+        clv_param *p = ps.items[i];
+        float *g = malloc((size_t)p->numel * sizeof(float));
+        memcpy(g, p->grad, (size_t)p->numel * sizeof(float));
+        gradcheck_result res;
+        cr_assert_eq(gradcheck_run(p->data, g, p->numel, conv_loss, &c, NULL, &res), 0);
+        cr_expect(res.max_rel < 1e-2, "rkr view %s: %s", p->name, gradcheck_str(&res, buf, sizeof buf));
+        free(g);
+    }
+
+    /* Mask-RKR in the same view: shared tensors = RKR's, task 1 masks them */
+    clv_adapter *mr = clv_maskrkr_create(l, 2, KR, 5e-3f, CLV_MASK_LM | CLV_MASK_RM | CLV_MASK_F, CLV_VIEW_RKR, &err);
+    cr_assert(mr, "%s", err.msg);
+    clv_params shared, scores;
+    clv_params_init(&shared);
+    clv_params_init(&scores);
+    cr_assert_eq(clv_maskrkr_add_shared(mr, l, 0, 1, 9, 0.0f, 1.0f, &shared, &err), 0, "%s", err.msg);
+    for (int i = 0; i < 3; i++) {
+        memcpy(shared.items[i]->data, ps.items[i]->data, (size_t)ps.items[i]->numel * sizeof(float));
+        clv_param_set_trainable(shared.items[i], 0, &err);
+    }
+    cr_assert_eq(clv_maskrkr_add_task(mr, l, 1, 1e-2f, 1.0f, &scores, &err), 0, "%s", err.msg);
+    for (int i = 0; i < scores.count; i++)
+        gradcheck_fill(scores.items[i]->data, scores.items[i]->numel, 40 + (uint64_t)i, -1e-2f, 2e-2f);
+    /* RKR on the masked tensors */
+    for (int i = 0; i < 3; i++)
+        for (int64_t j = 0; j < ps.items[i]->numel; j++)
+            ps.items[i]->data[j] = scores.items[i]->data[j] > 5e-3f ? shared.items[i]->data[j] : 0.0f;
+    clv_params_zero_grad(&ps);
+    conv_loss(&c);
+    clv_wlayer_backward(l, NULL, c.r, cols_x, c.z, N, scratch);
+    float y_rkr[N * CO];
+    memcpy(y_rkr, c.y, sizeof y_rkr);
+    l->adapter = mr;
+    clv_task_adapter_select(mr, 1);
+    clv_params_zero_grad(&scores);
+    conv_loss(&c);
+    for (int64_t j = 0; j < N * CO; j++)
+        cr_assert_float_eq(c.y[j], y_rkr[j], 1e-5f, "y[%lld]: the masked network is RKR on the masked tensors",
+                           (long long)j);
+    clv_wlayer_backward(l, NULL, c.r, cols_x, c.z, N, scratch);
+    for (int i = 0; i < 3; i++)
+        for (int64_t j = 0; j < ps.items[i]->numel; j++) {
+            const float want = ps.items[i]->grad[j] * shared.items[i]->data[j];
+            cr_assert_float_eq(scores.items[i]->grad[j], want, 1e-5f * (1 + fabsf(want)), "%s[%lld]",
+                               scores.items[i]->name, (long long)j);
+        }
+    l->adapter = NULL;
+    a->ops->free(a);
+    mr->ops->free(mr);
+    clv_params_free(&ps);
+    clv_params_free(&shared);
+    clv_params_free(&scores);
+    free(x), free(cols_x), free(c.y), free(c.z), free(c.r), free(scratch);
     unload(&L);
 }

@@ -31,17 +31,28 @@ void clv_mask_pack(uint8_t *bits, const float *scores, int64_t n, float threshol
 void clv_mask_apply(float *out, const float *values, const uint8_t *bits, int64_t n);
 int64_t clv_mask_count(const uint8_t *bits, int64_t n);
 
+/* ---- the matrix a rectification LM RM lives in (rkr, maskrkr) ---- */
+/* ours: every weight as its out x in matrix (a conv: Cout x (Cin k k)).
+ * rkr: a conv weight (Cout, Cin, k, k) as RKR's paper reshapes it, (Cin k)
+ * x (Cout k), entry (i k + a, o k + b) at W[o][i][a][b]; other layers as ours. */
+typedef enum { CLV_VIEW_OURS, CLV_VIEW_RKR } clv_conv_view;
+/* rows x cols of layer l's rectification in view; -1 with err for a
+ * non-square kernel in the rkr view. Its largest rank is min(rows, cols). */
+int clv_rect_shape(const clv_wlayer *l, clv_conv_view view, int64_t *rows, int64_t *cols, clv_err *err);
+
 /* ---- common to the three adapters ---- */
 /* Switches the layer to task (-1: the base network). */
 void clv_task_adapter_select(clv_adapter *a, int task);
 int clv_task_adapter_selected(const clv_adapter *a);
 
 /* ---- RKR ---- */
-clv_adapter *clv_rkr_create(const clv_wlayer *l, int n_tasks, clv_err *err);
-/* Creates task's LM [out x K], RM [K x in], F [out] in ps ("<layer>.lm",
- * ".rm", ".f"): F = 1, RM = 0 and LM ~ N(0, 0.02^2) drawn from key, so the
- * task starts as the base (random_rm: RM ~ N(0, 0.02^2) too, RKR's own
- * initialization). Trainable, lr_scale = lr. */
+clv_adapter *clv_rkr_create(const clv_wlayer *l, int n_tasks, clv_conv_view view, clv_err *err);
+/* Creates task's LM [rows x K], RM [K x cols], F [out] in ps ("<layer>.lm",
+ * ".rm", ".f"; rows x cols as clv_rect_shape, out x in in our view):
+ * F = 1, RM = 0 and LM ~ N(0, 0.02^2) drawn from key, so the task starts
+ * as the base (random_rm: RM ~ N(0, 0.02^2) too, RKR's own
+ * initialization). K = rank capped at min(rows, cols). Trainable,
+ * lr_scale = lr. */
 int clv_rkr_add_task(clv_adapter *a, const clv_wlayer *l, int task, int rank, int random_rm, uint64_t key, float lr,
                      clv_params *ps, clv_err *err);
 /* Floats task stores in this layer (0 when it has none). */
@@ -63,14 +74,18 @@ int clv_piggyback_set_mask(clv_adapter *a, const clv_wlayer *l, int task, const 
 
 /* ---- Mask-RKR ---- */
 enum { CLV_MASK_LM = 1, CLV_MASK_RM = 2, CLV_MASK_F = 4 };
+/* The rank is capped at min(rows, cols) of the view (clv_rect_shape). */
 clv_adapter *clv_maskrkr_create(const clv_wlayer *l, int n_tasks, int rank, float threshold, int mask_on,
-                                clv_err *err);
+                                clv_conv_view view, clv_err *err);
 /* The shared LM, RM, F: learned as plain RKR (trainable, in ps, initialized
- * as RKR's) when learn, or drawn from key (LM, RM ~ N(0, 0.02^2), F = 1,
- * not trainable) otherwise. Their task (the one that learns them) is
- * shared_task; it uses them unmasked. */
-int clv_maskrkr_add_shared(clv_adapter *a, const clv_wlayer *l, int shared_task, int learn, uint64_t key, float lr,
-                           clv_params *ps, clv_err *err);
+ * as RKR's) when learn, or drawn from key otherwise (not trainable): F = 1,
+ * LM and RM standard normal, both scaled by one factor so that
+ * ||LM RM||_F = ratio ||W||_F for the layer's current base weight W.
+ * Their task (the one that learns them) is shared_task; it uses them
+ * unmasked. When the base weight trains in that task (learned jointly with
+ * the base), it gets its ordinary gradient as well. */
+int clv_maskrkr_add_shared(clv_adapter *a, const clv_wlayer *l, int shared_task, int learn, uint64_t key, float ratio,
+                           float lr, clv_params *ps, clv_err *err);
 /* The shared tensors (NULL before add_shared): lm, rm, f. */
 clv_param *clv_maskrkr_shared(const clv_adapter *a, int which);
 /* Creates task's scores over the masked tensors in ps ("<layer>.s_lm", ".s_rm", ".s_f"). */

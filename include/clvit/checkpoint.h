@@ -1,7 +1,8 @@
 /* The files of a run directory (all safetensors, all written atomically):
  *
- *   base.safetensors     the shared backbone, timm names; metadata: model,
- *                        mean, std (JSON arrays as strings), format
+ *   base.safetensors     the shared backbone, timm names (and tensors a
+ *                        strategy keeps with it, e.g. maskrkr.*); metadata:
+ *                        model, mean, std (JSON arrays as strings), format
  *   task-NN.safetensors  task NN's head (head.weight, head.bias) and the
  *                        strategy's per-task tensors; metadata: task,
  *                        classes, method, model, mean, std
@@ -37,7 +38,9 @@ typedef struct clv_ckpt_position {
 
 void clv_ckpt_path(char *buf, size_t len, const char *dir, const char *what, int task);
 
-int clv_ckpt_save_base(const char *dir, const clv_model *m, const clv_norm *norm, clv_err *err);
+/* The learner's backbone, and the strategy's tensors kept with it (its
+ * save_base hook; s may be NULL). */
+int clv_ckpt_save_base(const char *dir, clv_learner *L, clv_strategy *s, const clv_norm *norm, clv_err *err);
 /* Loads a backbone from a safetensors file with timm names (a base file or a
  * timm checkpoint; "head.*" tensors are ignored). */
 int clv_ckpt_load_backbone(const char *path, clv_model *m, clv_err *err);

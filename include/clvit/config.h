@@ -44,7 +44,10 @@ typedef struct clv_config {
     float threshold;          /* mask = score > threshold */
     float lr_mask;            /* learning rate of the scores */
     char mask_on[16];         /* maskrkr: which of lm, rm, f are masked */
-    char maskrkr_source[16];  /* first (learned on the first adapted task) | random (from the seed) */
+    char maskrkr_source[16];  /* first (learned on the first adapted task) | joint (with the base) | random (seed) */
+    float lr_adapter;         /* rkr, maskrkr: learning rate of LM, RM, F (0: lr) */
+    char adapt[16];           /* patch-embed | no-patch-embed: is the layer reading the image adapted */
+    char conv_view[8];        /* ours (Cout x Cin k k) | rkr ((Cin k) x (Cout k), RKR's paper) */
     /* [train] */
     int epochs;
     int batch;

@@ -121,6 +121,19 @@ int64_t clv_lowrank_backward_scratch_floats(int64_t N, int64_t in, int64_t out, 
 void clv_lowrank_backward(float *dA, float *dB, const float *x, const float *dy, const float *s, const float *A,
                           const float *B, int64_t N, int64_t in, int64_t out, int K, float *scratch);
 
+/* ---- RKR's view of a convolution weight (Cout, Cin, k, k) ---- */
+/* The rectification P [(Cin k) x (Cout k)] added into W's layout:
+ * W[o][i][a][b] += P[i k + a][o k + b] (W row-major, Cout x (Cin k k)). */
+void clv_rkr_view_add(float *W, const float *P, int64_t cout, int64_t cin, int64_t k);
+/* Backward of z[N x Cout] = x[N x (Cin k k)] (W + R)^T with R the above
+ * placement of A B, A [(Cin k) x K], B [K x (Cout k)]: dA, dB += (each
+ * skipped when NULL), dz = dy * s per column (s NULL: dz = dy), never
+ * forming the full dW. Needs clv_rkr_view_backward_scratch_floats floats.
+ * The result does not depend on the thread count. */
+int64_t clv_rkr_view_backward_scratch_floats(int64_t N, int64_t cin, int64_t cout, int64_t k, int K);
+void clv_rkr_view_backward(float *dA, float *dB, const float *x, const float *dy, const float *s, const float *A,
+                           const float *B, int64_t N, int64_t cin, int64_t cout, int64_t k, int K, float *scratch);
+
 #ifdef __cplusplus
 }
 #endif

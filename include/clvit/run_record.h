@@ -4,12 +4,14 @@
  * accuracy matrix (T x T, row i = after learning task i, entry j = test
  * accuracy in percent on task j, null where j > i or not yet measured),
  * average accuracy (mean of the last finished row), forgetting, and per
- * task: classes, image counts, stored bits, trainable parameters, seconds.
+ * task: classes, image counts, stored bits, trainable parameters, seconds;
+ * for methods with a rank, rank_caps: the layers whose rank was capped.
  * Both files are written atomically; run.json is read back on --resume. */
 #ifndef CLVIT_RUN_RECORD_H
 #define CLVIT_RUN_RECORD_H
 
 #include "clvit/config.h"
+#include "clvit/param.h"
 #include "clvit/storage.h"
 
 #ifdef __cplusplus
@@ -28,6 +30,13 @@ typedef struct clv_task_record {
     int done;
 } clv_task_record;
 
+/* A layer whose rank (rkr, maskrkr) was capped at the largest its
+ * rectification has, min(rows, cols). */
+typedef struct clv_rank_cap {
+    char layer[CLV_NAME_LEN];
+    int rank;
+} clv_rank_cap;
+
 typedef struct clv_run_record {
     int n_tasks;
     double *acc;              /* n_tasks x n_tasks, NAN where undefined */
@@ -36,6 +45,9 @@ typedef struct clv_run_record {
     char status[16];          /* running | complete */
     char gemm[64];
     int threads;
+    int has_rank_caps;        /* the method has a rank: run.json lists rank_caps (maybe empty) */
+    clv_rank_cap *rank_caps;  /* n_rank_caps of them (malloc'd) */
+    int n_rank_caps;
 } clv_run_record;
 
 int clv_run_record_init(clv_run_record *r, int n_tasks, clv_err *err);

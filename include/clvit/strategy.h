@@ -12,6 +12,7 @@
 
 #include "clvit/config.h"
 #include "clvit/model.h"
+#include "clvit/run_record.h"
 #include "clvit/safetensors.h"
 #include "clvit/storage.h"
 
@@ -51,6 +52,14 @@ typedef struct clv_strategy_ops {
      * (adapters); NULL: none. They are optimized and checkpointed. */
     clv_params *(*task_params)(clv_strategy *s, int task);
     void (*free)(clv_strategy *s);
+    /* (optional) Tensors kept with the base network in base.safetensors
+     * (Mask-RKR's LM, RM, F learned jointly with the base), and reading them
+     * back once the base task is done. */
+    int (*save_base)(clv_strategy *s, clv_learner *L, clv_st_writer *w, clv_err *err);
+    int (*load_base)(clv_strategy *s, clv_learner *L, const clv_safetensors *st, clv_err *err);
+    /* (optional; methods with a rank) The layers whose rank was capped: up to
+     * max of them into caps; returns how many there are. */
+    int (*rank_caps)(clv_strategy *s, clv_rank_cap *caps, int max);
 } clv_strategy_ops;
 
 struct clv_strategy {

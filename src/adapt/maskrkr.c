@@ -4,10 +4,12 @@
  *   W_t = W + (LM * M^LM_t)(RM * M^RM_t),   output scaled by F * M^F_t,
  * by the straight-through estimator, and keeps only the masks' bits. The
  * tensors not named in mask_on are used unmasked. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "adapt/task_adapter.h"
+#include "clvit/gemm.h"
 
 enum { LM, RM, F, N_KINDS };
 static const int kind_flag[N_KINDS] = {CLV_MASK_LM, CLV_MASK_RM, CLV_MASK_F};
@@ -99,8 +101,9 @@ static void mr_backward(clv_adapter *a, const clv_wlayer *l, const float *x, con
     const int t = m->ta.active, K = m->K;
     const float *e[N_KINDS];
     form(m, e);
-    if (t == m->shared_task) { /* plain RKR on the shared tensors */
+    if (t == m->shared_task) { /* plain RKR on the shared tensors (and the base weight, when it trains with them) */
         clv_param *lm = m->shared[LM], *rm = m->shared[RM], *f = m->shared[F];
+        task_adapter_identity_backward(&m->ta, l, x, dy, s, N);
         task_adapter_lowrank_backward(&m->ta, l, lm->data, rm->data, K, x, dy, s, N, lm->trainable ? lm->grad : NULL,
                                       rm->trainable ? rm->grad : NULL);
         if (ds && f->trainable)
@@ -110,7 +113,7 @@ static void mr_backward(clv_adapter *a, const clv_wlayer *l, const float *x, con
     }
     /* straight-through: dS = d(masked tensor) * tensor */
     clv_param *s_lm = m->scores[LM][t], *s_rm = m->scores[RM][t], *s_f = m->scores[F][t];
-    const int64_t nA = l->out * K, nB = K * l->in;
+    const int64_t nA = m->ta.rows * K, nB = K * m->ta.cols;
     float *dA = calloc((size_t)(nA + nB), sizeof(float));
     if (!dA)
         return;
@@ -154,10 +157,10 @@ static void mr_free(clv_adapter *a)
 static const clv_adapter_ops mr_ops = {"maskrkr", mr_weight, mr_scale, mr_backward, mr_invalidate, mr_free};
 
 clv_adapter *clv_maskrkr_create(const clv_wlayer *l, int n_tasks, int rank, float threshold, int mask_on,
-                                clv_err *err)
+                                clv_conv_view view, clv_err *err)
 {
-    if (rank < 1 || rank > l->out || rank > l->in) {
-        clv_errf(err, "%s: rank %d outside 1..%lld", l->name, rank, (long long)(l->out < l->in ? l->out : l->in));
+    if (rank < 1) {
+        clv_errf(err, "%s: rank %d must be at least 1", l->name, rank);
         return NULL;
     }
     maskrkr *m = calloc(1, sizeof *m);
@@ -171,8 +174,10 @@ clv_adapter *clv_maskrkr_create(const clv_wlayer *l, int n_tasks, int rank, floa
     m->mask_on = mask_on;
     m->shared_task = -2;
     m->ta.n_tasks = n_tasks;
-    int ok = !task_adapter_init(&m->ta, &mr_ops, l, n_tasks, err);
-    const int64_t sizes[N_KINDS] = {l->out * rank, rank * l->in, l->out};
+    int ok = !task_adapter_init(&m->ta, &mr_ops, l, n_tasks, view, err);
+    if (ok && rank > task_adapter_max_rank(&m->ta)) /* a rank beyond the layer's is the layer's */
+        m->K = rank = (int)task_adapter_max_rank(&m->ta);
+    const int64_t sizes[N_KINDS] = {m->ta.rows * rank, rank * m->ta.cols, l->out};
     for (int k = 0; ok && k < N_KINDS; k++) {
         m->scores[k] = calloc((size_t)n_tasks, sizeof *m->scores[k]);
         m->bits[k] = calloc((size_t)n_tasks, sizeof *m->bits[k]);
@@ -189,22 +194,49 @@ clv_adapter *clv_maskrkr_create(const clv_wlayer *l, int n_tasks, int rank, floa
     return &m->ta.base;
 }
 
-int clv_maskrkr_add_shared(clv_adapter *a, const clv_wlayer *l, int shared_task, int learn, uint64_t key, float lr,
-                           clv_params *ps, clv_err *err)
+/* LM, RM standard normal from key, then both times c so that
+ * ||LM RM||_F = ratio ||W||_F (c^2 ||LM0 RM0|| = ratio ||W||). In RKR's conv
+ * view the placement only permutes entries: the norms are the same. */
+static void draw_scaled(maskrkr *m, const clv_wlayer *l, clv_param *lm, clv_param *rm, uint64_t key, float ratio)
+{
+    for (int64_t i = 0; i < lm->numel; i++)
+        lm->data[i] = clv_rng_normal(key, (uint64_t)i);
+    for (int64_t i = 0; i < rm->numel; i++)
+        rm->data[i] = clv_rng_normal(key, (uint64_t)(lm->numel + i));
+    /* the product in weff's buffer (rows x cols = out x in floats), which is re-formed before any use */
+    float *p = m->ta.weff;
+    clv_gemm(0, 0, m->ta.rows, m->ta.cols, m->K, 1.0f, lm->data, m->K, rm->data, m->ta.cols, 0.0f, p, m->ta.cols);
+    double pn = 0, wn = 0;
+    for (int64_t i = 0; i < m->ta.rows * m->ta.cols; i++)
+        pn += (double)p[i] * p[i];
+    for (int64_t i = 0; i < l->out * l->in; i++)
+        wn += (double)l->weight->data[i] * l->weight->data[i];
+    const float c = pn > 0 ? (float)sqrt((double)ratio * sqrt(wn) / sqrt(pn)) : 0.0f;
+    for (int64_t i = 0; i < lm->numel; i++)
+        lm->data[i] *= c;
+    for (int64_t i = 0; i < rm->numel; i++)
+        rm->data[i] *= c;
+    m->ta.weff_valid = 0;
+}
+
+int clv_maskrkr_add_shared(clv_adapter *a, const clv_wlayer *l, int shared_task, int learn, uint64_t key, float ratio,
+                           float lr, clv_params *ps, clv_err *err)
 {
     maskrkr *m = a->state;
     if (m->shared[LM])
         return clv_errf(err, "%s: the shared RKR tensors exist already", l->name);
     clv_params *dst = learn ? ps : &m->own;
-    clv_param *lm = task_adapter_param(dst, l, "lm", 2, l->out, m->K, learn, lr, err);
-    clv_param *rm = lm ? task_adapter_param(dst, l, "rm", 2, m->K, l->in, learn, lr, err) : NULL;
+    clv_param *lm = task_adapter_param(dst, l, "lm", 2, m->ta.rows, m->K, learn, lr, err);
+    clv_param *rm = lm ? task_adapter_param(dst, l, "rm", 2, m->K, m->ta.cols, learn, lr, err) : NULL;
     clv_param *f = rm ? task_adapter_param(dst, l, "f", 1, l->out, 0, learn, lr, err) : NULL;
     if (!f)
         return -1;
-    for (int64_t i = 0; i < lm->numel; i++)
-        lm->data[i] = 0.02f * clv_rng_normal(key, (uint64_t)i);
-    for (int64_t i = 0; i < rm->numel; i++) /* learned: RM = 0 so the task starts as the base */
-        rm->data[i] = learn ? 0.0f : 0.02f * clv_rng_normal(key, (uint64_t)(lm->numel + i));
+    if (learn) { /* as RKR: RM = 0 so the task starts as the base */
+        for (int64_t i = 0; i < lm->numel; i++)
+            lm->data[i] = 0.02f * clv_rng_normal(key, (uint64_t)i);
+        memset(rm->data, 0, (size_t)rm->numel * sizeof(float));
+    } else
+        draw_scaled(m, l, lm, rm, key, ratio);
     for (int64_t i = 0; i < f->numel; i++)
         f->data[i] = 1.0f;
     m->shared[LM] = lm;

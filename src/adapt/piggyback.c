@@ -87,7 +87,7 @@ clv_adapter *clv_piggyback_create(const clv_wlayer *l, int n_tasks, float thresh
     p->scores = calloc((size_t)n_tasks, sizeof *p->scores);
     p->bits = calloc((size_t)n_tasks, sizeof *p->bits);
     p->ta.n_tasks = n_tasks;
-    if (!p->scores || !p->bits || task_adapter_init(&p->ta, &pb_ops, l, n_tasks, err)) {
+    if (!p->scores || !p->bits || task_adapter_init(&p->ta, &pb_ops, l, n_tasks, CLV_VIEW_OURS, err)) {
         if (err && !err->msg[0])
             clv_errf(err, "out of memory");
         pb_free(&p->ta.base);

@@ -1,6 +1,7 @@
-/* RKR on one weight layer: per task, W_t = W + LM_t RM_t (rank K) and the
- * output scaled by F_t. The effective weight is formed once per optimizer
- * step; the backward takes the low-rank path (no full dW). */
+/* RKR on one weight layer: per task, W_t = W + LM_t RM_t (rank K, in the
+ * layer's view: clv_rect_shape) and the output scaled by F_t. The effective
+ * weight is formed once per optimizer step; the backward takes the
+ * low-rank path (no full dW). */
 #include <stdlib.h>
 
 #include "adapt/task_adapter.h"
@@ -64,7 +65,7 @@ static void rkr_free(clv_adapter *a)
 static const clv_adapter_ops rkr_ops = {"rkr", rkr_weight, rkr_scale, rkr_backward, task_adapter_invalidate,
                                         rkr_free};
 
-clv_adapter *clv_rkr_create(const clv_wlayer *l, int n_tasks, clv_err *err)
+clv_adapter *clv_rkr_create(const clv_wlayer *l, int n_tasks, clv_conv_view view, clv_err *err)
 {
     rkr *r = calloc(1, sizeof *r);
     if (!r) {
@@ -75,7 +76,7 @@ clv_adapter *clv_rkr_create(const clv_wlayer *l, int n_tasks, clv_err *err)
     r->lm = calloc((size_t)n_tasks, sizeof *r->lm);
     r->rm = calloc((size_t)n_tasks, sizeof *r->rm);
     r->f = calloc((size_t)n_tasks, sizeof *r->f);
-    if (!r->rank || !r->lm || !r->rm || !r->f || task_adapter_init(&r->ta, &rkr_ops, l, n_tasks, err)) {
+    if (!r->rank || !r->lm || !r->rm || !r->f || task_adapter_init(&r->ta, &rkr_ops, l, n_tasks, view, err)) {
         if (err && !err->msg[0])
             clv_errf(err, "out of memory");
         rkr_free(&r->ta.base);
@@ -91,11 +92,12 @@ int clv_rkr_add_task(clv_adapter *a, const clv_wlayer *l, int task, int rank, in
     rkr *r = a->state;
     if (task < 0 || task >= r->ta.n_tasks || r->lm[task])
         return clv_errf(err, "%s: RKR task %d exists or is out of range", l->name, task + 1);
-    if (rank < 1 || rank > l->out || rank > l->in)
-        return clv_errf(err, "%s: rank %d outside 1..%lld", l->name, rank,
-                        (long long)(l->out < l->in ? l->out : l->in));
-    clv_param *lm = task_adapter_param(ps, l, "lm", 2, l->out, rank, 1, lr, err);
-    clv_param *rm = lm ? task_adapter_param(ps, l, "rm", 2, rank, l->in, 1, lr, err) : NULL;
+    if (rank < 1)
+        return clv_errf(err, "%s: rank %d must be at least 1", l->name, rank);
+    if (rank > task_adapter_max_rank(&r->ta)) /* a rank beyond the layer's is the layer's */
+        rank = (int)task_adapter_max_rank(&r->ta);
+    clv_param *lm = task_adapter_param(ps, l, "lm", 2, r->ta.rows, rank, 1, lr, err);
+    clv_param *rm = lm ? task_adapter_param(ps, l, "rm", 2, rank, r->ta.cols, 1, lr, err) : NULL;
     clv_param *f = rm ? task_adapter_param(ps, l, "f", 1, l->out, 0, 1, lr, err) : NULL;
     if (!f)
         return -1;

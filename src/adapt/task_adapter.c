@@ -39,8 +39,33 @@ void clv_task_adapter_select(clv_adapter *a, int task)
 
 int clv_task_adapter_selected(const clv_adapter *a) { return ((const task_adapter *)a->state)->active; }
 
+/* A conv weight (Cout, Cin, k, k) in the rkr view; *k = 0 for our view or a
+ * layer that is not a convolution. */
+static int conv_kernel(const clv_wlayer *l, clv_conv_view view, int64_t *k, clv_err *err)
+{
+    *k = 0;
+    if (view != CLV_VIEW_RKR || l->weight->ndim != 4)
+        return 0;
+    const int64_t *sh = l->weight->shape;
+    if (sh[2] != sh[3] || sh[0] != l->out || sh[1] * sh[2] * sh[3] != l->in)
+        return clv_errf(err, "%s: RKR's conv view needs a square kernel (weight %lld x %lld x %lld x %lld)", l->name,
+                        (long long)sh[0], (long long)sh[1], (long long)sh[2], (long long)sh[3]);
+    *k = sh[2];
+    return 0;
+}
+
+int clv_rect_shape(const clv_wlayer *l, clv_conv_view view, int64_t *rows, int64_t *cols, clv_err *err)
+{
+    int64_t k;
+    if (conv_kernel(l, view, &k, err))
+        return -1;
+    *rows = k ? l->weight->shape[1] * k : l->out;
+    *cols = k ? l->out * k : l->in;
+    return 0;
+}
+
 int task_adapter_init(task_adapter *ta, const clv_adapter_ops *ops, const clv_wlayer *l, int n_tasks,
-                      clv_err *err)
+                      clv_conv_view view, clv_err *err)
 {
     ta->base.ops = ops;
     ta->base.state = ta;
@@ -48,14 +73,20 @@ int task_adapter_init(task_adapter *ta, const clv_adapter_ops *ops, const clv_wl
     ta->n_tasks = n_tasks;
     ta->out = l->out;
     ta->in = l->in;
-    if (!(ta->weff = clv_alloc_array((size_t)(l->out * l->in), sizeof(float))))
+    if (conv_kernel(l, view, &ta->conv_k, err) || clv_rect_shape(l, view, &ta->rows, &ta->cols, err))
+        return -1;
+    if (!(ta->weff = clv_alloc_array((size_t)(l->out * l->in), sizeof(float))) ||
+        (ta->conv_k && !(ta->rect = clv_alloc_array((size_t)(ta->rows * ta->cols), sizeof(float)))))
         return clv_errf(err, "%s: out of memory for the adapted weight", l->name);
     return 0;
 }
 
+int64_t task_adapter_max_rank(const task_adapter *ta) { return ta->rows < ta->cols ? ta->rows : ta->cols; }
+
 void task_adapter_release(task_adapter *ta)
 {
     clv_free(ta->weff);
+    clv_free(ta->rect);
     clv_free(ta->scratch);
 }
 
@@ -94,16 +125,26 @@ int task_adapter_identity_backward(task_adapter *ta, const clv_wlayer *l, const 
 void task_adapter_form_lowrank(task_adapter *ta, const clv_wlayer *l, const float *A, const float *B, int K)
 {
     memcpy(ta->weff, l->weight->data, (size_t)(l->out * l->in) * sizeof(float));
-    clv_gemm(0, 0, l->out, l->in, K, 1.0f, A, K, B, l->in, 1.0f, ta->weff, l->in);
+    if (!ta->conv_k) {
+        clv_gemm(0, 0, l->out, l->in, K, 1.0f, A, K, B, l->in, 1.0f, ta->weff, l->in);
+        return;
+    }
+    clv_gemm(0, 0, ta->rows, ta->cols, K, 1.0f, A, K, B, ta->cols, 0.0f, ta->rect, ta->cols);
+    clv_rkr_view_add(ta->weff, ta->rect, l->out, ta->rows / ta->conv_k, ta->conv_k);
 }
 
 int task_adapter_lowrank_backward(task_adapter *ta, const clv_wlayer *l, const float *A, const float *B, int K,
                                   const float *x, const float *dy, const float *s, int64_t N, float *dA, float *dB)
 {
-    float *t = task_adapter_scratch(ta, (size_t)clv_lowrank_backward_scratch_floats(N, l->in, l->out, K));
+    const int64_t k = ta->conv_k, cin = k ? ta->rows / k : 0;
+    float *t = task_adapter_scratch(ta, (size_t)(k ? clv_rkr_view_backward_scratch_floats(N, cin, l->out, k, K)
+                                                   : clv_lowrank_backward_scratch_floats(N, l->in, l->out, K)));
     if (!t)
         return -1;
-    clv_lowrank_backward(dA, dB, x, dy, s, A, B, N, l->in, l->out, K, t);
+    if (k)
+        clv_rkr_view_backward(dA, dB, x, dy, s, A, B, N, cin, l->out, k, K, t);
+    else
+        clv_lowrank_backward(dA, dB, x, dy, s, A, B, N, l->in, l->out, K, t);
     return 0;
 }
 

@@ -11,6 +11,9 @@ typedef struct task_adapter {
     int active;         /* selected task, -1 the base network */
     int n_tasks;
     int64_t out, in;
+    int64_t rows, cols; /* the rectification's matrix (clv_rect_shape): out x in, or RKR's conv view */
+    int64_t conv_k;     /* RKR's conv view: the kernel size k (Cin = rows / k); 0: our view */
+    float *rect;        /* RKR's conv view: the product LM RM [rows x cols] before placement */
     float *weff;        /* effective weight of the active task */
     int weff_valid;
     float *scratch;
@@ -18,7 +21,9 @@ typedef struct task_adapter {
 } task_adapter;
 
 int task_adapter_init(task_adapter *ta, const clv_adapter_ops *ops, const clv_wlayer *l, int n_tasks,
-                      clv_err *err);
+                      clv_conv_view view, clv_err *err);
+/* min(rows, cols): the largest rank of a rectification */
+int64_t task_adapter_max_rank(const task_adapter *ta);
 void task_adapter_release(task_adapter *ta);
 /* At least n floats of scratch (NULL on allocation failure). */
 float *task_adapter_scratch(task_adapter *ta, size_t n);
@@ -26,11 +31,13 @@ float *task_adapter_scratch(task_adapter *ta, size_t n);
  * dz = dy * s per column (s NULL: dz = dy). -1 when scratch is short. */
 int task_adapter_identity_backward(task_adapter *ta, const clv_wlayer *l, const float *x, const float *dy,
                                    const float *s, int64_t N);
-/* Writes W + A B (A out x K, B K x in) into ta->weff. */
+/* Writes W + A B (A rows x K, B K x cols, placed into W's layout by the
+ * view) into ta->weff. */
 void task_adapter_form_lowrank(task_adapter *ta, const clv_wlayer *l, const float *A, const float *B, int K);
 /* Low-rank backward of z = x (W + A B)^T: dA += dz^T (x B^T) and
- * dB += (dz A)^T x (each skipped when NULL), never forming the full dW;
- * dz = dy * s per column (s NULL: dz = dy), never formed either. */
+ * dB += (dz A)^T x (each skipped when NULL; in RKR's conv view the same
+ * through the placement), never forming the full dW; dz = dy * s per
+ * column (s NULL: dz = dy), never formed either. */
 int task_adapter_lowrank_backward(task_adapter *ta, const clv_wlayer *l, const float *A, const float *B, int K,
                                   const float *x, const float *dy, const float *s, int64_t N, float *dA, float *dB);
 void task_adapter_invalidate(clv_adapter *a);

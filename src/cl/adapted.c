@@ -113,7 +113,10 @@ void *adapted_new(const clv_learner *L, size_t size, clv_err *err)
         clv_errf(err, "out of memory");
         return NULL;
     }
-    s->n_layers = L->model->n_wlayers;
+    /* --adapt no-patch-embed: the first weight layer (the one reading the image) stays the base's */
+    s->first = !strcmp(L->cfg->adapt, "no-patch-embed") && L->model->n_wlayers > 1 ? 1 : 0;
+    s->layers = L->model->wlayers + s->first;
+    s->n_layers = L->model->n_wlayers - s->first;
     s->n_tasks = L->n_tasks;
     s->base_task = L->pretrained ? -1 : 0;
     s->model = L->model;
@@ -138,7 +141,7 @@ void *adapted_new(const clv_learner *L, size_t size, clv_err *err)
 void adapted_attach(adapted *s)
 {
     for (int i = 0; i < s->n_layers; i++)
-        s->model->wlayers[i]->adapter = s->ad[i];
+        s->layers[i]->adapter = s->ad[i];
 }
 
 void adapted_free(adapted *s)
@@ -146,14 +149,15 @@ void adapted_free(adapted *s)
     if (!s)
         return;
     for (int i = 0; i < s->n_layers; i++) {
-        if (s->model->wlayers[i]->adapter == s->ad[i])
-            s->model->wlayers[i]->adapter = NULL;
+        if (s->layers[i]->adapter == s->ad[i])
+            s->layers[i]->adapter = NULL;
         if (s->ad[i])
             s->ad[i]->ops->free(s->ad[i]);
     }
     for (int t = 0; t < s->n_tasks; t++)
         clv_params_free(&s->task_ps[t]);
     norms_free(&s->tn, s->n_tasks);
+    free(s->rank);
     free(s->ad);
     free(s->task_ps);
     free(s);
@@ -162,7 +166,7 @@ void adapted_free(adapted *s)
 void adapted_select(adapted *s, int task)
 {
     for (int i = 0; i < s->n_layers; i++)
-        clv_task_adapter_select(s->ad[i], task == s->base_task ? -1 : task);
+        clv_task_adapter_select(s->ad[i], task == s->base_task && !s->base_adapted ? -1 : task);
     if (s->tn.n) /* a task without norms of its own (the base, or one being learned) starts from the base's */
         norms_copy_in(&s->tn, task >= 0 && task != s->base_task && s->tn.task[task] ? s->tn.task[task] : s->tn.base);
 }
@@ -208,9 +212,56 @@ int adapted_end_norms(adapted *s, int task, clv_err *err)
     return 0;
 }
 
-uint64_t adapted_key(const clv_learner *L, int layer, int task)
+uint64_t adapted_key(const adapted *s, const clv_learner *L, int layer, int task)
 {
-    return clv_rng_key(L->cfg->seed, CLV_STREAM_ADAPTER, (uint64_t)layer, (uint64_t)task);
+    return clv_rng_key(L->cfg->seed, CLV_STREAM_ADAPTER, (uint64_t)(s->first + layer), (uint64_t)task);
+}
+
+float adapted_lr(const clv_learner *L) { return L->cfg->lr_adapter > 0 ? L->cfg->lr_adapter : L->cfg->lr; }
+
+clv_conv_view adapted_view(const clv_learner *L)
+{
+    return !strcmp(L->cfg->conv_view, "rkr") ? CLV_VIEW_RKR : CLV_VIEW_OURS;
+}
+
+int adapted_set_ranks(adapted *s, const clv_learner *L, clv_err *err)
+{
+    s->rank_wanted = L->cfg->rank;
+    if (!(s->rank = calloc((size_t)s->n_layers, sizeof *s->rank)))
+        return clv_errf(err, "out of memory");
+    char list[512] = "";
+    int n = 0;
+    for (int i = 0; i < s->n_layers; i++) {
+        int64_t rows, cols;
+        if (clv_rect_shape(s->layers[i], adapted_view(L), &rows, &cols, err))
+            return -1;
+        const int64_t most = rows < cols ? rows : cols;
+        s->rank[i] = s->rank_wanted < most ? s->rank_wanted : (int)most;
+        if (s->rank[i] < s->rank_wanted) {
+            size_t off = strlen(list);
+            if (off < sizeof list)
+                snprintf(list + off, sizeof list - off, "%s%s at %d", n ? ", " : "", s->layers[i]->name, s->rank[i]);
+            n++;
+        }
+    }
+    if (n)
+        clv_info("%s: rank %d capped for %d layer%s (the most their rectification has): %s", L->cfg->method,
+                 s->rank_wanted, n, n > 1 ? "s" : "", list);
+    return 0;
+}
+
+int adapted_rank_caps(const adapted *s, clv_rank_cap *caps, int max)
+{
+    int n = 0;
+    for (int i = 0; s->rank && i < s->n_layers; i++)
+        if (s->rank[i] < s->rank_wanted) {
+            if (n < max) {
+                snprintf(caps[n].layer, sizeof caps[n].layer, "%s", s->layers[i]->name);
+                caps[n].rank = s->rank[i];
+            }
+            n++;
+        }
+    return n;
 }
 
 int adapted_save_params(const clv_params *ps, const char *prefix, clv_st_writer *w, clv_err *err)

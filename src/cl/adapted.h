@@ -22,7 +22,12 @@ typedef struct task_norms {
 typedef struct adapted {
     int n_layers, n_tasks;
     task_norms tn;
-    clv_adapter **ad;   /* ad[i] sits in model->wlayers[i] */
+    clv_wlayer **layers; /* the adapted weight layers (the model's, without the first with --adapt no-patch-embed) */
+    int first;          /* index of layers[0] in the model's wlayers */
+    int *rank;          /* rkr, maskrkr: each layer's rank (--rank capped at the layer's; adapted_set_ranks) */
+    int rank_wanted;    /* --rank */
+    int base_adapted;   /* the base task runs through the adapters too (maskrkr --maskrkr-source joint) */
+    clv_adapter **ad;   /* ad[i] sits in layers[i] */
     clv_params *task_ps; /* task_ps[t]: what task t trains (and, for rkr, keeps) */
     int base_task;      /* 0 when the base trains on task 1, -1 when pretrained */
     clv_model *model;   /* the backbone the adapters sit in */
@@ -54,8 +59,19 @@ int64_t adapted_norm_floats(const adapted *s, int task);
  * run's base file: call it first in load_task). */
 int adapted_save_norms(const adapted *s, int task, clv_st_writer *w, clv_err *err);
 int adapted_load_norms(adapted *s, int task, const clv_safetensors *st, clv_err *err);
-/* Key for layer i of task (CLV_STREAM_ADAPTER). */
-uint64_t adapted_key(const clv_learner *L, int layer, int task);
+/* Key for adapted layer i of task (CLV_STREAM_ADAPTER), by the layer's
+ * index in the model, so a layer draws the same whichever layers are adapted. */
+uint64_t adapted_key(const adapted *s, const clv_learner *L, int layer, int task);
+/* --lr-adapter, or --lr when it is 0: the learning rate of LM, RM, F. */
+float adapted_lr(const clv_learner *L);
+/* --conv-view as the adapters' enum. */
+clv_conv_view adapted_view(const clv_learner *L);
+/* rkr, maskrkr: each layer's rank, --rank capped at min(rows, cols) of its
+ * rectification (the log names the capped layers once); before creating
+ * the adapters. */
+int adapted_set_ranks(adapted *s, const clv_learner *L, clv_err *err);
+/* The strategies' rank_caps hook (clvit/strategy.h). */
+int adapted_rank_caps(const adapted *s, clv_rank_cap *caps, int max);
 /* Writes task's params as F32 under prefix, or reads them back. */
 int adapted_save_params(const clv_params *ps, const char *prefix, clv_st_writer *w, clv_err *err);
 int adapted_load_params(const clv_safetensors *st, clv_params *ps, const char *prefix, clv_err *err);

@@ -10,7 +10,7 @@ static int pb_init(clv_strategy *s, const clv_learner *L, clv_err *err)
         return -1;
     s->state = st;
     for (int i = 0; i < st->n_layers; i++)
-        if (!(st->ad[i] = clv_piggyback_create(L->model->wlayers[i], L->n_tasks, L->cfg->threshold, err)))
+        if (!(st->ad[i] = clv_piggyback_create(st->layers[i], L->n_tasks, L->cfg->threshold, err)))
             return -1;
     adapted_attach(st);
     return 0;
@@ -24,7 +24,7 @@ static int pb_begin(clv_strategy *s, clv_learner *L, int task, clv_err *err)
     if (adapted_begin_task(st, L, task, err))
         return -1;
     for (int i = 0; i < st->n_layers; i++)
-        if (clv_piggyback_add_task(st->ad[i], L->model->wlayers[i], task, L->cfg->mask_init, L->cfg->lr_mask,
+        if (clv_piggyback_add_task(st->ad[i], st->layers[i], task, L->cfg->mask_init, L->cfg->lr_mask,
                                    &st->task_ps[task], err))
             return -1;
     adapted_select(st, task);
@@ -36,7 +36,7 @@ static int pb_end(clv_strategy *s, clv_learner *L, int task, clv_err *err)
     adapted *st = s->state;
     if (task != st->base_task) {
         for (int i = 0; i < st->n_layers; i++)
-            if (clv_piggyback_freeze(st->ad[i], L->model->wlayers[i], task, err))
+            if (clv_piggyback_freeze(st->ad[i], st->layers[i], task, err))
                 return -1;
         clv_params_free(&st->task_ps[task]); /* only the bits are kept */
     }
@@ -62,7 +62,7 @@ static void pb_storage(clv_strategy *s, clv_learner *L, int task, clv_storage *o
         return;
     }
     for (int i = 0; i < st->n_layers; i++)
-        clv_storage_add_bits(out, "weight_mask", L->model->wlayers[i]->out * L->model->wlayers[i]->in);
+        clv_storage_add_bits(out, "weight_mask", st->layers[i]->out * st->layers[i]->in);
     clv_storage_add_floats(out, "norms", adapted_norm_floats(st, task));
 }
 
@@ -72,7 +72,7 @@ static int pb_save(clv_strategy *s, clv_learner *L, int task, clv_st_writer *w, 
     if (task == st->base_task)
         return 0;
     for (int i = 0; i < st->n_layers; i++) {
-        const clv_wlayer *l = L->model->wlayers[i];
+        const clv_wlayer *l = st->layers[i];
         if (adapted_save_mask(w, l, "weight", clv_piggyback_mask(st->ad[i], task), l->out * l->in, err))
             return -1;
     }
@@ -89,7 +89,7 @@ static int pb_load(clv_strategy *s, clv_learner *L, int task, const clv_safetens
     if (task == st->base_task)
         return 0;
     for (int i = 0; i < st->n_layers; i++) {
-        const clv_wlayer *l = L->model->wlayers[i];
+        const clv_wlayer *l = st->layers[i];
         const uint8_t *bits = adapted_find_mask(f, l, "weight", l->out * l->in, err);
         if (!bits || clv_piggyback_set_mask(st->ad[i], l, task, bits, err))
             return -1;

@@ -11,8 +11,10 @@ static int rkr_init(clv_strategy *s, const clv_learner *L, clv_err *err)
     if (!st)
         return -1;
     s->state = st;
+    if (adapted_set_ranks(st, L, err))
+        return -1;
     for (int i = 0; i < st->n_layers; i++)
-        if (!(st->ad[i] = clv_rkr_create(L->model->wlayers[i], L->n_tasks, err)))
+        if (!(st->ad[i] = clv_rkr_create(st->layers[i], L->n_tasks, adapted_view(L), err)))
             return -1;
     adapted_attach(st);
     return 0;
@@ -22,8 +24,8 @@ static int add_task(adapted *st, const clv_learner *L, int task, clv_err *err)
 {
     const int random_rm = !strcmp(L->cfg->rkr_init, "random");
     for (int i = 0; i < st->n_layers; i++)
-        if (clv_rkr_add_task(st->ad[i], L->model->wlayers[i], task, L->cfg->rank, random_rm, adapted_key(L, i, task),
-                             L->cfg->lr, &st->task_ps[task], err))
+        if (clv_rkr_add_task(st->ad[i], st->layers[i], task, st->rank[i], random_rm, adapted_key(st, L, i, task),
+                             adapted_lr(L), &st->task_ps[task], err))
             return -1;
     return 0;
 }
@@ -95,6 +97,8 @@ static clv_params *rkr_task_params(clv_strategy *s, int task)
 
 static void rkr_free(clv_strategy *s) { adapted_free(s->state); }
 
+static int rkr_rank_caps(clv_strategy *s, clv_rank_cap *caps, int max) { return adapted_rank_caps(s->state, caps, max); }
+
 const clv_strategy_ops clv_strategy_rkr = {
     .name = "rkr",
     .summary = "frozen base; per task and layer a rank-K rectification LM RM of the weight and output scales F",
@@ -107,4 +111,5 @@ const clv_strategy_ops clv_strategy_rkr = {
     .load_task = rkr_load,
     .task_params = rkr_task_params,
     .free = rkr_free,
+    .rank_caps = rkr_rank_caps,
 };

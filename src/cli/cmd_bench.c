@@ -159,7 +159,7 @@ int clv_cmd_bench(int argc, char **argv)
     /* an adapted task: adapters on every weight layer of a frozen backbone */
     for (int i = 0; (rkr || pb) && i < m->n_wlayers; i++) {
         clv_wlayer *l = m->wlayers[i];
-        clv_adapter *a = rkr ? clv_rkr_create(l, 1, &err) : clv_piggyback_create(l, 1, 5e-3f, &err);
+        clv_adapter *a = rkr ? clv_rkr_create(l, 1, CLV_VIEW_OURS, &err) : clv_piggyback_create(l, 1, 5e-3f, &err);
         if (!a)
             goto fail;
         l->adapter = a;

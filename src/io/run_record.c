@@ -3,6 +3,7 @@
 
 #include <cjson/cJSON.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -30,6 +31,7 @@ void clv_run_record_free(clv_run_record *r)
         for (int t = 0; t < r->n_tasks; t++)
             free(r->tasks[t].classes);
     free(r->tasks);
+    free(r->rank_caps);
     free(r->acc);
     memset(r, 0, sizeof *r);
 }
@@ -208,8 +210,20 @@ int clv_run_record_write(const clv_run_record *r, const clv_config *cfg, const c
     }
     cJSON_AddNumberToObject(root, "seconds", total_seconds);
     cJSON_AddStringToObject(root, "gemm", r->gemm);
-    /* how adapters see a convolution (research notes: RKR's own paper reshapes differently) */
-    cJSON_AddStringToObject(root, "conv_weight_matrix", "Cout x (Cin kh kw), PyTorch's weight order");
+    /* how rectifications see a convolution (--conv-view; masks are elementwise, any view is theirs) */
+    const int rkr_view = !strcmp(cfg->conv_view, "rkr") && (!strcmp(cfg->method, "rkr") || !strcmp(cfg->method, "maskrkr"));
+    cJSON_AddStringToObject(root, "conv_weight_matrix",
+                            rkr_view ? "(Cin k) x (Cout k), RKR's view: W[o][i][a][b] at row i k + a, column o k + b"
+                                     : "Cout x (Cin kh kw), PyTorch's weight order");
+    if (r->has_rank_caps) {
+        cJSON *caps = cJSON_AddArrayToObject(root, "rank_caps");
+        for (int i = 0; i < r->n_rank_caps; i++) {
+            cJSON *c = cJSON_CreateObject();
+            cJSON_AddStringToObject(c, "layer", r->rank_caps[i].layer);
+            cJSON_AddNumberToObject(c, "rank", r->rank_caps[i].rank);
+            cJSON_AddItemToArray(caps, c);
+        }
+    }
     cJSON_AddNumberToObject(root, "threads", r->threads);
     cJSON_AddItemToObject(root, "config", config_json(cfg));
 
@@ -340,6 +354,25 @@ int clv_run_record_read(clv_run_record *r, clv_config *cfg, const char *dir, clv
     }
     const cJSON *bb = cJSON_GetObjectItemCaseSensitive(root, "base_bits");
     r->base_bits = cJSON_IsNumber(bb) ? (int64_t)bb->valuedouble : 0;
+    const cJSON *caps = cJSON_GetObjectItemCaseSensitive(root, "rank_caps"), *cap;
+    r->has_rank_caps = cJSON_IsArray(caps);
+    if (r->has_rank_caps && cJSON_GetArraySize(caps) > 0) {
+        if (!(r->rank_caps = calloc((size_t)cJSON_GetArraySize(caps), sizeof *r->rank_caps))) {
+            clv_errf(err, "out of memory");
+            goto done;
+        }
+        cJSON_ArrayForEach(cap, caps)
+        {
+            const cJSON *l = cJSON_GetObjectItemCaseSensitive(cap, "layer"), *k = cJSON_GetObjectItemCaseSensitive(cap, "rank");
+            if (!cJSON_IsString(l) || !cJSON_IsNumber(k)) {
+                clv_errf(err, "%s: rank_caps entries need a layer and a rank", path);
+                goto done;
+            }
+            clv_rank_cap *c = &r->rank_caps[r->n_rank_caps++];
+            snprintf(c->layer, sizeof c->layer, "%s", l->valuestring);
+            c->rank = (int)k->valuedouble;
+        }
+    }
     int legacy = 0; /* written before elements and one-time tasks were recorded */
     for (int t = 0; t < T; t++) {
         const cJSON *o = cJSON_GetArrayItem(tasks, t);

@@ -60,14 +60,16 @@ static int write_params(clv_st_writer *w, const clv_params *ps, const char *pref
     return 0;
 }
 
-int clv_ckpt_save_base(const char *dir, const clv_model *m, const clv_norm *norm, clv_err *err)
+int clv_ckpt_save_base(const char *dir, clv_learner *L, clv_strategy *s, const clv_norm *norm, clv_err *err)
 {
     char path[CLV_PATH_LEN + 64];
+    const clv_model *m = L->model;
     clv_ckpt_path(path, sizeof path, dir, "base", 0);
     clv_st_writer *w = clv_st_writer_new();
     if (!w)
         return clv_errf(err, "out of memory");
-    int rc = write_params(w, &m->params, NULL, err) || clv_st_writer_meta(w, "format", "clvit-base-1", err) ||
+    int rc = write_params(w, &m->params, NULL, err) || (s && s->ops->save_base && s->ops->save_base(s, L, w, err)) ||
+             clv_st_writer_meta(w, "format", "clvit-base-1", err) ||
              clv_st_writer_meta(w, "model", m->info.name, err) || add_norm_meta(w, norm, err) ||
              clv_st_writer_write(w, path, err);
     clv_st_writer_free(w);

@@ -48,8 +48,18 @@ static const clv_setting settings[] = {
        "rkr, piggyback, maskrkr: each task trains and keeps its own norm layers (LayerNorm, BatchNorm)"),
     S_("method", "mask_on", "mask-on", CLV_SET_STR, mask_on, "lm,rm,f", NULL, 0,
        "maskrkr: which RKR tensors are masked, a comma list of lm, rm, f"),
-    S_("method", "maskrkr_source", "maskrkr-source", CLV_SET_STR, maskrkr_source, "first", "first|random", 0,
-       "maskrkr: LM, RM, F learned on the first adapted task, or LM, RM drawn from the seed"),
+    S_("method", "maskrkr_source", "maskrkr-source", CLV_SET_STR, maskrkr_source, "first", "first|joint|random", 0,
+       "maskrkr: LM, RM, F learned as RKR on the first adapted task (first), learned with the base on task 1 and "
+       "stored with it (joint; a --weights base then trains on task 1 too), or LM, RM drawn from the seed at the "
+       "size of a learned rectification, F = 1 (random)"),
+    S_("method", "lr_adapter", "lr-adapter", CLV_SET_FLOAT, lr_adapter, "0", NULL, 0,
+       "rkr, maskrkr: peak learning rate of the real-valued LM, RM, F (0: the same as --lr)"),
+    S_("method", "adapt", "adapt", CLV_SET_STR, adapt, "patch-embed", "patch-embed|no-patch-embed", 0,
+       "rkr, piggyback, maskrkr: also adapt the layer that reads the image (ViT, Swin: patch_embed.proj; "
+       "ResNet: the stem conv1), or leave it as the base's"),
+    S_("method", "conv_view", "conv-view", CLV_SET_STR, conv_view, "ours", "ours|rkr", 0,
+       "rkr, maskrkr: a conv weight (Cout, Cin, k, k) as the matrix Cout x (Cin k k) (ours) or, as RKR's paper, "
+       "LM RM of (Cin k) x (Cout k) (rkr; see docs/methods.md)"),
     S_("train", "epochs", "epochs", CLV_SET_INT, epochs, "1", NULL, 0, "epochs per task"),
     S_("train", "batch", "batch", CLV_SET_INT, batch, "64", NULL, 0, "training batch size"),
     S_("train", "optimizer", "optimizer", CLV_SET_STR, optimizer, "adamw", "adamw|sgd", 0, "optimizer"),
@@ -289,6 +299,8 @@ int clv_config_validate(const clv_config *c, clv_err *err)
                         c->threshold, c->mask_init);
     if (!(c->lr_mask >= 0))
         return clv_errf(err, "method.lr_mask (--lr-mask) must be at least 0");
+    if (!(c->lr_adapter >= 0) || !isfinite(c->lr_adapter))
+        return clv_errf(err, "method.lr_adapter (--lr-adapter) must be a finite number, at least 0 (0: --lr)");
     if (clv_config_mask_on(c->mask_on, err) < 0)
         return -1;
     if (c->task_norms && strcmp(c->method, "rkr") && strcmp(c->method, "piggyback") && strcmp(c->method, "maskrkr"))

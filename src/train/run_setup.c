@@ -26,6 +26,25 @@ int clv_run_open_data(clv_run *R, clv_err *err)
     return 0;
 }
 
+/* The layers whose rank the strategy capped, for run.json (methods with a rank only). */
+static int record_rank_caps(clv_run *R, clv_err *err)
+{
+    clv_strategy *s = R->strategy;
+    free(R->rec.rank_caps);
+    R->rec.rank_caps = NULL;
+    R->rec.n_rank_caps = 0;
+    R->rec.has_rank_caps = s->ops->rank_caps != NULL;
+    if (!s->ops->rank_caps)
+        return 0;
+    int n = s->ops->rank_caps(s, NULL, 0);
+    if (n > 0) {
+        if (!(R->rec.rank_caps = calloc((size_t)n, sizeof *R->rec.rank_caps)))
+            return clv_errf(err, "out of memory");
+        R->rec.n_rank_caps = s->ops->rank_caps(s, R->rec.rank_caps, n);
+    }
+    return 0;
+}
+
 int clv_run_build_learner(clv_run *R, int load_done, clv_err *err)
 {
     const clv_config *cfg = R->cfg;
@@ -46,6 +65,8 @@ int clv_run_build_learner(clv_run *R, int load_done, clv_err *err)
         return clv_errf(err, "out of memory");
     if (!(R->strategy = clv_strategy_create(cfg->method, &R->L, err)))
         return -1;
+    if (record_rank_caps(R, err))
+        return -1;
     if (!load_done)
         return 0;
     char path[CLV_PATH_LEN + 64];
@@ -63,6 +84,16 @@ int clv_run_build_learner(clv_run *R, int load_done, clv_err *err)
                             path, done);
     } else if (clv_ckpt_load_backbone(path, R->L.model, err))
         return -1;
+    /* what the strategy keeps with the base, once the base task has made it */
+    if (R->strategy->ops->load_base && R->rec.n_tasks > 0 && R->rec.tasks[0].done) {
+        clv_safetensors st;
+        if (clv_st_open(&st, path, err))
+            return -1;
+        int rc = R->strategy->ops->load_base(R->strategy, &R->L, &st, err);
+        clv_st_close(&st);
+        if (rc)
+            return -1;
+    }
     for (int t = 0; t < cfg->tasks && t < R->rec.n_tasks && R->rec.tasks[t].done; t++)
         if (clv_ckpt_load_task(R->dir, t, &R->L, R->strategy, err))
             return -1;

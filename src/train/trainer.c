@@ -287,7 +287,7 @@ static int finish_task(clv_run *R, int task, clv_err *err)
     const char *dir = R->opts->out_dir;
     /* files first, run.json last: run.json saying "done" implies the files are there */
     if (R->writer && (clv_ckpt_save_task(dir, task, &R->L, R->strategy, ti->classes, ti->n_classes, &R->norm, err) ||
-                      clv_ckpt_save_base(dir, R->L.model, &R->norm, err)))
+                      clv_ckpt_save_base(dir, &R->L, R->strategy, &R->norm, err)))
         return -1;
     clv_storage st = {0};
     clv_storage_add_floats(&st, "head", clv_head_bits(&R->L.heads[task]) / 32);
