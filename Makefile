@@ -11,6 +11,8 @@
 #                         optimized, with those sanitizers (any -fsanitize= list)
 #   make study-data       the study's local benchmark suite in data/study (tools/studygen)
 #   make study-data-quick a few hundred images of it in data/study-quick (CI)
+#   make study            the paper's comparisons on the suite -> docs/study.md (about 3 hours on 2 cores)
+#   make study-quick      the same pipeline on data/study-quick in a few minutes (make test runs it)
 
 GEMM ?= dnnl
 MPI ?= 0
@@ -64,7 +66,7 @@ LIB := $(BUILD)/libclvit.a
 BIN := $(BUILD)/clvit
 TEST_BIN := $(BUILD)/clvit-tests
 
-.PHONY: all test test-mpi bench run grid check-torch clean fixtures study-data study-data-quick study-sources
+.PHONY: all test test-mpi bench run grid check-torch clean fixtures study-data study-data-quick study-sources study study-quick
 all: $(BIN) $(LIB)
 
 $(BUILD)/obj/%.o: %.c
@@ -88,6 +90,7 @@ test: $(TEST_BIN) $(BIN) $(STUDYGEN)
 	OMP_NUM_THREADS=2 OMP_WAIT_POLICY=passive ./$(TEST_BIN) --jobs 2 $(TEST_ARGS)
 	tests/signal_check.sh $(BIN)
 	$(MAKE) --no-print-directory test-mpi
+	tests/study_quick_check.sh
 
 # Data-parallel training (make MPI=1) against one process: tests/mpi_check.sh.
 test-mpi:
@@ -142,6 +145,12 @@ study-data: $(STUDYGEN) study-sources
 	$(STUDYGEN) --out $(STUDY_DATA) --seed $(STUDY_SEED) --sources $(STUDY_SOURCES)
 study-data-quick: $(STUDYGEN) study-sources
 	$(STUDYGEN) --quick --out $(STUDY_DATA)-quick --seed $(STUDY_SEED) --sources $(STUDY_SOURCES)
+
+# The study (tools/run_study.sh, resumable): runs under runs/study, the report in docs/study.md
+study: $(BIN) study-data
+	tools/run_study.sh
+study-quick: $(BIN) study-data-quick
+	QUICK=1 tools/run_study.sh
 
 clean:
 	rm -rf $(BUILD) build-mpi

@@ -225,8 +225,12 @@ def plots(args, part, dirs, doc, title):
     if res.returncode:
         doc(f"(`clvit report --plot` failed: {res.stderr.strip()[:300]})")
         return
+    # the document shows the accuracy-vs-bits picture; the per-run matrices stay in the runs' own reports
+    for p in glob.glob(os.path.join(outdir, "*")):
+        if not os.path.basename(p).startswith("accuracy-vs-bits"):
+            os.remove(p)
     rel = os.path.relpath(outdir, os.path.dirname(os.path.abspath(args.out)))
-    for p in sorted(glob.glob(os.path.join(outdir, "*.png"))):
+    for p in sorted(glob.glob(os.path.join(outdir, "accuracy-vs-bits*.png"))):
         doc(f"![{title}: {os.path.basename(p)}]({rel}/{os.path.basename(p)})")
     doc()
 
@@ -240,7 +244,8 @@ def manifest_lines(doc, data_root):
         except (OSError, ValueError):
             continue
         counts = m.get("counts", {})
-        summary = ", ".join(f"{k} {v}" for k, v in counts.items() if isinstance(v, int))
+        summary = ", ".join(f"{k} {v['total'] if isinstance(v, dict) else v:,}" for k, v in counts.items()
+                            if isinstance(v, (int, dict)) and (not isinstance(v, dict) or "total" in v))
         rows.append([d, m.get("classes_count", len(m.get("classes", [])) or "-"), summary or "-",
                      m.get("seed", "-"), str(m.get("checksum", "-"))])
     if rows:
@@ -298,9 +303,10 @@ def main():
     pre = load(os.path.join(root, "pretrain-cjk1000"))
     if pre:
         acc = last_row(pre)
-        doc(f"The base: `{pre.get('model')}` pretrained on cjk1000 (all classes as one task, "
-            f"{pre['config'].get('train.epochs', '?') if isinstance(pre.get('config'), dict) else '?'} epochs): "
-            f"{acc[0] if acc else '-'}% on its held-out fonts.")
+        epochs = pre.get("config", {}).get("train", {}).get("epochs", "?")
+        doc(f"The base: `{pre.get('model')}` pretrained on cjk1000 (all its classes as one task, {epochs} epochs, "
+            f"{hms(int(pre.get('seconds', 0)))}): {acc[0] if acc else '-'}% on its held-out fonts (chance "
+            f"{100.0 / max(1, len(pre.get('tasks', [{}])[0].get('classes', [])) or 1):.2f}%).")
         doc()
 
     # ---- part 1: Split Glyphs-100 ----
