@@ -3,7 +3,8 @@
 # settings:   tools/study_job.sh THREADS DIR <clvit train arguments...>
 # A run that completed with these very arguments is kept; one that stopped
 # with them is resumed; one made with other arguments is trained again
-# (so a changed config never leaves a stale row in the study's tables).
+# (so a changed config never leaves a stale row in the study's tables; a
+# --config file's content counts as part of the arguments).
 # Its log is DIR.log. pretrain runs go through the same script: when the
 # first argument after DIR is "pretrain", `clvit pretrain` is called.
 set -uo pipefail
@@ -16,6 +17,12 @@ if [ "${1:-}" = "pretrain" ]; then
     shift
 fi
 want="$cmd $*"
+# a config file's content counts as much as the arguments that name it
+prev=
+for a in "$@"; do
+    [ "$prev" = "--config" ] && [ -f "$a" ] && want="$want [$a: $(cksum <"$a" | cut -d' ' -f1)]"
+    prev=$a
+done
 mkdir -p "$(dirname "$dir")"
 if [ -f "$dir/run.json" ] && [ -f "$dir/study-args.txt" ] && [ "$(cat "$dir/study-args.txt")" = "$want" ]; then
     if grep -q '"status":[[:space:]]*"complete"' "$dir/run.json" &&
