@@ -1,5 +1,7 @@
 /* Settings: defaults, INI files, flags/assignments, validation, diffs. */
 #include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "clvit/config.h"
@@ -111,4 +113,58 @@ Test(config, format_round_trips_every_setting)
     char buf[256];
     cr_assert_eq(clv_config_diff(&a, &b, buf, sizeof buf), 0, "%s", buf);
     cr_assert_eq(b.seed, UINT64_MAX);
+}
+
+/* The learning-rate schedule's settings: a row each (INI, flag, help,
+ * run.json), validated, and never changed on resume. */
+Test(config, schedule_settings_are_validated_and_fixed_on_resume)
+{
+    clv_config c;
+    clv_config_defaults(&c);
+    clv_err err = {{0}};
+    cr_assert_str_eq(c.schedule, "cosine", "the default stays the cosine");
+    cr_assert_eq(c.lr_step_epochs, 15);
+    cr_assert_float_eq(c.lr_step_gamma, 0.1f, 1e-9);
+    const char *rows[][2] = {{"train.schedule", "schedule"}, {"train.lr_step_epochs", "lr-step-epochs"},
+                             {"train.lr_step_gamma", "lr-step-gamma"}};
+    for (int i = 0; i < 3; i++) {
+        const clv_setting *s = clv_config_find(rows[i][0]);
+        cr_assert_not_null(s, "%s is a row of the settings table", rows[i][0]);
+        cr_assert_eq(clv_config_find_flag(rows[i][1]), s, "--%s", rows[i][1]);
+        cr_assert_eq(s->resume_may_change, 0, "%s changes results: fixed on resume", rows[i][0]);
+    }
+    cr_assert_eq(clv_config_set_assignment(&c, "train.schedule=step", &err), 0, "%s", err.msg);
+    cr_assert_eq(clv_config_set_assignment(&c, "train.schedule=linear", &err), -1);
+    cr_assert(strstr(err.msg, "cosine|step"), "%s", err.msg);
+    const char *bad[] = {"train.lr_step_gamma=nan", "train.lr_step_gamma=-0.5", "train.lr_step_gamma=inf",
+                         "train.lr_step_epochs=-1", "train.lr_step_epochs=2.5"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        cr_assert_eq(clv_config_set_assignment(&c, bad[i], &err), -1, "%s is refused", bad[i]);
+    const char *absurd[] = {"train.lr_step_gamma=0", "train.lr_step_gamma=1.5", "train.lr_step_epochs=0",
+                            "train.lr_step_epochs=1000000"};
+    for (size_t i = 0; i < sizeof absurd / sizeof absurd[0]; i++) {
+        clv_config d = c;
+        cr_assert_eq(clv_config_set_assignment(&d, absurd[i], &err), 0, "%s", err.msg);
+        cr_assert_eq(clv_config_validate(&d, &err), -1, "%s is refused", absurd[i]);
+        cr_assert(strstr(err.msg, "--lr-step-"), "the message names the flag: %s", err.msg);
+    }
+    clv_config d = c;
+    cr_assert_eq(clv_config_set_assignment(&d, "train.lr_step_gamma=1", &err), 0);
+    cr_assert_eq(clv_config_validate(&d, &err), 0, "gamma 1 (no decay) is allowed: %s", err.msg);
+
+    clv_config a;
+    clv_config_defaults(&a);
+    char buf[512];
+    cr_assert_eq(clv_config_diff(&a, &c, buf, sizeof buf), 1);
+    cr_assert(strstr(buf, "train.schedule"), "a resume that changes the schedule is refused: %s", buf);
+
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    clv_config_print_help(f);
+    fclose(f);
+    cr_assert(strstr(text, "--schedule") && strstr(text, "--lr-step-epochs") && strstr(text, "--lr-step-gamma") &&
+                  strstr(text, "train.lr_step_gamma"),
+              "--help lists them");
+    free(text);
 }

@@ -2,9 +2,11 @@
  * tools/make_optim_fixtures.py with Debian's python3-torch 1.13). */
 #include <criterion/criterion.h>
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "clvit/optim.h"
+#include "clvit/trainer.h"
 
 /* tools/make_optim_fixtures.py */
 static const float sgd_expected[5] = {0.522105336f, -1.21285939f, 1.96760356f, 0.060268037f, -0.952116191f};
@@ -114,6 +116,79 @@ Test(optim, cosine_schedule_with_warmup_matches_lambda_lr)
         cr_assert_geq(clv_schedule_factor(&s, k), clv_schedule_factor(&s, k + 1), "decreasing after warmup");
     clv_schedule c = {.kind = CLV_SCHED_CONSTANT, .total_steps = 100};
     cr_assert_eq(clv_schedule_factor(&c, 50), 1.0f);
+}
+
+Test(optim, step_schedule_decays_every_n_epochs_like_steplr)
+{
+    /* PyTorch StepLR(step_size = 15 epochs, gamma = 0.1), stepped per epoch, 4 steps an epoch */
+    clv_schedule s = {.kind = CLV_SCHED_STEP, .total_steps = 30 * 4, .step_every = 15 * 4, .gamma = 0.1f};
+    for (int64_t k = 0; k < 120; k++) {
+        float want = k < 60 ? 1.0f : 0.1f;
+        cr_assert_float_eq(clv_schedule_factor(&s, k), want, 1e-7, "step %lld", (long long)k);
+    }
+    cr_assert_float_eq(clv_schedule_sum(&s), 60 + 6.0, 1e-5, "60 steps at 1, 60 at 0.1");
+    s.gamma = 0.5f;
+    s.total_steps = 400;
+    s.step_every = 100;
+    cr_assert_float_eq(clv_schedule_factor(&s, 399), 0.125f, 1e-7, "three decays by 399");
+    /* warmup only when asked, then the decay counts from step 0 */
+    s.warmup_steps = 10;
+    cr_assert_float_eq(clv_schedule_factor(&s, 4), 0.5f, 1e-7, "warmup (4 + 1) / 10");
+    cr_assert_float_eq(clv_schedule_factor(&s, 10), 1.0f, 1e-7);
+    cr_assert_float_eq(clv_schedule_factor(&s, 150), 0.5f, 1e-7);
+}
+
+Test(optim, task_schedule_follows_the_settings)
+{
+    clv_config c;
+    clv_config_defaults(&c);
+    clv_schedule cos = clv_task_schedule(&c, 10);
+    cr_assert_eq(cos.kind, CLV_SCHED_COSINE, "cosine by default");
+    cr_assert_eq(cos.total_steps, 10);
+    cr_assert_eq(cos.warmup_steps, 1, "0.1 epoch of 10 steps");
+    c.epochs = 30;
+    c.warmup_epochs = 0;
+    snprintf(c.schedule, sizeof c.schedule, "step");
+    clv_schedule st = clv_task_schedule(&c, 10);
+    cr_assert_eq(st.kind, CLV_SCHED_STEP);
+    cr_assert_eq(st.total_steps, 300);
+    cr_assert_float_eq(clv_schedule_factor(&st, 149), 1.0f, 1e-7, "epoch 15 still at the peak");
+    cr_assert_float_eq(clv_schedule_factor(&st, 150), 0.1f, 1e-7, "epoch 16 at x 0.1");
+    cr_assert_float_eq(clv_schedule_factor(&st, 299), 0.1f, 1e-7);
+    c.lr_step_epochs = 10;
+    c.lr_step_gamma = 0.5f;
+    st = clv_task_schedule(&c, 10);
+    cr_assert_float_eq(clv_schedule_factor(&st, 250), 0.25f, 1e-7, "x 0.5 at epochs 11 and 21");
+    cr_assert_eq(clv_steps_per_epoch(100, 32), 3, "the ragged batch is dropped");
+    cr_assert_eq(clv_steps_per_epoch(10, 32), 1, "unless it is the only one");
+}
+
+Test(optim, the_factor_scales_every_group_by_its_own_rate)
+{
+    /* plain SGD: each parameter moves by its own rate x the schedule's factor x its gradient */
+    clv_params ps;
+    clv_params_init(&ps);
+    clv_err err = {{0}};
+    int64_t shape[1] = {1};
+    const char *names[4] = {"backbone", "head", "scores", "adapter"};
+    const float rates[4] = {1e-3f, 1e-4f, 1e-2f, 3e-3f};
+    for (int i = 0; i < 4; i++) {
+        clv_param *p = clv_params_add(&ps, names[i], 1, shape, &err);
+        cr_assert(p && clv_param_set_trainable(p, 1, &err) == 0);
+        p->lr_scale = rates[i];
+        p->grad[0] = 1.0f;
+    }
+    clv_optim_config oc = clv_optim_defaults();
+    oc.kind = CLV_OPTIM_SGD;
+    oc.momentum = 0;
+    oc.weight_decay = 0;
+    clv_optim *o = clv_optim_create(&oc, &err);
+    clv_schedule s = {.kind = CLV_SCHED_STEP, .total_steps = 100, .step_every = 50, .gamma = 0.1f};
+    cr_assert_eq(clv_optim_step(o, &ps, clv_schedule_factor(&s, 75), &err), 0);
+    for (int i = 0; i < 4; i++)
+        cr_assert_float_eq(ps.items[i]->data[0], -0.1f * rates[i], 1e-9, "%s", names[i]);
+    clv_optim_free(o);
+    clv_params_free(&ps);
 }
 
 Test(optim, invalid_settings_are_refused)

@@ -58,6 +58,9 @@ typedef struct clv_config {
     float weight_decay;
     float warmup_epochs;
     float min_lr_ratio;       /* cosine floor as a fraction of lr */
+    char schedule[16];        /* cosine | step: how every learning rate decays over a task */
+    int lr_step_epochs;       /* step: the rates are multiplied by lr_step_gamma every this many epochs */
+    float lr_step_gamma;      /* step: the factor, in (0, 1] */
     float clip_norm;          /* 0: no clipping */
     float label_smoothing;    /* reserved: must be 0 for now */
     /* [run] */

@@ -48,20 +48,28 @@ void clv_optim_set_step(clv_optim *opt, int64_t t);
  * 1e-6 in the denominator). Returns the norm before clipping. */
 double clv_clip_grad_norm(clv_params *ps, double max_norm);
 
-typedef enum { CLV_SCHED_CONSTANT = 0, CLV_SCHED_COSINE = 1 } clv_schedule_kind;
+typedef enum { CLV_SCHED_CONSTANT = 0, CLV_SCHED_COSINE = 1, CLV_SCHED_STEP = 2 } clv_schedule_kind;
 
 typedef struct clv_schedule {
     clv_schedule_kind kind;
     int64_t total_steps;  /* steps of the whole schedule */
     int64_t warmup_steps; /* linear warmup from 0 (exclusive) to 1 */
-    float min_factor;     /* the cosine ends at this fraction of the rate */
+    float min_factor;     /* cosine: it ends at this fraction of the rate */
+    int64_t step_every;   /* step: the factor is multiplied by gamma every step_every steps (from step 0) */
+    float gamma;          /* step: in (0, 1] */
 } clv_schedule;
 
 /* The factor at step (0-based), a pure function so that resume is exact:
  * warmup (step + 1) / warmup_steps while step < warmup_steps, then
- * min + (1 - min) * (1 + cos(pi * progress)) / 2 with progress from 0 at
- * the end of warmup to 1 at total_steps. */
+ * cosine: min + (1 - min) * (1 + cos(pi * progress)) / 2 with progress from
+ *   0 at the end of warmup to 1 at total_steps;
+ * step: gamma ^ floor(step / step_every) (PyTorch's StepLR, stepped per epoch
+ *   when step_every is an epoch's steps);
+ * constant: 1. */
 float clv_schedule_factor(const clv_schedule *s, int64_t step);
+/* The sum of the factors over steps 0 .. total_steps - 1: how far, in units
+ * of the peak rate, the schedule lets Adam move a parameter at most. */
+double clv_schedule_sum(const clv_schedule *s);
 
 #ifdef __cplusplus
 }

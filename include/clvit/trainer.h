@@ -14,6 +14,7 @@
 #include <signal.h>
 
 #include "clvit/config.h"
+#include "clvit/optim.h"
 #include "clvit/run_record.h"
 
 #ifdef __cplusplus
@@ -36,6 +37,14 @@ typedef struct clv_train_opts {
 /* Runs (or resumes) a whole task sequence; 0 when complete, CLV_STOPPED
  * when stopped with a checkpoint, -1 on error. */
 int clv_train_run(const clv_config *cfg, const clv_train_opts *opts, clv_err *err);
+
+/* Optimizer steps of one epoch over n training images: the ragged last
+ * batch is dropped, unless it is the only one. */
+int64_t clv_steps_per_epoch(int64_t n_images, int batch);
+/* The learning-rate schedule of one task under cfg (train.schedule,
+ * warmup_epochs, min_lr_ratio, lr_step_epochs, lr_step_gamma); every
+ * parameter group's rate (backbone, heads, scores, adapters) follows it. */
+clv_schedule clv_task_schedule(const clv_config *cfg, int64_t steps_per_epoch);
 
 /* Re-evaluates every finished task of the run in run_dir with the weights
  * saved there (threads 0: the run's setting). rec and cfg receive the run's

@@ -72,6 +72,13 @@ static const clv_setting settings[] = {
        "linear warmup at the start of each task, in epochs"),
     S_("train", "min_lr_ratio", "min-lr-ratio", CLV_SET_FLOAT, min_lr_ratio, "0.01", NULL, 0,
        "end of the cosine schedule as a fraction of the peak"),
+    S_("train", "schedule", "schedule", CLV_SET_STR, schedule, "cosine", "cosine|step", 0,
+       "how every learning rate (backbone, heads, scores, adapters) decays over a task: cosine to min_lr_ratio, "
+       "or step (x lr_step_gamma every lr_step_epochs epochs); both after warmup_epochs (0: none, as Piggyback)"),
+    S_("train", "lr_step_epochs", "lr-step-epochs", CLV_SET_INT, lr_step_epochs, "15", NULL, 0,
+       "step schedule: multiply the rates by lr_step_gamma every this many epochs (Piggyback: 15)"),
+    S_("train", "lr_step_gamma", "lr-step-gamma", CLV_SET_FLOAT, lr_step_gamma, "0.1", NULL, 0,
+       "step schedule: the factor applied every lr_step_epochs epochs, in (0, 1] (Piggyback: 0.1)"),
     S_("train", "clip_norm", "clip-norm", CLV_SET_FLOAT, clip_norm, "1.0", NULL, 0,
        "clip the global gradient norm to this (0: off)"),
     S_("train", "label_smoothing", "label-smoothing", CLV_SET_FLOAT, label_smoothing, "0", NULL, 0,
@@ -289,6 +296,12 @@ int clv_config_validate(const clv_config *c, clv_err *err)
         return clv_errf(err, "train.label_smoothing is reserved and must be 0");
     if (c->min_lr_ratio > 1.0f)
         return clv_errf(err, "train.min_lr_ratio must be between 0 and 1");
+    if (c->lr_step_epochs < 1 || c->lr_step_epochs > 100000)
+        return clv_errf(err, "train.lr_step_epochs (--lr-step-epochs) must be between 1 and 100000 epochs, got %d",
+                        c->lr_step_epochs);
+    if (!(c->lr_step_gamma > 0.0f && c->lr_step_gamma <= 1.0f))
+        return clv_errf(err, "train.lr_step_gamma (--lr-step-gamma) must be above 0 and at most 1, got %g",
+                        (double)c->lr_step_gamma);
     if (c->rank < 1 || c->rank > 4096)
         return clv_errf(err, "method.rank (--rank) must be between 1 and 4096, got %d", c->rank);
     if (!isfinite(c->threshold) || !isfinite(c->mask_init))

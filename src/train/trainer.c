@@ -67,11 +67,7 @@ static int evaluate_row(clv_run *R, int row, clv_err *err)
 
 /* ---- one task ---- */
 
-static int steps_per_epoch(const clv_run *R, int64_t n)
-{
-    int64_t b = R->cfg->batch;
-    return (int)(n >= b ? n / b : 1); /* drop the ragged last batch, unless it is the only one */
-}
+static int steps_per_epoch(const clv_run *R, int64_t n) { return (int)clv_steps_per_epoch(n, R->cfg->batch); }
 
 static int64_t task_train_count(const clv_run *R, int task)
 {
@@ -128,10 +124,7 @@ static int train_task(clv_run *R, int task, clv_err *err)
     }
     int spe = steps_per_epoch(R, n);
     int64_t total = (int64_t)spe * cfg->epochs, step = 0;
-    clv_schedule sched = {.kind = CLV_SCHED_COSINE,
-                          .total_steps = total,
-                          .warmup_steps = (int64_t)lround(cfg->warmup_epochs * spe),
-                          .min_factor = cfg->min_lr_ratio};
+    clv_schedule sched = clv_task_schedule(cfg, spe);
 
     /* moments left by an earlier task would be misread by a fresh step count */
     clv_optim_reset_state(&ts.view);
