@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clvit/mask_density.h"
+
 /* ---- --task-norms ---- */
 
 static void norms_copy_out(const task_norms *tn, float *dst)
@@ -282,10 +284,14 @@ int adapted_save_mask(clv_st_writer *w, const clv_wlayer *l, const char *what, c
 {
     if (!bits)
         return clv_errf(err, "%s: no %s mask to save", l->name, what);
-    char name[CLV_NAME_LEN + 32];
+    char name[CLV_NAME_LEN + 32], key[CLV_NAME_LEN + 64], count[32];
     snprintf(name, sizeof name, "mask.%s.%s", l->name, what);
     int64_t shape[1] = {clv_mask_bytes(n)};
-    return clv_st_writer_add(w, name, CLV_DT_U8, 1, shape, bits, err);
+    /* the exact bit count beside the padded bytes: the file alone tells a mask's density */
+    clv_mask_bits_key(key, sizeof key, name);
+    snprintf(count, sizeof count, "%lld", (long long)n);
+    return clv_st_writer_add(w, name, CLV_DT_U8, 1, shape, bits, err) || clv_st_writer_meta(w, key, count, err) ? -1
+                                                                                                                 : 0;
 }
 
 const uint8_t *adapted_find_mask(const clv_safetensors *st, const clv_wlayer *l, const char *what, int64_t n,
@@ -297,6 +303,15 @@ const uint8_t *adapted_find_mask(const clv_safetensors *st, const clv_wlayer *l,
     if (!t || t->dtype != CLV_DT_U8 || t->ndim != 1 || t->shape[0] != clv_mask_bytes(n)) {
         clv_errf(err, "%s: %s must be a U8 tensor of %lld bytes (%lld mask bits)", st->path, name,
                  (long long)clv_mask_bytes(n), (long long)n);
+        return NULL;
+    }
+    char key[CLV_NAME_LEN + 64], count[32];
+    clv_mask_bits_key(key, sizeof key, name);
+    snprintf(count, sizeof count, "%lld", (long long)n);
+    const char *recorded = clv_st_meta(st, key); /* absent in files written before it was recorded */
+    if (recorded && strcmp(recorded, count)) {
+        clv_errf(err, "%s: metadata %s says %s bits, the model's %s mask has %lld", st->path, key, recorded, what,
+                 (long long)n);
         return NULL;
     }
     return clv_st_tensor_data(st, t);
