@@ -461,7 +461,20 @@ Test(methods, resume_inside_task_3_ends_the_same, .timeout = 300)
             cr_assert_eq(clv_run_record_acc(&ra, i, j), clv_run_record_acc(&rb, i, j), "A[%d][%d]", i, j);
         cr_assert_eq(ra.tasks[i].stored_bits, rb.tasks[i].stored_bits);
         cr_assert_eq(ra.tasks[i].trainable_params, rb.tasks[i].trainable_params);
+        /* the curve of task 3 comes back from the checkpoint: the same to the bit */
+        cr_assert_eq(ra.tasks[i].n_epochs, 2);
+        cr_assert_eq(rb.tasks[i].n_epochs, 2);
+        for (int e = 0; e < 2; e++) {
+            cr_assert_eq(ra.tasks[i].epoch_loss[e], rb.tasks[i].epoch_loss[e], "task %d epoch %d", i + 1, e + 1);
+            cr_assert_eq(ra.tasks[i].epoch_train_accuracy[e], rb.tasks[i].epoch_train_accuracy[e]);
+        }
+        cr_assert_eq(ra.tasks[i].masks.zero_bits, rb.tasks[i].masks.zero_bits);
+        cr_assert_eq(ra.tasks[i].masks.n_layers, rb.tasks[i].masks.n_layers);
+        cr_assert_eq(ra.tasks[i].warnings.n, rb.tasks[i].warnings.n, "task %d's warnings", i + 1);
+        for (int k = 0; k < ra.tasks[i].warnings.n; k++)
+            cr_assert_str_eq(ra.tasks[i].warnings.items[k], rb.tasks[i].warnings.items[k]);
     }
+    cr_assert_gt(ra.tasks[2].masks.bits, 0, "task 3 stores masks");
     float la[8], lb[8];
     task_logits(a, 2, la);
     task_logits(b, 2, lb);

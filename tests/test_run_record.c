@@ -112,3 +112,56 @@ Test(run_record, round_trip_through_run_json)
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     cr_assert_eq(system(cmd), 0);
 }
+
+/* Mask density, training curves and warnings survive run.json (a resumed
+ * run rewrites it from what it read). */
+Test(run_record, masks_curves_and_warnings_round_trip)
+{
+    char dir[] = "/tmp/clvit-rrc-XXXXXX";
+    cr_assert_not_null(mkdtemp(dir));
+    clv_config cfg, back_cfg;
+    clv_config_defaults(&cfg);
+    cfg.tasks = 2;
+    clv_run_record r, back;
+    clv_err err = {{0}};
+    cr_assert_eq(clv_run_record_init(&r, 2, &err), 0);
+    for (int t = 0; t < 2; t++) {
+        r.tasks[t].n_classes = 1;
+        r.tasks[t].classes = calloc(1, sizeof(int32_t));
+    }
+    clv_mask_density *d = &r.tasks[1].masks;
+    d->layers = calloc(2, sizeof *d->layers);
+    d->n_layers = 2;
+    d->layers[0] = (clv_mask_layer){"blocks.0.attn.qkv.lm", 384, 17};
+    d->layers[1] = (clv_mask_layer){"blocks.0.attn.qkv.f", 192, 0};
+    d->bits = 576;
+    d->zero_bits = 17;
+    cr_assert_eq(clv_warnings_add(&r.tasks[1].warnings, "near_chance", "task %d at %.2f%%", 2, 50.7), 0);
+    cr_assert_eq(clv_warnings_add(&r.warnings, "no_pretrained_base", "no --weights"), 0);
+    double loss[3] = {0.69, NAN, 0.31}, acc[3] = {50, NAN, 88.5};
+    cr_assert_eq(clv_task_record_set_curves(&r.tasks[1], 3, loss, acc, &err), 0);
+    cr_assert_eq(clv_run_record_write(&r, &cfg, dir, &err), 0, "%s", err.msg);
+    cr_assert_eq(clv_run_record_read(&back, &back_cfg, dir, &err), 0, "%s", err.msg);
+    cr_assert_eq(back.tasks[0].masks.n_layers, 0);
+    const clv_mask_density *b = &back.tasks[1].masks;
+    cr_assert_eq(b->n_layers, 2);
+    cr_assert_eq(b->bits, 576);
+    cr_assert_eq(b->zero_bits, 17);
+    cr_assert_str_eq(b->layers[1].name, "blocks.0.attn.qkv.f");
+    cr_assert_eq(b->layers[0].zero_bits, 17);
+    cr_assert_eq(back.tasks[1].warnings.n, 1);
+    cr_assert_str_eq(back.tasks[1].warnings.items[0], "near_chance: task 2 at 50.70%");
+    cr_assert_eq(back.tasks[0].warnings.n, 0);
+    cr_assert_eq(back.warnings.n, 1);
+    cr_assert_str_eq(back.warnings.items[0], "no_pretrained_base: no --weights");
+    cr_assert_eq(back.tasks[1].n_epochs, 3);
+    cr_assert_eq(back.tasks[1].epoch_loss[2], 0.31);
+    cr_assert(isnan(back.tasks[1].epoch_loss[1]) && isnan(back.tasks[1].epoch_train_accuracy[1]), "null: no step");
+    cr_assert_eq(back.tasks[1].epoch_train_accuracy[2], 88.5);
+    cr_assert_eq(back.tasks[0].n_epochs, 0);
+    clv_run_record_free(&back);
+    clv_run_record_free(&r);
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    cr_assert_eq(system(cmd), 0);
+}

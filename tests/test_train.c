@@ -95,7 +95,18 @@ Test(train, learns_and_records_the_matrix, .timeout = 300)
         cr_assert_eq(rec.tasks[t].head_bits, (64 + 1) * 2 * 32, "head of vit_nano: 2 x 64 weights + 2 biases");
         cr_assert_geq(rec.tasks[t].stored_bits, rec.tasks[t].head_bits);
         cr_assert_gt(rec.tasks[t].trainable_params, 0);
+        /* a run that learns: no task flagged, a training curve per epoch */
+        cr_assert_eq(rec.tasks[t].warnings.n, 0, "task %d: %s", t + 1,
+                     rec.tasks[t].warnings.n ? rec.tasks[t].warnings.items[0] : "");
+        cr_assert_eq(rec.tasks[t].n_epochs, 2);
+        for (int e = 0; e < 2; e++)
+            cr_assert(rec.tasks[t].epoch_loss[e] > 0 && rec.tasks[t].epoch_loss[e] < 2 &&
+                          rec.tasks[t].epoch_train_accuracy[e] >= 0 && rec.tasks[t].epoch_train_accuracy[e] <= 100,
+                      "task %d epoch %d: loss %f, accuracy %f", t + 1, e + 1, rec.tasks[t].epoch_loss[e],
+                      rec.tasks[t].epoch_train_accuracy[e]);
+        cr_assert_eq(rec.tasks[t].masks.n_layers, 0, "finetune stores no mask");
     }
+    cr_assert_eq(rec.warnings.n, 0);
     char path[128];
     snprintf(path, sizeof path, "%s/results.csv", dir);
     cr_assert_eq(access(path, R_OK), 0, "results.csv written");

@@ -8,13 +8,15 @@
  *                        classes, method, model, mean, std
  *   state.safetensors    the checkpoint inside a task: parameters
  *                        (model.*, head.*, task.*), optimizer moments
- *                        (opt_m.*, opt_v.*) and the position (task, step,
+ *                        (opt_m.*, opt_v.*), the training curve so far
+ *                        (curve.*) and the position (task, step,
  *                        optimizer step) in its metadata
  * A base or task file is a complete set of weights for `clvit predict`. */
 #ifndef CLVIT_CHECKPOINT_H
 #define CLVIT_CHECKPOINT_H
 
 #include "clvit/strategy.h"
+#include "clvit/task_checks.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -56,11 +58,15 @@ int clv_ckpt_save_task(const char *dir, int task, clv_learner *L, clv_strategy *
 /* Loads task's head (creating it with the file's class count) and the strategy's tensors. */
 int clv_ckpt_load_task(const char *dir, int task, clv_learner *L, clv_strategy *s, clv_err *err);
 
+/* curve (may be NULL) is the task's training curve so far: a resumed task
+ * reports the curve the uninterrupted one would have. */
 int clv_ckpt_save_state(const char *dir, const clv_param_group *groups, int n_groups, const clv_ckpt_position *pos,
-                        clv_err *err);
-/* Returns 1 if there is no state file, 0 when loaded, -1 on error. */
+                        const clv_task_curve *curve, clv_err *err);
+/* Returns 1 if there is no state file, 0 when loaded, -1 on error. curve
+ * (may be NULL; initialized for the task's epochs) receives the saved curve;
+ * a state file without one leaves it as it is. */
 int clv_ckpt_load_state(const char *dir, const clv_param_group *groups, int n_groups, clv_ckpt_position *pos,
-                        clv_err *err);
+                        clv_task_curve *curve, clv_err *err);
 int clv_ckpt_remove_state(const char *dir);
 
 #ifdef __cplusplus

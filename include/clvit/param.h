@@ -30,6 +30,8 @@ typedef struct clv_param {
     float lr_scale;   /* multiplies the learning rate (1 by default) */
     int buffer;       /* saved and loaded but never trained (batch-norm running statistics) */
     int norm;         /* belongs to a normalization layer (affine or running statistics): --task-norms */
+    int mask_score;   /* a score whose side of the threshold is a mask bit (piggyback, maskrkr): the
+                         trainer checks that the schedule lets it cross (mask_budget_short) */
 } clv_param;
 
 typedef struct clv_params {

@@ -4,15 +4,19 @@
  * accuracy matrix (T x T, row i = after learning task i, entry j = test
  * accuracy in percent on task j, null where j > i or not yet measured),
  * average accuracy (mean of the last finished row), forgetting, and per
- * task: classes, image counts, stored bits, trainable parameters, seconds;
+ * task: classes, image counts, stored bits, trainable parameters, seconds,
+ * the density of its masks ("masks"), its training curve ("epoch_loss",
+ * "epoch_train_accuracy") and its "warnings"; the run's own "warnings";
  * for methods with a rank, rank_caps: the layers whose rank was capped.
  * Both files are written atomically; run.json is read back on --resume. */
 #ifndef CLVIT_RUN_RECORD_H
 #define CLVIT_RUN_RECORD_H
 
 #include "clvit/config.h"
+#include "clvit/mask_density.h"
 #include "clvit/param.h"
 #include "clvit/storage.h"
+#include "clvit/warnings.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -28,6 +32,11 @@ typedef struct clv_task_record {
     int64_t trainable_params;
     double seconds;           /* training time of the task */
     int done;
+    clv_mask_density masks;   /* 0 bits of the masks its file stores (n_layers 0: none) */
+    clv_warnings warnings;    /* near_chance, loss_not_falling, mask_budget_short */
+    int n_epochs;             /* length of the curves below */
+    double *epoch_loss;       /* mean training loss per epoch (NAN: no step ran) */
+    double *epoch_train_accuracy; /* training accuracy per epoch, percent */
 } clv_task_record;
 
 /* A layer whose rank (rkr, maskrkr) was capped at the largest its
@@ -48,6 +57,7 @@ typedef struct clv_run_record {
     int has_rank_caps;        /* the method has a rank: run.json lists rank_caps (maybe empty) */
     clv_rank_cap *rank_caps;  /* n_rank_caps of them (malloc'd) */
     int n_rank_caps;
+    clv_warnings warnings;    /* run level: no_pretrained_base */
 } clv_run_record;
 
 int clv_run_record_init(clv_run_record *r, int n_tasks, clv_err *err);
@@ -63,6 +73,10 @@ double clv_run_record_forgetting(const clv_run_record *r);
 int clv_run_record_write(const clv_run_record *r, const clv_config *cfg, const char *dir, clv_err *err);
 /* Reads dir/run.json: the record and the config it was made with. */
 int clv_run_record_read(clv_run_record *r, clv_config *cfg, const char *dir, clv_err *err);
+/* Sets a task's curves (copies of n values each; NAN where undefined). */
+int clv_task_record_set_curves(clv_task_record *tr, int n, const double *loss, const double *accuracy, clv_err *err);
+/* Frees what a task record owns (classes, masks, warnings, curves). */
+void clv_task_record_free(clv_task_record *tr);
 /* Prints the accuracy matrix as a table. */
 void clv_run_record_print(const clv_run_record *r, const clv_config *cfg, FILE *out);
 

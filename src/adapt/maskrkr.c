@@ -272,6 +272,7 @@ int clv_maskrkr_add_task(clv_adapter *a, const clv_wlayer *l, int task, float in
             return -1;
         for (int64_t i = 0; i < p->numel; i++)
             p->data[i] = init;
+        p->mask_score = 1;
         m->scores[k][task] = p;
     }
     mr_invalidate(a);

@@ -108,6 +108,7 @@ int clv_piggyback_add_task(clv_adapter *a, const clv_wlayer *l, int task, float 
         return -1;
     for (int64_t i = 0; i < s->numel; i++)
         s->data[i] = init;
+    s->mask_score = 1;
     p->scores[task] = s;
     p->ta.weff_valid = 0;
     return 0;

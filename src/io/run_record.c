@@ -10,6 +10,7 @@
 #include "clvit/atomic_file.h"
 #include "clvit/storage_summary.h"
 #include "io/data_manifest.h"
+#include "io/run_record_checks.h"
 
 int clv_run_record_init(clv_run_record *r, int n_tasks, clv_err *err)
 {
@@ -25,14 +26,45 @@ int clv_run_record_init(clv_run_record *r, int n_tasks, clv_err *err)
     return 0;
 }
 
+void clv_task_record_free(clv_task_record *tr)
+{
+    free(tr->classes);
+    tr->classes = NULL;
+    clv_mask_density_free(&tr->masks);
+    clv_warnings_clear(&tr->warnings);
+    free(tr->epoch_loss);
+    free(tr->epoch_train_accuracy);
+    tr->epoch_loss = tr->epoch_train_accuracy = NULL;
+    tr->n_epochs = 0;
+}
+
+int clv_task_record_set_curves(clv_task_record *tr, int n, const double *loss, const double *accuracy, clv_err *err)
+{
+    double *l = malloc(((size_t)n + 1) * sizeof *l), *a = malloc(((size_t)n + 1) * sizeof *a);
+    if (!l || !a) {
+        free(l);
+        free(a);
+        return clv_errf(err, "out of memory");
+    }
+    memcpy(l, loss, (size_t)n * sizeof *l);
+    memcpy(a, accuracy, (size_t)n * sizeof *a);
+    free(tr->epoch_loss);
+    free(tr->epoch_train_accuracy);
+    tr->epoch_loss = l;
+    tr->epoch_train_accuracy = a;
+    tr->n_epochs = n;
+    return 0;
+}
+
 void clv_run_record_free(clv_run_record *r)
 {
     if (r->tasks)
         for (int t = 0; t < r->n_tasks; t++)
-            free(r->tasks[t].classes);
+            clv_task_record_free(&r->tasks[t]);
     free(r->tasks);
     free(r->rank_caps);
     free(r->acc);
+    clv_warnings_clear(&r->warnings);
     memset(r, 0, sizeof *r);
 }
 
@@ -205,6 +237,7 @@ int clv_run_record_write(const clv_run_record *r, const clv_config *cfg, const c
         cJSON_AddNumberToObject(o, "trainable_params", (double)tr->trainable_params);
         task_storage_json(o, tr);
         cJSON_AddNumberToObject(o, "seconds", tr->seconds);
+        run_checks_task_to_json(o, tr);
         total_seconds += tr->seconds;
         cJSON_AddItemToArray(tasks, o);
     }
@@ -225,6 +258,7 @@ int clv_run_record_write(const clv_run_record *r, const clv_config *cfg, const c
         }
     }
     cJSON_AddNumberToObject(root, "threads", r->threads);
+    run_checks_run_to_json(root, r);
     cJSON_AddItemToObject(root, "config", config_json(cfg));
 
     char *text = cJSON_Print(root);
@@ -408,9 +442,13 @@ int clv_run_record_read(clv_run_record *r, clv_config *cfg, const char *dir, clv
             goto done;
         }
         tr->done = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "done"));
+        if (run_checks_task_from_json(o, tr, path, t, err))
+            goto done;
     }
     if (legacy)
         clv_storage_infer_one_time_tasks(r, cfg->method);
+    if (run_checks_run_from_json(root, r, path, err))
+        goto done;
     rc = 0;
 done:
     cJSON_Delete(root);

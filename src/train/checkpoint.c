@@ -144,9 +144,58 @@ done:
     return rc;
 }
 
-int clv_ckpt_save_state(const char *dir, const clv_param_group *groups, int n_groups, const clv_ckpt_position *pos,
-                        clv_err *err)
+/* curve.loss_sum F64 [epochs], curve.counts I64 [epochs, 3] (steps, correct,
+ * images), curve.first_tenth F64 [1] (the loss sum of epoch 1's first tenth) */
+typedef struct {
+    int64_t *counts;
+} curve_buf;
+
+static int add_curve(clv_st_writer *w, const clv_task_curve *c, curve_buf *buf, clv_err *err)
 {
+    int64_t e = c->epochs, shape1[1] = {e}, shape2[2] = {e, 3}, one[1] = {1};
+    if (!(buf->counts = malloc((size_t)(3 * e + 1) * sizeof *buf->counts)))
+        return clv_errf(err, "out of memory");
+    for (int64_t i = 0; i < e; i++) {
+        buf->counts[3 * i] = c->steps[i];
+        buf->counts[3 * i + 1] = c->correct[i];
+        buf->counts[3 * i + 2] = c->images[i];
+    }
+    return clv_st_writer_add(w, "curve.loss_sum", CLV_DT_F64, 1, shape1, c->loss_sum, err) ||
+                   clv_st_writer_add(w, "curve.counts", CLV_DT_I64, 2, shape2, buf->counts, err) ||
+                   clv_st_writer_add(w, "curve.first_tenth", CLV_DT_F64, 1, one, &c->first_loss_sum, err)
+               ? -1
+               : 0;
+}
+
+static int read_curve(const clv_safetensors *st, clv_task_curve *c, clv_err *err)
+{
+    const clv_st_tensor *ls = clv_st_find(st, "curve.loss_sum"), *cn = clv_st_find(st, "curve.counts"),
+                        *ft = clv_st_find(st, "curve.first_tenth");
+    if (!ls && !cn && !ft)
+        return 0; /* a checkpoint from before curves were kept */
+    if (!ls || !cn || !ft || ls->dtype != CLV_DT_F64 || ls->ndim != 1 || cn->dtype != CLV_DT_I64 || cn->ndim != 2 ||
+        cn->shape[0] != ls->shape[0] || cn->shape[1] != 3 || ft->dtype != CLV_DT_F64 || ft->numel != 1)
+        return clv_errf(err, "%s: curve.loss_sum, curve.counts, curve.first_tenth must be F64 [E], I64 [E, 3], F64 [1]",
+                        st->path);
+    /* a run resumed with --force and other epochs keeps what fits */
+    int64_t e = ls->shape[0] < c->epochs ? ls->shape[0] : c->epochs;
+    const uint8_t *counts = clv_st_tensor_data(st, cn), *sums = clv_st_tensor_data(st, ls);
+    memcpy(&c->first_loss_sum, clv_st_tensor_data(st, ft), sizeof c->first_loss_sum);
+    for (int64_t i = 0; i < e; i++) { /* memcpy: a tensor's offset need not be 8-byte aligned */
+        int64_t v[3];
+        memcpy(&c->loss_sum[i], sums + 8 * i, sizeof c->loss_sum[i]);
+        memcpy(v, counts + 24 * i, sizeof v);
+        c->steps[i] = v[0];
+        c->correct[i] = v[1];
+        c->images[i] = v[2];
+    }
+    return 0;
+}
+
+int clv_ckpt_save_state(const char *dir, const clv_param_group *groups, int n_groups, const clv_ckpt_position *pos,
+                        const clv_task_curve *curve, clv_err *err)
+{
+    curve_buf cb = {0};
     char path[CLV_PATH_LEN + 64], name[CLV_NAME_LEN + 64], buf[3][32];
     clv_ckpt_path(path, sizeof path, dir, "state", 0);
     clv_st_writer *w = clv_st_writer_new();
@@ -171,10 +220,11 @@ int clv_ckpt_save_state(const char *dir, const clv_param_group *groups, int n_gr
     snprintf(buf[0], sizeof buf[0], "%d", pos->task);
     snprintf(buf[1], sizeof buf[1], "%lld", (long long)pos->step);
     snprintf(buf[2], sizeof buf[2], "%lld", (long long)pos->opt_t);
-    rc = rc || clv_st_writer_meta(w, "format", "clvit-state-1", err) || clv_st_writer_meta(w, "task", buf[0], err) ||
-         clv_st_writer_meta(w, "step", buf[1], err) || clv_st_writer_meta(w, "opt_t", buf[2], err) ||
-         clv_st_writer_write(w, path, err);
+    rc = rc || (curve && add_curve(w, curve, &cb, err)) || clv_st_writer_meta(w, "format", "clvit-state-1", err) ||
+         clv_st_writer_meta(w, "task", buf[0], err) || clv_st_writer_meta(w, "step", buf[1], err) ||
+         clv_st_writer_meta(w, "opt_t", buf[2], err) || clv_st_writer_write(w, path, err);
     clv_st_writer_free(w);
+    free(cb.counts);
     return rc ? -1 : 0;
 }
 
@@ -203,7 +253,7 @@ static int read_moment(const clv_safetensors *st, const char *name, clv_param *p
 }
 
 int clv_ckpt_load_state(const char *dir, const clv_param_group *groups, int n_groups, clv_ckpt_position *pos,
-                        clv_err *err)
+                        clv_task_curve *curve, clv_err *err)
 {
     char path[CLV_PATH_LEN + 64], name[CLV_NAME_LEN + 64];
     clv_ckpt_path(path, sizeof path, dir, "state", 0);
@@ -218,6 +268,8 @@ int clv_ckpt_load_state(const char *dir, const clv_param_group *groups, int n_gr
         meta_i64(&st, "opt_t", &pos->opt_t, err))
         goto done;
     pos->task = (int)task;
+    if (curve && read_curve(&st, curve, err))
+        goto done;
     for (int g = 0; g < n_groups; g++) {
         clv_params *ps = groups[g].params;
         if (clv_st_load_params(&st, ps, groups[g].prefix, 0, err))

@@ -9,6 +9,7 @@
 #include "clvit/dist.h"
 #include "clvit/run_record.h"
 #include "clvit/strategy.h"
+#include "clvit/task_checks.h"
 #include "clvit/tasks.h"
 #include "clvit/trainer.h"
 
@@ -25,6 +26,7 @@ typedef struct clv_run {
     clv_learner L;
     clv_strategy *strategy;
     clv_run_record rec;
+    clv_task_curve curve;       /* the training curve of the task being learned (task_checks.h) */
     /* step buffers, sized for the largest batch */
     int64_t cap_b;
     int cap_k;

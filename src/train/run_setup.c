@@ -112,6 +112,7 @@ void clv_run_free(clv_run *R)
     clv_dataset_free(R->train);
     clv_dataset_free(R->test);
     clv_run_record_free(&R->rec);
+    clv_task_curve_free(&R->curve);
     float *bufs[] = {R->feats, R->dfeats, R->logits, R->dlogits, R->probs};
     for (int i = 0; i < 5; i++)
         clv_free(bufs[i]);

@@ -11,7 +11,9 @@
 #include "clvit/dist.h"
 #include "clvit/gemm.h"
 #include "clvit/kernels.h"
+#include "clvit/mask_density.h"
 #include "clvit/optim.h"
+#include "clvit/task_checks.h"
 #include "train/progress.h"
 #include "train/run_internal.h"
 
@@ -77,8 +79,47 @@ static int64_t task_train_count(const clv_run *R, int task)
 static int save_state(clv_run *R, trainable_set *ts, int task, int64_t step, const clv_optim *opt, clv_err *err)
 {
     clv_ckpt_position pos = {task, step, clv_optim_get_step(opt)};
-    int rc = R->writer ? clv_ckpt_save_state(R->opts->out_dir, ts->groups, ts->n_groups, &pos, err) : 0;
+    int rc = R->writer ? clv_ckpt_save_state(R->opts->out_dir, ts->groups, ts->n_groups, &pos, &R->curve, err) : 0;
     clv_dist_barrier(R->dist);
+    return rc;
+}
+
+/* The warnings of a task go to its record and, from the writing rank, to the log. */
+static void log_new_warnings(const clv_run *R, const clv_warnings *w, int from)
+{
+    for (int i = from; R->writer && i < w->n; i++)
+        clv_warn("%s", w->items[i]);
+}
+
+/* mask_budget_short: at the start of a task that trains mask scores. */
+static int check_mask_budget(clv_run *R, int task, const trainable_set *ts, int64_t spe, clv_err *err)
+{
+    float lr = -1;
+    for (int i = 0; i < ts->view.count; i++)
+        if (ts->view.items[i]->mask_score && ts->view.items[i]->lr_scale > lr)
+            lr = ts->view.items[i]->lr_scale;
+    if (lr < 0)
+        return 0; /* no scores train in this task (a base task, Mask-RKR's shared one, other methods) */
+    clv_warnings *w = &R->rec.tasks[task].warnings;
+    int before = w->n;
+    if (clv_check_mask_budget(R->cfg, task, lr, spe, w) < 0)
+        return clv_errf(err, "out of memory");
+    log_new_warnings(R, w, before);
+    return 0;
+}
+
+static int record_curve(clv_task_record *tr, const clv_task_curve *c, clv_err *err)
+{
+    double *loss = malloc(((size_t)c->epochs + 1) * sizeof *loss), *acc = malloc(((size_t)c->epochs + 1) * sizeof *acc);
+    int rc = loss && acc ? 0 : clv_errf(err, "out of memory");
+    for (int e = 0; !rc && e < c->epochs; e++) {
+        loss[e] = clv_task_curve_loss(c, e);
+        acc[e] = clv_task_curve_accuracy(c, e);
+    }
+    if (!rc)
+        rc = clv_task_record_set_curves(tr, c->epochs, loss, acc, err);
+    free(loss);
+    free(acc);
     return rc;
 }
 
@@ -125,11 +166,18 @@ static int train_task(clv_run *R, int task, clv_err *err)
     int spe = steps_per_epoch(R, n);
     int64_t total = (int64_t)spe * cfg->epochs, step = 0;
     clv_schedule sched = clv_task_schedule(cfg, spe);
+    /* a resumed task's warnings are found again (they depend on the settings only) */
+    clv_warnings_clear(&R->rec.tasks[task].warnings);
+    if (check_mask_budget(R, task, &ts, spe, err))
+        goto done;
+    clv_task_curve_free(&R->curve);
+    if (clv_task_curve_init(&R->curve, cfg->epochs, spe, err))
+        goto done;
 
     /* moments left by an earlier task would be misread by a fresh step count */
     clv_optim_reset_state(&ts.view);
     clv_ckpt_position pos;
-    int st = clv_ckpt_load_state(R->opts->out_dir, ts.groups, ts.n_groups, &pos, err);
+    int st = clv_ckpt_load_state(R->opts->out_dir, ts.groups, ts.n_groups, &pos, &R->curve, err);
     if (st < 0)
         goto done;
     if (st == 0) {
@@ -224,6 +272,7 @@ static int train_task(clv_run *R, int task, clv_err *err)
             }
             clv_params_zero_grad(&ts.view);
             clv_run_invalidate_adapters(m);
+            clv_task_curve_step(&R->curve, epoch, step, loss, correct, b.global_size);
             step++;
             R->steps_run++;
             clv_progress_step(&prog, b.global_size, loss, correct);
@@ -253,6 +302,8 @@ static int train_task(clv_run *R, int task, clv_err *err)
         goto done;
     }
     R->rec.tasks[task].seconds += clv_now() - t0;
+    if (record_curve(&R->rec.tasks[task], &R->curve, err))
+        goto done;
     if (R->strategy->ops->end_task(R->strategy, &R->L, task, err))
         goto done;
     for (int i = 0; i < h->params.count; i++)
@@ -273,6 +324,59 @@ static int make_dir(const char *dir, clv_err *err)
     return 0;
 }
 
+static void thousands(int64_t v, char *buf, size_t len)
+{
+    char digits[32];
+    int n = snprintf(digits, sizeof digits, "%lld", (long long)v), o = 0;
+    for (int i = 0; i < n && o + 2 < (int)len; i++) {
+        if (i && digits[i - 1] != '-' && (n - i) % 3 == 0)
+            buf[o++] = ',';
+        buf[o++] = digits[i];
+    }
+    buf[o] = 0;
+}
+
+/* The 0 bits of the masks the task file stores, counted from the file. */
+static int record_mask_density(clv_run *R, int task, clv_err *err)
+{
+    clv_task_record *tr = &R->rec.tasks[task];
+    const clv_model *m = R->L.model;
+    char path[CLV_PATH_LEN + 64];
+    clv_ckpt_path(path, sizeof path, R->opts->out_dir, "task", task);
+    const char **order = malloc(((size_t)m->n_wlayers + 1) * sizeof *order);
+    if (!order)
+        return clv_errf(err, "out of memory");
+    for (int i = 0; i < m->n_wlayers; i++)
+        order[i] = m->wlayers[i]->name;
+    clv_safetensors st;
+    int rc = clv_st_open(&st, path, err);
+    if (!rc) {
+        clv_mask_density_free(&tr->masks);
+        rc = clv_mask_density_read(&st, order, m->n_wlayers, &tr->masks, err);
+        clv_st_close(&st);
+    }
+    free(order);
+    if (!rc && tr->masks.bits && R->opts->progress) {
+        char bits[40];
+        thousands(tr->masks.bits, bits, sizeof bits);
+        clv_info("task %d: %.2f%% of %s mask bits are 0", task + 1,
+                 100.0 * (double)tr->masks.zero_bits / (double)tr->masks.bits, bits);
+    }
+    return rc;
+}
+
+/* near_chance, loss_not_falling: once the task's own accuracy is measured. */
+static int check_outcome(clv_run *R, int task, clv_err *err)
+{
+    clv_task_record *tr = &R->rec.tasks[task];
+    int before = tr->warnings.n;
+    if (clv_check_task_outcome(task, tr->n_classes, clv_run_record_acc(&R->rec, task, task), &R->curve,
+                               &tr->warnings) < 0)
+        return clv_errf(err, "out of memory");
+    log_new_warnings(R, &tr->warnings, before);
+    return 0;
+}
+
 static int finish_task(clv_run *R, int task, clv_err *err)
 {
     const clv_task_info *ti = &R->split.tasks[task];
@@ -280,7 +384,8 @@ static int finish_task(clv_run *R, int task, clv_err *err)
     const char *dir = R->opts->out_dir;
     /* files first, run.json last: run.json saying "done" implies the files are there */
     if (R->writer && (clv_ckpt_save_task(dir, task, &R->L, R->strategy, ti->classes, ti->n_classes, &R->norm, err) ||
-                      clv_ckpt_save_base(dir, &R->L, R->strategy, &R->norm, err)))
+                      clv_ckpt_save_base(dir, &R->L, R->strategy, &R->norm, err) ||
+                      record_mask_density(R, task, err)))
         return -1;
     clv_storage st = {0};
     clv_storage_add_floats(&st, "head", clv_head_bits(&R->L.heads[task]) / 32);
@@ -289,7 +394,7 @@ static int finish_task(clv_run *R, int task, clv_err *err)
     tr->storage = st;
     tr->head_bits = clv_storage_get(&st, "head");
     tr->stored_bits = clv_storage_total(&st);
-    if (evaluate_row(R, task, err))
+    if (evaluate_row(R, task, err) || check_outcome(R, task, err))
         return -1;
     tr->done = 1;
     if (task == R->rec.n_tasks - 1)
@@ -347,6 +452,12 @@ int clv_train_run(const clv_config *cfg, const clv_train_opts *opts, clv_err *er
             goto done;
     } else if (clv_run_record_init(&R.rec, cfg->tasks, err))
         goto done;
+    clv_warnings_clear(&R.rec.warnings); /* found again from the settings */
+    if (clv_check_run(cfg, &R.rec.warnings) < 0) {
+        clv_errf(err, "out of memory");
+        goto done;
+    }
+    log_new_warnings(&R, &R.rec.warnings, 0);
     snprintf(R.rec.gemm, sizeof R.rec.gemm, "%s", clv_gemm_backend());
     R.rec.threads = clv_threads_get();
     for (int t = 0; t < cfg->tasks; t++) {
