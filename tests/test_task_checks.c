@@ -214,6 +214,39 @@ Test(checks, no_pretrained_base_for_the_different_domain_protocol)
     cr_assert_eq(w.n, 0);
 }
 
+Test(checks, piggyback_recipe_lets_masks_move)
+{
+    clv_config c;
+    clv_config_defaults(&c);
+    clv_err err = {{0}};
+    cr_assert_eq(clv_config_load_ini(&c, "configs/piggyback_recipe.ini", &err), 0, "%s", err.msg);
+    cr_assert_eq(clv_config_validate(&c, &err), 0, "%s", err.msg);
+    /* arunmallya/piggyback: Adam without weight decay, 1e-4 for scores and head, x0.1 every 15 of 30 epochs, batch 32 */
+    cr_assert_str_eq(c.method, "piggyback");
+    cr_assert_str_eq(c.optimizer, "adamw");
+    cr_assert_eq(c.weight_decay, 0.0f);
+    cr_assert_float_eq(c.lr_mask, 1e-4f, 1e-12);
+    cr_assert_float_eq(c.lr_head, 1e-4f, 1e-12);
+    cr_assert_eq(c.epochs, 30);
+    cr_assert_str_eq(c.schedule, "step");
+    cr_assert_eq(c.lr_step_epochs, 15);
+    cr_assert_float_eq(c.lr_step_gamma, 0.1f, 1e-9);
+    cr_assert_eq(c.warmup_epochs, 0.0f);
+    cr_assert_eq(c.batch, 32);
+    cr_assert_float_eq(c.mask_init, 1e-2f, 1e-12);
+    cr_assert_float_eq(c.threshold, 5e-3f, 1e-12);
+    /* Piggyback's CUB-200 (5,994 training images): 1e-4 x (15 + 1.5) x 187 steps = about 0.31 */
+    clv_mask_budget cub = clv_mask_budget_of(&c, c.lr_mask, clv_steps_per_epoch(5994, c.batch));
+    cr_assert_float_eq(cub.movement, 1e-4 * 16.5 * 187, 1e-6, "%g", cub.movement);
+    /* a Split Fashion-MNIST task (12,000 images): 0.62, about 124 times what one bit needs */
+    int64_t spe = clv_steps_per_epoch(12000, c.batch);
+    clv_mask_budget b = clv_mask_budget_of(&c, c.lr_mask, spe);
+    cr_assert_float_eq(b.movement, 1e-4 * 16.5 * 375, 1e-6, "%g", b.movement);
+    cr_assert_gt(b.movement, 100 * b.needed);
+    clv_warnings w = {0};
+    cr_assert_eq(clv_check_mask_budget(&c, 1, c.lr_mask, spe, &w), 0, "no warning");
+}
+
 /* ---- end to end ---- */
 
 static void tiny(clv_config *c, const char *method, int tasks)
