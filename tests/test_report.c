@@ -79,6 +79,9 @@ static void make_run(const char *dir, spec s)
     cJSON *root = cJSON_Parse(text);
     free(text);
     cJSON *task = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(root, "tasks"), 1);
+    /* replace what the trainer's record already wrote (an empty warnings array) */
+    cJSON_DeleteItemFromObjectCaseSensitive(task, "masks");
+    cJSON_DeleteItemFromObjectCaseSensitive(task, "warnings");
     if (!isnan(s.zero_share)) {
         cJSON *m = cJSON_AddObjectToObject(task, "masks");
         cJSON_AddNumberToObject(m, "bits", (double)s.own_bits);

@@ -32,7 +32,7 @@ typedef struct clv_task_record {
     int64_t trainable_params;
     double seconds;           /* training time of the task */
     int done;
-    clv_mask_density masks;   /* 0 bits of the masks its file stores (n_layers 0: none) */
+    clv_mask_density masks;   /* 0 bits of the masks its file stores (bits 0: none) */
     clv_warnings warnings;    /* near_chance, loss_not_falling, mask_budget_short */
     int n_epochs;             /* length of the curves below */
     double *epoch_loss;       /* mean training loss per epoch (NAN: no step ran) */

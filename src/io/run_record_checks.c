@@ -76,10 +76,10 @@ static int masks_read(const cJSON *o, clv_mask_density *d, const char *path, int
     clv_mask_density_free(d);
     if (!o)
         return 0;
-    const cJSON *layers = cJSON_GetObjectItemCaseSensitive(o, "layers");
-    if (!cJSON_IsObject(o) || !cJSON_IsArray(layers) || count_of(o, "bits", &d->bits) ||
-        count_of(o, "zero_bits", &d->zero_bits))
-        return clv_errf(err, "%s: task %d: masks needs bits, zero_bits and layers", path, task + 1);
+    const cJSON *layers = cJSON_GetObjectItemCaseSensitive(o, "layers"); /* optional for readers of older files */
+    if (!cJSON_IsObject(o) || (layers && !cJSON_IsArray(layers)) || count_of(o, "bits", &d->bits) ||
+        count_of(o, "zero_bits", &d->zero_bits) || d->zero_bits > d->bits)
+        return clv_errf(err, "%s: task %d: masks needs bits >= zero_bits and an array of layers", path, task + 1);
     int n = cJSON_GetArraySize(layers);
     if (n && !(d->layers = calloc((size_t)n, sizeof *d->layers)))
         return clv_errf(err, "out of memory");
@@ -116,7 +116,7 @@ static int curve_read(const cJSON *a, double **out, int *n, const char *path, in
 
 void run_checks_task_to_json(cJSON *o, const clv_task_record *tr)
 {
-    if (tr->masks.n_layers)
+    if (tr->masks.n_layers || tr->masks.bits)
         cJSON_AddItemToObject(o, "masks", masks_json(&tr->masks));
     cJSON_AddItemToObject(o, "epoch_loss", curve_json(tr->epoch_loss, tr->n_epochs));
     cJSON_AddItemToObject(o, "epoch_train_accuracy", curve_json(tr->epoch_train_accuracy, tr->n_epochs));
