@@ -134,6 +134,7 @@ Test(train, learns_and_records_the_matrix, .timeout = 300)
     cr_assert_eq(clv_dataset_open_pair("fashion-mnist", NULL, &train, &test, &err), 0, "%s", err.msg);
     clv_task_split split;
     cr_assert_eq(clv_task_split_make(&split, train, test, 5, 0, 7, &err), 0, "%s", err.msg);
+    clv_task_split_limit(&split, 0, 100); /* the run's --test-limit: the same 100 images */
     const clv_present *pr = clv_predictor_present(p);
     size_t per = (size_t)pr->out_c * pr->out_h * pr->out_w;
     float *x = malloc(per * sizeof *x);
