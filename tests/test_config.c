@@ -168,3 +168,29 @@ Test(config, schedule_settings_are_validated_and_fixed_on_resume)
               "--help lists them");
     free(text);
 }
+
+/* Values that once overflowed integers (UBSan) or crashed OpenMP are refused,
+ * naming the flag; the largest sensible values pass. */
+Test(config, absurd_values_refused)
+{
+    const struct {
+        const char *set, *flag;
+    } bad[] = {
+        {"run.threads=100000", "--threads"},         {"data.crop_padding=2147483647", "--crop-padding"},
+        {"train.warmup_epochs=1e30", "--warmup-epochs"}, {"train.epochs=2147483647", "--epochs"},
+        {"train.lr=1e30", "--lr"},                   {"method.lr_mask=1e9", "--lr-mask"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        clv_config c;
+        clv_config_defaults(&c);
+        clv_err err = {{0}};
+        cr_assert_eq(clv_config_set_assignment(&c, bad[i].set, &err), 0, "%s parses: %s", bad[i].set, err.msg);
+        cr_expect_eq(clv_config_validate(&c, &err), -1, "%s is refused", bad[i].set);
+        cr_expect(strstr(err.msg, bad[i].flag) != NULL, "%s: %s", bad[i].set, err.msg);
+    }
+    clv_config c;
+    clv_config_defaults(&c);
+    clv_err err = {{0}};
+    c.threads = 1024, c.crop_padding = 64, c.epochs = 300, c.warmup_epochs = 300;
+    cr_expect_eq(clv_config_validate(&c, &err), 0, "%s", err.msg);
+}

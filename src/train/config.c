@@ -292,6 +292,23 @@ int clv_config_validate(const clv_config *c, clv_err *err)
         return clv_errf(err, "run.eval_batch must be at least 1");
     if (c->epochs < 1)
         return clv_errf(err, "train.epochs must be at least 1");
+    /* absurd values overflow the integer arithmetic of schedules and crops, or
+     * ask OpenMP for more threads than it can start (once a segfault) */
+    if (c->threads > 1024)
+        return clv_errf(err, "run.threads (--threads) must be between 0 (all cores) and 1024, got %d", c->threads);
+    if (c->crop_padding > 1024)
+        return clv_errf(err, "data.crop_padding (--crop-padding) must be between 0 and 1024 pixels, got %d",
+                        c->crop_padding);
+    if (c->epochs > 100000)
+        return clv_errf(err, "train.epochs (--epochs) must be at most 100000, got %d", c->epochs);
+    if (c->batch > 1000000 || c->eval_batch > 1000000)
+        return clv_errf(err, "train.batch and run.eval_batch must be at most 1000000");
+    if (!(c->warmup_epochs <= (float)c->epochs))
+        return clv_errf(err, "train.warmup_epochs (--warmup-epochs %g) must be at most train.epochs (%d)",
+                        (double)c->warmup_epochs, c->epochs);
+    if (!(c->lr < 1e3f && c->lr_head < 1e3f && c->lr_mask < 1e3f && c->lr_adapter < 1e3f))
+        return clv_errf(err, "learning rates must be below 1000 (--lr %g, --lr-head %g, --lr-mask %g, --lr-adapter %g)",
+                        (double)c->lr, (double)c->lr_head, (double)c->lr_mask, (double)c->lr_adapter);
     if (c->label_smoothing != 0.0f)
         return clv_errf(err, "train.label_smoothing is reserved and must be 0");
     if (c->min_lr_ratio > 1.0f)
