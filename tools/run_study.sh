@@ -39,15 +39,16 @@ else
     OUT=${STUDY_OUT:-runs/study}
     SEEDS=${STUDY_SEEDS:-"0 1 2"}
     # a ViT trained on one task of 3,000 images stays near chance (the reason
-    # for the pretrained base): one seed shows it; the sweeps vary one setting
-    # around the main part's runs, which have 3 seeds
+    # for the pretrained base): one seed shows it. The rank sweep has 3 seeds
+    # (accuracy vs bits with its spread); budget and ablation vary one setting
+    # on seed 0 around the main part's runs
     SCRATCH_SEEDS=${STUDY_SCRATCH_SEEDS:-"0"}
-    SWEEP_SEEDS=${STUDY_SWEEP_SEEDS:-"0"}
+    SWEEP_SEEDS=${STUDY_SWEEP_SEEDS:-"0 1 2"}
     ORDERS="0 1 2"
     LIMIT=()
     PRETRAIN_LIMIT=()
     BUDGET_EPOCHS="1 3"
-    BUDGET_LR="1e-4 1e-3 1e-2"
+    BUDGET_LR="1e-4 2e-4 1e-3 1e-2"
     RANKS="1 4 8"
     DOC=${STUDY_DOC:-docs/study.md}
 fi
