@@ -2,10 +2,12 @@
  * fallback: with base.safetensors gone, predict and --resume once ran the
  * learned tasks on a freshly initialized backbone and exited 0. */
 #include <criterion/criterion.h>
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "clvit/param.h"
 #include "clvit/predictor.h"
 #include "clvit/trainer.h"
 #include "tmp_tree.h"
@@ -43,4 +45,27 @@ Test(run_integrity, a_missing_base_is_an_error, .timeout = 120)
     cr_expect_eq(clv_train_run(&cfg, &r, &err), -1, "resume refuses");
     cr_expect(strstr(err.msg, path) && strstr(err.msg, "missing"), "%s", err.msg);
     tmp_tree_remove(dir);
+}
+
+/* What the trainer checks before a task's tensors are saved: a step can leave
+ * weights non-finite although the loss it measured was finite. */
+Test(run_integrity, non_finite_parameters_are_found)
+{
+    clv_params ps;
+    clv_params_init(&ps);
+    clv_err err = {{0}};
+    const int64_t sa[1] = {3}, sb[2] = {2, 2};
+    clv_param *a = clv_params_add(&ps, "a", 1, sa, &err), *b = clv_params_add(&ps, "b", 2, sb, &err);
+    cr_assert(a && b, "%s", err.msg);
+    int64_t at = -1;
+    cr_expect_null(clv_params_first_nonfinite(&ps, &at), "zeros are finite");
+    b->data[2] = 1e30f;
+    cr_expect_null(clv_params_first_nonfinite(&ps, &at), "large but finite");
+    b->data[3] = INFINITY;
+    cr_expect_eq(clv_params_first_nonfinite(&ps, &at), b);
+    cr_expect_eq(at, 3);
+    a->data[1] = NAN;
+    cr_expect_eq(clv_params_first_nonfinite(&ps, &at), a, "the first parameter in order");
+    cr_expect_eq(at, 1);
+    clv_params_free(&ps);
 }

@@ -51,6 +51,10 @@ clv_param *clv_params_find(const clv_params *ps, const char *name);
 int clv_param_set_trainable(clv_param *p, int trainable, clv_err *err);
 void clv_params_zero_grad(clv_params *ps);
 int64_t clv_params_count(const clv_params *ps, int trainable_only);
+/* The first parameter of ps holding a NaN or an infinity (its index of the
+ * first such value in *at), or NULL when all are finite. A step can leave
+ * weights non-finite although the loss it measured was finite. */
+const clv_param *clv_params_first_nonfinite(const clv_params *ps, int64_t *at);
 /* "[192, 3, 4, 4]" into buf */
 const char *clv_param_shape_str(const clv_param *p, char *buf, size_t len);
 

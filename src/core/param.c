@@ -1,6 +1,7 @@
 /* The parameter list: one place that owns every trainable tensor of a model. */
 #include "clvit/param.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -116,4 +117,18 @@ const char *clv_param_shape_str(const clv_param *p, char *buf, size_t len)
     if (off < len)
         snprintf(buf + off, len - off, "]");
     return buf;
+}
+
+const clv_param *clv_params_first_nonfinite(const clv_params *ps, int64_t *at)
+{
+    for (int i = 0; i < ps->count; i++) {
+        const clv_param *p = ps->items[i];
+        for (int64_t k = 0; k < p->numel; k++)
+            if (!isfinite(p->data[k])) {
+                if (at)
+                    *at = k;
+                return p;
+            }
+    }
+    return NULL;
 }

@@ -195,6 +195,7 @@ static int train_task(clv_run *R, int task, clv_err *err)
     clv_progress prog;
     clv_progress_init(&prog, R->opts->progress, task, R->rec.n_tasks, cfg->epochs, spe);
     int stopped = 0;
+    float last_loss = NAN; /* for the message of a task whose weights diverged */
     for (int epoch = (int)(step / spe); epoch < cfg->epochs && !stopped; epoch++) {
         clv_loader_config lc = clv_loader_defaults();
         lc.dataset = R->train;
@@ -275,6 +276,7 @@ static int train_task(clv_run *R, int task, clv_err *err)
             clv_task_curve_step(&R->curve, epoch, step, loss, correct, b.global_size);
             step++;
             R->steps_run++;
+            last_loss = loss;
             clv_progress_step(&prog, b.global_size, loss, correct);
             int periodic = cfg->checkpoint_every && step % cfg->checkpoint_every == 0 && step % spe != 0;
             if (stop_now || periodic) {
@@ -299,6 +301,18 @@ static int train_task(clv_run *R, int task, clv_err *err)
     }
     if (stopped) {
         rc = CLV_STOPPED;
+        goto done;
+    }
+    /* the last step's loss was finite, yet its update may not be: nothing
+     * non-finite reaches a task file or is recorded as learned */
+    int64_t at = 0;
+    const clv_param *bad = clv_params_first_nonfinite(&ts.view, &at);
+    if (bad) {
+        clv_errf(err,
+                 "task %d diverged at its last steps: %s[%lld] is %g after step %lld (the last loss was %g); nothing "
+                 "of this task was saved. Lower the learning rate (--lr, --lr-head, --lr-adapter, --lr-mask) and "
+                 "resume with --force, or start afresh",
+                 task + 1, bad->name, (long long)at, (double)bad->data[at], (long long)step, (double)last_loss);
         goto done;
     }
     R->rec.tasks[task].seconds += clv_now() - t0;
