@@ -71,11 +71,6 @@ static int evaluate_row(clv_run *R, int row, clv_err *err)
 
 static int steps_per_epoch(const clv_run *R, int64_t n) { return (int)clv_steps_per_epoch(n, R->cfg->batch); }
 
-static int64_t task_train_count(const clv_run *R, int task)
-{
-    return R->split.tasks[task].n_train; /* the limit is applied to the split (clv_task_split_limit) */
-}
-
 static int save_state(clv_run *R, trainable_set *ts, int task, int64_t step, const clv_optim *opt, clv_err *err)
 {
     clv_ckpt_position pos = {task, step, clv_optim_get_step(opt)};
@@ -158,7 +153,7 @@ static int train_task(clv_run *R, int task, clv_err *err)
     if (!(opt = clv_optim_create(&oc, err)))
         goto done;
 
-    int64_t n = task_train_count(R, task);
+    int64_t n = R->split.tasks[task].n_train; /* --train-limit applied to the split */
     if (n < 1) {
         clv_errf(err, "task %d has no training images", task + 1);
         goto done;
@@ -482,7 +477,7 @@ int clv_train_run(const clv_config *cfg, const clv_train_opts *opts, clv_err *er
             goto done;
         memcpy(tr->classes, ti->classes, (size_t)ti->n_classes * sizeof *tr->classes);
         tr->n_classes = ti->n_classes;
-        tr->train_images = task_train_count(&R, t);
+        tr->train_images = ti->n_train;
         tr->test_images = ti->n_test;
     }
     if (clv_run_build_learner(&R, opts->resume, err))
