@@ -55,24 +55,19 @@ def fmt_bits(b):
 
 
 def storage(run):
-    """(marginal bits per task without heads, one-time bits beyond the base, head bits per task)."""
+    """(marginal bits per task without heads, one-time bits beyond the base, head bits per task), as run.json's
+    "storage" records them (src/io/storage_summary.c computes them; the study's runs all carry the key)."""
     st = run.get("storage")
-    if isinstance(st, dict) and "marginal_bits_per_task" in st:
-        one = st.get("one_time_bits", 0) - st.get("one_time", {}).get("base", run.get("base_bits", 0))
-        return st["marginal_bits_per_task"], max(one, 0), st.get("head_bits_per_task")
-    # older run.json: from the per-task kinds (shared_* and the head are not marginal)
-    tasks = [t for t in run.get("tasks", []) if t.get("done")]
-    marg, heads, one = [], [], 0
-    for t in tasks:
-        kinds = t.get("storage_bits", {})
-        shared = sum(v for k, v in kinds.items() if k.startswith("shared_"))
-        one += shared
-        heads.append(kinds.get("head", t.get("head_bits", 0)))
-        marg.append(t.get("stored_bits", 0) - kinds.get("head", 0) - shared)
-    if not marg:
+    if not isinstance(st, dict) or st.get("marginal_bits_per_task") is None:
         return None, None, None
-    counted = [m for i, m in enumerate(marg) if i > 0 or m > 0]
-    return (statistics.fmean(counted) if counted else 0.0), one, statistics.fmean(heads)
+    one = st.get("one_time_bits", 0) - st.get("one_time", {}).get("base", run.get("base_bits", 0))
+    return st["marginal_bits_per_task"], max(one, 0), st.get("head_bits_per_task")
+
+
+def mean_of(xs):
+    """Mean of the values that are known, or None."""
+    xs = [x for x in xs if x is not None]
+    return statistics.fmean(xs) if xs else None
 
 
 def zero_share(run):
@@ -153,9 +148,7 @@ def method_table(doc, runs_by_method):
         warns = sum(len(warnings_of(r)) for r in rs)
         rows.append([f"`{m}`", len(rs), fmt_ms([r.get("average_accuracy") for r in rs]),
                      fmt_ms([r.get("forgetting") for r in rs]),
-                     fmt_bits(statistics.fmean(marg)) if None not in marg else "-",
-                     fmt_bits(statistics.fmean(one)) if None not in one else "-",
-                     fmt_bits(statistics.fmean(head)) if None not in head else "-",
+                     fmt_bits(mean_of(marg)), fmt_bits(mean_of(one)), fmt_bits(mean_of(head)),
                      "-" if zs[0] is None else f"{statistics.fmean(z for z in zs if z is not None):.2f}"
                      + f" (min {min(z for z in mins if z is not None):.2f})",
                      warns])
@@ -365,7 +358,7 @@ def main():
     doc("## The paper's two claims")
     doc()
     for setting, (r1, r2, by_m) in claims.items():
-        bits = {m: statistics.fmean(storage(r)[0] for r in by_m.get(m, [])) if by_m.get(m) else None
+        bits = {m: mean_of(storage(r)[0] for r in by_m.get(m, []))
                 for m in ("rkr", "piggyback", "maskrkr")}
         fewer = (bits["maskrkr"] is not None and bits["rkr"] and bits["piggyback"]
                  and bits["maskrkr"] < bits["rkr"] and bits["maskrkr"] < bits["piggyback"])
@@ -417,8 +410,8 @@ def main():
         rows = []
         for (m, k), rs in sorted(groups.items()):
             rows.append([f"`{m}`", k, len(rs), fmt_ms([r["average_accuracy"] for r in rs]),
-                         fmt_bits(statistics.fmean(storage(r)[0] for r in rs)),
-                         fmt_bits(statistics.fmean(storage(r)[1] for r in rs))])
+                         fmt_bits(mean_of(storage(r)[0] for r in rs)),
+                         fmt_bits(mean_of(storage(r)[1] for r in rs))])
         doc.table(["method", "rank", "runs", "average accuracy (%)", "marginal bits per task", "one-time bits"],
                   rows)
         plots(args, "rank", sorted(rruns), doc, "rank sweep")
