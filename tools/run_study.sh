@@ -76,7 +76,8 @@ run_part() {
     start=$(date +%s)
     echo "== part $part: $(grep -c . "$jobs") runs, $JOBS at a time, $THREADS threads each"
     local failed=0
-    xargs -P "$JOBS" -L 1 tools/study_job.sh "$THREADS" <"$jobs" || failed=1
+    # xargs -L joins a line that ends in a blank to the next one: strip them
+    sed 's/[[:space:]]*$//' "$jobs" | xargs -P "$JOBS" -L 1 tools/study_job.sh "$THREADS" || failed=1
     echo "$(( $(date +%s) - start ))" >"$OUT/$part.seconds"
     [ "$failed" = 0 ] || { echo "run_study: part $part had failed runs (see their .log files)" >&2; exit 1; }
 }
