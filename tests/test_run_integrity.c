@@ -4,7 +4,9 @@
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "clvit/param.h"
@@ -68,4 +70,81 @@ Test(run_integrity, non_finite_parameters_are_found)
     cr_expect_eq(clv_params_first_nonfinite(&ps, &at), a, "the first parameter in order");
     cr_expect_eq(at, 1);
     clv_params_free(&ps);
+}
+
+static void flip_last_byte(const char *path)
+{
+    FILE *f = fopen(path, "r+b");
+    cr_assert_not_null(f, "%s", path);
+    fseek(f, -1, SEEK_END);
+    int c = fgetc(f);
+    fseek(f, -1, SEEK_END);
+    fputc(c ^ 0x01, f);
+    fclose(f);
+}
+
+static int eval_ok(const char *dir, clv_err *err)
+{
+    clv_run_record rec;
+    clv_config saved;
+    double *now = NULL;
+    if (clv_eval_run(dir, 1, &rec, &saved, &now, err))
+        return -1;
+    clv_run_record_free(&rec);
+    free(now);
+    return 0;
+}
+
+/* A flipped bit or a cut in a run's files is found by their checksums when
+ * the run is read back (eval, predict, --resume), and the message names the
+ * file and says what to do: a damaged checkpoint can be deleted (the task
+ * in progress restarts), a learned task's file cannot be remade. */
+Test(run_integrity, damaged_files_are_named_with_what_to_do, .timeout = 180)
+{
+    if (access(FMNIST, R_OK))
+        cr_skip_test("Debian's dataset-fashion-mnist is not installed");
+    clv_config cfg;
+    clv_config_defaults(&cfg);
+    snprintf(cfg.method, sizeof cfg.method, "rkr");
+    cfg.tasks = 5;
+    cfg.train_limit = 128; /* 2 steps a task */
+    cfg.test_limit = 50;
+    cfg.threads = 1;
+    char dir[] = "/tmp/clvit-damage-XXXXXX", task[128], state[128], base[128];
+    cr_assert_not_null(mkdtemp(dir));
+    snprintf(task, sizeof task, "%s/task-01.safetensors", dir);
+    snprintf(state, sizeof state, "%s/state.safetensors", dir);
+    snprintf(base, sizeof base, "%s/base.safetensors", dir);
+    clv_err err = {{0}};
+    /* task 1 learned, task 2 stopped after its first step: a checkpoint */
+    clv_train_opts o = {.out_dir = dir, .overwrite = 1, .stop_after_steps = 3};
+    cr_assert_eq(clv_train_run(&cfg, &o, &err), CLV_STOPPED, "%s", err.msg);
+    cr_assert_eq(access(state, F_OK), 0, "a checkpoint was written");
+    cr_assert_eq(eval_ok(dir, &err), 0, "the untouched run evaluates: %s", err.msg);
+
+    const char *learned[] = {task, base};
+    for (int k = 0; k < 2; k++) {
+        flip_last_byte(learned[k]);
+        cr_expect_eq(eval_ok(dir, &err), -1, "eval refuses a damaged %s", learned[k]);
+        cr_expect(strstr(err.msg, learned[k]) && strstr(err.msg, "corrupted") && strstr(err.msg, "--overwrite"),
+                  "%s", err.msg);
+        cr_expect_null(clv_predictor_from_run(dir, &err), "predict refuses");
+        cr_expect(strstr(err.msg, learned[k]) && strstr(err.msg, "corrupted"), "%s", err.msg);
+        clv_train_opts r = {.out_dir = dir, .resume = 1};
+        cr_expect_eq(clv_train_run(&cfg, &r, &err), -1, "--resume refuses");
+        cr_expect(strstr(err.msg, learned[k]) && strstr(err.msg, "corrupted"), "%s", err.msg);
+        flip_last_byte(learned[k]);
+    }
+
+    struct stat sb;
+    cr_assert_eq(stat(state, &sb), 0);
+    cr_assert_eq(truncate(state, sb.st_size - 100), 0);
+    clv_train_opts r = {.out_dir = dir, .resume = 1};
+    cr_expect_eq(clv_train_run(&cfg, &r, &err), -1, "--resume refuses a cut checkpoint");
+    cr_expect(strstr(err.msg, state) && strstr(err.msg, "truncated") && strstr(err.msg, "delete it"), "%s", err.msg);
+    /* the advice holds: without the checkpoint, task 2 restarts and the run completes */
+    cr_assert_eq(unlink(state), 0);
+    cr_assert_eq(clv_train_run(&cfg, &r, &err), 0, "%s", err.msg);
+    cr_assert_eq(eval_ok(dir, &err), 0, "%s", err.msg);
+    tmp_tree_remove(dir);
 }

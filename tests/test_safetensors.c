@@ -65,9 +65,9 @@ Test(safetensors, rejects_every_malformed_file)
     /* each fixture with a word its message must contain, so that a file
      * rejected for the wrong reason fails too */
     static const char *const bad[][2] = {
-        {"truncated_data", "outside"},   {"short", "truncated"},
+        {"truncated_data", "truncated"}, {"short", "truncated"},
         {"header_too_long", "exceeds"}, {"overlap", "overlap"},
-        {"out_of_range", "outside"},   {"hole", "hole"},
+        {"out_of_range", "ends at byte 16"}, {"hole", "hole"},
         {"size_mismatch", "bytes for"}, {"bad_json", "not valid JSON"},
         {"duplicate", "twice"},         {"unknown_dtype", "unknown dtype 'F8'"},
         {"negative_shape", "shape"},    {"meta_not_string", "not a string"},
@@ -83,7 +83,7 @@ Test(safetensors, rejects_every_malformed_file)
         clv_safetensors st;
         clv_err err = {{0}};
         cr_assert_eq(access(path, R_OK), 0, "fixture %s exists", path);
-        cr_expect_eq(clv_st_open(&st, path, &err), -1, "%s must be rejected", path);
+        cr_expect_eq(clv_st_open(&st, path, &err), CLV_ST_DAMAGED, "%s must be rejected as damaged", path);
         cr_expect(strstr(err.msg, path) != NULL, "the message names the file: %s", err.msg);
         cr_expect(strstr(err.msg, bad[i][1]) != NULL, "%s: expected '%s' in: %s", bad[i][0], bad[i][1], err.msg);
     }
@@ -266,4 +266,70 @@ Test(safetensors, prints_a_table_and_json)
     cJSON_Delete(root);
     free(text);
     clv_st_close(&st);
+}
+
+/* Every file the writer makes carries a crc32 of its bytes: a flipped bit in
+ * the data or the header, or a cut, is found on open and named as damage. */
+static void flip_byte(const char *path, long at)
+{
+    FILE *f = fopen(path, "r+b");
+    cr_assert_not_null(f);
+    fseek(f, at, at < 0 ? SEEK_END : SEEK_SET);
+    int c = fgetc(f);
+    fseek(f, -1, SEEK_CUR);
+    fputc(c ^ 0x10, f);
+    fclose(f);
+}
+
+Test(safetensors, a_checksum_finds_damage)
+{
+    char dir[] = "/tmp/clvit-st-crc-XXXXXX", path[128];
+    cr_assert_not_null(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/task-03.safetensors", dir);
+    const float w[4] = {0.5f, 0.25f, -1, 8};
+    int64_t sw[2] = {2, 2};
+    clv_err err = {{0}};
+    clv_st_writer *wr = clv_st_writer_new();
+    cr_assert_eq(clv_st_writer_add(wr, "head.weight", CLV_DT_F32, 2, sw, w, &err), 0, "%s", err.msg);
+    cr_assert_eq(clv_st_writer_meta(wr, "task", "3", &err), 0);
+    cr_assert_eq(clv_st_writer_meta(wr, CLV_ST_CRC_KEY, "00000000", &err), -1, "the key is the writer's own");
+    cr_assert_eq(clv_st_writer_write(wr, path, &err), 0, "%s", err.msg);
+    clv_st_writer_free(wr);
+
+    clv_safetensors st;
+    cr_assert_eq(clv_st_open(&st, path, &err), 0, "an untouched file opens: %s", err.msg);
+    const char *crc = clv_st_meta(&st, CLV_ST_CRC_KEY);
+    cr_assert(crc && strlen(crc) == 8, "the writer adds the checksum");
+    clv_st_close(&st);
+
+    size_t len;
+    char *orig = slurp(path, &len);
+    /* a byte of the data (the last float), of a metadata value, of a shape */
+    const char *where[] = {NULL, "\"task\":\"3\"", "\"shape\":[2,2]"};
+    for (int k = 0; k < 3; k++) {
+        long at = -1;
+        if (where[k])
+            at = (long)(strstr(orig + 8, where[k]) - orig) + (long)strlen(where[k]) - 2;
+        flip_byte(path, at);
+        cr_expect_eq(clv_st_open(&st, path, &err), CLV_ST_DAMAGED, "flip %d is found", k);
+        cr_expect(strstr(err.msg, path) && strstr(err.msg, "corrupted"), "flip %d: %s", k, err.msg);
+        flip_byte(path, at);
+        cr_assert_eq(clv_st_open(&st, path, &err), 0, "flipped back: %s", err.msg);
+        clv_st_close(&st);
+    }
+    cr_assert_eq(truncate(path, (off_t)len - 3), 0);
+    cr_expect_eq(clv_st_open(&st, path, &err), CLV_ST_DAMAGED);
+    cr_expect(strstr(err.msg, path) && strstr(err.msg, "truncated"), "%s", err.msg);
+    cr_assert_eq(truncate(path, 5), 0);
+    cr_expect_eq(clv_st_open(&st, path, &err), CLV_ST_DAMAGED);
+    cr_expect(strstr(err.msg, "truncated"), "%s", err.msg);
+    cr_expect_eq(clv_st_open(&st, "/nonexistent/x.safetensors", &err), -1, "a missing file is not damage");
+
+    /* a file of another tool, without the key, loads as before */
+    cr_assert_eq(clv_st_open(&st, FIX "good.safetensors", &err), 0, "%s", err.msg);
+    cr_expect_null(clv_st_meta(&st, CLV_ST_CRC_KEY));
+    clv_st_close(&st);
+    free(orig);
+    unlink(path);
+    rmdir(dir);
 }

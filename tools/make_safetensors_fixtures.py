@@ -15,6 +15,7 @@ Run from the repository root:  /usr/bin/python3 tools/make_safetensors_fixtures.
 import json
 import os
 import struct
+import zlib
 
 OUT = "tests/fixtures/safetensors"
 
@@ -33,6 +34,16 @@ def build(tensors, meta=None, pad=True):
 def write(path, header_bytes, data):
     with open(path, "wb") as f:
         f.write(struct.pack("<Q", len(header_bytes)) + header_bytes + data)
+
+
+def with_checksum(path):
+    """Fills in the "clvit.crc32" metadata that clvit's writer adds: zlib's crc32
+    of the whole file with the 8 digits read as '0's (include/clvit/safetensors.h)."""
+    key = b'"clvit.crc32":"00000000"'
+    b = open(path, "rb").read()
+    assert b.count(key) == 1
+    digits = b"%08x" % zlib.crc32(b)
+    open(path, "wb").write(b.replace(key, key[:-9] + digits + b'"'))
 
 
 def encode(header):
@@ -60,8 +71,9 @@ def main():
     ref = [("b", "F32", [3], struct.pack("<3f", 1, -2, 3)),
            ("blocks.0.w", "F32", [2, 2], struct.pack("<4f", 0.5, 0.25, -1, 8)),
            ("z", "F32", [], struct.pack("<f", 42))]
-    header, data = build(ref, {"task": "3", "method": "rkr"})
+    header, data = build(ref, {"task": "3", "method": "rkr", "clvit.crc32": "00000000"})
     write(f"{OUT}/written.safetensors", encode(header), data)
+    with_checksum(f"{OUT}/written.safetensors")
 
     small = [("x", "F32", [2], struct.pack("<2f", 1, 2)), ("y", "F32", [1], struct.pack("<f", 3))]
     h, d = build(small)

@@ -40,11 +40,21 @@ typedef struct clv_ckpt_position {
 
 void clv_ckpt_path(char *buf, size_t len, const char *dir, const char *what, int task);
 
+/* Every file above carries a checksum (see clvit/safetensors.h). A damaged
+ * one is an error naming it and saying what to do, which depends on what
+ * it is (what: "base", "task" or "state"): a state file can be deleted (the
+ * task in progress restarts), a base or task file cannot be remade by
+ * --resume. clv_ckpt_open is clv_st_open plus that advice;
+ * clv_ckpt_explain_damage appends it to err's message and returns -1. */
+int clv_ckpt_open(clv_safetensors *st, const char *path, const char *what, clv_err *err);
+int clv_ckpt_explain_damage(clv_err *err, const char *what);
+
 /* The learner's backbone, and the strategy's tensors kept with it (its
  * save_base hook; s may be NULL). */
 int clv_ckpt_save_base(const char *dir, clv_learner *L, clv_strategy *s, const clv_norm *norm, clv_err *err);
 /* Loads a backbone from a safetensors file with timm names (a base file or a
- * timm checkpoint; "head.*" tensors are ignored). */
+ * timm checkpoint; "head.*" tensors are ignored). CLV_ST_DAMAGED when the
+ * file is damaged (the caller knows what it is). */
 int clv_ckpt_load_backbone(const char *path, clv_model *m, clv_err *err);
 /* Writes path: the run's backbone (base file) and the head of its task 1,
  * under timm's names, with the base's metadata: a pretrained network for

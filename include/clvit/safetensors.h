@@ -9,7 +9,17 @@
  * leaving holes, sizes that disagree with dtype x shape, duplicate names)
  * with a message naming the file and the problem, and never allocates more
  * than the file's own size. The writer is atomic: temporary file in the same
- * directory, fsync, rename, fsync of the directory. */
+ * directory, fsync, rename, fsync of the directory.
+ *
+ * Checksum: every file the writer makes carries CLV_ST_CRC_KEY ("clvit.crc32")
+ * in its metadata: zlib's crc32 of the whole file (header and data) as 8
+ * lowercase hex digits, computed with those digits read as '0's. The
+ * reader verifies it whenever the key is present (files of other tools have
+ * none and load as before), so a flipped bit or a truncated file is an error
+ * naming the file. In Python:
+ *   b = open(f, "rb").read(); v = meta["clvit.crc32"].encode()
+ *   k = b'"clvit.crc32":"'; z = b.replace(k + v + b'"', k + b'00000000"', 1)
+ *   assert zlib.crc32(z) == int(v, 16) */
 #ifndef CLVIT_SAFETENSORS_H
 #define CLVIT_SAFETENSORS_H
 
@@ -50,6 +60,13 @@ typedef struct clv_safetensors {
     size_t map_len;
 } clv_safetensors;
 
+#define CLV_ST_CRC_KEY "clvit.crc32"
+/* clv_st_open's result when the file is there but its bytes are damaged
+ * (truncated, a header that does not parse or fit the file, a checksum
+ * that does not match); -1 for the rest (cannot open, not a regular file).
+ * Callers that know what the file is add what to do about it. */
+#define CLV_ST_DAMAGED (-2)
+
 int clv_st_open(clv_safetensors *st, const char *path, clv_err *err);
 void clv_st_close(clv_safetensors *st);
 const clv_st_tensor *clv_st_find(const clv_safetensors *st, const char *name);
@@ -67,6 +84,7 @@ void clv_st_writer_free(clv_st_writer *w);
 int clv_st_writer_add(clv_st_writer *w, const char *name, clv_dtype dtype, int ndim, const int64_t *shape,
                       const void *data, clv_err *err);
 int clv_st_writer_add_param(clv_st_writer *w, const clv_param *p, const char *prefix, clv_err *err);
+/* CLV_ST_CRC_KEY is the writer's own: it is refused here. */
 int clv_st_writer_meta(clv_st_writer *w, const char *key, const char *value, clv_err *err);
 int clv_st_writer_write(clv_st_writer *w, const char *path, clv_err *err);
 

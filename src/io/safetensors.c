@@ -15,6 +15,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "clvit/atomic_file.h"
 
@@ -101,7 +102,10 @@ static int parse_tensor(clv_safetensors *st, const cJSON *e, clv_st_tensor *t, c
     if (cJSON_GetArraySize(offs) != 2 || json_u64(cJSON_GetArrayItem(offs, 0), &b) ||
         json_u64(cJSON_GetArrayItem(offs, 1), &en))
         return clv_errf(err, "%s: tensor '%s': data_offsets is not [begin, end]", path, name);
-    if (b > en || en > st->data_len)
+    if (b <= en && en > st->data_len)
+        return clv_errf(err, "%s: truncated: tensor '%s' ends at byte %llu of the data, the file holds %llu", path,
+                        name, (unsigned long long)en, (unsigned long long)st->data_len);
+    if (b > en)
         return clv_errf(err, "%s: tensor '%s': data_offsets [%llu, %llu] outside the data (%llu bytes)", path, name,
                         (unsigned long long)b, (unsigned long long)en, (unsigned long long)st->data_len);
     size_t es = clv_dtype_size(t->dtype);
@@ -215,8 +219,71 @@ done:
     return rc;
 }
 
+/* ---- checksum ----
+ * CLV_ST_CRC_KEY in __metadata__: zlib's crc32 of the whole file, as 8
+ * lowercase hex digits, computed with those 8 digits read as '0's (a
+ * checksum cannot cover itself). It covers the header (names, shapes,
+ * offsets, the other metadata) and the data. The writer puts it last in
+ * the metadata, spelled "clvit.crc32":"xxxxxxxx" with no spaces, which is
+ * how the reader finds the digits; files of other tools have no such key. */
+
+static const char crc_zeros[8] = {'0', '0', '0', '0', '0', '0', '0', '0'};
+
+/* crc32 of len bytes at p with the 8 bytes at digits read as '0's */
+static uint32_t crc_with_zeroed(const uint8_t *p, size_t len, size_t digits)
+{
+    uLong c = crc32_z(0L, Z_NULL, 0);
+    c = crc32_z(c, p, digits);
+    c = crc32_z(c, (const Bytef *)crc_zeros, 8);
+    return (uint32_t)crc32_z(c, p + digits + 8, len - digits - 8);
+}
+
+/* Offset of needle's first byte in hay (n bytes), or -1; *count gets how many times it occurs. */
+static long find_all(const uint8_t *hay, size_t n, const char *needle, int *count)
+{
+    size_t k = strlen(needle);
+    long first = -1;
+    *count = 0;
+    for (size_t i = 0; k <= n && i <= n - k; i++)
+        if (hay[i] == (uint8_t)needle[0] && !memcmp(hay + i, needle, k)) {
+            if (first < 0)
+                first = (long)i;
+            (*count)++;
+        }
+    return first;
+}
+
+/* Checks the checksum before the header is parsed, so that a flipped byte
+ * of the header is reported as damage too. Returns 0 when the file has no
+ * checksum or it matches (*present says which), 1 when it does not match
+ * (*stored and *now filled in), -1 with err set when the key is there but
+ * malformed. */
+static int check_raw_checksum(const clv_safetensors *st, uint64_t hlen, int *present, char stored[9], uint32_t *now,
+                              clv_err *err)
+{
+    static const char key[] = "\"" CLV_ST_CRC_KEY "\":\"";
+    int count;
+    const uint8_t *h = (const uint8_t *)st->map + 8;
+    long at = find_all(h, (size_t)hlen, key, &count);
+    *present = count > 0;
+    if (!count)
+        return 0;
+    size_t digits = (size_t)at + strlen(key); /* within the header */
+    int ok = count == 1 && digits + 9 <= hlen && h[digits + 8] == '"';
+    for (int i = 0; ok && i < 8; i++)
+        ok = (h[digits + i] >= '0' && h[digits + i] <= '9') || (h[digits + i] >= 'a' && h[digits + i] <= 'f');
+    if (!ok)
+        return clv_errf(err, "%s: corrupted: its %s metadata is not one string of 8 hex digits", st->path,
+                        CLV_ST_CRC_KEY);
+    memcpy(stored, h + digits, 8);
+    stored[8] = 0;
+    *now = crc_with_zeroed(st->map, st->map_len, 8 + digits);
+    return strtoul(stored, NULL, 16) != *now;
+}
+
 int clv_st_open(clv_safetensors *st, const char *path, clv_err *err)
 {
+    int damaged = 0;
     memset(st, 0, sizeof *st);
     if (!(st->path = strdup(path)))
         return clv_errf(err, "out of memory");
@@ -236,6 +303,7 @@ int clv_st_open(clv_safetensors *st, const char *path, clv_err *err)
         close(fd);
         clv_errf(err, "%s: truncated (%zu bytes; a safetensors file starts with an 8-byte header length)", path,
                  size);
+        damaged = 1;
         goto fail;
     }
     void *map = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
@@ -246,12 +314,14 @@ int clv_st_open(clv_safetensors *st, const char *path, clv_err *err)
     }
     st->map = map;
     st->map_len = size;
+    damaged = 1; /* the file is there: from here on, what fails is its content */
     const uint8_t *p = map;
     uint64_t hlen = 0;
     for (int i = 7; i >= 0; i--)
         hlen = hlen << 8 | p[i];
     if (hlen > size - 8) {
-        clv_errf(err, "%s: header length %llu exceeds the file (%zu bytes)", path, (unsigned long long)hlen, size);
+        clv_errf(err, "%s: truncated: header length %llu exceeds the file (%zu bytes)", path,
+                 (unsigned long long)hlen, size);
         goto fail;
     }
     if (hlen > ST_MAX_HEADER) {
@@ -261,12 +331,32 @@ int clv_st_open(clv_safetensors *st, const char *path, clv_err *err)
     }
     st->data = p + 8 + hlen;
     st->data_len = size - 8 - hlen;
-    if (parse_header(st, (const char *)p + 8, (size_t)hlen, err))
+    int has_crc;
+    char stored[9];
+    uint32_t now = 0;
+    int crc = check_raw_checksum(st, hlen, &has_crc, stored, &now, err);
+    if (crc < 0)
         goto fail;
+    if (parse_header(st, (const char *)p + 8, (size_t)hlen, err)) {
+        if (crc && err) {
+            size_t used = strlen(err->msg);
+            snprintf(err->msg + used, sizeof err->msg - used, " (corrupted: its checksum does not match)");
+        }
+        goto fail;
+    }
+    if (crc) {
+        clv_errf(err, "%s: corrupted: its bytes do not match the checksum it was written with (%s %s, now %08x)",
+                 path, CLV_ST_CRC_KEY, stored, (unsigned)now);
+        goto fail;
+    }
+    if (!has_crc && clv_st_meta(st, CLV_ST_CRC_KEY)) {
+        clv_errf(err, "%s: corrupted: its header does not spell %s as clvit writes it", path, CLV_ST_CRC_KEY);
+        goto fail;
+    }
     return 0;
 fail:
     clv_st_close(st);
-    return -1;
+    return damaged ? CLV_ST_DAMAGED : -1;
 }
 
 void clv_st_close(clv_safetensors *st)
@@ -444,6 +534,8 @@ int clv_st_writer_add_param(clv_st_writer *w, const clv_param *p, const char *pr
 
 int clv_st_writer_meta(clv_st_writer *w, const char *key, const char *value, clv_err *err)
 {
+    if (!strcmp(key, CLV_ST_CRC_KEY))
+        return clv_errf(err, "metadata key %s is the writer's own", CLV_ST_CRC_KEY);
     for (int i = 0; i < w->n_meta; i++)
         if (!strcmp(w->keys[i], key)) {
             char *v = strdup(value);
@@ -484,11 +576,11 @@ int clv_st_writer_write(clv_st_writer *w, const char *path, clv_err *err)
     cJSON *root = cJSON_CreateObject();
     if (!root)
         return clv_errf(err, "out of memory");
-    if (w->n_meta) {
-        cJSON *m = cJSON_AddObjectToObject(root, "__metadata__");
-        for (int i = 0; m && i < w->n_meta; i++)
-            cJSON_AddStringToObject(m, w->keys[i], w->vals[i]);
-    }
+    cJSON *m = cJSON_AddObjectToObject(root, "__metadata__");
+    for (int i = 0; m && i < w->n_meta; i++)
+        cJSON_AddStringToObject(m, w->keys[i], w->vals[i]);
+    if (m) /* last, as zeros: the digits are filled in once the file's crc is known */
+        cJSON_AddStringToObject(m, CLV_ST_CRC_KEY, "00000000");
     uint64_t off = 0;
     for (int i = 0; i < w->n; i++) {
         cJSON *t = cJSON_AddObjectToObject(root, w->e[i].name);
@@ -508,9 +600,28 @@ int clv_st_writer_write(clv_st_writer *w, const char *path, clv_err *err)
     if (!json)
         return clv_errf(err, "out of memory");
     size_t hlen = strlen(json), padded = (hlen + 7) / 8 * 8; /* data starts 8-byte aligned */
+    /* the metadata object comes first and keys and values are escaped, so
+     * the first match is the key added above */
+    char *digits = strstr(json, "\"" CLV_ST_CRC_KEY "\":\"00000000\"");
+    if (!digits) {
+        free(json);
+        return clv_errf(err, "%s: cannot place the checksum in the header", path);
+    }
+    digits += strlen("\"" CLV_ST_CRC_KEY "\":\"");
     uint8_t lenbuf[8];
     for (int i = 0; i < 8; i++)
         lenbuf[i] = (uint8_t)((uint64_t)padded >> (8 * i));
+    uLong crc = crc32_z(0L, Z_NULL, 0);
+    crc = crc32_z(crc, lenbuf, 8);
+    crc = crc32_z(crc, (const Bytef *)json, hlen);
+    for (size_t i = hlen; i < padded; i++)
+        crc = crc32_z(crc, (const Bytef *)" ", 1);
+    for (int i = 0; i < w->n; i++)
+        if (w->e[i].bytes)
+            crc = crc32_z(crc, w->e[i].data, w->e[i].bytes);
+    char hex[9];
+    snprintf(hex, sizeof hex, "%08lx", (unsigned long)(crc & 0xffffffffu));
+    memcpy(digits, hex, 8);
     clv_atomic_file f;
     if (clv_atomic_open(&f, path, err)) {
         free(json);

@@ -14,6 +14,33 @@ void clv_ckpt_path(char *buf, size_t len, const char *dir, const char *what, int
         snprintf(buf, len, "%s/%s.safetensors", dir, what);
 }
 
+/* What to do about a damaged file of a run, after the reader's reason. */
+static const char ADVICE_LEARNED[] =
+    "the file is damaged (corrupted or truncated) and --resume cannot remake it, for the learned tasks "
+    "depend on it: restore it from a copy, or train the run again with --overwrite (the same settings "
+    "reproduce it)";
+static const char ADVICE_STATE[] =
+    "the checkpoint is damaged (corrupted or truncated): delete it and run --resume again; the task in "
+    "progress restarts from its first step, the learned tasks are kept";
+
+int clv_ckpt_explain_damage(clv_err *err, const char *what)
+{
+    const char *advice = !strcmp(what, "state") ? ADVICE_STATE : ADVICE_LEARNED;
+    if (err) {
+        size_t used = strlen(err->msg);
+        snprintf(err->msg + used, sizeof err->msg - used, "; %s", advice);
+    }
+    return -1;
+}
+
+int clv_ckpt_open(clv_safetensors *st, const char *path, const char *what, clv_err *err)
+{
+    int rc = clv_st_open(st, path, err);
+    if (rc == CLV_ST_DAMAGED)
+        clv_ckpt_explain_damage(err, what);
+    return rc;
+}
+
 static void norm_meta(const clv_norm *norm, char *mean, char *std, size_t len)
 {
     snprintf(mean, len, "[%.6g, %.6g, %.6g]", norm->mean[0], norm->mean[1], norm->mean[2]);
@@ -79,9 +106,10 @@ int clv_ckpt_save_base(const char *dir, clv_learner *L, clv_strategy *s, const c
 int clv_ckpt_load_backbone(const char *path, clv_model *m, clv_err *err)
 {
     clv_safetensors st;
-    if (clv_st_open(&st, path, err))
-        return -1;
-    int rc = clv_st_load_params(&st, &m->params, NULL, 0, err);
+    int rc = clv_st_open(&st, path, err);
+    if (rc)
+        return rc;
+    rc = clv_st_load_params(&st, &m->params, NULL, 0, err);
     clv_st_close(&st);
     return rc;
 }
@@ -117,7 +145,7 @@ int clv_ckpt_load_task(const char *dir, int task, clv_learner *L, clv_strategy *
     char path[CLV_PATH_LEN + 64];
     clv_ckpt_path(path, sizeof path, dir, "task", task);
     clv_safetensors st;
-    if (clv_st_open(&st, path, err))
+    if (clv_ckpt_open(&st, path, "task", err))
         return -1;
     int rc = -1;
     const clv_st_tensor *hw = clv_st_find(&st, "head.weight");
@@ -260,7 +288,7 @@ int clv_ckpt_load_state(const char *dir, const clv_param_group *groups, int n_gr
     if (access(path, F_OK))
         return 1;
     clv_safetensors st;
-    if (clv_st_open(&st, path, err))
+    if (clv_ckpt_open(&st, path, "state", err))
         return -1;
     int rc = -1;
     int64_t task;
@@ -316,9 +344,9 @@ int clv_ckpt_export_pretrained(const char *run_dir, const char *path, clv_err *e
     clv_ckpt_path(base_path, sizeof base_path, run_dir, "base", 0);
     clv_ckpt_path(task_path, sizeof task_path, run_dir, "task", 0);
     clv_safetensors base, task;
-    if (clv_st_open(&base, base_path, err))
+    if (clv_ckpt_open(&base, base_path, "base", err))
         return -1;
-    if (clv_st_open(&task, task_path, err)) {
+    if (clv_ckpt_open(&task, task_path, "task", err)) {
         clv_st_close(&base);
         return -1;
     }

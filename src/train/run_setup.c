@@ -55,7 +55,7 @@ int clv_run_build_learner(clv_run *R, int load_done, clv_err *err)
     R->L.model->ops->init(R->L.model, cfg->seed);
     if (cfg->weights[0]) {
         if (clv_ckpt_load_backbone(cfg->weights, R->L.model, err))
-            return -1;
+            return clv_err_prefix(err, "--weights");
         R->L.pretrained = 1;
     }
     if (clv_learner_set_backbone_trainable(&R->L, 0, err))
@@ -82,12 +82,15 @@ int clv_run_build_learner(clv_run *R, int load_done, clv_err *err)
                             "%s is missing, yet %d task(s) of this run are recorded as learned: their shared "
                             "backbone is lost; restore the file, or start the run afresh (--overwrite)",
                             path, done);
-    } else if (clv_ckpt_load_backbone(path, R->L.model, err))
-        return -1;
+    } else {
+        int rc = clv_ckpt_load_backbone(path, R->L.model, err);
+        if (rc)
+            return rc == CLV_ST_DAMAGED ? clv_ckpt_explain_damage(err, "base") : -1;
+    }
     /* what the strategy keeps with the base, once the base task has made it */
     if (R->strategy->ops->load_base && R->rec.n_tasks > 0 && R->rec.tasks[0].done) {
         clv_safetensors st;
-        if (clv_st_open(&st, path, err))
+        if (clv_ckpt_open(&st, path, "base", err))
             return -1;
         int rc = R->strategy->ops->load_base(R->strategy, &R->L, &st, err);
         clv_st_close(&st);
