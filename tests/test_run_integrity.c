@@ -11,6 +11,7 @@
 
 #include "clvit/param.h"
 #include "clvit/predictor.h"
+#include "clvit/safetensors.h"
 #include "clvit/trainer.h"
 #include "tmp_tree.h"
 
@@ -146,5 +147,74 @@ Test(run_integrity, damaged_files_are_named_with_what_to_do, .timeout = 180)
     cr_assert_eq(unlink(state), 0);
     cr_assert_eq(clv_train_run(&cfg, &r, &err), 0, "%s", err.msg);
     cr_assert_eq(eval_ok(dir, &err), 0, "%s", err.msg);
+    tmp_tree_remove(dir);
+}
+
+/* Rewrites a task file with every float set to v, through the library's
+ * writer, so that its checksum is valid: only the numbers are wrong. */
+static void rewrite_floats(const char *path, float v)
+{
+    clv_safetensors st;
+    clv_err err = {{0}};
+    cr_assert_eq(clv_st_open(&st, path, &err), 0, "%s", err.msg);
+    clv_st_writer *w = clv_st_writer_new();
+    float **bufs = calloc((size_t)st.count, sizeof *bufs);
+    for (int i = 0; i < st.count; i++) {
+        const clv_st_tensor *t = &st.tensors[i];
+        const void *data = clv_st_tensor_data(&st, t);
+        if (t->dtype == CLV_DT_F32) {
+            bufs[i] = malloc((size_t)(t->numel ? t->numel : 1) * sizeof(float));
+            for (int64_t k = 0; k < t->numel; k++)
+                bufs[i][k] = v;
+            data = bufs[i];
+        }
+        cr_assert_eq(clv_st_writer_add(w, t->name, t->dtype, t->ndim, t->shape, data, &err), 0, "%s", err.msg);
+    }
+    for (int i = 0; i < st.n_meta; i++)
+        if (strcmp(st.meta_keys[i], CLV_ST_CRC_KEY))
+            cr_assert_eq(clv_st_writer_meta(w, st.meta_keys[i], st.meta_vals[i], &err), 0, "%s", err.msg);
+    cr_assert_eq(clv_st_writer_write(w, path, &err), 0, "%s", err.msg);
+    clv_st_writer_free(w);
+    for (int i = 0; i < st.count; i++)
+        free(bufs[i]);
+    free(bufs);
+    clv_st_close(&st);
+}
+
+/* Weights of 1e30 are finite, so they pass every check of a file, yet they
+ * overflow inside the network: eval and predict once reported a score made
+ * of infs and NaNs ("probability": null) and exited 0. */
+Test(run_integrity, overflowing_weights_are_an_error, .timeout = 120)
+{
+    if (access(FMNIST, R_OK))
+        cr_skip_test("Debian's dataset-fashion-mnist is not installed");
+    clv_config cfg;
+    clv_config_defaults(&cfg);
+    snprintf(cfg.method, sizeof cfg.method, "rkr");
+    cfg.tasks = 5;
+    cfg.train_limit = 128;
+    cfg.test_limit = 50;
+    cfg.threads = 1;
+    char dir[] = "/tmp/clvit-overflow-XXXXXX", task[128];
+    cr_assert_not_null(mkdtemp(dir));
+    snprintf(task, sizeof task, "%s/task-02.safetensors", dir);
+    clv_err err = {{0}};
+    clv_train_opts o = {.out_dir = dir, .overwrite = 1, .stop_after_steps = 5}; /* tasks 1 and 2 learned */
+    cr_assert_eq(clv_train_run(&cfg, &o, &err), CLV_STOPPED, "%s", err.msg);
+    cr_assert_eq(eval_ok(dir, &err), 0, "%s", err.msg);
+    rewrite_floats(task, 1e30f);
+
+    cr_expect_eq(eval_ok(dir, &err), -1, "eval refuses");
+    cr_expect(strstr(err.msg, dir) && strstr(err.msg, "task 2") && strstr(err.msg, "non-finite"), "%s", err.msg);
+    clv_predictor *p = clv_predictor_from_run(dir, &err);
+    cr_assert_not_null(p, "the files are intact: %s", err.msg);
+    const clv_present *pr = clv_predictor_present(p);
+    int64_t n = (int64_t)pr->out_c * pr->out_h * pr->out_w;
+    float *x = calloc((size_t)n, sizeof *x), logits[16];
+    cr_expect_eq(clv_predictor_logits(p, 0, x, 1, logits, &err), 0, "task 1 is untouched: %s", err.msg);
+    cr_expect_eq(clv_predictor_logits(p, 1, x, 1, logits, &err), -1, "task 2 overflows");
+    cr_expect(strstr(err.msg, dir) && strstr(err.msg, "task 2") && strstr(err.msg, "non-finite"), "%s", err.msg);
+    free(x);
+    clv_predictor_free(p);
     tmp_tree_remove(dir);
 }

@@ -77,6 +77,7 @@ clv_predictor *clv_predictor_from_weights(const char *model, const char *weights
     int opened = 0;
     if (clv_run_record_init(&R->rec, 1, err) || clv_run_build_learner(R, 0, err))
         goto fail;
+    snprintf(p->cfg.weights, sizeof p->cfg.weights, "%s", weights); /* loaded below; named in errors */
     if (clv_ckpt_load_backbone(weights, R->L.model, err) || clv_st_open(&st, weights, err))
         goto fail;
     opened = 1;
