@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 #include "data/dataset_memory.h"
+#include "clvit/input_file.h"
 
 #define CIFAR_PIXELS 3072
 
@@ -20,8 +21,8 @@ int clv_cifar_open(const char *const *paths, int n_paths, int cifar100, const ch
     int64_t n = 0;
     for (int f = 0; f < n_paths; f++) {
         struct stat sb;
-        if (stat(paths[f], &sb))
-            return clv_errf(err, "%s: cannot open: %s", paths[f], strerror(errno));
+        if (clv_input_check(paths[f], err) || stat(paths[f], &sb))
+            return -1;
         if (sb.st_size == 0 || (size_t)sb.st_size % rec)
             return clv_errf(err, "%s: %lld bytes is not a whole number of %zu-byte CIFAR-%d records", paths[f],
                             (long long)sb.st_size, rec, cifar100 ? 100 : 10);
@@ -37,11 +38,9 @@ int clv_cifar_open(const char *const *paths, int n_paths, int cifar100, const ch
     }
     int64_t i = 0;
     for (int f = 0; f < n_paths; f++) {
-        FILE *fp = fopen(paths[f], "rb");
-        if (!fp) {
-            clv_errf(err, "%s: cannot open: %s", paths[f], strerror(errno));
+        FILE *fp = clv_input_fopen(paths[f], err);
+        if (!fp)
             goto fail;
-        }
         int bad = 0;
         while (!bad && fread(buf, 1, rec, fp) == rec) {
             int label = buf[label_bytes - 1];

@@ -9,6 +9,7 @@
  * annotations carry no labels. */
 #include "clvit/config.h"
 #include "data/dataset_files.h"
+#include "clvit/input_file.h"
 
 #include <cjson/cJSON.h>
 #include <limits.h>
@@ -21,9 +22,9 @@
 
 static cJSON *read_json(const char *path, clv_err *err)
 {
-    FILE *f = fopen(path, "rb");
+    FILE *f = clv_input_fopen(path, err);
     if (!f) {
-        clv_errf(err, "%s: cannot open the annotation file", path);
+        clv_err_prefix(err, "the annotation file");
         return NULL;
     }
     fseek(f, 0, SEEK_END);

@@ -2,11 +2,13 @@
  * both). Images: magic 0x00000803, count, rows, cols, bytes. Labels: magic
  * 0x00000801, count, bytes. */
 #include <errno.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
 
 #include "data/dataset_memory.h"
+#include "clvit/input_file.h"
 
 #define IDX_MAX_ITEMS (1 << 26)
 #define IDX_MAX_SIDE 4096
@@ -36,9 +38,14 @@ static uint32_t be32(const uint8_t *b) { return (uint32_t)b[0] << 24 | (uint32_t
 static int read_idx(const char *path, uint32_t magic, int ndims_expected, uint32_t *dims, uint8_t **data,
                     clv_err *err)
 {
-    gzFile f = gzopen(path, "rb");
-    if (!f)
-        return clv_errf(err, "%s: cannot open: %s", path, strerror(errno ? errno : ENOENT));
+    int fd = clv_input_open(path, err);
+    if (fd < 0)
+        return -1;
+    gzFile f = gzdopen(fd, "rb");
+    if (!f) {
+        close(fd);
+        return clv_errf(err, "%s: cannot open: out of memory", path);
+    }
     int rc = -1;
     uint8_t head[4 + 4 * 3];
     *data = NULL;

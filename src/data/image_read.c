@@ -12,6 +12,7 @@
 #include <png.h>
 
 #include "clvit/data.h"
+#include "clvit/input_file.h"
 
 #define IMAGE_MAX_SIDE 16384
 /* Checked on the header, before any pixel is decoded or allocated: a few
@@ -87,9 +88,9 @@ static void jpeg_quiet(j_common_ptr cinfo, int level) { (void)cinfo, (void)level
 
 static int read_jpeg(const char *path, uint8_t **pixels, int *h, int *w, int *c, clv_err *err)
 {
-    FILE *fp = fopen(path, "rb");
+    FILE *fp = clv_input_fopen(path, err);
     if (!fp)
-        return clv_errf(err, "%s: cannot open: %s", path, strerror(errno));
+        return -1;
     struct jpeg_decompress_struct cinfo;
     jpeg_failure fail;
     /* volatile: modified between setjmp and longjmp */
@@ -152,9 +153,9 @@ static int read_jpeg(const char *path, uint8_t **pixels, int *h, int *w, int *c,
 int clv_image_read(const char *path, uint8_t **pixels, int *h, int *w, int *c, clv_err *err)
 {
     *pixels = NULL;
-    FILE *fp = fopen(path, "rb");
+    FILE *fp = clv_input_fopen(path, err);
     if (!fp)
-        return clv_errf(err, "%s: cannot open: %s", path, strerror(errno));
+        return -1;
     uint8_t magic[8] = {0};
     size_t got = fread(magic, 1, sizeof magic, fp);
     fclose(fp);

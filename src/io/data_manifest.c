@@ -4,8 +4,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "clvit/config.h"
+#include "clvit/input_file.h"
 
 #define STUDY_FORMAT "clvit-study-manifest-1"
 #define MAX_MANIFEST_BYTES (256L << 20)
@@ -16,9 +18,11 @@ int clv_data_manifest_add(cJSON *obj, const char *data_root, clv_err *err)
         return 0;
     char path[CLV_PATH_LEN + 32];
     snprintf(path, sizeof path, "%s/manifest.json", data_root);
-    FILE *f = fopen(path, "rb");
+    if (access(path, F_OK))
+        return 0; /* no manifest: data from elsewhere */
+    FILE *f = clv_input_fopen(path, err);
     if (!f)
-        return 0;
+        return -1;
     fseek(f, 0, SEEK_END);
     long n = ftell(f);
     fseek(f, 0, SEEK_SET);

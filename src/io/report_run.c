@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 
 #include "clvit/report.h"
+#include "clvit/input_file.h"
 
 int clv_report_is_run_dir(const char *path)
 {
@@ -20,7 +21,7 @@ int clv_report_is_run_dir(const char *path)
 
 static char *slurp(const char *path)
 {
-    FILE *f = fopen(path, "rb");
+    FILE *f = clv_input_fopen(path, NULL);
     if (!f)
         return NULL;
     char *buf = NULL;

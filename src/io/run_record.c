@@ -2,6 +2,7 @@
 #include "clvit/run_record.h"
 
 #include <cjson/cJSON.h>
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +12,7 @@
 #include "clvit/storage_summary.h"
 #include "io/data_manifest.h"
 #include "io/run_record_checks.h"
+#include "clvit/input_file.h"
 
 int clv_run_record_init(clv_run_record *r, int n_tasks, clv_err *err)
 {
@@ -278,9 +280,10 @@ int clv_run_record_write(const clv_run_record *r, const clv_config *cfg, const c
 
 static char *read_text(const char *path, clv_err *err)
 {
-    FILE *f = fopen(path, "rb");
+    FILE *f = clv_input_fopen(path, err);
     if (!f) {
-        clv_errf(err, "%s: cannot open (no run here?)", path);
+        if (errno == ENOENT)
+            clv_errf(err, "%s: cannot open (no run here?)", path);
         return NULL;
     }
     fseek(f, 0, SEEK_END);

@@ -18,6 +18,7 @@
 #include <zlib.h>
 
 #include "clvit/atomic_file.h"
+#include "clvit/input_file.h"
 
 #define ST_MAX_HEADER (100u << 20) /* the reference implementation's limit */
 #define ST_MAX_NAME 4096
@@ -287,11 +288,9 @@ int clv_st_open(clv_safetensors *st, const char *path, clv_err *err)
     memset(st, 0, sizeof *st);
     if (!(st->path = strdup(path)))
         return clv_errf(err, "out of memory");
-    int fd = open(path, O_RDONLY);
-    if (fd < 0) {
-        clv_errf(err, "%s: cannot open: %s", path, strerror(errno));
+    int fd = clv_input_open(path, err);
+    if (fd < 0)
         goto fail;
-    }
     struct stat sb;
     if (fstat(fd, &sb) || !S_ISREG(sb.st_mode)) {
         close(fd);

@@ -1,5 +1,6 @@
 /* The settings table behind INI files, flags, --help, run.json and resume checks. */
 #include "clvit/config.h"
+#include "clvit/input_file.h"
 
 #include <errno.h>
 #include <ini.h>
@@ -250,11 +251,13 @@ static int on_ini(void *user, const char *section, const char *name, const char 
 int clv_config_load_ini(clv_config *c, const char *path, clv_err *err)
 {
     ini_ctx ctx = {c, err, path, 0};
-    int rc = ini_parse(path, on_ini, &ctx);
+    FILE *f = clv_input_fopen(path, err);
+    if (!f)
+        return -1;
+    int rc = ini_parse_file(f, on_ini, &ctx);
+    fclose(f);
     if (ctx.failed)
         return -1;
-    if (rc == -1)
-        return clv_errf(err, "%s: cannot open: %s", path, strerror(errno));
     if (rc == -2)
         return clv_errf(err, "%s: out of memory while parsing", path);
     if (rc > 0)
