@@ -1,5 +1,7 @@
 /* Settings: defaults, INI files, flags/assignments, validation, diffs. */
 #include <criterion/criterion.h>
+#include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -144,10 +146,13 @@ Test(config, schedule_settings_are_validated_and_fixed_on_resume)
                             "train.lr_step_epochs=1000000"};
     for (size_t i = 0; i < sizeof absurd / sizeof absurd[0]; i++) {
         clv_config d = c;
-        cr_assert_eq(clv_config_set_assignment(&d, absurd[i], &err), 0, "%s", err.msg);
-        cr_assert_eq(clv_config_validate(&d, &err), -1, "%s is refused", absurd[i]);
+        cr_assert_eq(clv_config_set_assignment(&d, absurd[i], &err), -1, "%s is refused", absurd[i]);
         cr_assert(strstr(err.msg, "--lr-step-"), "the message names the flag: %s", err.msg);
     }
+    clv_config e = c;
+    e.lr_step_gamma = 0, e.lr_step_epochs = 15;
+    cr_assert_eq(clv_config_validate(&e, &err), -1, "a gamma of 0 set in code is refused");
+    cr_assert(strstr(err.msg, "--lr-step-gamma"), "%s", err.msg);
     clv_config d = c;
     cr_assert_eq(clv_config_set_assignment(&d, "train.lr_step_gamma=1", &err), 0);
     cr_assert_eq(clv_config_validate(&d, &err), 0, "gamma 1 (no decay) is allowed: %s", err.msg);
@@ -170,7 +175,8 @@ Test(config, schedule_settings_are_validated_and_fixed_on_resume)
 }
 
 /* Values that once overflowed integers (UBSan) or crashed OpenMP are refused,
- * naming the flag; the largest sensible values pass. */
+ * naming the flag, whether given as text or set in code; the largest
+ * sensible values pass. */
 Test(config, absurd_values_refused)
 {
     const struct {
@@ -184,13 +190,70 @@ Test(config, absurd_values_refused)
         clv_config c;
         clv_config_defaults(&c);
         clv_err err = {{0}};
-        cr_assert_eq(clv_config_set_assignment(&c, bad[i].set, &err), 0, "%s parses: %s", bad[i].set, err.msg);
-        cr_expect_eq(clv_config_validate(&c, &err), -1, "%s is refused", bad[i].set);
+        cr_expect_eq(clv_config_set_assignment(&c, bad[i].set, &err), -1, "%s is refused", bad[i].set);
         cr_expect(strstr(err.msg, bad[i].flag) != NULL, "%s: %s", bad[i].set, err.msg);
     }
     clv_config c;
     clv_config_defaults(&c);
     clv_err err = {{0}};
+    c.threads = 100000;
+    cr_expect_eq(clv_config_validate(&c, &err), -1, "set in code");
+    cr_expect(strstr(err.msg, "--threads"), "%s", err.msg);
+    clv_config_defaults(&c);
+    c.epochs = 10, c.warmup_epochs = 11;
+    cr_expect_eq(clv_config_validate(&c, &err), -1, "warmup longer than the task");
+    cr_expect(strstr(err.msg, "--warmup-epochs"), "%s", err.msg);
+    clv_config_defaults(&c);
     c.threads = 1024, c.crop_padding = 64, c.epochs = 300, c.warmup_epochs = 300;
     cr_expect_eq(clv_config_validate(&c, &err), 0, "%s", err.msg);
+}
+
+/* Every numeric row of the settings table has an interval, its default is
+ * in it, and NaN, inf, -1 and 1e30 are refused naming the flag: as text
+ * (flags, INI, --set, run.json) and as a value set in code. */
+Test(config, every_numeric_setting_refuses_nan_inf_negative_and_absurd)
+{
+    const char *bad_text[] = {"nan", "inf", "-inf", "-1", "1e30", "-1e30"};
+    int rows = 0;
+    for (int i = 0; i < clv_config_settings_count(); i++) {
+        const clv_setting *s = clv_config_setting(i);
+        if (s->type != CLV_SET_INT && s->type != CLV_SET_I64 && s->type != CLV_SET_FLOAT)
+            continue;
+        rows++;
+        char flag[80];
+        snprintf(flag, sizeof flag, "--%s", s->flag);
+        cr_assert_not_null(s->values, "%s.%s has no interval in the table", s->section, s->key);
+        clv_config c;
+        clv_config_defaults(&c);
+        clv_err err = {{0}};
+        cr_expect_eq(clv_config_validate(&c, &err), 0, "the defaults are valid: %s", err.msg);
+        for (size_t k = 0; k < sizeof bad_text / sizeof bad_text[0]; k++) {
+            cr_expect_eq(clv_config_set(&c, s, bad_text[k], &err), -1, "%s %s is refused", flag, bad_text[k]);
+            cr_expect(strstr(err.msg, flag) && strstr(err.msg, bad_text[k]), "%s %s: %s", flag, bad_text[k], err.msg);
+        }
+        /* the same values put into the struct by code */
+        char *field = (char *)&c + s->offset;
+        if (s->type == CLV_SET_FLOAT) {
+            const float v[] = {NAN, INFINITY, -INFINITY, -1, 1e30f};
+            for (size_t k = 0; k < sizeof v / sizeof v[0]; k++) {
+                clv_config_defaults(&c);
+                *(float *)field = v[k];
+                cr_expect_eq(clv_config_validate(&c, &err), -1, "%s = %g in code is refused", flag, (double)v[k]);
+                cr_expect(strstr(err.msg, flag), "%s = %g: %s", flag, (double)v[k], err.msg);
+            }
+        } else {
+            const int64_t v[] = {-1, s->type == CLV_SET_INT ? INT_MAX : INT64_MAX};
+            for (size_t k = 0; k < 2; k++) {
+                clv_config_defaults(&c);
+                if (s->type == CLV_SET_INT)
+                    *(int *)field = (int)v[k];
+                else
+                    *(int64_t *)field = v[k];
+                cr_expect_eq(clv_config_validate(&c, &err), -1, "%s = %lld in code is refused", flag,
+                             (long long)v[k]);
+                cr_expect(strstr(err.msg, flag), "%s = %lld: %s", flag, (long long)v[k], err.msg);
+            }
+        }
+    }
+    cr_expect_geq(rows, 20, "the numeric rows were found (%d)", rows);
 }

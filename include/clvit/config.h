@@ -78,7 +78,9 @@ typedef struct clv_setting {
     clv_setting_type type;
     size_t offset, size;       /* where in clv_config */
     const char *defval;
-    const char *choices;       /* "a|b|c" for strings with a closed set, else NULL */
+    const char *values;        /* the valid values, or NULL for any: strings, a closed set "a|b|c";
+                                  numbers, an interval "[lo, hi]" where '(' or ')' excludes its bound
+                                  (clv_config_set and clv_config_validate both enforce it) */
     int resume_may_change;     /* 1: may differ when resuming (threads, eval batch ...) */
     const char *help;
 } clv_setting;

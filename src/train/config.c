@@ -9,8 +9,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define S_(sec, key, flag, type, field, def, choices, may_change, help)                                               \
-    {sec, key, flag, type, offsetof(clv_config, field), sizeof(((clv_config *)0)->field), def, choices, may_change, help}
+/* values: a string's closed set "a|b|c", or a number's interval "[lo, hi]"
+ * ('(' or ')' excludes the bound): NaN, inf, negatives where they mean
+ * nothing and absurd magnitudes (which overflowed integers or crashed
+ * OpenMP) are refused by the table, not by scattered checks. */
+#define S_(sec, key, flag, type, field, def, values, may_change, help)                                                \
+    {sec, key, flag, type, offsetof(clv_config, field), sizeof(((clv_config *)0)->field), def, values, may_change, help}
 
 static const clv_setting settings[] = {
     S_("data", "dataset", "data", CLV_SET_STR, data, "fashion-mnist",
@@ -19,31 +23,33 @@ static const clv_setting settings[] = {
        "decathlon: the Visual Decathlon domains, one task each, in this order"),
     S_("data", "root", "data-root", CLV_SET_STR, data_root, "", NULL, 1,
        "directory of the dataset files (default: the Debian package's for fashion-mnist)"),
-    S_("data", "tasks", "tasks", CLV_SET_INT, tasks, "5", NULL, 0, "number of tasks T (classes split evenly)"),
+    S_("data", "tasks", "tasks", CLV_SET_INT, tasks, "5", "[1, 10000]", 0, "number of tasks T (classes split evenly)"),
     S_("data", "class_order", "class-order", CLV_SET_STR, class_order, "natural", "natural|shuffled", 0,
        "class order before splitting: natural or shuffled by the seed"),
     S_("data", "fit", "fit", CLV_SET_STR, fit, "pad", "pad|resize", 0,
        "how smaller images reach the model's size: zero-pad centered or resize"),
     S_("data", "augment", "augment", CLV_SET_BOOL, augment, "1", NULL, 0,
        "random crop with padding and horizontal flip (where it makes sense)"),
-    S_("data", "crop_padding", "crop-padding", CLV_SET_INT, crop_padding, "4", NULL, 0, "padding of the random crop"),
-    S_("data", "train_limit", "train-limit", CLV_SET_I64, train_limit, "0", NULL, 0,
+    S_("data", "crop_padding", "crop-padding", CLV_SET_INT, crop_padding, "4", "[0, 1024]", 0,
+       "padding of the random crop"),
+    S_("data", "train_limit", "train-limit", CLV_SET_I64, train_limit, "0", "[0, 1e12]", 0,
        "use at most this many training images per task (0: all)"),
-    S_("data", "test_limit", "test-limit", CLV_SET_I64, test_limit, "0", NULL, 0,
+    S_("data", "test_limit", "test-limit", CLV_SET_I64, test_limit, "0", "[0, 1e12]", 0,
        "evaluate on at most this many test images per task (0: all)"),
     S_("model", "name", "model", CLV_SET_STR, model, "vit_nano_patch4_32", NULL, 0, "backbone (see clvit info)"),
     S_("model", "weights", "weights", CLV_SET_STR, weights, "", NULL, 0,
        "pretrained base weights (safetensors, timm names); empty: train the base on task 1"),
     S_("method", "name", "method", CLV_SET_STR, method, "finetune", NULL, 0,
        "continual-learning method (see clvit info)"),
-    S_("method", "rank", "rank", CLV_SET_INT, rank, "2", NULL, 0, "rkr, maskrkr: rank K of the rectification LM RM"),
+    S_("method", "rank", "rank", CLV_SET_INT, rank, "2", "[1, 4096]", 0,
+       "rkr, maskrkr: rank K of the rectification LM RM"),
     S_("method", "rkr_init", "rkr-init", CLV_SET_STR, rkr_init, "zero", "zero|random", 0,
        "rkr: RM = 0 (each task starts as the base) or random like LM"),
-    S_("method", "mask_init", "mask-init", CLV_SET_FLOAT, mask_init, "1e-2", NULL, 0,
+    S_("method", "mask_init", "mask-init", CLV_SET_FLOAT, mask_init, "1e-2", "[0, 1000]", 0,
        "piggyback, maskrkr: initial value of every score"),
-    S_("method", "threshold", "threshold", CLV_SET_FLOAT, threshold, "5e-3", NULL, 0,
+    S_("method", "threshold", "threshold", CLV_SET_FLOAT, threshold, "5e-3", "[0, 1000]", 0,
        "piggyback, maskrkr: a mask bit is 1 where its score exceeds this"),
-    S_("method", "lr_mask", "lr-mask", CLV_SET_FLOAT, lr_mask, "1e-4", NULL, 0,
+    S_("method", "lr_mask", "lr-mask", CLV_SET_FLOAT, lr_mask, "1e-4", "[0, 1000]", 0,
        "piggyback, maskrkr: peak learning rate of the scores"),
     S_("method", "task_norms", "task-norms", CLV_SET_BOOL, task_norms, "0", NULL, 0,
        "rkr, piggyback, maskrkr: each task trains and keeps its own norm layers (LayerNorm, BatchNorm)"),
@@ -53,7 +59,7 @@ static const clv_setting settings[] = {
        "maskrkr: LM, RM, F learned as RKR on the first adapted task (first), learned with the base on task 1 and "
        "stored with it (joint; a --weights base then trains on task 1 too), or LM, RM drawn from the seed at the "
        "size of a learned rectification, F = 1 (random)"),
-    S_("method", "lr_adapter", "lr-adapter", CLV_SET_FLOAT, lr_adapter, "0", NULL, 0,
+    S_("method", "lr_adapter", "lr-adapter", CLV_SET_FLOAT, lr_adapter, "0", "[0, 1000]", 0,
        "rkr, maskrkr: peak learning rate of the real-valued LM, RM, F (0: the same as --lr)"),
     S_("method", "adapt", "adapt", CLV_SET_STR, adapt, "patch-embed", "patch-embed|no-patch-embed", 0,
        "rkr, piggyback, maskrkr: also adapt the layer that reads the image (ViT, Swin: patch_embed.proj; "
@@ -61,34 +67,35 @@ static const clv_setting settings[] = {
     S_("method", "conv_view", "conv-view", CLV_SET_STR, conv_view, "ours", "ours|rkr", 0,
        "rkr, maskrkr: a conv weight (Cout, Cin, k, k) as the matrix Cout x (Cin k k) (ours) or, as RKR's paper, "
        "LM RM of (Cin k) x (Cout k) (rkr; see docs/methods.md)"),
-    S_("train", "epochs", "epochs", CLV_SET_INT, epochs, "1", NULL, 0, "epochs per task"),
-    S_("train", "batch", "batch", CLV_SET_INT, batch, "64", NULL, 0, "training batch size"),
+    S_("train", "epochs", "epochs", CLV_SET_INT, epochs, "1", "[1, 100000]", 0, "epochs per task"),
+    S_("train", "batch", "batch", CLV_SET_INT, batch, "64", "[1, 1000000]", 0, "training batch size"),
     S_("train", "optimizer", "optimizer", CLV_SET_STR, optimizer, "adamw", "adamw|sgd", 0, "optimizer"),
-    S_("train", "lr", "lr", CLV_SET_FLOAT, lr, "1e-3", NULL, 0, "peak learning rate of the backbone"),
-    S_("train", "lr_head", "lr-head", CLV_SET_FLOAT, lr_head, "1e-3", NULL, 0, "peak learning rate of the heads"),
-    S_("train", "momentum", "momentum", CLV_SET_FLOAT, momentum, "0.9", NULL, 0, "SGD momentum"),
-    S_("train", "weight_decay", "weight-decay", CLV_SET_FLOAT, weight_decay, "0.05", NULL, 0,
+    S_("train", "lr", "lr", CLV_SET_FLOAT, lr, "1e-3", "[0, 1000]", 0, "peak learning rate of the backbone"),
+    S_("train", "lr_head", "lr-head", CLV_SET_FLOAT, lr_head, "1e-3", "[0, 1000]", 0,
+       "peak learning rate of the heads"),
+    S_("train", "momentum", "momentum", CLV_SET_FLOAT, momentum, "0.9", "[0, 1]", 0, "SGD momentum"),
+    S_("train", "weight_decay", "weight-decay", CLV_SET_FLOAT, weight_decay, "0.05", "[0, 100]", 0,
        "weight decay (decoupled for adamw; biases, norms and embeddings exempt)"),
-    S_("train", "warmup_epochs", "warmup-epochs", CLV_SET_FLOAT, warmup_epochs, "0.1", NULL, 0,
+    S_("train", "warmup_epochs", "warmup-epochs", CLV_SET_FLOAT, warmup_epochs, "0.1", "[0, 100000]", 0,
        "linear warmup at the start of each task, in epochs"),
-    S_("train", "min_lr_ratio", "min-lr-ratio", CLV_SET_FLOAT, min_lr_ratio, "0.01", NULL, 0,
+    S_("train", "min_lr_ratio", "min-lr-ratio", CLV_SET_FLOAT, min_lr_ratio, "0.01", "[0, 1]", 0,
        "end of the cosine schedule as a fraction of the peak"),
     S_("train", "schedule", "schedule", CLV_SET_STR, schedule, "cosine", "cosine|step", 0,
        "how every learning rate (backbone, heads, scores, adapters) decays over a task: cosine to min_lr_ratio, "
        "or step (x lr_step_gamma every lr_step_epochs epochs); both after warmup_epochs (0: none, as Piggyback)"),
-    S_("train", "lr_step_epochs", "lr-step-epochs", CLV_SET_INT, lr_step_epochs, "15", NULL, 0,
+    S_("train", "lr_step_epochs", "lr-step-epochs", CLV_SET_INT, lr_step_epochs, "15", "[1, 100000]", 0,
        "step schedule: multiply the rates by lr_step_gamma every this many epochs (Piggyback: 15)"),
-    S_("train", "lr_step_gamma", "lr-step-gamma", CLV_SET_FLOAT, lr_step_gamma, "0.1", NULL, 0,
+    S_("train", "lr_step_gamma", "lr-step-gamma", CLV_SET_FLOAT, lr_step_gamma, "0.1", "(0, 1]", 0,
        "step schedule: the factor applied every lr_step_epochs epochs, in (0, 1] (Piggyback: 0.1)"),
-    S_("train", "clip_norm", "clip-norm", CLV_SET_FLOAT, clip_norm, "1.0", NULL, 0,
+    S_("train", "clip_norm", "clip-norm", CLV_SET_FLOAT, clip_norm, "1.0", "[0, 1e6]", 0,
        "clip the global gradient norm to this (0: off)"),
-    S_("train", "label_smoothing", "label-smoothing", CLV_SET_FLOAT, label_smoothing, "0", NULL, 0,
+    S_("train", "label_smoothing", "label-smoothing", CLV_SET_FLOAT, label_smoothing, "0", "[0, 0]", 0,
        "reserved (must be 0)"),
     S_("run", "seed", "seed", CLV_SET_U64, seed, "0", NULL, 0,
        "drives class order, initialization, shuffling and augmentation"),
-    S_("run", "threads", "threads", CLV_SET_INT, threads, "0", NULL, 1, "OpenMP threads (0: all cores)"),
-    S_("run", "eval_batch", "eval-batch", CLV_SET_INT, eval_batch, "256", NULL, 1, "evaluation batch size"),
-    S_("run", "checkpoint_every", "checkpoint-every", CLV_SET_INT, checkpoint_every, "0", NULL, 1,
+    S_("run", "threads", "threads", CLV_SET_INT, threads, "0", "[0, 1024]", 1, "OpenMP threads (0: all cores)"),
+    S_("run", "eval_batch", "eval-batch", CLV_SET_INT, eval_batch, "256", "[1, 1000000]", 1, "evaluation batch size"),
+    S_("run", "checkpoint_every", "checkpoint-every", CLV_SET_INT, checkpoint_every, "0", "[0, 1e9]", 1,
        "also checkpoint every N steps inside an epoch (0: at epoch ends only)"),
 };
 
@@ -133,39 +140,91 @@ static int choice_ok(const char *choices, const char *v)
     return 0;
 }
 
+typedef struct {
+    double lo, hi;
+    int lo_open, hi_open;
+} interval;
+
+static interval interval_of(const clv_setting *s)
+{
+    interval r = {-INFINITY, INFINITY, 0, 0};
+    char open = '[', close = ']';
+    if (s->values && sscanf(s->values, " %c %lf , %lf %c", &open, &r.lo, &r.hi, &close) != 4)
+        abort(); /* a malformed interval in the table is a programming error */
+    r.lo_open = open == '(';
+    r.hi_open = close == ')';
+    return r;
+}
+
+static int in_interval(const interval *r, double v)
+{
+    return (r->lo_open ? v > r->lo : v >= r->lo) && (r->hi_open ? v < r->hi : v <= r->hi); /* NaN: never */
+}
+
+/* "must be between 1 and 1024", "must be above 0 and at most 1", "must be 0" */
+static void describe(const interval *r, char *buf, size_t len)
+{
+    if (r->lo == r->hi)
+        snprintf(buf, len, "must be %g", r->lo);
+    else if (!r->lo_open && !r->hi_open)
+        snprintf(buf, len, "must be between %g and %g", r->lo, r->hi);
+    else
+        snprintf(buf, len, "must be %s %g and %s %g", r->lo_open ? "above" : "at least", r->lo,
+                 r->hi_open ? "below" : "at most", r->hi);
+}
+
+static int out_of_range(const clv_setting *s, const char *value, clv_err *err)
+{
+    interval r = interval_of(s);
+    char rule[96];
+    describe(&r, rule, sizeof rule);
+    return clv_errf(err, "%s.%s (--%s): '%s' is out of range: it %s", s->section, s->key, s->flag, value, rule);
+}
+
+static int numeric(const clv_setting *s)
+{
+    return s->type == CLV_SET_INT || s->type == CLV_SET_I64 || s->type == CLV_SET_FLOAT;
+}
+
 int clv_config_set(clv_config *c, const clv_setting *s, const char *value, clv_err *err)
 {
     char *field = (char *)c + s->offset;
     char *end = NULL;
+    interval r = numeric(s) ? interval_of(s) : (interval){0, 0, 0, 0};
     errno = 0;
     switch (s->type) {
-    case CLV_SET_INT: {
-        long v = strtol(value, &end, 10);
-        if (end == value || *end || errno || v < 0 || v > INT_MAX)
-            return clv_errf(err, "%s.%s: '%s' is not a non-negative integer", s->section, s->key, value);
-        *(int *)field = (int)v;
-        break;
-    }
+    case CLV_SET_INT:
     case CLV_SET_I64: {
         long long v = strtoll(value, &end, 10);
-        if (end == value || *end || errno || v < 0)
-            return clv_errf(err, "%s.%s: '%s' is not a non-negative integer", s->section, s->key, value);
-        *(int64_t *)field = (int64_t)v;
+        if (end == value || *end || errno)
+            return clv_errf(err, "%s.%s (--%s): '%s' is not an integer", s->section, s->key, s->flag, value);
+        if (!in_interval(&r, (double)v) || (s->type == CLV_SET_INT && (v < INT_MIN || v > INT_MAX)))
+            return out_of_range(s, value, err);
+        if (s->type == CLV_SET_INT)
+            *(int *)field = (int)v;
+        else
+            *(int64_t *)field = (int64_t)v;
         break;
     }
     case CLV_SET_U64: {
         if (value[0] == '-')
-            return clv_errf(err, "%s.%s: '%s' is not a non-negative integer", s->section, s->key, value);
+            return clv_errf(err, "%s.%s (--%s): '%s' is not a non-negative integer", s->section, s->key, s->flag,
+                            value);
         unsigned long long v = strtoull(value, &end, 10);
         if (end == value || *end || errno)
-            return clv_errf(err, "%s.%s: '%s' is not a non-negative integer", s->section, s->key, value);
+            return clv_errf(err, "%s.%s (--%s): '%s' is not a non-negative integer", s->section, s->key, s->flag,
+                            value);
         *(uint64_t *)field = (uint64_t)v;
         break;
     }
     case CLV_SET_FLOAT: {
         float v = strtof(value, &end);
-        if (end == value || *end || errno || !isfinite(v) || v < 0)
-            return clv_errf(err, "%s.%s: '%s' is not a non-negative number", s->section, s->key, value);
+        if (end == value || *end || (errno && errno != ERANGE))
+            return clv_errf(err, "%s.%s (--%s): '%s' is not a number", s->section, s->key, s->flag, value);
+        if (!isfinite(v))
+            return clv_errf(err, "%s.%s (--%s): '%s' is not a finite number", s->section, s->key, s->flag, value);
+        if (!in_interval(&r, (double)v))
+            return out_of_range(s, value, err);
         *(float *)field = v;
         break;
     }
@@ -175,14 +234,16 @@ int clv_config_set(clv_config *c, const clv_setting *s, const char *value, clv_e
         else if (!strcmp(value, "0") || !strcmp(value, "false") || !strcmp(value, "no") || !strcmp(value, "off"))
             *(int *)field = 0;
         else
-            return clv_errf(err, "%s.%s: '%s' is not a boolean (true/false, 1/0)", s->section, s->key, value);
+            return clv_errf(err, "%s.%s (--%s): '%s' is not a boolean (true/false, 1/0)", s->section, s->key,
+                            s->flag, value);
         break;
     case CLV_SET_STR:
-        if (s->choices && !choice_ok(s->choices, value))
-            return clv_errf(err, "%s.%s: '%s' is not one of %s", s->section, s->key, value, s->choices);
+        if (s->values && !choice_ok(s->values, value))
+            return clv_errf(err, "%s.%s (--%s): '%s' is not one of %s", s->section, s->key, s->flag, value,
+                            s->values);
         if (strlen(value) >= s->size)
-            return clv_errf(err, "%s.%s: value too long (%zu characters, at most %zu)", s->section, s->key,
-                            strlen(value), s->size - 1);
+            return clv_errf(err, "%s.%s (--%s): value too long (%zu characters, at most %zu)", s->section, s->key,
+                            s->flag, strlen(value), s->size - 1);
         strcpy(field, value);
         break;
     }
@@ -285,55 +346,42 @@ int clv_config_mask_on(const char *list, clv_err *err)
     return flags;
 }
 
+/* A numeric field's value, for the interval check of a config built in code. */
+static double field_value(const clv_config *c, const clv_setting *s)
+{
+    const char *field = (const char *)c + s->offset;
+    switch (s->type) {
+    case CLV_SET_INT:
+        return *(const int *)field;
+    case CLV_SET_I64:
+        return (double)*(const int64_t *)field;
+    default:
+        return *(const float *)field;
+    }
+}
+
 int clv_config_validate(const clv_config *c, clv_err *err)
 {
-    if (c->tasks < 1)
-        return clv_errf(err, "data.tasks must be at least 1");
-    if (c->batch < 1)
-        return clv_errf(err, "train.batch must be at least 1");
-    if (c->eval_batch < 1)
-        return clv_errf(err, "run.eval_batch must be at least 1");
-    if (c->epochs < 1)
-        return clv_errf(err, "train.epochs must be at least 1");
-    /* absurd values overflow the integer arithmetic of schedules and crops, or
-     * ask OpenMP for more threads than it can start (once a segfault) */
-    if (c->threads > 1024)
-        return clv_errf(err, "run.threads (--threads) must be between 0 (all cores) and 1024, got %d", c->threads);
-    if (c->crop_padding > 1024)
-        return clv_errf(err, "data.crop_padding (--crop-padding) must be between 0 and 1024 pixels, got %d",
-                        c->crop_padding);
-    if (c->epochs > 100000)
-        return clv_errf(err, "train.epochs (--epochs) must be at most 100000, got %d", c->epochs);
-    if (c->batch > 1000000 || c->eval_batch > 1000000)
-        return clv_errf(err, "train.batch and run.eval_batch must be at most 1000000");
+    /* every row's interval: a config filled in by code or read from run.json */
+    for (int i = 0; i < N_SETTINGS; i++) {
+        const clv_setting *s = &settings[i];
+        if (!numeric(s) || !s->values)
+            continue;
+        interval r = interval_of(s);
+        double v = field_value(c, s);
+        if (!in_interval(&r, v)) {
+            char text[64];
+            snprintf(text, sizeof text, "%g", v);
+            return out_of_range(s, text, err);
+        }
+    }
     if (!(c->warmup_epochs <= (float)c->epochs))
         return clv_errf(err, "train.warmup_epochs (--warmup-epochs %g) must be at most train.epochs (%d)",
                         (double)c->warmup_epochs, c->epochs);
-    if (!(c->lr < 1e3f && c->lr_head < 1e3f && c->lr_mask < 1e3f && c->lr_adapter < 1e3f))
-        return clv_errf(err, "learning rates must be below 1000 (--lr %g, --lr-head %g, --lr-mask %g, --lr-adapter %g)",
-                        (double)c->lr, (double)c->lr_head, (double)c->lr_mask, (double)c->lr_adapter);
-    if (c->label_smoothing != 0.0f)
-        return clv_errf(err, "train.label_smoothing is reserved and must be 0");
-    if (c->min_lr_ratio > 1.0f)
-        return clv_errf(err, "train.min_lr_ratio must be between 0 and 1");
-    if (c->lr_step_epochs < 1 || c->lr_step_epochs > 100000)
-        return clv_errf(err, "train.lr_step_epochs (--lr-step-epochs) must be between 1 and 100000 epochs, got %d",
-                        c->lr_step_epochs);
-    if (!(c->lr_step_gamma > 0.0f && c->lr_step_gamma <= 1.0f))
-        return clv_errf(err, "train.lr_step_gamma (--lr-step-gamma) must be above 0 and at most 1, got %g",
-                        (double)c->lr_step_gamma);
-    if (c->rank < 1 || c->rank > 4096)
-        return clv_errf(err, "method.rank (--rank) must be between 1 and 4096, got %d", c->rank);
-    if (!isfinite(c->threshold) || !isfinite(c->mask_init))
-        return clv_errf(err, "method.threshold and method.mask_init must be finite numbers");
     if (!(c->mask_init > c->threshold))
         return clv_errf(err, "method.threshold (--threshold %g) must be below method.mask_init (--mask-init %g): "
                              "every mask would start empty",
                         c->threshold, c->mask_init);
-    if (!(c->lr_mask >= 0))
-        return clv_errf(err, "method.lr_mask (--lr-mask) must be at least 0");
-    if (!(c->lr_adapter >= 0) || !isfinite(c->lr_adapter))
-        return clv_errf(err, "method.lr_adapter (--lr-adapter) must be a finite number, at least 0 (0: --lr)");
     if (clv_config_mask_on(c->mask_on, err) < 0)
         return -1;
     if (c->task_norms && strcmp(c->method, "rkr") && strcmp(c->method, "piggyback") && strcmp(c->method, "maskrkr"))
@@ -401,8 +449,9 @@ void clv_config_print_help(FILE *out)
         }
         char flag[64];
         snprintf(flag, sizeof flag, "--%s", s->flag);
+        const char *values = !s->values ? "" : s->type == CLV_SET_STR ? "; one of " : "; range ";
         fprintf(out, "  %-20s %-22s %s (default: %s%s%s)\n", flag, "", s->help, *s->defval ? s->defval : "none",
-                s->choices ? "; one of " : "", s->choices ? s->choices : "");
+                values, s->values ? s->values : "");
         fprintf(out, "  %-20s %s.%s\n", "", s->section, s->key);
     }
 }
