@@ -6,6 +6,7 @@
 #   make bench            clvit against PyTorch on the same threads
 #   make GEMM=openblas    choose the GEMM backend: dnnl (default), openblas, blis
 #   make MPI=1            data-parallel training with Open MPI (mpicc)
+#   make crash-check      kill -9 a short run 20 times (CRASH_KILLS=N), resume, compare bit for bit
 #   make DEBUG=1          -O0 -g with AddressSanitizer and UBSan
 #   make SANITIZE=address,undefined BUILD=build-san test
 #                         optimized, with those sanitizers (any -fsanitize= list)
@@ -66,7 +67,7 @@ LIB := $(BUILD)/libclvit.a
 BIN := $(BUILD)/clvit
 TEST_BIN := $(BUILD)/clvit-tests
 
-.PHONY: all test test-mpi bench run grid check-torch clean fixtures study-data study-data-quick study-sources study study-quick
+.PHONY: all test crash-check test-mpi bench run grid check-torch clean fixtures study-data study-data-quick study-sources study study-quick
 all: $(BIN) $(LIB)
 
 $(BUILD)/obj/%.o: %.c
@@ -89,8 +90,14 @@ $(TEST_BIN): $(TEST_OBJ) $(LIB)
 test: $(TEST_BIN) $(BIN) $(STUDYGEN)
 	OMP_NUM_THREADS=2 OMP_WAIT_POLICY=passive ./$(TEST_BIN) --jobs 2 $(TEST_ARGS)
 	tests/signal_check.sh $(BIN)
+	CRASH_KILLS=5 tests/crash_check.sh $(BIN)
 	$(MAKE) --no-print-directory test-mpi
 	tests/study_quick_check.sh
+
+# SIGKILL at 20 random moments of a short run, each resumed to the uninterrupted
+# run's files bit for bit (make test kills 5 times; about 1.5-3 s of CPU a kill).
+crash-check: $(BIN)
+	CRASH_KILLS=$${CRASH_KILLS:-20} tests/crash_check.sh $(BIN)
 
 # Data-parallel training (make MPI=1) against one process: tests/mpi_check.sh.
 test-mpi:
