@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Crash consistency: SIGKILL at random moments of a short 5-task training
 # run (mid-step, mid-evaluation, mid-write of a checkpoint, a task file, the
-# base or run.json), KILLS times (env CRASH_KILLS, default 20), each run
+# base or run.json), KILLS times (env CRASH_KILLS, default 20), the method
+# taken in turn from rkr, finetune (its base changes with every task),
+# piggyback and maskrkr (packed masks), each run
 # resumed with --resume (or started again with --overwrite when it died
 # before its first run.json). The resumed run must end with the very files
 # of an uninterrupted one: every task file and the base byte for byte (they
@@ -19,8 +21,9 @@ if [ ! -r /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
 fi
 tmp=$(mktemp -d /tmp/clvit-crash-XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
-args=(--data fashion-mnist --tasks 5 --method rkr --train-limit 128 --test-limit 100 --epochs 2 --batch 32
-      --checkpoint-every 3 --threads 2 --seed 7 --quiet)
+methods=(rkr finetune piggyback maskrkr)
+common=(--data fashion-mnist --tasks 5 --train-limit 128 --test-limit 100 --epochs 2 --batch 32
+        --checkpoint-every 3 --threads 2 --seed 7 --quiet)
 if command -v jq >/dev/null; then
     record() { jq -S 'del(.seconds) | del(.tasks[].seconds)' "$1/run.json"; }
 else
@@ -34,18 +37,27 @@ same_files() {
         cmp -s "$f" "$b/$(basename "$f")" || { echo "differs: $(basename "$f")"; return 1; }
     done
 }
-start=$(date +%s.%N)
-"$BIN" train "${args[@]}" --out "$tmp/ref" --overwrite 2>"$tmp/ref.err" ||
-    { echo "crash_check: the reference run failed"; cat "$tmp/ref.err"; exit 1; }
-span=$(echo "$start $(date +%s.%N)" | awk '{ printf "%d", ($2 - $1) * 1000 }')
-want=$(record "$tmp/ref")
+# the uninterrupted run of a method, made when first needed: its files, record and duration (ms)
+declare -A span=() want=()
+reference() {
+    local m=$1 start
+    [ -n "${span[$m]:-}" ] && return 0
+    start=$(date +%s.%N)
+    "$BIN" train "${common[@]}" --method "$m" --out "$tmp/ref-$m" --overwrite 2>"$tmp/ref-$m.err" ||
+        { echo "crash_check: the uninterrupted $m run failed"; cat "$tmp/ref-$m.err"; exit 1; }
+    span[$m]=$(echo "$start $(date +%s.%N)" | awk '{ printf "%d", ($2 - $1) * 1000 }')
+    want[$m]=$(record "$tmp/ref-$m")
+}
 killed=0 mid_write=0 with_state=0 early=0
 declare -A at_task=()
 finished=0
 for i in $(seq 1 "$KILLS"); do
     run="$tmp/r$i"
+    m=${methods[$(((i - 1) % ${#methods[@]}))]}
+    reference "$m"
+    args=("${common[@]}" --method "$m")
     # a run that ends before its kill is tried again with a shorter span, so that every iteration kills
-    reach=$span
+    reach=${span[$m]}
     for attempt in 1 2 3 4 5 6; do
         delay=$(awk -v s="$i$attempt" -v span="$reach" 'BEGIN { srand(s * 104729 + 11); printf "%.3f", (0.01 + 0.98 * rand()) * span / 1000 }')
         "$BIN" train "${args[@]}" --out "$run" --overwrite 2>"$tmp/err$i" &
@@ -77,12 +89,12 @@ for i in $(seq 1 "$KILLS"); do
         echo "crash_check: run $i ended with exit $rc before the kill:"; cat "$tmp/err$i"; exit 1
     fi
     got=$(record "$run")
-    if [ "$got" != "$want" ]; then
-        echo "crash_check: kill $i (after ${delay}s): run.json differs from the uninterrupted run's:"
-        diff <(echo "$want") <(echo "$got") | head -20
+    if [ "$got" != "${want[$m]}" ]; then
+        echo "crash_check: kill $i ($m, after ${delay}s): run.json differs from the uninterrupted run's:"
+        diff <(echo "${want[$m]}") <(echo "$got") | head -20
         exit 1
     fi
-    same_files "$tmp/ref" "$run" || { echo "crash_check: kill $i (after ${delay}s): the files differ"; exit 1; }
+    same_files "$tmp/ref-$m" "$run" || { echo "crash_check: kill $i ($m, after ${delay}s): the files differ"; exit 1; }
     if ls -a "$run" | grep -q '\.tmp\.'; then
         echo "crash_check: kill $i: temporary files left: $(ls -a "$run" | grep '\.tmp\.')"; exit 1
     fi
@@ -93,5 +105,6 @@ for t in $(echo "${!at_task[@]}" | tr ' ' '\n' | sort -n); do where="$where ${at
 [ "$killed" -eq "$KILLS" ] || { echo "crash_check: only $killed of $KILLS runs were killed (the others ended first)"; exit 1; }
 echo "crash_check: passed ($KILLS runs killed ($finished more ended before their kill and were run again):" \
      "$with_state with a checkpoint, $mid_write mid-write," \
-     "$early before run.json; learned task files at the kill (count x files):$where; all resumed to the" \
+     "$early before run.json; learned task files at the kill (count x files):$where; methods ${methods[*]};" \
+     "all resumed to the" \
      "uninterrupted run's files, bit for bit)"
