@@ -10,7 +10,10 @@
 # hold no time; their metadata is their content's), and run.json equal once
 # the wall-clock seconds are removed (with jq; without it, the accuracy
 # matrix only); and no *.tmp.<pid> file left behind. Mid-epoch checkpoints
-# every 3 steps put many state writes in the way of the kills.
+# every 3 steps put many state writes in the way of the kills, and a shim
+# (tests/shim/slow_fsync.c, preloaded unless the binary has AddressSanitizer,
+# which must come first) makes the fsync of a file 20 ms longer, so that kills land
+# between a file's temporary copy and its rename more often.
 # Run from the repository root: tests/crash_check.sh [build/clvit]
 set -uo pipefail
 BIN=${1:-build/clvit}
@@ -21,6 +24,12 @@ if [ ! -r /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
 fi
 tmp=$(mktemp -d /tmp/clvit-crash-XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
+shim="" slowed=no
+if ! ldd "$BIN" 2>/dev/null | grep -q libasan && ${CC:-cc} -shared -fPIC -O2 -o "$tmp/slow_fsync.so" \
+    tests/shim/slow_fsync.c -ldl 2>"$tmp/shim.err"; then
+    shim="$tmp/slow_fsync.so" slowed=yes
+fi
+export LD_PRELOAD="${shim}${LD_PRELOAD:+:$LD_PRELOAD}"
 methods=(rkr finetune piggyback maskrkr)
 common=(--data fashion-mnist --tasks 5 --train-limit 128 --test-limit 100 --epochs 2 --batch 32
         --checkpoint-every 3 --threads 2 --seed 7 --quiet)
@@ -106,5 +115,5 @@ for t in $(echo "${!at_task[@]}" | tr ' ' '\n' | sort -n); do where="$where ${at
 echo "crash_check: passed ($KILLS runs killed ($finished more ended before their kill and were run again):" \
      "$with_state with a checkpoint, $mid_write mid-write," \
      "$early before run.json; learned task files at the kill (count x files):$where; methods ${methods[*]};" \
-     "all resumed to the" \
+     "writes slowed: $slowed; all resumed to the" \
      "uninterrupted run's files, bit for bit)"
