@@ -2,18 +2,18 @@
 # Crash consistency: SIGKILL at random moments of a short 5-task training
 # run (mid-step, mid-evaluation, mid-write of a checkpoint, a task file, the
 # base or run.json), KILLS times (env CRASH_KILLS, default 20), the method
-# taken in turn from rkr, finetune (its base changes with every task),
-# piggyback and maskrkr (packed masks), each run
-# resumed with --resume (or started again with --overwrite when it died
-# before its first run.json). The resumed run must end with the very files
-# of an uninterrupted one: every task file and the base byte for byte (they
-# hold no time; their metadata is their content's), and run.json equal once
-# the wall-clock seconds are removed (with jq; without it, the accuracy
-# matrix only); and no *.tmp.<pid> file left behind. Mid-epoch checkpoints
-# every 3 steps put many state writes in the way of the kills, and a shim
-# (tests/shim/slow_fsync.c, preloaded unless the binary has AddressSanitizer,
-# which must come first) makes the fsync of a file 20 ms longer, so that kills land
-# between a file's temporary copy and its rename more often.
+# in turn rkr, finetune (its base changes with every task), piggyback and
+# maskrkr (packed masks). Each run is resumed with --resume (or started
+# again with --overwrite when it died before its first run.json) and must
+# end with the very files of an uninterrupted one: every task file, the
+# base and results.csv byte for byte (they hold no time; their metadata is
+# their content's), run.json equal once its wall-clock seconds are removed
+# (with jq; without it, the accuracy matrix only), and no *.tmp.<pid> file
+# left behind. Checkpoints every 3 steps put many state writes in the way
+# of the kills, and a shim (tests/shim/slow_fsync.c; not preloaded when the
+# binary has AddressSanitizer, which must come first) makes the fsync of a
+# file 20 ms longer, so that kills land between a file's temporary copy
+# and its rename more often.
 # Run from the repository root: tests/crash_check.sh [build/clvit]
 set -uo pipefail
 BIN=${1:-build/clvit}
