@@ -20,6 +20,7 @@ import sys
 import time
 
 METHODS = ["finetune", "linear", "independent", "rkr", "piggyback", "maskrkr"]
+SUMMARY_MARK = "<!-- summary -->"
 
 
 def load(path):
@@ -184,20 +185,30 @@ def paired(doc, a_runs, b_runs, key, label):
     m, s, n = mean_sd([d for _, d in diffs])
     each = ", ".join(f"{key} {k}: {d:+.2f}" for k, d in diffs)
     doc(f"- {label}: {m:+.2f} ± {s:.2f} points over {n} paired runs ({each})")
-    return m, s, n
+    return {"mean": m, "sd": s, "n": n, "above": sum(1 for _, d in diffs if d > 0), "key": key}
 
 
 def verdict(results):
-    """results: list of (mean, sd, n) that must all be > 0 for the claim to hold."""
+    """results: paired differences (dicts from paired()) that must all be > 0 for the claim to hold."""
     if any(r is None for r in results):
         return "cannot be judged (runs missing)"
-    if all(m > 0 for m, _, _ in results):
-        if all(m > s for m, s, n in results if n > 1):
+    if all(r["mean"] > 0 for r in results):
+        if all(r["mean"] > r["sd"] for r in results if r["n"] > 1):
             return "**holds** here (every paired difference positive on average, larger than its spread)"
         return "**holds on average**, but within the spread over seeds"
-    if all(m < 0 for m, _, _ in results):
+    if all(r["mean"] < 0 for r in results):
         return "**does not hold** here (the opposite on average)"
-    return "**does not hold** here (mixed)"
+    return "**does not hold** here (ahead of some rivals, not of all)"
+
+
+def diff_text(r, a, b):
+    """'a is above b by X ± Y points (k of n seeds)' for one paired difference."""
+    if r is None:
+        return f"{a} vs {b}: no paired runs"
+    word = "above" if r["mean"] > 0 else "below"
+    unit = "seeds" if r["key"] == "seed" else "orders"
+    return (f"{a} is {word} {b} by {abs(r['mean']):.2f} ± {r['sd']:.2f} points ({r['above']} of {r['n']} {unit} "
+            f"above)")
 
 
 def keyed(runs, pattern):
@@ -258,6 +269,7 @@ def main():
     if args.data is None:
         args.data = "data/study-quick" if args.quick else "data/study"
     doc = Doc()
+    summary = []
 
     doc("# The paper's comparison, measured on the local study suite")
     doc()
@@ -280,16 +292,22 @@ def main():
         "(resumable). Every figure is the mean ± the standard deviation over seeds (or domain orders) unless "
         "said; accuracy is the average over tasks after the last task, task id given (task-incremental).")
     doc()
+    doc(SUMMARY_MARK)
     doc("Storage is counted as `clvit report` counts it: *marginal bits per task* are what each further task "
         "adds, heads excluded, averaged over the tasks after any one-time cost; *one-time bits* are paid once "
         "beyond the base (Mask-RKR's shared real-valued LM, RM, F); heads are shown apart (every method pays "
         "the same head per task). A float is 32 bits, a mask bit 1.")
     doc()
     parts = ["pretrain", "glyphs", "domains", "budget", "rank", "ablation"]
-    doc("Run time of each part (wall clock, runs in parallel as `tools/run_study.sh` says):")
+    took = {p: seconds(root, p) for p in parts}
+    pre_run = load(os.path.join(root, "pretrain-cjk1000"))
+    if pre_run and pre_run.get("seconds") and (took["pretrain"] or 0) < pre_run["seconds"]:
+        took["pretrain"] = int(pre_run["seconds"])     # kept from an earlier invocation: its own time
+    whole = sum(t for t in took.values() if t is not None)
+    doc("Run time of each part (wall clock, runs in parallel as `tools/run_study.sh` says; a part kept from an "
+        "earlier invocation counts with its runs' own time):")
     doc()
-    doc.table(["part"] + parts + ["whole study"],
-              [["time"] + [hms(seconds(root, p)) for p in parts] + [hms(seconds(root, "study"))]])
+    doc.table(["part"] + parts + ["whole study"], [["time"] + [hms(took[p]) for p in parts] + [hms(whole)]])
     doc("## Data")
     doc()
     manifest_lines(doc, args.data)
@@ -303,7 +321,7 @@ def main():
         doc()
 
     # ---- part 1: Split Glyphs-100 ----
-    claims = {}
+    claims, gaps = {}, {}
     for setting, title in (("pretrained", "base pretrained on cjk1000"), ("scratch", "base trained on task 1")):
         runs = runs_matching(os.path.join(root, "glyphs", setting, "*-s*"))
         if not runs:
@@ -323,9 +341,17 @@ def main():
         if ft and ind:
             gap = statistics.fmean(r["average_accuracy"] for r in ind) - statistics.fmean(
                 r["average_accuracy"] for r in ft)
+            gaps[setting] = gap
             doc(f"independent minus finetune: {gap:+.2f} points (the data separates the bounds when this is "
                 "large).")
             doc()
+        ranked = sorted(((statistics.fmean(r["average_accuracy"] for r in rs), m) for m, rs in by_m.items()),
+                        reverse=True)
+        nseeds = max(len(rs) for rs in by_m.values())
+        summary.append(f"- Split Glyphs-100, {title} ({nseeds} seed{'s' if nseeds > 1 else ''}): "
+                       + ", ".join(f"{m} {a:.1f}%" for a, m in ranked)
+                       + (f"; independent - finetune = {gaps[setting]:+.1f} points" if setting in gaps else "")
+                       + ".")
         doc(f"Paired differences of average accuracy over seeds ({title}):")
         doc()
         r1 = paired(doc, ks.get("maskrkr", {}), ks.get("rkr", {}), "seed", "maskrkr - rkr")
@@ -345,6 +371,9 @@ def main():
         doc()
         method_table(doc, by_m)
         ks = keyed(druns, r"^([a-z]+)-o(\d+)$")
+        ranked = sorted(((statistics.fmean(r["average_accuracy"] for r in rs), m) for m, rs in by_m.items()),
+                        reverse=True)
+        summary.append("- Five domains (3 orders): " + ", ".join(f"{m} {a:.1f}%" for a, m in ranked) + ".")
         doc("Paired differences of average accuracy over domain orders:")
         doc()
         d1 = paired(doc, ks.get("piggyback", {}), ks.get("rkr", {}), "order", "piggyback - rkr")
@@ -360,15 +389,36 @@ def main():
     for setting, (r1, r2, by_m) in claims.items():
         bits = {m: mean_of(storage(r)[0] for r in by_m.get(m, []))
                 for m in ("rkr", "piggyback", "maskrkr")}
+        once = mean_of(storage(r)[1] for r in by_m.get("maskrkr", []))
         fewer = (bits["maskrkr"] is not None and bits["rkr"] and bits["piggyback"]
                  and bits["maskrkr"] < bits["rkr"] and bits["maskrkr"] < bits["piggyback"])
+        gap = gaps.get(setting)
+        if gap is not None and gap < 10:
+            acc = (f"no verdict: this setting cannot separate the methods (independent is only {gap:+.1f} points "
+                   "from finetune: the base learned too little to share)")
+        else:
+            acc = (f"{verdict([r1, r2])}: {diff_text(r1, 'Mask-RKR', 'RKR')}; "
+                   f"{diff_text(r2, 'Mask-RKR', 'Piggyback')}")
+        ratio = (f"{bits['rkr'] / bits['maskrkr']:.0f}x fewer than RKR's and "
+                 f"{bits['piggyback'] / bits['maskrkr']:.1f}x fewer than Piggyback's"
+                 if fewer else "not fewer than RKR's and Piggyback's")
         doc(f"1. *Mask-RKR is more accurate than RKR and Piggyback while adding fewer parameters per task* "
-            f"(one domain, Split Glyphs-100, base {setting}): accuracy: {verdict([r1, r2])}; "
-            f"marginal bits per task: maskrkr {fmt_bits(bits['maskrkr'])}, rkr {fmt_bits(bits['rkr'])}, "
-            f"piggyback {fmt_bits(bits['piggyback'])} ({'fewer' if fewer else 'not fewer'}).")
+            f"(one domain, Split Glyphs-100, base {setting}). Accuracy: {acc}. Storage: "
+            f"{'**holds**' if fewer else '**does not hold**'}: Mask-RKR adds {fmt_bits(bits['maskrkr'])} per task, "
+            f"{ratio} ({fmt_bits(bits['rkr'])} and {fmt_bits(bits['piggyback'])}), after a one-time "
+            f"{fmt_bits(once)}.")
+        summary.append(f"- Claim 1 (Mask-RKR more accurate than RKR and Piggyback with fewer bits), base {setting}: "
+                       f"accuracy {acc}; storage {'holds' if fewer else 'does not hold'} "
+                       f"({fmt_bits(bits['maskrkr'])} per task against {fmt_bits(bits['rkr'])} and "
+                       f"{fmt_bits(bits['piggyback'])}).")
     if dclaim:
+        d1, d2, d3 = dclaim
         doc(f"2. *Piggyback is the most accurate across domains* (five domains, against rkr, maskrkr and "
-            f"linear): {verdict(list(dclaim))}.")
+            f"linear): {verdict(list(dclaim))}: {diff_text(d1, 'Piggyback', 'RKR')}; "
+            f"{diff_text(d2, 'Piggyback', 'Mask-RKR')}; {diff_text(d3, 'Piggyback', 'linear')}.")
+        summary.append(f"- Claim 2 (Piggyback the most accurate across domains): {verdict(list(dclaim))}: "
+                       f"{diff_text(d1, 'Piggyback', 'RKR')}; {diff_text(d2, 'Piggyback', 'Mask-RKR')}; "
+                       f"{diff_text(d3, 'Piggyback', 'linear')}.")
     doc()
 
     # ---- part 3: budget ----
@@ -376,9 +426,10 @@ def main():
     if bruns:
         doc("## The masks' budget (Split Glyphs-100, pretrained base, seed 0)")
         doc()
-        doc("A score starts at 1e-2 and its bit flips below 5e-3; with Adam a score moves at most about "
-            "lr_mask x the schedule's factor per step, so lr_mask x the sum of factors (the budget) must "
-            "exceed 5e-3 for any bit to flip.")
+        doc("A score starts at 1e-2 and its bit flips below 5e-3; with Adam a score moves about lr_mask x the "
+            "schedule's factor per step (more only in rare steps), so lr_mask x the sum of the factors (the "
+            "budget) must exceed 5e-3 for bits to flip; `short` marks runs that `mask_budget_short` flagged. "
+            "The main parts use lr_mask 2e-4 and 3 epochs.")
         doc()
         rows = []
         for d, r in sorted(bruns.items()):
@@ -387,11 +438,22 @@ def main():
                 continue
             w = [x for x in warnings_of(r) if "mask_budget_short" in x]
             rows.append([f"`{mm.group(1)}`", mm.group(2), mm.group(3), f"{r['average_accuracy']:.2f}",
-                         "-" if zero_share(r) is None else f"{zero_share(r):.3f}",
-                         "-" if min_zero_share(r) is None else f"{min_zero_share(r):.3f}",
+                         "-" if zero_share(r) is None else f"{zero_share(r):.2f}",
+                         "-" if min_zero_share(r) is None else f"{min_zero_share(r):.2f}",
                          "short" if w else "enough"])
         doc.table(["method", "epochs", "lr_mask", "average accuracy (%)", "mask bits at 0 (%)",
                    "least of any task (%)", "budget"], rows)
+        for m in ("piggyback", "maskrkr"):
+            mine = [r for r in rows if r[0] == f"`{m}`"]
+            if mine:
+                best = max(mine, key=lambda r: float(r[3]))
+                worst = min(mine, key=lambda r: float(r[3]))
+                moved = (float(worst[4]) > float(best[4])) if worst[4] != "-" and best[4] != "-" else None
+                why = ("" if moved is None else ": the worst masks moved more than the best" if moved
+                       else ": the worst masks moved less than the best")
+                summary.append(f"- {m}'s mask budget (seed 0): best {best[3]}% with {best[1]} epoch(s) at lr_mask "
+                               f"{best[2]} ({best[4]}% of bits at 0), worst {worst[3]}% with {worst[1]} epoch(s) "
+                               f"at lr_mask {worst[2]} ({worst[4]}% at 0){why}.")
 
     # ---- part 4: rank ----
     rruns = runs_matching(os.path.join(root, "rank", "*"))
@@ -414,6 +476,15 @@ def main():
                          fmt_bits(mean_of(storage(r)[1] for r in rs))])
         doc.table(["method", "rank", "runs", "average accuracy (%)", "marginal bits per task", "one-time bits"],
                   rows)
+        for m in ("rkr", "maskrkr"):
+            ks_ = sorted(k for (mm_, k) in groups if mm_ == m)
+            if len(ks_) > 1:
+                lo, hi = groups[(m, ks_[0])], groups[(m, ks_[-1])]
+                summary.append(f"- {m}'s rank {ks_[0]} -> {ks_[-1]}: "
+                               f"{statistics.fmean(r['average_accuracy'] for r in lo):.1f}% -> "
+                               f"{statistics.fmean(r['average_accuracy'] for r in hi):.1f}% for "
+                               f"{fmt_bits(mean_of(storage(r)[0] for r in lo))} -> "
+                               f"{fmt_bits(mean_of(storage(r)[0] for r in hi))} per task.")
         plots(args, "rank", sorted(rruns), doc, "rank sweep")
 
     # ---- part 5: ablation ----
@@ -431,23 +502,45 @@ def main():
                          "-" if zero_share(r) is None else f"{zero_share(r):.2f}"])
         doc.table(["source of LM, RM, F", "masked", "average accuracy (%)", "marginal bits per task",
                    "one-time bits", "mask bits at 0 (%)"], rows)
+        if rows:
+            best = max(rows, key=lambda r: float(r[2]))
+            paper = [r for r in rows if r[0] == "first" and r[1] == "lm,rm,f"]
+            summary.append(f"- Mask-RKR ablation (seed 0): best {best[2]}% with LM, RM, F from '{best[0]}' and "
+                           f"masks on {best[1]}" + (f"; our default (first, lm,rm,f) {paper[0][2]}%" if paper else "")
+                           + ".")
 
     # ---- warnings ----
     allw = []
     for part in ("glyphs/*", "domains", "budget", "rank", "ablation"):
         for d, r in runs_matching(os.path.join(root, part, "*")).items():
-            for w in warnings_of(r):
-                allw.append(f"- `{os.path.relpath(d, root)}`: {w}")
+            by_code = {}
+            for w in r.get("warnings", []):
+                by_code.setdefault(w.split(":", 1)[0], ([], w))[0].append("run")
+            for t in r.get("tasks", []):
+                for w in t.get("warnings", []):
+                    by_code.setdefault(w.split(":", 1)[0], ([], w))[0].append(str(t.get("task")))
+            for code, (where, first) in sorted(by_code.items()):
+                tasks = [x for x in where if x != "run"]
+                scope = (f"task{'s' if len(tasks) > 1 else ''} {', '.join(tasks)}" if tasks else "the run")
+                allw.append(f"- `{os.path.relpath(d, root)}`, {scope}: {first}")
     doc("## Warnings")
     doc()
     if allw:
-        doc("Every task a run flagged (near chance, a loss that never fell, a mask budget too short):")
+        doc("Every run that flagged a task (near chance, a loss that never fell, a mask budget too short), "
+            "each kind once with its first message:")
         doc()
         for w in allw:
             doc(w)
     else:
         doc("No run flagged any task.")
     doc()
+
+    # the summary goes right after the header
+    if summary and not args.quick:
+        at = doc.lines.index(SUMMARY_MARK)
+        doc.lines[at:at + 1] = ["## What the study finds", ""] + summary + [""]
+    elif SUMMARY_MARK in doc.lines:
+        doc.lines.remove(SUMMARY_MARK)
 
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     tmp = args.out + ".tmp"
