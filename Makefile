@@ -162,7 +162,36 @@ study: $(BIN) study-data
 study-quick: $(BIN) study-data-quick
 	QUICK=1 tools/run_study.sh
 
-clean:
-	rm -rf $(BUILD) build-mpi
+# ---- fuzzing: clang's libFuzzer (Debian: clang, libclang-rt-dev) ----
+# make fuzz FUZZ_SECONDS=N   builds fuzz/fuzz_*.c into $(FUZZ_BUILD) and runs each harness N seconds
+#                            on its seeds (fuzz/corpus/<name>); fails, keeping the crash file, if any
+#                            harness finds one (tools/fuzz_run.sh; docs/fuzzing.md)
+FUZZ_BUILD ?= build-fuzz
+FUZZ_SECONDS ?= 60
+FUZZ_CC ?= clang
+FUZZ_SAN := -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+FUZZ_CFLAGS := -std=gnu11 -O1 -march=native -fopenmp -Wall -Wextra -Wno-unused-parameter -Wno-pass-failed -Iinclude -Isrc -DCLV_GEMM_$(GEMM) \
+               -DCLV_MPI=0 $(PKG_CFLAGS) $(GEMM_CFLAGS) $(FUZZ_SAN) -MMD -MP
+FUZZ_NAMES := $(sort $(patsubst fuzz/fuzz_%.c,%,$(wildcard fuzz/fuzz_*.c)))
+FUZZ_BINS := $(FUZZ_NAMES:%=$(FUZZ_BUILD)/fuzz_%)
+# the library's sources and the CLI's argument parsing (the --set harness), instrumented for coverage
+FUZZ_LIB_OBJ := $(LIB_SRC:%.c=$(FUZZ_BUILD)/obj/%.o) $(FUZZ_BUILD)/obj/src/cli/cli_args.o
+FUZZ_LIB := $(FUZZ_BUILD)/libclvit-fuzz.a
 
--include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(STUDYGEN_OBJ:.o=.d)
+.PHONY: fuzz fuzz-build
+$(FUZZ_BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+$(FUZZ_LIB): $(FUZZ_LIB_OBJ)
+	rm -f $@
+	ar rcs $@ $^
+$(FUZZ_BUILD)/fuzz_%: fuzz/fuzz_%.c $(FUZZ_LIB)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -MF $@.d $< $(FUZZ_LIB) $(LDLIBS) -o $@
+fuzz-build: $(FUZZ_BINS)
+fuzz: fuzz-build
+	tools/fuzz_run.sh $(FUZZ_BUILD) $(FUZZ_SECONDS) $(FUZZ_NAMES)
+
+clean:
+	rm -rf $(BUILD) build-mpi $(FUZZ_BUILD)
+
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(STUDYGEN_OBJ:.o=.d) $(wildcard $(FUZZ_BUILD)/obj/*/*/*.d $(FUZZ_BUILD)/*.d)

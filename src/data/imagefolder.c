@@ -69,7 +69,8 @@ static int list(const char *dir, int want_dirs, names *out, clv_err *err)
         names_free(out);
         return clv_errf(err, "%s: out of memory listing the directory", dir);
     }
-    qsort(out->v, (size_t)out->n, sizeof *out->v, cmp_str);
+    if (out->n) /* an empty folder leaves v NULL, which qsort must not get */
+        qsort(out->v, (size_t)out->n, sizeof *out->v, cmp_str);
     return 0;
 }
 
