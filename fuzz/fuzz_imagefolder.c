@@ -35,6 +35,20 @@ static void make_outside(void)
     fuzz_write(path, fuzz_tiny_png, sizeof fuzz_tiny_png);
 }
 
+/* Writes a new file of the tree; it may fail, as when an earlier entry made
+ * a file where this one wants a folder, or the name exists (never written
+ * through a link, so the files outside stay as they are): the tree then
+ * lacks it. */
+static void try_write(const char *path, const void *data, size_t size)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0600);
+    if (fd >= 0) {
+        if (write(fd, data, size) != (ssize_t)size)
+            perror(path);
+        close(fd);
+    }
+}
+
 /* mkdir -p of every folder above path (and path itself when last). */
 static void make_parents(char *path, int last)
 {
@@ -64,12 +78,10 @@ static void make_entry(char kind, const char *rel)
     make_parents(path, kind == 'd');
     switch (kind) {
     case 'p':
-        if (access(path, F_OK))
-            fuzz_write(path, fuzz_tiny_png, sizeof fuzz_tiny_png);
+        try_write(path, fuzz_tiny_png, sizeof fuzz_tiny_png);
         break;
     case 't':
-        if (access(path, F_OK))
-            fuzz_write(path, (const uint8_t *)"not an image\n", 13);
+        try_write(path, "not an image\n", 13);
         break;
     case 'l':
         (void)symlink(outside_png, path);

@@ -25,8 +25,15 @@ for name in "$@"; do
     bin=$build/fuzz_$name
     mkdir -p "$build/corpus/$name" "$build/crashes/$name" "$build/logs"
     log=$build/logs/$name.log
+    # tokens: fuzz/dict/NAME.dict, and JSON's for the readers of JSON (joined: libFuzzer takes one -dict)
+    dict=()
+    case $name in run_json | decathlon | safetensors) json=fuzz/dict/json.dict ;; *) json= ;; esac
+    if [ -f "fuzz/dict/$name.dict" ] || [ -n "$json" ]; then
+        cat $json "fuzz/dict/$name.dict" 2>/dev/null >"$build/$name.dict"
+        dict=(-dict="$build/$name.dict")
+    fi
     # shellcheck disable=SC2086
-    "$bin" $FUZZ_FLAGS -max_total_time="$seconds" -print_final_stats=1 \
+    "$bin" $FUZZ_FLAGS "${dict[@]}" -max_total_time="$seconds" -print_final_stats=1 \
         -artifact_prefix="$build/crashes/$name/" "$build/corpus/$name" "fuzz/corpus/$name" >"$log" 2>&1
     rc=$?
     runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)

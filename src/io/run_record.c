@@ -3,7 +3,9 @@
 
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -308,6 +310,20 @@ static char *read_text(const char *path, clv_err *err)
 
 /* storage_bits (+ storage_elements, one_time_task) of one task; sets *legacy when
  * the newer keys are missing. */
+/* Largest count run.json holds: integers up to 2^53 are exact in a double. */
+#define JSON_MAX_COUNT 9.0e15
+
+/* A number of run.json that becomes an integer: it must be one, within
+ * [lo, hi]; converting anything else (1e30, -1e300) to an integer type is
+ * undefined behaviour. Returns 0 and sets *out, or -1. */
+static int json_integer(const cJSON *v, double lo, double hi, int64_t *out)
+{
+    if (!cJSON_IsNumber(v) || !(v->valuedouble >= lo && v->valuedouble <= hi) || v->valuedouble != floor(v->valuedouble))
+        return -1;
+    *out = (int64_t)v->valuedouble;
+    return 0;
+}
+
 static int read_task_storage(const cJSON *o, clv_task_record *tr, int *legacy)
 {
     const cJSON *sb = cJSON_GetObjectItemCaseSensitive(o, "storage_bits"), *kv;
@@ -319,8 +335,10 @@ static int read_task_storage(const cJSON *o, clv_task_record *tr, int *legacy)
         if (!cJSON_IsNumber(kv) || !kv->string)
             continue;
         const cJSON *e = have_elements ? cJSON_GetObjectItemCaseSensitive(se, kv->string) : NULL;
-        if (clv_storage_set(&tr->storage, kv->string, (int64_t)kv->valuedouble,
-                            cJSON_IsNumber(e) ? (int64_t)e->valuedouble : 0))
+        int64_t bits, elements = 0;
+        if (json_integer(kv, 0, JSON_MAX_COUNT, &bits) ||
+            (cJSON_IsNumber(e) && json_integer(e, 0, JSON_MAX_COUNT, &elements)) ||
+            clv_storage_set(&tr->storage, kv->string, bits, elements))
             return -1;
     }
     if (!have_elements)
@@ -390,7 +408,10 @@ int clv_run_record_read(clv_run_record *r, clv_config *cfg, const char *dir, clv
         }
     }
     const cJSON *bb = cJSON_GetObjectItemCaseSensitive(root, "base_bits");
-    r->base_bits = cJSON_IsNumber(bb) ? (int64_t)bb->valuedouble : 0;
+    if (bb && json_integer(bb, 0, JSON_MAX_COUNT, &r->base_bits)) {
+        clv_errf(err, "%s: base_bits is not a count of bits", path);
+        goto done;
+    }
     const cJSON *caps = cJSON_GetObjectItemCaseSensitive(root, "rank_caps"), *cap;
     r->has_rank_caps = cJSON_IsArray(caps);
     if (r->has_rank_caps && cJSON_GetArraySize(caps) > 0) {
@@ -401,13 +422,14 @@ int clv_run_record_read(clv_run_record *r, clv_config *cfg, const char *dir, clv
         cJSON_ArrayForEach(cap, caps)
         {
             const cJSON *l = cJSON_GetObjectItemCaseSensitive(cap, "layer"), *k = cJSON_GetObjectItemCaseSensitive(cap, "rank");
-            if (!cJSON_IsString(l) || !cJSON_IsNumber(k)) {
-                clv_errf(err, "%s: rank_caps entries need a layer and a rank", path);
+            int64_t rank;
+            if (!cJSON_IsString(l) || json_integer(k, 0, INT_MAX, &rank)) {
+                clv_errf(err, "%s: rank_caps entries need a layer and a rank (a whole number)", path);
                 goto done;
             }
             clv_rank_cap *c = &r->rank_caps[r->n_rank_caps++];
             snprintf(c->layer, sizeof c->layer, "%s", l->valuestring);
-            c->rank = (int)k->valuedouble;
+            c->rank = (int)rank;
         }
     }
     int legacy = 0; /* written before elements and one-time tasks were recorded */
@@ -425,22 +447,33 @@ int clv_run_record_read(clv_run_record *r, clv_config *cfg, const char *dir, clv
             clv_errf(err, "out of memory");
             goto done;
         }
-        for (int k = 0; k < tr->n_classes; k++)
-            tr->classes[k] = (int32_t)cJSON_GetArrayItem(cl, k)->valuedouble;
-#define GETNUM(field, key)                                                                                            \
-    do {                                                                                                              \
-        const cJSON *v_ = cJSON_GetObjectItemCaseSensitive(o, key);                                                   \
-        tr->field = cJSON_IsNumber(v_) ? v_->valuedouble : 0;                                                         \
-    } while (0)
-        GETNUM(train_images, "train_images");
-        GETNUM(test_images, "test_images");
-        GETNUM(stored_bits, "stored_bits");
-        GETNUM(head_bits, "head_bits");
-        GETNUM(trainable_params, "trainable_params");
-        GETNUM(seconds, "seconds");
-#undef GETNUM
+        for (int k = 0; k < tr->n_classes; k++) {
+            int64_t c;
+            if (json_integer(cJSON_GetArrayItem(cl, k), 0, INT32_MAX, &c)) {
+                clv_errf(err, "%s: task %d: class %d is not a class id (a whole number >= 0)", path, t + 1, k + 1);
+                goto done;
+            }
+            tr->classes[k] = (int32_t)c;
+        }
+        /* counts: absent in older files (0), else whole numbers in range */
+        static const char *const count_keys[] = {"train_images", "test_images", "stored_bits", "head_bits",
+                                                 "trainable_params"};
+        int64_t *const counts[] = {&tr->train_images, &tr->test_images, &tr->stored_bits, &tr->head_bits,
+                                   &tr->trainable_params};
+        for (int k = 0; k < 5; k++) {
+            const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, count_keys[k]);
+            *counts[k] = 0;
+            if (v && json_integer(v, 0, JSON_MAX_COUNT, counts[k])) {
+                clv_errf(err, "%s: task %d: %s is not a count (a whole number >= 0)", path, t + 1, count_keys[k]);
+                goto done;
+            }
+        }
+        const cJSON *secs = cJSON_GetObjectItemCaseSensitive(o, "seconds");
+        tr->seconds = cJSON_IsNumber(secs) ? secs->valuedouble : 0;
         if (read_task_storage(o, tr, &legacy)) {
-            clv_errf(err, "%s: task %d: storage_bits has too many kinds, a kind name too long or a negative size",
+            clv_errf(err,
+                     "%s: task %d: storage_bits has too many kinds, a kind name too long or a size that is not a "
+                     "whole number >= 0",
                      path, t + 1);
             goto done;
         }
