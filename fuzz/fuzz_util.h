@@ -1,7 +1,8 @@
 /* Shared by the libFuzzer harnesses (fuzz/fuzz_*.c): a private temporary
- * directory per fuzzing process, where readers that take a path find the
- * input as a file, rewritten on every run. Header-only (static functions),
- * so each harness stays one file plus this. */
+ * directory per fuzzing process ($TMPDIR, else /dev/shm, else /tmp), where
+ * readers that take a path find the input as a file, rewritten on every
+ * run. Header-only (static functions), so each harness stays one file plus
+ * this. */
 #ifndef CLVIT_FUZZ_UTIL_H
 #define CLVIT_FUZZ_UTIL_H
 
@@ -38,8 +39,11 @@ static void fuzz_cleanup(void)
 static const char *fuzz_dir(void)
 {
     if (!fuzz_dir_path[0]) {
+        /* memory rather than disk: inputs are rewritten thousands of times a minute */
         const char *tmp = getenv("TMPDIR");
-        snprintf(fuzz_dir_path, sizeof fuzz_dir_path, "%s/clvit-fuzz-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+        if (!tmp || !*tmp)
+            tmp = access("/dev/shm", W_OK) ? "/tmp" : "/dev/shm";
+        snprintf(fuzz_dir_path, sizeof fuzz_dir_path, "%s/clvit-fuzz-XXXXXX", tmp);
         if (!mkdtemp(fuzz_dir_path)) {
             perror("fuzz: mkdtemp");
             abort();
@@ -54,6 +58,9 @@ static const char *fuzz_dir(void)
  * harness that silently tested an old file would test nothing. */
 static void fuzz_write(const char *path, const uint8_t *data, size_t size)
 {
+    /* a new file, not the old one truncated: ext4 flushes a file truncated
+     * to zero on close (auto_da_alloc), which made every input wait for the disk */
+    unlink(path);
     FILE *f = fopen(path, "wb");
     if (!f || (size && fwrite(data, 1, size, f) != size) || fclose(f)) {
         perror(path);

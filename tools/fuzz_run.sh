@@ -26,10 +26,10 @@ for name in "$@"; do
     mkdir -p "$build/corpus/$name" "$build/crashes/$name" "$build/logs"
     log=$build/logs/$name.log
     # tokens: fuzz/dict/NAME.dict, and JSON's for the readers of JSON (joined: libFuzzer takes one -dict)
-    dict=()
-    case $name in run_json | decathlon | safetensors) json=fuzz/dict/json.dict ;; *) json= ;; esac
-    if [ -f "fuzz/dict/$name.dict" ] || [ -n "$json" ]; then
-        cat $json "fuzz/dict/$name.dict" 2>/dev/null >"$build/$name.dict"
+    dict=() own=fuzz/dict/$name.dict json=
+    case $name in run_json | decathlon | safetensors) json=fuzz/dict/json.dict ;; checkpoint) json=fuzz/dict/json.dict own=fuzz/dict/safetensors.dict ;; esac
+    if [ -f "$own" ] || [ -n "$json" ]; then
+        cat $json "$own" 2>/dev/null >"$build/$name.dict"
         dict=(-dict="$build/$name.dict")
     fi
     # shellcheck disable=SC2086

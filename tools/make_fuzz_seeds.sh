@@ -8,9 +8,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 F=tests/fixtures
 C=fuzz/corpus
-mkdir -p "$C"/{safetensors,run_json,ini,set,idx,cifar,png,jpeg,decathlon,imagefolder}
+mkdir -p "$C"/{safetensors,checkpoint,run_json,ini,set,idx,cifar,png,jpeg,decathlon,imagefolder}
 
 cp $F/safetensors/*.safetensors $F/predict/expected.safetensors $F/vit_nano_logits.safetensors "$C/safetensors/"
+# task and state files: those of a short real run (run-*, see docs/fuzzing.md) and the tests' valid file
+cp fuzz/corpus/safetensors/run-*.safetensors $F/safetensors/good.safetensors "$C/checkpoint/" 2>/dev/null || true
 cp $F/config/*.ini "$C/ini/"
 for f in $F/data/img/*.png $F/predict/*.png $F/data/imagefolder/train/ant/0.png; do
     cp "$f" "$C/png/$(echo "${f#$F/}" | tr / _)"
