@@ -517,7 +517,8 @@ int clv_st_writer_add(clv_st_writer *w, const char *name, clv_dtype dtype, int n
         return clv_errf(err, "out of memory");
     e->dtype = dtype;
     e->ndim = ndim;
-    memcpy(e->shape, shape, (size_t)ndim * sizeof *shape);
+    if (ndim) /* a scalar may come with shape NULL, which memcpy must not get */
+        memcpy(e->shape, shape, (size_t)ndim * sizeof *shape);
     e->data = data;
     e->bytes = bytes;
     w->n++;
