@@ -93,7 +93,8 @@ $(TEST_BIN): $(TEST_OBJ) $(LIB)
 # leak report its worker prints after the test; signal_check fails on the
 # exit status of a run that reports one).
 # The shell checks are shortened there: signal_check stops the run 4 times
-# instead of 20; MPI and the quick study are skipped (they build and run
+# instead of 20; crash_check (its LD_PRELOAD shim would precede ASan), MPI and
+# the quick study are skipped (they build and run
 # their own unsanitized binaries, and take minutes under ASan).
 ifneq ($(SANITIZE),)
   SAN_ENV := ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
@@ -111,7 +112,7 @@ else
 	$(SAN_ENV) OMP_NUM_THREADS=2 OMP_WAIT_POLICY=passive tools/sanitizer_run.sh $(BUILD)/test.log \
 	    ./$(TEST_BIN) --jobs 2 $(TEST_ARGS)
 	$(SAN_ENV) STOPS=4 tests/signal_check.sh $(BIN)
-	@echo "test-mpi, study_quick_check: SKIPPED under SANITIZE (they run their own unsanitized builds)"
+	@echo "crash_check, test-mpi, study_quick_check: SKIPPED under SANITIZE (an LD_PRELOAD shim, their own unsanitized builds)"
 endif
 
 # SIGKILL at 20 random moments of a short run, each resumed to the uninterrupted
