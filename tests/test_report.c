@@ -368,3 +368,73 @@ Test(report, missing_run_names_the_directory)
     cr_assert_eq(clv_report_run_read(&r, "/nonexistent/run-x", &err), -1);
     cr_assert(strstr(err.msg, "/nonexistent/run-x"), "%s", err.msg);
 }
+
+static int notes_mention(const clv_warnings *notes, const char *what)
+{
+    for (int i = 0; i < notes->n; i++)
+        if (strstr(notes->items[i], what) && !strncmp(notes->items[i], "skipping ", 9))
+            return 1;
+    return 0;
+}
+
+/* clvit report runs/<all> after make run: runs/default is a folder of runs
+ * with plots/ beside them; run.json paths, files and repeats. */
+Test(report, finds_runs_in_folders_files_and_run_json)
+{
+    char root[] = "/tmp/clvit-report-find-XXXXXX";
+    cr_assert_not_null(mkdtemp(root));
+    char p[256];
+    const char *dirs[] = {"default", "default/rkr", "default/finetune", "default/plots", "study", "study/part",
+                          "study/part/seed1", "empty", "default/rkr/plots"};
+    for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++) {
+        snprintf(p, sizeof p, "%s/%s", root, dirs[i]);
+        cr_assert_eq(mkdir(p, 0777), 0, "%s", p);
+    }
+    const char *run_dirs[] = {"default/rkr", "default/finetune", "study/part/seed1"};
+    for (size_t i = 0; i < 3; i++) {
+        snprintf(p, sizeof p, "%s/%s", root, run_dirs[i]);
+        make_run(p, (spec){"rkr", NULL, 2, 1, 0, 0, i, 80, 80, 32 * 5000, NAN, 0});
+    }
+    snprintf(p, sizeof p, "%s/notes.txt", root);
+    FILE *f = fopen(p, "w");
+    cr_assert_not_null(f);
+    fputs("x\n", f);
+    fclose(f);
+
+    clv_report_paths list = {0};
+    clv_warnings notes = {0};
+    clv_err err = {{0}};
+    /* the folder: both runs in name order, plots/ and a run's own subfolder not searched */
+    snprintf(p, sizeof p, "%s/default", root);
+    cr_assert_eq(clv_report_find_runs(&list, p, &notes, &err), 0, "%s", err.msg);
+    cr_assert_eq(list.n, 2);
+    cr_assert(strstr(list.dirs[0], "default/finetune") && strstr(list.dirs[1], "default/rkr"));
+    cr_assert_eq(notes.n, 0, "plots/ inside a folder of runs is passed over silently");
+    /* a run.json path names its directory; given again through the folder it is a repeat */
+    snprintf(p, sizeof p, "%s/study/part/seed1/run.json", root);
+    cr_assert_eq(clv_report_find_runs(&list, p, &notes, &err), 0, "%s", err.msg);
+    cr_assert_eq(list.n, 3);
+    snprintf(p, sizeof p, "%s/study/part/seed1", root);
+    cr_assert_str_eq(list.dirs[2], p);
+    cr_assert_eq(clv_report_find_runs(&list, p, &notes, &err), 0);
+    cr_assert_eq(list.n, 3);
+    cr_assert(notes_mention(&notes, "given before"), "a repeat is noted");
+    /* what is not a run: a plots folder, a file, an empty folder */
+    const char *not_runs[] = {"default/plots", "notes.txt", "empty"};
+    for (size_t i = 0; i < 3; i++) {
+        snprintf(p, sizeof p, "%s/%s", root, not_runs[i]);
+        cr_assert_eq(clv_report_find_runs(&list, p, &notes, &err), 0, "%s", err.msg);
+        cr_assert(notes_mention(&notes, p), "%s is skipped with a note", p);
+    }
+    cr_assert_eq(list.n, 3);
+    /* the whole tree: the study's run is found 3 levels down, nothing twice */
+    cr_assert_eq(clv_report_find_runs(&list, root, &notes, &err), 0);
+    cr_assert_eq(list.n, 3);
+    /* a path that does not exist is an error naming it */
+    snprintf(p, sizeof p, "%s/missing", root);
+    cr_assert_eq(clv_report_find_runs(&list, p, &notes, &err), -1);
+    cr_assert(strstr(err.msg, p), "%s", err.msg);
+    clv_report_paths_free(&list);
+    clv_warnings_clear(&notes);
+    tmp_tree_remove(root);
+}
