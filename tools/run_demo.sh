@@ -9,6 +9,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=build/clvit
+# idle OpenMP threads sleep instead of spinning (clvit does this too): on a
+# busy machine spinning threads made 2 threads 3 times slower than 1
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
 OUT=${OUT:-runs/default}
 CONFIG=${CONFIG:-configs/fashion_mnist_demo.ini}
 if [ -z "${METHODS:-}" ]; then

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "cli/commands.h"
+#include "cli/omp_wait.h"
 
 static const struct {
     const char *name;
@@ -28,6 +29,7 @@ static void usage(FILE *out)
 
 int main(int argc, char **argv)
 {
+    clv_cli_passive_wait(argv);
     if (argc < 2) {
         usage(stderr);
         return 2;
