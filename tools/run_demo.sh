@@ -3,7 +3,8 @@
 # Fashion-MNIST (5 tasks of 2 classes) with vit_nano_patch4_32, then one
 # comparison table. Each method's run goes to $OUT/<method>; an interrupted
 # job continues where it stopped when run again (finished runs are kept,
-# unfinished ones resumed).
+# unfinished ones resumed; a run made with other settings, because the config
+# or EXTRA changed, is trained again, saying what changed).
 #   METHODS="finetune rkr" tools/run_demo.sh     only these methods
 #   EXTRA="--epochs 2" tools/run_demo.sh         settings added to every run
 set -euo pipefail
@@ -24,16 +25,28 @@ dirs=()
 for m in $METHODS; do
     dir="$OUT/$m"
     dirs+=("$dir")
-    if [ -f "$dir/run.json" ] && grep -q '"status":[[:space:]]*"complete"' "$dir/run.json"; then
+    # shellcheck disable=SC2086
+    args=(--config "$CONFIG" --method "$m" ${EXTRA:-} --out "$dir")
+    same=0
+    if [ -f "$dir/run.json" ]; then
+        # a run made with other settings (the config or EXTRA changed) is trained again
+        rc=0
+        diff=$($BIN train "${args[@]}" --compare-settings) || rc=$?
+        case $rc in
+        0) same=1 ;;
+        3) echo "== $m: $diff; training it again" ;;
+        *) echo "== $m: cannot compare with the run in $dir; remove it, or set OUT" >&2; exit 1 ;;
+        esac
+    fi
+    if [ $same = 1 ] && grep -q '"status":[[:space:]]*"complete"' "$dir/run.json"; then
         echo "== $m: already complete in $dir"
         continue
     fi
     echo "== $m"
-    if [ -f "$dir/run.json" ]; then
+    if [ $same = 1 ]; then
         $BIN train --out "$dir" --resume
     else
-        # shellcheck disable=SC2086
-        $BIN train --config "$CONFIG" --method "$m" ${EXTRA:-} --out "$dir" --overwrite
+        $BIN train "${args[@]}" --overwrite
     fi
 done
 [ -n "${NO_REPORT:-}" ] && exit 0 # tools/run_grid.sh reports once for all backbones
