@@ -91,6 +91,7 @@ test: $(TEST_BIN) $(BIN) $(STUDYGEN)
 	tests/signal_check.sh $(BIN)
 	tests/omp_wait_check.sh $(BIN)
 	tests/run_demo_check.sh
+	tests/cli_check.sh $(BIN)
 	$(MAKE) --no-print-directory test-mpi
 	tests/study_quick_check.sh
 

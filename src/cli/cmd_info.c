@@ -8,10 +8,8 @@
 #include "clvit/gemm.h"
 #include "clvit/model.h"
 #include "clvit/strategy.h"
+#include "clvit/version.h"
 
-#ifndef CLV_VERSION
-#define CLV_VERSION "0.1.0"
-#endif
 
 int clv_cmd_info(int argc, char **argv)
 {

@@ -59,7 +59,10 @@ int clv_cmd_report(int argc, char **argv)
             }
             plot = v;
         } else if (argv[i][0] == '-') {
-            fprintf(stderr, "clvit report: unknown option '%s' (see clvit report --help)\n", argv[i]);
+            static const char *const own[] = {"csv", "json", "per-run", "plot", "help", NULL};
+            char hint[160];
+            fprintf(stderr, "clvit report: unknown option '%s'%s (see clvit report --help)\n", argv[i],
+                    clv_cli_suggest(argv[i], own, 0, hint, sizeof hint));
             status = 2;
             goto done;
         } else if (clv_report_find_runs(&found, argv[i], &notes, &err)) {

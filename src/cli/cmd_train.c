@@ -114,7 +114,11 @@ static int train_main(int argc, char **argv, int pretrain)
         else if (clv_cli_is_flag(argv[i], "compare-settings"))
             compare = 1;
         else {
-            fprintf(stderr, "%s: unknown option '%s' (see %s --help)\n", cmd, argv[i], cmd);
+            static const char *const own[] = {"out", "resume", "force", "overwrite", "quiet", "compare-settings",
+                                              "config", "set", "help", NULL};
+            char hint[160];
+            fprintf(stderr, "%s: unknown option '%s'%s (see %s --help)\n", cmd, argv[i],
+                    clv_cli_suggest(argv[i], own, 1, hint, sizeof hint), cmd);
             return 2;
         }
     }

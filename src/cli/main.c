@@ -4,6 +4,7 @@
 
 #include "cli/commands.h"
 #include "cli/omp_wait.h"
+#include "clvit/version.h"
 
 static const struct {
     const char *name;
@@ -22,7 +23,8 @@ static const struct {
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: clvit <command> [options]   (clvit <command> --help for its options)\n\ncommands:\n");
+    fprintf(out, "usage: clvit <command> [options]   (clvit <command> --help for its options; clvit --version)\n\n"
+                 "commands:\n");
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         fprintf(out, "  %-8s %s\n", commands[i].name, commands[i].help);
 }
@@ -36,6 +38,10 @@ int main(int argc, char **argv)
     }
     if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
         usage(stdout);
+        return 0;
+    }
+    if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "version")) {
+        printf("clvit %s\n", CLV_VERSION);
         return 0;
     }
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)

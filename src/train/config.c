@@ -397,7 +397,7 @@ void clv_config_print_help(FILE *out)
             fprintf(out, "\n  [%s]\n", section);
         }
         char flag[64];
-        snprintf(flag, sizeof flag, "--%s", s->flag);
+        snprintf(flag, sizeof flag, s->type == CLV_SET_BOOL ? "--[no-]%s" : "--%s", s->flag);
         fprintf(out, "  %-20s %-22s %s (default: %s%s%s)\n", flag, "", s->help, *s->defval ? s->defval : "none",
                 s->choices ? "; one of " : "", s->choices ? s->choices : "");
         fprintf(out, "  %-20s %s.%s\n", "", s->section, s->key);
