@@ -168,6 +168,13 @@ static int train_main(int argc, char **argv, int pretrain)
         return 2;
     }
     opts.stop = &stop_requested;
+    /* run.json records the command as typed: "clvit train ..." */
+    char *command[258];
+    command[0] = "clvit";
+    for (int i = 0; i < argc; i++)
+        command[i + 1] = argv[i];
+    opts.argc = argc + 1;
+    opts.argv = command;
 
     /* under mpirun (built with make MPI=1): data-parallel ranks; rank 0 reports and writes */
     clv_dist dist;

@@ -461,6 +461,8 @@ int clv_train_run(const clv_config *cfg, const clv_train_opts *opts, clv_err *er
             goto done;
     } else if (clv_run_record_init(&R.rec, cfg->tasks, err))
         goto done;
+    if (opts->argv && clv_run_record_add_command(&R.rec, opts->argc, opts->argv, err))
+        goto done;
     clv_warnings_clear(&R.rec.warnings); /* found again from the settings */
     if (clv_check_run(cfg, &R.rec.warnings) < 0) {
         clv_errf(err, "out of memory");
