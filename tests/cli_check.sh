@@ -31,6 +31,32 @@ if [ -r /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
     expect "--no-augment" "$("$BIN" train "${small[@]}" --no-augment --out "$tmp/r" --compare-settings)" "the same settings"
     expect "--augment false" "$("$BIN" train "${small[@]}" --augment false --out "$tmp/r" --compare-settings)" \
         "the same settings"
+    # predict: class names from run.json, --topk, a line per unreadable file, the batch goes on
+    F=tests/fixtures/predict
+    out=$("$BIN" predict --run "$tmp/r" --task 1 --topk 3 "$F/gray28.png" /nonexistent.png README.md "$F/rgb32.png" 2>&1)
+    rc=$?
+    [ $rc = 1 ] || { echo "cli_check: predict with unreadable files should exit 1, got $rc"; fail=1; }
+    expect "predict: an unreadable file" "$out" "/nonexistent.png: error: /nonexistent.png: cannot open"
+    expect "predict: not an image" "$out" "README.md: error: README.md: not a PNG or JPEG file"
+    expect "predict: the others still classified" "$out" "rgb32.png: task 1 label"
+    expect "predict: 2 of 4" "$out" "2 of 4 images could not be read"
+    names="T-shirt/top|Trouser|Pullover|Dress|Coat|Sandal|Shirt|Sneaker|Bag|Ankle boot"
+    echo "$out" | grep "gray28.png" | grep -Eq "label [0-9] \(($names)\) probability [0-9.]+; then [0-9] \(($names)\) [0-9.]+, [0-9]" ||
+        { echo "cli_check: predict --topk 3 should name 3 classes: $out"; fail=1; }
+    json=$("$BIN" predict --run "$tmp/r" --task 1 --topk 2 --json "$F/gray28.png" /nonexistent.png 2>/dev/null)
+    echo "$json" | /usr/bin/python3 -c '
+import json, sys
+a = json.load(sys.stdin)
+assert len(a) == 2 and len(a[0]["top"]) == 2 and a[0]["name"] == a[0]["top"][0]["name"], a
+assert a[0]["top"][0]["probability"] >= a[0]["top"][1]["probability"], a
+assert set(a[1]) == {"image", "error"}, a[1]
+' || { echo "cli_check: predict --json: $json"; fail=1; }
+    # the model from the weights file's metadata
+    "$BIN" pretrain "${small[@]}" --out "$tmp/p" > /dev/null 2>&1 || { echo "cli_check: pretrain failed"; exit 1; }
+    expect "predict without --model" "$("$BIN" predict --weights "$tmp/p/pretrained.safetensors" "$F/gray28.png")" \
+        "gray28.png: task 1 label"
+    expect "predict: a file without a known model" "$("$BIN" predict --weights "$F/expected.safetensors" "$F/gray28.png" 2>&1)" \
+        "give --model NAME"
     expect "bench --method full" "$("$BIN" bench --method full --model vit_nano_patch4_32 --batch 2 --infer-batch 2 \
         --steps 1 --warmup 0 --threads 1 --json)" '"method":"finetune"'
 fi

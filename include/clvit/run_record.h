@@ -25,6 +25,7 @@ extern "C" {
 typedef struct clv_task_record {
     int n_classes;
     int32_t *classes;         /* global class ids, in local label order */
+    char **class_names;       /* their names (n_classes; malloc'd), NULL when the data names none */
     int64_t train_images, test_images;
     int64_t stored_bits;      /* everything the task adds: its own tensors + head */
     int64_t head_bits;
@@ -83,6 +84,10 @@ int clv_run_record_write(const clv_run_record *r, const clv_config *cfg, const c
 int clv_run_record_read(clv_run_record *r, clv_config *cfg, const char *dir, clv_err *err);
 /* Sets a task's curves (copies of n values each; NAN where undefined). */
 int clv_task_record_set_curves(clv_task_record *tr, int n, const double *loss, const double *accuracy, clv_err *err);
+/* Names tr's classes (set first) from the dataset's names of global class
+ * ids (names[id], n_names of them); no names, or an id beyond them, leaves
+ * tr->class_names NULL. */
+int clv_task_record_name_classes(clv_task_record *tr, char *const *names, int n_names, clv_err *err);
 /* Frees what a task record owns (classes, masks, warnings, curves). */
 void clv_task_record_free(clv_task_record *tr);
 /* Prints the accuracy matrix as a table. */

@@ -27,8 +27,33 @@ int clv_run_record_init(clv_run_record *r, int n_tasks, clv_err *err)
     return 0;
 }
 
+static void free_class_names(clv_task_record *tr)
+{
+    for (int k = 0; tr->class_names && k < tr->n_classes; k++)
+        free(tr->class_names[k]);
+    free(tr->class_names);
+    tr->class_names = NULL;
+}
+
+int clv_task_record_name_classes(clv_task_record *tr, char *const *names, int n_names, clv_err *err)
+{
+    free_class_names(tr);
+    for (int k = 0; k < tr->n_classes; k++)
+        if (!names || tr->classes[k] < 0 || tr->classes[k] >= n_names || !names[tr->classes[k]])
+            return 0;
+    if (!(tr->class_names = calloc((size_t)tr->n_classes + 1, sizeof *tr->class_names)))
+        return clv_errf(err, "out of memory");
+    for (int k = 0; k < tr->n_classes; k++)
+        if (!(tr->class_names[k] = strdup(names[tr->classes[k]]))) {
+            free_class_names(tr);
+            return clv_errf(err, "out of memory");
+        }
+    return 0;
+}
+
 void clv_task_record_free(clv_task_record *tr)
 {
+    free_class_names(tr);
     free(tr->classes);
     tr->classes = NULL;
     clv_mask_density_free(&tr->masks);
@@ -322,6 +347,9 @@ int clv_run_record_write(const clv_run_record *r, const clv_config *cfg, const c
         cJSON *o = cJSON_CreateObject();
         cJSON_AddNumberToObject(o, "task", t + 1);
         cJSON_AddItemToObject(o, "classes", cJSON_CreateIntArray(tr->classes, tr->n_classes));
+        if (tr->class_names)
+            cJSON_AddItemToObject(o, "class_names",
+                                  cJSON_CreateStringArray((const char *const *)tr->class_names, tr->n_classes));
         cJSON_AddNumberToObject(o, "train_images", (double)tr->train_images);
         cJSON_AddNumberToObject(o, "test_images", (double)tr->test_images);
         cJSON_AddBoolToObject(o, "done", tr->done);
@@ -527,6 +555,24 @@ int clv_run_record_read(clv_run_record *r, clv_config *cfg, const char *dir, clv
         }
         for (int k = 0; k < tr->n_classes; k++)
             tr->classes[k] = (int32_t)cJSON_GetArrayItem(cl, k)->valuedouble;
+        const cJSON *names = cJSON_GetObjectItemCaseSensitive(o, "class_names"); /* absent before they were kept */
+        if (names && (!cJSON_IsArray(names) || cJSON_GetArraySize(names) != tr->n_classes)) {
+            clv_errf(err, "%s: task %d: class_names is not an array of %d names", path, t + 1, tr->n_classes);
+            goto done;
+        }
+        if (names) {
+            if (!(tr->class_names = calloc((size_t)tr->n_classes + 1, sizeof *tr->class_names))) {
+                clv_errf(err, "out of memory");
+                goto done;
+            }
+            for (int k = 0; k < tr->n_classes; k++) {
+                const cJSON *nm = cJSON_GetArrayItem(names, k);
+                if (!cJSON_IsString(nm) || !(tr->class_names[k] = strdup(nm->valuestring))) {
+                    clv_errf(err, "%s: task %d: class_names[%d] is not a string", path, t + 1, k);
+                    goto done;
+                }
+            }
+        }
 #define GETNUM(field, key)                                                                                            \
     do {                                                                                                              \
         const cJSON *v_ = cJSON_GetObjectItemCaseSensitive(o, key);                                                   \

@@ -479,6 +479,8 @@ int clv_train_run(const clv_config *cfg, const clv_train_opts *opts, clv_err *er
             goto done;
         memcpy(tr->classes, ti->classes, (size_t)ti->n_classes * sizeof *tr->classes);
         tr->n_classes = ti->n_classes;
+        if (clv_task_record_name_classes(tr, R.train->class_names, R.train->n_class_names, err))
+            goto done;
         tr->train_images = ti->n_train;
         tr->test_images = ti->n_test;
     }
