@@ -22,6 +22,8 @@ fi
 mkdir -p "$OUT"
 start=$(date +%s)
 dirs=()
+n_methods=$(echo $METHODS | wc -w)
+done_runs=0 trained=0 spent=0
 for m in $METHODS; do
     dir="$OUT/$m"
     dirs+=("$dir")
@@ -40,14 +42,24 @@ for m in $METHODS; do
     fi
     if [ $same = 1 ] && grep -q '"status":[[:space:]]*"complete"' "$dir/run.json"; then
         echo "== $m: already complete in $dir"
+        done_runs=$((done_runs + 1))
         continue
     fi
-    echo "== $m"
+    # the job's time left: the mean of the runs trained so far times the runs still to go
+    left=""
+    if [ "$trained" -gt 0 ]; then
+        left=", about $(( (spent / trained * (n_methods - done_runs) + 59) / 60 )) min left for the job"
+    fi
+    echo "== $m (run $((done_runs + 1))/$n_methods$left)"
+    t0=$(date +%s)
     if [ $same = 1 ]; then
         $BIN train --out "$dir" --resume
     else
         $BIN train "${args[@]}" --overwrite
     fi
+    spent=$((spent + $(date +%s) - t0))
+    trained=$((trained + 1))
+    done_runs=$((done_runs + 1))
 done
 [ -n "${NO_REPORT:-}" ] && exit 0 # tools/run_grid.sh reports once for all backbones
 echo
