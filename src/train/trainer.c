@@ -12,6 +12,7 @@
 #include "clvit/gemm.h"
 #include "clvit/kernels.h"
 #include "clvit/mask_density.h"
+#include "clvit/metrics_log.h"
 #include "clvit/optim.h"
 #include "clvit/task_checks.h"
 #include "train/progress.h"
@@ -127,6 +128,7 @@ static int train_task(clv_run *R, int task, clv_err *err)
     int rc = -1;
     trainable_set ts = {0};
     clv_optim *opt = NULL;
+    clv_metrics_log metrics = {0};
     double t0 = clv_now();
 
     if (clv_head_init(h, m->info.feat_dim, ti->n_classes, cfg->seed, task, err))
@@ -187,6 +189,8 @@ static int train_task(clv_run *R, int task, clv_err *err)
         clv_info("resuming task %d at step %lld of %lld", task + 1, (long long)step, (long long)total);
     }
 
+    if (R->writer && clv_metrics_log_begin(&metrics, R->opts->out_dir, task, step, spe, cfg->checkpoint_every, err))
+        goto done;
     clv_progress prog;
     int64_t steps_after = 0; /* of the tasks still to learn: the run's time left */
     for (int t = task + 1; t < R->rec.n_tasks; t++)
@@ -272,6 +276,8 @@ static int train_task(clv_run *R, int task, clv_err *err)
             clv_params_zero_grad(&ts.view);
             clv_run_invalidate_adapters(m);
             clv_task_curve_step(&R->curve, epoch, step, loss, correct, b.global_size);
+            clv_metrics_log_row(&metrics, epoch, step + 1, loss, correct, b.global_size,
+                                cfg->lr * clv_schedule_factor(&sched, step));
             step++;
             R->steps_run++;
             last_loss = loss;
@@ -322,6 +328,7 @@ static int train_task(clv_run *R, int task, clv_err *err)
         clv_param_set_trainable(h->params.items[i], 0, NULL);
     rc = 0;
 done:
+    clv_metrics_log_end(&metrics);
     free(ts.view.items);
     clv_optim_free(opt);
     return rc;
