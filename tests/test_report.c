@@ -318,10 +318,22 @@ Test(report, pictures_are_written, .init = make_suite, .fini = free_suite)
     snprintf(pics, sizeof pics, "%s/plots", root_dir);
     cr_assert_eq(mkdir(pics, 0777), 0);
     clv_err err = {{0}};
+    /* run0 has a training curve (2 tasks of 3 steps), run1 none (made before metrics.csv) */
+    char csv[512];
+    snprintf(csv, sizeof csv, "%s/run0/metrics.csv", root_dir);
+    FILE *mf = fopen(csv, "w");
+    cr_assert_not_null(mf);
+    fputs("task,epoch,step,loss,train_accuracy,lr,images_per_s\n1,1,1,2.3,10,0.001,500\n1,1,2,1.9,30,0.001,510\n"
+          "1,1,3,1.2,55,0.001,505\n2,1,1,0.7,60,0.001,700\n2,1,2,0.5,75,0.001,690\n2,1,3,0.4,80,0.001,710\n",
+          mf);
+    fclose(mf);
     cr_assert_eq(clv_report_plot(runs, N_RUNS, pics, &err), 0, "%s", err.msg);
     const char *files[] = {"matrix-1-rkr.png", "matrix-2-piggyback.svg", "accuracy-vs-bits.png",
-                           "accuracy-vs-bits.svg"};
-    for (int i = 0; i < 4; i++) {
+                           "accuracy-vs-bits.svg", "curves-1-rkr.png", "curves-1-rkr.svg"};
+    char missing[512];
+    snprintf(missing, sizeof missing, "%s/curves-2-piggyback.png", pics);
+    cr_assert_neq(access(missing, F_OK), 0, "no curves for a run without metrics.csv");
+    for (int i = 0; i < 6; i++) {
         char path[512];
         snprintf(path, sizeof path, "%s/%s", pics, files[i]);
         FILE *f = fopen(path, "rb");

@@ -105,8 +105,10 @@ void clv_report_groups_csv(const clv_report_run *runs, int n, FILE *out); /* one
 /* {"format": "clvit-report-1", "groups": [...], "runs": [...]} (docs/methods.md). */
 int clv_report_json(const clv_report_run *runs, int n, FILE *out, clv_err *err);
 
-/* Writes into dir: matrix-<i>-<method>.png/.svg per run, and
- * accuracy-vs-bits.png/.svg (one point per group). */
+/* Writes into dir: matrix-<i>-<method>.png/.svg per run,
+ * accuracy-vs-bits.png/.svg (one point per group) and, for each run with a
+ * metrics.csv, curves-<i>-<method>.png/.svg (loss and training accuracy
+ * per step, one colour per task). */
 int clv_report_plot(const clv_report_run *runs, int n, const char *dir, clv_err *err);
 
 #ifdef __cplusplus

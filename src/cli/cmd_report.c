@@ -25,8 +25,9 @@ static void usage(FILE *out)
             "  --per-run    one row per run instead, then every accuracy matrix\n"
             "  --csv        the same rows as CSV\n"
             "  --json       groups and runs as JSON (keys in docs/methods.md)\n"
-            "  --plot DIR   also draw each accuracy matrix, and accuracy against marginal bits per task (one\n"
-            "               point per group, seed spread as error bars, the Pareto front), as PNG and SVG\n"
+            "  --plot DIR   also draw each accuracy matrix, accuracy against marginal bits per task (one\n"
+            "               point per group, seed spread as error bars, the Pareto front) and each run's\n"
+            "               training loss and accuracy per task from its metrics.csv, as PNG and SVG\n"
             );
 }
 

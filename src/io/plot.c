@@ -108,5 +108,5 @@ int clv_report_plot(const clv_report_run *runs, int n, const char *dir, clv_err 
         if (plot_render(base, side > 360 ? side : 360, side, draw_matrix, &runs[i], err))
             return -1;
     }
-    return plot_accuracy_vs_bits(runs, n, dir, err);
+    return plot_accuracy_vs_bits(runs, n, dir, err) || plot_curves(runs, n, dir, err) ? -1 : 0;
 }
