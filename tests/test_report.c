@@ -1,6 +1,7 @@
 /* clvit report: runs grouped over seeds with mean and sample sd, the Pareto
  * front, the storage columns, JSON read back, CSV, pictures, old and
  * foreign directories. The run.json files are written here by hand. */
+#include <cairo.h>
 #include <cjson/cJSON.h>
 #include <criterion/criterion.h>
 #include <math.h>
@@ -346,6 +347,25 @@ Test(report, pictures_are_written, .init = make_suite, .fini = free_suite)
         else
             cr_assert(head[0] == '<', "%s is SVG text", files[i]);
     }
+    /* the heatmap's scale runs from chance (50% for these tasks) to 100: run0's A[1][0] = 80 is the ramp at
+     * 0.6 (it was at 0.8 on 0-100), and a colour bar stands right of the matrix, yellow at its top (100) */
+    char png[512];
+    snprintf(png, sizeof png, "%s/matrix-1-rkr.png", pics);
+    cairo_surface_t *img = cairo_image_surface_create_from_png(png);
+    cr_assert_eq(cairo_surface_status(img), CAIRO_STATUS_SUCCESS);
+    const unsigned char *data = cairo_image_surface_get_data(img);
+    int stride = cairo_image_surface_get_stride(img);
+#define PIXEL(x, y, c) data[(y) * stride + (x) * 4 + (2 - (c))] /* ARGB32 in memory: B G R A */
+    const int cell_x = 70 + 3, cell_y = 70 + 56 + 3, want80[3] = {77, 162, 120};
+    for (int c = 0; c < 3; c++)
+        cr_assert(abs(PIXEL(cell_x, cell_y, c) - want80[c]) <= 3, "channel %d of the 80%% cell: %d, want %d", c,
+                  PIXEL(cell_x, cell_y, c), want80[c]);
+    const int bar_x = 70 + 2 * 56 + 24 + 8, bar_y = 70 + 2, want100[3] = {253, 231, 37};
+    for (int c = 0; c < 3; c++)
+        cr_assert(abs(PIXEL(bar_x, bar_y, c) - want100[c]) <= 12, "channel %d of the bar's top: %d, want %d", c,
+                  PIXEL(bar_x, bar_y, c), want100[c]);
+#undef PIXEL
+    cairo_surface_destroy(img);
     cr_assert_not(clv_report_is_run_dir(pics), "plots/ is no run");
     snprintf(pics, sizeof pics, "%s/run0/run.json", root_dir);
     cr_assert_not(clv_report_is_run_dir(pics), "a file is no run");
