@@ -91,6 +91,9 @@ test: $(TEST_BIN) $(BIN) $(STUDYGEN)
 	OMP_NUM_THREADS=2 OMP_WAIT_POLICY=passive ./$(TEST_BIN) --jobs 2 $(TEST_ARGS)
 	tests/signal_check.sh $(BIN)
 	CRASH_KILLS=5 tests/crash_check.sh $(BIN)
+	tests/omp_wait_check.sh $(BIN)
+	tests/run_demo_check.sh
+	tests/cli_check.sh $(BIN)
 	$(MAKE) --no-print-directory test-mpi
 	tests/study_quick_check.sh
 

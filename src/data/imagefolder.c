@@ -139,11 +139,16 @@ int clv_imagefolder_open(const char *root, clv_dataset **train, clv_dataset **te
     }
     if (open_split(root, "train", &tr, train, err) || open_split(root, "val", &tr, test, err))
         goto done;
+    /* a class is its folder's name */
+    if (clv_dataset_set_class_names(*train, (const char *const *)tr.v, tr.n, err) ||
+        clv_dataset_set_class_names(*test, (const char *const *)tr.v, tr.n, err))
+        goto done;
     rc = 0;
 done:
     if (rc) {
         clv_dataset_free(*train);
-        *train = NULL;
+        clv_dataset_free(*test);
+        *train = *test = NULL;
     }
     names_free(&tr);
     names_free(&va);
