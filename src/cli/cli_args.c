@@ -62,6 +62,11 @@ static void name_flag(clv_err *err, const clv_setting *s, const char *typed)
     size_t n = strlen(key);
     if (strncmp(err->msg, key, n))
         return;
+    /* the table's own form is "section.key (--flag): ..."; the typed flag replaces both */
+    char both[160];
+    snprintf(both, sizeof both, "%s (--%s)", key, s->flag);
+    if (!strncmp(err->msg, both, strlen(both)))
+        n = strlen(both);
     size_t fl = strlen(flag), rest = strlen(err->msg + n);
     if (fl + rest >= sizeof err->msg)
         return;
