@@ -26,12 +26,8 @@ static char *slurp(const char *path)
     char *buf = NULL;
     size_t len = 0, cap = 0;
     for (;;) {
-        if (len + 4096 + 1 > cap) {
-            char *nb = realloc(buf, cap = 2 * cap + 4096 + 1);
-            if (!nb)
-                break;
-            buf = nb;
-        }
+        if (clv_grow_array((void **)&buf, &cap, len + 4096 + 1, 1, 8192))
+            break;
         size_t got = fread(buf + len, 1, cap - len - 1, f);
         len += got;
         if (!got)
