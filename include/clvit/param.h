@@ -58,6 +58,10 @@ void clv_params_free(clv_params *ps);
 /* Allocates a zeroed parameter and appends it. shape has ndim entries.
  * Returns NULL on allocation failure (err set). */
 clv_param *clv_params_add(clv_params *ps, const char *name, int ndim, const int64_t *shape, clv_err *err);
+/* clv_params_add with the shape given inline (ndim of d0..d3), how the
+ * model initializes it and whether weight decay skips it. */
+clv_param *clv_params_add_init(clv_params *ps, const char *name, clv_init_kind init, float init_scale, int no_decay,
+                               int ndim, int64_t d0, int64_t d1, int64_t d2, int64_t d3, clv_err *err);
 /* Appends p to a list that does not own it (a view: free it with
  * clv_params_free_view). */
 int clv_params_append(clv_params *ps, clv_param *p, clv_err *err);

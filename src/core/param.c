@@ -63,6 +63,19 @@ clv_param *clv_params_add(clv_params *ps, const char *name, int ndim, const int6
     return p;
 }
 
+clv_param *clv_params_add_init(clv_params *ps, const char *name, clv_init_kind init, float init_scale, int no_decay,
+                               int ndim, int64_t d0, int64_t d1, int64_t d2, int64_t d3, clv_err *err)
+{
+    const int64_t shape[CLV_MAX_DIMS] = {d0, d1, d2, d3};
+    clv_param *p = clv_params_add(ps, name, ndim, shape, err);
+    if (p) {
+        p->init = init;
+        p->init_scale = init_scale;
+        p->no_decay = no_decay;
+    }
+    return p;
+}
+
 int clv_params_append(clv_params *ps, clv_param *p, clv_err *err)
 {
     if (clv_grow(&ps->items, &ps->cap, (size_t)ps->count + 1))
