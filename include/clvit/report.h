@@ -31,6 +31,7 @@ typedef struct clv_report_run {
     int task_warnings;  /* entries of tasks[i].warnings */
     int n_warnings;     /* every warning as text: "task 5: near_chance: ..." or a run-level one */
     char **warnings;
+    size_t cap_warnings;
 } clv_report_run;
 
 /* 1 when path is a directory holding run.json (a glob over runs may also name plots/). */

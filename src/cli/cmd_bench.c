@@ -186,15 +186,8 @@ int clv_cmd_bench(int argc, char **argv)
                 goto done;
             p->lr_scale = 1e-4f;
             if (trains) {
-                if (all.count == all.cap) {
-                    int cap = all.cap ? 2 * all.cap : 256;
-                    clv_param **items = realloc(all.items, (size_t)cap * sizeof *items);
-                    if (!items)
-                        goto done;
-                    all.items = items;
-                    all.cap = cap;
-                }
-                all.items[all.count++] = p;
+                if (clv_params_append(&all, p, &err))
+                    goto done;
             }
         }
     for (int s = 0; s < o.warmup + o.steps; s++) {
@@ -283,7 +276,7 @@ int clv_cmd_bench(int argc, char **argv)
 fail:
     fprintf(stderr, "clvit bench: %s\n", err.msg);
 done:
-    free(all.items);
+    clv_params_free_view(&all);
     for (int i = 0; m && i < m->n_wlayers; i++)
         if (m->wlayers[i]->adapter) {
             m->wlayers[i]->adapter->ops->free(m->wlayers[i]->adapter);

@@ -26,20 +26,6 @@ typedef struct {
     int n_groups;
 } trainable_set;
 
-static int view_add(clv_params *v, clv_param *p, clv_err *err)
-{
-    if (v->count == v->cap) {
-        int cap = v->cap ? 2 * v->cap : 64;
-        clv_param **items = realloc(v->items, (size_t)cap * sizeof *items);
-        if (!items)
-            return clv_errf(err, "out of memory");
-        v->items = items;
-        v->cap = cap;
-    }
-    v->items[v->count++] = p;
-    return 0;
-}
-
 static int trainable_collect(clv_run *R, int task, trainable_set *ts, clv_err *err)
 {
     memset(ts, 0, sizeof *ts);
@@ -51,7 +37,7 @@ static int trainable_collect(clv_run *R, int task, trainable_set *ts, clv_err *e
     for (int g = 0; g < ts->n_groups; g++)
         for (int i = 0; i < ts->groups[g].params->count; i++) {
             clv_param *p = ts->groups[g].params->items[i];
-            if (p->trainable && view_add(&ts->view, p, err))
+            if (p->trainable && clv_params_append(&ts->view, p, err))
                 return -1;
         }
     return 0;
@@ -329,7 +315,7 @@ static int train_task(clv_run *R, int task, clv_err *err)
     rc = 0;
 done:
     clv_metrics_log_end(&metrics);
-    free(ts.view.items);
+    clv_params_free_view(&ts.view);
     clv_optim_free(opt);
     return rc;
 }
