@@ -92,10 +92,10 @@ $(TEST_BIN): $(TEST_OBJ) $(LIB)
 # (tools/sanitizer_run.sh also reads the suite's output: Criterion ignores a
 # leak report its worker prints after the test; signal_check fails on the
 # exit status of a run that reports one).
-# The shell checks are shortened there: signal_check stops the run 4 times
-# instead of 20; crash_check (its LD_PRELOAD shim would precede ASan), MPI and
-# the quick study are skipped (they build and run
-# their own unsanitized binaries, and take minutes under ASan).
+# The shell checks are skipped there: signal_check's runs take many minutes
+# under ASan on 2 cores (run it by hand, as the message says); crash_check's
+# LD_PRELOAD shim would precede ASan; MPI and the quick study build and run
+# their own unsanitized binaries.
 ifneq ($(SANITIZE),)
   SAN_ENV := ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
              LSAN_OPTIONS=suppressions=$(CURDIR)/tools/lsan.supp:print_suppressions=0 \
@@ -106,13 +106,16 @@ ifeq ($(SANITIZE),)
 	OMP_NUM_THREADS=2 OMP_WAIT_POLICY=passive ./$(TEST_BIN) --jobs 2 $(TEST_ARGS)
 	tests/signal_check.sh $(BIN)
 	CRASH_KILLS=5 tests/crash_check.sh $(BIN)
+	tests/omp_wait_check.sh $(BIN)
+	tests/run_demo_check.sh
+	tests/cli_check.sh $(BIN)
 	$(MAKE) --no-print-directory test-mpi
 	tests/study_quick_check.sh
 else
 	$(SAN_ENV) OMP_NUM_THREADS=2 OMP_WAIT_POLICY=passive tools/sanitizer_run.sh $(BUILD)/test.log \
 	    ./$(TEST_BIN) --jobs 2 $(TEST_ARGS)
-	$(SAN_ENV) STOPS=4 tests/signal_check.sh $(BIN)
-	@echo "crash_check, test-mpi, study_quick_check: SKIPPED under SANITIZE (an LD_PRELOAD shim, their own unsanitized builds)"
+	@echo "signal_check, crash_check and the other shell checks: SKIPPED under SANITIZE (runs of minutes each" \
+	      "under ASan; an LD_PRELOAD shim; their own unsanitized builds). By hand: $(SAN_ENV) STOPS=4 tests/signal_check.sh $(BIN)"
 endif
 
 # SIGKILL at 20 random moments of a short run, each resumed to the uninterrupted

@@ -16,7 +16,9 @@ def main(path):
     runs = defaultdict(list)
     for r in rows:
         if r["kind"] in ("clvit", "torch-passive", "torch-default", "clvit-mpi"):
-            runs[(r["kind"], r["data"]["method"])].append(r["data"])
+            # clvit bench called the whole network's training "full" before it said "finetune"
+            m = "full" if r["data"]["method"] == "finetune" else r["data"]["method"]
+            runs[(r["kind"], m)].append(r["data"])
 
     def med(kind, method, key):
         v = [d[key] for d in runs.get((kind, method), [])]

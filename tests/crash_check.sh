@@ -7,7 +7,8 @@
 # again with --overwrite when it died before its first run.json) and must
 # end with the very files of an uninterrupted one: every task file, the
 # base and results.csv byte for byte (they hold no time; their metadata is
-# their content's), run.json equal once its wall-clock seconds are removed
+# their content's), run.json equal once its wall-clock seconds and the
+# command lines that made and resumed it (`commands`) are removed
 # (with jq; without it, the accuracy matrix only), and no *.tmp.<pid> file
 # left behind. Checkpoints every 3 steps put many state writes in the way
 # of the kills, and a shim (tests/shim/slow_fsync.c; not preloaded when the
@@ -34,7 +35,7 @@ methods=(rkr finetune piggyback maskrkr)
 common=(--data fashion-mnist --tasks 5 --train-limit 128 --test-limit 100 --epochs 2 --batch 32
         --checkpoint-every 3 --threads 2 --seed 7 --quiet)
 if command -v jq >/dev/null; then
-    record() { jq -S 'del(.seconds) | del(.tasks[].seconds)' "$1/run.json"; }
+    record() { jq -S 'del(.seconds) | del(.tasks[].seconds) | del(.commands)' "$1/run.json"; }
 else
     record() { tr -d ' \t\n' < "$1/run.json" | sed 's/.*"accuracy_matrix":\[\(.*\)\],"average_accuracy".*/\1/'; }
 fi

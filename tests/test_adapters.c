@@ -19,8 +19,8 @@ enum { OUT = 6, IN = 7, N = 5, K = 2 };
 typedef struct {
     clv_wlayer l;
     clv_params base;
-    float x[N * IN], y[N * OUT], z[N * OUT], r[N * OUT], dx[N * IN];
-    float scratch[2 * OUT + OUT * IN]; /* clv_wlayer_scratch_floats when scaled */
+    float x[N * IN], y[N * OUT], r[N * OUT], dx[N * IN];
+    clv_arena scratch; /* the weight layers' backward scratch */
 } layer_fixture;
 
 static void fixture_init(layer_fixture *f, uint64_t seed)
@@ -40,12 +40,20 @@ static void fixture_init(layer_fixture *f, uint64_t seed)
     gradcheck_fill(f->r, N * OUT, seed + 3, -1, 1);
 }
 
+static void fixture_free(layer_fixture *f)
+{
+    clv_wlayer_release(&f->l);
+    clv_arena_free(&f->scratch);
+    clv_params_free(&f->base);
+}
+
 static double loss(void *ctx)
 {
     layer_fixture *f = ctx;
     if (f->l.adapter)
         f->l.adapter->ops->invalidate(f->l.adapter);
-    clv_wlayer_forward(&f->l, f->y, f->z, f->x, N);
+    clv_err err = {{0}};
+    cr_assert_eq(clv_wlayer_forward(&f->l, f->y, f->x, N, CLV_WL_TRAIN, &err), 0, "%s", err.msg);
     return gradcheck_dot(f->y, f->r, N * OUT);
 }
 
@@ -53,8 +61,8 @@ static void backward(layer_fixture *f)
 {
     loss(f);
     memset(f->dx, 0, sizeof f->dx);
-    cr_assert_leq(clv_wlayer_scratch_floats(&f->l, N), (int64_t)(sizeof f->scratch / sizeof(float)));
-    clv_wlayer_backward(&f->l, f->dx, f->r, f->x, f->z, N, f->scratch);
+    clv_err err = {{0}};
+    cr_assert_eq(clv_wlayer_backward(&f->l, f->dx, f->r, f->x, NULL, N, &f->scratch, &err), 0, "%s", err.msg);
 }
 
 static void check(float *x, const float *g, int64_t n, layer_fixture *f, const char *what)
@@ -100,7 +108,7 @@ Test(adapters, identity_backward_with_scale)
     for (int i = 0; i < OUT * IN; i++)
         cr_assert_float_eq(f.l.weight->grad[i], want[i], 1e-5f, "dW[%d]", i);
     task_adapter_release(&ta);
-    clv_params_free(&f.base);
+    fixture_free(&f);
 }
 
 Test(adapters, mask_bits_round_trip)
@@ -188,7 +196,7 @@ Test(adapters, rkr_forward_and_gradients)
     float dx_into[N * IN];
     for (int i = 0; i < N * IN; i++)
         dx_into[i] = 1e30f;
-    clv_wlayer_backward_into(&f.l, dx_into, f.r, f.x, f.z, N, f.scratch);
+    cr_assert_eq(clv_wlayer_backward_into(&f.l, dx_into, f.r, f.x, NULL, N, &f.scratch, &berr), 0, "%s", berr.msg);
     cr_assert_eq(memcmp(dx_into, f.dx, sizeof dx_into), 0, "clv_wlayer_backward_into overwrites dx");
     clv_params_zero_grad(&ps);
     backward(&f);
@@ -217,7 +225,7 @@ Test(adapters, rkr_forward_and_gradients)
     cr_assert(strstr(err.msg, "rank"), "%s", err.msg);
     a->ops->free(a);
     clv_params_free(&ps);
-    clv_params_free(&f.base);
+    fixture_free(&f);
 }
 
 Test(adapters, piggyback_masks_and_straight_through)
@@ -274,7 +282,7 @@ Test(adapters, piggyback_masks_and_straight_through)
     cr_assert_eq(memcmp(f.y, before, sizeof before), 0, "bit-identical from the packed mask");
     a->ops->free(a);
     clv_params_free(&ps);
-    clv_params_free(&f.base);
+    fixture_free(&f);
 }
 
 Test(adapters, maskrkr_shared_learning_and_mask_gradients)
@@ -387,7 +395,7 @@ Test(adapters, maskrkr_shared_learning_and_mask_gradients)
     a->ops->free(a);
     clv_params_free(&shared);
     clv_params_free(&task2);
-    clv_params_free(&f.base);
+    fixture_free(&f);
 }
 
 Test(adapters, maskrkr_mask_on_subset)
@@ -430,5 +438,67 @@ Test(adapters, maskrkr_mask_on_subset)
     a->ops->free(a);
     clv_params_free(&own);
     clv_params_free(&t1);
-    clv_params_free(&f.base);
+    fixture_free(&f);
+}
+
+/* The layer keeps what its backward needs: z under a scale (CLV_WL_TRAIN), nothing when the caller keeps
+ * y and the scale is invertible (CLV_WL_TRAIN_KEEPS_Y), nothing in inference; and it refuses a backward
+ * the forward did not prepare for, naming itself. */
+Test(adapters, wlayer_keeps_its_saved_output)
+{
+    layer_fixture f;
+    fixture_init(&f, 500);
+    clv_err err = {{0}};
+    clv_adapter *a = clv_rkr_create(&f.l, 1, CLV_VIEW_OURS, &err);
+    cr_assert_not_null(a, "%s", err.msg);
+    clv_params ps;
+    clv_params_init(&ps);
+    cr_assert_eq(clv_rkr_add_task(a, &f.l, 0, K, 1, 7, 1e-3f, &ps, &err), 0, "%s", err.msg);
+    clv_param *fs = clv_params_find(&ps, "blocks.0.mlp.fc1.f");
+    gradcheck_fill(fs->data, OUT, 3, 0.5f, 1.5f);
+    f.l.adapter = a;
+    clv_task_adapter_select(a, 0);
+
+    /* from the saved z */
+    cr_assert_eq(clv_wlayer_forward(&f.l, f.y, f.x, N, CLV_WL_TRAIN, &err), 0, "%s", err.msg);
+    cr_assert(f.l.saved == CLV_WL_SAVED_Z && f.l.zsave && f.l.saved_rows == N);
+    cr_assert(!clv_wlayer_reads_output(&f.l));
+    clv_params_zero_grad(&ps);
+    cr_assert_eq(clv_wlayer_backward(&f.l, NULL, f.r, f.x, NULL, N, &f.scratch, &err), 0, "%s", err.msg);
+    float df_z[OUT];
+    memcpy(df_z, fs->grad, sizeof df_z);
+    /* over fewer rows than the forward: refused */
+    cr_assert_eq(clv_wlayer_backward(&f.l, NULL, f.r, f.x, NULL, N - 1, &f.scratch, &err), -1);
+    cr_assert(strstr(err.msg, "blocks.0.mlp.fc1"), "%s", err.msg);
+
+    /* from the kept output y: nothing saved, the same gradient to float rounding */
+    cr_assert_eq(clv_wlayer_forward(&f.l, f.y, f.x, N, CLV_WL_TRAIN_KEEPS_Y, &err), 0, "%s", err.msg);
+    cr_assert(f.l.saved == CLV_WL_SAVED_Y && clv_wlayer_reads_output(&f.l));
+    cr_assert_eq(clv_wlayer_backward(&f.l, NULL, f.r, f.x, NULL, N, &f.scratch, &err), -1, "y is needed");
+    clv_params_zero_grad(&ps);
+    cr_assert_eq(clv_wlayer_backward(&f.l, NULL, f.r, f.x, f.y, N, &f.scratch, &err), 0, "%s", err.msg);
+    for (int o = 0; o < OUT; o++)
+        cr_assert_float_eq(fs->grad[o], df_z[o], 1e-5f * (1 + fabsf(df_z[o])), "dF[%d] from y", o);
+    /* a zero entry: y / s is impossible, so the layer keeps z after all; zeroed after the forward: refused */
+    fs->data[2] = 0.0f;
+    clv_task_adapter_select(a, 0);
+    a->ops->invalidate(a);
+    cr_assert_eq(clv_wlayer_forward(&f.l, f.y, f.x, N, CLV_WL_TRAIN_KEEPS_Y, &err), 0, "%s", err.msg);
+    cr_assert(f.l.saved == CLV_WL_SAVED_Z);
+    fs->data[2] = 1.0f;
+    a->ops->invalidate(a);
+    cr_assert_eq(clv_wlayer_forward(&f.l, f.y, f.x, N, CLV_WL_TRAIN_KEEPS_Y, &err), 0, "%s", err.msg);
+    fs->data[2] = 0.0f;
+    a->ops->invalidate(a);
+    cr_assert_eq(clv_wlayers_check_saved((clv_wlayer *[]){&f.l}, 1, &err), -1);
+    cr_assert(strstr(err.msg, "blocks.0.mlp.fc1") && strstr(err.msg, "changed"), "%s", err.msg);
+
+    /* inference keeps nothing, so no backward may follow under a scale */
+    cr_assert_eq(clv_wlayer_forward(&f.l, f.y, f.x, N, CLV_WL_INFER, &err), 0, "%s", err.msg);
+    cr_assert(f.l.saved == CLV_WL_SAVED_NONE && f.l.saved_rows == 0);
+    cr_assert_eq(clv_wlayer_backward(&f.l, NULL, f.r, f.x, NULL, N, &f.scratch, &err), -1);
+    cr_assert(strstr(err.msg, "blocks.0.mlp.fc1"), "%s", err.msg);
+    a->ops->free(a);
+    clv_params_free(&ps);
+    fixture_free(&f);
 }

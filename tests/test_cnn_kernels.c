@@ -125,7 +125,17 @@ Test(cnn_kernels, batchnorm_forward_matches_the_definition)
     float *x = frand(N * C, 5, -2, 3), *g = frand(C, 6, 0.5, 1.5), *b = frand(C, 7, -0.5, 0.5);
     float mean[5], var[5], rstd[5], rm[5] = {0.1f, 0, 0, 0, 0}, rv[5] = {1, 1, 1, 1, 2};
     float *y = fzeros(N * C);
-    clv_batchnorm_stats(mean, var, x, N, C);
+    /* the caller's scratch: what it held before does not matter (here NaNs, then zeros: the same bits) */
+    const int64_t ns = clv_batchnorm_scratch_doubles(N, C);
+    double *scratch = malloc((size_t)ns * sizeof(double));
+    for (int64_t i = 0; i < ns; i++)
+        scratch[i] = NAN;
+    clv_batchnorm_stats(mean, var, x, N, C, scratch);
+    float mean0[5], var0[5];
+    memset(scratch, 0, (size_t)ns * sizeof(double));
+    clv_batchnorm_stats(mean0, var0, x, N, C, scratch);
+    cr_assert(!memcmp(mean, mean0, sizeof mean) && !memcmp(var, var0, sizeof var), "statistics from dirty scratch");
+    free(scratch);
     clv_batchnorm_rstd(rstd, var, C, 1e-5f);
     clv_batchnorm_apply(y, x, mean, rstd, g, b, N, C, 0);
     for (int64_t c = 0; c < C; c++) {
@@ -160,13 +170,14 @@ typedef struct bn_ctx {
     float *x, *g, *b, *r, *y, *mean, *var, *rstd;
     int64_t N, C;
     int batch;
+    double *scratch;
 } bn_ctx;
 
 static double bn_loss(void *p)
 {
     bn_ctx *c = p;
     if (c->batch) {
-        clv_batchnorm_stats(c->mean, c->var, c->x, c->N, c->C);
+        clv_batchnorm_stats(c->mean, c->var, c->x, c->N, c->C, c->scratch);
         clv_batchnorm_rstd(c->rstd, c->var, c->C, 1e-5f);
     }
     clv_batchnorm_apply(c->y, c->x, c->mean, c->rstd, c->g, c->b, c->N, c->C, 0);
@@ -180,10 +191,11 @@ Test(cnn_kernels, batchnorm_backward_finite_differences)
         c.x = frand(c.N * c.C, 8, -2, 2), c.g = frand(c.C, 9, 0.5, 1.5), c.b = frand(c.C, 10, -1, 1);
         c.r = frand(c.N * c.C, 11, -1, 1), c.y = fzeros(c.N * c.C);
         c.mean = frand(c.C, 12, -0.2f, 0.2f), c.var = frand(c.C, 13, 0.5, 1.5), c.rstd = fzeros(c.C);
+        c.scratch = calloc((size_t)clv_batchnorm_scratch_doubles(c.N, c.C), sizeof(double));
         clv_batchnorm_rstd(c.rstd, c.var, c.C, 1e-5f);
         bn_loss(&c);
         float *dx = fzeros(c.N * c.C), *dg = fzeros(c.C), *db = fzeros(c.C);
-        clv_batchnorm_backward(dx, dg, db, c.r, c.x, c.mean, c.rstd, c.g, c.N, c.C, batch);
+        clv_batchnorm_backward(dx, dg, db, c.r, c.x, c.mean, c.rstd, c.g, c.N, c.C, batch, c.scratch);
         const char *what = batch ? "batch statistics" : "running statistics";
         /* a smooth function of many inputs: a larger step keeps the float noise of the loss small */
         gradcheck_opts o = gradcheck_defaults();
@@ -195,7 +207,7 @@ Test(cnn_kernels, batchnorm_backward_finite_differences)
         EXPECT_GC(c.g, dg, c.C, bn_loss, &c, what);
         EXPECT_GC(c.b, db, c.C, bn_loss, &c, what);
         free(c.x), free(c.g), free(c.b), free(c.r), free(c.y), free(c.mean), free(c.var), free(c.rstd);
-        free(dx), free(dg), free(db);
+        free(dx), free(dg), free(db), free(c.scratch);
     }
 }
 

@@ -24,6 +24,7 @@ Test(data, idx_gz_and_plain_read_exactly)
     cr_assert_eq(test->n, 10);
     cr_assert(train->height == 28 && train->width == 28 && train->channels == 1);
     cr_assert_eq(train->num_classes, 10);
+    cr_assert(train->n_class_names == 10 && !strcmp(train->class_names[7], "7"), "MNIST's classes are digits");
     uint8_t px[28 * 28];
     int h, w;
     for (int n = 0; n < 20; n += 7) {
@@ -74,6 +75,9 @@ Test(data, cifar_binary_read_exactly)
     cr_assert_eq(train->n, 5, "one record in each of the 5 batch files");
     cr_assert_eq(test->n, 2);
     cr_assert(train->channels == 3 && train->height == 32 && train->num_classes == 10);
+    cr_assert(train->n_class_names == 10 && !strcmp(train->class_names[0], "airplane") &&
+                  !strcmp(test->class_names[9], "truck"),
+              "CIFAR-10's class names");
     uint8_t px[32 * 32 * 3];
     int h, w;
     for (int r = 0; r < 5; r++) {

@@ -28,6 +28,9 @@ Test(imagefolder, classes_labels_and_pixels)
     cr_assert_eq(clv_dataset_open_pair("imagefolder", FIX "/imagefolder", &tr, &va, &err), 0, "%s", err.msg);
     cr_expect_eq(tr->num_classes, 3);
     cr_expect_eq(va->num_classes, 3);
+    cr_assert(tr->n_class_names == 3 && va->n_class_names == 3, "a class is named after its folder");
+    cr_expect(!strcmp(tr->class_names[0], "ant") && !strcmp(tr->class_names[2], "cat") &&
+              !strcmp(va->class_names[1], "bee"));
     cr_assert_eq(tr->n, 8, "2 ant + 3 bee (one JPEG) + 3 cat (one gray); notes.txt is not an image");
     cr_expect_eq(va->n, 3);
     const int32_t want[8] = {0, 0, 1, 1, 1, 2, 2, 2};

@@ -1,6 +1,7 @@
 /* clvit report: runs grouped over seeds with mean and sample sd, the Pareto
  * front, the storage columns, JSON read back, CSV, pictures, old and
  * foreign directories. The run.json files are written here by hand. */
+#include <cairo.h>
 #include <cjson/cJSON.h>
 #include <criterion/criterion.h>
 #include <math.h>
@@ -215,14 +216,23 @@ Test(report, stat_and_pareto_front)
 Test(report, group_table_and_per_run_table, .init = make_suite, .fini = free_suite)
 {
     char *md = capture(clv_report_markdown, runs, N_RUNS);
-    /* 160000 bits = 19.53 KiB; one-time 32000; heads 4160 */
-    cr_assert(strstr(md, "| rkr | vit_nano_patch4_32 | 2 | train.epochs=1 | 3 | 2/2 | 84.00 ± 4.00 | 6.00 ± 4.00 | "
-                         "160000 | 19.53 | 32000 | 4160 | - | 0 |"),
-              "%s", md);
-    cr_assert(strstr(md, "| piggyback | vit_nano_patch4_32 | - | train.epochs=1 | 2 | 2/2 | 79.00 ± 1.41 "
-                         "| 20.00 ± 0.00 | 20000 | 2.44 | 32000 | 4160 | 20.00 ± 14.14 | 2 |"),
-              "%s", md);
-    cr_assert(strstr(md, "- ") && strstr(md, "run1: task 2: near_chance: 50.7%"), "warnings listed: %s", md);
+    /* 160000 bits = 19.53 KiB; one-time 32000 bits = 3.91 KiB; heads 4160 bits = 0.51 KiB */
+    const char *rkr = strstr(md, "| rkr | 2 | train.epochs=1 | 3 | 2/2 | 84.00 ± 4.00 | 6.00 ± 4.00 | 19.53 | 3.91 | "
+                                 "0.51 | - | 0 |");
+    const char *pb = strstr(md, "| piggyback | - | train.epochs=1 | 2 | 2/2 | 79.00 ± 1.41 | 20.00 ± 0.00 | 2.44 | "
+                                "3.91 | 0.51 | 20.00 ± 14.14 | 2 |");
+    const char *rkr3 = strstr(md, "| rkr | 2 | train.epochs=3 | 1 | 2/2 | 95.00 |");
+    const char *warn = strstr(md, "run1: task 2: near_chance: 50.7%");
+    cr_assert(rkr && pb && rkr3 && warn, "%s", md);
+    cr_assert(warn < rkr3 && rkr3 < rkr && rkr < pb, "warnings first, then the table, best accuracy first: %s", md);
+    cr_assert(strstr(md, "7 runs on fashion-mnist with vit_nano_patch4_32"), "the one model above the table: %s", md);
+    cr_assert_null(strstr(md, "| vit_nano_patch4_32 |"), "no model column when all runs share it: %s", md);
+    const char *last = strrchr(md, '\n');
+    while (last > md && last[-1] != '\n')
+        last--; /* the last line of the output is a row of the table */
+    cr_assert(last > md && !strncmp(last - 1, "\n|", 2), "the table is printed last: %s", md);
+    for (const char *line = strstr(md, "| method"); line; line = strchr(line + 1, '\n'))
+        cr_assert_lt(strcspn(line + 1, "\n"), 120, "a narrow table: %.*s", (int)strcspn(line + 1, "\n"), line + 1);
     free(md);
     md = capture(clv_report_markdown_per_run, runs, N_RUNS);
     cr_assert(strstr(md, "run3 | rkr | vit_nano_patch4_32 | fashion-mnist | 2 | 2 | 2/2 | 88.00 | 2.00 | 160000 | 19.53 "
@@ -309,10 +319,22 @@ Test(report, pictures_are_written, .init = make_suite, .fini = free_suite)
     snprintf(pics, sizeof pics, "%s/plots", root_dir);
     cr_assert_eq(mkdir(pics, 0777), 0);
     clv_err err = {{0}};
+    /* run0 has a training curve (2 tasks of 3 steps), run1 none (made before metrics.csv) */
+    char csv[512];
+    snprintf(csv, sizeof csv, "%s/run0/metrics.csv", root_dir);
+    FILE *mf = fopen(csv, "w");
+    cr_assert_not_null(mf);
+    fputs("task,epoch,step,loss,train_accuracy,lr,images_per_s\n1,1,1,2.3,10,0.001,500\n1,1,2,1.9,30,0.001,510\n"
+          "1,1,3,1.2,55,0.001,505\n2,1,1,0.7,60,0.001,700\n2,1,2,0.5,75,0.001,690\n2,1,3,0.4,80,0.001,710\n",
+          mf);
+    fclose(mf);
     cr_assert_eq(clv_report_plot(runs, N_RUNS, pics, &err), 0, "%s", err.msg);
     const char *files[] = {"matrix-1-rkr.png", "matrix-2-piggyback.svg", "accuracy-vs-bits.png",
-                           "accuracy-vs-bits.svg"};
-    for (int i = 0; i < 4; i++) {
+                           "accuracy-vs-bits.svg", "curves-1-rkr.png", "curves-1-rkr.svg"};
+    char missing[512];
+    snprintf(missing, sizeof missing, "%s/curves-2-piggyback.png", pics);
+    cr_assert_neq(access(missing, F_OK), 0, "no curves for a run without metrics.csv");
+    for (int i = 0; i < 6; i++) {
         char path[512];
         snprintf(path, sizeof path, "%s/%s", pics, files[i]);
         FILE *f = fopen(path, "rb");
@@ -325,6 +347,25 @@ Test(report, pictures_are_written, .init = make_suite, .fini = free_suite)
         else
             cr_assert(head[0] == '<', "%s is SVG text", files[i]);
     }
+    /* the heatmap's scale runs from chance (50% for these tasks) to 100: run0's A[1][0] = 80 is the ramp at
+     * 0.6 (it was at 0.8 on 0-100), and a colour bar stands right of the matrix, yellow at its top (100) */
+    char png[512];
+    snprintf(png, sizeof png, "%s/matrix-1-rkr.png", pics);
+    cairo_surface_t *img = cairo_image_surface_create_from_png(png);
+    cr_assert_eq(cairo_surface_status(img), CAIRO_STATUS_SUCCESS);
+    const unsigned char *data = cairo_image_surface_get_data(img);
+    int stride = cairo_image_surface_get_stride(img);
+#define PIXEL(x, y, c) data[(y) * stride + (x) * 4 + (2 - (c))] /* ARGB32 in memory: B G R A */
+    const int cell_x = 70 + 3, cell_y = 70 + 56 + 3, want80[3] = {77, 162, 120};
+    for (int c = 0; c < 3; c++)
+        cr_assert(abs(PIXEL(cell_x, cell_y, c) - want80[c]) <= 3, "channel %d of the 80%% cell: %d, want %d", c,
+                  PIXEL(cell_x, cell_y, c), want80[c]);
+    const int bar_x = 70 + 2 * 56 + 24 + 8, bar_y = 70 + 2, want100[3] = {253, 231, 37};
+    for (int c = 0; c < 3; c++)
+        cr_assert(abs(PIXEL(bar_x, bar_y, c) - want100[c]) <= 12, "channel %d of the bar's top: %d, want %d", c,
+                  PIXEL(bar_x, bar_y, c), want100[c]);
+#undef PIXEL
+    cairo_surface_destroy(img);
     cr_assert_not(clv_report_is_run_dir(pics), "plots/ is no run");
     snprintf(pics, sizeof pics, "%s/run0/run.json", root_dir);
     cr_assert_not(clv_report_is_run_dir(pics), "a file is no run");
@@ -354,8 +395,7 @@ Test(report, old_run_json_still_reports)
     cr_assert_float_eq(r.storage.marginal_bits_per_task, 1000.0, 1e-12, "task 1 inferred as the base's task");
     cr_assert(isnan(r.zero_share));
     char *md = capture(clv_report_markdown, &r, 1);
-    cr_assert(strstr(md, "| piggyback | vit_nano_patch4_32 | - | 1 | 2/2 | 85.00 | 0.00 | 1000 | 0.12 | 6400 | 320 | - | 0 |"),
-              "%s", md);
+    cr_assert(strstr(md, "| piggyback | 1 | 2/2 | 85.00 | 0.00 | 0.12 | 0.78 | 0.04 | - | 0 |"), "%s", md);
     free(md);
     clv_report_run_free(&r);
     tmp_tree_remove(dir);
@@ -367,4 +407,74 @@ Test(report, missing_run_names_the_directory)
     clv_err err = {{0}};
     cr_assert_eq(clv_report_run_read(&r, "/nonexistent/run-x", &err), -1);
     cr_assert(strstr(err.msg, "/nonexistent/run-x"), "%s", err.msg);
+}
+
+static int notes_mention(const clv_warnings *notes, const char *what)
+{
+    for (int i = 0; i < notes->n; i++)
+        if (strstr(notes->items[i], what) && !strncmp(notes->items[i], "skipping ", 9))
+            return 1;
+    return 0;
+}
+
+/* clvit report runs/<all> after make run: runs/default is a folder of runs
+ * with plots/ beside them; run.json paths, files and repeats. */
+Test(report, finds_runs_in_folders_files_and_run_json)
+{
+    char root[] = "/tmp/clvit-report-find-XXXXXX";
+    cr_assert_not_null(mkdtemp(root));
+    char p[256];
+    const char *dirs[] = {"default", "default/rkr", "default/finetune", "default/plots", "study", "study/part",
+                          "study/part/seed1", "empty", "default/rkr/plots"};
+    for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++) {
+        snprintf(p, sizeof p, "%s/%s", root, dirs[i]);
+        cr_assert_eq(mkdir(p, 0777), 0, "%s", p);
+    }
+    const char *run_dirs[] = {"default/rkr", "default/finetune", "study/part/seed1"};
+    for (size_t i = 0; i < 3; i++) {
+        snprintf(p, sizeof p, "%s/%s", root, run_dirs[i]);
+        make_run(p, (spec){"rkr", NULL, 2, 1, 0, 0, i, 80, 80, 32 * 5000, NAN, 0});
+    }
+    snprintf(p, sizeof p, "%s/notes.txt", root);
+    FILE *f = fopen(p, "w");
+    cr_assert_not_null(f);
+    fputs("x\n", f);
+    fclose(f);
+
+    clv_report_paths list = {0};
+    clv_warnings notes = {0};
+    clv_err err = {{0}};
+    /* the folder: both runs in name order, plots/ and a run's own subfolder not searched */
+    snprintf(p, sizeof p, "%s/default", root);
+    cr_assert_eq(clv_report_find_runs(&list, p, &notes, &err), 0, "%s", err.msg);
+    cr_assert_eq(list.n, 2);
+    cr_assert(strstr(list.dirs[0], "default/finetune") && strstr(list.dirs[1], "default/rkr"));
+    cr_assert_eq(notes.n, 0, "plots/ inside a folder of runs is passed over silently");
+    /* a run.json path names its directory; given again through the folder it is a repeat */
+    snprintf(p, sizeof p, "%s/study/part/seed1/run.json", root);
+    cr_assert_eq(clv_report_find_runs(&list, p, &notes, &err), 0, "%s", err.msg);
+    cr_assert_eq(list.n, 3);
+    snprintf(p, sizeof p, "%s/study/part/seed1", root);
+    cr_assert_str_eq(list.dirs[2], p);
+    cr_assert_eq(clv_report_find_runs(&list, p, &notes, &err), 0);
+    cr_assert_eq(list.n, 3);
+    cr_assert(notes_mention(&notes, "given before"), "a repeat is noted");
+    /* what is not a run: a plots folder, a file, an empty folder */
+    const char *not_runs[] = {"default/plots", "notes.txt", "empty"};
+    for (size_t i = 0; i < 3; i++) {
+        snprintf(p, sizeof p, "%s/%s", root, not_runs[i]);
+        cr_assert_eq(clv_report_find_runs(&list, p, &notes, &err), 0, "%s", err.msg);
+        cr_assert(notes_mention(&notes, p), "%s is skipped with a note", p);
+    }
+    cr_assert_eq(list.n, 3);
+    /* the whole tree: the study's run is found 3 levels down, nothing twice */
+    cr_assert_eq(clv_report_find_runs(&list, root, &notes, &err), 0);
+    cr_assert_eq(list.n, 3);
+    /* a path that does not exist is an error naming it */
+    snprintf(p, sizeof p, "%s/missing", root);
+    cr_assert_eq(clv_report_find_runs(&list, p, &notes, &err), -1);
+    cr_assert(strstr(err.msg, p), "%s", err.msg);
+    clv_report_paths_free(&list);
+    clv_warnings_clear(&notes);
+    tmp_tree_remove(root);
 }

@@ -378,7 +378,7 @@ Test(resnet, resnet18_has_torchvisions_names_and_shapes)
  * layer, by finite differences (smooth: no ReLU between). */
 typedef struct conv_ctx {
     clv_wlayer *l;
-    float *cols, *y, *z, *r;
+    float *cols, *y, *r;
     int64_t N;
 } conv_ctx;
 
@@ -386,7 +386,8 @@ static double conv_loss(void *p)
 {
     conv_ctx *c = p;
     c->l->adapter->ops->invalidate(c->l->adapter);
-    clv_wlayer_forward(c->l, c->y, c->z, c->cols, c->N);
+    clv_err err = {{0}};
+    cr_assert_eq(clv_wlayer_forward(c->l, c->y, c->cols, c->N, CLV_WL_TRAIN, &err), 0, "%s", err.msg);
     return gradcheck_dot(c->y, c->r, c->N * c->l->out);
 }
 
@@ -408,10 +409,9 @@ Test(resnet, adapters_on_a_convolution_finite_differences)
     clv_im2col(cols, x, B, H, W, C, 3, 2, 1);
     conv_ctx c = {.l = l, .cols = cols, .N = N};
     c.y = calloc((size_t)(N * l->out), sizeof(float));
-    c.z = calloc((size_t)(N * l->out), sizeof(float));
     c.r = calloc((size_t)(N * l->out), sizeof(float));
     gradcheck_fill(c.r, N * l->out, 22, -1, 1);
-    float *scratch = calloc((size_t)(N * l->out + l->out), sizeof(float)); /* dz and ds of a scaled layer */
+    clv_arena scratch = {0}; /* the weight layers' backward scratch */
     char buf[200];
     for (int kind = 0; kind < 2; kind++) {
         clv_params ps;
@@ -427,7 +427,7 @@ Test(resnet, adapters_on_a_convolution_finite_differences)
             gradcheck_fill(ps.items[2]->data, l->out, 23, 0.5f, 1.5f); /* F away from 1 */
         clv_params_zero_grad(&ps);
         conv_loss(&c);
-        clv_wlayer_backward(l, NULL, c.r, cols, c.z, N, scratch);
+        cr_assert_eq(clv_wlayer_backward(l, NULL, c.r, cols, NULL, N, &scratch, &err), 0, "%s", err.msg);
         for (int i = 0; i < ps.count; i++) {
             clv_param *p = ps.items[i];
             float *g = malloc((size_t)p->numel * sizeof(float));
@@ -451,7 +451,8 @@ Test(resnet, adapters_on_a_convolution_finite_differences)
         a->ops->free(a);
         clv_params_free(&ps);
     }
-    free(x), free(cols), free(c.y), free(c.z), free(c.r), free(scratch);
+    free(x), free(cols), free(c.y), free(c.r);
+    clv_arena_free(&scratch);
     unload(&L);
 }
 
@@ -482,10 +483,9 @@ Test(resnet, rkr_conv_view_on_a_convolution_finite_differences)
     clv_im2col(cols_x, x, B, H, W, CI, KS, 2, 1);
     conv_ctx c = {.l = l, .cols = cols_x, .N = N};
     c.y = calloc((size_t)(N * CO), sizeof(float));
-    c.z = calloc((size_t)(N * CO), sizeof(float));
     c.r = calloc((size_t)(N * CO), sizeof(float));
     gradcheck_fill(c.r, N * CO, 32, -1, 1);
-    float *scratch = calloc((size_t)clv_wlayer_scratch_floats(l, N) + 2 * CO, sizeof(float));
+    clv_arena scratch = {0};
     char buf[200];
 
     clv_params ps;
@@ -514,7 +514,7 @@ Test(resnet, rkr_conv_view_on_a_convolution_finite_differences)
     cr_assert_lt(worst, 1e-6, "W + placed LM RM: off by %g", worst);
     clv_params_zero_grad(&ps);
     conv_loss(&c);
-    clv_wlayer_backward(l, NULL, c.r, cols_x, c.z, N, scratch);
+    cr_assert_eq(clv_wlayer_backward(l, NULL, c.r, cols_x, NULL, N, &scratch, &err), 0, "%s", err.msg);
     for (int i = 0; i < ps.count; i++) {
         clv_param *p = ps.items[i];
         float *g = malloc((size_t)p->numel * sizeof(float));
@@ -545,7 +545,7 @@ Test(resnet, rkr_conv_view_on_a_convolution_finite_differences)
             ps.items[i]->data[j] = scores.items[i]->data[j] > 5e-3f ? shared.items[i]->data[j] : 0.0f;
     clv_params_zero_grad(&ps);
     conv_loss(&c);
-    clv_wlayer_backward(l, NULL, c.r, cols_x, c.z, N, scratch);
+    cr_assert_eq(clv_wlayer_backward(l, NULL, c.r, cols_x, NULL, N, &scratch, &err), 0, "%s", err.msg);
     float y_rkr[N * CO];
     memcpy(y_rkr, c.y, sizeof y_rkr);
     l->adapter = mr;
@@ -555,7 +555,7 @@ Test(resnet, rkr_conv_view_on_a_convolution_finite_differences)
     for (int64_t j = 0; j < N * CO; j++)
         cr_assert_float_eq(c.y[j], y_rkr[j], 1e-5f, "y[%lld]: the masked network is RKR on the masked tensors",
                            (long long)j);
-    clv_wlayer_backward(l, NULL, c.r, cols_x, c.z, N, scratch);
+    cr_assert_eq(clv_wlayer_backward(l, NULL, c.r, cols_x, NULL, N, &scratch, &err), 0, "%s", err.msg);
     for (int i = 0; i < 3; i++)
         for (int64_t j = 0; j < ps.items[i]->numel; j++) {
             const float want = ps.items[i]->grad[j] * shared.items[i]->data[j];
@@ -568,6 +568,7 @@ Test(resnet, rkr_conv_view_on_a_convolution_finite_differences)
     clv_params_free(&ps);
     clv_params_free(&shared);
     clv_params_free(&scores);
-    free(x), free(cols_x), free(c.y), free(c.z), free(c.r), free(scratch);
+    free(x), free(cols_x), free(c.y), free(c.r);
+    clv_arena_free(&scratch);
     unload(&L);
 }

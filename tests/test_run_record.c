@@ -1,4 +1,5 @@
 /* run.json: metrics formulas and the write/read round trip. */
+#include <cjson/cJSON.h>
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdio.h>
@@ -7,6 +8,8 @@
 #include <unistd.h>
 
 #include "clvit/run_record.h"
+#include "clvit/version.h"
+#include "tmp_tree.h"
 
 static void fill(clv_run_record *r)
 {
@@ -164,4 +167,84 @@ Test(run_record, masks_curves_and_warnings_round_trip)
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     cr_assert_eq(system(cmd), 0);
+}
+
+/* run.json's settings carry their types (numbers without float noise,
+ * booleans, strings), the command lines and the version; a run.json whose
+ * settings are text (written before) reads the same. */
+Test(run_record, typed_settings_commands_and_version)
+{
+    char dir[] = "/tmp/clvit-rr-typed-XXXXXX";
+    cr_assert_not_null(mkdtemp(dir));
+    clv_config cfg, back_cfg;
+    clv_config_defaults(&cfg);
+    cfg.tasks = 1;
+    cfg.lr = 3e-3f;
+    cfg.augment = 0;
+    cfg.seed = 12345678901234567890ull; /* beyond a double's integers */
+    clv_run_record r, back;
+    clv_err err = {{0}};
+    cr_assert_eq(clv_run_record_init(&r, 1, &err), 0);
+    r.tasks[0].classes = calloc(1, sizeof(int32_t));
+    r.tasks[0].n_classes = 1;
+    char *argv1[] = {"clvit", "train", "--lr", "3e-3", "--out", "runs/a b", "--set", "x='y'"};
+    char *argv2[] = {"clvit", "train", "--out", "runs/a b", "--resume"};
+    cr_assert_eq(clv_run_record_add_command(&r, 8, argv1, &err), 0);
+    cr_assert_eq(clv_run_record_write(&r, &cfg, dir, &err), 0, "%s", err.msg);
+
+    char path[256], text[1 << 16];
+    snprintf(path, sizeof path, "%s/run.json", dir);
+    FILE *f = fopen(path, "rb");
+    cr_assert_not_null(f);
+    text[fread(text, 1, sizeof text - 1, f)] = 0;
+    fclose(f);
+    cr_assert_null(strstr(text, "0.00300000003"), "no float noise");
+    cJSON *root = cJSON_Parse(text);
+    cr_assert_not_null(root);
+    const cJSON *conf = cJSON_GetObjectItem(root, "config");
+    const cJSON *lr = cJSON_GetObjectItem(cJSON_GetObjectItem(conf, "train"), "lr");
+    cr_assert(cJSON_IsNumber(lr) && lr->valuedouble == 0.003, "train.lr is the number 0.003");
+    cr_assert(cJSON_IsNumber(cJSON_GetObjectItem(cJSON_GetObjectItem(conf, "train"), "epochs")));
+    cr_assert(cJSON_IsFalse(cJSON_GetObjectItem(cJSON_GetObjectItem(conf, "data"), "augment")));
+    cr_assert(cJSON_IsString(cJSON_GetObjectItem(cJSON_GetObjectItem(conf, "model"), "name")));
+    const cJSON *seed = cJSON_GetObjectItem(cJSON_GetObjectItem(conf, "run"), "seed");
+    cr_assert(cJSON_IsString(seed) && !strcmp(seed->valuestring, "12345678901234567890"), "a seed beyond 2^53 stays exact");
+    const cJSON *ver = cJSON_GetObjectItem(root, "clvit_version");
+    cr_assert(cJSON_IsString(ver) && !strcmp(ver->valuestring, CLV_VERSION));
+    const cJSON *cmds = cJSON_GetObjectItem(root, "commands");
+    cr_assert_eq(cJSON_GetArraySize(cmds), 1);
+    cr_assert_str_eq(cJSON_GetArrayItem(cmds, 0)->valuestring,
+                     "clvit train --lr 3e-3 --out 'runs/a b' --set 'x='\\''y'\\'''", "shell-quoted");
+    cJSON_Delete(root);
+
+    /* read back (as --resume does), a second command appended */
+    cr_assert_eq(clv_run_record_read(&back, &back_cfg, dir, &err), 0, "%s", err.msg);
+    char diff[512];
+    cr_assert_eq(clv_config_diff(&cfg, &back_cfg, diff, sizeof diff), 0, "%s", diff);
+    cr_assert_eq(back_cfg.lr, 3e-3f);
+    cr_assert_eq(back_cfg.seed, 12345678901234567890ull);
+    cr_assert_eq(back.n_commands, 1);
+    cr_assert_eq(clv_run_record_add_command(&back, 5, argv2, &err), 0);
+    cr_assert_eq(clv_run_record_write(&back, &back_cfg, dir, &err), 0, "%s", err.msg);
+    clv_run_record_free(&back);
+    cr_assert_eq(clv_run_record_read(&back, &back_cfg, dir, &err), 0, "%s", err.msg);
+    cr_assert_eq(back.n_commands, 2);
+    cr_assert_str_eq(back.commands[1], "clvit train --out 'runs/a b' --resume");
+    clv_run_record_free(&back);
+
+    /* the older form: every setting a string */
+    f = fopen(path, "w");
+    cr_assert_not_null(f);
+    fputs("{\"status\": \"running\", \"config\": {\"data\": {\"tasks\": \"1\", \"augment\": \"false\"}, \"train\": "
+          "{\"lr\": \"0.00300000003\", \"epochs\": \"4\"}}, \"accuracy_matrix\": [[null]], \"tasks\": [{\"classes\": [0]}]}",
+          f);
+    fclose(f);
+    cr_assert_eq(clv_run_record_read(&back, &back_cfg, dir, &err), 0, "%s", err.msg);
+    cr_assert_eq(back_cfg.lr, 3e-3f);
+    cr_assert_eq(back_cfg.epochs, 4);
+    cr_assert_eq(back_cfg.augment, 0);
+    cr_assert_eq(back.n_commands, 0);
+    clv_run_record_free(&back);
+    clv_run_record_free(&r);
+    tmp_tree_remove(dir);
 }

@@ -90,6 +90,7 @@ Test(train, learns_and_records_the_matrix, .timeout = 300)
     for (int t = 0; t < 5; t++) {
         cr_assert_eq(rec.tasks[t].n_classes, 2);
         cr_assert_eq(rec.tasks[t].classes[0], 2 * t, "natural class order");
+        cr_assert_not_null(rec.tasks[t].class_names, "the dataset's class names are recorded");
         cr_assert_eq(rec.tasks[t].train_images, 768);
         cr_assert_eq(rec.tasks[t].test_images, 100);
         cr_assert_eq(rec.tasks[t].head_bits, (64 + 1) * 2 * 32, "head of vit_nano: 2 x 64 weights + 2 biases");
@@ -150,6 +151,8 @@ Test(train, learns_and_records_the_matrix, .timeout = 300)
         int local = logits[1] > logits[0];
         correct += local == split.tasks[task].test_labels[i];
         cr_assert_eq(clv_predictor_class_id(p, task, local), 2 * task + local);
+        cr_assert_str_eq(clv_predictor_class_name(p, task, local), local ? "Sneaker" : "Shirt",
+                         "Fashion-MNIST's names of classes 6 and 7, kept in run.json");
     }
     cr_assert_float_eq((double)correct, clv_run_record_acc(&rec, 4, task), 1e-9,
                        "predict %d of 100 vs recorded %f", correct, clv_run_record_acc(&rec, 4, task));

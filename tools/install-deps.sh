@@ -19,7 +19,7 @@ $SUDO apt-get install -y -qq --no-install-recommends \
     libcjson-dev libinih-dev \
     libpng-dev libjpeg-dev zlib1g-dev libcairo2-dev libfreetype-dev \
     libcriterion-dev \
-    libopenmpi-dev openmpi-bin \
+    jq libopenmpi-dev openmpi-bin \
     dataset-fashion-mnist \
     fonts-dejavu-core fonts-liberation2 fonts-wqy-microhei fonts-arphic-gbsn00lp
 for arg in "$@"; do

@@ -10,10 +10,13 @@
  * A NULL adapter is the identity: W_eff = W, no scale, and the base weight
  * receives dW = dz^T x when it is trainable. With an adapter, all weight
  * gradients are the adapter's business (it may skip the full dW entirely,
- * e.g. RKR's low-rank path); the bias gradient stays with the layer. */
+ * e.g. RKR's low-rank path); the bias gradient stays with the layer.
+ * The layer keeps what its backward needs (the pre-scale output z under a
+ * scale), so no model manages adapters' scales. */
 #ifndef CLVIT_ADAPTER_H
 #define CLVIT_ADAPTER_H
 
+#include "clvit/arena.h"
 #include "clvit/param.h"
 
 #ifdef __cplusplus
@@ -46,12 +49,25 @@ struct clv_adapter {
     void *state;
 };
 
+/* What a layer's last training forward kept for its backward: the layer
+ * owns it, whatever the model around it. */
+typedef enum {
+    CLV_WL_SAVED_NONE = 0, /* no scale (or inference): the backward needs nothing of the output */
+    CLV_WL_SAVED_Z,        /* the pre-scale output z, in the layer's own buffer */
+    CLV_WL_SAVED_Y         /* nothing: the caller keeps the output y, and z = y / s */
+} clv_wl_saved;
+
 struct clv_wlayer {
     char name[CLV_NAME_LEN]; /* module name, e.g. "blocks.0.attn.qkv" */
     int64_t out, in;         /* the weight viewed as an out x in matrix */
     clv_param *weight;       /* base weight */
     clv_param *bias;         /* may be NULL */
     clv_adapter *adapter;    /* NULL: identity */
+    /* owned by the layer (clv_wlayer_release), set by the forward */
+    clv_wl_saved saved;
+    int64_t saved_rows; /* N of the last training forward, 0 after inference */
+    float *zsave;       /* [saved_rows x out] when saved == CLV_WL_SAVED_Z */
+    size_t zsave_cap;   /* floats */
 };
 
 static inline const float *clv_wlayer_weight(const clv_wlayer *l)
@@ -63,35 +79,51 @@ static inline const float *clv_wlayer_scale(const clv_wlayer *l)
     return l->adapter && l->adapter->ops->scale ? l->adapter->ops->scale(l->adapter, l) : NULL;
 }
 
-/* y [N x out] = (x W_eff^T + b) * s. When the layer has a scale, zsave
- * [N x out] receives the pre-scale output z (needed by the backward);
- * otherwise zsave may be NULL. */
-void clv_wlayer_forward(const clv_wlayer *l, float *y, float *zsave, const float *x, int64_t N);
+/* How a forward runs. */
+typedef enum {
+    CLV_WL_INFER = 0,        /* no backward follows: nothing is kept */
+    CLV_WL_TRAIN,            /* keeps what the backward needs (z, when the layer has a scale) */
+    CLV_WL_TRAIN_KEEPS_Y     /* the same, and the caller keeps y unchanged for the backward (it hands
+                                y back): under a scale with every entry a normal float the layer then
+                                keeps nothing and takes z = y / s, the same to float rounding */
+} clv_wl_mode;
+
+/* y [N x out] = (x W_eff^T + b) * s. -1 (err set) only when training and
+ * the layer cannot grow its saved output. */
+int clv_wlayer_forward(clv_wlayer *l, float *y, const float *x, int64_t N, clv_wl_mode mode, clv_err *err);
 /* The same, and in the pass that adds the bias: y += res [N x out] (the
  * residual stream; may be NULL) and gelu [N x out] = GELU(y) (may be NULL). */
-void clv_wlayer_forward_fused(const clv_wlayer *l, float *y, float *zsave, const float *x, int64_t N, const float *res,
-                              float *gelu);
-/* dy [N x out] in; dx [N x in] += (may be NULL); bias and weight/adapter
- * gradients accumulated. zsave as given to the forward. scratch holds
- * clv_wlayer_scratch_floats(l, N) floats (when scaled: ds, a column sum of dy
- * and diag(s) W_eff; no longer grows with N). */
-void clv_wlayer_backward(const clv_wlayer *l, float *dx, const float *dy, const float *x, const float *zsave, int64_t N,
-                         float *scratch);
+int clv_wlayer_forward_fused(clv_wlayer *l, float *y, const float *x, int64_t N, const float *res, float *gelu,
+                             clv_wl_mode mode, clv_err *err);
+/* dy [N x out] in, x the forward's input; dx [N x in] += (may be NULL);
+ * bias and weight/adapter gradients accumulated. y: the forward's output
+ * when it ran with CLV_WL_TRAIN_KEEPS_Y (else NULL). scratch: memory shared
+ * by the layers of a model, grown as needed. -1 (err set, nothing
+ * accumulated) when the forward did not keep what this backward needs
+ * (clv_wlayer_check_saved) or scratch cannot grow. */
+int clv_wlayer_backward(clv_wlayer *l, float *dx, const float *dy, const float *x, const float *y, int64_t N,
+                        clv_arena *scratch, clv_err *err);
 /* The same with dx overwritten (=) instead of accumulated: spares the caller
  * a pass that zeroes dx first. */
-void clv_wlayer_backward_into(const clv_wlayer *l, float *dx, const float *dy, const float *x, const float *zsave,
-                              int64_t N, float *scratch);
-/* The same, from the forward's scaled output y [N x out] instead of its
- * pre-scale output (ds = colsum(dy * y) / s, the same to float rounding):
- * for a layer whose output its model keeps anyway, when
- * clv_wlayer_scale_invertible(l) held at the forward. */
-void clv_wlayer_backward_into_from_output(const clv_wlayer *l, float *dx, const float *dy, const float *x,
-                                          const float *y, int64_t N, float *scratch);
+int clv_wlayer_backward_into(clv_wlayer *l, float *dx, const float *dy, const float *x, const float *y, int64_t N,
+                             clv_arena *scratch, clv_err *err);
+/* 1 when the backward will read the forward's output y (CLV_WL_SAVED_Y): the
+ * caller must not overwrite it before. */
+static inline int clv_wlayer_reads_output(const clv_wlayer *l) { return l->saved == CLV_WL_SAVED_Y; }
+/* 0 when the last training forward over N rows kept what a backward with the
+ * layer's current scale needs; else -1 naming the layer (a scale that
+ * appeared, or an entry zeroed, after the forward). Models check all their
+ * layers before a backward touches any gradient. */
+int clv_wlayer_check_saved(const clv_wlayer *l, int64_t N, clv_err *err);
+int clv_wlayers_check_saved(clv_wlayer *const *ls, int n, clv_err *err);
 /* 1 when the layer has a scale and every entry is a normal float (nonzero,
  * finite, not subnormal), so that z = y / s; 0 otherwise (no scale, or a
  * masked-out entry as Mask-RKR's F can have). */
 int clv_wlayer_scale_invertible(const clv_wlayer *l);
-int64_t clv_wlayer_scratch_floats(const clv_wlayer *l, int64_t N);
+/* Frees what the layer keeps for its backward. */
+void clv_wlayer_release(clv_wlayer *l);
+/* Every adapter of ls re-forms its weight (after the base changed). */
+void clv_wlayers_invalidate(clv_wlayer *const *ls, int n);
 
 #ifdef __cplusplus
 }

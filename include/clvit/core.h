@@ -47,6 +47,15 @@ void clv_free(void *p);
 /* a*b into *out; returns 0, or -1 on overflow of size_t */
 int clv_mul_overflow(size_t a, size_t b, size_t *out);
 
+/* ---- growable arrays ----
+ * Makes room for need items of elem bytes in *items, whose capacity is *cap
+ * items: the capacity at least doubles (min_cap the first time). Returns 0,
+ * or -1 on overflow or out of memory, leaving *items and *cap as they were.
+ * Use the macro: `if (clv_grow(&v->items, &v->cap, v->count + 1)) ...` */
+int clv_grow_array(void **items, size_t *cap, size_t need, size_t elem, size_t min_cap);
+#define clv_grow(items_ptr, cap_ptr, need) \
+    clv_grow_array((void **)(items_ptr), (cap_ptr), (size_t)(need), sizeof **(items_ptr), 16)
+
 /* ---- deterministic RNG ---- */
 uint64_t clv_splitmix64(uint64_t x);
 /* A key for a named stream: hash of (seed, stream id, sub ids). */

@@ -40,6 +40,11 @@ struct clv_dataset {
      * class_group[c] in [0, n_groups), each group one task. NULL: none. */
     const int32_t *class_group;
     int n_groups;
+    /* Names of classes 0 .. n_class_names-1 ("Dress", an image folder's
+     * folder name); NULL when the data names none. Owned: set with
+     * clv_dataset_set_class_names, freed by clv_dataset_free. */
+    char **class_names;
+    int n_class_names;
     void *impl;
 };
 
@@ -57,6 +62,8 @@ void clv_dataset_default_norm(const char *kind, float mean[3], float std[3]);
 /* Whether a horizontal flip keeps the class (not for digits). */
 int clv_dataset_flip_ok(const clv_dataset *ds);
 void clv_dataset_free(clv_dataset *ds);
+/* Copies n names into ds->class_names (replacing any). */
+int clv_dataset_set_class_names(clv_dataset *ds, const char *const *names, int n, clv_err *err);
 
 /* Individual readers (paths of the two files / of one file). */
 int clv_idx_open(const char *images_path, const char *labels_path, const char *name, clv_dataset **out,

@@ -39,9 +39,12 @@ void clv_col2im(float *dx, const float *dcols, int64_t B, int64_t H, int64_t W, 
                 int64_t p);
 
 /* ---- batch norm over the columns of x [N x C] ----
- * Batch statistics: mean and biased variance per channel, accumulated in
+ * clv_batchnorm_stats and clv_batchnorm_backward take a caller-owned
+ * scratch of clv_batchnorm_scratch_doubles(N, C) doubles. */
+int64_t clv_batchnorm_scratch_doubles(int64_t N, int64_t C);
+/* Batch statistics: mean and biased variance per channel, accumulated in
  * double over fixed row blocks (the same numbers whatever the threads). */
-void clv_batchnorm_stats(float *mean, float *var, const float *x, int64_t N, int64_t C);
+void clv_batchnorm_stats(float *mean, float *var, const float *x, int64_t N, int64_t C, double *scratch);
 /* running = (1 - momentum) running + momentum batch, with the unbiased
  * variance var N / (N - 1), as PyTorch does. */
 void clv_batchnorm_update_running(float *run_mean, float *run_var, const float *mean, const float *var, int64_t N,
@@ -55,7 +58,8 @@ void clv_batchnorm_apply(float *y, const float *x, const float *mean, const floa
  * were computed from this x (training mode), so dx includes their
  * dependence on x; otherwise they are constants (running statistics). */
 void clv_batchnorm_backward(float *dx, float *dgamma, float *dbeta, const float *dy, const float *x, const float *mean,
-                            const float *rstd, const float *gamma, int64_t N, int64_t C, int batch_stats);
+                            const float *rstd, const float *gamma, int64_t N, int64_t C, int batch_stats,
+                            double *scratch);
 
 /* ---- ReLU: dy[i] = 0 where y[i] <= 0 (y the ReLU's output), in place ---- */
 void clv_relu_mask(float *dy, const float *y, int64_t n);

@@ -48,8 +48,10 @@ void clv_window_attention_backward(float *dqkv, float *dS, const float *dout, co
                                    int64_t Bw, int64_t N, int64_t C, int64_t H, float *scratch);
 /* bias [H x N x N] = table[idx[i N + j] H + h] (table [(2ws-1)^2 x H]) */
 void clv_window_bias_forward(float *bias, const float *table, const int32_t *idx, int64_t N, int64_t H);
-/* dtable += the gradient through the gather, from dS summed over the windows */
-void clv_window_bias_backward(float *dtable, const float *dS, const int32_t *idx, int64_t Bw, int64_t N, int64_t H);
+/* dtable += the gradient through the gather, from dS summed over the windows;
+ * scratch holds H N N doubles (the caller's: the kernel never allocates) */
+void clv_window_bias_backward(float *dtable, const float *dS, const int32_t *idx, int64_t Bw, int64_t N, int64_t H,
+                              double *scratch);
 
 #ifdef __cplusplus
 }

@@ -16,6 +16,16 @@ extern "C" {
 #define CLV_NAME_LEN 96
 #define CLV_MAX_DIMS 4
 
+/* How a model initializes a parameter (clv_params_initialize); scale is
+ * the standard deviation of the normals, the bound of the uniform. */
+typedef enum {
+    CLV_INIT_ZERO = 0,
+    CLV_INIT_ONE,
+    CLV_INIT_TRUNC_NORMAL, /* N(0, scale^2) clipped to +-2 scale, as timm's trunc_normal_ */
+    CLV_INIT_NORMAL,       /* scale N(0, 1) */
+    CLV_INIT_UNIFORM       /* U(-scale, scale): scale (2 u - 1) */
+} clv_init_kind;
+
 typedef struct clv_param {
     char name[CLV_NAME_LEN];
     int ndim;
@@ -32,11 +42,14 @@ typedef struct clv_param {
     int norm;         /* belongs to a normalization layer (affine or running statistics): --task-norms */
     int mask_score;   /* a score whose side of the threshold is a mask bit (piggyback, maskrkr): the
                          trainer checks that the schedule lets it cross (mask_budget_short) */
+    clv_init_kind init; /* set by the model that registers it */
+    float init_scale;
 } clv_param;
 
 typedef struct clv_params {
     clv_param **items;
-    int count, cap;
+    int count;
+    size_t cap;
 } clv_params;
 
 void clv_params_init(clv_params *ps);
@@ -45,6 +58,17 @@ void clv_params_free(clv_params *ps);
 /* Allocates a zeroed parameter and appends it. shape has ndim entries.
  * Returns NULL on allocation failure (err set). */
 clv_param *clv_params_add(clv_params *ps, const char *name, int ndim, const int64_t *shape, clv_err *err);
+/* clv_params_add with the shape given inline (ndim of d0..d3), how the
+ * model initializes it and whether weight decay skips it. */
+clv_param *clv_params_add_init(clv_params *ps, const char *name, clv_init_kind init, float init_scale, int no_decay,
+                               int ndim, int64_t d0, int64_t d1, int64_t d2, int64_t d3, clv_err *err);
+/* Appends p to a list that does not own it (a view: free it with
+ * clv_params_free_view). */
+int clv_params_append(clv_params *ps, clv_param *p, clv_err *err);
+void clv_params_free_view(clv_params *ps);
+/* Sets every parameter of ps from its init kind: element j of parameter k
+ * from the draws of clv_rng_key(seed, CLV_STREAM_INIT, k, 0). */
+void clv_params_initialize(clv_params *ps, uint64_t seed);
 clv_param *clv_params_find(const clv_params *ps, const char *name);
 /* Marks a parameter (not) trainable, allocating or keeping its grad buffer;
  * buffers stay untrainable. */

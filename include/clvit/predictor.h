@@ -27,6 +27,8 @@ int clv_predictor_task_ready(const clv_predictor *p, int task);
 int clv_predictor_classes(const clv_predictor *p, int task);
 /* Global class id of local label k of task (the run's split; identity for a weights file). */
 int clv_predictor_class_id(const clv_predictor *p, int task, int k);
+/* Name of local label k of task (the run.json's class_names); NULL when the run records none. */
+const char *clv_predictor_class_name(const clv_predictor *p, int task, int k);
 /* The presentation (model size, channels, normalization). */
 const clv_present *clv_predictor_present(const clv_predictor *p);
 /* Logits (B x classes) for B presented images x (B x C x H x W). */

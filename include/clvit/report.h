@@ -31,10 +31,24 @@ typedef struct clv_report_run {
     int task_warnings;  /* entries of tasks[i].warnings */
     int n_warnings;     /* every warning as text: "task 5: near_chance: ..." or a run-level one */
     char **warnings;
+    size_t cap_warnings;
 } clv_report_run;
 
 /* 1 when path is a directory holding run.json (a glob over runs may also name plots/). */
 int clv_report_is_run_dir(const char *path);
+/* The run directories named by paths of a command line (`clvit report runs/<all>`). */
+typedef struct clv_report_paths {
+    int n;
+    char **dirs; /* malloc'd, in the order found */
+} clv_report_paths;
+/* Adds to list the runs path names: a run directory, a run.json file (its
+ * directory), or a folder of runs, searched up to 4 levels down in name
+ * order (hidden entries and a run's own subfolders are not searched).
+ * Anything else (a plots/ folder, another file) and a run already listed
+ * are skipped with a one-line note appended to notes ("skipping PATH
+ * (why)"). Returns 0, or -1 with err set when path does not exist. */
+int clv_report_find_runs(clv_report_paths *list, const char *path, clv_warnings *notes, clv_err *err);
+void clv_report_paths_free(clv_report_paths *list);
 /* Reads dir/run.json into run (free with clv_report_run_free). Keys a run
  * written by an older clvit lacks are inferred or left blank (NAN). */
 int clv_report_run_read(clv_report_run *run, const char *dir, clv_err *err);
@@ -92,8 +106,10 @@ void clv_report_groups_csv(const clv_report_run *runs, int n, FILE *out); /* one
 /* {"format": "clvit-report-1", "groups": [...], "runs": [...]} (docs/methods.md). */
 int clv_report_json(const clv_report_run *runs, int n, FILE *out, clv_err *err);
 
-/* Writes into dir: matrix-<i>-<method>.png/.svg per run, and
- * accuracy-vs-bits.png/.svg (one point per group). */
+/* Writes into dir: matrix-<i>-<method>.png/.svg per run,
+ * accuracy-vs-bits.png/.svg (one point per group) and, for each run with a
+ * metrics.csv, curves-<i>-<method>.png/.svg (loss and training accuracy
+ * per step, one colour per task). */
 int clv_report_plot(const clv_report_run *runs, int n, const char *dir, clv_err *err);
 
 #ifdef __cplusplus

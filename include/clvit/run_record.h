@@ -25,6 +25,7 @@ extern "C" {
 typedef struct clv_task_record {
     int n_classes;
     int32_t *classes;         /* global class ids, in local label order */
+    char **class_names;       /* their names (n_classes; malloc'd), NULL when the data names none */
     int64_t train_images, test_images;
     int64_t stored_bits;      /* everything the task adds: its own tensors + head */
     int64_t head_bits;
@@ -58,6 +59,8 @@ typedef struct clv_run_record {
     clv_rank_cap *rank_caps;  /* n_rank_caps of them (malloc'd) */
     int n_rank_caps;
     clv_warnings warnings;    /* run level: no_pretrained_base */
+    int n_commands;           /* the command lines that made and resumed the run, first one first */
+    char **commands;          /* each shell-quoted on one line (malloc'd) */
 } clv_run_record;
 
 int clv_run_record_init(clv_run_record *r, int n_tasks, clv_err *err);
@@ -69,12 +72,22 @@ double clv_run_record_average_accuracy(const clv_run_record *r);
 /* Mean over j < last of max_{i<last} A[i][j] - A[last][j]; 0 with one row. */
 double clv_run_record_forgetting(const clv_run_record *r);
 
-/* Writes dir/run.json and dir/results.csv (atomically). */
+/* Appends a command line (argv[0..argc-1], shell-quoted) to r->commands. */
+int clv_run_record_add_command(clv_run_record *r, int argc, char *const *argv, clv_err *err);
+/* Writes dir/run.json and dir/results.csv (atomically). run.json's "config"
+ * holds each setting with its type (numbers, booleans, strings; a float as
+ * the shortest text that reads back the same), "commands" the command
+ * lines and "clvit_version" the writer's version. */
 int clv_run_record_write(const clv_run_record *r, const clv_config *cfg, const char *dir, clv_err *err);
-/* Reads dir/run.json: the record and the config it was made with. */
+/* Reads dir/run.json: the record and the config it was made with. Settings
+ * written as text (before they were typed) read the same. */
 int clv_run_record_read(clv_run_record *r, clv_config *cfg, const char *dir, clv_err *err);
 /* Sets a task's curves (copies of n values each; NAN where undefined). */
 int clv_task_record_set_curves(clv_task_record *tr, int n, const double *loss, const double *accuracy, clv_err *err);
+/* Names tr's classes (set first) from the dataset's names of global class
+ * ids (names[id], n_names of them); no names, or an id beyond them, leaves
+ * tr->class_names NULL. */
+int clv_task_record_name_classes(clv_task_record *tr, char *const *names, int n_names, clv_err *err);
 /* Frees what a task record owns (classes, masks, warnings, curves). */
 void clv_task_record_free(clv_task_record *tr);
 /* Prints the accuracy matrix as a table. */

@@ -30,6 +30,8 @@ typedef struct clv_train_opts {
                                       this call, counted across tasks (0: never) */
     int progress;                  /* 0 quiet, 1 a line per epoch, 2 plus a live bar */
     const struct clv_dist *dist;   /* data-parallel ranks (clvit/dist.h); NULL: one process */
+    int argc;                      /* the command line, recorded in run.json's "commands" (argv NULL: none) */
+    char *const *argv;
 } clv_train_opts;
 
 #define CLV_STOPPED 2 /* clv_train_run's return when stopped early (checkpoint written) */

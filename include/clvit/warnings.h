@@ -14,6 +14,7 @@ extern "C" {
 typedef struct clv_warnings {
     int n;
     char **items; /* malloc'ed strings */
+    size_t cap;
 } clv_warnings;
 
 /* Appends "code: <formatted sentence>". Returns 0, or -1 when out of memory. */

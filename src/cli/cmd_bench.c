@@ -21,14 +21,14 @@
 static void usage(FILE *out)
 {
     fprintf(out, "usage: clvit bench [--model NAME] [--batch B] [--infer-batch B] [--threads N] [--steps S]\n"
-                 "                   [--warmup W] [--method full|linear|rkr|piggyback] [--rank K] [--json]\n\n"
+                 "                   [--warmup W] [--method finetune|linear|rkr|piggyback] [--rank K] [--json]\n\n"
                  "Times S training steps (forward, cross-entropy, backward, AdamW) at batch B and S inference\n"
                  "steps at the inference batch, after W untimed ones, on synthetic images; prints the medians\n"
                  "as images/s and GFLOP/s. --method linear trains the head only; rkr (rank --rank, 4) and\n"
                  "piggyback train their adapters on every weight layer of a frozen backbone, as a task does.\n"
-                 "FLOPs per training image: 3x the forward (full, piggyback: a full weight gradient), 2x (rkr:\n"
+                 "FLOPs per training image: 3x the forward (finetune, piggyback: a full weight gradient), 2x (rkr:\n"
                  "forward and input gradients), 1x (linear). Defaults: vit_tiny_patch4_32, batch 128,\n"
-                 "inference batch 256, 5 steps, 2 warmup, OpenMP's threads.\n");
+                 "inference batch 256, 5 steps, 2 warmup, OpenMP's threads. --method full is finetune's older name.\n");
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -77,13 +77,21 @@ static int parse(int argc, char **argv, bench_opts *o, clv_err *err)
         } else if ((v = clv_cli_option(argc, argv, &i, "method", err, &failed)) || failed) {
             if (failed)
                 return -1;
-            if (strcmp(v, "full") && strcmp(v, "linear") && strcmp(v, "rkr") && strcmp(v, "piggyback"))
-                return clv_errf(err, "--method %s: the benchmark knows full, linear, rkr and piggyback", v);
+            if (!strcmp(v, "full")) /* the older name: the whole network trains */
+                v = "finetune";
+            if (strcmp(v, "finetune") && strcmp(v, "linear") && strcmp(v, "rkr") && strcmp(v, "piggyback"))
+                return clv_errf(err, "--method %s: the benchmark knows finetune, linear, rkr and piggyback", v);
             o->method = v;
         } else if (clv_cli_is_flag(argv[i], "json"))
             o->json = 1;
         else
-            return clv_errf(err, "unknown option '%s' (see clvit bench --help)", argv[i]);
+        {
+            static const char *const own[] = {"batch", "infer-batch", "threads", "steps", "warmup", "rank",
+                                              "model", "method", "json", "help", NULL};
+            char hint[160];
+            return clv_errf(err, "unknown option '%s'%s (see clvit bench --help)", argv[i],
+                            clv_cli_suggest(argv[i], own, 0, hint, sizeof hint));
+        }
     }
     return 0;
 }
@@ -102,7 +110,7 @@ int clv_cmd_bench(int argc, char **argv)
             usage(stdout);
             return 0;
         }
-    bench_opts o = {"vit_tiny_patch4_32", "full", 128, 256, 0, 5, 2, 0, 4};
+    bench_opts o = {"vit_tiny_patch4_32", "finetune", 128, 256, 0, 5, 2, 0, 4};
     clv_err err = {{0}};
     if (parse(argc, argv, &o, &err)) {
         fprintf(stderr, "clvit bench: %s\n", err.msg);
@@ -126,7 +134,7 @@ int clv_cmd_bench(int argc, char **argv)
         return 2;
     }
     m->ops->init(m, 0);
-    const int full = !strcmp(o.method, "full"), rkr = !strcmp(o.method, "rkr"), pb = !strcmp(o.method, "piggyback");
+    const int full = !strcmp(o.method, "finetune"), rkr = !strcmp(o.method, "rkr"), pb = !strcmp(o.method, "piggyback");
     clv_params adapter_params;
     clv_params_init(&adapter_params);
     clv_head h;
@@ -178,15 +186,8 @@ int clv_cmd_bench(int argc, char **argv)
                 goto done;
             p->lr_scale = 1e-4f;
             if (trains) {
-                if (all.count == all.cap) {
-                    int cap = all.cap ? 2 * all.cap : 256;
-                    clv_param **items = realloc(all.items, (size_t)cap * sizeof *items);
-                    if (!items)
-                        goto done;
-                    all.items = items;
-                    all.cap = cap;
-                }
-                all.items[all.count++] = p;
+                if (clv_params_append(&all, p, &err))
+                    goto done;
             }
         }
     for (int s = 0; s < o.warmup + o.steps; s++) {
@@ -275,7 +276,7 @@ int clv_cmd_bench(int argc, char **argv)
 fail:
     fprintf(stderr, "clvit bench: %s\n", err.msg);
 done:
-    free(all.items);
+    clv_params_free_view(&all);
     for (int i = 0; m && i < m->n_wlayers; i++)
         if (m->wlayers[i]->adapter) {
             m->wlayers[i]->adapter->ops->free(m->wlayers[i]->adapter);

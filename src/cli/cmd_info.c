@@ -1,5 +1,6 @@
 /* clvit info: what this build is and what it can do. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli/commands.h"
@@ -7,10 +8,8 @@
 #include "clvit/gemm.h"
 #include "clvit/model.h"
 #include "clvit/strategy.h"
+#include "clvit/version.h"
 
-#ifndef CLV_VERSION
-#define CLV_VERSION "0.1.0"
-#endif
 
 int clv_cmd_info(int argc, char **argv)
 {
@@ -38,6 +37,8 @@ int clv_cmd_info(int argc, char **argv)
            __builtin_cpu_supports("fma") ? "yes" : "no", __builtin_cpu_supports("avx512f") ? "yes" : "no");
     printf("gemm: %s\n", clv_gemm_backend());
     printf("threads: %d (OpenMP; set with --threads or OMP_NUM_THREADS)\n", clv_threads_get());
+    const char *wait = getenv("OMP_WAIT_POLICY");
+    printf("openmp wait policy: %s\n", wait ? wait : "OpenMP's default");
     printf("mpi: %s\n", CLV_MPI ? "built in" : "not built (make MPI=1)");
     printf("\nmodels:\n");
     for (int i = 0; i < clv_model_registry_count(); i++)

@@ -8,20 +8,44 @@
 
 #include "cli/cli_args.h"
 #include "cli/commands.h"
+#include "clvit/model.h"
 #include "clvit/predictor.h"
+#include "clvit/safetensors.h"
 
 #define PREDICT_CHUNK 32
 
 static void usage(FILE *out)
 {
     fprintf(out,
-            "usage: clvit predict --run DIR --task N [--json] IMAGE...\n"
-            "       clvit predict --model NAME --weights FILE.safetensors [--mean a,b,c --std a,b,c] [--json] IMAGE...\n\n"
+            "usage: clvit predict --run DIR --task N [--topk K] [--json] IMAGE...\n"
+            "       clvit predict [--model NAME] --weights FILE.safetensors [--mean a,b,c --std a,b,c] [--topk K]\n"
+            "                     [--json] IMAGE...\n\n"
             "Classifies PNG or JPEG images. With a run, task N (1-based) is predicted with that task's\n"
-            "head and backbone function and labels are the dataset's class ids; with a weights file the\n"
-            "head is the file's head.weight/head.bias. Pixels are scaled to [0, 1] and normalized with the\n"
-            "mean/std in the weights' metadata. --json prints an array of objects with image, task,\n"
-            "logits, label and probability.\n");
+            "head and backbone function; labels are the dataset's class ids and, where the run recorded\n"
+            "them, its class names. With a weights file the head is the file's head.weight/head.bias and\n"
+            "the model is the one its metadata names unless --model is given. Pixels are scaled to [0, 1]\n"
+            "and normalized with the mean/std in the weights' metadata. --topk K gives the K most likely\n"
+            "labels (default 1). --json prints an array of objects with image, task, logits, label, name,\n"
+            "probability and top. An image that cannot be read gets a line (an object with \"error\") and\n"
+            "the others are still classified; the exit status is then 1.\n");
+}
+
+/* The model a weights file names in its metadata ("model", written by clvit's base and pretrained files). */
+static int model_from_file(const char *weights, char *model, size_t len, clv_err *err)
+{
+    clv_safetensors st;
+    if (clv_st_open(&st, weights, err))
+        return -1;
+    const char *m = clv_st_meta(&st, "model");
+    int known = 0;
+    for (int i = 0; m && i < clv_model_registry_count(); i++)
+        known |= !strcmp(m, clv_model_registry_name(i));
+    int rc = known ? (snprintf(model, len, "%s", m), 0)
+             : m   ? clv_errf(err, "%s: its metadata names the model '%.200s', which clvit does not know: give "
+                                   "--model NAME (see clvit info)", weights, m)
+                   : clv_errf(err, "%s names no model in its metadata: give --model NAME (see clvit info)", weights);
+    clv_st_close(&st);
+    return rc;
 }
 
 static int parse_triple(const char *s, float out[3], const char *what, clv_err *err)
@@ -36,7 +60,8 @@ static int parse_triple(const char *s, float out[3], const char *what, clv_err *
     return 0;
 }
 
-static void softmax_max(const float *logits, int k, int *label, double *prob)
+/* Probabilities of the logits and the order of the labels, most likely first. */
+static void rank_labels(const float *logits, int k, double *prob, int *order)
 {
     int best = 0;
     for (int i = 1; i < k; i++)
@@ -44,38 +69,52 @@ static void softmax_max(const float *logits, int k, int *label, double *prob)
             best = i;
     double sum = 0;
     for (int i = 0; i < k; i++)
-        sum += exp((double)logits[i] - logits[best]);
-    *label = best;
-    *prob = 1.0 / sum;
+        sum += prob[i] = exp((double)logits[i] - logits[best]);
+    for (int i = 0; i < k; i++) {
+        prob[i] /= sum;
+        int j = i;
+        for (; j > 0 && prob[order[j - 1]] < prob[i]; j--) /* insertion sort: stable, k is small */
+            order[j] = order[j - 1];
+        order[j] = i;
+    }
 }
 
-/* Presents images [first, first+n) into x; 0, or -1 naming the bad file. */
-static int load_chunk(const clv_present *pr, char **files, int n, float *x, clv_err *err)
+/* Presents the chunk's readable images into x (packed) and lists their
+ * indices in ok; an unreadable one gets its message in errors[i]. */
+static int load_chunk(const clv_present *pr, char **files, int n, float *x, int *ok, char **errors)
 {
     size_t per = (size_t)pr->out_c * pr->out_h * pr->out_w;
+    int good = 0;
     for (int i = 0; i < n; i++) {
         uint8_t *px = NULL;
         int h, w, c;
-        if (clv_image_read(files[i], &px, &h, &w, &c, err))
-            return -1;
-        int r = clv_present_image(pr, px, h, w, c, x + i * per, err);
+        clv_err err = {{0}};
+        int r = clv_image_read(files[i], &px, &h, &w, &c, &err);
+        if (!r && (r = clv_present_image(pr, px, h, w, c, x + good * per, &err)))
+            clv_err_prefix(&err, "%s", files[i]);
         clv_free(px);
         if (r)
-            return clv_err_prefix(err, "%s", files[i]);
+            errors[i] = strdup(err.msg);
+        else
+            ok[good++] = i;
     }
-    return 0;
+    return good;
 }
 
 int clv_cmd_predict(int argc, char **argv)
 {
     const char *run = NULL, *model = NULL, *weights = NULL;
-    int task = 0, as_json = 0, has_mean = 0, has_std = 0;
+    int task = 0, as_json = 0, has_mean = 0, has_std = 0, topk = 1, unreadable = 0;
     float mean[3], std[3];
+    char model_buf[64];
     char **files = calloc((size_t)argc, sizeof *files);
     int nfiles = 0, status = 1;
     clv_err err = {{0}};
     clv_predictor *p = NULL;
     float *x = NULL, *logits = NULL;
+    double *prob = NULL;
+    int *order = NULL, ok[PREDICT_CHUNK];
+    char *errors[PREDICT_CHUNK] = {0};
     cJSON *arr = NULL;
     if (!files)
         return 1;
@@ -92,6 +131,9 @@ int clv_cmd_predict(int argc, char **argv)
             run = v;
         } else if ((v = clv_cli_option(argc, argv, &i, "task", &err, &failed)) || failed) {
             if (failed || clv_cli_parse_int(v, "--task", 1, 1000000, &task, &err))
+                goto bad;
+        } else if ((v = clv_cli_option(argc, argv, &i, "topk", &err, &failed)) || failed) {
+            if (failed || clv_cli_parse_int(v, "--topk", 1, 1000000, &topk, &err))
                 goto bad;
         } else if ((v = clv_cli_option(argc, argv, &i, "model", &err, &failed)) || failed) {
             if (failed)
@@ -112,27 +154,36 @@ int clv_cmd_predict(int argc, char **argv)
         } else if (clv_cli_is_flag(argv[i], "json"))
             as_json = 1;
         else if (argv[i][0] == '-' && argv[i][1]) {
-            fprintf(stderr, "clvit predict: unknown option '%s' (see clvit predict --help)\n", argv[i]);
+            static const char *const own[] = {"run", "task", "topk", "model", "weights", "mean", "std", "json",
+                                              "help", NULL};
+            char hint[160];
+            fprintf(stderr, "clvit predict: unknown option '%s'%s (see clvit predict --help)\n", argv[i],
+                    clv_cli_suggest(argv[i], own, 0, hint, sizeof hint));
             status = 2;
             goto done;
         } else
             files[nfiles++] = argv[i];
     }
     if (!!run == !!(model || weights)) {
-        clv_errf(&err, "give either --run DIR --task N, or --model NAME --weights FILE");
+        clv_errf(&err, "give either --run DIR --task N, or --weights FILE [--model NAME]");
         goto bad;
     }
     if (run && !task) {
         clv_errf(&err, "--run needs --task N (1-based)");
         goto bad;
     }
-    if (!run && (!model || !weights)) {
-        clv_errf(&err, "--model and --weights go together");
+    if (!run && !weights) {
+        clv_errf(&err, "--model needs --weights FILE");
         goto bad;
     }
     if (!nfiles) {
         clv_errf(&err, "no image given");
         goto bad;
+    }
+    if (!run && !model) {
+        if (model_from_file(weights, model_buf, sizeof model_buf, &err))
+            goto fail;
+        model = model_buf;
     }
     p = run ? clv_predictor_from_run(run, &err)
             : clv_predictor_from_weights(model, weights, has_mean ? mean : NULL, has_std ? std : NULL, &err);
@@ -146,38 +197,77 @@ int clv_cmd_predict(int argc, char **argv)
     }
     const clv_present *pr = clv_predictor_present(p);
     int K = clv_predictor_classes(p, task - 1);
+    if (topk > K)
+        topk = K;
     size_t per = (size_t)pr->out_c * pr->out_h * pr->out_w;
     x = clv_alloc_array(PREDICT_CHUNK * per, sizeof *x);
     logits = clv_alloc_array((size_t)PREDICT_CHUNK * K, sizeof *logits);
+    prob = malloc((size_t)K * sizeof *prob);
+    order = malloc((size_t)K * sizeof *order);
     arr = cJSON_CreateArray();
-    if (!x || !logits || !arr) {
+    if (!x || !logits || !prob || !order || !arr) {
         clv_errf(&err, "out of memory");
         goto fail;
     }
     for (int first = 0; first < nfiles; first += PREDICT_CHUNK) {
         int n = nfiles - first < PREDICT_CHUNK ? nfiles - first : PREDICT_CHUNK;
-        if (load_chunk(pr, files + first, n, x, &err) || clv_predictor_logits(p, task - 1, x, n, logits, &err))
+        int good = load_chunk(pr, files + first, n, x, ok, errors);
+        if (good && clv_predictor_logits(p, task - 1, x, good, logits, &err))
             goto fail;
-        for (int i = 0; i < n; i++) {
-            const float *row = logits + (size_t)i * K;
-            int local;
-            double prob;
-            softmax_max(row, K, &local, &prob);
+        for (int i = 0, g = 0; i < n; i++) {
+            const char *file = files[first + i];
+            if (errors[i] || g == good || ok[g] != i) {
+                unreadable++;
+                const char *msg = errors[i] ? errors[i] : "out of memory";
+                if (as_json) {
+                    cJSON *o = cJSON_CreateObject();
+                    cJSON_AddItemToArray(arr, o);
+                    cJSON_AddStringToObject(o, "image", file);
+                    cJSON_AddStringToObject(o, "error", msg);
+                } else
+                    printf("%s: error: %s\n", file, msg);
+                free(errors[i]);
+                errors[i] = NULL;
+                continue;
+            }
+            const float *row = logits + (size_t)g++ * K;
+            rank_labels(row, K, prob, order);
+            int local = order[0];
             int label = clv_predictor_class_id(p, task - 1, local);
+            const char *name = clv_predictor_class_name(p, task - 1, local);
             if (!as_json) {
-                printf("%s: task %d label %d (probability %.4f)\n", files[first + i], task, label, prob);
+                printf("%s: task %d label %d%s%s%s probability %.4f", file, task, label, name ? " (" : "",
+                       name ? name : "", name ? ")" : "", prob[local]);
+                for (int r = 1; r < topk; r++) {
+                    const char *nm = clv_predictor_class_name(p, task - 1, order[r]);
+                    printf("%s %d%s%s%s %.4f", r == 1 ? "; then" : ",", clv_predictor_class_id(p, task - 1, order[r]),
+                           nm ? " (" : "", nm ? nm : "", nm ? ")" : "", prob[order[r]]);
+                }
+                printf("\n");
                 continue;
             }
             cJSON *o = cJSON_CreateObject();
             cJSON_AddItemToArray(arr, o);
-            cJSON_AddStringToObject(o, "image", files[first + i]);
+            cJSON_AddStringToObject(o, "image", file);
             cJSON_AddNumberToObject(o, "task", task);
             cJSON *lg = cJSON_AddArrayToObject(o, "logits");
             for (int k = 0; k < K; k++)
                 cJSON_AddItemToArray(lg, cJSON_CreateNumber(row[k]));
             cJSON_AddNumberToObject(o, "label", label);
             cJSON_AddNumberToObject(o, "local_label", local);
-            cJSON_AddNumberToObject(o, "probability", prob);
+            if (name)
+                cJSON_AddStringToObject(o, "name", name);
+            cJSON_AddNumberToObject(o, "probability", prob[local]);
+            cJSON *top = cJSON_AddArrayToObject(o, "top");
+            for (int r = 0; r < topk; r++) {
+                cJSON *t = cJSON_CreateObject();
+                const char *nm = clv_predictor_class_name(p, task - 1, order[r]);
+                cJSON_AddNumberToObject(t, "label", clv_predictor_class_id(p, task - 1, order[r]));
+                if (nm)
+                    cJSON_AddStringToObject(t, "name", nm);
+                cJSON_AddNumberToObject(t, "probability", prob[order[r]]);
+                cJSON_AddItemToArray(top, t);
+            }
         }
     }
     if (as_json) {
@@ -189,7 +279,9 @@ int clv_cmd_predict(int argc, char **argv)
         puts(s);
         free(s);
     }
-    status = 0;
+    if (unreadable)
+        fprintf(stderr, "clvit predict: %d of %d images could not be read\n", unreadable, nfiles);
+    status = unreadable ? 1 : 0;
     goto done;
 bad:
     fprintf(stderr, "clvit predict: %s\n", err.msg);
@@ -199,9 +291,13 @@ fail:
     fprintf(stderr, "clvit predict: %s\n", err.msg);
     status = 1;
 done:
+    for (int i = 0; i < PREDICT_CHUNK; i++)
+        free(errors[i]);
     cJSON_Delete(arr);
     clv_free(x);
     clv_free(logits);
+    free(prob);
+    free(order);
     clv_predictor_free(p);
     free(files);
     return status;

@@ -13,7 +13,9 @@
 static void usage(FILE *out)
 {
     fprintf(out,
-            "usage: clvit report [--per-run] [--csv | --json] [--plot DIR] RUN_DIR...\n\n"
+            "usage: clvit report [--per-run] [--csv | --json] [--plot DIR] RUN...\n\n"
+            "A RUN is a run directory, its run.json, or a folder of runs (such as runs/default after make run;\n"
+            "searched up to 4 levels down). Anything else (plots/, other files) is skipped with a note.\n"
             "Runs that differ only in the seed (and in threads, eval batch, data root, checkpoint interval) and\n"
             "have finished as many tasks form a group: one row with the mean and sample standard deviation over\n"
             "its runs of average accuracy and forgetting; the marginal bits per task without heads (the mean over\n"
@@ -23,9 +25,10 @@ static void usage(FILE *out)
             "  --per-run    one row per run instead, then every accuracy matrix\n"
             "  --csv        the same rows as CSV\n"
             "  --json       groups and runs as JSON (keys in docs/methods.md)\n"
-            "  --plot DIR   also draw each accuracy matrix, and accuracy against marginal bits per task (one\n"
-            "               point per group, seed spread as error bars, the Pareto front), as PNG and SVG\n"
-            "A directory without run.json (such as plots/) is skipped with a note.\n");
+            "  --plot DIR   also draw each accuracy matrix, accuracy against marginal bits per task (one\n"
+            "               point per group, seed spread as error bars, the Pareto front) and each run's\n"
+            "               training loss and accuracy per task from its metrics.csv, as PNG and SVG\n"
+            );
 }
 
 int clv_cmd_report(int argc, char **argv)
@@ -33,9 +36,9 @@ int clv_cmd_report(int argc, char **argv)
     int csv = 0, json = 0, per_run = 0, n = 0, status = 1;
     const char *plot = NULL;
     clv_err err = {{0}};
-    clv_report_run *runs = calloc((size_t)argc, sizeof *runs);
-    if (!runs)
-        return 1;
+    clv_report_paths found = {0};
+    clv_warnings notes = {0};
+    clv_report_run *runs = NULL;
     for (int i = 1; i < argc; i++) {
         int failed = 0;
         const char *v;
@@ -57,33 +60,35 @@ int clv_cmd_report(int argc, char **argv)
             }
             plot = v;
         } else if (argv[i][0] == '-') {
-            fprintf(stderr, "clvit report: unknown option '%s' (see clvit report --help)\n", argv[i]);
+            static const char *const own[] = {"csv", "json", "per-run", "plot", "help", NULL};
+            char hint[160];
+            fprintf(stderr, "clvit report: unknown option '%s'%s (see clvit report --help)\n", argv[i],
+                    clv_cli_suggest(argv[i], own, 0, hint, sizeof hint));
             status = 2;
             goto done;
-        } else {
-            struct stat st;
-            if (stat(argv[i], &st)) {
-                fprintf(stderr, "clvit report: %s: %s\n", argv[i], strerror(errno));
-                goto done;
-            }
-            if (!clv_report_is_run_dir(argv[i])) {
-                fprintf(stderr, "clvit report: skipping %s (no run.json: not a run directory)\n", argv[i]);
-                continue;
-            }
-            if (clv_report_run_read(&runs[n], argv[i], &err)) {
-                fprintf(stderr, "clvit report: %s\n", err.msg);
-                goto done;
-            }
-            n++;
+        } else if (clv_report_find_runs(&found, argv[i], &notes, &err)) {
+            fprintf(stderr, "clvit report: %s\n", err.msg);
+            goto done;
         }
     }
+    for (int k = 0; k < notes.n; k++)
+        fprintf(stderr, "clvit report: %s\n", notes.items[k]);
+    if (found.n && !(runs = calloc((size_t)found.n, sizeof *runs))) {
+        fprintf(stderr, "clvit report: out of memory\n");
+        goto done;
+    }
+    for (; n < found.n; n++)
+        if (clv_report_run_read(&runs[n], found.dirs[n], &err)) {
+            fprintf(stderr, "clvit report: %s\n", err.msg);
+            goto done;
+        }
     if (csv && json) {
         fprintf(stderr, "clvit report: --csv and --json exclude each other\n");
         status = 2;
         goto done;
     }
     if (!n) {
-        fprintf(stderr, "clvit report: no run directory given (clvit report runs/*)\n");
+        fprintf(stderr, "clvit report: no run found in what was given (clvit report runs/*)\n");
         status = 2;
         goto done;
     }
@@ -112,5 +117,7 @@ done:
     for (int i = 0; i < n; i++)
         clv_report_run_free(&runs[i]);
     free(runs);
+    clv_report_paths_free(&found);
+    clv_warnings_clear(&notes);
     return status;
 }

@@ -29,13 +29,38 @@ static void usage(FILE *out, int pretrain)
     }
     fprintf(out,
             "usage: clvit train [--config FILE] [--set section.key=value]... [--<setting> VALUE]...\n"
-            "                   --out DIR [--resume [--force]] [--overwrite] [--quiet]\n\n"
+            "                   --out DIR [--resume [--force]] [--overwrite] [--quiet] [--compare-settings]\n\n"
             "Learns the tasks of a dataset one after another and writes DIR/run.json (accuracy matrix,\n"
             "forgetting, stored bits per task), DIR/results.csv and checkpoints. Ctrl-C writes a\n"
             "checkpoint and stops; --resume continues where it stopped (a changed setting is refused,\n"
-            "naming it, unless --force).\n\n"
+            "naming it, unless --force). --compare-settings trains nothing: it says how the settings given\n"
+            "differ from those DIR's run was made with (exit 0: the same, 3: they differ; threads, eval\n"
+            "batch, data root and checkpoint interval may differ).\n\n"
             "settings (flag, then its INI spelling [section] key):\n");
     clv_config_print_help(out);
+}
+
+/* --compare-settings: the settings given against those the run in dir was
+ * made with (tools/run_demo.sh trains a run again when they differ). */
+static int compare_settings(const char *cmd, clv_config *cfg, const char *dir, int pretrain)
+{
+    clv_err err = {{0}};
+    clv_run_record rec;
+    clv_config saved;
+    if (pretrain)
+        cfg->tasks = 1;
+    if (clv_run_record_read(&rec, &saved, dir, &err)) {
+        fprintf(stderr, "%s: %s\n", cmd, err.msg);
+        return 1;
+    }
+    clv_run_record_free(&rec);
+    char diff[4096];
+    if (!clv_config_diff(&saved, cfg, diff, sizeof diff)) {
+        printf("%s: the same settings\n", dir);
+        return 0;
+    }
+    printf("%s was made with other settings (recorded vs given): %s\n", dir, diff);
+    return 3;
 }
 
 /* train and pretrain share everything but the task layout and the export. */
@@ -66,7 +91,7 @@ static int train_main(int argc, char **argv, int pretrain)
     }
     clv_train_opts opts = {0};
     opts.progress = isatty(2) ? 2 : 1;
-    int force = 0;
+    int force = 0, compare = 0;
     for (int k = 0; k < nrest; k++) {
         int i = rest[k], failed = 0;
         const char *v;
@@ -86,8 +111,14 @@ static int train_main(int argc, char **argv, int pretrain)
             opts.overwrite = 1;
         else if (clv_cli_is_flag(argv[i], "quiet"))
             opts.progress = 0;
+        else if (clv_cli_is_flag(argv[i], "compare-settings"))
+            compare = 1;
         else {
-            fprintf(stderr, "%s: unknown option '%s' (see %s --help)\n", cmd, argv[i], cmd);
+            static const char *const own[] = {"out", "resume", "force", "overwrite", "quiet", "compare-settings",
+                                              "config", "set", "help", NULL};
+            char hint[160];
+            fprintf(stderr, "%s: unknown option '%s'%s (see %s --help)\n", cmd, argv[i],
+                    clv_cli_suggest(argv[i], own, 1, hint, sizeof hint), cmd);
             return 2;
         }
     }
@@ -99,6 +130,8 @@ static int train_main(int argc, char **argv, int pretrain)
         fprintf(stderr, "%s: --resume and --overwrite contradict each other\n", cmd);
         return 2;
     }
+    if (compare)
+        return compare_settings(cmd, &cfg, opts.out_dir, pretrain);
     if (opts.resume) {
         /* the run's own config, with the flags given now on top */
         clv_run_record rec;
@@ -135,6 +168,13 @@ static int train_main(int argc, char **argv, int pretrain)
         return 2;
     }
     opts.stop = &stop_requested;
+    /* run.json records the command as typed: "clvit train ..." */
+    char *command[258];
+    command[0] = "clvit";
+    for (int i = 0; i < argc; i++)
+        command[i + 1] = argv[i];
+    opts.argc = argc + 1;
+    opts.argv = command;
 
     /* under mpirun (built with make MPI=1): data-parallel ranks; rank 0 reports and writes */
     clv_dist dist;

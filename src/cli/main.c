@@ -3,6 +3,8 @@
 #include <string.h>
 
 #include "cli/commands.h"
+#include "cli/omp_wait.h"
+#include "clvit/version.h"
 
 static const struct {
     const char *name;
@@ -21,19 +23,25 @@ static const struct {
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: clvit <command> [options]   (clvit <command> --help for its options)\n\ncommands:\n");
+    fprintf(out, "usage: clvit <command> [options]   (clvit <command> --help for its options; clvit --version)\n\n"
+                 "commands:\n");
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         fprintf(out, "  %-8s %s\n", commands[i].name, commands[i].help);
 }
 
 int main(int argc, char **argv)
 {
+    clv_cli_passive_wait(argv);
     if (argc < 2) {
         usage(stderr);
         return 2;
     }
     if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
         usage(stdout);
+        return 0;
+    }
+    if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "version")) {
+        printf("clvit %s\n", CLV_VERSION);
         return 0;
     }
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)

@@ -43,15 +43,9 @@ clv_param *clv_params_add(clv_params *ps, const char *name, int ndim, const int6
             return NULL;
         }
     }
-    if (ps->count == ps->cap) {
-        int cap = ps->cap ? 2 * ps->cap : 64;
-        clv_param **items = realloc(ps->items, (size_t)cap * sizeof *items);
-        if (!items) {
-            clv_errf(err, "out of memory");
-            return NULL;
-        }
-        ps->items = items;
-        ps->cap = cap;
+    if (clv_grow(&ps->items, &ps->cap, (size_t)ps->count + 1)) {
+        clv_errf(err, "out of memory");
+        return NULL;
     }
     clv_param *p = calloc(1, sizeof *p);
     if (!p || !(p->data = clv_alloc_array(numel, sizeof(float)))) {
@@ -67,6 +61,55 @@ clv_param *clv_params_add(clv_params *ps, const char *name, int ndim, const int6
     p->lr_scale = 1.0f;
     ps->items[ps->count++] = p;
     return p;
+}
+
+clv_param *clv_params_add_init(clv_params *ps, const char *name, clv_init_kind init, float init_scale, int no_decay,
+                               int ndim, int64_t d0, int64_t d1, int64_t d2, int64_t d3, clv_err *err)
+{
+    const int64_t shape[CLV_MAX_DIMS] = {d0, d1, d2, d3};
+    clv_param *p = clv_params_add(ps, name, ndim, shape, err);
+    if (p) {
+        p->init = init;
+        p->init_scale = init_scale;
+        p->no_decay = no_decay;
+    }
+    return p;
+}
+
+int clv_params_append(clv_params *ps, clv_param *p, clv_err *err)
+{
+    if (clv_grow(&ps->items, &ps->cap, (size_t)ps->count + 1))
+        return clv_errf(err, "out of memory");
+    ps->items[ps->count++] = p;
+    return 0;
+}
+
+void clv_params_free_view(clv_params *ps)
+{
+    free(ps->items);
+    memset(ps, 0, sizeof *ps);
+}
+
+static float init_value(const clv_param *p, uint64_t key, int64_t j)
+{
+    switch (p->init) {
+    case CLV_INIT_ZERO: return 0.0f;
+    case CLV_INIT_ONE: return 1.0f;
+    case CLV_INIT_TRUNC_NORMAL: return clv_rng_trunc_normal(key, (uint64_t)j, p->init_scale);
+    case CLV_INIT_NORMAL: return p->init_scale * clv_rng_normal(key, (uint64_t)j);
+    case CLV_INIT_UNIFORM: return p->init_scale * (2.0f * clv_rng_uniform(key, (uint64_t)j) - 1.0f);
+    }
+    return 0.0f;
+}
+
+void clv_params_initialize(clv_params *ps, uint64_t seed)
+{
+    for (int k = 0; k < ps->count; k++) {
+        clv_param *p = ps->items[k];
+        const uint64_t key = clv_rng_key(seed, CLV_STREAM_INIT, (uint64_t)k, 0);
+        for (int64_t j = 0; j < p->numel; j++)
+            p->data[j] = init_value(p, key, j);
+    }
 }
 
 clv_param *clv_params_find(const clv_params *ps, const char *name)

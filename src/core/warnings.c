@@ -8,13 +8,11 @@
 int clv_warnings_add_text(clv_warnings *w, const char *text)
 {
     char *copy = strdup(text);
-    char **items = copy ? realloc(w->items, (size_t)(w->n + 1) * sizeof *items) : NULL;
-    if (!items) {
+    if (!copy || clv_grow(&w->items, &w->cap, (size_t)w->n + 1)) {
         free(copy);
         return -1;
     }
-    items[w->n++] = copy;
-    w->items = items;
+    w->items[w->n++] = copy;
     return 0;
 }
 
@@ -45,4 +43,5 @@ void clv_warnings_clear(clv_warnings *w)
     free(w->items);
     w->items = NULL;
     w->n = 0;
+    w->cap = 0;
 }

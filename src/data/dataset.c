@@ -62,10 +62,90 @@ int clv_dataset_flip_ok(const clv_dataset *ds)
     return 1;
 }
 
+static void free_names(char **names, int n)
+{
+    for (int i = 0; names && i < n; i++)
+        free(names[i]);
+    free(names);
+}
+
 void clv_dataset_free(clv_dataset *ds)
 {
-    if (ds)
-        ds->ops->free(ds);
+    if (!ds)
+        return;
+    char **names = ds->class_names;
+    int n = ds->n_class_names;
+    ds->ops->free(ds); /* frees ds itself */
+    free_names(names, n);
+}
+
+int clv_dataset_set_class_names(clv_dataset *ds, const char *const *names, int n, clv_err *err)
+{
+    char **copy = calloc((size_t)n + 1, sizeof *copy);
+    for (int i = 0; copy && i < n; i++)
+        if (!(copy[i] = strdup(names[i]))) {
+            free_names(copy, i);
+            copy = NULL;
+        }
+    if (!copy)
+        return clv_errf(err, "out of memory");
+    free_names(ds->class_names, ds->n_class_names);
+    ds->class_names = copy;
+    ds->n_class_names = n;
+    return 0;
+}
+
+/* The names the datasets' authors give their classes, in label order. */
+static const char *const fashion_mnist_names[10] = {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                                                    "Sandal",      "Shirt",   "Sneaker",  "Bag",   "Ankle boot"};
+static const char *const mnist_names[10] = {"0", "1", "2", "3", "4", "5", "6", "7", "8", "9"};
+static const char *const cifar10_names[10] = {"airplane", "automobile", "bird",  "cat",  "deer",
+                                              "dog",      "frog",       "horse", "ship", "truck"};
+
+/* CIFAR-100's binary archive names its classes in fine_label_names.txt, one a line; 0 if absent. */
+static int read_names_file(const char *path, int want, char ***names)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    char **v = calloc((size_t)want + 1, sizeof *v), line[256];
+    int n = 0;
+    while (v && n < want && fgets(line, sizeof line, f)) {
+        line[strcspn(line, "\r\n")] = 0;
+        if (*line && !(v[n++] = strdup(line)))
+            break;
+    }
+    fclose(f);
+    if (!v || n != want || !v[n - 1]) {
+        free_names(v, n);
+        return 0;
+    }
+    *names = v;
+    return want;
+}
+
+static int name_classes(const char *kind, const char *dir, clv_dataset *train, clv_dataset *test, clv_err *err)
+{
+    const char *const *names = NULL;
+    char **owned = NULL;
+    int n = 0;
+    if (!strcmp(kind, "fashion-mnist"))
+        names = fashion_mnist_names, n = 10;
+    else if (!strcmp(kind, "mnist"))
+        names = mnist_names, n = 10;
+    else if (!strcmp(kind, "cifar10"))
+        names = cifar10_names, n = 10;
+    else if (!strcmp(kind, "cifar100")) {
+        char path[1100];
+        snprintf(path, sizeof path, "%s/fine_label_names.txt", dir);
+        if ((n = read_names_file(path, 100, &owned)))
+            names = (const char *const *)owned;
+    }
+    int rc = 0;
+    if (n)
+        rc = clv_dataset_set_class_names(train, names, n, err) || clv_dataset_set_class_names(test, names, n, err);
+    free_names(owned, n);
+    return rc ? -1 : 0;
 }
 
 /* dir/name, or dir/name.gz when only that exists; NULL if neither. */
@@ -139,9 +219,10 @@ static int open_cifar_pair(const kind_info *k, const char *root, clv_dataset **t
         return -1;
     snprintf(name, sizeof name, "%s test", k->kind);
     const char *one[1] = {test_path};
-    if (clv_cifar_open(one, 1, c100, name, test, err)) {
+    if (clv_cifar_open(one, 1, c100, name, test, err) || name_classes(k->kind, dir, *train, *test, err)) {
         clv_dataset_free(*train);
-        *train = NULL;
+        clv_dataset_free(*test);
+        *train = *test = NULL;
         return -1;
     }
     return 0;
@@ -176,5 +257,11 @@ int clv_dataset_open_pair(const char *kind, const char *root, clv_dataset **trai
         return -1;
     }
     (*train)->num_classes = (*test)->num_classes = k->classes;
+    if (strncmp(kind, "cifar", 5) && name_classes(kind, root, *train, *test, err)) {
+        clv_dataset_free(*train);
+        clv_dataset_free(*test);
+        *train = *test = NULL;
+        return -1;
+    }
     return 0;
 }

@@ -18,18 +18,8 @@ int clv_path_is_inside(const char *root_real, const char *path)
 
 int clv_file_list_add(clv_file_list *fl, const char *path, int32_t label, clv_err *err)
 {
-    if (fl->n == fl->cap) {
-        int64_t cap = fl->cap ? 2 * fl->cap : 256;
-        char **p = realloc(fl->paths, (size_t)cap * sizeof *p);
-        if (p)
-            fl->paths = p;
-        int32_t *l = realloc(fl->labels, (size_t)cap * sizeof *l);
-        if (l)
-            fl->labels = l;
-        if (!p || !l)
-            return clv_errf(err, "out of memory listing images");
-        fl->cap = cap;
-    }
+    if (clv_grow(&fl->paths, &fl->cap_paths, fl->n + 1) || clv_grow(&fl->labels, &fl->cap_labels, fl->n + 1))
+        return clv_errf(err, "out of memory listing images");
     if (!(fl->paths[fl->n] = strdup(path)))
         return clv_errf(err, "out of memory listing images");
     fl->labels[fl->n++] = label;

@@ -9,7 +9,8 @@
 typedef struct clv_file_list {
     char **paths;    /* n malloc'ed paths */
     int32_t *labels; /* n labels */
-    int64_t n, cap;
+    int64_t n;
+    size_t cap_paths, cap_labels;
 } clv_file_list;
 
 /* 1 if path (which exists) resolves, links followed, to a file inside the

@@ -174,6 +174,7 @@ int clv_decathlon_open(const char *root, const char *domains, clv_dataset **trai
     *train = *test = NULL;
     clv_file_list ftr = {0}, fte = {0};
     int32_t *group = NULL, *group2 = NULL;
+    size_t group_cap = 0;
     int n_groups = 0, n_classes = 0, rc = -1;
     char list[512], path[CLV_PATH_LEN + 128], root_real[PATH_MAX];
     if (!realpath(root, root_real))
@@ -204,12 +205,10 @@ int clv_decathlon_open(const char *root, const char *domains, clv_dataset **trai
         }
         cJSON_Delete(jv);
         free(cats);
-        int32_t *g = realloc(group, (size_t)(n_classes + nc) * sizeof *g);
-        if (!g) {
+        if (clv_grow(&group, &group_cap, (size_t)n_classes + (size_t)nc)) {
             clv_errf(err, "out of memory");
             goto done;
         }
-        group = g;
         for (int c = 0; c < nc; c++)
             group[n_classes + c] = n_groups;
         n_classes += nc;

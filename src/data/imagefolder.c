@@ -14,7 +14,8 @@
 
 typedef struct names {
     char **v;
-    int n, cap;
+    int n;
+    size_t cap;
 } names;
 
 static void names_free(names *s)
@@ -51,15 +52,7 @@ static int list(const char *dir, int want_dirs, names *out, clv_err *err)
             continue;
         if (want_dirs ? !S_ISDIR(st.st_mode) : !(S_ISREG(st.st_mode) && is_image_name(e->d_name)))
             continue;
-        if (out->n == out->cap) {
-            int cap = out->cap ? 2 * out->cap : 64;
-            char **v = realloc(out->v, (size_t)cap * sizeof *v);
-            if (!v)
-                break;
-            out->v = v;
-            out->cap = cap;
-        }
-        if (!(out->v[out->n] = strdup(e->d_name)))
+        if (clv_grow(&out->v, &out->cap, (size_t)out->n + 1) || !(out->v[out->n] = strdup(e->d_name)))
             break;
         out->n++;
     }
@@ -140,11 +133,16 @@ int clv_imagefolder_open(const char *root, clv_dataset **train, clv_dataset **te
     }
     if (open_split(root, "train", &tr, train, err) || open_split(root, "val", &tr, test, err))
         goto done;
+    /* a class is its folder's name */
+    if (clv_dataset_set_class_names(*train, (const char *const *)tr.v, tr.n, err) ||
+        clv_dataset_set_class_names(*test, (const char *const *)tr.v, tr.n, err))
+        goto done;
     rc = 0;
 done:
     if (rc) {
         clv_dataset_free(*train);
-        *train = NULL;
+        clv_dataset_free(*test);
+        *train = *test = NULL;
     }
     names_free(&tr);
     names_free(&va);

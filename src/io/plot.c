@@ -55,25 +55,77 @@ void plot_text_centered(cairo_t *cr, double x, double y, const char *s)
 
 #define CELL 56
 #define MARGIN 70
+#define BAR_W 16  /* the colour bar right of the matrix */
+#define BAR_GAP 24
+
+/* The colour scale of a run's matrix: chance (of its task with the most
+ * classes) to 100, so that 97 and 99.8 differ visibly where 0-100 made them alike. */
+static double chance_floor(const clv_report_run *r)
+{
+    int most = 2;
+    for (int t = 0; t < r->rec.n_tasks; t++)
+        if (r->rec.tasks[t].n_classes > most)
+            most = r->rec.tasks[t].n_classes;
+    return 100.0 / most;
+}
+
+static void colour_bar(cairo_t *cr, double x, double y, double hgt, double lo)
+{
+    double rgb[3];
+    for (int k = 0; k < (int)hgt; k++) {
+        ramp(1.0 - k / hgt, rgb);
+        cairo_set_source_rgb(cr, rgb[0], rgb[1], rgb[2]);
+        cairo_rectangle(cr, x, y + k, BAR_W, 1.5);
+        cairo_fill(cr);
+    }
+    cairo_set_source_rgb(cr, 0, 0, 0);
+    cairo_set_line_width(cr, 1);
+    cairo_rectangle(cr, x, y, BAR_W, hgt);
+    cairo_stroke(cr);
+    cairo_set_font_size(cr, 10);
+    /* round ticks: every 10 points from the first multiple of 10 above chance, and chance itself */
+    for (double v = ceil(lo / 10 + 1e-9) * 10; v <= 100; v += 10) {
+        double ty = y + (100 - v) / (100 - lo) * hgt;
+        char s[16];
+        snprintf(s, sizeof s, "%.0f", v);
+        cairo_move_to(cr, x + BAR_W, ty);
+        cairo_line_to(cr, x + BAR_W + 4, ty);
+        cairo_stroke(cr);
+        cairo_move_to(cr, x + BAR_W + 6, ty + 3.5);
+        cairo_show_text(cr, s);
+    }
+    char s[32];
+    snprintf(s, sizeof s, "%.4g chance", lo);
+    cairo_move_to(cr, x + BAR_W + 6, y + hgt + 3.5);
+    cairo_show_text(cr, s);
+}
 
 static void draw_matrix(cairo_t *cr, const void *ctx, int w, int h)
 {
     const clv_report_run *r = ctx;
     int T = r->rec.n_tasks;
+    const double lo = chance_floor(r);
     cairo_set_source_rgb(cr, 1, 1, 1);
     cairo_paint(cr);
     cairo_select_font_face(cr, "sans-serif", CAIRO_FONT_SLANT_NORMAL, CAIRO_FONT_WEIGHT_NORMAL);
-    cairo_set_font_size(cr, 13);
+    cairo_set_font_size(cr, 12);
     cairo_set_source_rgb(cr, 0, 0, 0);
-    char title[256];
-    snprintf(title, sizeof title, "%s, %s: accuracy (%%)", r->cfg.method, r->cfg.model);
-    plot_text_centered(cr, w / 2.0, 22, title);
+    char title[CLV_PATH_LEN + 256];
+    snprintf(title, sizeof title, "%.200s: %s, %s on %s", r->dir, r->cfg.method, r->cfg.model, r->cfg.data);
+    plot_text_centered(cr, w / 2.0, 16, title);
+    double avg = clv_run_record_average_accuracy(&r->rec), fg = clv_run_record_forgetting(&r->rec);
+    if (isnan(avg))
+        snprintf(title, sizeof title, "test accuracy (%%); no task finished");
+    else
+        snprintf(title, sizeof title, "test accuracy (%%): average %.2f, forgetting %.2f points after task %d", avg, fg,
+                 clv_run_record_last_row(&r->rec) + 1);
+    plot_text_centered(cr, w / 2.0, 32, title);
     cairo_set_font_size(cr, 11);
-    plot_text_centered(cr, MARGIN + T * CELL / 2.0, 46, "evaluated task");
+    plot_text_centered(cr, MARGIN + T * CELL / 2.0, 50, "evaluated task");
     for (int i = 0; i < T; i++) {
         char s[16];
         snprintf(s, sizeof s, "%d", i + 1);
-        plot_text_centered(cr, MARGIN + (i + 0.5) * CELL, MARGIN - 10, s);
+        plot_text_centered(cr, MARGIN + (i + 0.5) * CELL, MARGIN - 8, s);
         plot_text_centered(cr, MARGIN - 14, MARGIN + (i + 0.5) * CELL, s);
     }
     cairo_save(cr);
@@ -86,7 +138,7 @@ static void draw_matrix(cairo_t *cr, const void *ctx, int w, int h)
             double a = clv_run_record_acc(&r->rec, i, j), rgb[3];
             if (isnan(a))
                 continue;
-            ramp(a / 100.0, rgb);
+            ramp((a - lo) / (100 - lo), rgb);
             cairo_set_source_rgb(cr, rgb[0], rgb[1], rgb[2]);
             cairo_rectangle(cr, MARGIN + j * CELL, MARGIN + i * CELL, CELL - 1, CELL - 1);
             cairo_fill(cr);
@@ -96,6 +148,7 @@ static void draw_matrix(cairo_t *cr, const void *ctx, int w, int h)
             snprintf(s, sizeof s, "%.1f", a);
             plot_text_centered(cr, MARGIN + (j + 0.5) * CELL, MARGIN + (i + 0.5) * CELL, s);
         }
+    colour_bar(cr, MARGIN + T * CELL + BAR_GAP, MARGIN, T * CELL - 1, lo);
     (void)h;
 }
 
@@ -103,10 +156,10 @@ int clv_report_plot(const clv_report_run *runs, int n, const char *dir, clv_err 
 {
     char base[CLV_PATH_LEN + 128];
     for (int i = 0; i < n; i++) {
-        int T = runs[i].rec.n_tasks, side = 2 * MARGIN + T * CELL;
+        int T = runs[i].rec.n_tasks, side = 2 * MARGIN + T * CELL, wide = side + BAR_GAP + BAR_W + 60;
         snprintf(base, sizeof base, "%s/matrix-%d-%s", dir, i + 1, runs[i].cfg.method);
-        if (plot_render(base, side > 360 ? side : 360, side, draw_matrix, &runs[i], err))
+        if (plot_render(base, wide > 480 ? wide : 480, side, draw_matrix, &runs[i], err))
             return -1;
     }
-    return plot_accuracy_vs_bits(runs, n, dir, err);
+    return plot_accuracy_vs_bits(runs, n, dir, err) || plot_curves(runs, n, dir, err) ? -1 : 0;
 }

@@ -16,4 +16,8 @@ void plot_text_centered(cairo_t *cr, double x, double y, const char *s);
 /* accuracy-vs-bits.png/.svg in dir: one point per group of runs. */
 int plot_accuracy_vs_bits(const clv_report_run *runs, int n, const char *dir, clv_err *err);
 
+/* curves-<i>-<method>.png/.svg in dir: loss and training accuracy per step
+ * of each run with a metrics.csv (plot_curves.c). */
+int plot_curves(const clv_report_run *runs, int n, const char *dir, clv_err *err);
+
 #endif

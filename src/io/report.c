@@ -128,6 +128,28 @@ done:
     free(models);
 }
 
+/* Groups by average accuracy, best first (unfinished, NAN, last; ties in order of appearance). */
+static int *accuracy_order(const clv_report_group *g, int ng)
+{
+    int *order = malloc(((size_t)ng + 1) * sizeof *order);
+    if (!order)
+        return NULL;
+    for (int k = 0; k < ng; k++) {
+        int j = k;
+        for (; j > 0; j--) {
+            double a = g[order[j - 1]].accuracy.mean, b = g[k].accuracy.mean;
+            if (!(isnan(a) ? !isnan(b) : !isnan(b) && b > a))
+                break;
+            order[j] = order[j - 1];
+        }
+        order[j] = k;
+    }
+    return order;
+}
+
+/* The group table comes last, after the warnings and the method x backbone
+ * table, so that it is what a terminal shows when `make run` ends; storage
+ * in KiB (bits in --csv and --json) keeps it narrow. */
 void clv_report_markdown(const clv_report_run *runs, int n, FILE *out)
 {
     clv_report_group *g = NULL;
@@ -137,30 +159,52 @@ void clv_report_markdown(const clv_report_run *runs, int n, FILE *out)
         fprintf(out, "(no table: %s)\n", err.msg);
         return;
     }
-    int with_settings = 0;
-    for (int k = 0; k < ng; k++)
-        with_settings |= g[k].settings[0] != 0;
-    fprintf(out, "| method | model | rank |%s runs | tasks | avg acc (%%) | forgetting | marginal/task (bits) | "
-                 "marginal/task (KiB) | one-time (bits) | heads/task (bits) | zero mask bits (%%) | task warnings |\n"
-                 "| --- | --- | ---: |%s ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n",
-            with_settings ? " settings |" : "", with_settings ? " --- |" : "");
-    for (int k = 0; k < ng; k++) {
-        const clv_report_run *r = &runs[g[k].runs[0]];
-        char rank[16], acc[64], fg[64], mb[64], mk[64], ot[64], hd[64], zs[64];
-        rank_text(rank, sizeof rank, &r->cfg);
-        fprintf(out, "| %s | %s | %s |", r->cfg.method, r->cfg.model, rank);
-        if (with_settings)
-            fprintf(out, " %s |", g[k].settings);
-        fprintf(out, " %d | %d/%d | %s | %s | %s | %s | %s | %s | %s | %d |\n", g[k].n_runs, g[k].tasks_done,
-                r->rec.n_tasks, stat_text(acc, sizeof acc, g[k].accuracy, 2, 1, 1),
-                stat_text(fg, sizeof fg, g[k].forgetting, 2, 1, 1),
-                stat_text(mb, sizeof mb, g[k].marginal_bits, 0, 1, 0),
-                stat_text(mk, sizeof mk, g[k].marginal_bits, 2, 1 / 8192.0, 0),
-                stat_text(ot, sizeof ot, g[k].one_time_bits, 0, 1, 0), stat_text(hd, sizeof hd, g[k].head_bits, 0, 1, 0),
-                stat_text(zs, sizeof zs, g[k].zero_share, 2, 100, 1), g[k].task_warnings);
+    int *order = accuracy_order(g, ng);
+    if (!order) {
+        fprintf(out, "(no table: out of memory)\n");
+        clv_report_groups_free(g, ng);
+        return;
     }
     warnings_markdown(runs, n, out);
     grid_markdown(runs, g, ng, out);
+    int with_settings = 0, with_rank = 0, one_model = 1, one_data = 1;
+    for (int k = 0; k < ng; k++) {
+        const clv_config *c = &runs[g[k].runs[0]].cfg;
+        with_settings |= g[k].settings[0] != 0;
+        with_rank |= clv_report_uses_rank(c->method);
+        one_model &= !strcmp(c->model, runs[0].cfg.model);
+        one_data &= !strcmp(c->data, runs[0].cfg.data);
+    }
+    if (ng)
+        fprintf(out, "\n%d run%s%s%s%s%s, best average accuracy first; storage in KiB: marginal per task without "
+                     "heads, one-time, heads per task (docs/methods.md)\n\n",
+                n, n == 1 ? "" : "s", one_data ? " on " : "", one_data ? runs[0].cfg.data : "",
+                one_model ? " with " : "", one_model ? runs[0].cfg.model : "");
+    fprintf(out, "| method |%s%s%s runs | tasks | acc (%%) | forgetting | KiB/task | one-time | heads | "
+                 "mask 0s (%%) | warnings |\n| --- |%s%s%s ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n",
+            one_model ? "" : " model |", with_rank ? " K |" : "", with_settings ? " settings |" : "",
+            one_model ? "" : " --- |", with_rank ? " ---: |" : "", with_settings ? " --- |" : "");
+    for (int o = 0; o < ng; o++) {
+        const int k = order[o];
+        const clv_report_run *r = &runs[g[k].runs[0]];
+        char rank[16], acc[64], fg[64], mk[64], ot[64], hd[64], zs[64];
+        rank_text(rank, sizeof rank, &r->cfg);
+        fprintf(out, "| %s |", r->cfg.method);
+        if (!one_model)
+            fprintf(out, " %s |", r->cfg.model);
+        if (with_rank)
+            fprintf(out, " %s |", rank);
+        if (with_settings)
+            fprintf(out, " %s |", g[k].settings);
+        fprintf(out, " %d | %d/%d | %s | %s | %s | %s | %s | %s | %d |\n", g[k].n_runs, g[k].tasks_done,
+                r->rec.n_tasks, stat_text(acc, sizeof acc, g[k].accuracy, 2, 1, 1),
+                stat_text(fg, sizeof fg, g[k].forgetting, 2, 1, 1),
+                stat_text(mk, sizeof mk, g[k].marginal_bits, 2, 1 / 8192.0, 0),
+                stat_text(ot, sizeof ot, g[k].one_time_bits, 2, 1 / 8192.0, 0),
+                stat_text(hd, sizeof hd, g[k].head_bits, 2, 1 / 8192.0, 0),
+                stat_text(zs, sizeof zs, g[k].zero_share, 2, 100, 1), g[k].task_warnings);
+    }
+    free(order);
     clv_report_groups_free(g, ng);
 }
 

@@ -27,12 +27,8 @@ static char *slurp(const char *path)
     char *buf = NULL;
     size_t len = 0, cap = 0;
     for (;;) {
-        if (len + 4096 + 1 > cap) {
-            char *nb = realloc(buf, cap = 2 * cap + 4096 + 1);
-            if (!nb)
-                break;
-            buf = nb;
-        }
+        if (clv_grow_array((void **)&buf, &cap, len + 4096 + 1, 1, 8192))
+            break;
         size_t got = fread(buf + len, 1, cap - len - 1, f);
         len += got;
         if (!got)
@@ -46,10 +42,9 @@ static char *slurp(const char *path)
 
 static int add_warning(clv_report_run *run, const char *prefix, const char *text)
 {
-    char **w = realloc(run->warnings, (size_t)(run->n_warnings + 1) * sizeof *w);
-    if (!w)
+    if (clv_grow(&run->warnings, &run->cap_warnings, (size_t)run->n_warnings + 1))
         return -1;
-    run->warnings = w;
+    char **w = run->warnings;
     size_t len = strlen(prefix) + strlen(text) + 1;
     if (!(w[run->n_warnings] = malloc(len)))
         return -1;
@@ -136,6 +131,7 @@ void clv_report_run_free(clv_report_run *run)
     free(run->warnings);
     run->warnings = NULL;
     run->n_warnings = 0;
+    run->cap_warnings = 0;
 }
 
 double clv_report_bits_per_task(const clv_report_run *run)

@@ -12,6 +12,7 @@
 
 #include "clvit/atomic_file.h"
 #include "clvit/storage_summary.h"
+#include "clvit/version.h"
 #include "io/data_manifest.h"
 #include "io/run_record_checks.h"
 #include "clvit/input_file.h"
@@ -30,8 +31,33 @@ int clv_run_record_init(clv_run_record *r, int n_tasks, clv_err *err)
     return 0;
 }
 
+static void free_class_names(clv_task_record *tr)
+{
+    for (int k = 0; tr->class_names && k < tr->n_classes; k++)
+        free(tr->class_names[k]);
+    free(tr->class_names);
+    tr->class_names = NULL;
+}
+
+int clv_task_record_name_classes(clv_task_record *tr, char *const *names, int n_names, clv_err *err)
+{
+    free_class_names(tr);
+    for (int k = 0; k < tr->n_classes; k++)
+        if (!names || tr->classes[k] < 0 || tr->classes[k] >= n_names || !names[tr->classes[k]])
+            return 0;
+    if (!(tr->class_names = calloc((size_t)tr->n_classes + 1, sizeof *tr->class_names)))
+        return clv_errf(err, "out of memory");
+    for (int k = 0; k < tr->n_classes; k++)
+        if (!(tr->class_names[k] = strdup(names[tr->classes[k]]))) {
+            free_class_names(tr);
+            return clv_errf(err, "out of memory");
+        }
+    return 0;
+}
+
 void clv_task_record_free(clv_task_record *tr)
 {
+    free_class_names(tr);
     free(tr->classes);
     tr->classes = NULL;
     clv_mask_density_free(&tr->masks);
@@ -68,6 +94,9 @@ void clv_run_record_free(clv_run_record *r)
     free(r->tasks);
     free(r->rank_caps);
     free(r->acc);
+    for (int i = 0; i < r->n_commands; i++)
+        free(r->commands[i]);
+    free(r->commands);
     clv_warnings_clear(&r->warnings);
     memset(r, 0, sizeof *r);
 }
@@ -116,6 +145,28 @@ double clv_run_record_forgetting(const clv_run_record *r)
 
 static cJSON *number_or_null(double v) { return isnan(v) ? cJSON_CreateNull() : cJSON_CreateNumber(v); }
 
+/* A setting as a typed JSON value. Numbers are written as the settings
+ * table formats them (raw), so a float is its shortest round-trip text and
+ * a 64-bit seed loses no digit; a seed beyond 2^53, which JSON readers hold
+ * in a double, stays a string. */
+static cJSON *setting_json(const clv_config *cfg, const clv_setting *s)
+{
+    char v[CLV_PATH_LEN];
+    clv_config_format(cfg, s, v, sizeof v);
+    switch (s->type) {
+    case CLV_SET_BOOL:
+        return cJSON_CreateBool(!strcmp(v, "true"));
+    case CLV_SET_STR:
+        return cJSON_CreateString(v);
+    case CLV_SET_U64:
+        if (strtoull(v, NULL, 10) > (1ull << 53))
+            return cJSON_CreateString(v);
+        return cJSON_CreateRaw(v);
+    default:
+        return cJSON_CreateRaw(v);
+    }
+}
+
 static cJSON *config_json(const clv_config *cfg)
 {
     cJSON *root = cJSON_CreateObject();
@@ -124,12 +175,79 @@ static cJSON *config_json(const clv_config *cfg)
         cJSON *sec = cJSON_GetObjectItemCaseSensitive(root, s->section);
         if (!sec)
             sec = cJSON_AddObjectToObject(root, s->section);
-        char v[CLV_PATH_LEN];
-        clv_config_format(cfg, s, v, sizeof v);
-        /* values as text: exact round trip through clv_config_set */
-        cJSON_AddStringToObject(sec, s->key, v);
+        cJSON_AddItemToObject(sec, s->key, setting_json(cfg, s));
     }
     return root;
+}
+
+/* A setting of run.json back as the text clv_config_set reads: a string as
+ * it is (every run.json before settings were typed), a number or a boolean
+ * as text; NULL for anything else. */
+static const char *setting_text(const cJSON *v, char *buf, size_t len)
+{
+    if (cJSON_IsString(v))
+        return v->valuestring;
+    if (cJSON_IsBool(v))
+        return cJSON_IsTrue(v) ? "true" : "false";
+    if (!cJSON_IsNumber(v))
+        return NULL;
+    double d = v->valuedouble;
+    if (d == floor(d) && fabs(d) < 9007199254740992.0)
+        snprintf(buf, len, "%.0f", d);
+    else
+        snprintf(buf, len, "%.17g", d); /* read as a float by clv_config_set: the float written */
+    return buf;
+}
+
+/* One line a shell reads back as these arguments. */
+static char *shell_quote_join(int argc, char *const *argv)
+{
+    size_t cap = 1;
+    for (int i = 0; i < argc; i++)
+        cap += 4 * strlen(argv[i]) + 3;
+    char *out = malloc(cap), *o = out;
+    if (!out)
+        return NULL;
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        int plain = *a != 0;
+        for (const char *c = a; *c; c++)
+            if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./=:,+@%", *c))
+                plain = 0;
+        if (i)
+            *o++ = ' ';
+        if (plain) {
+            o += sprintf(o, "%s", a);
+            continue;
+        }
+        *o++ = '\'';
+        for (const char *c = a; *c; c++)
+            o += *c == '\'' ? sprintf(o, "'\\''") : sprintf(o, "%c", *c);
+        *o++ = '\'';
+    }
+    *o = 0;
+    return out;
+}
+
+static int add_command_text(clv_run_record *r, const char *line)
+{
+    char *copy = strdup(line);
+    char **items = copy ? realloc(r->commands, (size_t)(r->n_commands + 1) * sizeof *items) : NULL;
+    if (!items) {
+        free(copy);
+        return -1;
+    }
+    items[r->n_commands++] = copy;
+    r->commands = items;
+    return 0;
+}
+
+int clv_run_record_add_command(clv_run_record *r, int argc, char *const *argv, clv_err *err)
+{
+    char *line = shell_quote_join(argc, argv);
+    int rc = line ? add_command_text(r, line) : -1;
+    free(line);
+    return rc ? clv_errf(err, "out of memory") : 0;
 }
 
 /* A task's storage by kind (bits and elements) and its split (clvit/storage_summary.h). */
@@ -204,6 +322,7 @@ int clv_run_record_write(const clv_run_record *r, const clv_config *cfg, const c
 {
     cJSON *root = cJSON_CreateObject();
     cJSON_AddStringToObject(root, "format", "clvit-run-1");
+    cJSON_AddStringToObject(root, "clvit_version", CLV_VERSION);
     cJSON_AddStringToObject(root, "status", r->status);
     cJSON_AddStringToObject(root, "method", cfg->method);
     cJSON_AddStringToObject(root, "model", cfg->model);
@@ -232,6 +351,9 @@ int clv_run_record_write(const clv_run_record *r, const clv_config *cfg, const c
         cJSON *o = cJSON_CreateObject();
         cJSON_AddNumberToObject(o, "task", t + 1);
         cJSON_AddItemToObject(o, "classes", cJSON_CreateIntArray(tr->classes, tr->n_classes));
+        if (tr->class_names)
+            cJSON_AddItemToObject(o, "class_names",
+                                  cJSON_CreateStringArray((const char *const *)tr->class_names, tr->n_classes));
         cJSON_AddNumberToObject(o, "train_images", (double)tr->train_images);
         cJSON_AddNumberToObject(o, "test_images", (double)tr->test_images);
         cJSON_AddBoolToObject(o, "done", tr->done);
@@ -264,6 +386,9 @@ int clv_run_record_write(const clv_run_record *r, const clv_config *cfg, const c
     cJSON_AddNumberToObject(root, "threads", r->threads);
     run_checks_run_to_json(root, r);
     cJSON_AddItemToObject(root, "config", config_json(cfg));
+    cJSON *cmds = cJSON_AddArrayToObject(root, "commands");
+    for (int i = 0; i < r->n_commands; i++)
+        cJSON_AddItemToArray(cmds, cJSON_CreateString(r->commands[i]));
 
     char *text = cJSON_Print(root);
     cJSON_Delete(root);
@@ -381,9 +506,15 @@ int clv_run_record_read(clv_run_record *r, clv_config *cfg, const char *dir, clv
         const clv_setting *s = clv_config_setting(i);
         const cJSON *sec = cJSON_GetObjectItemCaseSensitive(conf, s->section);
         const cJSON *v = sec ? cJSON_GetObjectItemCaseSensitive(sec, s->key) : NULL;
-        if (!cJSON_IsString(v))
+        char num[64];
+        const char *text = setting_text(v, num, sizeof num);
+        if (!v)
             continue; /* a setting newer than the run keeps its default */
-        if (clv_config_set(cfg, s, v->valuestring, err)) {
+        if (!text) {
+            clv_errf(err, "%s: config %s.%s is neither a string, a number nor a boolean", path, s->section, s->key);
+            goto done;
+        }
+        if (clv_config_set(cfg, s, text, err)) {
             clv_err_prefix(err, "%s", path);
             goto done;
         }
@@ -455,6 +586,24 @@ int clv_run_record_read(clv_run_record *r, clv_config *cfg, const char *dir, clv
             }
             tr->classes[k] = (int32_t)c;
         }
+        const cJSON *names = cJSON_GetObjectItemCaseSensitive(o, "class_names"); /* absent before they were kept */
+        if (names && (!cJSON_IsArray(names) || cJSON_GetArraySize(names) != tr->n_classes)) {
+            clv_errf(err, "%s: task %d: class_names is not an array of %d names", path, t + 1, tr->n_classes);
+            goto done;
+        }
+        if (names) {
+            if (!(tr->class_names = calloc((size_t)tr->n_classes + 1, sizeof *tr->class_names))) {
+                clv_errf(err, "out of memory");
+                goto done;
+            }
+            for (int k = 0; k < tr->n_classes; k++) {
+                const cJSON *nm = cJSON_GetArrayItem(names, k);
+                if (!cJSON_IsString(nm) || !(tr->class_names[k] = strdup(nm->valuestring))) {
+                    clv_errf(err, "%s: task %d: class_names[%d] is not a string", path, t + 1, k);
+                    goto done;
+                }
+            }
+        }
         /* counts: absent in older files (0), else whole numbers in range */
         static const char *const count_keys[] = {"train_images", "test_images", "stored_bits", "head_bits",
                                                  "trainable_params"};
@@ -485,6 +634,14 @@ int clv_run_record_read(clv_run_record *r, clv_config *cfg, const char *dir, clv
         clv_storage_infer_one_time_tasks(r, cfg->method);
     if (run_checks_run_from_json(root, r, path, err))
         goto done;
+    const cJSON *cmds = cJSON_GetObjectItemCaseSensitive(root, "commands"), *cmd; /* absent before they were kept */
+    cJSON_ArrayForEach(cmd, cmds)
+    {
+        if (cJSON_IsString(cmd) && add_command_text(r, cmd->valuestring)) {
+            clv_errf(err, "out of memory");
+            goto done;
+        }
+    }
     rc = 0;
 done:
     cJSON_Delete(root);

@@ -466,9 +466,11 @@ typedef struct {
 
 struct clv_st_writer {
     w_entry *e;
-    int n, cap;
+    int n;
+    size_t cap;
     char **keys, **vals;
-    int n_meta, cap_meta;
+    int n_meta;
+    size_t cap_keys, cap_vals;
 };
 
 clv_st_writer *clv_st_writer_new(void) { return calloc(1, sizeof(clv_st_writer)); }
@@ -503,14 +505,8 @@ int clv_st_writer_add(clv_st_writer *w, const char *name, clv_dtype dtype, int n
     for (int d = 0; d < ndim; d++)
         if (shape[d] < 0 || clv_mul_overflow(bytes, (size_t)shape[d], &bytes))
             return clv_errf(err, "tensor '%s': invalid shape", name);
-    if (w->n == w->cap) {
-        int cap = w->cap ? 2 * w->cap : 32;
-        w_entry *e = realloc(w->e, (size_t)cap * sizeof *e);
-        if (!e)
-            return clv_errf(err, "out of memory");
-        w->e = e;
-        w->cap = cap;
-    }
+    if (clv_grow(&w->e, &w->cap, (size_t)w->n + 1))
+        return clv_errf(err, "out of memory");
     w_entry *e = &w->e[w->n];
     memset(e, 0, sizeof *e);
     if (!(e->name = strdup(name)))
@@ -545,18 +541,9 @@ int clv_st_writer_meta(clv_st_writer *w, const char *key, const char *value, clv
             w->vals[i] = v;
             return 0;
         }
-    if (w->n_meta == w->cap_meta) {
-        int cap = w->cap_meta ? 2 * w->cap_meta : 8;
-        char **k = realloc(w->keys, (size_t)cap * sizeof *k);
-        if (!k)
-            return clv_errf(err, "out of memory");
-        w->keys = k;
-        char **v = realloc(w->vals, (size_t)cap * sizeof *v);
-        if (!v)
-            return clv_errf(err, "out of memory");
-        w->vals = v;
-        w->cap_meta = cap;
-    }
+    if (clv_grow(&w->keys, &w->cap_keys, (size_t)w->n_meta + 1) ||
+        clv_grow(&w->vals, &w->cap_vals, (size_t)w->n_meta + 1))
+        return clv_errf(err, "out of memory");
     w->keys[w->n_meta] = strdup(key);
     w->vals[w->n_meta] = strdup(value);
     if (!w->keys[w->n_meta] || !w->vals[w->n_meta])

@@ -1,7 +1,8 @@
 /* Batch normalization over the channel columns of an NHWC matrix (see
  * clvit/kernels_cnn.h). Column sums run over fixed blocks of rows in
  * double, each block on one thread, and the blocks are added in order, so
- * the statistics do not depend on the thread count. */
+ * the statistics do not depend on the thread count. The kernels take their
+ * scratch from the caller (clv_batchnorm_scratch_doubles) and never allocate. */
 #include "clvit/kernels_cnn.h"
 
 #include <math.h>
@@ -10,32 +11,21 @@
 
 #define ROW_BLOCK 256
 
-/* out[c] = sum_n f(n, c) for the two per-channel sums the kernels need:
- * mode 0: s0 = sum x, mode 1: s0 = sum (x - m)^2, mode 2: s0 = sum dy,
- * s1 = sum dy (x - m) rstd. */
-static void column_sums(double *s0, double *s1, const float *a, const float *bb, const double *m, const double *rstd,
-                        int64_t N, int64_t C, int mode)
+int64_t clv_batchnorm_scratch_doubles(int64_t N, int64_t C)
 {
     const int64_t nb = (N + ROW_BLOCK - 1) / ROW_BLOCK;
-    double *part = calloc((size_t)(nb * C * 2), sizeof(double));
-    if (!part) { /* fall back to one block: same arithmetic order per block is lost, but never crash */
-        memset(s0, 0, (size_t)C * sizeof *s0);
-        if (s1)
-            memset(s1, 0, (size_t)C * sizeof *s1);
-        for (int64_t n = 0; n < N; n++)
-            for (int64_t c = 0; c < C; c++) {
-                const double v = a[n * C + c];
-                if (mode == 0)
-                    s0[c] += v;
-                else if (mode == 1)
-                    s0[c] += (v - m[c]) * (v - m[c]);
-                else {
-                    s0[c] += v;
-                    s1[c] += v * ((double)bb[n * C + c] - m[c]) * rstd[c];
-                }
-            }
-        return;
-    }
+    /* the row blocks' partial sums, four per-channel sums in double, three per-channel floats */
+    return nb * C * 2 + 4 * C + (3 * C + 1) / 2;
+}
+
+/* out[c] = sum_n f(n, c) for the two per-channel sums the kernels need:
+ * mode 0: s0 = sum x, mode 1: s0 = sum (x - m)^2, mode 2: s0 = sum dy,
+ * s1 = sum dy (x - m) rstd. part: the row blocks' partial sums. */
+static void column_sums(double *s0, double *s1, const float *a, const float *bb, const double *m, const double *rstd,
+                        int64_t N, int64_t C, int mode, double *part)
+{
+    const int64_t nb = (N + ROW_BLOCK - 1) / ROW_BLOCK;
+    memset(part, 0, (size_t)(nb * C * 2) * sizeof *part);
 #pragma omp parallel for schedule(static) if (N * C > 65536)
     for (int64_t blk = 0; blk < nb; blk++) {
         double *p0 = part + blk * C * 2, *p1 = p0 + C;
@@ -69,34 +59,39 @@ static void column_sums(double *s0, double *s1, const float *a, const float *bb,
         if (s1)
             s1[c] = t1;
     }
-    free(part);
 }
 
-void clv_batchnorm_stats(float *mean, float *var, const float *x, int64_t N, int64_t C)
+/* The scratch's parts (see clv_batchnorm_scratch_doubles). */
+typedef struct bn_scratch {
+    double *part, *sums; /* sums: 4 C */
+    float *f;            /* 3 C */
+} bn_scratch;
+
+static bn_scratch split(double *scratch, int64_t N, int64_t C)
 {
-    double *s = malloc((size_t)C * 2 * sizeof(double));
-    float *mf = malloc((size_t)C * sizeof(float));
-    if (!s || !mf) {
-        free(s);
-        free(mf);
-        for (int64_t c = 0; c < C; c++)
-            mean[c] = 0.0f, var[c] = 1.0f;
-        return;
-    }
-    column_sums(s, NULL, x, NULL, NULL, NULL, N, C, 0);
+    const int64_t nb = (N + ROW_BLOCK - 1) / ROW_BLOCK;
+    bn_scratch b = {.part = scratch, .sums = scratch + nb * C * 2};
+    b.f = (float *)(b.sums + 4 * C);
+    return b;
+}
+
+void clv_batchnorm_stats(float *mean, float *var, const float *x, int64_t N, int64_t C, double *scratch)
+{
+    bn_scratch sc = split(scratch, N, C);
+    double *s = sc.sums;
+    float *mf = sc.f;
+    column_sums(s, NULL, x, NULL, NULL, NULL, N, C, 0, sc.part);
     for (int64_t c = 0; c < C; c++)
         mf[c] = (float)(s[c] / (double)N);
     /* second pass around the float mean the normalization will use */
     double *m = s + C;
     for (int64_t c = 0; c < C; c++)
         m[c] = mf[c];
-    column_sums(s, NULL, x, NULL, m, NULL, N, C, 1);
+    column_sums(s, NULL, x, NULL, m, NULL, N, C, 1, sc.part);
     for (int64_t c = 0; c < C; c++) {
         mean[c] = mf[c];
         var[c] = (float)(s[c] / (double)N);
     }
-    free(s);
-    free(mf);
 }
 
 void clv_batchnorm_update_running(float *run_mean, float *run_var, const float *mean, const float *var, int64_t N,
@@ -130,18 +125,17 @@ void clv_batchnorm_apply(float *y, const float *x, const float *mean, const floa
 }
 
 void clv_batchnorm_backward(float *dx, float *dgamma, float *dbeta, const float *dy, const float *x, const float *mean,
-                            const float *rstd, const float *gamma, int64_t N, int64_t C, int batch_stats)
+                            const float *rstd, const float *gamma, int64_t N, int64_t C, int batch_stats,
+                            double *scratch)
 {
     if (!dx && !dgamma && !dbeta)
         return;
-    double *s = calloc((size_t)C * 4, sizeof(double));
-    if (!s)
-        return;
-    double *sdy = s, *sdyx = s + C, *m = s + 2 * C, *r = s + 3 * C;
+    bn_scratch sc = split(scratch, N, C);
+    double *sdy = sc.sums, *sdyx = sc.sums + C, *m = sc.sums + 2 * C, *r = sc.sums + 3 * C;
     for (int64_t c = 0; c < C; c++)
         m[c] = mean[c], r[c] = rstd[c];
     /* sdy = sum dy, sdyx = sum dy xhat */
-    column_sums(sdy, sdyx, dy, x, m, r, N, C, 2);
+    column_sums(sdy, sdyx, dy, x, m, r, N, C, 2, sc.part);
     for (int64_t c = 0; c < C; c++) {
         if (dgamma)
             dgamma[c] += (float)sdyx[c];
@@ -149,12 +143,7 @@ void clv_batchnorm_backward(float *dx, float *dgamma, float *dbeta, const float 
             dbeta[c] += (float)sdy[c];
     }
     if (dx) {
-        float *k0 = malloc((size_t)C * 3 * sizeof(float));
-        if (!k0) {
-            free(s);
-            return;
-        }
-        float *k1 = k0 + C, *k2 = k0 + 2 * C;
+        float *k0 = sc.f, *k1 = k0 + C, *k2 = k0 + 2 * C;
         /* dx = gamma rstd (dy - [batch] (sum dy + xhat sum dy xhat) / N) */
         for (int64_t c = 0; c < C; c++) {
             k0[c] = gamma[c] * rstd[c];
@@ -170,9 +159,7 @@ void clv_batchnorm_backward(float *dx, float *dgamma, float *dbeta, const float 
                 dxr[c] += k0[c] * (dyr[c] - k1[c] - xhat * k2[c]);
             }
         }
-        free(k0);
     }
-    free(s);
 }
 
 void clv_relu_mask(float *dy, const float *y, int64_t n)

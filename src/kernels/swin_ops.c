@@ -152,12 +152,10 @@ void clv_window_bias_forward(float *bias, const float *table, const int32_t *idx
             bias[h * N * N + t] = table[(int64_t)idx[t] * H + h];
 }
 
-void clv_window_bias_backward(float *dtable, const float *dS, const int32_t *idx, int64_t Bw, int64_t N, int64_t H)
+void clv_window_bias_backward(float *dtable, const float *dS, const int32_t *idx, int64_t Bw, int64_t N, int64_t H,
+                              double *sum)
 {
     const int64_t NN = N * N;
-    double *sum = malloc((size_t)(H * NN) * sizeof *sum);
-    if (!sum)
-        return;
     /* the sum over windows of each (h, i, j) on one thread, in window order;
      * then the scatter into the table, serially, in (h, i, j) order */
 #pragma omp parallel for schedule(static) if (Bw * H * NN > 65536)
@@ -171,5 +169,4 @@ void clv_window_bias_backward(float *dtable, const float *dS, const int32_t *idx
     for (int64_t h = 0; h < H; h++)
         for (int64_t t = 0; t < NN; t++)
             dtable[(int64_t)idx[t] * H + h] += (float)sum[h * NN + t];
-    free(sum);
 }

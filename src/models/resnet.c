@@ -14,6 +14,7 @@
  * PyTorch's train mode) when the model is training and the norm's weight is
  * trainable; with the running statistics otherwise (evaluation, and a frozen
  * base), where it is a fixed per-channel affine map. */
+#include "clvit/arena.h"
 #include "clvit/kernels_cnn.h"
 #include "clvit/model.h"
 
@@ -22,13 +23,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { INIT_ZERO, INIT_ONE, INIT_KAIMING };
-
 #define BN_MOMENTUM 0.1f
 
 typedef struct convbn {
     clv_wlayer conv;
-    int widx;                       /* index in m->wlayers */
     int64_t cin, cout, k, s, p;
     int64_t H, W, Ho, Wo;           /* input and output spatial size */
     clv_param *g, *b, *rm, *rv;     /* bn weight, bias, running mean, running var */
@@ -55,18 +53,18 @@ typedef struct resnet {
     int64_t act_max;       /* largest activation, floats per image */
     int64_t cols_max;      /* largest im2col matrix, floats per image */
     int64_t feat_hw;       /* pixels per image of the last stage */
-    unsigned char *init_kind;
 
+    int64_t lay_B;         /* the batch the layouts below carve for */
     int64_t cap_B, B;      /* arena batch; batch of the last training forward (0: none) */
-    float *fwd, *cols, *tmp;
+    clv_arena fwd;
+    float *cols, *tmp;
     float *xin, *stem_a, *pooled;
     int32_t *argmax;
-    float *bwd, *gA, *gB, *gt, *dz, *dcols, *dxin;
+    double *bn_scratch;    /* the batch-norm kernels' */
+    clv_arena bwd;
+    float *gA, *gB, *gt, *dz, *dcols, *dxin;
     int64_t bwd_cap_B;
-    float **zsave;
-    int64_t *zsave_cap;
-    float *wscratch;
-    int64_t wscratch_n;
+    clv_arena wscratch;    /* the weight layers' backward scratch */
 } resnet;
 
 /* ---- buffers ---- */
@@ -76,12 +74,75 @@ static int needs_cols(const convbn *c) { return !(c->k == 1 && c->s == 1 && c->p
 
 static void free_arenas(resnet *r)
 {
-    clv_free(r->fwd);
-    clv_free(r->argmax);
-    clv_free(r->bwd);
-    r->fwd = r->bwd = NULL;
-    r->argmax = NULL;
+    clv_arena_free(&r->fwd);
+    clv_arena_free(&r->bwd);
     r->cap_B = r->bwd_cap_B = 0;
+}
+
+static int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
+
+/* The largest scratch a batch norm of the network needs for batch B. */
+static int64_t bn_scratch_doubles(const resnet *r, int64_t B)
+{
+    int64_t n = clv_batchnorm_scratch_doubles(B * rows_of(&r->stem), r->stem.cout);
+    for (int i = 0; i < r->n_blocks; i++) {
+        const rblock *bk = &r->blocks[i];
+        n = max64(n, clv_batchnorm_scratch_doubles(B * rows_of(&bk->c1), bk->c1.cout));
+        n = max64(n, clv_batchnorm_scratch_doubles(B * rows_of(&bk->c2), bk->c2.cout));
+        if (bk->has_ds)
+            n = max64(n, clv_batchnorm_scratch_doubles(B * rows_of(&bk->ds), bk->ds.cout));
+    }
+    return n;
+}
+
+/* The training arena for batch r->lay_B: input, every conv's output, its norm's, the shared im2col
+ * matrix, the shortcut's output and the batch norms' scratch. */
+static void fwd_layout(void *ctx, clv_carver *c)
+{
+    resnet *r = ctx;
+    const int64_t B = r->lay_B;
+    const clv_resnet_config *cf = &r->cfg;
+    r->xin = clv_carve_floats(c, B, (int64_t)cf->img_size * cf->img_size, cf->in_chans);
+    r->stem.z = clv_carve_floats(c, B, rows_of(&r->stem), r->stem.cout);
+    r->stem_a = clv_carve_floats(c, B, rows_of(&r->stem), r->stem.cout);
+    r->pooled = r->pool ? clv_carve_floats(c, B, r->Hp * r->Wp, r->stem.cout) : r->stem_a;
+    r->argmax = r->pool ? clv_carve_i32(c, B, r->Hp * r->Wp, r->stem.cout) : NULL;
+    r->cols = clv_carve_floats(c, B, r->cols_max, 1);
+    r->tmp = clv_carve_floats(c, B, r->act_max, 1);
+    r->bn_scratch = clv_carve(c, bn_scratch_doubles(r, B), 1, 1, sizeof(double));
+    const float *x = r->pooled;
+    for (int i = 0; i < r->n_blocks; i++) {
+        rblock *bk = &r->blocks[i];
+        bk->x = (float *)x;
+        bk->c1.z = clv_carve_floats(c, B, rows_of(&bk->c1), bk->c1.cout);
+        bk->a1 = clv_carve_floats(c, B, rows_of(&bk->c1), bk->c1.cout);
+        bk->c2.z = clv_carve_floats(c, B, rows_of(&bk->c2), bk->c2.cout);
+        if (bk->has_ds)
+            bk->ds.z = clv_carve_floats(c, B, rows_of(&bk->ds), bk->ds.cout);
+        bk->y = clv_carve_floats(c, B, rows_of(&bk->c2), bk->c2.cout);
+        x = bk->y;
+    }
+}
+
+static void bwd_layout(void *ctx, clv_carver *c)
+{
+    resnet *r = ctx;
+    const int64_t B = r->lay_B;
+    r->gA = clv_carve_floats(c, B, r->act_max, 1);
+    r->gB = clv_carve_floats(c, B, r->act_max, 1);
+    r->gt = clv_carve_floats(c, B, r->act_max, 1);
+    r->dz = clv_carve_floats(c, B, r->act_max, 1);
+    r->dcols = clv_carve_floats(c, B, r->cols_max, 1);
+    r->dxin = clv_carve_floats(c, B, (int64_t)r->cfg.img_size * r->cfg.img_size, r->cfg.in_chans);
+}
+
+static int lay_out(clv_model *m, clv_arena *a, clv_arena_layout layout, int64_t B, const char *what, clv_err *err)
+{
+    resnet *r = m->impl;
+    char ctx[160];
+    snprintf(ctx, sizeof ctx, "%s: %s buffers for batch %lld", m->info.name, what, (long long)B);
+    r->lay_B = B;
+    return clv_arena_lay_out(a, layout, r, ctx, err);
 }
 
 static int ensure_fwd(clv_model *m, int64_t B, clv_err *err)
@@ -90,46 +151,8 @@ static int ensure_fwd(clv_model *m, int64_t B, clv_err *err)
     if (B <= r->cap_B)
         return 0;
     free_arenas(r);
-    const clv_resnet_config *c = &r->cfg;
-    int64_t per = (int64_t)c->img_size * c->img_size * c->in_chans /* xin */ + 2 * rows_of(&r->stem) * r->stem.cout +
-                  r->Hp * r->Wp * r->stem.cout + r->cols_max + r->act_max /* tmp */;
-    for (int i = 0; i < r->n_blocks; i++) {
-        const rblock *bk = &r->blocks[i];
-        per += 2 * rows_of(&bk->c1) * bk->c1.cout /* z1, a1 */ + 2 * rows_of(&bk->c2) * bk->c2.cout /* z2, y */;
-        if (bk->has_ds)
-            per += rows_of(&bk->ds) * bk->ds.cout;
-    }
-    size_t n;
-    if (clv_mul_overflow((size_t)per, (size_t)B, &n) || !(r->fwd = clv_alloc_array(n, sizeof(float))) ||
-        (r->pool && !(r->argmax = clv_alloc_array((size_t)(B * r->Hp * r->Wp * r->stem.cout), sizeof(int32_t))))) {
-        free_arenas(r);
-        return clv_errf(err, "%s: out of memory for the activations of batch %lld (%.0f MiB)", m->info.name,
-                        (long long)B, (double)per * (double)B * 4.0 / 1048576.0);
-    }
-    float *p = r->fwd;
-#define TAKE(ptr, floats) (ptr = p, p += (floats) * B)
-    TAKE(r->xin, (int64_t)c->img_size * c->img_size * c->in_chans);
-    TAKE(r->stem.z, rows_of(&r->stem) * r->stem.cout);
-    TAKE(r->stem_a, rows_of(&r->stem) * r->stem.cout);
-    if (r->pool)
-        TAKE(r->pooled, r->Hp * r->Wp * r->stem.cout);
-    else
-        r->pooled = r->stem_a;
-    TAKE(r->cols, r->cols_max);
-    TAKE(r->tmp, r->act_max);
-    const float *x = r->pooled;
-    for (int i = 0; i < r->n_blocks; i++) {
-        rblock *bk = &r->blocks[i];
-        bk->x = (float *)x;
-        TAKE(bk->c1.z, rows_of(&bk->c1) * bk->c1.cout);
-        TAKE(bk->a1, rows_of(&bk->c1) * bk->c1.cout);
-        TAKE(bk->c2.z, rows_of(&bk->c2) * bk->c2.cout);
-        if (bk->has_ds)
-            TAKE(bk->ds.z, rows_of(&bk->ds) * bk->ds.cout);
-        TAKE(bk->y, rows_of(&bk->c2) * bk->c2.cout);
-        x = bk->y;
-    }
-#undef TAKE
+    if (lay_out(m, &r->fwd, fwd_layout, B, "activation", err))
+        return -1;
     r->cap_B = B;
     return 0;
 }
@@ -139,43 +162,10 @@ static int ensure_bwd(clv_model *m, clv_err *err)
     resnet *r = m->impl;
     if (r->bwd_cap_B >= r->cap_B)
         return 0;
-    clv_free(r->bwd);
     r->bwd_cap_B = 0;
-    const int64_t B = r->cap_B, img = (int64_t)r->cfg.img_size * r->cfg.img_size * r->cfg.in_chans;
-    const int64_t per = 4 * r->act_max + r->cols_max + img;
-    size_t n;
-    if (clv_mul_overflow((size_t)per, (size_t)B, &n) || !(r->bwd = clv_alloc_array(n, sizeof(float))))
-        return clv_errf(err, "%s: out of memory for the gradients of batch %lld", m->info.name, (long long)B);
-    float *p = r->bwd;
-    r->gA = p, p += B * r->act_max;
-    r->gB = p, p += B * r->act_max;
-    r->gt = p, p += B * r->act_max;
-    r->dz = p, p += B * r->act_max;
-    r->dcols = p, p += B * r->cols_max;
-    r->dxin = p;
-    r->bwd_cap_B = B;
-    return 0;
-}
-
-/* The pre-scale output buffer of a scaled weight layer (training only). */
-static int zsave_for(clv_model *m, const convbn *c, float **z, clv_err *err)
-{
-    resnet *r = m->impl;
-    const clv_wlayer *l = m->wlayers[c->widx];
-    *z = NULL;
-    if (!m->training || !clv_wlayer_scale(l))
-        return 0;
-    const int i = c->widx;
-    if (r->zsave_cap[i] < r->cap_B) {
-        clv_free(r->zsave[i]);
-        r->zsave_cap[i] = 0;
-        size_t n;
-        if (clv_mul_overflow((size_t)(r->cap_B * rows_of(c)), (size_t)c->cout, &n) ||
-            !(r->zsave[i] = clv_alloc_array(n, sizeof(float))))
-            return clv_errf(err, "%s: out of memory for the scaled outputs of %s", m->info.name, l->name);
-        r->zsave_cap[i] = r->cap_B;
-    }
-    *z = r->zsave[i];
+    if (lay_out(m, &r->bwd, bwd_layout, r->cap_B, "gradient", err))
+        return -1;
+    r->bwd_cap_B = r->cap_B;
     return 0;
 }
 
@@ -191,13 +181,11 @@ static int convbn_forward(clv_model *m, convbn *c, const float *x, int64_t B, fl
         clv_im2col(r->cols, x, B, c->H, c->W, c->cin, c->k, c->s, c->p);
         in = r->cols;
     }
-    float *zs;
-    if (zsave_for(m, c, &zs, err))
+    if (clv_wlayer_forward(&c->conv, c->z, in, N, m->training ? CLV_WL_TRAIN : CLV_WL_INFER, err))
         return -1;
-    clv_wlayer_forward(&c->conv, c->z, zs, in, N);
     c->batch_stats = m->training && c->g->trainable;
     if (c->batch_stats) {
-        clv_batchnorm_stats(c->mean, c->var, c->z, N, c->cout);
+        clv_batchnorm_stats(c->mean, c->var, c->z, N, c->cout, r->bn_scratch);
         clv_batchnorm_update_running(c->rm->data, c->rv->data, c->mean, c->var, N, c->cout, BN_MOMENTUM);
     } else {
         memcpy(c->mean, c->rm->data, (size_t)c->cout * sizeof(float));
@@ -272,13 +260,13 @@ static int any_trains(const resnet *r)
 
 /* dout: gradient of the norm's output (pre-relu, already masked).
  * dinput (may be NULL) += gradient of the conv's input x. */
-static void convbn_backward(clv_model *m, convbn *c, const float *dout, const float *x, float *dinput, int64_t B)
+static int convbn_backward(resnet *r, convbn *c, const float *dout, const float *x, float *dinput, int64_t B,
+                           clv_err *err)
 {
-    resnet *r = m->impl;
     const int64_t N = B * rows_of(c);
     memset(r->dz, 0, (size_t)(N * c->cout) * sizeof(float));
     clv_batchnorm_backward(r->dz, grad_of(c->g), grad_of(c->b), dout, c->z, c->mean, c->rstd, c->g->data, N, c->cout,
-                           c->batch_stats);
+                           c->batch_stats, r->bn_scratch);
     const float *in = x;
     if (needs_cols(c) && wl_trains(&c->conv)) { /* the weight gradient needs the im2col matrix again */
         clv_im2col(r->cols, x, B, c->H, c->W, c->cin, c->k, c->s, c->p);
@@ -293,33 +281,10 @@ static void convbn_backward(clv_model *m, convbn *c, const float *dout, const fl
             dcols = dinput; /* a 1x1 stride-1 conv: the columns are the input */
         }
     }
-    clv_wlayer_backward(&c->conv, dcols, r->dz, in, r->zsave[c->widx], N, r->wscratch);
+    if (clv_wlayer_backward(&c->conv, dcols, r->dz, in, NULL, N, &r->wscratch, err))
+        return -1;
     if (dinput && needs_cols(c))
         clv_col2im(dinput, r->dcols, B, c->H, c->W, c->cin, c->k, c->s, c->p);
-}
-
-static int prepare_scaled(clv_model *m, int64_t B, clv_err *err)
-{
-    resnet *r = m->impl;
-    int64_t need = 0;
-    for (int i = 0; i < m->n_wlayers; i++) {
-        const clv_wlayer *l = m->wlayers[i];
-        if (!clv_wlayer_scale(l))
-            continue;
-        if (!r->zsave[i] || r->zsave_cap[i] < B)
-            return clv_errf(err, "%s: %s gained an output scale between forward and backward", m->info.name,
-                            l->name);
-        const int64_t n = clv_wlayer_scratch_floats(l, B * r->act_max); /* act_max >= its rows per image */
-        if (n > need)
-            need = n;
-    }
-    if (need > r->wscratch_n) {
-        clv_free(r->wscratch);
-        r->wscratch_n = 0;
-        if (!(r->wscratch = clv_alloc_array((size_t)need, sizeof(float))))
-            return clv_errf(err, "%s: out of memory for the adapter scratch", m->info.name);
-        r->wscratch_n = need;
-    }
     return 0;
 }
 
@@ -331,7 +296,9 @@ static int resnet_backward(clv_model *m, const float *dfeats, float *dx, clv_err
         return clv_errf(err, "%s: backward without a successful training forward (training = 1)", m->info.name);
     if (!dx && !any_trains(r))
         return 0;
-    if (ensure_bwd(m, err) || prepare_scaled(m, B, err))
+    if (clv_wlayers_check_saved(m->wlayers, m->n_wlayers, err)) /* before any gradient is touched */
+        return clv_err_prefix(err, "%s", m->info.name);
+    if (ensure_bwd(m, err))
         return -1;
     const rblock *last = &r->blocks[r->n_blocks - 1];
     float *dy = r->gA, *dnext = r->gB;
@@ -345,13 +312,16 @@ static int resnet_backward(clv_model *m, const float *dfeats, float *dx, clv_err
         const int64_t n1 = B * rows_of(&bk->c1) * bk->c1.cout;
         float *da1 = r->gt;
         memset(da1, 0, (size_t)n1 * sizeof(float));
-        convbn_backward(m, &bk->c2, dy, bk->a1, da1, B);
+        if (convbn_backward(r, &bk->c2, dy, bk->a1, da1, B, err))
+            return -1;
         clv_relu_mask(da1, bk->a1, n1);
         const int64_t nx = B * bk->c1.H * bk->c1.W * bk->c1.cin;
         memset(dnext, 0, (size_t)nx * sizeof(float));
-        convbn_backward(m, &bk->c1, da1, bk->x, dnext, B);
+        if (convbn_backward(r, &bk->c1, da1, bk->x, dnext, B, err))
+            return -1;
         if (bk->has_ds) {
-            convbn_backward(m, &bk->ds, dy, bk->x, dnext, B);
+            if (convbn_backward(r, &bk->ds, dy, bk->x, dnext, B, err))
+                return -1;
         } else {
 #pragma omp parallel for schedule(static) if (nx > 65536)
             for (int64_t j = 0; j < nx; j++)
@@ -374,7 +344,8 @@ static int resnet_backward(clv_model *m, const float *dfeats, float *dx, clv_err
     const int64_t nin = B * c->img_size * c->img_size * c->in_chans;
     if (dx)
         memset(r->dxin, 0, (size_t)nin * sizeof(float));
-    convbn_backward(m, &r->stem, dstem, r->xin, dx ? r->dxin : NULL, B);
+    if (convbn_backward(r, &r->stem, dstem, r->xin, dx ? r->dxin : NULL, B, err))
+        return -1;
     if (dx)
         clv_nchw_to_nhwc_backward(dx, r->dxin, B, c->in_chans, c->img_size, c->img_size);
     return 0;
@@ -384,23 +355,8 @@ static int resnet_backward(clv_model *m, const float *dfeats, float *dx, clv_err
 
 static void resnet_init(clv_model *m, uint64_t seed)
 {
-    resnet *r = m->impl;
-    for (int k = 0; k < m->params.count; k++) {
-        clv_param *p = m->params.items[k];
-        const uint64_t key = clv_rng_key(seed, CLV_STREAM_INIT, (uint64_t)k, 0);
-        /* kaiming_normal_(mode="fan_out", nonlinearity="relu"): std = sqrt(2 / (Cout k k)) */
-        const float std = p->ndim == 4 ? sqrtf(2.0f / (float)(p->shape[0] * p->shape[2] * p->shape[3])) : 0.0f;
-        for (int64_t j = 0; j < p->numel; j++) {
-            switch (r->init_kind[k]) {
-            case INIT_ZERO: p->data[j] = 0.0f; break;
-            case INIT_ONE: p->data[j] = 1.0f; break;
-            case INIT_KAIMING: p->data[j] = std * clv_rng_normal(key, (uint64_t)j); break;
-            }
-        }
-    }
-    for (int i = 0; i < m->n_wlayers; i++)
-        if (m->wlayers[i]->adapter && m->wlayers[i]->adapter->ops->invalidate)
-            m->wlayers[i]->adapter->ops->invalidate(m->wlayers[i]->adapter);
+    clv_params_initialize(&m->params, seed);
+    clv_wlayers_invalidate(m->wlayers, m->n_wlayers);
 }
 
 static void free_convbn(convbn *c)
@@ -414,12 +370,9 @@ static void resnet_free(clv_model *m)
     resnet *r = m->impl;
     if (r) {
         free_arenas(r);
-        clv_free(r->wscratch);
-        if (r->zsave)
-            for (int i = 0; i < m->n_wlayers; i++)
-                clv_free(r->zsave[i]);
-        free(r->zsave);
-        free(r->zsave_cap);
+        clv_arena_free(&r->wscratch);
+        for (int i = 0; m->wlayers && i < m->n_wlayers; i++)
+            clv_wlayer_release(m->wlayers[i]);
         free_convbn(&r->stem);
         for (int i = 0; r->blocks && i < r->n_blocks; i++) {
             free_convbn(&r->blocks[i].c1);
@@ -427,7 +380,6 @@ static void resnet_free(clv_model *m)
             free_convbn(&r->blocks[i].ds);
         }
         free(r->blocks);
-        free(r->init_kind);
         free(r);
     }
     clv_params_free(&m->params);
@@ -444,23 +396,6 @@ static const clv_model_ops resnet_ops = {
 
 /* ---- construction ---- */
 
-static clv_param *add(clv_model *m, int kind, clv_err *err, const char *name, int ndim, int64_t d0, int64_t d1,
-                      int64_t d2, int64_t d3)
-{
-    resnet *r = m->impl;
-    const int64_t shape[4] = {d0, d1, d2, d3};
-    clv_param *p = clv_params_add(&m->params, name, ndim, shape, err);
-    if (!p)
-        return NULL;
-    unsigned char *kinds = realloc(r->init_kind, (size_t)m->params.count);
-    if (!kinds) {
-        clv_errf(err, "out of memory");
-        return NULL;
-    }
-    r->init_kind = kinds;
-    kinds[m->params.count - 1] = (unsigned char)kind;
-    return p;
-}
 
 /* conv "<conv>.weight" [cout x cin x k x k] and norm "<bn>.{weight,bias,running_mean,running_var}" */
 static int add_convbn(clv_model *m, convbn *c, const char *conv, const char *bn, int64_t cin, int64_t cout, int64_t k,
@@ -478,16 +413,17 @@ static int add_convbn(clv_model *m, convbn *c, const char *conv, const char *bn,
     c->conv.out = cout;
     c->conv.in = cin * k * k;
     snprintf(name, sizeof name, "%s.weight", conv);
-    if (!(c->conv.weight = add(m, INIT_KAIMING, err, name, 4, cout, cin, k, k)))
+    /* kaiming_normal_(mode="fan_out", nonlinearity="relu"): std = sqrt(2 / (Cout k k)) */
+    const float std = sqrtf(2.0f / (float)(cout * k * k));
+    if (!(c->conv.weight = clv_params_add_init(&m->params, name, CLV_INIT_NORMAL, std, 0, 4, cout, cin, k, k, err)))
         return -1;
     static const char *const what[4] = {"weight", "bias", "running_mean", "running_var"};
-    static const int kinds[4] = {INIT_ONE, INIT_ZERO, INIT_ZERO, INIT_ONE};
+    static const clv_init_kind kinds[4] = {CLV_INIT_ONE, CLV_INIT_ZERO, CLV_INIT_ZERO, CLV_INIT_ONE};
     clv_param **slot[4] = {&c->g, &c->b, &c->rm, &c->rv};
     for (int i = 0; i < 4; i++) {
         snprintf(name, sizeof name, "%s.%s", bn, what[i]);
-        if (!(*slot[i] = add(m, kinds[i], err, name, 1, cout, 0, 0, 0)))
+        if (!(*slot[i] = clv_params_add_init(&m->params, name, kinds[i], 0.0f, 1, 1, cout, 0, 0, 0, err)))
             return -1;
-        (*slot[i])->no_decay = 1;
         (*slot[i])->buffer = i >= 2;
         (*slot[i])->norm = 1;
     }
@@ -495,7 +431,6 @@ static int add_convbn(clv_model *m, convbn *c, const char *conv, const char *bn,
         return clv_errf(err, "out of memory");
     c->var = c->mean + cout;
     c->rstd = c->mean + 2 * cout;
-    c->widx = m->n_wlayers;
     m->wlayers[m->n_wlayers++] = &c->conv;
     const int64_t act = c->Ho * c->Wo * cout, cols = needs_cols(c) ? c->Ho * c->Wo * cin * k * k : 0;
     if (act > r->act_max)
@@ -504,6 +439,7 @@ static int add_convbn(clv_model *m, convbn *c, const char *conv, const char *bn,
         r->act_max = H * W * cin;
     if (cols > r->cols_max)
         r->cols_max = cols;
+
     m->info.flops_per_image += 2.0 * (double)(c->Ho * c->Wo) * (double)cout * (double)(cin * k * k);
     return 0;
 }
@@ -552,9 +488,7 @@ clv_model *clv_resnet_create(const char *name, const clv_resnet_config *cfg, clv
     const int n_convs = 1 + 2 * r->n_blocks + 4;
     r->blocks = calloc((size_t)r->n_blocks, sizeof *r->blocks);
     m->wlayers = calloc((size_t)n_convs, sizeof *m->wlayers);
-    r->zsave = calloc((size_t)n_convs, sizeof *r->zsave);
-    r->zsave_cap = calloc((size_t)n_convs, sizeof *r->zsave_cap);
-    if (!r->blocks || !m->wlayers || !r->zsave || !r->zsave_cap) {
+    if (!r->blocks || !m->wlayers) {
         clv_errf(err, "%s: out of memory", name);
         goto fail;
     }

@@ -19,6 +19,7 @@
  * row gathers by indices built for the largest batch; every Linear (and the
  * patch projection, a conv viewed as D x (C P P)) is a clv_wlayer with an
  * adapter slot, in forward order. */
+#include "clvit/arena.h"
 #include "clvit/kernels.h"
 #include "clvit/kernels_swin.h"
 #include "clvit/model.h"
@@ -28,15 +29,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { INIT_ZERO, INIT_ONE, INIT_TRUNC02, INIT_CONV };
-
 #define LN_EPS 1e-5f
 
 typedef struct sblock {
     int64_t H, W, C, heads, ws, shift, nW, N;
     clv_param *n1w, *n1b, *n2w, *n2b, *table;
     clv_wlayer qkv, proj, fc1, fc2;
-    int widx0;        /* index of qkv in m->wlayers */
     int32_t *relidx;  /* [N N] */
     float *mask;      /* [nW N N] or NULL (no shift) */
     float *bias;      /* [heads N N], formed from the table at each forward */
@@ -49,7 +47,6 @@ typedef struct smerge {
     int64_t H, W, C; /* input grid and channels */
     clv_param *nw, *nb;
     clv_wlayer red;
-    int widx;
     int32_t *idx; /* merge gather index for cap_B images */
     float *xin, *xg, *ln, *mean, *rstd, *out;
 } smerge;
@@ -69,85 +66,77 @@ typedef struct swin {
     stage *stages;
     int n_stages;
     int64_t Hl, Wl, Cl; /* last stage */
-    unsigned char *init_kind;
 
+    int64_t lay_B; /* the batch the layouts below carve for */
     int64_t cap_B, B;
-    float *fwd;
-    int32_t *idx_mem;
+    clv_arena fwd; /* activations and the gather indices */
     float *patches, *peout, *pmean, *prstd, *x0, *lnf, *meanf, *rstdf;
-    float *bwd;
+    clv_arena bwd;
     int64_t bwd_cap_B;
     float *dres, *dtmp, *dwin, *dqkv, *dhid, *dhid2, *dS, *dpatches, *dpe;
-    float *attn_scratch;
-    float **zsave;
-    int64_t *zsave_cap;
-    float *wscratch;
-    int64_t wscratch_n;
+    float *attn_scratch; /* the window attention backward's */
+    double *bias_sums;   /* the bias table backward's [heads N N] */
+    clv_arena wscratch;  /* the weight layers' backward scratch */
 } swin;
 
-/* ---- buffers ---- */
+/* ---- buffers (clvit/arena.h): layouts for the batch s->lay_B ---- */
 
-typedef struct bump {
-    float *p;
-    int64_t used; /* floats */
-} bump;
-
-static float *take(bump *b, int64_t n)
+/* The training arena: activations, then the gather indices (filled by ensure_fwd). */
+static void fwd_layout(void *ctx, clv_carver *c)
 {
-    n = (n + 15) & ~(int64_t)15;
-    float *r = b->p ? b->p + b->used : NULL;
-    b->used += n;
-    return r;
-}
-
-/* Lays out (b.p NULL: counts) the training arena for batch B. */
-static void fwd_layout(swin *s, int64_t B, bump *b)
-{
-    const int64_t L0 = s->Hp * s->Wp;
-    s->patches = take(b, B * L0 * s->K);
-    s->peout = take(b, B * L0 * s->D);
-    s->pmean = take(b, B * L0);
-    s->prstd = take(b, B * L0);
-    s->x0 = take(b, B * L0 * s->D);
+    swin *s = ctx;
+    const int64_t B = s->lay_B, L0 = s->Hp * s->Wp;
+    s->patches = clv_carve_floats(c, B, L0, s->K);
+    s->peout = clv_carve_floats(c, B, L0, s->D);
+    s->pmean = clv_carve_floats(c, B, L0, 1);
+    s->prstd = clv_carve_floats(c, B, L0, 1);
+    s->x0 = clv_carve_floats(c, B, L0, s->D);
     float *x = s->x0;
     for (int i = 0; i < s->n_stages; i++) {
         stage *st = &s->stages[i];
         for (int j = 0; j < st->depth; j++) {
             sblock *k = &st->blocks[j];
-            const int64_t R = B * k->H * k->W, C = k->C, Hm = 4 * C;
+            const int64_t L = k->H * k->W, C = k->C, Hm = 4 * C;
             k->xin = x;
-            k->ln1 = take(b, R * C);
-            k->mean1 = take(b, R);
-            k->rstd1 = take(b, R);
-            k->xw = take(b, R * C);
-            k->qkv_out = take(b, R * 3 * C);
-            k->att = take(b, (R / k->N) * k->heads * k->N * k->N);
-            k->ao = take(b, R * C);
-            k->po = take(b, R * C);
-            k->xmid = take(b, R * C);
-            k->ln2 = take(b, R * C);
-            k->mean2 = take(b, R);
-            k->rstd2 = take(b, R);
-            k->h = take(b, R * Hm);
-            k->g = take(b, R * Hm);
-            k->xout = take(b, R * C);
+            k->ln1 = clv_carve_floats(c, B, L, C);
+            k->mean1 = clv_carve_floats(c, B, L, 1);
+            k->rstd1 = clv_carve_floats(c, B, L, 1);
+            k->xw = clv_carve_floats(c, B, L, C);
+            k->qkv_out = clv_carve_floats(c, B, L, 3 * C);
+            k->att = clv_carve_floats(c, B, L / k->N * k->heads, k->N * k->N);
+            k->ao = clv_carve_floats(c, B, L, C);
+            k->po = clv_carve_floats(c, B, L, C);
+            k->xmid = clv_carve_floats(c, B, L, C);
+            k->ln2 = clv_carve_floats(c, B, L, C);
+            k->mean2 = clv_carve_floats(c, B, L, 1);
+            k->rstd2 = clv_carve_floats(c, B, L, 1);
+            k->h = clv_carve_floats(c, B, L, Hm);
+            k->g = clv_carve_floats(c, B, L, Hm);
+            k->xout = clv_carve_floats(c, B, L, C);
             x = k->xout;
         }
         if (st->has_merge) {
             smerge *mg = &st->merge;
-            const int64_t R4 = B * (mg->H / 2) * (mg->W / 2);
+            const int64_t L4 = (mg->H / 2) * (mg->W / 2);
             mg->xin = x;
-            mg->xg = take(b, R4 * 4 * mg->C);
-            mg->ln = take(b, R4 * 4 * mg->C);
-            mg->mean = take(b, R4);
-            mg->rstd = take(b, R4);
-            mg->out = take(b, R4 * 2 * mg->C);
+            mg->xg = clv_carve_floats(c, B, L4, 4 * mg->C);
+            mg->ln = clv_carve_floats(c, B, L4, 4 * mg->C);
+            mg->mean = clv_carve_floats(c, B, L4, 1);
+            mg->rstd = clv_carve_floats(c, B, L4, 1);
+            mg->out = clv_carve_floats(c, B, L4, 2 * mg->C);
             x = mg->out;
         }
     }
-    s->lnf = take(b, B * s->Hl * s->Wl * s->Cl);
-    s->meanf = take(b, B * s->Hl * s->Wl);
-    s->rstdf = take(b, B * s->Hl * s->Wl);
+    s->lnf = clv_carve_floats(c, B, s->Hl * s->Wl, s->Cl);
+    s->meanf = clv_carve_floats(c, B, s->Hl * s->Wl, 1);
+    s->rstdf = clv_carve_floats(c, B, s->Hl * s->Wl, 1);
+    for (int i = 0; i < s->n_stages; i++) {
+        stage *st = &s->stages[i];
+        for (int j = 0; j < st->depth; j++)
+            st->blocks[j].win = clv_carve_i32(c, B, st->blocks[j].H, st->blocks[j].W);
+        if (st->has_merge)
+            st->merge.idx = clv_carve_i32(c, B, st->merge.H, st->merge.W);
+    }
 }
 
 /* rows x width of the widest token matrix of the network */
@@ -162,52 +151,59 @@ static int64_t widest(const swin *s, int64_t per_row_factor)
     return w;
 }
 
+static int lay_out(clv_model *m, clv_arena *a, clv_arena_layout layout, int64_t B, const char *what, clv_err *err)
+{
+    swin *s = m->impl;
+    char ctx[160];
+    snprintf(ctx, sizeof ctx, "%s: %s buffers for batch %lld", m->info.name, what, (long long)B);
+    s->lay_B = B;
+    return clv_arena_lay_out(a, layout, s, ctx, err);
+}
+
 static int ensure_fwd(clv_model *m, int64_t B, clv_err *err)
 {
     swin *s = m->impl;
     if (B <= s->cap_B)
         return 0;
-    clv_free(s->fwd);
-    free(s->idx_mem);
-    s->fwd = NULL;
-    s->idx_mem = NULL;
     s->cap_B = 0;
-    bump b = {0};
-    fwd_layout(s, B, &b);
-    int64_t nidx = 0;
-    for (int i = 0; i < s->n_stages; i++) {
-        const stage *st = &s->stages[i];
-        nidx += (int64_t)st->depth * B * st->blocks[0].H * st->blocks[0].W;
-        if (st->has_merge)
-            nidx += B * st->merge.H * st->merge.W;
-    }
-    size_t n;
-    if (clv_mul_overflow((size_t)b.used, sizeof(float), &n) || !(s->fwd = clv_alloc_array((size_t)b.used, sizeof(float))) ||
-        !(s->idx_mem = malloc((size_t)nidx * sizeof(int32_t)))) {
-        clv_free(s->fwd);
-        s->fwd = NULL;
-        return clv_errf(err, "%s: out of memory for the activations of batch %lld (%.0f MiB)", m->info.name,
-                        (long long)B, (double)b.used * 4.0 / 1048576.0);
-    }
-    b = (bump){.p = s->fwd};
-    fwd_layout(s, B, &b);
-    int32_t *ip = s->idx_mem;
+    if (lay_out(m, &s->fwd, fwd_layout, B, "activation", err))
+        return -1;
     for (int i = 0; i < s->n_stages; i++) {
         stage *st = &s->stages[i];
         for (int j = 0; j < st->depth; j++) {
             sblock *k = &st->blocks[j];
-            k->win = ip;
             clv_swin_window_index(k->win, B, k->H, k->W, k->ws, k->shift);
-            ip += B * k->H * k->W;
         }
-        if (st->has_merge) {
-            st->merge.idx = ip;
-            clv_swin_merge_index(ip, B, st->merge.H, st->merge.W);
-            ip += B * st->merge.H * st->merge.W;
-        }
+        if (st->has_merge)
+            clv_swin_merge_index(st->merge.idx, B, st->merge.H, st->merge.W);
     }
     s->cap_B = B;
     return 0;
+}
+
+/* The backward's buffers, sized for the widest token matrix, reused by every block. */
+static void bwd_layout(void *ctx, clv_carver *c)
+{
+    swin *s = ctx;
+    const int64_t B = s->lay_B, tok = widest(s, 1);
+    int64_t att = 0, bias = 0, win = 1;
+    for (int i = 0; i < s->n_stages; i++) {
+        const sblock *k = &s->stages[i].blocks[0];
+        att = k->H * k->W * k->heads * k->N > att ? k->H * k->W * k->heads * k->N : att;
+        bias = k->heads * k->N * k->N > bias ? k->heads * k->N * k->N : bias;
+        win = k->N > win ? k->N : win;
+    }
+    s->dres = clv_carve_floats(c, B, tok, 1);
+    s->dtmp = clv_carve_floats(c, B, tok, 1);
+    s->dwin = clv_carve_floats(c, B, tok, 2); /* also the merge's 4C-wide rows */
+    s->dqkv = clv_carve_floats(c, B, tok, 3);
+    s->dhid = clv_carve_floats(c, B, tok, 4);
+    s->dhid2 = clv_carve_floats(c, B, tok, 4);
+    s->dS = clv_carve_floats(c, B, att, 1);
+    s->dpatches = clv_carve_floats(c, B, s->Hp * s->Wp, s->K);
+    s->dpe = clv_carve_floats(c, B, s->Hp * s->Wp, s->D);
+    s->attn_scratch = clv_carve_floats(c, clv_attention_scratch_floats(1, win, 1, 1), 1, 1);
+    s->bias_sums = clv_carve(c, bias, 1, 1, sizeof(double));
 }
 
 static int ensure_bwd(clv_model *m, clv_err *err)
@@ -215,55 +211,10 @@ static int ensure_bwd(clv_model *m, clv_err *err)
     swin *s = m->impl;
     if (s->bwd_cap_B >= s->cap_B)
         return 0;
-    clv_free(s->bwd);
     s->bwd_cap_B = 0;
-    const int64_t B = s->cap_B, tok = B * widest(s, 1);
-    int64_t att = 0;
-    for (int i = 0; i < s->n_stages; i++) {
-        const sblock *k = &s->stages[i].blocks[0];
-        const int64_t a = B * k->H * k->W * k->heads * k->N;
-        if (a > att)
-            att = a;
-    }
-    const int64_t L0 = B * s->Hp * s->Wp;
-    bump b = {0};
-    for (int pass = 0; pass < 2; pass++) {
-        s->dres = take(&b, tok);
-        s->dtmp = take(&b, tok);
-        s->dwin = take(&b, 2 * tok); /* also the merge's 4C-wide rows */
-        s->dqkv = take(&b, 3 * tok);
-        s->dhid = take(&b, 4 * tok);
-        s->dhid2 = take(&b, 4 * tok);
-        s->dS = take(&b, att);
-        s->dpatches = take(&b, L0 * s->K);
-        s->dpe = take(&b, L0 * s->D);
-        if (pass == 0) {
-            if (!(s->bwd = clv_alloc_array((size_t)b.used, sizeof(float))))
-                return clv_errf(err, "%s: out of memory for the gradients of batch %lld", m->info.name,
-                                (long long)B);
-            b = (bump){.p = s->bwd};
-        }
-    }
-    s->bwd_cap_B = B;
-    return 0;
-}
-
-static int zsave_for(clv_model *m, int idx, int64_t rows, float **z, clv_err *err)
-{
-    swin *s = m->impl;
-    const clv_wlayer *l = m->wlayers[idx];
-    *z = NULL;
-    if (!m->training || !clv_wlayer_scale(l))
-        return 0;
-    if (s->zsave_cap[idx] < rows) {
-        clv_free(s->zsave[idx]);
-        s->zsave_cap[idx] = 0;
-        size_t n;
-        if (clv_mul_overflow((size_t)rows, (size_t)l->out, &n) || !(s->zsave[idx] = clv_alloc_array(n, sizeof(float))))
-            return clv_errf(err, "%s: out of memory for the scaled outputs of %s", m->info.name, l->name);
-        s->zsave_cap[idx] = rows;
-    }
-    *z = s->zsave[idx];
+    if (lay_out(m, &s->bwd, bwd_layout, s->cap_B, "gradient", err))
+        return -1;
+    s->bwd_cap_B = s->cap_B;
     return 0;
 }
 
@@ -276,45 +227,36 @@ static void add_inplace(float *y, const float *a, int64_t n)
         y[i] += a[i];
 }
 
-static int block_forward(clv_model *m, sblock *k, int64_t B, clv_err *err)
+static int block_forward(sblock *k, int64_t B, clv_wl_mode mode, clv_err *err)
 {
     const int64_t R = B * k->H * k->W, C = k->C;
-    float *z;
     clv_layernorm_forward(k->ln1, k->mean1, k->rstd1, k->xin, k->n1w->data, k->n1b->data, R, C, LN_EPS);
     clv_rows_gather(k->xw, k->ln1, k->win, R, C);
-    if (zsave_for(m, k->widx0, R, &z, err))
+    if (clv_wlayer_forward(&k->qkv, k->qkv_out, k->xw, R, mode, err))
         return -1;
-    clv_wlayer_forward(&k->qkv, k->qkv_out, z, k->xw, R);
     clv_window_bias_forward(k->bias, k->table->data, k->relidx, k->N, k->heads);
     clv_window_attention_forward(k->ao, k->att, k->qkv_out, k->bias, k->mask, k->nW, R / k->N, k->N, C, k->heads);
-    if (zsave_for(m, k->widx0 + 1, R, &z, err))
+    if (clv_wlayer_forward(&k->proj, k->po, k->ao, R, mode, err))
         return -1;
-    clv_wlayer_forward(&k->proj, k->po, z, k->ao, R);
     /* window reverse and roll back: the scatter by the same index */
     memcpy(k->xmid, k->xin, (size_t)(R * C) * sizeof(float));
     clv_rows_scatter_add(k->xmid, k->po, k->win, R, C);
     clv_layernorm_forward(k->ln2, k->mean2, k->rstd2, k->xmid, k->n2w->data, k->n2b->data, R, C, LN_EPS);
-    if (zsave_for(m, k->widx0 + 2, R, &z, err))
+    if (clv_wlayer_forward(&k->fc1, k->h, k->ln2, R, mode, err))
         return -1;
-    clv_wlayer_forward(&k->fc1, k->h, z, k->ln2, R);
     clv_gelu_forward(k->g, k->h, R * 4 * C);
-    if (zsave_for(m, k->widx0 + 3, R, &z, err))
+    if (clv_wlayer_forward(&k->fc2, k->xout, k->g, R, mode, err))
         return -1;
-    clv_wlayer_forward(&k->fc2, k->xout, z, k->g, R);
     add_inplace(k->xout, k->xmid, R * C);
     return 0;
 }
 
-static int merge_forward(clv_model *m, smerge *mg, int64_t B, clv_err *err)
+static int merge_forward(smerge *mg, int64_t B, clv_wl_mode mode, clv_err *err)
 {
     const int64_t R4 = B * (mg->H / 2) * (mg->W / 2), C4 = 4 * mg->C;
-    float *z;
     clv_rows_gather(mg->xg, mg->xin, mg->idx, 4 * R4, mg->C);
     clv_layernorm_forward(mg->ln, mg->mean, mg->rstd, mg->xg, mg->nw->data, mg->nb->data, R4, C4, LN_EPS);
-    if (zsave_for(m, mg->widx, R4, &z, err))
-        return -1;
-    clv_wlayer_forward(&mg->red, mg->out, z, mg->ln, R4);
-    return 0;
+    return clv_wlayer_forward(&mg->red, mg->out, mg->ln, R4, mode, err);
 }
 
 static int swin_forward(clv_model *m, const float *x, int64_t B, float *feats, clv_err *err)
@@ -326,22 +268,21 @@ static int swin_forward(clv_model *m, const float *x, int64_t B, float *feats, c
     if (ensure_fwd(m, B, err))
         return -1;
     const int64_t L0 = B * s->Hp * s->Wp, img = s->cfg.img_size;
-    float *z;
+    const clv_wl_mode mode = m->training ? CLV_WL_TRAIN : CLV_WL_INFER;
     clv_patchify(s->patches, x, B, s->cfg.in_chans, img, img, s->P);
-    if (zsave_for(m, 0, L0, &z, err))
+    if (clv_wlayer_forward(&s->pe, s->peout, s->patches, L0, mode, err))
         return -1;
-    clv_wlayer_forward(&s->pe, s->peout, z, s->patches, L0);
     clv_layernorm_forward(s->x0, s->pmean, s->prstd, s->peout, s->pnw->data, s->pnb->data, L0, s->D, LN_EPS);
     const float *last = s->x0;
     for (int i = 0; i < s->n_stages; i++) {
         stage *st = &s->stages[i];
         for (int j = 0; j < st->depth; j++) {
-            if (block_forward(m, &st->blocks[j], B, err))
+            if (block_forward(&st->blocks[j], B, mode, err))
                 return -1;
             last = st->blocks[j].xout;
         }
         if (st->has_merge) {
-            if (merge_forward(m, &st->merge, B, err))
+            if (merge_forward(&st->merge, B, mode, err))
                 return -1;
             last = st->merge.out;
         }
@@ -367,79 +308,58 @@ static int swin_forward(clv_model *m, const float *x, int64_t B, float *feats, c
 static float *grad_of(clv_param *p) { return p->trainable ? p->grad : NULL; }
 static void zero(float *p, int64_t n) { memset(p, 0, (size_t)n * sizeof(float)); }
 
-static int prepare_scaled(clv_model *m, int64_t B, clv_err *err)
-{
-    swin *s = m->impl;
-    int64_t need = 0;
-    for (int i = 0; i < m->n_wlayers; i++) {
-        const clv_wlayer *l = m->wlayers[i];
-        if (!clv_wlayer_scale(l))
-            continue;
-        if (!s->zsave[i])
-            return clv_errf(err, "%s: %s gained an output scale between forward and backward", m->info.name,
-                            l->name);
-        const int64_t n = clv_wlayer_scratch_floats(l, s->zsave_cap[i]);
-        if (n > need)
-            need = n;
-    }
-    if (need > s->wscratch_n) {
-        clv_free(s->wscratch);
-        s->wscratch_n = 0;
-        if (!(s->wscratch = clv_alloc_array((size_t)need, sizeof(float))))
-            return clv_errf(err, "%s: out of memory for the adapter scratch", m->info.name);
-        s->wscratch_n = need;
-    }
-    return 0;
-}
-
 /* dres: gradient of the block's output on entry, of its input on return. */
-static void block_backward(clv_model *m, sblock *k, int64_t B)
+static int block_backward(swin *s, sblock *k, int64_t B, clv_err *err)
 {
-    swin *s = m->impl;
     const int64_t R = B * k->H * k->W, C = k->C, Hm = 4 * C;
-    float *ws = s->wscratch;
     /* MLP branch */
     zero(s->dhid, R * Hm);
-    clv_wlayer_backward(&k->fc2, s->dhid, s->dres, k->g, s->zsave[k->widx0 + 3], R, ws);
+    if (clv_wlayer_backward(&k->fc2, s->dhid, s->dres, k->g, NULL, R, &s->wscratch, err))
+        return -1;
     zero(s->dhid2, R * Hm);
     clv_gelu_backward(s->dhid2, s->dhid, k->h, R * Hm);
     zero(s->dtmp, R * C);
-    clv_wlayer_backward(&k->fc1, s->dtmp, s->dhid2, k->ln2, s->zsave[k->widx0 + 2], R, ws);
+    if (clv_wlayer_backward(&k->fc1, s->dtmp, s->dhid2, k->ln2, NULL, R, &s->wscratch, err))
+        return -1;
     clv_layernorm_backward(s->dres, grad_of(k->n2w), grad_of(k->n2b), s->dtmp, k->xmid, k->n2w->data, k->mean2,
                            k->rstd2, R, C);
     /* attention branch: xmid = xin + scatter(po) */
     float *dpo = s->dwin, *dao = s->dwin + R * C;
     clv_rows_gather(dpo, s->dres, k->win, R, C);
     zero(dao, R * C);
-    clv_wlayer_backward(&k->proj, dao, dpo, k->ao, s->zsave[k->widx0 + 1], R, ws);
+    if (clv_wlayer_backward(&k->proj, dao, dpo, k->ao, NULL, R, &s->wscratch, err))
+        return -1;
     zero(s->dqkv, R * 3 * C);
     const int bias_trains = k->table->trainable;
     clv_window_attention_backward(s->dqkv, bias_trains ? s->dS : NULL, dao, k->qkv_out, k->att, R / k->N, k->N, C,
                                   k->heads, s->attn_scratch);
     if (bias_trains)
-        clv_window_bias_backward(k->table->grad, s->dS, k->relidx, R / k->N, k->N, k->heads);
+        clv_window_bias_backward(k->table->grad, s->dS, k->relidx, R / k->N, k->N, k->heads, s->bias_sums);
     float *dxw = s->dwin;
     zero(dxw, R * C);
-    clv_wlayer_backward(&k->qkv, dxw, s->dqkv, k->xw, s->zsave[k->widx0], R, ws);
+    if (clv_wlayer_backward(&k->qkv, dxw, s->dqkv, k->xw, NULL, R, &s->wscratch, err))
+        return -1;
     zero(s->dtmp, R * C);
     clv_rows_scatter_add(s->dtmp, dxw, k->win, R, C);
     clv_layernorm_backward(s->dres, grad_of(k->n1w), grad_of(k->n1b), s->dtmp, k->xin, k->n1w->data, k->mean1,
                            k->rstd1, R, C);
+    return 0;
 }
 
 /* dres: gradient of the merge's output on entry, of its input on return. */
-static void merge_backward(clv_model *m, smerge *mg, int64_t B)
+static int merge_backward(swin *s, smerge *mg, int64_t B, clv_err *err)
 {
-    swin *s = m->impl;
     const int64_t R4 = B * (mg->H / 2) * (mg->W / 2), C4 = 4 * mg->C;
     float *dln = s->dwin, *dxg = s->dqkv;
     zero(dln, R4 * C4);
-    clv_wlayer_backward(&mg->red, dln, s->dres, mg->ln, s->zsave[mg->widx], R4, s->wscratch);
+    if (clv_wlayer_backward(&mg->red, dln, s->dres, mg->ln, NULL, R4, &s->wscratch, err))
+        return -1;
     zero(dxg, R4 * C4);
     clv_layernorm_backward(dxg, grad_of(mg->nw), grad_of(mg->nb), dln, mg->xg, mg->nw->data, mg->mean, mg->rstd, R4,
                            C4);
     zero(s->dres, 4 * R4 * mg->C);
     clv_rows_scatter_add(s->dres, dxg, mg->idx, 4 * R4, mg->C);
+    return 0;
 }
 
 static int swin_backward(clv_model *m, const float *dfeats, float *dx, clv_err *err)
@@ -448,7 +368,9 @@ static int swin_backward(clv_model *m, const float *dfeats, float *dx, clv_err *
     const int64_t B = s->B;
     if (B == 0)
         return clv_errf(err, "%s: backward without a successful training forward (training = 1)", m->info.name);
-    if (ensure_bwd(m, err) || prepare_scaled(m, B, err))
+    if (clv_wlayers_check_saved(m->wlayers, m->n_wlayers, err)) /* before any gradient is touched */
+        return clv_err_prefix(err, "%s", m->info.name);
+    if (ensure_bwd(m, err))
         return -1;
     const int64_t T = s->Hl * s->Wl, C = s->Cl, Rl = B * T;
     /* the mean over tokens, then the final norm */
@@ -463,10 +385,11 @@ static int swin_backward(clv_model *m, const float *dfeats, float *dx, clv_err *
                            Rl, C);
     for (int i = s->n_stages - 1; i >= 0; i--) {
         stage *st = &s->stages[i];
-        if (st->has_merge)
-            merge_backward(m, &st->merge, B);
+        if (st->has_merge && merge_backward(s, &st->merge, B, err))
+            return -1;
         for (int j = st->depth - 1; j >= 0; j--)
-            block_backward(m, &st->blocks[j], B);
+            if (block_backward(s, &st->blocks[j], B, err))
+                return -1;
     }
     /* patch embedding: norm, projection */
     const int64_t L0 = B * s->Hp * s->Wp, img = s->cfg.img_size;
@@ -475,7 +398,8 @@ static int swin_backward(clv_model *m, const float *dfeats, float *dx, clv_err *
                            s->prstd, L0, s->D);
     if (dx)
         zero(s->dpatches, L0 * s->K);
-    clv_wlayer_backward(&s->pe, dx ? s->dpatches : NULL, s->dpe, s->patches, s->zsave[0], L0, s->wscratch);
+    if (clv_wlayer_backward(&s->pe, dx ? s->dpatches : NULL, s->dpe, s->patches, NULL, L0, &s->wscratch, err))
+        return -1;
     if (dx)
         clv_patchify_backward(dx, s->dpatches, B, s->cfg.in_chans, img, img, s->P);
     return 0;
@@ -485,43 +409,19 @@ static int swin_backward(clv_model *m, const float *dfeats, float *dx, clv_err *
 
 static void swin_init(clv_model *m, uint64_t seed)
 {
-    swin *s = m->impl;
-    /* the patch projection keeps PyTorch's conv default (timm initializes only Linear and LayerNorm):
-     * uniform(-1/sqrt(fan_in), 1/sqrt(fan_in)) for weight and bias */
-    const float conv_bound = 1.0f / sqrtf((float)s->K);
-    for (int k = 0; k < m->params.count; k++) {
-        clv_param *p = m->params.items[k];
-        const uint64_t key = clv_rng_key(seed, CLV_STREAM_INIT, (uint64_t)k, 0);
-        for (int64_t j = 0; j < p->numel; j++) {
-            float v = 0.0f;
-            switch (s->init_kind[k]) {
-            case INIT_ZERO: v = 0.0f; break;
-            case INIT_ONE: v = 1.0f; break;
-            case INIT_TRUNC02: v = clv_rng_trunc_normal(key, (uint64_t)j, 0.02f); break;
-            case INIT_CONV: v = conv_bound * (2.0f * clv_rng_uniform(key, (uint64_t)j) - 1.0f); break;
-            }
-            p->data[j] = v;
-        }
-    }
-    for (int i = 0; i < m->n_wlayers; i++)
-        if (m->wlayers[i]->adapter && m->wlayers[i]->adapter->ops->invalidate)
-            m->wlayers[i]->adapter->ops->invalidate(m->wlayers[i]->adapter);
+    clv_params_initialize(&m->params, seed);
+    clv_wlayers_invalidate(m->wlayers, m->n_wlayers);
 }
 
 static void swin_free(clv_model *m)
 {
     swin *s = m->impl;
     if (s) {
-        clv_free(s->fwd);
-        free(s->idx_mem);
-        clv_free(s->bwd);
-        clv_free(s->wscratch);
-        clv_free(s->attn_scratch);
-        if (s->zsave)
-            for (int i = 0; i < m->n_wlayers; i++)
-                clv_free(s->zsave[i]);
-        free(s->zsave);
-        free(s->zsave_cap);
+        clv_arena_free(&s->fwd);
+        clv_arena_free(&s->bwd);
+        clv_arena_free(&s->wscratch);
+        for (int i = 0; m->wlayers && i < m->n_wlayers; i++)
+            clv_wlayer_release(m->wlayers[i]);
         for (int i = 0; s->stages && i < s->n_stages; i++) {
             for (int j = 0; s->stages[i].blocks && j < s->stages[i].depth; j++) {
                 free(s->stages[i].blocks[j].relidx);
@@ -531,7 +431,6 @@ static void swin_free(clv_model *m)
             free(s->stages[i].blocks);
         }
         free(s->stages);
-        free(s->init_kind);
         free(s);
     }
     clv_params_free(&m->params);
@@ -548,37 +447,24 @@ static const clv_model_ops swin_ops = {
 
 /* ---- construction ---- */
 
-static clv_param *add(clv_model *m, int kind, int no_decay, clv_err *err, const char *name, int ndim, int64_t d0,
-                      int64_t d1, int64_t d2, int64_t d3)
+static clv_param *add(clv_model *m, clv_init_kind kind, float scale, int no_decay, clv_err *err, const char *name,
+                      int ndim, int64_t d0, int64_t d1, int64_t d2, int64_t d3)
 {
-    swin *s = m->impl;
-    const int64_t shape[4] = {d0, d1, d2, d3};
-    clv_param *p = clv_params_add(&m->params, name, ndim, shape, err);
-    if (!p)
-        return NULL;
-    unsigned char *kinds = realloc(s->init_kind, (size_t)m->params.count);
-    if (!kinds) {
-        clv_errf(err, "out of memory");
-        return NULL;
-    }
-    s->init_kind = kinds;
-    kinds[m->params.count - 1] = (unsigned char)kind;
-    p->no_decay = no_decay;
-    return p;
+    return clv_params_add_init(&m->params, name, kind, scale, no_decay, ndim, d0, d1, d2, d3, err);
 }
 
 static int add_linear(clv_model *m, clv_wlayer *l, const char *prefix, int64_t out, int64_t in, int bias, clv_err *err)
 {
-    char name[CLV_NAME_LEN];
+    char name[CLV_NAME_LEN + 8]; /* a name too long for a parameter is refused by clv_params_add */
     snprintf(l->name, sizeof l->name, "%s", prefix);
     l->out = out;
     l->in = in;
     snprintf(name, sizeof name, "%s.weight", prefix);
-    if (!(l->weight = add(m, INIT_TRUNC02, 0, err, name, 2, out, in, 0, 0)))
+    if (!(l->weight = add(m, CLV_INIT_TRUNC_NORMAL, 0.02f, 0, err, name, 2, out, in, 0, 0)))
         return -1;
     if (bias) {
         snprintf(name, sizeof name, "%s.bias", prefix);
-        if (!(l->bias = add(m, INIT_ZERO, 1, err, name, 1, out, 0, 0, 0)))
+        if (!(l->bias = add(m, CLV_INIT_ZERO, 0.0f, 1, err, name, 1, out, 0, 0, 0)))
             return -1;
     }
     m->wlayers[m->n_wlayers++] = l;
@@ -589,10 +475,10 @@ static int add_norm(clv_model *m, clv_param **w, clv_param **b, const char *pref
 {
     char name[CLV_NAME_LEN];
     snprintf(name, sizeof name, "%s.weight", prefix);
-    if (!(*w = add(m, INIT_ONE, 1, err, name, 1, D, 0, 0, 0)))
+    if (!(*w = add(m, CLV_INIT_ONE, 0.0f, 1, err, name, 1, D, 0, 0, 0)))
         return -1;
     snprintf(name, sizeof name, "%s.bias", prefix);
-    if (!(*b = add(m, INIT_ZERO, 1, err, name, 1, D, 0, 0, 0)))
+    if (!(*b = add(m, CLV_INIT_ZERO, 0.0f, 1, err, name, 1, D, 0, 0, 0)))
         return -1;
     (*w)->norm = (*b)->norm = 1;
     return 0;
@@ -617,9 +503,8 @@ static int add_block(clv_model *m, sblock *k, int stage_i, int j, int64_t H, int
         return -1;
     snprintf(q, sizeof q, "%s.attn.relative_position_bias_table", p);
     const int64_t tw = 2 * k->ws - 1;
-    if (!(k->table = add(m, INIT_TRUNC02, 1, err, q, 2, tw * tw, heads, 0, 0)))
+    if (!(k->table = add(m, CLV_INIT_TRUNC_NORMAL, 0.02f, 1, err, q, 2, tw * tw, heads, 0, 0)))
         return -1;
-    k->widx0 = m->n_wlayers;
     snprintf(q, sizeof q, "%s.attn.qkv", p);
     if (add_linear(m, &k->qkv, q, 3 * C, C, 1, err))
         return -1;
@@ -704,15 +589,17 @@ clv_model *clv_swin_create(const char *name, const clv_swin_config *cfg, clv_err
         n_wl += 4 * cfg->depths[i] + 1;
     s->stages = calloc((size_t)cfg->n_stages, sizeof *s->stages);
     m->wlayers = calloc((size_t)n_wl, sizeof *m->wlayers);
-    s->zsave = calloc((size_t)n_wl, sizeof *s->zsave);
-    s->zsave_cap = calloc((size_t)n_wl, sizeof *s->zsave_cap);
-    if (!s->stages || !m->wlayers || !s->zsave || !s->zsave_cap) {
+    if (!s->stages || !m->wlayers) {
         clv_errf(err, "%s: out of memory", name);
         goto fail;
     }
+    /* the patch projection keeps PyTorch's conv default (timm initializes only Linear and LayerNorm):
+     * uniform(-1/sqrt(fan_in), 1/sqrt(fan_in)) for weight and bias */
+    const float conv_bound = 1.0f / sqrtf((float)s->K);
     /* registration order = timm's state_dict order */
-    if (!(s->pew = add(m, INIT_CONV, 0, err, "patch_embed.proj.weight", 4, s->D, cfg->in_chans, s->P, s->P)) ||
-        !(s->peb = add(m, INIT_CONV, 1, err, "patch_embed.proj.bias", 1, s->D, 0, 0, 0)))
+    if (!(s->pew = add(m, CLV_INIT_UNIFORM, conv_bound, 0, err, "patch_embed.proj.weight", 4, s->D, cfg->in_chans,
+                       s->P, s->P)) ||
+        !(s->peb = add(m, CLV_INIT_UNIFORM, conv_bound, 1, err, "patch_embed.proj.bias", 1, s->D, 0, 0, 0)))
         goto fail;
     snprintf(s->pe.name, sizeof s->pe.name, "patch_embed.proj");
     s->pe.out = s->D;
@@ -739,7 +626,6 @@ clv_model *clv_swin_create(const char *name, const clv_swin_config *cfg, clv_err
             char q[CLV_NAME_LEN];
             st->has_merge = 1;
             mg->H = H, mg->W = W, mg->C = C;
-            mg->widx = m->n_wlayers;
             snprintf(q, sizeof q, "layers.%d.downsample.reduction", i);
             if (add_linear(m, &mg->red, q, 2 * C, 4 * C, 0, err))
                 goto fail;
@@ -753,17 +639,6 @@ clv_model *clv_swin_create(const char *name, const clv_swin_config *cfg, clv_err
     s->Hl = H, s->Wl = W, s->Cl = C;
     if (add_norm(m, &s->nw, &s->nb, "norm", C, err))
         goto fail;
-    {
-        int64_t T = 1; /* the largest window: the attention backward's per-thread scratch */
-        for (int i = 0; i < s->n_stages; i++)
-            if (s->stages[i].blocks[0].N > T)
-                T = s->stages[i].blocks[0].N;
-        if (!(s->attn_scratch = clv_alloc_array((size_t)clv_attention_scratch_floats(1, T, 1, 1), sizeof(float)))) {
-            clv_errf(err, "%s: out of memory", name);
-            goto fail;
-        }
-    }
-
     clv_model_info *in = &m->info;
     snprintf(in->family, sizeof in->family, "swin");
     in->img_size = cfg->img_size;

@@ -9,14 +9,13 @@
  * in forward order) and all activation memory:
  *  - one forward arena holding what backward needs, sized for the largest
  *    batch seen;
- *  - one backward arena of gradient buffers, allocated by the first backward;
- *  - per weight layer, a pre-scale output buffer (zsave), allocated only when
- *    the layer's adapter has a per-output scale and the block does not keep
- *    the layer's output anyway (qkv and fc1 under a scale with no zero entry
- *    take their scale's gradient from y / s).
+ *  - one backward arena of gradient buffers, allocated by the first backward.
  * Weight layers run only through clv_wlayer_forward/backward, so adapters plug
- * in without this file knowing about them. Adapters attached to the layers
+ * in without this file knowing about them; the layers keep what their own
+ * backward needs (qkv's and fc1's outputs stay in the arena for the backward
+ * anyway, so they run with CLV_WL_TRAIN_KEEPS_Y). Adapters attached to the layers
  * belong to whoever attached them; the model does not free them. */
+#include "clvit/arena.h"
 #include "clvit/kernels.h"
 #include "clvit/model.h"
 
@@ -24,9 +23,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-enum { INIT_ZERO, INIT_ONE, INIT_TRUNC02, INIT_CLS, INIT_CONV };
-enum { KEPT_NONE, KEPT_Z, KEPT_Y }; /* no scale; its pre-scale output z (zsave); its output y, z = y / s */
 
 typedef struct block {
     clv_param *n1w, *n1b, *n2w, *n2b;
@@ -54,119 +50,96 @@ typedef struct vit {
     clv_vit_config cfg;
     int64_t D, H, Hm, P, C, Np, T, K; /* K = C P P, the patch length */
     clv_param *cls, *pos, *pew, *peb, *nw, *nb;
-    unsigned char *init_kind; /* per parameter index */
     clv_wlayer pe;
     block *blocks;
 
+    int64_t lay_B; /* the batch the layouts below carve for */
     int64_t cap_B; /* forward arena sized for this batch */
     int64_t B;     /* batch of the last successful training forward, 0 if none */
-    float *fwd;
-    int64_t fwd_floats; /* size of the training arena */
-    float *inf;         /* inference arena, when the training arena is too small to lend */
-    int64_t inf_floats;
+    clv_arena fwd;
+    clv_arena inf; /* inference arena, when the training arena is too small to lend */
     int layout; /* which arena the activation pointers below describe: 0 none, 1 training, 2 inference */
     float *patches, *peout, *x0, *clsx, *meanf, *rstdf, *attn_scratch;
     block_acts *acts;
 
     int64_t bwd_cap_B;
-    float *bwd;
+    clv_arena bwd;
     float *dres, *dattout, *dqkv, *dln, *dg, *dcls, *dpe, *dpatches;
 
-    float **zsave;      /* per weight layer, NULL until the layer has a scale */
-    int64_t *zsave_cap; /* batch each zsave was sized for */
-    unsigned char *kept; /* per weight layer, what the last training forward kept for its scale's gradient */
-    float *gprime;        /* GELU'(h) when a scaled fc1 keeps h for its scale's gradient (else written over h) */
-    int64_t gprime_n;
-    float *wscratch;
-    int64_t wscratch_n;
+    clv_arena gprime;   /* GELU'(h) when fc1's backward reads h (else written over h) */
+    clv_arena wscratch; /* the weight layers' backward scratch */
 } vit;
 
-/* ---- arenas: one allocation carved into named buffers ---- */
+/* ---- arenas (clvit/arena.h): layouts for the batch v->lay_B ---- */
 
-typedef struct carver {
-    float *base; /* NULL while counting */
-    int64_t used;
-    int overflow;
-} carver;
-
-/* a*b*c floats, each buffer 64-byte aligned. */
-static float *carve(carver *c, int64_t a, int64_t b, int64_t d)
+static void fwd_layout(void *ctx, clv_carver *c)
 {
-    int64_t n;
-    if (c->overflow || __builtin_mul_overflow(a, b, &n) || __builtin_mul_overflow(n, d, &n) ||
-        n > (INT64_MAX / 8) - c->used) {
-        c->overflow = 1;
-        return NULL;
-    }
-    n = (n + 15) & ~(int64_t)15;
-    float *p = c->base ? c->base + c->used : NULL;
-    c->used += n;
-    return p;
-}
-
-static void fwd_layout(vit *v, int64_t B, carver *c)
-{
+    vit *v = ctx;
+    const int64_t B = v->lay_B;
     const int64_t D = v->D, T = v->T, Hm = v->Hm;
-    v->patches = carve(c, B, v->Np, v->K);
-    v->peout = carve(c, B, v->Np, D);
-    v->x0 = carve(c, B, T, D);
-    v->clsx = carve(c, B, D, 1);
-    v->meanf = carve(c, B, 1, 1);
-    v->rstdf = carve(c, B, 1, 1);
-    v->attn_scratch = carve(c, clv_attention_scratch_floats(B, T, D, v->H), 1, 1);
+    v->patches = clv_carve_floats(c, B, v->Np, v->K);
+    v->peout = clv_carve_floats(c, B, v->Np, D);
+    v->x0 = clv_carve_floats(c, B, T, D);
+    v->clsx = clv_carve_floats(c, B, D, 1);
+    v->meanf = clv_carve_floats(c, B, 1, 1);
+    v->rstdf = clv_carve_floats(c, B, 1, 1);
+    v->attn_scratch = clv_carve_floats(c, clv_attention_scratch_floats(B, T, D, v->H), 1, 1);
     /* g (GELU's output, recomputed per block by the backward) also holds the backward's dqkv: a block's
      * g is dead once fc2's weight gradient is formed, before its attention backward writes dqkv, and
      * dqkv is spent (qkv's backward) before the block below recomputes g. */
-    float *ln = carve(c, B, T, D), *g = carve(c, B, T, Hm > 3 * D ? Hm : 3 * D), *attout = carve(c, B, T, D);
+    float *ln = clv_carve_floats(c, B, T, D), *g = clv_carve_floats(c, B, T, Hm > 3 * D ? Hm : 3 * D);
+    float *attout = clv_carve_floats(c, B, T, D);
     v->dqkv = g;
     for (int i = 0; i < v->cfg.depth; i++) {
         block_acts *a = &v->acts[i];
         /* the last block runs on the class rows after its keys and values (see vit_forward) */
         const int64_t Tr = i + 1 < v->cfg.depth ? T : 1;
         a->ln1 = ln;
-        a->mean1 = carve(c, B, T, 1);
-        a->rstd1 = carve(c, B, T, 1);
-        a->qkv = carve(c, B, T, 3 * D);
+        a->mean1 = clv_carve_floats(c, B, T, 1);
+        a->rstd1 = clv_carve_floats(c, B, T, 1);
+        a->qkv = clv_carve_floats(c, B, T, 3 * D);
         /* a block keeps its attention probabilities, not their product with V: about the same size, and
          * the backward's product again (proj's weight gradient) costs less than the probabilities again.
          * The last block (class rows) keeps its small output. */
-        a->att = Tr == T ? carve(c, B * v->H, T, T) : NULL;
-        a->attout = Tr == T ? attout : carve(c, B, Tr, D);
-        a->xmid = carve(c, B, Tr, D);
+        a->att = Tr == T ? clv_carve_floats(c, B * v->H, T, T) : NULL;
+        a->attout = Tr == T ? attout : clv_carve_floats(c, B, Tr, D);
+        a->xmid = clv_carve_floats(c, B, Tr, D);
         a->ln2 = ln;
-        a->mean2 = carve(c, B, Tr, 1);
-        a->rstd2 = carve(c, B, Tr, 1);
-        a->h = carve(c, B, Tr, Hm);
+        a->mean2 = clv_carve_floats(c, B, Tr, 1);
+        a->rstd2 = clv_carve_floats(c, B, Tr, 1);
+        a->h = clv_carve_floats(c, B, Tr, Hm);
         a->g = g;
         /* the last block's output feeds only the final norm of the class rows
          * (copied out): no backward reads it, so it may overwrite norm2's output */
-        a->xout = i + 1 < v->cfg.depth ? carve(c, B, T, D) : ln;
+        a->xout = i + 1 < v->cfg.depth ? clv_carve_floats(c, B, T, D) : ln;
     }
 }
 
 /* Inference keeps nothing for a backward: every block writes the same
  * buffers, and the residual stream alternates between two. */
-static void inf_layout(vit *v, int64_t B, carver *c)
+static void inf_layout(void *ctx, clv_carver *c)
 {
+    vit *v = ctx;
+    const int64_t B = v->lay_B;
     const int64_t D = v->D, T = v->T, Hm = v->Hm;
-    v->patches = carve(c, B, v->Np, v->K);
-    v->peout = carve(c, B, v->Np, D);
-    float *xa = carve(c, B, T, D), *xb = carve(c, B, T, D);
+    v->patches = clv_carve_floats(c, B, v->Np, v->K);
+    v->peout = clv_carve_floats(c, B, v->Np, D);
+    float *xa = clv_carve_floats(c, B, T, D), *xb = clv_carve_floats(c, B, T, D);
     v->x0 = xb;
-    v->clsx = carve(c, B, D, 1);
-    v->meanf = carve(c, B, 1, 1);
-    v->rstdf = carve(c, B, 1, 1);
-    v->attn_scratch = carve(c, clv_attention_scratch_floats(B, T, D, v->H), 1, 1);
+    v->clsx = clv_carve_floats(c, B, D, 1);
+    v->meanf = clv_carve_floats(c, B, 1, 1);
+    v->rstdf = clv_carve_floats(c, B, 1, 1);
+    v->attn_scratch = clv_carve_floats(c, clv_attention_scratch_floats(B, T, D, v->H), 1, 1);
     block_acts shared = {
-        .ln1 = carve(c, B, T, D),
-        .mean1 = carve(c, B, T, 1),
-        .rstd1 = carve(c, B, T, 1),
-        .qkv = carve(c, B, T, 3 * D),
-        .att = carve(c, B * v->H, T, T),
-        .attout = carve(c, B, T, D),
+        .ln1 = clv_carve_floats(c, B, T, D),
+        .mean1 = clv_carve_floats(c, B, T, 1),
+        .rstd1 = clv_carve_floats(c, B, T, 1),
+        .qkv = clv_carve_floats(c, B, T, 3 * D),
+        .att = clv_carve_floats(c, B * v->H, T, T),
+        .attout = clv_carve_floats(c, B, T, D),
         .xmid = xa,
-        .h = carve(c, B, T, Hm),
-        .g = carve(c, B, T, Hm),
+        .h = clv_carve_floats(c, B, T, Hm),
+        .g = clv_carve_floats(c, B, T, Hm),
         .xout = xb,
     };
     shared.ln2 = shared.ln1;
@@ -176,43 +149,27 @@ static void inf_layout(vit *v, int64_t B, carver *c)
         v->acts[i] = shared;
 }
 
-static void bwd_layout(vit *v, int64_t B, carver *c)
+static void bwd_layout(void *ctx, clv_carver *c)
 {
+    vit *v = ctx;
+    const int64_t B = v->lay_B;
     const int64_t D = v->D, T = v->T;
-    v->dres = carve(c, B, T, D);
-    v->dattout = carve(c, B, T, D);
-    v->dln = carve(c, B, T, D);
-    v->dg = carve(c, B, T, v->Hm);
-    v->dcls = carve(c, B, D, 1);
-    v->dpe = carve(c, B, v->Np, D);
-    v->dpatches = carve(c, B, v->Np, v->K);
+    v->dres = clv_carve_floats(c, B, T, D);
+    v->dattout = clv_carve_floats(c, B, T, D);
+    v->dln = clv_carve_floats(c, B, T, D);
+    v->dg = clv_carve_floats(c, B, T, v->Hm);
+    v->dcls = clv_carve_floats(c, B, D, 1);
+    v->dpe = clv_carve_floats(c, B, v->Np, D);
+    v->dpatches = clv_carve_floats(c, B, v->Np, v->K);
 }
 
-static int arena(vit *v, float **mem, int64_t B, void (*layout)(vit *, int64_t, carver *), const char *what,
-                 const char *name, clv_err *err)
+static int lay_out(clv_model *m, clv_arena *a, clv_arena_layout layout, int64_t B, const char *what, clv_err *err)
 {
-    carver c = {0};
-    layout(v, B, &c);
-    if (c.overflow)
-        return clv_errf(err, "%s: %s buffers for batch %lld overflow", name, what, (long long)B);
-    float *p = clv_alloc_array((size_t)c.used, sizeof(float));
-    if (!p)
-        return clv_errf(err, "%s: out of memory for the %s buffers of batch %lld (%.0f MiB)", name, what,
-                        (long long)B, (double)c.used * 4.0 / 1048576.0);
-    clv_free(*mem);
-    *mem = p;
-    c = (carver){.base = p};
-    layout(v, B, &c);
-    return 0;
-}
-
-/* Floats a layout needs for batch B, -1 on overflow. Counting sets the
- * buffer pointers to NULL: carve the layout again before using them. */
-static int64_t layout_floats(vit *v, int64_t B, void (*layout)(vit *, int64_t, carver *))
-{
-    carver c = {0};
-    layout(v, B, &c);
-    return c.overflow ? -1 : c.used;
+    vit *v = m->impl;
+    char ctx[160];
+    snprintf(ctx, sizeof ctx, "%s: %s buffers for batch %lld", m->info.name, what, (long long)B);
+    v->lay_B = B;
+    return clv_arena_lay_out(a, layout, v, ctx, err);
 }
 
 /* Points the activation buffers into the training arena (grown to batch B
@@ -223,76 +180,26 @@ static int ensure_fwd(clv_model *m, int64_t B, int training, clv_err *err)
 {
     vit *v = m->impl;
     if (training) {
-        if (B > v->cap_B) {
-            v->cap_B = 0;
-            v->fwd_floats = 0;
+        if (B > v->cap_B || v->layout != 1) {
             v->layout = 0;
-            int64_t floats = layout_floats(v, B, fwd_layout); /* counting clears the pointers; arena sets them */
-            if (arena(v, &v->fwd, B, fwd_layout, "activation", m->info.name, err))
+            if (lay_out(m, &v->fwd, fwd_layout, B > v->cap_B ? B : v->cap_B, "activation", err))
                 return -1;
-            v->cap_B = B;
-            v->fwd_floats = floats;
-        } else if (v->layout != 1) {
-            carver c = {.base = v->fwd};
-            fwd_layout(v, v->cap_B, &c);
+            if (B > v->cap_B)
+                v->cap_B = B;
         }
         v->layout = 1;
         return 0;
     }
-    int64_t need = layout_floats(v, B, inf_layout);
-    if (need < 0)
+    size_t need;
+    v->lay_B = B;
+    if (clv_arena_measure(inf_layout, v, &need))
         return clv_errf(err, "%s: inference buffers for batch %lld overflow", m->info.name, (long long)B);
-    float *mem = v->fwd;
-    if (need > v->fwd_floats) {
-        if (need > v->inf_floats) {
-            v->inf_floats = 0;
-            if (arena(v, &v->inf, B, inf_layout, "inference", m->info.name, err))
-                return -1;
-            v->inf_floats = need;
-        }
-        mem = v->inf;
-    }
-    carver c = {.base = mem};
-    inf_layout(v, B, &c);
+    v->layout = 0;
+    /* the training arena is idle between steps: borrow it when it is big enough */
+    if (lay_out(m, need <= v->fwd.bytes ? &v->fwd : &v->inf, inf_layout, B, "inference", err))
+        return -1;
     v->layout = 2;
     return 0;
-}
-
-/* The pre-scale output buffer of weight layer idx, or NULL when it has no scale. */
-static int zsave_for(clv_model *m, int idx, int64_t rows_per_image, float **z, clv_err *err)
-{
-    vit *v = m->impl;
-    const clv_wlayer *l = m->wlayers[idx];
-    *z = NULL;
-    v->kept[idx] = KEPT_NONE;
-    if (!m->training || !clv_wlayer_scale(l)) /* inference: no backward needs z */
-        return 0;
-    if (v->zsave_cap[idx] < v->cap_B) {
-        clv_free(v->zsave[idx]);
-        v->zsave_cap[idx] = 0;
-        size_t n;
-        if (clv_mul_overflow((size_t)(v->cap_B * rows_per_image), (size_t)l->out, &n) ||
-            !(v->zsave[idx] = clv_alloc_array(n, sizeof(float))))
-            return clv_errf(err, "%s: out of memory for the scaled outputs of %s", m->info.name, l->name);
-        v->zsave_cap[idx] = v->cap_B;
-    }
-    *z = v->zsave[idx];
-    v->kept[idx] = KEPT_Z;
-    return 0;
-}
-
-/* zsave_for for a layer whose output the model keeps for its backward anyway: under a scale with
- * every entry a normal float the backward divides that output by the scale (KEPT_Y) and z is not
- * kept at all (qkv and fc1 are three quarters of a scaled block's saved outputs); otherwise z as usual. */
-static int zsave_unless_output_kept(clv_model *m, int idx, int64_t rows_per_image, float **z, clv_err *err)
-{
-    vit *v = m->impl;
-    if (m->training && clv_wlayer_scale_invertible(m->wlayers[idx])) {
-        *z = NULL;
-        v->kept[idx] = KEPT_Y;
-        return 0;
-    }
-    return zsave_for(m, idx, rows_per_image, z, err);
 }
 
 static void add_inplace(float *y, const float *a, int64_t n)
@@ -309,12 +216,13 @@ static int forward_batch(clv_model *m, const float *x, int64_t B, float *feats, 
         return -1;
     const int64_t D = v->D, T = v->T, Np = v->Np, N = B * T, img = v->cfg.img_size;
     const float eps = v->cfg.ln_eps;
-    float *z;
+    const clv_wl_mode mode = m->training ? CLV_WL_TRAIN : CLV_WL_INFER;
+    /* qkv's output stays for the attention backward, h (fc1's) for GELU's */
+    const clv_wl_mode mode_kept = m->training ? CLV_WL_TRAIN_KEEPS_Y : CLV_WL_INFER;
 
     clv_patchify(v->patches, x, B, v->C, img, img, v->P);
-    if (zsave_for(m, 0, Np, &z, err))
+    if (clv_wlayer_forward(&v->pe, v->peout, v->patches, B * Np, mode, err))
         return -1;
-    clv_wlayer_forward(&v->pe, v->peout, z, v->patches, B * Np);
     /* token 0 is the class token; pos_embed is added to every token */
     const float *cls = v->cls->data, *pos = v->pos->data;
     for (int64_t b = 0; b < B; b++) {
@@ -332,31 +240,26 @@ static int forward_batch(clv_model *m, const float *x, int64_t B, float *feats, 
     for (int i = 0; i < v->cfg.depth; i++) {
         block *bk = &v->blocks[i];
         block_acts *a = &v->acts[i];
-        const int w = 1 + 4 * i, last = i + 1 == v->cfg.depth;
+        const int last = i + 1 == v->cfg.depth;
         const int64_t R = last ? B : N; /* rows after the attention */
         clv_layernorm_forward(a->ln1, a->mean1, a->rstd1, xin, bk->n1w->data, bk->n1b->data, N, D, eps);
-        if (zsave_unless_output_kept(m, w, T, &z, err)) /* qkv's output stays for the attention backward */
+        if (clv_wlayer_forward(&bk->qkv, a->qkv, a->ln1, N, mode_kept, err))
             return -1;
-        clv_wlayer_forward(&bk->qkv, a->qkv, z, a->ln1, N);
         if (last)
             clv_attention_cls_forward(a->attout, a->qkv, B, T, D, v->H);
         else
             clv_attention_forward(a->attout, a->att, a->qkv, B, T, D, v->H, v->attn_scratch);
-        if (zsave_for(m, w + 1, T, &z, err))
-            return -1;
         /* residual adds and GELU ride along in the pass that adds each layer's bias */
-        clv_wlayer_forward_fused(&bk->proj, a->xmid, z, a->attout, R, last ? NULL : xin, NULL);
+        if (clv_wlayer_forward_fused(&bk->proj, a->xmid, a->attout, R, last ? NULL : xin, NULL, mode, err))
+            return -1;
         if (last) /* the class rows of the input are strided */
             for (int64_t b = 0; b < B; b++)
                 add_inplace(a->xmid + b * D, xin + b * T * D, D);
 
         clv_layernorm_forward(a->ln2, a->mean2, a->rstd2, a->xmid, bk->n2w->data, bk->n2b->data, R, D, eps);
-        if (zsave_unless_output_kept(m, w + 2, T, &z, err)) /* h, fc1's output, stays for GELU's backward */
+        if (clv_wlayer_forward_fused(&bk->fc1, a->h, a->ln2, R, NULL, a->g, mode_kept, err) ||
+            clv_wlayer_forward_fused(&bk->fc2, a->xout, a->g, R, a->xmid, NULL, mode, err))
             return -1;
-        clv_wlayer_forward_fused(&bk->fc1, a->h, z, a->ln2, R, NULL, a->g);
-        if (zsave_for(m, w + 3, T, &z, err))
-            return -1;
-        clv_wlayer_forward_fused(&bk->fc2, a->xout, z, a->g, R, a->xmid, NULL);
         xin = a->xout;
     }
 
@@ -442,49 +345,6 @@ static void expand_cls_rows(float *dres, const float *dcls, int64_t B, int64_t T
         memcpy(dres + b * T * D, dcls + b * D, (size_t)D * sizeof(float));
 }
 
-/* Every scaled layer must have had its zsave filled by the forward (or kept
- * its output under an invertible scale); the shared wlayer scratch is sized
- * for the largest scaled layer. */
-static int prepare_scaled(clv_model *m, int64_t B, clv_err *err)
-{
-    vit *v = m->impl;
-    int64_t need = 0;
-    for (int i = 0; i < m->n_wlayers; i++) {
-        const clv_wlayer *l = m->wlayers[i];
-        if (!clv_wlayer_scale(l))
-            continue;
-        if (v->kept[i] == KEPT_NONE)
-            return clv_errf(err, "%s: %s gained an output scale between forward and backward", m->info.name,
-                            l->name);
-        if (v->kept[i] == KEPT_Y && !clv_wlayer_scale_invertible(l))
-            return clv_errf(err, "%s: %s's output scale changed between forward and backward", m->info.name,
-                            l->name);
-        int64_t rows = B * (i == 0 ? v->Np : v->T);
-        int64_t n = clv_wlayer_scratch_floats(l, rows);
-        if (n > need)
-            need = n;
-    }
-    int fc1_y = 0;
-    for (int i = 0; i < v->cfg.depth; i++)
-        fc1_y |= v->kept[1 + 4 * i + 2] == KEPT_Y;
-    const int64_t gp_n = v->cap_B * v->T * v->Hm;
-    if (fc1_y && gp_n > v->gprime_n) {
-        clv_free(v->gprime);
-        v->gprime_n = 0;
-        if (!(v->gprime = clv_alloc_array((size_t)gp_n, sizeof(float))))
-            return clv_errf(err, "%s: out of memory for GELU's derivative", m->info.name);
-        v->gprime_n = gp_n;
-    }
-    if (need > v->wscratch_n) {
-        clv_free(v->wscratch);
-        v->wscratch_n = 0;
-        if (!(v->wscratch = clv_alloc_array((size_t)need, sizeof(float))))
-            return clv_errf(err, "%s: out of memory for the adapter scratch", m->info.name);
-        v->wscratch_n = need;
-    }
-    return 0;
-}
-
 static int backward_walk(clv_model *m, const float *dfeats, float *dx, clv_err *err)
 {
     vit *v = m->impl;
@@ -493,16 +353,22 @@ static int backward_walk(clv_model *m, const float *dfeats, float *dx, clv_err *
     const int ufinal = 1 + 6 * v->cfg.depth;
     if (lowest > ufinal)
         return 0;
+    if (clv_wlayers_check_saved(m->wlayers, m->n_wlayers, err)) /* before any gradient is touched */
+        return clv_err_prefix(err, "%s", m->info.name);
     if (v->bwd_cap_B < v->cap_B) {
         v->bwd_cap_B = 0;
-        if (arena(v, &v->bwd, v->cap_B, bwd_layout, "gradient", m->info.name, err))
+        if (lay_out(m, &v->bwd, bwd_layout, v->cap_B, "gradient", err))
             return -1;
         v->bwd_cap_B = v->cap_B;
     }
-    if (prepare_scaled(m, B, err))
-        return -1;
     const int64_t D = v->D, T = v->T, Np = v->Np, N = B * T, Hm = v->Hm, img = v->cfg.img_size;
-    float *ws = v->wscratch;
+    clv_arena *ws = &v->wscratch;
+    int fc1_reads_h = 0;
+    for (int i = 0; i < v->cfg.depth; i++)
+        fc1_reads_h |= clv_wlayer_reads_output(&v->blocks[i].fc1);
+    if (fc1_reads_h &&
+        clv_arena_reserve(&v->gprime, (size_t)(v->cap_B * T * Hm) * sizeof(float), "GELU's derivative", err))
+        return clv_err_prefix(err, "%s", m->info.name);
 
     int need = lowest < ufinal;
     if (need)
@@ -520,18 +386,19 @@ static int backward_walk(clv_model *m, const float *dfeats, float *dx, clv_err *
         block *bk = &v->blocks[i];
         block_acts *a = &v->acts[i];
         const float *xin = i ? v->acts[i - 1].xout : v->x0;
-        const int u = 1 + 6 * i, w = 1 + 4 * i, last = i + 1 == v->cfg.depth;
+        const int u = 1 + 6 * i, last = i + 1 == v->cfg.depth;
         const int64_t R = last ? B : N;
         float *dr = last ? v->dcls : v->dres;
 
         /* the input gradients below are written (_into), not accumulated: no zeroing passes */
         need = lowest < u + 5;
-        /* GELU's output again (the forward kept only h), and GELU'(h) over h (or, when fc1's scale
-         * gradient is taken from h, into a buffer of its own): one erf for both */
-        const int fc1_y = v->kept[w + 2] == KEPT_Y;
-        float *gp = fc1_y ? v->gprime : a->h;
+        /* GELU's output again (the forward kept only h), and GELU'(h) over h (or, when fc1's
+         * backward reads h, into a buffer of its own): one erf for both */
+        const int fc1_y = clv_wlayer_reads_output(&bk->fc1);
+        float *gp = fc1_y ? v->gprime.mem : a->h;
         clv_gelu_forward_grad(a->g, gp, a->h, R * Hm);
-        clv_wlayer_backward_into(&bk->fc2, need ? v->dg : NULL, dr, a->g, v->zsave[w + 3], R, ws);
+        if (clv_wlayer_backward_into(&bk->fc2, need ? v->dg : NULL, dr, a->g, NULL, R, ws, err))
+            return -1;
         if (!need)
             return 0;
         clv_mul_forward(gp, v->dg, gp, R * Hm); /* dh = dg GELU'(h), over GELU'(h) */
@@ -539,10 +406,8 @@ static int backward_walk(clv_model *m, const float *dfeats, float *dx, clv_err *
         need = lowest < u + 4;
         /* norm2's output again, bit for bit (same input, same per-row arithmetic) */
         clv_layernorm_forward(a->ln2, a->mean2, a->rstd2, a->xmid, bk->n2w->data, bk->n2b->data, R, D, v->cfg.ln_eps);
-        if (fc1_y)
-            clv_wlayer_backward_into_from_output(&bk->fc1, need ? v->dln : NULL, dh, a->ln2, a->h, R, ws);
-        else
-            clv_wlayer_backward_into(&bk->fc1, need ? v->dln : NULL, dh, a->ln2, v->zsave[w + 2], R, ws);
+        if (clv_wlayer_backward_into(&bk->fc1, need ? v->dln : NULL, dh, a->ln2, a->h, R, ws, err))
+            return -1;
         if (!need)
             return 0;
         need = lowest < u + 3;
@@ -554,7 +419,8 @@ static int backward_walk(clv_model *m, const float *dfeats, float *dx, clv_err *
         need = lowest < u + 2;
         if (!last) /* proj's input again (the shared buffer holds the lowest block's) */
             clv_attention_output(a->attout, a->att, a->qkv, B, T, D, v->H);
-        clv_wlayer_backward_into(&bk->proj, need ? v->dattout : NULL, dr, a->attout, v->zsave[w + 1], R, ws);
+        if (clv_wlayer_backward_into(&bk->proj, need ? v->dattout : NULL, dr, a->attout, NULL, R, ws, err))
+            return -1;
         if (!need)
             return 0;
         if (last) {
@@ -565,10 +431,8 @@ static int backward_walk(clv_model *m, const float *dfeats, float *dx, clv_err *
         }
         need = lowest < u + 1;
         clv_layernorm_forward(a->ln1, a->mean1, a->rstd1, xin, bk->n1w->data, bk->n1b->data, N, D, v->cfg.ln_eps);
-        if (v->kept[w] == KEPT_Y)
-            clv_wlayer_backward_into_from_output(&bk->qkv, need ? v->dln : NULL, v->dqkv, a->ln1, a->qkv, N, ws);
-        else
-            clv_wlayer_backward_into(&bk->qkv, need ? v->dln : NULL, v->dqkv, a->ln1, v->zsave[w], N, ws);
+        if (clv_wlayer_backward_into(&bk->qkv, need ? v->dln : NULL, v->dqkv, a->ln1, a->qkv, N, ws, err))
+            return -1;
         if (!need)
             return 0;
         need = lowest < u;
@@ -591,7 +455,8 @@ static int backward_walk(clv_model *m, const float *dfeats, float *dx, clv_err *
         memcpy(v->dpe + b * Np * D, v->dres + (b * T + 1) * D, (size_t)(Np * D) * sizeof(float));
     if (dx)
         zero(v->dpatches, B * Np * v->K);
-    clv_wlayer_backward(&v->pe, dx ? v->dpatches : NULL, v->dpe, v->patches, v->zsave[0], B * Np, ws);
+    if (clv_wlayer_backward(&v->pe, dx ? v->dpatches : NULL, v->dpe, v->patches, NULL, B * Np, ws, err))
+        return -1;
     if (dx)
         clv_patchify_backward(dx, v->dpatches, B, v->C, img, img, v->P);
     return 0;
@@ -610,51 +475,28 @@ static int vit_backward(clv_model *m, const float *dfeats, float *dx, clv_err *e
     return rc;
 }
 
-/* ---- init: timm's init_weights ---- */
+/* ---- init: timm's init_weights, from the kinds given at registration ---- */
 
 static void vit_init(clv_model *m, uint64_t seed)
 {
-    vit *v = m->impl;
-    /* PyTorch's Conv2d default (kaiming_uniform a=sqrt(5)) is U(+-1/sqrt(fan_in)) for weight and bias. */
-    const float conv_bound = 1.0f / sqrtf((float)v->K);
-    for (int k = 0; k < m->params.count; k++) {
-        clv_param *p = m->params.items[k];
-        const uint64_t key = clv_rng_key(seed, CLV_STREAM_INIT, (uint64_t)k, 0);
-        for (int64_t j = 0; j < p->numel; j++) {
-            float val = 0.0f;
-            switch (v->init_kind[k]) {
-            case INIT_ZERO: val = 0.0f; break;
-            case INIT_ONE: val = 1.0f; break;
-            case INIT_TRUNC02: val = clv_rng_trunc_normal(key, (uint64_t)j, 0.02f); break;
-            case INIT_CLS: val = 1e-6f * clv_rng_normal(key, (uint64_t)j); break;
-            case INIT_CONV: val = conv_bound * (2.0f * clv_rng_uniform(key, (uint64_t)j) - 1.0f); break;
-            }
-            p->data[j] = val;
-        }
-    }
-    for (int i = 0; i < m->n_wlayers; i++)
-        if (m->wlayers[i]->adapter && m->wlayers[i]->adapter->ops->invalidate)
-            m->wlayers[i]->adapter->ops->invalidate(m->wlayers[i]->adapter);
+    clv_params_initialize(&m->params, seed);
+    clv_wlayers_invalidate(m->wlayers, m->n_wlayers);
 }
 
 static void vit_free(clv_model *m)
 {
     vit *v = m->impl;
     if (v) {
-        clv_free(v->fwd);
-        clv_free(v->inf);
-        clv_free(v->bwd);
-        clv_free(v->wscratch);
-        clv_free(v->gprime);
-        if (v->zsave)
-            for (int i = 0; i < m->n_wlayers; i++)
-                clv_free(v->zsave[i]);
-        free(v->zsave);
-        free(v->zsave_cap);
-        free(v->kept);
+        clv_arena_free(&v->fwd);
+        clv_arena_free(&v->inf);
+        clv_arena_free(&v->bwd);
+        clv_arena_free(&v->wscratch);
+        clv_arena_free(&v->gprime);
+        for (int i = 0; m->wlayers && i < m->n_wlayers; i++)
+            if (m->wlayers[i])
+                clv_wlayer_release(m->wlayers[i]);
         free(v->acts);
         free(v->blocks);
-        free(v->init_kind);
         free(v);
     }
     clv_params_free(&m->params);
@@ -671,23 +513,10 @@ static const clv_model_ops vit_ops = {
 
 /* ---- construction ---- */
 
-static clv_param *add(clv_model *m, int kind, int no_decay, clv_err *err, const char *name, int ndim, int64_t d0,
-                      int64_t d1, int64_t d2, int64_t d3)
+static clv_param *add(clv_model *m, clv_init_kind kind, float scale, int no_decay, clv_err *err, const char *name,
+                      int ndim, int64_t d0, int64_t d1, int64_t d2, int64_t d3)
 {
-    vit *v = m->impl;
-    const int64_t shape[4] = {d0, d1, d2, d3};
-    clv_param *p = clv_params_add(&m->params, name, ndim, shape, err);
-    if (!p)
-        return NULL;
-    unsigned char *kinds = realloc(v->init_kind, (size_t)m->params.count);
-    if (!kinds) {
-        clv_errf(err, "out of memory");
-        return NULL;
-    }
-    v->init_kind = kinds;
-    kinds[m->params.count - 1] = (unsigned char)kind;
-    p->no_decay = no_decay;
-    return p;
+    return clv_params_add_init(&m->params, name, kind, scale, no_decay, ndim, d0, d1, d2, d3, err);
 }
 
 /* A Linear "prefix.weight" [out x in] + "prefix.bias" [out] as a weight layer. */
@@ -698,10 +527,10 @@ static int add_linear(clv_model *m, clv_wlayer *l, const char *prefix, int64_t o
     l->out = out;
     l->in = in;
     snprintf(name, sizeof name, "%s.weight", prefix);
-    if (!(l->weight = add(m, INIT_TRUNC02, 0, err, name, 2, out, in, 0, 0)))
+    if (!(l->weight = add(m, CLV_INIT_TRUNC_NORMAL, 0.02f, 0, err, name, 2, out, in, 0, 0)))
         return -1;
     snprintf(name, sizeof name, "%s.bias", prefix);
-    if (!(l->bias = add(m, INIT_ZERO, 1, err, name, 1, out, 0, 0, 0)))
+    if (!(l->bias = add(m, CLV_INIT_ZERO, 0.0f, 1, err, name, 1, out, 0, 0, 0)))
         return -1;
     return 0;
 }
@@ -710,10 +539,10 @@ static int add_norm(clv_model *m, clv_param **w, clv_param **b, const char *pref
 {
     char name[CLV_NAME_LEN];
     snprintf(name, sizeof name, "%s.weight", prefix);
-    if (!(*w = add(m, INIT_ONE, 1, err, name, 1, D, 0, 0, 0)))
+    if (!(*w = add(m, CLV_INIT_ONE, 0.0f, 1, err, name, 1, D, 0, 0, 0)))
         return -1;
     snprintf(name, sizeof name, "%s.bias", prefix);
-    if (!(*b = add(m, INIT_ZERO, 1, err, name, 1, D, 0, 0, 0)))
+    if (!(*b = add(m, CLV_INIT_ZERO, 0.0f, 1, err, name, 1, D, 0, 0, 0)))
         return -1;
     (*w)->norm = (*b)->norm = 1;
     return 0;
@@ -800,19 +629,18 @@ clv_model *clv_vit_create(const char *name, const clv_vit_config *cfg, clv_err *
     v->blocks = calloc((size_t)depth + 1, sizeof *v->blocks);
     v->acts = calloc((size_t)depth + 1, sizeof *v->acts);
     m->wlayers = calloc((size_t)m->n_wlayers, sizeof *m->wlayers);
-    v->zsave = calloc((size_t)m->n_wlayers, sizeof *v->zsave);
-    v->zsave_cap = calloc((size_t)m->n_wlayers, sizeof *v->zsave_cap);
-    v->kept = calloc((size_t)m->n_wlayers, sizeof *v->kept);
-    if (!v->blocks || !v->acts || !m->wlayers || !v->zsave || !v->zsave_cap || !v->kept) {
+    if (!v->blocks || !v->acts || !m->wlayers) {
         clv_errf(err, "%s: out of memory", name);
         goto fail;
     }
 
+    /* PyTorch's Conv2d default (kaiming_uniform a=sqrt(5)) is U(+-1/sqrt(fan_in)) for weight and bias. */
+    const float conv_bound = 1.0f / sqrtf((float)v->K);
     /* registration order = timm's state_dict order */
-    if (!(v->cls = add(m, INIT_CLS, 1, err, "cls_token", 3, 1, 1, D, 0)) ||
-        !(v->pos = add(m, INIT_TRUNC02, 1, err, "pos_embed", 3, 1, v->T, D, 0)) ||
-        !(v->pew = add(m, INIT_CONV, 0, err, "patch_embed.proj.weight", 4, D, v->C, v->P, v->P)) ||
-        !(v->peb = add(m, INIT_CONV, 1, err, "patch_embed.proj.bias", 1, D, 0, 0, 0)))
+    if (!(v->cls = add(m, CLV_INIT_NORMAL, 1e-6f, 1, err, "cls_token", 3, 1, 1, D, 0)) ||
+        !(v->pos = add(m, CLV_INIT_TRUNC_NORMAL, 0.02f, 1, err, "pos_embed", 3, 1, v->T, D, 0)) ||
+        !(v->pew = add(m, CLV_INIT_UNIFORM, conv_bound, 0, err, "patch_embed.proj.weight", 4, D, v->C, v->P, v->P)) ||
+        !(v->peb = add(m, CLV_INIT_UNIFORM, conv_bound, 1, err, "patch_embed.proj.bias", 1, D, 0, 0, 0)))
         goto fail;
     snprintf(v->pe.name, sizeof v->pe.name, "patch_embed.proj");
     v->pe.out = D;

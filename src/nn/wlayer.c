@@ -1,37 +1,13 @@
 /* Forward and backward of an adaptable weight layer (see clvit/adapter.h):
- * z = x W_eff^T + b, y = z * s. The layer owns the bias gradient and dx;
- * the adapter (or, without one, the base weight) owns the weight gradient. */
+ * z = x W_eff^T + b, y = z * s. The layer owns the bias gradient, dx and
+ * what its backward needs of the forward (z under a scale); the adapter (or,
+ * without one, the base weight) owns the weight gradient. */
 #include "clvit/adapter.h"
 #include "clvit/gemm.h"
 #include "clvit/kernels.h"
 
 #include <math.h>
 #include <string.h>
-
-void clv_wlayer_forward_fused(const clv_wlayer *l, float *y, float *zsave, const float *x, int64_t N, const float *res,
-                              float *gelu)
-{
-    const float *W = clv_wlayer_weight(l);
-    const float *s = clv_wlayer_scale(l);
-    const float *b = l->bias ? l->bias->data : NULL;
-    /* the GEMM writes the pre-scale output where the backward wants it (zsave when scaled) */
-    float *z = s && zsave ? zsave : NULL;
-    clv_linear_forward(z ? z : y, x, W, NULL, N, l->in, l->out);
-    if (b || s || res || gelu)
-        clv_linear_epilogue(y, z, b, s, res, gelu, N, l->out);
-}
-
-void clv_wlayer_forward(const clv_wlayer *l, float *y, float *zsave, const float *x, int64_t N)
-{
-    clv_wlayer_forward_fused(l, y, zsave, x, N, NULL, NULL);
-}
-
-int64_t clv_wlayer_scratch_floats(const clv_wlayer *l, int64_t N)
-{
-    (void)N;
-    /* ds, the column sums of dy, diag(s) W_eff */
-    return clv_wlayer_scale(l) ? 2 * l->out + l->out * l->in : 0;
-}
 
 int clv_wlayer_scale_invertible(const clv_wlayer *l)
 {
@@ -44,21 +20,99 @@ int clv_wlayer_scale_invertible(const clv_wlayer *l)
     return 1;
 }
 
-/* zsave the pre-scale output z, or (y_kept) the scaled output y */
-static void wlayer_backward(const clv_wlayer *l, float *dx, float dx_beta, const float *dy, const float *x,
-                            const float *zsave, int y_kept, int64_t N, float *scratch)
+/* Decides what this forward keeps and returns where the GEMM writes z (NULL: into y). */
+static int keep_for_backward(clv_wlayer *l, int64_t N, clv_wl_mode mode, float **z, clv_err *err)
+{
+    *z = NULL;
+    l->saved = CLV_WL_SAVED_NONE;
+    l->saved_rows = mode == CLV_WL_INFER ? 0 : N;
+    if (mode == CLV_WL_INFER || !clv_wlayer_scale(l))
+        return 0;
+    if (mode == CLV_WL_TRAIN_KEEPS_Y && clv_wlayer_scale_invertible(l)) {
+        l->saved = CLV_WL_SAVED_Y;
+        return 0;
+    }
+    size_t n;
+    if (clv_mul_overflow((size_t)N, (size_t)l->out, &n))
+        return clv_errf(err, "%s: %lld rows overflow its saved output", l->name, (long long)N);
+    if (n > l->zsave_cap) {
+        clv_free(l->zsave);
+        l->zsave_cap = 0;
+        if (!(l->zsave = clv_alloc_array(n, sizeof(float))))
+            return clv_errf(err, "%s: out of memory for its pre-scale output (%lld rows)", l->name, (long long)N);
+        l->zsave_cap = n;
+    }
+    l->saved = CLV_WL_SAVED_Z;
+    *z = l->zsave;
+    return 0;
+}
+
+int clv_wlayer_forward_fused(clv_wlayer *l, float *y, const float *x, int64_t N, const float *res, float *gelu,
+                             clv_wl_mode mode, clv_err *err)
+{
+    float *z;
+    if (keep_for_backward(l, N, mode, &z, err))
+        return -1;
+    const float *W = clv_wlayer_weight(l);
+    const float *s = clv_wlayer_scale(l);
+    const float *b = l->bias ? l->bias->data : NULL;
+    /* the GEMM writes the pre-scale output where the backward wants it (zsave when kept) */
+    clv_linear_forward(z ? z : y, x, W, NULL, N, l->in, l->out);
+    if (b || s || res || gelu)
+        clv_linear_epilogue(y, z, b, s, res, gelu, N, l->out);
+    return 0;
+}
+
+int clv_wlayer_forward(clv_wlayer *l, float *y, const float *x, int64_t N, clv_wl_mode mode, clv_err *err)
+{
+    return clv_wlayer_forward_fused(l, y, x, N, NULL, NULL, mode, err);
+}
+
+int clv_wlayer_check_saved(const clv_wlayer *l, int64_t N, clv_err *err)
+{
+    if (!clv_wlayer_scale(l))
+        return 0;
+    if (l->saved == CLV_WL_SAVED_NONE)
+        return clv_errf(err, "%s gained an output scale between forward and backward", l->name);
+    if (l->saved_rows != N)
+        return clv_errf(err, "%s: backward over %lld rows after a forward over %lld", l->name, (long long)N,
+                        (long long)l->saved_rows);
+    if (l->saved == CLV_WL_SAVED_Y && !clv_wlayer_scale_invertible(l))
+        return clv_errf(err, "%s's output scale changed between forward and backward", l->name);
+    return 0;
+}
+
+int clv_wlayers_check_saved(clv_wlayer *const *ls, int n, clv_err *err)
+{
+    for (int i = 0; i < n; i++)
+        if (clv_wlayer_check_saved(ls[i], ls[i]->saved_rows, err))
+            return -1;
+    return 0;
+}
+
+static int wlayer_backward(clv_wlayer *l, float *dx, float dx_beta, const float *dy, const float *x, const float *y,
+                           int64_t N, clv_arena *scratch, clv_err *err)
 {
     const float *W = clv_wlayer_weight(l);
     const float *s = clv_wlayer_scale(l);
     float *db = l->bias && l->bias->trainable ? l->bias->grad : NULL;
     float *ds = NULL;
     if (s) {
+        if (clv_wlayer_check_saved(l, N, err))
+            return -1;
+        const int from_y = l->saved == CLV_WL_SAVED_Y;
+        if (from_y && !y)
+            return clv_errf(err, "%s: its backward needs the forward's output", l->name);
+        /* ds, the column sums of dy, diag(s) W_eff: no longer grows with N */
+        size_t floats = (size_t)(2 * l->out + l->out * l->in);
+        if (clv_arena_reserve(scratch, floats * sizeof(float), "weight layers' scratch", err))
+            return -1;
         /* The gradient at z is dz = dy * s; it is never formed: the bias
          * gradient is s * colsum(dy), dx = dy (diag(s) W_eff) and the
-         * adapter folds s into its factors. Only ds reads z. */
-        ds = scratch;
-        float *dsum = scratch + l->out, *Ws = scratch + 2 * l->out;
-        clv_scale_columns_backward(ds, dsum, dy, zsave, y_kept ? s : NULL, N, l->out);
+         * adapter folds s into its factors. Only ds reads z (or y / s). */
+        ds = scratch->mem;
+        float *dsum = ds + l->out, *Ws = ds + 2 * l->out;
+        clv_scale_columns_backward(ds, dsum, dy, from_y ? y : l->zsave, from_y ? s : NULL, N, l->out);
         if (db)
             for (int64_t c = 0; c < l->out; c++)
                 db[c] += s[c] * dsum[c];
@@ -77,22 +131,33 @@ static void wlayer_backward(const clv_wlayer *l, float *dx, float dx_beta, const
         l->adapter->ops->backward(l->adapter, l, x, dy, s, N, ds);
     else if (l->weight->trainable) /* a scale comes only from an adapter: here dz = dy */
         clv_gemm(1, 0, l->out, l->in, N, 1.0f, dy, l->out, x, l->in, 1.0f, l->weight->grad, l->in);
+    return 0;
 }
 
-void clv_wlayer_backward(const clv_wlayer *l, float *dx, const float *dy, const float *x, const float *zsave, int64_t N,
-                         float *scratch)
+int clv_wlayer_backward(clv_wlayer *l, float *dx, const float *dy, const float *x, const float *y, int64_t N,
+                        clv_arena *scratch, clv_err *err)
 {
-    wlayer_backward(l, dx, 1.0f, dy, x, zsave, 0, N, scratch);
+    return wlayer_backward(l, dx, 1.0f, dy, x, y, N, scratch, err);
 }
 
-void clv_wlayer_backward_into(const clv_wlayer *l, float *dx, const float *dy, const float *x, const float *zsave,
-                              int64_t N, float *scratch)
+int clv_wlayer_backward_into(clv_wlayer *l, float *dx, const float *dy, const float *x, const float *y, int64_t N,
+                             clv_arena *scratch, clv_err *err)
 {
-    wlayer_backward(l, dx, 0.0f, dy, x, zsave, 0, N, scratch);
+    return wlayer_backward(l, dx, 0.0f, dy, x, y, N, scratch, err);
 }
 
-void clv_wlayer_backward_into_from_output(const clv_wlayer *l, float *dx, const float *dy, const float *x,
-                                          const float *y, int64_t N, float *scratch)
+void clv_wlayer_release(clv_wlayer *l)
 {
-    wlayer_backward(l, dx, 0.0f, dy, x, y, 1, N, scratch);
+    clv_free(l->zsave);
+    l->zsave = NULL;
+    l->zsave_cap = 0;
+    l->saved = CLV_WL_SAVED_NONE;
+    l->saved_rows = 0;
+}
+
+void clv_wlayers_invalidate(clv_wlayer *const *ls, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (ls[i]->adapter && ls[i]->adapter->ops->invalidate)
+            ls[i]->adapter->ops->invalidate(ls[i]->adapter);
 }

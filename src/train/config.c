@@ -403,9 +403,16 @@ void clv_config_format(const clv_config *c, const clv_setting *s, char *buf, siz
     case CLV_SET_U64:
         snprintf(buf, len, "%llu", (unsigned long long)*(const uint64_t *)field);
         break;
-    case CLV_SET_FLOAT:
-        snprintf(buf, len, "%.9g", (double)*(const float *)field);
+    case CLV_SET_FLOAT: {
+        /* the shortest text that reads back as the same float: 0.003, not 0.00300000003 */
+        const float v = *(const float *)field;
+        for (int digits = 1; digits <= 9; digits++) {
+            snprintf(buf, len, "%.*g", digits, (double)v);
+            if (strtof(buf, NULL) == v)
+                break;
+        }
         break;
+    }
     case CLV_SET_BOOL:
         snprintf(buf, len, "%s", *(const int *)field ? "true" : "false");
         break;
@@ -448,7 +455,7 @@ void clv_config_print_help(FILE *out)
             fprintf(out, "\n  [%s]\n", section);
         }
         char flag[64];
-        snprintf(flag, sizeof flag, "--%s", s->flag);
+        snprintf(flag, sizeof flag, s->type == CLV_SET_BOOL ? "--[no-]%s" : "--%s", s->flag);
         const char *values = !s->values ? "" : s->type == CLV_SET_STR ? "; one of " : "; range ";
         fprintf(out, "  %-20s %-22s %s (default: %s%s%s)\n", flag, "", s->help, *s->defval ? s->defval : "none",
                 values, s->values ? s->values : "");

@@ -155,6 +155,12 @@ int clv_predictor_class_id(const clv_predictor *p, int task, int k)
     return tr->classes && k < tr->n_classes ? tr->classes[k] : k;
 }
 
+const char *clv_predictor_class_name(const clv_predictor *p, int task, int k)
+{
+    const clv_task_record *tr = &p->run.rec.tasks[task];
+    return tr->class_names && k >= 0 && k < tr->n_classes ? tr->class_names[k] : NULL;
+}
+
 const clv_present *clv_predictor_present(const clv_predictor *p) { return &p->present; }
 
 int clv_predictor_logits(clv_predictor *p, int task, const float *x, int64_t B, float *logits, clv_err *err)

@@ -124,9 +124,9 @@ int clv_check_mask_budget(const clv_config *cfg, int task, double lr, int64_t st
                  MAX_SUGGESTED_EPOCHS, strcmp(cfg->schedule, "step") ? "" : " and step decay");
     double lr_min = b.factor_sum > 0 ? round_up_3(b.needed / b.factor_sum) : INFINITY;
     int rc = clv_warnings_add(out, "mask_budget_short",
-                              "task %d: no mask bit can flip. With Adam a score moves at most about --lr-mask %g per "
-                              "step at the schedule's peak, so over the task's %lld steps (%s schedule, factors "
-                              "summing to %.4g) it moves at most %.4g, short by %.4g of the %.4g (--mask-init %g - "
+                              "task %d: few or no mask bits can flip. With Adam a score moves about --lr-mask %g per "
+                              "step at the schedule's peak (more only in rare steps), so over the task's %lld steps "
+                              "(%s schedule, factors summing to %.4g) it moves about %.4g, short by %.4g of the %.4g (--mask-init %g - "
                               "--threshold %g) a bit needs to flip. Raise --lr-mask to at least %.3g, or %s",
                               task + 1, lr, (long long)b.steps, cfg->schedule, b.factor_sum, b.movement,
                               b.needed - b.movement, b.needed, (double)cfg->mask_init, (double)cfg->threshold, lr_min,

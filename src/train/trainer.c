@@ -12,6 +12,7 @@
 #include "clvit/gemm.h"
 #include "clvit/kernels.h"
 #include "clvit/mask_density.h"
+#include "clvit/metrics_log.h"
 #include "clvit/optim.h"
 #include "clvit/task_checks.h"
 #include "train/progress.h"
@@ -25,20 +26,6 @@ typedef struct {
     int n_groups;
 } trainable_set;
 
-static int view_add(clv_params *v, clv_param *p, clv_err *err)
-{
-    if (v->count == v->cap) {
-        int cap = v->cap ? 2 * v->cap : 64;
-        clv_param **items = realloc(v->items, (size_t)cap * sizeof *items);
-        if (!items)
-            return clv_errf(err, "out of memory");
-        v->items = items;
-        v->cap = cap;
-    }
-    v->items[v->count++] = p;
-    return 0;
-}
-
 static int trainable_collect(clv_run *R, int task, trainable_set *ts, clv_err *err)
 {
     memset(ts, 0, sizeof *ts);
@@ -50,7 +37,7 @@ static int trainable_collect(clv_run *R, int task, trainable_set *ts, clv_err *e
     for (int g = 0; g < ts->n_groups; g++)
         for (int i = 0; i < ts->groups[g].params->count; i++) {
             clv_param *p = ts->groups[g].params->items[i];
-            if (p->trainable && view_add(&ts->view, p, err))
+            if (p->trainable && clv_params_append(&ts->view, p, err))
                 return -1;
         }
     return 0;
@@ -127,6 +114,7 @@ static int train_task(clv_run *R, int task, clv_err *err)
     int rc = -1;
     trainable_set ts = {0};
     clv_optim *opt = NULL;
+    clv_metrics_log metrics = {0};
     double t0 = clv_now();
 
     if (clv_head_init(h, m->info.feat_dim, ti->n_classes, cfg->seed, task, err))
@@ -187,8 +175,13 @@ static int train_task(clv_run *R, int task, clv_err *err)
         clv_info("resuming task %d at step %lld of %lld", task + 1, (long long)step, (long long)total);
     }
 
+    if (R->writer && clv_metrics_log_begin(&metrics, R->opts->out_dir, task, step, spe, cfg->checkpoint_every, err))
+        goto done;
     clv_progress prog;
-    clv_progress_init(&prog, R->opts->progress, task, R->rec.n_tasks, cfg->epochs, spe);
+    int64_t steps_after = 0; /* of the tasks still to learn: the run's time left */
+    for (int t = task + 1; t < R->rec.n_tasks; t++)
+        steps_after += R->rec.tasks[t].done ? 0 : clv_steps_per_epoch(R->split.tasks[t].n_train, cfg->batch) * cfg->epochs;
+    clv_progress_init(&prog, R->opts->progress, task, R->rec.n_tasks, cfg->epochs, spe, steps_after);
     int stopped = 0;
     float last_loss = NAN; /* for the message of a task whose weights diverged */
     for (int epoch = (int)(step / spe); epoch < cfg->epochs && !stopped; epoch++) {
@@ -269,6 +262,8 @@ static int train_task(clv_run *R, int task, clv_err *err)
             clv_params_zero_grad(&ts.view);
             clv_run_invalidate_adapters(m);
             clv_task_curve_step(&R->curve, epoch, step, loss, correct, b.global_size);
+            clv_metrics_log_row(&metrics, epoch, step + 1, loss, correct, b.global_size,
+                                cfg->lr * clv_schedule_factor(&sched, step));
             step++;
             R->steps_run++;
             last_loss = loss;
@@ -319,7 +314,8 @@ static int train_task(clv_run *R, int task, clv_err *err)
         clv_param_set_trainable(h->params.items[i], 0, NULL);
     rc = 0;
 done:
-    free(ts.view.items);
+    clv_metrics_log_end(&metrics);
+    clv_params_free_view(&ts.view);
     clv_optim_free(opt);
     return rc;
 }
@@ -415,10 +411,16 @@ static int finish_task(clv_run *R, int task, clv_err *err)
     }
     clv_dist_barrier(R->dist);
     if (R->opts->progress) {
-        fprintf(stderr, "task %d/%d done: accuracy", task + 1, R->rec.n_tasks);
-        for (int j = 0; j <= task; j++)
-            fprintf(stderr, " %.2f", clv_run_record_acc(&R->rec, task, j));
-        fprintf(stderr, " (%.1f s)\n", tr->seconds);
+        /* "task 2/5 done in 41.0 s: test accuracy (%) task 1 51.85, task 2 96.95; average 74.40" */
+        fprintf(stderr, "task %d/%d done in %.1f s: test accuracy (%%)", task + 1, R->rec.n_tasks, tr->seconds);
+        double sum = 0;
+        for (int j = 0; j <= task; j++) {
+            sum += clv_run_record_acc(&R->rec, task, j);
+            fprintf(stderr, "%s task %d %.2f", j ? "," : "", j + 1, clv_run_record_acc(&R->rec, task, j));
+        }
+        if (task)
+            fprintf(stderr, "; average %.2f", sum / (task + 1));
+        fprintf(stderr, "\n");
     }
     return 0;
 }
@@ -461,6 +463,8 @@ int clv_train_run(const clv_config *cfg, const clv_train_opts *opts, clv_err *er
             goto done;
     } else if (clv_run_record_init(&R.rec, cfg->tasks, err))
         goto done;
+    if (opts->argv && clv_run_record_add_command(&R.rec, opts->argc, opts->argv, err))
+        goto done;
     clv_warnings_clear(&R.rec.warnings); /* found again from the settings */
     if (clv_check_run(cfg, &R.rec.warnings) < 0) {
         clv_errf(err, "out of memory");
@@ -477,6 +481,8 @@ int clv_train_run(const clv_config *cfg, const clv_train_opts *opts, clv_err *er
             goto done;
         memcpy(tr->classes, ti->classes, (size_t)ti->n_classes * sizeof *tr->classes);
         tr->n_classes = ti->n_classes;
+        if (clv_task_record_name_classes(tr, R.train->class_names, R.train->n_class_names, err))
+            goto done;
         tr->train_images = ti->n_train;
         tr->test_images = ti->n_test;
     }

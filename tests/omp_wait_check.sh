@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# clvit's OpenMP threads wait passively unless OMP_WAIT_POLICY says otherwise
+# (src/cli/omp_wait.c). libgomp reads its environment before main, so a
+# setenv alone would change nothing: OMP_DISPLAY_ENV=verbose shows what the
+# runtime of the process that does the work really took (the last report).
+# Run from the repository root.
+set -uo pipefail
+BIN=${1:-build/clvit}
+fail=0
+spin() { env -u OMP_WAIT_POLICY "$@" OMP_DISPLAY_ENV=verbose "$BIN" info 2>&1 >/dev/null |
+         sed -n "s/.*GOMP_SPINCOUNT = '\([0-9]*\)'.*/\1/p" | tail -1; }
+got=$(spin)
+[ "$got" = 0 ] || { echo "omp_wait_check: unset OMP_WAIT_POLICY gave spin count '$got', expected 0 (passive)"; fail=1; }
+got=$(spin OMP_WAIT_POLICY=active)
+[ -n "$got" ] && [ "$got" != 0 ] || { echo "omp_wait_check: OMP_WAIT_POLICY=active was not kept (spin count '$got')"; fail=1; }
+# the arguments reach the restarted process unchanged
+out=$(env -u OMP_WAIT_POLICY "$BIN" report --per-run --csv /nonexistent/run-x 2>&1)
+case "$out" in *"/nonexistent/run-x"*) ;; *) echo "omp_wait_check: arguments lost on restart: $out"; fail=1 ;; esac
+env -u OMP_WAIT_POLICY "$BIN" info | grep -q "openmp wait policy: passive" ||
+    { echo "omp_wait_check: clvit info does not say the wait policy"; fail=1; }
+[ $fail = 0 ] && echo "omp_wait_check: passed"
+exit $fail
