@@ -21,8 +21,10 @@
  * give 0 (flush instead of denormals), above 88.7 give FLT_MAX-ish 2^127 * e^r. */
 static inline float clv_vexpf(float x)
 {
+    const float x_in = x;
     x = x < -87.33654f ? -87.33654f : x;
     x = x > 88.37626f ? 88.37626f : x;
+    x = x == x ? x : 0.0f; /* NaN: computed as 0 (no float-to-int of NaN), returned as NaN below */
     const float fx = __builtin_floorf(x * 1.44269504088896341f + 0.5f);
     /* ln2 split in two so that n*ln2_hi is exact */
     float r = x - fx * 0.693359375f;
@@ -38,7 +40,8 @@ static inline float clv_vexpf(float x)
     const int32_t bits = (n + 127) << 23;
     float scale;
     memcpy(&scale, &bits, sizeof scale);
-    return x <= -87.33654f ? 0.0f : p * scale;
+    const float y = x <= -87.33654f ? 0.0f : p * scale;
+    return x_in == x_in ? y : x_in;
 }
 
 /* erf(x): odd rational approximation on [-4, 4] (erf is +-1 in float
