@@ -42,7 +42,9 @@ fi
 # every file the run keeps, but run.json (compared above) and the lock
 same_files() {
     local a=$1 b=$2 f
-    [ "$(cd "$a" && ls | grep -v '^run.json$' | sort)" = "$(cd "$b" && ls | grep -v '^run.json$' | sort)" ] || return 1
+    local la lb
+    la=$(cd "$a" && ls | grep -v '^run.json$' | sort) lb=$(cd "$b" && ls | grep -v '^run.json$' | sort)
+    [ "$la" = "$lb" ] || { echo "files: uninterrupted / resumed:"; diff <(echo "$la") <(echo "$lb"); return 1; }
     for f in "$a"/*.safetensors "$a"/results.csv; do
         cmp -s "$f" "$b/$(basename "$f")" || { echo "differs: $(basename "$f")"; return 1; }
     done
