@@ -19,6 +19,7 @@
 #include "clvit/safetensors.h"
 #include "clvit/trainer.h"
 #include "tmp_tree.h"
+#include "tiny_run.h"
 
 #define FMNIST "/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"
 
@@ -85,16 +86,7 @@ Test(mask_density, counts_the_zero_bits_of_each_mask_in_model_order)
 
 static void config(clv_config *c, const char *method, int tasks)
 {
-    clv_config_defaults(c);
-    snprintf(c->method, sizeof c->method, "%s", method);
-    c->tasks = tasks;
-    c->train_limit = 64;
-    c->test_limit = 32;
-    c->epochs = 1;
-    c->batch = 32;
-    c->threads = 2;
-    c->eval_batch = 64;
-    c->seed = 5;
+    tiny_run_config(c, method, tasks);
     c->lr_mask = 1e-2f; /* 2 steps of up to 1e-2: bits flip */
 }
 

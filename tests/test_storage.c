@@ -17,6 +17,7 @@
 #include "clvit/storage_summary.h"
 #include "clvit/trainer.h"
 #include "tmp_tree.h"
+#include "tiny_run.h"
 
 #define FMNIST "/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"
 #define T 5
@@ -24,18 +25,10 @@
 
 static void tiny(clv_config *c, const char *method, const char *weights)
 {
-    clv_config_defaults(c);
-    snprintf(c->method, sizeof c->method, "%s", method);
+    tiny_run_config(c, method, T);
     snprintf(c->weights, sizeof c->weights, "%s", weights ? weights : "");
-    c->tasks = T;
     c->rank = K;
-    c->train_limit = 64;
-    c->test_limit = 32;
-    c->epochs = 1;
     c->batch = 64;
-    c->threads = 2;
-    c->eval_batch = 64;
-    c->seed = 5;
     c->lr_mask = 1e-3f;
 }
 

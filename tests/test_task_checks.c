@@ -14,6 +14,7 @@
 #include "clvit/task_checks.h"
 #include "clvit/trainer.h"
 #include "tmp_tree.h"
+#include "tiny_run.h"
 
 #define FMNIST "/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"
 
@@ -250,19 +251,6 @@ Test(checks, piggyback_recipe_lets_masks_move)
 
 /* ---- end to end ---- */
 
-static void tiny(clv_config *c, const char *method, int tasks)
-{
-    clv_config_defaults(c);
-    snprintf(c->method, sizeof c->method, "%s", method);
-    c->tasks = tasks;
-    c->train_limit = 64;
-    c->test_limit = 32;
-    c->epochs = 1;
-    c->batch = 32;
-    c->threads = 2;
-    c->eval_batch = 64;
-    c->seed = 5;
-}
 
 static void run(const clv_config *c, const char *dir)
 {
@@ -285,7 +273,7 @@ Test(checks, a_learning_rate_of_zero_is_flagged, .timeout = 300)
     char dir[64] = "/tmp/clvit-lr0-XXXXXX";
     cr_assert_not_null(mkdtemp(dir));
     clv_config c;
-    tiny(&c, "finetune", 1); /* one task of 10 classes: chance 10% */
+    tiny_run_config(&c, "finetune", 1); /* one task of 10 classes: chance 10% */
     c.train_limit = 256;
     c.test_limit = 500;
     c.epochs = 2;
@@ -310,7 +298,7 @@ Test(checks, different_domains_without_weights_are_flagged)
     char dir[64] = "/tmp/clvit-dom-XXXXXX";
     cr_assert_not_null(mkdtemp(dir));
     clv_config c;
-    tiny(&c, "linear", 2);
+    tiny_run_config(&c, "linear", 2);
     snprintf(c.data, sizeof c.data, "decathlon");
     snprintf(c.data_root, sizeof c.data_root, "tests/fixtures/data/decathlon");
     snprintf(c.domains, sizeof c.domains, "alpha,beta");
