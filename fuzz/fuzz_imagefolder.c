@@ -10,8 +10,8 @@
  * process's directory. The tree is rebuilt for every input and opened; an
  * accepted one has every image fetched through the dataset interface. The
  * images' bytes are the PNG and JPEG harnesses' business. */
+#include "fuzz_dataset.h"
 #include "fuzz_tiny_png.h"
-#include "fuzz_util.h"
 
 #include <errno.h>
 #include <sys/stat.h>
@@ -116,19 +116,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fuzz_check_err(rc, &err);
     if (rc)
         return 0;
-    uint8_t img[64 * 64 * 3];
-    for (int s = 0; s < 2; s++) {
-        const clv_dataset *ds = s ? va : tr;
-        if (ds->n < 1 || ds->num_classes < 1 || tr->num_classes != va->num_classes)
+    for (int s = 0; s < 2; s++)
+        if ((s ? va : tr)->n < 1 || (s ? va : tr)->num_classes < 1 || tr->num_classes != va->num_classes)
             abort();
-        for (int64_t i = 0; i < ds->n; i++) {
-            int h, w;
-            if (ds->labels[i] < 0 || ds->labels[i] >= ds->num_classes)
-                abort();
-            fuzz_check_err(ds->ops->get(ds, i, img, sizeof img, &h, &w, &err), &err);
-        }
-    }
-    clv_dataset_free(tr);
-    clv_dataset_free(va);
+    fuzz_fetch_all_and_free(tr, va);
     return 0;
 }

@@ -23,6 +23,10 @@ int clv_input_check(const char *path, clv_err *err);
 int clv_input_open(const char *path, clv_err *err);
 /* The same as a stdio stream ("rb"), or NULL with err set. */
 FILE *clv_input_fopen(const char *path, clv_err *err);
+/* The rest of stream f as one NUL-terminated buffer (the caller frees it),
+ * its length without the NUL in *len; NULL when out of memory or on a read
+ * error. For text files of unknown size (metrics.csv, run.json). */
+char *clv_read_stream(FILE *f, size_t *len);
 
 #ifdef __cplusplus
 }

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -70,4 +71,28 @@ FILE *clv_input_fopen(const char *path, clv_err *err)
         close(fd);
     }
     return f;
+}
+
+char *clv_read_stream(FILE *f, size_t *len)
+{
+    char *buf = NULL;
+    size_t n = 0, cap = 0;
+    for (;;) {
+        if (clv_grow_array((void **)&buf, &cap, n + 4096 + 1, 1, 8192)) {
+            free(buf);
+            return NULL;
+        }
+        size_t got = fread(buf + n, 1, cap - n - 1, f);
+        n += got;
+        if (!got)
+            break;
+    }
+    if (ferror(f)) {
+        free(buf);
+        return NULL;
+    }
+    buf[n] = 0;
+    if (len)
+        *len = n;
+    return buf;
 }

@@ -24,20 +24,9 @@ static char *slurp(const char *path)
     FILE *f = clv_input_fopen(path, NULL);
     if (!f)
         return NULL;
-    char *buf = NULL;
-    size_t len = 0, cap = 0;
-    for (;;) {
-        if (clv_grow_array((void **)&buf, &cap, len + 4096 + 1, 1, 8192))
-            break;
-        size_t got = fread(buf + len, 1, cap - len - 1, f);
-        len += got;
-        if (!got)
-            break;
-    }
+    char *text = clv_read_stream(f, NULL);
     fclose(f);
-    if (buf)
-        buf[len] = 0;
-    return buf;
+    return text;
 }
 
 static int add_warning(clv_report_run *run, const char *prefix, const char *text)

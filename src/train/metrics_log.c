@@ -7,27 +7,9 @@
 
 #include "clvit/atomic_file.h"
 #include "clvit/config.h"
+#include "clvit/input_file.h"
 
 #define HEADER "task,epoch,step,loss,train_accuracy,lr,images_per_s\n"
-
-static char *slurp(FILE *f, size_t *len)
-{
-    size_t cap = 1 << 16, n = 0;
-    char *buf = malloc(cap);
-    while (buf) {
-        n += fread(buf + n, 1, cap - n - 1, f);
-        if (n < cap - 1)
-            break;
-        char *grown = realloc(buf, cap *= 2);
-        if (!grown)
-            free(buf);
-        buf = grown;
-    }
-    if (buf)
-        buf[n] = 0;
-    *len = n;
-    return buf;
-}
 
 /* The rows worth keeping: whole lines of tasks before `task` (1-based) and of
  * task up to `step`. */
@@ -61,7 +43,7 @@ int clv_metrics_log_begin(clv_metrics_log *m, const char *dir, int task, int64_t
     char *text = NULL;
     FILE *old = fopen(path, "rb");
     if (old) {
-        text = slurp(old, &len);
+        text = clv_read_stream(old, &len);
         fclose(old);
         if (!text)
             return clv_errf(err, "%s: out of memory reading it", path);
@@ -123,7 +105,7 @@ int clv_metrics_read(const char *path, clv_metrics_row **rows, int *n, clv_err *
     if (!f)
         return errno == ENOENT ? 1 : clv_errf(err, "%s: cannot open: %s", path, strerror(errno));
     size_t len;
-    char *text = slurp(f, &len);
+    char *text = clv_read_stream(f, &len);
     fclose(f);
     if (!text)
         return clv_errf(err, "%s: out of memory reading it", path);
@@ -132,7 +114,8 @@ int clv_metrics_read(const char *path, clv_metrics_row **rows, int *n, clv_err *
         return clv_errf(err, "%s: not a clvit metrics.csv (its first line is not %.*s)", path,
                         (int)strlen(HEADER) - 1, HEADER);
     }
-    int cap = 0, line_no = 1;
+    size_t cap = 0;
+    int line_no = 1;
     for (char *line = text + strlen(HEADER), *nl; *line; line = nl + 1) {
         line_no++;
         if (!(nl = strchr(line, '\n')))
@@ -151,17 +134,12 @@ int clv_metrics_read(const char *path, clv_metrics_row **rows, int *n, clv_err *
                             line_no);
         }
         r.step = step;
-        if (*n == cap) {
-            cap = cap ? 2 * cap : 1024;
-            clv_metrics_row *grown = realloc(*rows, (size_t)cap * sizeof *grown);
-            if (!grown) {
-                free(text);
-                free(*rows);
-                *rows = NULL;
-                *n = 0;
-                return clv_errf(err, "out of memory");
-            }
-            *rows = grown;
+        if (clv_grow(rows, &cap, *n + 1)) {
+            free(text);
+            free(*rows);
+            *rows = NULL;
+            *n = 0;
+            return clv_errf(err, "out of memory");
         }
         (*rows)[(*n)++] = r;
     }
