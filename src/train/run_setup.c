@@ -82,7 +82,10 @@ int clv_run_build_learner(clv_run *R, int load_done, clv_err *err)
                             "%s is missing, yet %d task(s) of this run are recorded as learned: their shared "
                             "backbone is lost; restore the file, or start the run afresh (--overwrite)",
                             path, done);
-    } else {
+    } else if (done) {
+        /* before a task is recorded, a base file is not this run's: --overwrite
+         * keeps an earlier run's until task 1 writes its own (a state file, if
+         * any, holds the backbone then) */
         int rc = clv_ckpt_load_backbone(path, R->L.model, err);
         if (rc)
             return rc == CLV_ST_DAMAGED ? clv_ckpt_explain_damage(err, "base") : -1;
