@@ -128,3 +128,52 @@ Test(crash_resume, rkr_killed_in_task_1_ends_the_same, .timeout = 300)
 {
     killed_in_task_1_of_an_overwritten_run("rkr");
 }
+
+static void copy_file(const char *from_dir, const char *to_dir, const char *name, const char *to_name)
+{
+    size_t len = 0;
+    char *buf = slurp(from_dir, name, &len), path[256];
+    cr_assert_not_null(buf, "%s/%s", from_dir, name);
+    snprintf(path, sizeof path, "%s/%s", to_dir, to_name);
+    FILE *f = fopen(path, "wb");
+    cr_assert(f && fwrite(buf, 1, len, f) == len && !fclose(f), "%s", path);
+    free(buf);
+}
+
+static int exists(const char *dir, const char *name)
+{
+    char path[256];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    return !access(path, F_OK);
+}
+
+/* A kill after run.json recorded a task as learned and before its
+ * checkpoint was removed leaves the task's last state.safetensors: --resume
+ * refused ("state.safetensors is for task 1 step 8, expected task 2"), or,
+ * after the last task, ended with the file still there. It is dropped. */
+Test(crash_resume, a_checkpoint_of_a_recorded_task_is_dropped, .timeout = 300)
+{
+    if (access(FMNIST, R_OK))
+        cr_skip_test("Debian's dataset-fashion-mnist is not installed");
+    char a[64] = "/tmp/clvit-crash-a-XXXXXX", b[64] = "/tmp/clvit-crash-b-XXXXXX";
+    cr_assert(mkdtemp(a) && mkdtemp(b));
+    clv_config c;
+    config(&c, "piggyback");
+    cr_assert_eq(run(&c, a, 0, 0), 0);
+    const int steps = 8; /* a task's */
+    for (int task = 1; task <= c.tasks; task++) {
+        /* task's checkpoint after its last step, kept aside; then the task recorded as learned */
+        cr_assert_eq(run(&c, b, 0, task * steps), CLV_STOPPED);
+        copy_file(b, b, "state.safetensors", "kept");
+        cr_assert_eq(run(&c, b, 1, task < c.tasks ? 1 : 0), task < c.tasks ? CLV_STOPPED : 0);
+        copy_file(b, b, "kept", "state.safetensors");
+        remove_file(b, "kept");
+        cr_assert_eq(run(&c, b, 1, 0), 0);
+        cr_expect_not(exists(b, "state.safetensors"), "task %d's checkpoint is removed", task);
+        char what[64];
+        snprintf(what, sizeof what, "resumed with task %d's checkpoint left", task);
+        same_run(a, b, c.tasks, what);
+    }
+    tmp_tree_remove(a);
+    tmp_tree_remove(b);
+}

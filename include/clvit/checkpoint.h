@@ -77,6 +77,9 @@ int clv_ckpt_save_state(const char *dir, const clv_param_group *groups, int n_gr
  * a state file without one leaves it as it is. */
 int clv_ckpt_load_state(const char *dir, const clv_param_group *groups, int n_groups, clv_ckpt_position *pos,
                         clv_task_curve *curve, clv_err *err);
+/* The position of the state file alone (its tensors unread): 1 if there
+ * is none, 0 when read, -1 on error. */
+int clv_ckpt_state_position(const char *dir, clv_ckpt_position *pos, clv_err *err);
 int clv_ckpt_remove_state(const char *dir);
 
 #ifdef __cplusplus

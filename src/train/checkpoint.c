@@ -280,6 +280,32 @@ static int read_moment(const clv_safetensors *st, const char *name, clv_param *p
     return clv_st_read_f32(st, t, *slot, p->numel, err);
 }
 
+static int read_position(const clv_safetensors *st, clv_ckpt_position *pos, clv_err *err)
+{
+    int64_t task;
+    if (meta_i64(st, "task", &task, err) || meta_i64(st, "step", &pos->step, err) ||
+        meta_i64(st, "opt_t", &pos->opt_t, err))
+        return -1;
+    if (task > (1 << 20))
+        return clv_errf(err, "%s: metadata 'task' is out of range: %lld", st->path, (long long)task);
+    pos->task = (int)task;
+    return 0;
+}
+
+int clv_ckpt_state_position(const char *dir, clv_ckpt_position *pos, clv_err *err)
+{
+    char path[CLV_PATH_LEN + 64];
+    clv_ckpt_path(path, sizeof path, dir, "state", 0);
+    if (access(path, F_OK))
+        return 1;
+    clv_safetensors st;
+    if (clv_ckpt_open(&st, path, "state", err))
+        return -1;
+    int rc = read_position(&st, pos, err);
+    clv_st_close(&st);
+    return rc;
+}
+
 int clv_ckpt_load_state(const char *dir, const clv_param_group *groups, int n_groups, clv_ckpt_position *pos,
                         clv_task_curve *curve, clv_err *err)
 {
@@ -291,11 +317,8 @@ int clv_ckpt_load_state(const char *dir, const clv_param_group *groups, int n_gr
     if (clv_ckpt_open(&st, path, "state", err))
         return -1;
     int rc = -1;
-    int64_t task;
-    if (meta_i64(&st, "task", &task, err) || meta_i64(&st, "step", &pos->step, err) ||
-        meta_i64(&st, "opt_t", &pos->opt_t, err))
+    if (read_position(&st, pos, err))
         goto done;
-    pos->task = (int)task;
     if (curve && read_curve(&st, curve, err))
         goto done;
     for (int g = 0; g < n_groups; g++) {

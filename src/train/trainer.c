@@ -425,6 +425,23 @@ static int finish_task(clv_run *R, int task, clv_err *err)
     return 0;
 }
 
+/* A run killed after run.json recorded a task as learned, before the task's
+ * checkpoint was removed, leaves that checkpoint: it is stale (finish_task). */
+static int drop_stale_state(clv_run *R, clv_err *err)
+{
+    clv_ckpt_position pos;
+    int st = clv_ckpt_state_position(R->opts->out_dir, &pos, err);
+    if (st)
+        return st < 0 ? -1 : 0;
+    if (pos.task >= R->rec.n_tasks || !R->rec.tasks[pos.task].done)
+        return 0; /* the task in progress: train_task resumes it (or says why not) */
+    clv_info("removing %s/state.safetensors: its task %d is recorded as learned (a run stopped before removing it)",
+             R->opts->out_dir, pos.task + 1);
+    if (clv_ckpt_remove_state(R->opts->out_dir))
+        return clv_errf(err, "%s/state.safetensors: cannot remove: %s", R->opts->out_dir, strerror(errno));
+    return 0;
+}
+
 int clv_train_run(const clv_config *cfg, const clv_train_opts *opts, clv_err *err)
 {
     clv_run R;
@@ -487,6 +504,8 @@ int clv_train_run(const clv_config *cfg, const clv_train_opts *opts, clv_err *er
         tr->test_images = ti->n_test;
     }
     if (clv_run_build_learner(&R, opts->resume, err))
+        goto done;
+    if (R.writer && opts->resume && drop_stale_state(&R, err))
         goto done;
     if (R.writer && !opts->resume && clv_run_record_write(&R.rec, cfg, opts->out_dir, err))
         goto done;
