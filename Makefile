@@ -105,6 +105,7 @@ test: $(TEST_BIN) $(BIN) $(STUDYGEN)
 ifeq ($(SANITIZE),)
 	OMP_NUM_THREADS=2 OMP_WAIT_POLICY=passive ./$(TEST_BIN) --jobs 2 $(TEST_ARGS)
 	tests/signal_check.sh $(BIN)
+	CRASH_KILLS=4 tests/crash_check.sh $(BIN)
 	tests/omp_wait_check.sh $(BIN)
 	tests/run_demo_check.sh
 	tests/cli_check.sh $(BIN)
@@ -118,10 +119,8 @@ else
 endif
 
 # SIGKILL at 20 random moments of a short run, each resumed to the uninterrupted
-# run's files bit for bit (about 1.5-3 s of CPU a kill). Not part of make test
-# while it finds two open defects on an idle machine (issue 17: a state file
-# left after its task was recorded as done makes --resume refuse; a run killed
-# early in task 1 resumed to a different task-1 accuracy).
+# run's files bit for bit (about 1.5-3 s of CPU a kill, plus one uninterrupted
+# run per method). make test runs 4 kills (one per method, about 25 s of CPU).
 crash-check: $(BIN)
 	CRASH_KILLS=$${CRASH_KILLS:-20} tests/crash_check.sh $(BIN)
 

@@ -15,6 +15,8 @@
 # binary has AddressSanitizer, which must come first) makes the fsync of a
 # file 20 ms longer, so that kills land between a file's temporary copy
 # and its rename more often.
+# make test runs 4 kills (one per method), make crash-check 20. What it
+# found is kept as Criterion tests (tests/test_crash_resume.c).
 # Run from the repository root: tests/crash_check.sh [build/clvit]
 set -uo pipefail
 BIN=${1:-build/clvit}
@@ -119,4 +121,4 @@ echo "crash_check: passed ($KILLS runs killed ($finished more ended before their
      "$with_state with a checkpoint, $mid_write mid-write," \
      "$early before run.json; learned task files at the kill (count x files):$where; methods ${methods[*]};" \
      "writes slowed: $slowed; all resumed to the" \
-     "uninterrupted run's files, bit for bit)"
+     "uninterrupted run's files, bit for bit; ${SECONDS} s)"
