@@ -120,7 +120,9 @@ endif
 
 # SIGKILL at 20 random moments of a short run, each resumed to the uninterrupted
 # run's files bit for bit (about 1.5-3 s of CPU a kill, plus one uninterrupted
-# run per method). make test runs 4 kills (one per method, about 25 s of CPU).
+# run per method); every other kill at a point tests/shim/slow_fsync.c chooses
+# (before a learned task's checkpoint is removed, after a rename, before an
+# fsync). make test runs 4 kills (one per method, about 25 s of CPU).
 crash-check: $(BIN)
 	CRASH_KILLS=$${CRASH_KILLS:-20} tests/crash_check.sh $(BIN)
 
