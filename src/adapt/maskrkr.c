@@ -24,6 +24,7 @@ typedef struct {
     clv_param **scores[N_KINDS]; /* per task, while it trains (the strategy's lists own them) */
     uint8_t **bits[N_KINDS];     /* per task, after it */
     float *eff[N_KINDS];         /* the active task's masked tensors */
+    float *dfactors;             /* the backward's gradients of the masked LM and RM, [rows K + K cols] */
     int formed;
 } maskrkr;
 
@@ -90,36 +91,35 @@ static const float *mr_scale(clv_adapter *a, const clv_wlayer *l)
     return e[F];
 }
 
-static void mr_backward(clv_adapter *a, const clv_wlayer *l, const float *x, const float *dy, const float *s,
-                        int64_t N, const float *ds)
+static int mr_backward(clv_adapter *a, const clv_wlayer *l, const float *x, const float *dy, const float *s,
+                       int64_t N, const float *ds, clv_err *err)
 {
     maskrkr *m = a->state;
-    if (!adapted(m)) {
-        task_adapter_identity_backward(&m->ta, l, x, dy, s, N);
-        return;
-    }
+    if (!adapted(m))
+        return task_adapter_identity_backward(&m->ta, l, x, dy, s, N, err);
     const int t = m->ta.active, K = m->K;
     const float *e[N_KINDS];
     form(m, e);
     if (t == m->shared_task) { /* plain RKR on the shared tensors (and the base weight, when it trains with them) */
         clv_param *lm = m->shared[LM], *rm = m->shared[RM], *f = m->shared[F];
-        task_adapter_identity_backward(&m->ta, l, x, dy, s, N);
-        task_adapter_lowrank_backward(&m->ta, l, lm->data, rm->data, K, x, dy, s, N, lm->trainable ? lm->grad : NULL,
-                                      rm->trainable ? rm->grad : NULL);
+        if (task_adapter_identity_backward(&m->ta, l, x, dy, s, N, err) ||
+            task_adapter_lowrank_backward(&m->ta, l, lm->data, rm->data, K, x, dy, s, N,
+                                          lm->trainable ? lm->grad : NULL, rm->trainable ? rm->grad : NULL, err))
+            return -1;
         if (ds && f->trainable)
             for (int64_t c = 0; c < l->out; c++)
                 f->grad[c] += ds[c];
-        return;
+        return 0;
     }
     /* straight-through: dS = d(masked tensor) * tensor */
     clv_param *s_lm = m->scores[LM][t], *s_rm = m->scores[RM][t], *s_f = m->scores[F][t];
     const int64_t nA = m->ta.rows * K, nB = K * m->ta.cols;
-    float *dA = calloc((size_t)(nA + nB), sizeof(float));
-    if (!dA)
-        return;
+    float *dA = m->dfactors;
+    memset(dA, 0, (size_t)(nA + nB) * sizeof(float));
     float *dB = dA + nA;
-    task_adapter_lowrank_backward(&m->ta, l, e[LM], e[RM], K, x, dy, s, N, s_lm && s_lm->trainable ? dA : NULL,
-                                  s_rm && s_rm->trainable ? dB : NULL);
+    if (task_adapter_lowrank_backward(&m->ta, l, e[LM], e[RM], K, x, dy, s, N, s_lm && s_lm->trainable ? dA : NULL,
+                                      s_rm && s_rm->trainable ? dB : NULL, err))
+        return -1;
     if (s_lm && s_lm->trainable)
         for (int64_t i = 0; i < nA; i++)
             s_lm->grad[i] += dA[i] * m->shared[LM]->data[i];
@@ -129,7 +129,7 @@ static void mr_backward(clv_adapter *a, const clv_wlayer *l, const float *x, con
     if (ds && s_f && s_f->trainable)
         for (int64_t c = 0; c < l->out; c++)
             s_f->grad[c] += ds[c] * m->shared[F]->data[c];
-    free(dA);
+    return 0;
 }
 
 static void mr_invalidate(clv_adapter *a)
@@ -150,6 +150,7 @@ static void mr_free(clv_adapter *a)
         free(m->scores[k]);
         clv_free(m->eff[k]);
     }
+    clv_free(m->dfactors);
     clv_params_free(&m->own);
     free(m);
 }
@@ -184,6 +185,8 @@ clv_adapter *clv_maskrkr_create(const clv_wlayer *l, int n_tasks, int rank, floa
         m->eff[k] = clv_alloc_array((size_t)sizes[k], sizeof(float));
         ok = m->scores[k] && m->bits[k] && m->eff[k];
     }
+    if (ok)
+        ok = (m->dfactors = clv_alloc_array((size_t)(sizes[LM] + sizes[RM]), sizeof(float))) != NULL;
     if (!ok) {
         if (err && !err->msg[0])
             clv_errf(err, "out of memory");

@@ -38,22 +38,20 @@ static const float *pb_weight(clv_adapter *a, const clv_wlayer *l)
 }
 
 /* Piggyback has no output scale (pb_ops.scale is NULL), so s is NULL and dz = dy. */
-static void pb_backward(clv_adapter *a, const clv_wlayer *l, const float *x, const float *dz, const float *s,
-                        int64_t N, const float *ds)
+static int pb_backward(clv_adapter *a, const clv_wlayer *l, const float *x, const float *dz, const float *s,
+                       int64_t N, const float *ds, clv_err *err)
 {
     piggyback *p = a->state;
     int t = p->ta.active;
-    if (t < 0 || (!p->scores[t] && !p->bits[t])) {
-        task_adapter_identity_backward(&p->ta, l, x, dz, NULL, N);
-        return;
-    }
+    if (t < 0 || (!p->scores[t] && !p->bits[t]))
+        return task_adapter_identity_backward(&p->ta, l, x, dz, NULL, N, err);
     clv_param *S = p->scores[t];
     if (!S || !S->trainable)
-        return; /* a frozen mask learns nothing */
+        return 0; /* a frozen mask learns nothing */
     const int64_t n = l->out * l->in;
-    float *dW = task_adapter_scratch(&p->ta, (size_t)n);
+    float *dW = task_adapter_scratch(&p->ta, l, (size_t)n, err);
     if (!dW)
-        return;
+        return -1;
     /* the full dW_t is unavoidable here: every score has its own gradient */
     clv_gemm(1, 0, l->out, l->in, N, 1.0f, dz, l->out, x, l->in, 0.0f, dW, l->in);
     const float *W = l->weight->data;
@@ -61,6 +59,7 @@ static void pb_backward(clv_adapter *a, const clv_wlayer *l, const float *x, con
 #pragma omp parallel for simd schedule(static)
     for (int64_t i = 0; i < n; i++)
         g[i] += dW[i] * W[i];
+    return 0;
 }
 
 static void pb_free(clv_adapter *a)

@@ -32,23 +32,21 @@ static const float *rkr_scale(clv_adapter *a, const clv_wlayer *l)
     return t < 0 || !r->f[t] ? NULL : r->f[t]->data;
 }
 
-static void rkr_backward(clv_adapter *a, const clv_wlayer *l, const float *x, const float *dy, const float *s,
-                         int64_t N, const float *ds)
+static int rkr_backward(clv_adapter *a, const clv_wlayer *l, const float *x, const float *dy, const float *s,
+                        int64_t N, const float *ds, clv_err *err)
 {
     rkr *r = a->state;
     int t = r->ta.active;
-    if (t < 0 || !r->lm[t]) {
-        task_adapter_identity_backward(&r->ta, l, x, dy, s, N);
-        return;
-    }
+    if (t < 0 || !r->lm[t])
+        return task_adapter_identity_backward(&r->ta, l, x, dy, s, N, err);
     clv_param *lm = r->lm[t], *rm = r->rm[t], *f = r->f[t];
-    /* an allocation failure here leaves the gradient short; the scratch is
-     * sized on the first step, so it can only happen there */
-    task_adapter_lowrank_backward(&r->ta, l, lm->data, rm->data, r->rank[t], x, dy, s, N,
-                                  lm->trainable ? lm->grad : NULL, rm->trainable ? rm->grad : NULL);
+    if (task_adapter_lowrank_backward(&r->ta, l, lm->data, rm->data, r->rank[t], x, dy, s, N,
+                                      lm->trainable ? lm->grad : NULL, rm->trainable ? rm->grad : NULL, err))
+        return -1;
     if (ds && f->trainable)
         for (int64_t c = 0; c < l->out; c++)
             f->grad[c] += ds[c];
+    return 0;
 }
 
 static void rkr_free(clv_adapter *a)

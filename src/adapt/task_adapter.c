@@ -90,20 +90,22 @@ void task_adapter_release(task_adapter *ta)
     clv_free(ta->scratch);
 }
 
-float *task_adapter_scratch(task_adapter *ta, size_t n)
+float *task_adapter_scratch(task_adapter *ta, const clv_wlayer *l, size_t n, clv_err *err)
 {
     if (n > ta->scratch_cap) {
         clv_free(ta->scratch);
         ta->scratch_cap = 0;
-        if (!(ta->scratch = clv_alloc_array(n, sizeof(float))))
+        if (!(ta->scratch = clv_alloc_array(n, sizeof(float)))) {
+            clv_errf(err, "%s: out of memory for the adapter's backward (%zu floats)", l->name, n);
             return NULL;
+        }
         ta->scratch_cap = n;
     }
     return ta->scratch;
 }
 
 int task_adapter_identity_backward(task_adapter *ta, const clv_wlayer *l, const float *x, const float *dy,
-                                   const float *s, int64_t N)
+                                   const float *s, int64_t N, clv_err *err)
 {
     if (!l->weight->trainable)
         return 0;
@@ -112,7 +114,7 @@ int task_adapter_identity_backward(task_adapter *ta, const clv_wlayer *l, const 
         return 0;
     }
     /* dW += diag(s) dy^T x: rows scaled after the product */
-    float *t = task_adapter_scratch(ta, (size_t)(l->out * l->in));
+    float *t = task_adapter_scratch(ta, l, (size_t)(l->out * l->in), err);
     if (!t)
         return -1;
     clv_gemm(1, 0, l->out, l->in, N, 1.0f, dy, l->out, x, l->in, 0.0f, t, l->in);
@@ -134,11 +136,14 @@ void task_adapter_form_lowrank(task_adapter *ta, const clv_wlayer *l, const floa
 }
 
 int task_adapter_lowrank_backward(task_adapter *ta, const clv_wlayer *l, const float *A, const float *B, int K,
-                                  const float *x, const float *dy, const float *s, int64_t N, float *dA, float *dB)
+                                  const float *x, const float *dy, const float *s, int64_t N, float *dA, float *dB,
+                                  clv_err *err)
 {
     const int64_t k = ta->conv_k, cin = k ? ta->rows / k : 0;
-    float *t = task_adapter_scratch(ta, (size_t)(k ? clv_rkr_view_backward_scratch_floats(N, cin, l->out, k, K)
-                                                   : clv_lowrank_backward_scratch_floats(N, l->in, l->out, K)));
+    float *t = task_adapter_scratch(ta, l,
+                                    (size_t)(k ? clv_rkr_view_backward_scratch_floats(N, cin, l->out, k, K)
+                                               : clv_lowrank_backward_scratch_floats(N, l->in, l->out, K)),
+                                    err);
     if (!t)
         return -1;
     if (k)

@@ -25,12 +25,12 @@ int task_adapter_init(task_adapter *ta, const clv_adapter_ops *ops, const clv_wl
 /* min(rows, cols): the largest rank of a rectification */
 int64_t task_adapter_max_rank(const task_adapter *ta);
 void task_adapter_release(task_adapter *ta);
-/* At least n floats of scratch (NULL on allocation failure). */
-float *task_adapter_scratch(task_adapter *ta, size_t n);
+/* At least n floats of scratch (NULL with err naming layer l on allocation failure). */
+float *task_adapter_scratch(task_adapter *ta, const clv_wlayer *l, size_t n, clv_err *err);
 /* The base network's backward: dW += dz^T x when the base weight trains,
- * dz = dy * s per column (s NULL: dz = dy). -1 when scratch is short. */
+ * dz = dy * s per column (s NULL: dz = dy). -1 (err set) when scratch is short. */
 int task_adapter_identity_backward(task_adapter *ta, const clv_wlayer *l, const float *x, const float *dy,
-                                   const float *s, int64_t N);
+                                   const float *s, int64_t N, clv_err *err);
 /* Writes W + A B (A rows x K, B K x cols, placed into W's layout by the
  * view) into ta->weff. */
 void task_adapter_form_lowrank(task_adapter *ta, const clv_wlayer *l, const float *A, const float *B, int K);
@@ -39,7 +39,8 @@ void task_adapter_form_lowrank(task_adapter *ta, const clv_wlayer *l, const floa
  * through the placement), never forming the full dW; dz = dy * s per
  * column (s NULL: dz = dy), never formed either. */
 int task_adapter_lowrank_backward(task_adapter *ta, const clv_wlayer *l, const float *A, const float *B, int K,
-                                  const float *x, const float *dy, const float *s, int64_t N, float *dA, float *dB);
+                                  const float *x, const float *dy, const float *s, int64_t N, float *dA, float *dB,
+                                  clv_err *err);
 void task_adapter_invalidate(clv_adapter *a);
 /* A param of ps named "<layer>.<what>" (appended; NULL with err on failure). */
 clv_param *task_adapter_param(clv_params *ps, const clv_wlayer *l, const char *what, int ndim, int64_t d0,
