@@ -11,7 +11,7 @@ int clv_run_activate(clv_run *R, int task, clv_err *err)
 {
     if (R->strategy->ops->activate(R->strategy, &R->L, task, err))
         return -1;
-    clv_run_invalidate_adapters(R->L.model);
+    clv_wlayers_invalidate(R->L.model->wlayers, R->L.model->n_wlayers);
     return 0;
 }
 
