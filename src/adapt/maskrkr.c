@@ -5,6 +5,7 @@
  * by the straight-through estimator, and keeps only the masks' bits. The
  * tensors not named in mask_on are used unmasked. */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -310,7 +311,7 @@ const uint8_t *clv_maskrkr_mask(const clv_adapter *a, int task, int which, int64
     return m->bits[k][task];
 }
 
-int clv_maskrkr_set_mask(clv_adapter *a, int task, int which, const uint8_t *bits, clv_err *err)
+static int set_mask(clv_adapter *a, int task, int which, const uint8_t *bits, clv_err *err)
 {
     maskrkr *m = a->state;
     int k = kind_of(which);
@@ -339,3 +340,131 @@ int64_t clv_maskrkr_task_bits(const clv_adapter *a, int task)
             bits += kind_numel(m, k);
     return bits;
 }
+
+/* ---- the lifecycle (clv_adapter_method) ----
+ * The shared task (settings' shared_task) learns LM, RM, F as plain RKR and
+ * keeps them as floats; every other task keeps 1 bit per masked element.
+ * Drawn tensors (shared_task -2) are made at the first task that masks
+ * them, once the base is final. */
+
+#define FILE_PREFIX "maskrkr."
+static const char *const kind_name[N_KINDS] = {"lm", "rm", "f"};
+
+static clv_adapter *life_create(const clv_wlayer *l, const clv_adapter_settings *set, clv_err *err)
+{
+    clv_adapter *a = clv_maskrkr_create(l, set->n_tasks, set->rank, set->threshold, set->mask_on, set->view, err);
+    if (a)
+        ((maskrkr *)a->state)->ta.set = *set;
+    return a;
+}
+
+static int is_shared_task(const maskrkr *m, int task) { return task == m->ta.set.shared_task; }
+
+/* LM, RM, F learned in task's list ps, or drawn from the seed (not trainable). */
+static int add_shared(clv_adapter *a, const clv_wlayer *l, clv_params *ps, clv_err *err)
+{
+    const maskrkr *m = a->state;
+    const clv_adapter_settings *set = &m->ta.set;
+    const int learn = set->shared_task != -2;
+    return clv_maskrkr_add_shared(a, l, set->shared_task, learn, task_adapter_key(&m->ta, 0), set->random_ratio,
+                                  set->lr, ps, err);
+}
+
+/* Before a masking task: the shared tensors exist (drawn now, when they are drawn). */
+static int need_shared(clv_adapter *a, const clv_wlayer *l, int task, clv_err *err)
+{
+    const maskrkr *m = a->state;
+    if (m->shared[LM])
+        return 0;
+    if (m->ta.set.shared_task == -2)
+        return add_shared(a, l, NULL, err);
+    return clv_errf(err, "maskrkr: task %d has no shared LM, RM, F to mask (the base file did not keep them?)",
+                    task + 1);
+}
+
+static int life_add_task(clv_adapter *a, const clv_wlayer *l, int task, clv_params *ps, clv_err *err)
+{
+    const maskrkr *m = a->state;
+    if (is_shared_task(m, task))
+        return add_shared(a, l, ps, err);
+    if (need_shared(a, l, task, err))
+        return -1;
+    return clv_maskrkr_add_task(a, l, task, m->ta.set.mask_init, m->ta.set.lr_mask, ps, err);
+}
+
+static int life_end_task(clv_adapter *a, const clv_wlayer *l, int task, clv_err *err)
+{
+    if (is_shared_task(a->state, task))
+        return 0; /* LM, RM, F are kept (frozen) */
+    return clv_maskrkr_freeze(a, task, err) ? -1 : 1; /* the scores: only the bits are kept */
+}
+
+static int life_has_task(const clv_adapter *a, int task)
+{
+    const maskrkr *m = a->state;
+    return task >= 0 && task < m->ta.n_tasks && m->shared[LM] && task_has_state(m, task);
+}
+
+static void life_storage(const clv_adapter *a, const clv_wlayer *l, int task, clv_storage *out)
+{
+    const maskrkr *m = a->state;
+    const int shared = is_shared_task(m, task);
+    if (shared) /* learned once and used by every later task */
+        out->one_time_task = 1;
+    for (int k = 0; k < N_KINDS; k++) {
+        char kind[24];
+        if (shared) { /* the real-valued LM, RM, F: "shared_lm" ... */
+            snprintf(kind, sizeof kind, CLV_STORAGE_SHARED_PREFIX "%s", kind_name[k]);
+            clv_storage_add_floats(out, kind, kind_numel(m, k));
+        } else if (m->mask_on & kind_flag[k]) {
+            snprintf(kind, sizeof kind, "%s_mask", kind_name[k]);
+            clv_storage_add_bits(out, kind, kind_numel(m, k));
+        }
+    }
+}
+
+static int life_save(const clv_adapter *a, const clv_wlayer *l, int task, clv_st_writer *w, clv_err *err)
+{
+    const maskrkr *m = a->state;
+    if (is_shared_task(m, task)) {
+        if (!m->shared[LM])
+            return clv_errf(err, "%s: no shared LM, RM, F to save", l->name);
+        return task_adapter_save_params(m->shared, N_KINDS, FILE_PREFIX, w, err);
+    }
+    for (int k = 0; k < N_KINDS; k++)
+        if ((m->mask_on & kind_flag[k]) &&
+            task_adapter_save_mask(w, l, kind_name[k], task >= 0 && task < m->ta.n_tasks ? m->bits[k][task] : NULL,
+                                   kind_numel(m, k), err))
+            return -1;
+    return 1;
+}
+
+static int life_load(clv_adapter *a, const clv_wlayer *l, int task, const clv_safetensors *st, clv_params *ps,
+                     clv_err *err)
+{
+    maskrkr *m = a->state;
+    if (is_shared_task(m, task))
+        return add_shared(a, l, ps, err) || task_adapter_load_params(st, m->shared, N_KINDS, FILE_PREFIX, err) ? -1 : 0;
+    if (need_shared(a, l, task, err))
+        return -1;
+    for (int k = 0; k < N_KINDS; k++) {
+        if (!(m->mask_on & kind_flag[k]))
+            continue;
+        const uint8_t *bits = task_adapter_find_mask(st, l, kind_name[k], kind_numel(m, k), err);
+        if (!bits || set_mask(a, task, kind_flag[k], bits, err))
+            return -1;
+    }
+    return 0;
+}
+
+const clv_adapter_method clv_adapter_maskrkr = {
+    .name = "maskrkr",
+    .create = life_create,
+    .add_task = life_add_task,
+    .end_task = life_end_task,
+    .has_task = life_has_task,
+    .task_storage = life_storage,
+    .save_task = life_save,
+    .load_task = life_load,
+    .mask_note = "1 bit per masked element, row-major, least significant bit first",
+};

@@ -133,7 +133,7 @@ const uint8_t *clv_piggyback_mask(const clv_adapter *a, int task)
     return task >= 0 && task < p->ta.n_tasks ? p->bits[task] : NULL;
 }
 
-int clv_piggyback_set_mask(clv_adapter *a, const clv_wlayer *l, int task, const uint8_t *bits, clv_err *err)
+static int set_mask(clv_adapter *a, const clv_wlayer *l, int task, const uint8_t *bits, clv_err *err)
 {
     piggyback *p = a->state;
     if (task < 0 || task >= p->ta.n_tasks)
@@ -149,3 +149,59 @@ int clv_piggyback_set_mask(clv_adapter *a, const clv_wlayer *l, int task, const 
     p->ta.weff_valid = 0;
     return 0;
 }
+
+/* ---- the lifecycle (clv_adapter_method): a task keeps 1 bit per weight ---- */
+
+static clv_adapter *life_create(const clv_wlayer *l, const clv_adapter_settings *set, clv_err *err)
+{
+    clv_adapter *a = clv_piggyback_create(l, set->n_tasks, set->threshold, err);
+    if (a)
+        ((piggyback *)a->state)->ta.set = *set;
+    return a;
+}
+
+static int life_add_task(clv_adapter *a, const clv_wlayer *l, int task, clv_params *ps, clv_err *err)
+{
+    const clv_adapter_settings *set = &((piggyback *)a->state)->ta.set;
+    return clv_piggyback_add_task(a, l, task, set->mask_init, set->lr_mask, ps, err);
+}
+
+static int life_end_task(clv_adapter *a, const clv_wlayer *l, int task, clv_err *err)
+{
+    return clv_piggyback_freeze(a, l, task, err) ? -1 : 1; /* only the bits are kept */
+}
+
+static int life_has_task(const clv_adapter *a, int task)
+{
+    const piggyback *p = a->state;
+    return task >= 0 && task < p->ta.n_tasks && (p->scores[task] || p->bits[task]);
+}
+
+static void life_storage(const clv_adapter *a, const clv_wlayer *l, int task, clv_storage *out)
+{
+    clv_storage_add_bits(out, "weight_mask", l->out * l->in);
+}
+
+static int life_save(const clv_adapter *a, const clv_wlayer *l, int task, clv_st_writer *w, clv_err *err)
+{
+    return task_adapter_save_mask(w, l, "weight", clv_piggyback_mask(a, task), l->out * l->in, err) ? -1 : 1;
+}
+
+static int life_load(clv_adapter *a, const clv_wlayer *l, int task, const clv_safetensors *st, clv_params *ps,
+                     clv_err *err)
+{
+    const uint8_t *bits = task_adapter_find_mask(st, l, "weight", l->out * l->in, err);
+    return !bits || set_mask(a, l, task, bits, err) ? -1 : 0;
+}
+
+const clv_adapter_method clv_adapter_piggyback = {
+    .name = "piggyback",
+    .create = life_create,
+    .add_task = life_add_task,
+    .end_task = life_end_task,
+    .has_task = life_has_task,
+    .task_storage = life_storage,
+    .save_task = life_save,
+    .load_task = life_load,
+    .mask_note = "1 bit per weight, row-major, least significant bit first",
+};

@@ -113,15 +113,6 @@ int clv_rkr_add_task(clv_adapter *a, const clv_wlayer *l, int task, int rank, in
     return 0;
 }
 
-void clv_rkr_task_numel(const clv_adapter *a, int task, int64_t *lm, int64_t *rm, int64_t *f)
-{
-    const rkr *r = a->state;
-    int have = task >= 0 && task < r->ta.n_tasks && r->lm[task];
-    *lm = have ? r->lm[task]->numel : 0;
-    *rm = have ? r->rm[task]->numel : 0;
-    *f = have ? r->f[task]->numel : 0;
-}
-
 int64_t clv_rkr_task_floats(const clv_adapter *a, int task)
 {
     const rkr *r = a->state;
@@ -129,3 +120,66 @@ int64_t clv_rkr_task_floats(const clv_adapter *a, int task)
         return 0;
     return r->lm[task]->numel + r->rm[task]->numel + r->f[task]->numel;
 }
+
+/* ---- the lifecycle (clv_adapter_method): a task keeps its LM, RM, F as floats ---- */
+
+#define FILE_PREFIX "rkr."
+
+static clv_adapter *life_create(const clv_wlayer *l, const clv_adapter_settings *set, clv_err *err)
+{
+    clv_adapter *a = clv_rkr_create(l, set->n_tasks, set->view, err);
+    if (a)
+        ((rkr *)a->state)->ta.set = *set;
+    return a;
+}
+
+static int life_add_task(clv_adapter *a, const clv_wlayer *l, int task, clv_params *ps, clv_err *err)
+{
+    const rkr *r = a->state;
+    const clv_adapter_settings *set = &r->ta.set;
+    return clv_rkr_add_task(a, l, task, set->rank, set->random_rm, task_adapter_key(&r->ta, task), set->lr, ps, err);
+}
+
+static int life_end_task(clv_adapter *a, const clv_wlayer *l, int task, clv_err *err) { return 0; }
+
+static int life_has_task(const clv_adapter *a, int task) { return clv_rkr_task_floats(a, task) > 0; }
+
+static void life_storage(const clv_adapter *a, const clv_wlayer *l, int task, clv_storage *out)
+{
+    const rkr *r = a->state;
+    if (!life_has_task(a, task))
+        return;
+    clv_storage_add_floats(out, "lm", r->lm[task]->numel);
+    clv_storage_add_floats(out, "rm", r->rm[task]->numel);
+    clv_storage_add_floats(out, "f", r->f[task]->numel);
+}
+
+static int life_save(const clv_adapter *a, const clv_wlayer *l, int task, clv_st_writer *w, clv_err *err)
+{
+    const rkr *r = a->state;
+    if (!life_has_task(a, task))
+        return clv_errf(err, "%s: RKR task %d has no tensors to save", l->name, task + 1);
+    clv_param *ps[3] = {r->lm[task], r->rm[task], r->f[task]};
+    return task_adapter_save_params(ps, 3, FILE_PREFIX, w, err);
+}
+
+static int life_load(clv_adapter *a, const clv_wlayer *l, int task, const clv_safetensors *st, clv_params *ps,
+                     clv_err *err)
+{
+    const rkr *r = a->state;
+    if (life_add_task(a, l, task, ps, err))
+        return -1;
+    clv_param *own[3] = {r->lm[task], r->rm[task], r->f[task]};
+    return task_adapter_load_params(st, own, 3, FILE_PREFIX, err);
+}
+
+const clv_adapter_method clv_adapter_rkr = {
+    .name = "rkr",
+    .create = life_create,
+    .add_task = life_add_task,
+    .end_task = life_end_task,
+    .has_task = life_has_task,
+    .task_storage = life_storage,
+    .save_task = life_save,
+    .load_task = life_load,
+};

@@ -18,6 +18,7 @@ typedef struct task_adapter {
     int weff_valid;
     float *scratch;
     size_t scratch_cap; /* floats */
+    clv_adapter_settings set; /* when made by a clv_adapter_method's create */
 } task_adapter;
 
 int task_adapter_init(task_adapter *ta, const clv_adapter_ops *ops, const clv_wlayer *l, int n_tasks,
@@ -45,5 +46,18 @@ void task_adapter_invalidate(clv_adapter *a);
 /* A param of ps named "<layer>.<what>" (appended; NULL with err on failure). */
 clv_param *task_adapter_param(clv_params *ps, const clv_wlayer *l, const char *what, int ndim, int64_t d0,
                               int64_t d1, int trainable, float lr, clv_err *err);
+
+/* The layer's draws for task (clv_adapter_settings.layer). */
+uint64_t task_adapter_key(const task_adapter *ta, int task);
+/* Writes the n params as F32 under prefix, or reads them back (shapes must match). */
+int task_adapter_save_params(clv_param *const *ps, int n, const char *prefix, clv_st_writer *w, clv_err *err);
+int task_adapter_load_params(const clv_safetensors *st, clv_param *const *ps, int n, const char *prefix,
+                             clv_err *err);
+/* A U8 tensor "mask.<layer>.<what>" of a packed mask of n bits, its bit count in the metadata. */
+int task_adapter_save_mask(clv_st_writer *w, const clv_wlayer *l, const char *what, const uint8_t *bits, int64_t n,
+                           clv_err *err);
+/* The bytes of that tensor, checked against n bits; NULL with err set. */
+const uint8_t *task_adapter_find_mask(const clv_safetensors *st, const clv_wlayer *l, const char *what, int64_t n,
+                                      clv_err *err);
 
 #endif
