@@ -146,7 +146,7 @@ static void hooked_begin(hooked *h, clv_strategy_ops *ops, float lr)
     clv_err err = {{0}};
     tiny_run_config(&h->cfg, "finetune", 2);
     snprintf(h->cfg.model, sizeof h->cfg.model, "vit_nano_patch4_32");
-    snprintf(h->cfg.optimizer, sizeof h->cfg.optimizer, "sgd");
+    h->cfg.optimizer = CLV_OPTIMIZER_SGD;
     h->cfg.momentum = 0;
     h->cfg.weight_decay = 0;
     h->cfg.clip_norm = 0;

@@ -115,7 +115,7 @@ void *adapted_new(const clv_learner *L, size_t size, clv_err *err)
         return NULL;
     }
     /* --adapt no-patch-embed: the first weight layer (the one reading the image) stays the base's */
-    s->first = !strcmp(L->cfg->adapt, "no-patch-embed") && L->model->n_wlayers > 1 ? 1 : 0;
+    s->first = L->cfg->adapt == CLV_ADAPT_NO_PATCH_EMBED && L->model->n_wlayers > 1 ? 1 : 0;
     s->layers = L->model->wlayers + s->first;
     s->n_layers = L->model->n_wlayers - s->first;
     s->n_tasks = L->n_tasks;
@@ -217,7 +217,7 @@ float adapted_lr(const clv_learner *L) { return L->cfg->lr_adapter > 0 ? L->cfg-
 
 clv_conv_view adapted_view(const clv_learner *L)
 {
-    return !strcmp(L->cfg->conv_view, "rkr") ? CLV_VIEW_RKR : CLV_VIEW_OURS;
+    return L->cfg->conv_view == CLV_CONV_VIEW_RKR ? CLV_VIEW_RKR : CLV_VIEW_OURS;
 }
 
 int adapted_set_ranks(adapted *s, const clv_learner *L, clv_err *err)

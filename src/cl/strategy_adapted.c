@@ -41,7 +41,7 @@ static int maskrkr_prepare(adapted *s, const clv_learner *L, clv_adapter_setting
     const clv_config *cfg = L->cfg;
     if ((set->mask_on = clv_config_mask_on(cfg->mask_on, err)) < 0)
         return -1;
-    const int learn = strcmp(cfg->maskrkr_source, "random") != 0, joint = !strcmp(cfg->maskrkr_source, "joint");
+    const int learn = cfg->maskrkr_source != CLV_MASKRKR_RANDOM, joint = cfg->maskrkr_source == CLV_MASKRKR_JOINT;
     if (joint && s->base_task < 0) { /* "with the base": a loaded base trains on task 1 too */
         s->base_task = 0;
         clv_info("maskrkr --maskrkr-source joint: task 1 trains the base loaded with --weights together with LM, "
@@ -85,7 +85,7 @@ static int ad_init(clv_strategy *s, const clv_learner *L, clv_err *err)
         .seed = cfg->seed,
         .view = adapted_view(L),
         .lr = adapted_lr(L),
-        .random_rm = !strcmp(cfg->rkr_init, "random"),
+        .random_rm = cfg->rkr_init == CLV_RKR_INIT_RANDOM,
         .threshold = cfg->threshold,
         .mask_init = cfg->mask_init,
         .lr_mask = cfg->lr_mask,

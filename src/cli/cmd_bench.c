@@ -21,7 +21,8 @@
 static void usage(FILE *out)
 {
     fprintf(out, "usage: clvit bench [--model NAME] [--batch B] [--infer-batch B] [--threads N] [--steps S]\n"
-                 "                   [--warmup W] [--method NAME] [--rank K] [--json]\n\n"
+                 "                   [--warmup W] [--method finetune|linear|rkr|piggyback|maskrkr|independent]\n"
+                 "                   [--rank K] [--json]\n\n"
                  "Times S training steps at batch B and S inference steps at the inference batch, after W\n"
                  "untimed ones, on synthetic images; prints the medians as images/s and GFLOP/s. A training step\n"
                  "is the trainer's own (forward, loss, backward, clip, optimizer step) in the second task of a\n"

@@ -60,7 +60,7 @@ int clv_run_evaluate_task(clv_run *R, int task, double *acc, clv_err *err)
     lc.batch = R->cfg->eval_batch;
     lc.out_c = m->info.in_chans;
     lc.out_h = lc.out_w = m->info.img_size;
-    lc.fit_resize = !strcmp(R->cfg->fit, "resize");
+    lc.fit_resize = R->cfg->fit == CLV_FIT_RESIZE;
     memcpy(lc.mean, R->norm.mean, sizeof lc.mean);
     memcpy(lc.std, R->norm.std, sizeof lc.std);
     lc.shard_rank = R->dist ? R->dist->rank : 0;

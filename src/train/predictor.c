@@ -19,7 +19,7 @@ static void set_present(clv_predictor *p)
     const clv_model *m = p->run.L.model;
     p->present.out_c = m->info.in_chans;
     p->present.out_h = p->present.out_w = m->info.img_size;
-    p->present.fit_resize = !strcmp(p->cfg.fit, "resize");
+    p->present.fit_resize = p->cfg.fit == CLV_FIT_RESIZE;
     memcpy(p->present.mean, p->run.norm.mean, sizeof p->present.mean);
     memcpy(p->present.std, p->run.norm.std, sizeof p->present.std);
 }

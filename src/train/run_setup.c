@@ -19,7 +19,7 @@ int clv_run_open_data(clv_run *R, clv_err *err)
         return -1;
     }
     clv_dataset_default_norm(cfg->data, R->norm.mean, R->norm.std);
-    if (clv_task_split_make(&R->split, R->train, R->test, cfg->tasks, !strcmp(cfg->class_order, "shuffled"),
+    if (clv_task_split_make(&R->split, R->train, R->test, cfg->tasks, cfg->class_order == CLV_CLASS_ORDER_SHUFFLED,
                             cfg->seed, err))
         return -1;
     clv_task_split_limit(&R->split, cfg->train_limit, cfg->test_limit);
@@ -145,7 +145,7 @@ clv_loader_config clv_run_loader_config(const clv_run *R, int task, int epoch)
     lc.shard_count = R->dist ? R->dist->size : 0;
     lc.out_c = m->info.in_chans;
     lc.out_h = lc.out_w = m->info.img_size;
-    lc.fit_resize = !strcmp(cfg->fit, "resize");
+    lc.fit_resize = cfg->fit == CLV_FIT_RESIZE;
     memcpy(lc.mean, R->norm.mean, sizeof lc.mean);
     memcpy(lc.std, R->norm.std, sizeof lc.std);
     return lc;

@@ -83,7 +83,7 @@ int clv_step_begin(clv_step *st, const clv_config *cfg, clv_learner *L, clv_stra
     if (collect(st, err))
         return -1;
     clv_optim_config oc = clv_optim_defaults();
-    oc.kind = !strcmp(cfg->optimizer, "sgd") ? CLV_OPTIM_SGD : CLV_OPTIM_ADAMW;
+    oc.kind = cfg->optimizer == CLV_OPTIMIZER_SGD ? CLV_OPTIM_SGD : CLV_OPTIM_ADAMW;
     oc.momentum = cfg->momentum;
     oc.weight_decay = cfg->weight_decay;
     if (!(st->opt = clv_optim_create(&oc, err)))
