@@ -225,3 +225,77 @@ Test(step, after_backward_sees_the_gradients_and_its_changes_are_applied, .timeo
     }
     hooked_end(&h);
 }
+
+/* ---- the pass a strategy's consolidate hook runs (EWC's Fisher) ---- */
+
+typedef struct {
+    clv_params *trainable;
+    int64_t images;
+    int batches, fail_at;
+    double grad_sq;
+} pass_seen;
+
+static int visit(void *ctx, int64_t n, clv_err *err)
+{
+    pass_seen *s = ctx;
+    s->images += n;
+    double sq = 0;
+    for (int i = 0; i < s->trainable->count; i++)
+        for (int64_t j = 0; j < s->trainable->items[i]->numel; j++)
+            sq += (double)s->trainable->items[i]->grad[j] * s->trainable->items[i]->grad[j];
+    cr_expect_gt(sq, 0, "batch %d: no gradient to look at", s->batches);
+    s->grad_sq += sq;
+    return ++s->batches == s->fail_at ? clv_errf(err, "visit stops") : 0;
+}
+
+/* Every parameter and buffer (batch-norm statistics) as it was, every grad zero. */
+static void expect_untouched(const clv_params *ps, float *const *copy, const char *when)
+{
+    for (int i = 0; i < ps->count; i++) {
+        const clv_param *p = ps->items[i];
+        cr_expect_eq(memcmp(copy[i], p->data, (size_t)p->numel * sizeof(float)), 0, "%s: %s changed", when, p->name);
+        for (int64_t j = 0; p->grad && j < p->numel; j++)
+            cr_assert_eq(p->grad[j], 0.0f, "%s: %s's grad left", when, p->name);
+    }
+}
+
+Test(step, the_task_pass_shows_each_batch_gradient_and_changes_nothing, .timeout = 120)
+{
+    if (access(FMNIST, R_OK))
+        cr_skip_test("Debian's dataset-fashion-mnist is not installed");
+    clv_config cfg;
+    tiny_run_config(&cfg, "finetune", 5);
+    snprintf(cfg.model, sizeof cfg.model, "resnet_nano_cifar"); /* batch norms: their statistics must stay */
+    clv_err err = {{0}};
+    clv_run R;
+    memset(&R, 0, sizeof R);
+    R.cfg = &cfg;
+    cr_assert_eq(clv_run_open_data(&R, &err), 0, "%s", err.msg);
+    cr_assert_eq(clv_learner_build(&R.L, &R.strategy, &cfg, &err), 0, "%s", err.msg);
+    clv_step st;
+    cr_assert_eq(clv_step_begin(&st, &cfg, &R.L, R.strategy, 0, R.split.tasks[0].n_classes, NULL, &err), 0, "%s",
+                 err.msg);
+    const clv_params *mp = &R.L.model->params;
+    float **copy = calloc((size_t)mp->count, sizeof *copy);
+    for (int i = 0; i < mp->count; i++) {
+        copy[i] = malloc((size_t)mp->items[i]->numel * sizeof(float));
+        memcpy(copy[i], mp->items[i]->data, (size_t)mp->items[i]->numel * sizeof(float));
+    }
+    clv_task_pass pass = {&R, &st, 0};
+    for (int predicted = 0; predicted < 2; predicted++) {
+        pass_seen seen = {&st.trainable, 0, 0, 0, 0};
+        cr_assert_eq(clv_task_pass_grads(&pass, 40, predicted, visit, &seen, &err), 0, "%s", err.msg);
+        cr_expect_eq(seen.images, 40, "the pass saw %lld images of the 40 asked", (long long)seen.images);
+        cr_expect_eq(seen.batches, 2, "40 images in batches of 32");
+        expect_untouched(mp, copy, predicted ? "predicted labels" : "true labels");
+    }
+    pass_seen stop = {&st.trainable, 0, 0, 1, 0};
+    cr_expect_eq(clv_task_pass_grads(&pass, 0, 0, visit, &stop, &err), -1, "a failing visit fails the pass");
+    cr_expect_str_eq(err.msg, "visit stops");
+    expect_untouched(mp, copy, "a stopped pass");
+    for (int i = 0; i < mp->count; i++)
+        free(copy[i]);
+    free(copy);
+    clv_step_end(&st);
+    clv_run_free(&R);
+}

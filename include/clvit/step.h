@@ -19,6 +19,16 @@
 extern "C" {
 #endif
 
+/* One rank's batch at the head: features, logits and, for training, their
+ * gradients and the softmax; grown to the largest batch seen. */
+typedef struct clv_batch_bufs {
+    int64_t cap_b;
+    int cap_k;
+    float *feats, *dfeats, *logits, *dlogits, *probs;
+} clv_batch_bufs;
+int clv_batch_bufs_ensure(clv_batch_bufs *b, int64_t B, int K, int64_t feat_dim, clv_err *err);
+void clv_batch_bufs_free(clv_batch_bufs *b);
+
 typedef struct clv_step {
     clv_learner *L;
     clv_strategy *strategy;
@@ -29,10 +39,7 @@ typedef struct clv_step {
     clv_params trainable;       /* a view of everything that trains in the task */
     clv_param_group groups[3];  /* what the state file keeps: "model.", the head, "task." */
     int n_groups;
-    /* this rank's batch, sized for the largest seen */
-    int64_t cap_b;
-    int cap_k;
-    float *feats, *dfeats, *logits, *dlogits, *probs;
+    clv_batch_bufs buf;         /* this rank's batch */
 } clv_step;
 
 typedef struct clv_step_stats {

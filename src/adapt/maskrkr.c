@@ -188,14 +188,7 @@ clv_adapter *clv_maskrkr_create(const clv_wlayer *l, int n_tasks, int rank, floa
     }
     if (ok)
         ok = (m->dfactors = clv_alloc_array((size_t)(sizes[LM] + sizes[RM]), sizeof(float))) != NULL;
-    if (!ok) {
-        if (err && !err->msg[0])
-            clv_errf(err, "out of memory");
-        mr_free(&m->ta.base);
-        return NULL;
-    }
-    m->ta.base.state = m;
-    return &m->ta.base;
+    return task_adapter_made(&m->ta, m, ok, mr_free, err);
 }
 
 /* LM, RM standard normal from key, then both times c so that
@@ -352,10 +345,8 @@ static const char *const kind_name[N_KINDS] = {"lm", "rm", "f"};
 
 static clv_adapter *life_create(const clv_wlayer *l, const clv_adapter_settings *set, clv_err *err)
 {
-    clv_adapter *a = clv_maskrkr_create(l, set->n_tasks, set->rank, set->threshold, set->mask_on, set->view, err);
-    if (a)
-        ((maskrkr *)a->state)->ta.set = *set;
-    return a;
+    return task_adapter_with_settings(
+        clv_maskrkr_create(l, set->n_tasks, set->rank, set->threshold, set->mask_on, set->view, err), set);
 }
 
 static int is_shared_task(const maskrkr *m, int task) { return task == m->ta.set.shared_task; }
@@ -457,14 +448,8 @@ static int life_load(clv_adapter *a, const clv_wlayer *l, int task, const clv_sa
     return 0;
 }
 
+/* name, create, add_task, end_task, has_task, task_storage, save_task, load_task, mask_note */
 const clv_adapter_method clv_adapter_maskrkr = {
-    .name = "maskrkr",
-    .create = life_create,
-    .add_task = life_add_task,
-    .end_task = life_end_task,
-    .has_task = life_has_task,
-    .task_storage = life_storage,
-    .save_task = life_save,
-    .load_task = life_load,
-    .mask_note = "1 bit per masked element, row-major, least significant bit first",
-};
+    "maskrkr", life_create, life_add_task, life_end_task, life_has_task, life_storage, life_save, life_load,
+    "1 bit per masked element, row-major, least significant bit first"};
+

@@ -86,14 +86,8 @@ clv_adapter *clv_piggyback_create(const clv_wlayer *l, int n_tasks, float thresh
     p->scores = calloc((size_t)n_tasks, sizeof *p->scores);
     p->bits = calloc((size_t)n_tasks, sizeof *p->bits);
     p->ta.n_tasks = n_tasks;
-    if (!p->scores || !p->bits || task_adapter_init(&p->ta, &pb_ops, l, n_tasks, CLV_VIEW_OURS, err)) {
-        if (err && !err->msg[0])
-            clv_errf(err, "out of memory");
-        pb_free(&p->ta.base);
-        return NULL;
-    }
-    p->ta.base.state = p;
-    return &p->ta.base;
+    const int ok = p->scores && p->bits && !task_adapter_init(&p->ta, &pb_ops, l, n_tasks, CLV_VIEW_OURS, err);
+    return task_adapter_made(&p->ta, p, ok, pb_free, err);
 }
 
 int clv_piggyback_add_task(clv_adapter *a, const clv_wlayer *l, int task, float init, float lr, clv_params *ps,
@@ -154,10 +148,7 @@ static int set_mask(clv_adapter *a, const clv_wlayer *l, int task, const uint8_t
 
 static clv_adapter *life_create(const clv_wlayer *l, const clv_adapter_settings *set, clv_err *err)
 {
-    clv_adapter *a = clv_piggyback_create(l, set->n_tasks, set->threshold, err);
-    if (a)
-        ((piggyback *)a->state)->ta.set = *set;
-    return a;
+    return task_adapter_with_settings(clv_piggyback_create(l, set->n_tasks, set->threshold, err), set);
 }
 
 static int life_add_task(clv_adapter *a, const clv_wlayer *l, int task, clv_params *ps, clv_err *err)
@@ -194,14 +185,8 @@ static int life_load(clv_adapter *a, const clv_wlayer *l, int task, const clv_sa
     return !bits || set_mask(a, l, task, bits, err) ? -1 : 0;
 }
 
+/* name, create, add_task, end_task, has_task, task_storage, save_task, load_task, mask_note */
 const clv_adapter_method clv_adapter_piggyback = {
-    .name = "piggyback",
-    .create = life_create,
-    .add_task = life_add_task,
-    .end_task = life_end_task,
-    .has_task = life_has_task,
-    .task_storage = life_storage,
-    .save_task = life_save,
-    .load_task = life_load,
-    .mask_note = "1 bit per weight, row-major, least significant bit first",
-};
+    "piggyback", life_create, life_add_task, life_end_task, life_has_task, life_storage, life_save, life_load,
+    "1 bit per weight, row-major, least significant bit first"};
+

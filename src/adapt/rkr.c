@@ -74,14 +74,9 @@ clv_adapter *clv_rkr_create(const clv_wlayer *l, int n_tasks, clv_conv_view view
     r->lm = calloc((size_t)n_tasks, sizeof *r->lm);
     r->rm = calloc((size_t)n_tasks, sizeof *r->rm);
     r->f = calloc((size_t)n_tasks, sizeof *r->f);
-    if (!r->rank || !r->lm || !r->rm || !r->f || task_adapter_init(&r->ta, &rkr_ops, l, n_tasks, view, err)) {
-        if (err && !err->msg[0])
-            clv_errf(err, "out of memory");
-        rkr_free(&r->ta.base);
-        return NULL;
-    }
-    r->ta.base.state = r;
-    return &r->ta.base;
+    r->ta.n_tasks = n_tasks;
+    const int ok = r->rank && r->lm && r->rm && r->f && !task_adapter_init(&r->ta, &rkr_ops, l, n_tasks, view, err);
+    return task_adapter_made(&r->ta, r, ok, rkr_free, err);
 }
 
 int clv_rkr_add_task(clv_adapter *a, const clv_wlayer *l, int task, int rank, int random_rm, uint64_t key, float lr,
@@ -127,10 +122,7 @@ int64_t clv_rkr_task_floats(const clv_adapter *a, int task)
 
 static clv_adapter *life_create(const clv_wlayer *l, const clv_adapter_settings *set, clv_err *err)
 {
-    clv_adapter *a = clv_rkr_create(l, set->n_tasks, set->view, err);
-    if (a)
-        ((rkr *)a->state)->ta.set = *set;
-    return a;
+    return task_adapter_with_settings(clv_rkr_create(l, set->n_tasks, set->view, err), set);
 }
 
 static int life_add_task(clv_adapter *a, const clv_wlayer *l, int task, clv_params *ps, clv_err *err)
@@ -173,13 +165,8 @@ static int life_load(clv_adapter *a, const clv_wlayer *l, int task, const clv_sa
     return task_adapter_load_params(st, own, 3, FILE_PREFIX, err);
 }
 
+/* name, create, add_task, end_task, has_task, task_storage, save_task, load_task, mask_note */
 const clv_adapter_method clv_adapter_rkr = {
-    .name = "rkr",
-    .create = life_create,
-    .add_task = life_add_task,
-    .end_task = life_end_task,
-    .has_task = life_has_task,
-    .task_storage = life_storage,
-    .save_task = life_save,
-    .load_task = life_load,
-};
+    "rkr", life_create, life_add_task, life_end_task, life_has_task, life_storage, life_save, life_load,
+    NULL};
+

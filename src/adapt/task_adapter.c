@@ -175,6 +175,24 @@ clv_param *task_adapter_param(clv_params *ps, const clv_wlayer *l, const char *w
     return p;
 }
 
+clv_adapter *task_adapter_made(task_adapter *ta, void *state, int ok, void (*free_fn)(clv_adapter *), clv_err *err)
+{
+    ta->base.state = state;
+    if (ok)
+        return &ta->base;
+    if (err && !err->msg[0])
+        clv_errf(err, "out of memory");
+    free_fn(&ta->base);
+    return NULL;
+}
+
+clv_adapter *task_adapter_with_settings(clv_adapter *a, const clv_adapter_settings *set)
+{
+    if (a) /* every adapter's state begins with its task_adapter */
+        ((task_adapter *)a->state)->set = *set;
+    return a;
+}
+
 uint64_t task_adapter_key(const task_adapter *ta, int task)
 {
     return clv_rng_key(ta->set.seed, CLV_STREAM_ADAPTER, (uint64_t)ta->set.layer, (uint64_t)task);

@@ -47,6 +47,13 @@ void task_adapter_invalidate(clv_adapter *a);
 clv_param *task_adapter_param(clv_params *ps, const clv_wlayer *l, const char *what, int ndim, int64_t d0,
                               int64_t d1, int trainable, float lr, clv_err *err);
 
+/* The end of an adapter's create: with ok, its slot (state set); otherwise
+ * NULL, err saying "out of memory" unless it says more, and the adapter
+ * freed by free_fn (which may see a partly made state). */
+clv_adapter *task_adapter_made(task_adapter *ta, void *state, int ok, void (*free_fn)(clv_adapter *), clv_err *err);
+/* a (made by one of the adapters' create functions, or NULL) keeps the
+ * settings its lifecycle reads; returns a. */
+clv_adapter *task_adapter_with_settings(clv_adapter *a, const clv_adapter_settings *set);
 /* The layer's draws for task (clv_adapter_settings.layer). */
 uint64_t task_adapter_key(const task_adapter *ta, int task);
 /* Writes the n params as F32 under prefix, or reads them back (shapes must match). */

@@ -174,6 +174,6 @@ int clv_predictor_logits(clv_predictor *p, int task, const float *x, int64_t B, 
     }
     if (clv_run_logits(&p->run, task, x, B, err))
         return -1;
-    memcpy(logits, p->run.logits, (size_t)(B * p->run.L.heads[task].classes) * sizeof *logits);
+    memcpy(logits, p->run.eval.logits, (size_t)(B * p->run.L.heads[task].classes) * sizeof *logits);
     return 0;
 }

@@ -28,10 +28,7 @@ typedef struct clv_run {
     clv_strategy *strategy;
     clv_run_record rec;
     clv_task_curve curve;       /* the training curve of the task being learned (task_checks.h) */
-    /* step buffers, sized for the largest batch */
-    int64_t cap_b;
-    int cap_k;
-    float *feats, *dfeats, *logits, *dlogits, *probs;
+    clv_batch_bufs eval;        /* evaluation's features and logits */
 } clv_run;
 
 /* Opens the datasets and splits them into the config's tasks; sets the
@@ -41,7 +38,6 @@ int clv_run_open_data(clv_run *R, clv_err *err);
  * run directory's base and the files of every finished task. */
 int clv_run_build_learner(clv_run *R, int load_done, clv_err *err);
 void clv_run_free(clv_run *R);
-int clv_run_ensure_buffers(clv_run *R, int64_t B, int K, clv_err *err);
 /* Switches the backbone to task's function (strategy.activate + fresh caches). */
 int clv_run_activate(clv_run *R, int task, clv_err *err);
 /* Logits of the activated task for B images (into R->logits). */

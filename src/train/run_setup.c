@@ -97,29 +97,8 @@ void clv_run_free(clv_run *R)
     clv_dataset_free(R->test);
     clv_run_record_free(&R->rec);
     clv_task_curve_free(&R->curve);
-    float *bufs[] = {R->feats, R->dfeats, R->logits, R->dlogits, R->probs};
-    for (int i = 0; i < 5; i++)
-        clv_free(bufs[i]);
+    clv_batch_bufs_free(&R->eval);
     memset(R, 0, sizeof *R);
-}
-
-int clv_run_ensure_buffers(clv_run *R, int64_t B, int K, clv_err *err)
-{
-    if (B <= R->cap_b && K <= R->cap_k)
-        return 0;
-    int64_t b = B > R->cap_b ? B : R->cap_b;
-    int k = K > R->cap_k ? K : R->cap_k;
-    int64_t D = R->L.model->info.feat_dim;
-    float **bufs[] = {&R->feats, &R->dfeats, &R->logits, &R->dlogits, &R->probs};
-    int64_t sizes[] = {b * D, b * D, b * k, b * k, b * k};
-    for (int i = 0; i < 5; i++) {
-        clv_free(*bufs[i]);
-        if (!(*bufs[i] = clv_alloc_array((size_t)sizes[i], sizeof(float))))
-            return clv_errf(err, "out of memory for a batch of %lld", (long long)b);
-    }
-    R->cap_b = b;
-    R->cap_k = k;
-    return 0;
 }
 
 clv_loader_config clv_run_loader_config(const clv_run *R, int task, int epoch)

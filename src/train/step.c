@@ -93,23 +93,32 @@ int clv_step_begin(clv_step *st, const clv_config *cfg, clv_learner *L, clv_stra
     return 0;
 }
 
-static int ensure_buffers(clv_step *st, int64_t B, int K, clv_err *err)
+int clv_batch_bufs_ensure(clv_batch_bufs *bb, int64_t B, int K, int64_t D, clv_err *err)
 {
-    if (B <= st->cap_b && K <= st->cap_k)
+    if (B <= bb->cap_b && K <= bb->cap_k)
         return 0;
-    int64_t b = B > st->cap_b ? B : st->cap_b;
-    int k = K > st->cap_k ? K : st->cap_k;
-    int64_t D = st->L->model->info.feat_dim;
-    float **bufs[] = {&st->feats, &st->dfeats, &st->logits, &st->dlogits, &st->probs};
+    int64_t b = B > bb->cap_b ? B : bb->cap_b;
+    int k = K > bb->cap_k ? K : bb->cap_k;
+    float **bufs[] = {&bb->feats, &bb->dfeats, &bb->logits, &bb->dlogits, &bb->probs};
     int64_t sizes[] = {b * D, b * D, b * k, b * k, b * k};
     for (int i = 0; i < 5; i++) {
         clv_free(*bufs[i]);
-        if (!(*bufs[i] = clv_alloc_array((size_t)sizes[i], sizeof(float))))
+        if (!(*bufs[i] = clv_alloc_array((size_t)sizes[i], sizeof(float)))) {
+            bb->cap_b = bb->cap_k = 0; /* grown again next time */
             return clv_errf(err, "out of memory for a batch of %lld", (long long)b);
+        }
     }
-    st->cap_b = b;
-    st->cap_k = k;
+    bb->cap_b = b;
+    bb->cap_k = k;
     return 0;
+}
+
+void clv_batch_bufs_free(clv_batch_bufs *bb)
+{
+    float *bufs[] = {bb->feats, bb->dfeats, bb->logits, bb->dlogits, bb->probs};
+    for (int i = 0; i < 5; i++)
+        clv_free(bufs[i]);
+    memset(bb, 0, sizeof *bb);
 }
 
 int clv_step_run(clv_step *st, const float *x, const int32_t *y, int64_t n, int64_t global_n, float lr_factor,
@@ -122,17 +131,17 @@ int clv_step_run(clv_step *st, const float *x, const int32_t *y, int64_t n, int6
     const int K = h->classes;
     const int64_t D = m->info.feat_dim;
     m->training = 1;
-    if (ensure_buffers(st, n, K, err) || m->ops->forward(m, x, n, st->feats, err))
+    if (clv_batch_bufs_ensure(&st->buf, n, K, m->info.feat_dim, err) || m->ops->forward(m, x, n, st->buf.feats, err))
         return -1;
-    clv_head_forward(h, st->logits, st->feats, n);
+    clv_head_forward(h, st->buf.logits, st->buf.feats, n);
     int64_t correct = 0;
-    float loss = clv_xent_forward(st->probs, st->logits, y, n, K, &correct);
-    memset(st->dlogits, 0, (size_t)(n * K) * sizeof(float));
-    memset(st->dfeats, 0, (size_t)(n * D) * sizeof(float));
+    float loss = clv_xent_forward(st->buf.probs, st->buf.logits, y, n, K, &correct);
+    memset(st->buf.dlogits, 0, (size_t)(n * K) * sizeof(float));
+    memset(st->buf.dfeats, 0, (size_t)(n * D) * sizeof(float));
     /* the mean over the whole batch: each rank's share is weighted by its size */
-    clv_xent_backward(st->dlogits, st->probs, y, n, K, (float)n / (float)global_n);
+    clv_xent_backward(st->buf.dlogits, st->buf.probs, y, n, K, (float)n / (float)global_n);
     if (ops->loss) {
-        clv_step_batch b = {st->task, x, y, n, global_n, (int)D, K, st->feats, st->logits, st->dfeats, st->dlogits};
+        clv_step_batch b = {st->task, x, y, n, global_n, (int)D, K, st->buf.feats, st->buf.logits, st->buf.dfeats, st->buf.dlogits};
         double extra = 0;
         if (ops->loss(st->strategy, L, &b, &extra, err))
             return -1;
@@ -148,8 +157,8 @@ int clv_step_run(clv_step *st, const float *x, const int32_t *y, int64_t n, int6
     stats->diverged = !isfinite(stats->loss);
     if (stats->diverged)
         return clv_errf(err, "the loss is %f (diverged; lower the learning rate)", stats->loss);
-    clv_head_backward(h, st->dfeats, st->dlogits, st->feats, n);
-    if (st->trainable.count > h->params.count && m->ops->backward(m, st->dfeats, NULL, err))
+    clv_head_backward(h, st->buf.dfeats, st->buf.dlogits, st->buf.feats, n);
+    if (st->trainable.count > h->params.count && m->ops->backward(m, st->buf.dfeats, NULL, err))
         return -1;
     if (clv_dist_allreduce_grads(st->dist, &st->trainable, err))
         return -1;
@@ -171,15 +180,15 @@ int clv_step_grads(clv_step *st, const float *x, const int32_t *y, int64_t n, in
     clv_head *h = &st->L->heads[st->task];
     const int K = h->classes;
     m->training = 1;
-    if (ensure_buffers(st, n, K, err) || m->ops->forward(m, x, n, st->feats, err))
+    if (clv_batch_bufs_ensure(&st->buf, n, K, m->info.feat_dim, err) || m->ops->forward(m, x, n, st->buf.feats, err))
         return -1;
-    clv_head_forward(h, st->logits, st->feats, n);
+    clv_head_forward(h, st->buf.logits, st->buf.feats, n);
     int32_t *pred = NULL;
     if (predicted_labels) {
         if (!(pred = malloc((size_t)(n ? n : 1) * sizeof *pred)))
             return clv_errf(err, "out of memory");
         for (int64_t i = 0; i < n; i++) {
-            const float *l = st->logits + i * K;
+            const float *l = st->buf.logits + i * K;
             int best = 0;
             for (int k = 1; k < K; k++)
                 best = l[k] > l[best] ? k : best;
@@ -188,13 +197,13 @@ int clv_step_grads(clv_step *st, const float *x, const int32_t *y, int64_t n, in
         y = pred;
     }
     int64_t correct;
-    clv_xent_forward(st->probs, st->logits, y, n, K, &correct);
-    memset(st->dlogits, 0, (size_t)(n * K) * sizeof(float));
-    memset(st->dfeats, 0, (size_t)(n * m->info.feat_dim) * sizeof(float));
-    clv_xent_backward(st->dlogits, st->probs, y, n, K, (float)n / (float)global_n);
+    clv_xent_forward(st->buf.probs, st->buf.logits, y, n, K, &correct);
+    memset(st->buf.dlogits, 0, (size_t)(n * K) * sizeof(float));
+    memset(st->buf.dfeats, 0, (size_t)(n * m->info.feat_dim) * sizeof(float));
+    clv_xent_backward(st->buf.dlogits, st->buf.probs, y, n, K, (float)n / (float)global_n);
     free(pred);
-    clv_head_backward(h, st->dfeats, st->dlogits, st->feats, n);
-    if (st->trainable.count > h->params.count && m->ops->backward(m, st->dfeats, NULL, err))
+    clv_head_backward(h, st->buf.dfeats, st->buf.dlogits, st->buf.feats, n);
+    if (st->trainable.count > h->params.count && m->ops->backward(m, st->buf.dfeats, NULL, err))
         return -1;
     return clv_dist_allreduce_grads(st->dist, &st->trainable, err);
 }
@@ -203,8 +212,6 @@ void clv_step_end(clv_step *st)
 {
     clv_params_free_view(&st->trainable);
     clv_optim_free(st->opt);
-    float *bufs[] = {st->feats, st->dfeats, st->logits, st->dlogits, st->probs};
-    for (int i = 0; i < 5; i++)
-        clv_free(bufs[i]);
+    clv_batch_bufs_free(&st->buf);
     memset(st, 0, sizeof *st);
 }
