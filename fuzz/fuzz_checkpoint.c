@@ -43,7 +43,8 @@ static void as_task_files(const char *dir, const char *method, const char *sourc
     memset(heads, 0, sizeof heads);
     clv_learner L = {.cfg = &cfg, .model = model, .heads = heads, .n_tasks = TASKS};
     snprintf(cfg.method, sizeof cfg.method, "%s", method);
-    snprintf(cfg.maskrkr_source, sizeof cfg.maskrkr_source, "%s", source);
+    if (clv_config_set(&cfg, clv_config_find("method.maskrkr_source"), source, NULL))
+        abort();
     clv_strategy *s = clv_strategy_create(method, &L, &err);
     if (!s) {
         fprintf(stderr, "fuzz: %s\n", err.msg);

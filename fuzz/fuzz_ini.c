@@ -1,4 +1,4 @@
-/* libFuzzer harness: INI config files (--config; src/train/config.c over
+/* libFuzzer harness: INI config files (--config; src/core/config.c over
  * inih). The input is the file; an accepted config goes through
  * fuzz_use_config. */
 #include "fuzz_config.h"

@@ -1,6 +1,6 @@
 /* libFuzzer harness: settings on the command line (--set section.key=value,
  * --<flag> value, --<flag>=value; src/cli/cli_args.c and the settings table
- * of src/train/config.c). The input is the argument list, one argument a
+ * of src/core/config.c). The input is the argument list, one argument a
  * line. --config is dropped: it would open whatever file the input names
  * (the INI harness covers that reader). */
 #include "fuzz_config.h"

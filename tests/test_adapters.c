@@ -5,8 +5,10 @@
  * against the full dW, and bit-packed masks. */
 #include <criterion/criterion.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "clvit/adapters.h"
 #include "clvit/gemm.h"
@@ -104,7 +106,7 @@ Test(adapters, identity_backward_with_scale)
             dz[n * OUT + o] = f.r[n * OUT + o] * s[o];
     clv_gemm(1, 0, OUT, IN, N, 1.0f, dz, OUT, f.x, IN, 1.0f, want, IN);
     task_adapter ta = {0};
-    cr_assert_eq(task_adapter_identity_backward(&ta, &f.l, f.x, f.r, s, N), 0);
+    cr_assert_eq(task_adapter_identity_backward(&ta, &f.l, f.x, f.r, s, N, NULL), 0);
     for (int i = 0; i < OUT * IN; i++)
         cr_assert_float_eq(f.l.weight->grad[i], want[i], 1e-5f, "dW[%d]", i);
     task_adapter_release(&ta);
@@ -502,3 +504,87 @@ Test(adapters, wlayer_keeps_its_saved_output)
     clv_params_free(&ps);
     fixture_free(&f);
 }
+
+/* ---- the lifecycle (clv_adapter_method): what a task's file keeps makes
+ * the same layer again in a fresh adapter ---- */
+
+/* Trains nothing, but moves every trainable tensor of ps off its initial value. */
+static void perturb(clv_params *ps, int from, uint64_t seed)
+{
+    for (int i = from; i < ps->count; i++)
+        gradcheck_fill(ps->items[i]->data, ps->items[i]->numel, seed + (uint64_t)i, -0.02f, 0.03f);
+}
+
+static void save_task_file(const clv_adapter_method *m, clv_adapter *a, const clv_wlayer *l, int task,
+                           const char *path)
+{
+    clv_err err = {{0}};
+    clv_st_writer *w = clv_st_writer_new();
+    cr_assert_geq(m->save_task(a, l, task, w, &err), 0, "%s", err.msg);
+    cr_assert_eq(clv_st_writer_write(w, path, &err), 0, "%s", err.msg);
+    clv_st_writer_free(w);
+}
+
+static void round_trip(const clv_adapter_method *m, int shared_task)
+{
+    layer_fixture f;
+    fixture_init(&f, 41);
+    clv_err err = {{0}};
+    clv_adapter_settings set = {.n_tasks = 3, .layer = 4, .seed = 9, .view = CLV_VIEW_OURS, .rank = K, .lr = 1e-3f,
+                                .threshold = 5e-3f, .mask_init = 1e-2f, .lr_mask = 1e-3f,
+                                .mask_on = CLV_MASK_LM | CLV_MASK_RM | CLV_MASK_F, .shared_task = shared_task};
+    clv_adapter *a = m->create(&f.l, &set, &err);
+    cr_assert_not_null(a, "%s", err.msg);
+    f.l.adapter = a;
+    clv_params ps[2];
+    char path[2][64];
+    for (int t = 0; t < 2; t++) { /* maskrkr: task 0 learns LM, RM, F, task 1 masks them */
+        clv_params_init(&ps[t]);
+        snprintf(path[t], sizeof path[t], "/tmp/clvit-test-life-%d-%d.safetensors", (int)getpid(), t);
+        cr_assert_eq(m->add_task(a, &f.l, t, &ps[t], &err), 0, "%s", err.msg);
+        cr_assert(m->has_task(a, t));
+        perturb(&ps[t], 0, 100 + (uint64_t)t);
+        int r = m->end_task(a, &f.l, t, &err);
+        cr_assert_geq(r, 0, "%s", err.msg);
+        save_task_file(m, a, &f.l, t, path[t]);
+    }
+    clv_storage kept = {0};
+    m->task_storage(a, &f.l, 1, &kept);
+    cr_expect_gt(clv_storage_total(&kept), 0);
+    clv_task_adapter_select(a, 1);
+    loss(&f);
+    float y1[N * OUT];
+    memcpy(y1, f.y, sizeof y1);
+
+    clv_adapter *b = m->create(&f.l, &set, &err);
+    cr_assert_not_null(b, "%s", err.msg);
+    f.l.adapter = b;
+    clv_params loaded;
+    clv_params_init(&loaded);
+    for (int t = 0; t < 2; t++) {
+        clv_safetensors st;
+        cr_assert_eq(clv_st_open(&st, path[t], &err), 0, "%s", err.msg);
+        cr_assert_eq(m->load_task(b, &f.l, t, &st, &loaded, &err), 0, "%s", err.msg);
+        clv_st_close(&st);
+        cr_expect(m->has_task(b, t));
+        remove(path[t]);
+    }
+    clv_storage again = {0};
+    m->task_storage(b, &f.l, 1, &again);
+    cr_expect_eq(clv_storage_total(&again), clv_storage_total(&kept));
+    clv_task_adapter_select(b, 1);
+    loss(&f);
+    cr_expect_eq(memcmp(y1, f.y, sizeof y1), 0, "%s: task 2 computes otherwise after its file is read back", m->name);
+    a->ops->free(a);
+    b->ops->free(b);
+    f.l.adapter = NULL;
+    clv_params_free(&loaded);
+    for (int t = 0; t < 2; t++)
+        clv_params_free(&ps[t]);
+    fixture_free(&f);
+}
+
+Test(adapters, rkr_task_files_make_the_same_layer) { round_trip(&clv_adapter_rkr, -2); }
+Test(adapters, piggyback_task_files_make_the_same_layer) { round_trip(&clv_adapter_piggyback, -2); }
+Test(adapters, maskrkr_task_files_make_the_same_layer) { round_trip(&clv_adapter_maskrkr, 0); }
+Test(adapters, maskrkr_drawn_task_files_make_the_same_layer) { round_trip(&clv_adapter_maskrkr, -2); }

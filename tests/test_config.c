@@ -32,7 +32,7 @@ Test(config, ini_file_sets_values)
     cr_assert_eq(c.tasks, 10);
     cr_assert_eq(c.epochs, 3);
     cr_assert_float_eq(c.lr, 5e-4f, 1e-10);
-    cr_assert_str_eq(c.optimizer, "sgd");
+    cr_assert_eq(c.optimizer, CLV_OPTIMIZER_SGD);
     cr_assert_eq(c.seed, 42u);
     cr_assert_eq(c.batch, 64, "untouched keys keep their defaults");
 }
@@ -124,7 +124,7 @@ Test(config, schedule_settings_are_validated_and_fixed_on_resume)
     clv_config c;
     clv_config_defaults(&c);
     clv_err err = {{0}};
-    cr_assert_str_eq(c.schedule, "cosine", "the default stays the cosine");
+    cr_assert_eq(c.schedule, CLV_SCHEDULE_COSINE, "the default stays the cosine");
     cr_assert_eq(c.lr_step_epochs, 15);
     cr_assert_float_eq(c.lr_step_gamma, 0.1f, 1e-9);
     const char *rows[][2] = {{"train.schedule", "schedule"}, {"train.lr_step_epochs", "lr-step-epochs"},

@@ -343,7 +343,7 @@ static void capped_rank(const char *method, const char *model, const char *view,
     c.epochs = 1;
     c.rank = K;
     snprintf(c.model, sizeof c.model, "%s", model);
-    snprintf(c.conv_view, sizeof c.conv_view, "%s", view);
+    c.conv_view = !strcmp(view, "rkr") ? CLV_CONV_VIEW_RKR : CLV_CONV_VIEW_OURS;
     (void)run(&c, dir, 0, 0);
     clv_run_record rec;
     clv_config saved;
@@ -545,7 +545,9 @@ static void expect_lr(const char *method, const char *source, float lr_adapter, 
     config(&c, method);
     c.lr = 2e-3f;
     c.lr_adapter = lr_adapter;
-    snprintf(c.maskrkr_source, sizeof c.maskrkr_source, "%s", source);
+    c.maskrkr_source = !strcmp(source, "joint")    ? CLV_MASKRKR_JOINT
+                       : !strcmp(source, "random") ? CLV_MASKRKR_RANDOM
+                                                   : CLV_MASKRKR_FIRST;
     clv_err err = {{0}};
     clv_model *m = clv_model_create("vit_nano_patch4_32", &err);
     cr_assert_not_null(m, "%s", err.msg);
@@ -593,7 +595,7 @@ Test(methods, maskrkr_joint_keeps_its_shared_tensors_with_the_base, .timeout = 3
     cr_assert(mkdtemp(a) && mkdtemp(b));
     clv_config c;
     config(&c, "maskrkr");
-    snprintf(c.maskrkr_source, sizeof c.maskrkr_source, "joint");
+    c.maskrkr_source = CLV_MASKRKR_JOINT;
     (void)run(&c, a, 0, 0);
     cr_assert_eq(run(&c, b, 0, STEPS_PER_TASK + 3), CLV_STOPPED); /* inside task 2, the first masked one */
     (void)run(&c, b, 1, 0);
@@ -690,13 +692,13 @@ Test(methods, no_patch_embed_leaves_the_layer_reading_the_image_alone, .timeout 
         config(&c, methods[k]);
         c.train_limit = 64;
         c.epochs = 1;
-        snprintf(c.adapt, sizeof c.adapt, "no-patch-embed");
+        c.adapt = CLV_ADAPT_NO_PATCH_EMBED;
         (void)run(&c, dir, 0, 0);
         clv_run_record rec;
         clv_config saved;
         clv_err err = {{0}};
         cr_assert_eq(clv_run_record_read(&rec, &saved, dir, &err), 0, "%s", err.msg);
-        cr_assert_str_eq(saved.adapt, "no-patch-embed", "run.json records it");
+        cr_assert_eq(saved.adapt, CLV_ADAPT_NO_PATCH_EMBED, "run.json records it");
         const int64_t want = k == 1 ? without_first(weights, 0) : 32 * without_first(rkr_floats, 2);
         cr_expect_eq(rec.tasks[1].stored_bits - rec.tasks[1].head_bits, want, "%s: %lld bits, expected %lld",
                      methods[k], (long long)(rec.tasks[1].stored_bits - rec.tasks[1].head_bits), (long long)want);
@@ -730,7 +732,7 @@ Test(methods, maskrkr_joint_with_weights_trains_the_loaded_base_on_task_1, .time
     c.epochs = 1;
     (void)run(&c, w, 0, 0); /* a base trained on task 1: the "pretrained" weights */
     config(&c, "maskrkr");
-    snprintf(c.maskrkr_source, sizeof c.maskrkr_source, "joint");
+    c.maskrkr_source = CLV_MASKRKR_JOINT;
     snprintf(c.weights, sizeof c.weights, "%s/base.safetensors", w);
     (void)run(&c, dir, 0, 0);
     clv_run_record rec;

@@ -148,7 +148,7 @@ Test(optim, task_schedule_follows_the_settings)
     cr_assert_eq(cos.warmup_steps, 1, "0.1 epoch of 10 steps");
     c.epochs = 30;
     c.warmup_epochs = 0;
-    snprintf(c.schedule, sizeof c.schedule, "step");
+    c.schedule = CLV_SCHEDULE_STEP;
     clv_schedule st = clv_task_schedule(&c, 10);
     cr_assert_eq(st.kind, CLV_SCHED_STEP);
     cr_assert_eq(st.total_steps, 300);

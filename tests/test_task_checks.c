@@ -51,8 +51,8 @@ static void budget_boundary(clv_config *c, int64_t spe)
     clv_schedule s = clv_task_schedule(c, spe);
     cr_assert_float_eq(b.factor_sum, clv_schedule_sum(&s), 1e-9, "the sum of the task's factors");
     double exact = b.needed / b.factor_sum; /* the rate at which a score just reaches the threshold */
-    cr_assert_eq(short_for(c, exact * 0.999, spe), 1, "%s: just short at %g", c->schedule, exact * 0.999);
-    cr_assert_eq(short_for(c, exact * 1.001, spe), 0, "%s: just enough at %g", c->schedule, exact * 1.001);
+    cr_assert_eq(short_for(c, exact * 0.999, spe), 1, "schedule %d: just short at %g", (int)c->schedule, exact * 0.999);
+    cr_assert_eq(short_for(c, exact * 1.001, spe), 0, "schedule %d: just enough at %g", (int)c->schedule, exact * 1.001);
 
     /* the message says by how much, and its suggestions are enough as printed */
     clv_warnings w = {0};
@@ -86,7 +86,7 @@ Test(checks, mask_budget_warns_exactly_when_short)
     budget_boundary(&c, 79); /* cosine with warmup, 1 epoch */
     c.epochs = 10;
     budget_boundary(&c, 100);
-    snprintf(c.schedule, sizeof c.schedule, "step");
+    c.schedule = CLV_SCHEDULE_STEP;
     c.lr_step_epochs = 3;
     c.lr_step_gamma = 0.5f;
     c.warmup_epochs = 0;
@@ -99,7 +99,7 @@ Test(checks, mask_budget_warns_exactly_when_short)
     cr_assert(b.movement > 0.0035 && b.movement < 0.0045, "%g", b.movement);
     cr_assert_eq(short_for(&c, c.lr_mask, clv_steps_per_epoch(5000, c.batch)), 1);
     /* SGD's step is lr x gradient, not bounded by lr: no claim */
-    snprintf(c.optimizer, sizeof c.optimizer, "sgd");
+    c.optimizer = CLV_OPTIMIZER_SGD;
     cr_assert_eq(short_for(&c, 1e-9, 10), 0);
 }
 
@@ -107,7 +107,7 @@ Test(checks, step_decay_that_no_epochs_can_fix_says_so)
 {
     clv_config c;
     mask_config(&c, "piggyback");
-    snprintf(c.schedule, sizeof c.schedule, "step");
+    c.schedule = CLV_SCHEDULE_STEP;
     c.lr_step_epochs = 1;
     c.lr_step_gamma = 0.5f;
     c.warmup_epochs = 0;
@@ -225,12 +225,12 @@ Test(checks, piggyback_recipe_lets_masks_move)
     cr_assert_eq(clv_config_validate(&c, &err), 0, "%s", err.msg);
     /* arunmallya/piggyback: Adam without weight decay, 1e-4 for scores and head, x0.1 every 15 of 30 epochs, batch 32 */
     cr_assert_str_eq(c.method, "piggyback");
-    cr_assert_str_eq(c.optimizer, "adamw");
+    cr_assert_eq(c.optimizer, CLV_OPTIMIZER_ADAMW);
     cr_assert_eq(c.weight_decay, 0.0f);
     cr_assert_float_eq(c.lr_mask, 1e-4f, 1e-12);
     cr_assert_float_eq(c.lr_head, 1e-4f, 1e-12);
     cr_assert_eq(c.epochs, 30);
-    cr_assert_str_eq(c.schedule, "step");
+    cr_assert_eq(c.schedule, CLV_SCHEDULE_STEP);
     cr_assert_eq(c.lr_step_epochs, 15);
     cr_assert_float_eq(c.lr_step_gamma, 0.1f, 1e-9);
     cr_assert_eq(c.warmup_epochs, 0.0f);

@@ -530,13 +530,14 @@ typedef struct scale_state {
 
 static const float *sa_weight(clv_adapter *a, const clv_wlayer *l) { return l->weight->data; }
 static const float *sa_scale(clv_adapter *a, const clv_wlayer *l) { return ((scale_state *)a->state)->s; }
-static void sa_backward(clv_adapter *a, const clv_wlayer *l, const float *x, const float *dy, const float *s,
-                        int64_t N, const float *ds)
+static int sa_backward(clv_adapter *a, const clv_wlayer *l, const float *x, const float *dy, const float *s,
+                       int64_t N, const float *ds, clv_err *err)
 {
     scale_state *st = a->state;
     cr_assert(ds);
     for (int64_t c = 0; c < l->out; c++)
         st->ds[c] += ds[c];
+    return 0;
 }
 static const clv_adapter_ops sa_ops = {.kind = "test-scale", .weight = sa_weight, .scale = sa_scale,
                                        .backward = sa_backward};

@@ -36,9 +36,10 @@ typedef struct clv_adapter_ops {
     /* x [N x in] the layer input; the gradient of the pre-scale output is
      * dz = dy * s per column (s [out] the active scale, or NULL for dz = dy;
      * dz itself is not formed); ds [out] the gradient of the scale (NULL
-     * when no scale). Accumulates into the adapter's own parameter gradients. */
-    void (*backward)(clv_adapter *a, const clv_wlayer *l, const float *x, const float *dy, const float *s, int64_t N,
-                     const float *ds);
+     * when no scale). Accumulates into the adapter's own parameter gradients;
+     * -1 (err set) when its scratch cannot grow. */
+    int (*backward)(clv_adapter *a, const clv_wlayer *l, const float *x, const float *dy, const float *s, int64_t N,
+                    const float *ds, clv_err *err);
     /* Parameters changed (optimizer step, task switch): re-form next time. */
     void (*invalidate)(clv_adapter *a);
     void (*free)(clv_adapter *a);

@@ -12,11 +12,18 @@
  * gradient when trainable). Trainable per-task tensors are clv_params
  * appended to a list the caller owns (the strategy's list for that task),
  * named "<layer>.<tensor>". Masks are bit-packed: bit i of a mask (row-major
- * over the tensor) is bit (i % 8) of byte i / 8, least significant first. */
+ * over the tensor) is bit (i % 8) of byte i / 8, least significant first.
+ *
+ * Over a run, a method's adapters are driven through clv_adapter_method
+ * (below): the one adapted strategy (src/cl/strategy_adapted.c) calls it
+ * for every adapted layer, so a method's lifecycle (its tensors, what a
+ * task keeps, its files) lives with its adapter. */
 #ifndef CLVIT_ADAPTERS_H
 #define CLVIT_ADAPTERS_H
 
 #include "clvit/adapter.h"
+#include "clvit/safetensors.h"
+#include "clvit/storage.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -40,6 +47,56 @@ typedef enum { CLV_VIEW_OURS, CLV_VIEW_RKR } clv_conv_view;
  * non-square kernel in the rkr view. Its largest rank is min(rows, cols). */
 int clv_rect_shape(const clv_wlayer *l, clv_conv_view view, int64_t *rows, int64_t *cols, clv_err *err);
 
+/* ---- a method's adapters over a run ---- */
+/* What an adapter of a layer needs to know, from the run's settings. */
+typedef struct clv_adapter_settings {
+    int n_tasks;
+    int layer;            /* the layer's index in the model: its draws use
+                             clv_rng_key(seed, CLV_STREAM_ADAPTER, layer, task) */
+    uint64_t seed;
+    clv_conv_view view;
+    int rank;             /* rkr, maskrkr: this layer's (capped) */
+    float lr;             /* the real-valued tensors' learning rate (LM, RM, F) */
+    int random_rm;        /* rkr: RM drawn too (RKR's own initialization) */
+    float threshold;      /* masks: a score above it is a 1 bit */
+    float mask_init;      /* masks: the scores' initial value */
+    float lr_mask;        /* masks: the scores' learning rate */
+    int mask_on;          /* maskrkr: the masked tensors (CLV_MASK_*) */
+    int shared_task;      /* maskrkr: the task that learns LM, RM, F; -2: drawn from the seed */
+    float random_ratio;   /* maskrkr, drawn: ||LM RM||_F / ||W||_F at the start */
+} clv_adapter_settings;
+
+/* The lifecycle of a method's adapter, one layer at a time. Task ids are
+ * the run's; the base task (the backbone itself training) never reaches
+ * these unless the method adapts it (maskrkr joint). */
+typedef struct clv_adapter_method {
+    const char *name;
+    clv_adapter *(*create)(const clv_wlayer *l, const clv_adapter_settings *set, clv_err *err);
+    /* Creates task's tensors; the trainable ones are appended to ps (the
+     * caller's list for the task), named "<layer>.<tensor>". */
+    int (*add_task)(clv_adapter *a, const clv_wlayer *l, int task, clv_params *ps, clv_err *err);
+    /* After task trained: binarize and pack what it keeps. 1 when it keeps
+     * bits only (the caller frees the task's trainable tensors), 0 when it
+     * keeps them (frozen), -1 on error. */
+    int (*end_task)(clv_adapter *a, const clv_wlayer *l, int task, clv_err *err);
+    /* 1 when task has state in this layer (learning or learned). */
+    int (*has_task)(const clv_adapter *a, int task);
+    /* Adds the exact bits task stores in this layer to out, by kind (and
+     * marks out->one_time_task for a task whose tensors every later task shares). */
+    void (*task_storage)(const clv_adapter *a, const clv_wlayer *l, int task, clv_storage *out);
+    /* Writes task's tensors: 1 when they are packed masks ("mask.<layer>.<what>",
+     * U8, with their bit counts in the metadata), 0 otherwise, -1 on error. */
+    int (*save_task)(const clv_adapter *a, const clv_wlayer *l, int task, clv_st_writer *w, clv_err *err);
+    /* Reads back what save_task wrote; real-valued tensors are appended to ps. */
+    int (*load_task)(clv_adapter *a, const clv_wlayer *l, int task, const clv_safetensors *st, clv_params *ps,
+                     clv_err *err);
+    const char *mask_note; /* a task file's "mask_bits" metadata when save_task wrote masks */
+} clv_adapter_method;
+
+extern const clv_adapter_method clv_adapter_rkr;
+extern const clv_adapter_method clv_adapter_piggyback;
+extern const clv_adapter_method clv_adapter_maskrkr;
+
 /* ---- common to the three adapters ---- */
 /* Switches the layer to task (-1: the base network). */
 void clv_task_adapter_select(clv_adapter *a, int task);
@@ -57,8 +114,6 @@ int clv_rkr_add_task(clv_adapter *a, const clv_wlayer *l, int task, int rank, in
                      clv_params *ps, clv_err *err);
 /* Floats task stores in this layer (0 when it has none). */
 int64_t clv_rkr_task_floats(const clv_adapter *a, int task);
-/* Element counts of task t's LM, RM and F (0 when the task has none). */
-void clv_rkr_task_numel(const clv_adapter *a, int task, int64_t *lm, int64_t *rm, int64_t *f);
 
 /* ---- Piggyback ---- */
 clv_adapter *clv_piggyback_create(const clv_wlayer *l, int n_tasks, float threshold, clv_err *err);
@@ -70,7 +125,6 @@ int clv_piggyback_add_task(clv_adapter *a, const clv_wlayer *l, int task, float 
 int clv_piggyback_freeze(clv_adapter *a, const clv_wlayer *l, int task, clv_err *err);
 /* The mask of a frozen task (clv_mask_bytes(out * in) bytes), or NULL. */
 const uint8_t *clv_piggyback_mask(const clv_adapter *a, int task);
-int clv_piggyback_set_mask(clv_adapter *a, const clv_wlayer *l, int task, const uint8_t *bits, clv_err *err);
 
 /* ---- Mask-RKR ---- */
 enum { CLV_MASK_LM = 1, CLV_MASK_RM = 2, CLV_MASK_F = 4 };
@@ -95,7 +149,6 @@ int clv_maskrkr_freeze(clv_adapter *a, int task, clv_err *err);
 /* Packed mask of task over the tensor which (CLV_MASK_*), its length in
  * elements in *n; NULL if not masked or not frozen. */
 const uint8_t *clv_maskrkr_mask(const clv_adapter *a, int task, int which, int64_t *n);
-int clv_maskrkr_set_mask(clv_adapter *a, int task, int which, const uint8_t *bits, clv_err *err);
 /* Bits task stores in this layer: 1 per masked element (the shared floats not included). */
 int64_t clv_maskrkr_task_bits(const clv_adapter *a, int task);
 

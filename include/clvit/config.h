@@ -20,15 +20,27 @@ extern "C" {
 
 #define CLV_PATH_LEN 1024
 
+/* The closed-set settings, parsed once by the table (CLV_SET_CHOICE): the
+ * library reads these, never the names; each enum's order is its row's
+ * "a|b|c" list, and run.json records the name. */
+typedef enum { CLV_CLASS_ORDER_NATURAL, CLV_CLASS_ORDER_SHUFFLED } clv_class_order;
+typedef enum { CLV_FIT_PAD, CLV_FIT_RESIZE } clv_fit;
+typedef enum { CLV_RKR_INIT_ZERO, CLV_RKR_INIT_RANDOM } clv_rkr_init;
+typedef enum { CLV_MASKRKR_FIRST, CLV_MASKRKR_JOINT, CLV_MASKRKR_RANDOM } clv_maskrkr_source;
+typedef enum { CLV_ADAPT_PATCH_EMBED, CLV_ADAPT_NO_PATCH_EMBED } clv_adapt_scope;
+typedef enum { CLV_CONV_VIEW_OURS, CLV_CONV_VIEW_RKR } clv_conv_view_setting;
+typedef enum { CLV_OPTIMIZER_ADAMW, CLV_OPTIMIZER_SGD } clv_optimizer_setting;
+typedef enum { CLV_SCHEDULE_COSINE, CLV_SCHEDULE_STEP } clv_schedule_setting;
+
 typedef struct clv_config {
     /* [data] */
     char data[32];            /* fashion-mnist, mnist, cifar10, cifar100, imagefolder, decathlon */
     char data_root[CLV_PATH_LEN];
     int tasks;                /* T: the classes split into T tasks */
-    char class_order[16];     /* natural | shuffled (by seed) */
+    clv_class_order class_order; /* natural | shuffled (by seed) */
     char domains[256];
     int task_norms;           /* rkr, piggyback, maskrkr: each task its own norm layers */        /* decathlon: comma-separated domains, one task each */
-    char fit[16];             /* pad | resize: how a smaller image reaches the model's size */
+    clv_fit fit;              /* pad | resize: how a smaller image reaches the model's size */
     int augment;              /* random crop with padding + flip where it makes sense */
     int crop_padding;
     int64_t train_limit;      /* at most this many training images per task (0: all) */
@@ -39,26 +51,27 @@ typedef struct clv_config {
     /* [method] */
     char method[32];          /* finetune | linear | independent | rkr | piggyback | maskrkr */
     int rank;                 /* rkr, maskrkr: rank K of LM RM */
-    char rkr_init[16];        /* zero (RM = 0: start as the base) | random (RM random too) */
+    clv_rkr_init rkr_init;    /* zero (RM = 0: start as the base) | random (RM random too) */
     float mask_init;          /* piggyback, maskrkr: initial score */
     float threshold;          /* mask = score > threshold */
     float lr_mask;            /* learning rate of the scores */
-    char mask_on[16];         /* maskrkr: which of lm, rm, f are masked */
-    char maskrkr_source[16];  /* first (learned on the first adapted task) | joint (with the base) | random (seed) */
+    char mask_on[16];         /* maskrkr: which of lm, rm, f are masked (clv_config_mask_on: flags) */
+    clv_maskrkr_source maskrkr_source; /* first (learned on the first adapted task) | joint (with the base) |
+                                          random (seed) */
     float lr_adapter;         /* rkr, maskrkr: learning rate of LM, RM, F (0: lr) */
-    char adapt[16];           /* patch-embed | no-patch-embed: is the layer reading the image adapted */
-    char conv_view[8];        /* ours (Cout x Cin k k) | rkr ((Cin k) x (Cout k), RKR's paper) */
+    clv_adapt_scope adapt;    /* patch-embed | no-patch-embed: is the layer reading the image adapted */
+    clv_conv_view_setting conv_view; /* ours (Cout x Cin k k) | rkr ((Cin k) x (Cout k), RKR's paper) */
     /* [train] */
     int epochs;
     int batch;
-    char optimizer[16];       /* adamw | sgd */
+    clv_optimizer_setting optimizer; /* adamw | sgd */
     float lr;                 /* backbone learning rate */
     float lr_head;            /* head learning rate */
     float momentum;           /* sgd */
     float weight_decay;
     float warmup_epochs;
     float min_lr_ratio;       /* cosine floor as a fraction of lr */
-    char schedule[16];        /* cosine | step: how every learning rate decays over a task */
+    clv_schedule_setting schedule; /* cosine | step: how every learning rate decays over a task */
     int lr_step_epochs;       /* step: the rates are multiplied by lr_step_gamma every this many epochs */
     float lr_step_gamma;      /* step: the factor, in (0, 1] */
     float clip_norm;          /* 0: no clipping */
@@ -70,7 +83,15 @@ typedef struct clv_config {
     int checkpoint_every;     /* steps between mid-epoch checkpoints (0: epoch ends only) */
 } clv_config;
 
-typedef enum { CLV_SET_INT, CLV_SET_I64, CLV_SET_U64, CLV_SET_FLOAT, CLV_SET_STR, CLV_SET_BOOL } clv_setting_type;
+typedef enum {
+    CLV_SET_INT,
+    CLV_SET_I64,
+    CLV_SET_U64,
+    CLV_SET_FLOAT,
+    CLV_SET_STR,
+    CLV_SET_BOOL,
+    CLV_SET_CHOICE /* one of values "a|b|c", held as its index (an enum above); written as its name */
+} clv_setting_type;
 
 typedef struct clv_setting {
     const char *section, *key; /* INI spelling: [section] key = value */
@@ -96,9 +117,9 @@ int clv_config_set(clv_config *c, const clv_setting *s, const char *value, clv_e
 /* "section.key=value" */
 int clv_config_set_assignment(clv_config *c, const char *assignment, clv_err *err);
 int clv_config_load_ini(clv_config *c, const char *path, clv_err *err);
-/* Cross-field checks (tasks >= 1, batch >= 1, known method ...). */
 /* Flags of a mask_on list (1 lm, 2 rm, 4 f), or -1 with err set. */
 int clv_config_mask_on(const char *list, clv_err *err);
+/* Cross-field checks (tasks >= 1, batch >= 1, known method ...). */
 int clv_config_validate(const clv_config *c, clv_err *err);
 /* The value as text (for run.json and diffs). */
 void clv_config_format(const clv_config *c, const clv_setting *s, char *buf, size_t len);

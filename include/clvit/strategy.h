@@ -31,6 +31,43 @@ typedef struct clv_learner {
 
 typedef struct clv_strategy clv_strategy;
 
+/* What one training step hands a strategy's loss hook: this rank's share of
+ * the batch after the forward and the head, and the gradients the step is
+ * about to propagate. Gradients are of the mean over the whole batch (all
+ * ranks): a per-image term l_i contributes dl_i / global_n. */
+typedef struct clv_step_batch {
+    int task;
+    const float *x;        /* [n x in_chans x img x img] the images as the model saw them */
+    const int32_t *y;      /* [n] labels within the task */
+    int64_t n;             /* this rank's images */
+    int64_t global_n;      /* the batch's images over all ranks */
+    int feat_dim, classes; /* of the backbone's features, of the task's head */
+    const float *feats;    /* [n x feat_dim] the backbone's output */
+    const float *logits;   /* [n x classes] of the task's head */
+    float *dfeats;         /* [n x feat_dim] += d(extra loss)/d(feats); goes through the backbone */
+    float *dlogits;        /* [n x classes] += d(extra loss)/d(logits) (holds the cross-entropy's);
+                              goes through the task's head */
+} clv_step_batch;
+
+/* A pass over the task's training images that a strategy's consolidate hook
+ * can run (see clv_task_pass_grads); made by the trainer. */
+typedef struct clv_task_pass clv_task_pass;
+
+/* Called once per batch by clv_task_pass_grads, with the gradients of that
+ * batch's mean cross-entropy in the grads of every trainable parameter
+ * (summed over ranks); n the batch's images over all ranks. */
+typedef int (*clv_pass_visit)(void *ctx, int64_t n, clv_err *err);
+
+/* Runs over the task's training images in order, in batches of the run's
+ * batch size, without augmentation, stopping after max_images (0: all):
+ * forward, head, cross-entropy (against the true labels, or with
+ * predicted_labels against the head's argmax, as an empirical or a
+ * "max-prediction" Fisher wants), backward into the trainable parameters'
+ * grads, visit, zeroed grads. Batch-norm running statistics are left as
+ * they were. */
+int clv_task_pass_grads(clv_task_pass *p, int64_t max_images, int predicted_labels, clv_pass_visit visit, void *ctx,
+                        clv_err *err);
+
 typedef struct clv_strategy_ops {
     const char *name;
     const char *summary;
@@ -60,6 +97,28 @@ typedef struct clv_strategy_ops {
     /* (optional; methods with a rank) The layers whose rank was capped: up to
      * max of them into caps; returns how many there are. */
     int (*rank_caps)(clv_strategy *s, clv_rank_cap *caps, int max);
+
+    /* ---- hooks of the training step (clvit/step.h); a method with a loss
+     * of its own (EWC, LwF) is a strategy with these, nothing else changes ---- */
+    /* (optional) An extra loss term, called after the cross-entropy's
+     * gradient is in b->dlogits and before the head's and the backbone's
+     * backward: adds its gradients to b->dlogits and b->dfeats (and may
+     * accumulate into the grads of trainable parameters it reaches through
+     * its own computation, e.g. old heads; those are then summed over ranks
+     * like any other). *loss (0 on entry): its value as a mean over this
+     * rank's n images; a term of the parameters only (the same on every
+     * rank) gives its value, and its gradient in after_backward. The step
+     * reports cross-entropy + this. */
+    int (*loss)(clv_strategy *s, clv_learner *L, const clv_step_batch *b, double *loss, clv_err *err);
+    /* (optional) After the backward and the allreduce of the gradients (so
+     * every rank holds the same), before clipping and the optimizer step:
+     * adds gradients of parameter-only terms (EWC's penalty) to the grads of
+     * the trainable parameters (the step's list). */
+    int (*after_backward)(clv_strategy *s, clv_learner *L, int task, clv_params *trainable, clv_err *err);
+    /* (optional) After task's last step, before end_task, with everything
+     * that trained still trainable: a look at the task's data through the
+     * trained network (EWC's Fisher: clv_task_pass_grads). */
+    int (*consolidate)(clv_strategy *s, clv_learner *L, int task, clv_task_pass *pass, clv_err *err);
 } clv_strategy_ops;
 
 struct clv_strategy {

@@ -5,6 +5,7 @@
  * by the straight-through estimator, and keeps only the masks' bits. The
  * tensors not named in mask_on are used unmasked. */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -24,6 +25,7 @@ typedef struct {
     clv_param **scores[N_KINDS]; /* per task, while it trains (the strategy's lists own them) */
     uint8_t **bits[N_KINDS];     /* per task, after it */
     float *eff[N_KINDS];         /* the active task's masked tensors */
+    float *dfactors;             /* the backward's gradients of the masked LM and RM, [rows K + K cols] */
     int formed;
 } maskrkr;
 
@@ -90,36 +92,35 @@ static const float *mr_scale(clv_adapter *a, const clv_wlayer *l)
     return e[F];
 }
 
-static void mr_backward(clv_adapter *a, const clv_wlayer *l, const float *x, const float *dy, const float *s,
-                        int64_t N, const float *ds)
+static int mr_backward(clv_adapter *a, const clv_wlayer *l, const float *x, const float *dy, const float *s,
+                       int64_t N, const float *ds, clv_err *err)
 {
     maskrkr *m = a->state;
-    if (!adapted(m)) {
-        task_adapter_identity_backward(&m->ta, l, x, dy, s, N);
-        return;
-    }
+    if (!adapted(m))
+        return task_adapter_identity_backward(&m->ta, l, x, dy, s, N, err);
     const int t = m->ta.active, K = m->K;
     const float *e[N_KINDS];
     form(m, e);
     if (t == m->shared_task) { /* plain RKR on the shared tensors (and the base weight, when it trains with them) */
         clv_param *lm = m->shared[LM], *rm = m->shared[RM], *f = m->shared[F];
-        task_adapter_identity_backward(&m->ta, l, x, dy, s, N);
-        task_adapter_lowrank_backward(&m->ta, l, lm->data, rm->data, K, x, dy, s, N, lm->trainable ? lm->grad : NULL,
-                                      rm->trainable ? rm->grad : NULL);
+        if (task_adapter_identity_backward(&m->ta, l, x, dy, s, N, err) ||
+            task_adapter_lowrank_backward(&m->ta, l, lm->data, rm->data, K, x, dy, s, N,
+                                          lm->trainable ? lm->grad : NULL, rm->trainable ? rm->grad : NULL, err))
+            return -1;
         if (ds && f->trainable)
             for (int64_t c = 0; c < l->out; c++)
                 f->grad[c] += ds[c];
-        return;
+        return 0;
     }
     /* straight-through: dS = d(masked tensor) * tensor */
     clv_param *s_lm = m->scores[LM][t], *s_rm = m->scores[RM][t], *s_f = m->scores[F][t];
     const int64_t nA = m->ta.rows * K, nB = K * m->ta.cols;
-    float *dA = calloc((size_t)(nA + nB), sizeof(float));
-    if (!dA)
-        return;
+    float *dA = m->dfactors;
+    memset(dA, 0, (size_t)(nA + nB) * sizeof(float));
     float *dB = dA + nA;
-    task_adapter_lowrank_backward(&m->ta, l, e[LM], e[RM], K, x, dy, s, N, s_lm && s_lm->trainable ? dA : NULL,
-                                  s_rm && s_rm->trainable ? dB : NULL);
+    if (task_adapter_lowrank_backward(&m->ta, l, e[LM], e[RM], K, x, dy, s, N, s_lm && s_lm->trainable ? dA : NULL,
+                                      s_rm && s_rm->trainable ? dB : NULL, err))
+        return -1;
     if (s_lm && s_lm->trainable)
         for (int64_t i = 0; i < nA; i++)
             s_lm->grad[i] += dA[i] * m->shared[LM]->data[i];
@@ -129,7 +130,7 @@ static void mr_backward(clv_adapter *a, const clv_wlayer *l, const float *x, con
     if (ds && s_f && s_f->trainable)
         for (int64_t c = 0; c < l->out; c++)
             s_f->grad[c] += ds[c] * m->shared[F]->data[c];
-    free(dA);
+    return 0;
 }
 
 static void mr_invalidate(clv_adapter *a)
@@ -150,6 +151,7 @@ static void mr_free(clv_adapter *a)
         free(m->scores[k]);
         clv_free(m->eff[k]);
     }
+    clv_free(m->dfactors);
     clv_params_free(&m->own);
     free(m);
 }
@@ -184,14 +186,9 @@ clv_adapter *clv_maskrkr_create(const clv_wlayer *l, int n_tasks, int rank, floa
         m->eff[k] = clv_alloc_array((size_t)sizes[k], sizeof(float));
         ok = m->scores[k] && m->bits[k] && m->eff[k];
     }
-    if (!ok) {
-        if (err && !err->msg[0])
-            clv_errf(err, "out of memory");
-        mr_free(&m->ta.base);
-        return NULL;
-    }
-    m->ta.base.state = m;
-    return &m->ta.base;
+    if (ok)
+        ok = (m->dfactors = clv_alloc_array((size_t)(sizes[LM] + sizes[RM]), sizeof(float))) != NULL;
+    return task_adapter_made(&m->ta, m, ok, mr_free, err);
 }
 
 /* LM, RM standard normal from key, then both times c so that
@@ -307,7 +304,7 @@ const uint8_t *clv_maskrkr_mask(const clv_adapter *a, int task, int which, int64
     return m->bits[k][task];
 }
 
-int clv_maskrkr_set_mask(clv_adapter *a, int task, int which, const uint8_t *bits, clv_err *err)
+static int set_mask(clv_adapter *a, int task, int which, const uint8_t *bits, clv_err *err)
 {
     maskrkr *m = a->state;
     int k = kind_of(which);
@@ -336,3 +333,123 @@ int64_t clv_maskrkr_task_bits(const clv_adapter *a, int task)
             bits += kind_numel(m, k);
     return bits;
 }
+
+/* ---- the lifecycle (clv_adapter_method) ----
+ * The shared task (settings' shared_task) learns LM, RM, F as plain RKR and
+ * keeps them as floats; every other task keeps 1 bit per masked element.
+ * Drawn tensors (shared_task -2) are made at the first task that masks
+ * them, once the base is final. */
+
+#define FILE_PREFIX "maskrkr."
+static const char *const kind_name[N_KINDS] = {"lm", "rm", "f"};
+
+static clv_adapter *life_create(const clv_wlayer *l, const clv_adapter_settings *set, clv_err *err)
+{
+    return task_adapter_with_settings(
+        clv_maskrkr_create(l, set->n_tasks, set->rank, set->threshold, set->mask_on, set->view, err), set);
+}
+
+static int is_shared_task(const maskrkr *m, int task) { return task == m->ta.set.shared_task; }
+
+/* LM, RM, F learned in task's list ps, or drawn from the seed (not trainable). */
+static int add_shared(clv_adapter *a, const clv_wlayer *l, clv_params *ps, clv_err *err)
+{
+    const maskrkr *m = a->state;
+    const clv_adapter_settings *set = &m->ta.set;
+    const int learn = set->shared_task != -2;
+    return clv_maskrkr_add_shared(a, l, set->shared_task, learn, task_adapter_key(&m->ta, 0), set->random_ratio,
+                                  set->lr, ps, err);
+}
+
+/* Before a masking task: the shared tensors exist (drawn now, when they are drawn). */
+static int need_shared(clv_adapter *a, const clv_wlayer *l, int task, clv_err *err)
+{
+    const maskrkr *m = a->state;
+    if (m->shared[LM])
+        return 0;
+    if (m->ta.set.shared_task == -2)
+        return add_shared(a, l, NULL, err);
+    return clv_errf(err, "maskrkr: task %d has no shared LM, RM, F to mask (the base file did not keep them?)",
+                    task + 1);
+}
+
+static int life_add_task(clv_adapter *a, const clv_wlayer *l, int task, clv_params *ps, clv_err *err)
+{
+    const maskrkr *m = a->state;
+    if (is_shared_task(m, task))
+        return add_shared(a, l, ps, err);
+    if (need_shared(a, l, task, err))
+        return -1;
+    return clv_maskrkr_add_task(a, l, task, m->ta.set.mask_init, m->ta.set.lr_mask, ps, err);
+}
+
+static int life_end_task(clv_adapter *a, const clv_wlayer *l, int task, clv_err *err)
+{
+    if (is_shared_task(a->state, task))
+        return 0; /* LM, RM, F are kept (frozen) */
+    return clv_maskrkr_freeze(a, task, err) ? -1 : 1; /* the scores: only the bits are kept */
+}
+
+static int life_has_task(const clv_adapter *a, int task)
+{
+    const maskrkr *m = a->state;
+    return task >= 0 && task < m->ta.n_tasks && m->shared[LM] && task_has_state(m, task);
+}
+
+static void life_storage(const clv_adapter *a, const clv_wlayer *l, int task, clv_storage *out)
+{
+    const maskrkr *m = a->state;
+    const int shared = is_shared_task(m, task);
+    if (shared) /* learned once and used by every later task */
+        out->one_time_task = 1;
+    for (int k = 0; k < N_KINDS; k++) {
+        char kind[24];
+        if (shared) { /* the real-valued LM, RM, F: "shared_lm" ... */
+            snprintf(kind, sizeof kind, CLV_STORAGE_SHARED_PREFIX "%s", kind_name[k]);
+            clv_storage_add_floats(out, kind, kind_numel(m, k));
+        } else if (m->mask_on & kind_flag[k]) {
+            snprintf(kind, sizeof kind, "%s_mask", kind_name[k]);
+            clv_storage_add_bits(out, kind, kind_numel(m, k));
+        }
+    }
+}
+
+static int life_save(const clv_adapter *a, const clv_wlayer *l, int task, clv_st_writer *w, clv_err *err)
+{
+    const maskrkr *m = a->state;
+    if (is_shared_task(m, task)) {
+        if (!m->shared[LM])
+            return clv_errf(err, "%s: no shared LM, RM, F to save", l->name);
+        return task_adapter_save_params(m->shared, N_KINDS, FILE_PREFIX, w, err);
+    }
+    for (int k = 0; k < N_KINDS; k++)
+        if ((m->mask_on & kind_flag[k]) &&
+            task_adapter_save_mask(w, l, kind_name[k], task >= 0 && task < m->ta.n_tasks ? m->bits[k][task] : NULL,
+                                   kind_numel(m, k), err))
+            return -1;
+    return 1;
+}
+
+static int life_load(clv_adapter *a, const clv_wlayer *l, int task, const clv_safetensors *st, clv_params *ps,
+                     clv_err *err)
+{
+    maskrkr *m = a->state;
+    if (is_shared_task(m, task))
+        return add_shared(a, l, ps, err) || task_adapter_load_params(st, m->shared, N_KINDS, FILE_PREFIX, err) ? -1 : 0;
+    if (need_shared(a, l, task, err))
+        return -1;
+    for (int k = 0; k < N_KINDS; k++) {
+        if (!(m->mask_on & kind_flag[k]))
+            continue;
+        const uint8_t *bits = task_adapter_find_mask(st, l, kind_name[k], kind_numel(m, k), err);
+        if (!bits || set_mask(a, task, kind_flag[k], bits, err))
+            return -1;
+    }
+    return 0;
+}
+
+/* name, create, add_task, end_task, has_task, task_storage, save_task, load_task, mask_note */
+const clv_adapter_method clv_adapter_maskrkr = {
+    "maskrkr", life_create, life_add_task, life_end_task, life_has_task, life_storage, life_save, life_load,
+    "1 bit per masked element, row-major, least significant bit first"};
+

@@ -38,22 +38,20 @@ static const float *pb_weight(clv_adapter *a, const clv_wlayer *l)
 }
 
 /* Piggyback has no output scale (pb_ops.scale is NULL), so s is NULL and dz = dy. */
-static void pb_backward(clv_adapter *a, const clv_wlayer *l, const float *x, const float *dz, const float *s,
-                        int64_t N, const float *ds)
+static int pb_backward(clv_adapter *a, const clv_wlayer *l, const float *x, const float *dz, const float *s,
+                       int64_t N, const float *ds, clv_err *err)
 {
     piggyback *p = a->state;
     int t = p->ta.active;
-    if (t < 0 || (!p->scores[t] && !p->bits[t])) {
-        task_adapter_identity_backward(&p->ta, l, x, dz, NULL, N);
-        return;
-    }
+    if (t < 0 || (!p->scores[t] && !p->bits[t]))
+        return task_adapter_identity_backward(&p->ta, l, x, dz, NULL, N, err);
     clv_param *S = p->scores[t];
     if (!S || !S->trainable)
-        return; /* a frozen mask learns nothing */
+        return 0; /* a frozen mask learns nothing */
     const int64_t n = l->out * l->in;
-    float *dW = task_adapter_scratch(&p->ta, (size_t)n);
+    float *dW = task_adapter_scratch(&p->ta, l, (size_t)n, err);
     if (!dW)
-        return;
+        return -1;
     /* the full dW_t is unavoidable here: every score has its own gradient */
     clv_gemm(1, 0, l->out, l->in, N, 1.0f, dz, l->out, x, l->in, 0.0f, dW, l->in);
     const float *W = l->weight->data;
@@ -61,6 +59,7 @@ static void pb_backward(clv_adapter *a, const clv_wlayer *l, const float *x, con
 #pragma omp parallel for simd schedule(static)
     for (int64_t i = 0; i < n; i++)
         g[i] += dW[i] * W[i];
+    return 0;
 }
 
 static void pb_free(clv_adapter *a)
@@ -87,14 +86,8 @@ clv_adapter *clv_piggyback_create(const clv_wlayer *l, int n_tasks, float thresh
     p->scores = calloc((size_t)n_tasks, sizeof *p->scores);
     p->bits = calloc((size_t)n_tasks, sizeof *p->bits);
     p->ta.n_tasks = n_tasks;
-    if (!p->scores || !p->bits || task_adapter_init(&p->ta, &pb_ops, l, n_tasks, CLV_VIEW_OURS, err)) {
-        if (err && !err->msg[0])
-            clv_errf(err, "out of memory");
-        pb_free(&p->ta.base);
-        return NULL;
-    }
-    p->ta.base.state = p;
-    return &p->ta.base;
+    const int ok = p->scores && p->bits && !task_adapter_init(&p->ta, &pb_ops, l, n_tasks, CLV_VIEW_OURS, err);
+    return task_adapter_made(&p->ta, p, ok, pb_free, err);
 }
 
 int clv_piggyback_add_task(clv_adapter *a, const clv_wlayer *l, int task, float init, float lr, clv_params *ps,
@@ -134,7 +127,7 @@ const uint8_t *clv_piggyback_mask(const clv_adapter *a, int task)
     return task >= 0 && task < p->ta.n_tasks ? p->bits[task] : NULL;
 }
 
-int clv_piggyback_set_mask(clv_adapter *a, const clv_wlayer *l, int task, const uint8_t *bits, clv_err *err)
+static int set_mask(clv_adapter *a, const clv_wlayer *l, int task, const uint8_t *bits, clv_err *err)
 {
     piggyback *p = a->state;
     if (task < 0 || task >= p->ta.n_tasks)
@@ -150,3 +143,50 @@ int clv_piggyback_set_mask(clv_adapter *a, const clv_wlayer *l, int task, const 
     p->ta.weff_valid = 0;
     return 0;
 }
+
+/* ---- the lifecycle (clv_adapter_method): a task keeps 1 bit per weight ---- */
+
+static clv_adapter *life_create(const clv_wlayer *l, const clv_adapter_settings *set, clv_err *err)
+{
+    return task_adapter_with_settings(clv_piggyback_create(l, set->n_tasks, set->threshold, err), set);
+}
+
+static int life_add_task(clv_adapter *a, const clv_wlayer *l, int task, clv_params *ps, clv_err *err)
+{
+    const clv_adapter_settings *set = &((piggyback *)a->state)->ta.set;
+    return clv_piggyback_add_task(a, l, task, set->mask_init, set->lr_mask, ps, err);
+}
+
+static int life_end_task(clv_adapter *a, const clv_wlayer *l, int task, clv_err *err)
+{
+    return clv_piggyback_freeze(a, l, task, err) ? -1 : 1; /* only the bits are kept */
+}
+
+static int life_has_task(const clv_adapter *a, int task)
+{
+    const piggyback *p = a->state;
+    return task >= 0 && task < p->ta.n_tasks && (p->scores[task] || p->bits[task]);
+}
+
+static void life_storage(const clv_adapter *a, const clv_wlayer *l, int task, clv_storage *out)
+{
+    clv_storage_add_bits(out, "weight_mask", l->out * l->in);
+}
+
+static int life_save(const clv_adapter *a, const clv_wlayer *l, int task, clv_st_writer *w, clv_err *err)
+{
+    return task_adapter_save_mask(w, l, "weight", clv_piggyback_mask(a, task), l->out * l->in, err) ? -1 : 1;
+}
+
+static int life_load(clv_adapter *a, const clv_wlayer *l, int task, const clv_safetensors *st, clv_params *ps,
+                     clv_err *err)
+{
+    const uint8_t *bits = task_adapter_find_mask(st, l, "weight", l->out * l->in, err);
+    return !bits || set_mask(a, l, task, bits, err) ? -1 : 0;
+}
+
+/* name, create, add_task, end_task, has_task, task_storage, save_task, load_task, mask_note */
+const clv_adapter_method clv_adapter_piggyback = {
+    "piggyback", life_create, life_add_task, life_end_task, life_has_task, life_storage, life_save, life_load,
+    "1 bit per weight, row-major, least significant bit first"};
+

@@ -32,23 +32,21 @@ static const float *rkr_scale(clv_adapter *a, const clv_wlayer *l)
     return t < 0 || !r->f[t] ? NULL : r->f[t]->data;
 }
 
-static void rkr_backward(clv_adapter *a, const clv_wlayer *l, const float *x, const float *dy, const float *s,
-                         int64_t N, const float *ds)
+static int rkr_backward(clv_adapter *a, const clv_wlayer *l, const float *x, const float *dy, const float *s,
+                        int64_t N, const float *ds, clv_err *err)
 {
     rkr *r = a->state;
     int t = r->ta.active;
-    if (t < 0 || !r->lm[t]) {
-        task_adapter_identity_backward(&r->ta, l, x, dy, s, N);
-        return;
-    }
+    if (t < 0 || !r->lm[t])
+        return task_adapter_identity_backward(&r->ta, l, x, dy, s, N, err);
     clv_param *lm = r->lm[t], *rm = r->rm[t], *f = r->f[t];
-    /* an allocation failure here leaves the gradient short; the scratch is
-     * sized on the first step, so it can only happen there */
-    task_adapter_lowrank_backward(&r->ta, l, lm->data, rm->data, r->rank[t], x, dy, s, N,
-                                  lm->trainable ? lm->grad : NULL, rm->trainable ? rm->grad : NULL);
+    if (task_adapter_lowrank_backward(&r->ta, l, lm->data, rm->data, r->rank[t], x, dy, s, N,
+                                      lm->trainable ? lm->grad : NULL, rm->trainable ? rm->grad : NULL, err))
+        return -1;
     if (ds && f->trainable)
         for (int64_t c = 0; c < l->out; c++)
             f->grad[c] += ds[c];
+    return 0;
 }
 
 static void rkr_free(clv_adapter *a)
@@ -76,14 +74,9 @@ clv_adapter *clv_rkr_create(const clv_wlayer *l, int n_tasks, clv_conv_view view
     r->lm = calloc((size_t)n_tasks, sizeof *r->lm);
     r->rm = calloc((size_t)n_tasks, sizeof *r->rm);
     r->f = calloc((size_t)n_tasks, sizeof *r->f);
-    if (!r->rank || !r->lm || !r->rm || !r->f || task_adapter_init(&r->ta, &rkr_ops, l, n_tasks, view, err)) {
-        if (err && !err->msg[0])
-            clv_errf(err, "out of memory");
-        rkr_free(&r->ta.base);
-        return NULL;
-    }
-    r->ta.base.state = r;
-    return &r->ta.base;
+    r->ta.n_tasks = n_tasks;
+    const int ok = r->rank && r->lm && r->rm && r->f && !task_adapter_init(&r->ta, &rkr_ops, l, n_tasks, view, err);
+    return task_adapter_made(&r->ta, r, ok, rkr_free, err);
 }
 
 int clv_rkr_add_task(clv_adapter *a, const clv_wlayer *l, int task, int rank, int random_rm, uint64_t key, float lr,
@@ -115,15 +108,6 @@ int clv_rkr_add_task(clv_adapter *a, const clv_wlayer *l, int task, int rank, in
     return 0;
 }
 
-void clv_rkr_task_numel(const clv_adapter *a, int task, int64_t *lm, int64_t *rm, int64_t *f)
-{
-    const rkr *r = a->state;
-    int have = task >= 0 && task < r->ta.n_tasks && r->lm[task];
-    *lm = have ? r->lm[task]->numel : 0;
-    *rm = have ? r->rm[task]->numel : 0;
-    *f = have ? r->f[task]->numel : 0;
-}
-
 int64_t clv_rkr_task_floats(const clv_adapter *a, int task)
 {
     const rkr *r = a->state;
@@ -131,3 +115,58 @@ int64_t clv_rkr_task_floats(const clv_adapter *a, int task)
         return 0;
     return r->lm[task]->numel + r->rm[task]->numel + r->f[task]->numel;
 }
+
+/* ---- the lifecycle (clv_adapter_method): a task keeps its LM, RM, F as floats ---- */
+
+#define FILE_PREFIX "rkr."
+
+static clv_adapter *life_create(const clv_wlayer *l, const clv_adapter_settings *set, clv_err *err)
+{
+    return task_adapter_with_settings(clv_rkr_create(l, set->n_tasks, set->view, err), set);
+}
+
+static int life_add_task(clv_adapter *a, const clv_wlayer *l, int task, clv_params *ps, clv_err *err)
+{
+    const rkr *r = a->state;
+    const clv_adapter_settings *set = &r->ta.set;
+    return clv_rkr_add_task(a, l, task, set->rank, set->random_rm, task_adapter_key(&r->ta, task), set->lr, ps, err);
+}
+
+static int life_end_task(clv_adapter *a, const clv_wlayer *l, int task, clv_err *err) { return 0; }
+
+static int life_has_task(const clv_adapter *a, int task) { return clv_rkr_task_floats(a, task) > 0; }
+
+static void life_storage(const clv_adapter *a, const clv_wlayer *l, int task, clv_storage *out)
+{
+    const rkr *r = a->state;
+    if (!life_has_task(a, task))
+        return;
+    clv_storage_add_floats(out, "lm", r->lm[task]->numel);
+    clv_storage_add_floats(out, "rm", r->rm[task]->numel);
+    clv_storage_add_floats(out, "f", r->f[task]->numel);
+}
+
+static int life_save(const clv_adapter *a, const clv_wlayer *l, int task, clv_st_writer *w, clv_err *err)
+{
+    const rkr *r = a->state;
+    if (!life_has_task(a, task))
+        return clv_errf(err, "%s: RKR task %d has no tensors to save", l->name, task + 1);
+    clv_param *ps[3] = {r->lm[task], r->rm[task], r->f[task]};
+    return task_adapter_save_params(ps, 3, FILE_PREFIX, w, err);
+}
+
+static int life_load(clv_adapter *a, const clv_wlayer *l, int task, const clv_safetensors *st, clv_params *ps,
+                     clv_err *err)
+{
+    const rkr *r = a->state;
+    if (life_add_task(a, l, task, ps, err))
+        return -1;
+    clv_param *own[3] = {r->lm[task], r->rm[task], r->f[task]};
+    return task_adapter_load_params(st, own, 3, FILE_PREFIX, err);
+}
+
+/* name, create, add_task, end_task, has_task, task_storage, save_task, load_task, mask_note */
+const clv_adapter_method clv_adapter_rkr = {
+    "rkr", life_create, life_add_task, life_end_task, life_has_task, life_storage, life_save, life_load,
+    NULL};
+

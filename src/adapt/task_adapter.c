@@ -7,6 +7,7 @@
 
 #include "clvit/gemm.h"
 #include "clvit/kernels.h"
+#include "clvit/mask_density.h"
 
 void clv_mask_pack(uint8_t *bits, const float *scores, int64_t n, float threshold)
 {
@@ -90,20 +91,22 @@ void task_adapter_release(task_adapter *ta)
     clv_free(ta->scratch);
 }
 
-float *task_adapter_scratch(task_adapter *ta, size_t n)
+float *task_adapter_scratch(task_adapter *ta, const clv_wlayer *l, size_t n, clv_err *err)
 {
     if (n > ta->scratch_cap) {
         clv_free(ta->scratch);
         ta->scratch_cap = 0;
-        if (!(ta->scratch = clv_alloc_array(n, sizeof(float))))
+        if (!(ta->scratch = clv_alloc_array(n, sizeof(float)))) {
+            clv_errf(err, "%s: out of memory for the adapter's backward (%zu floats)", l->name, n);
             return NULL;
+        }
         ta->scratch_cap = n;
     }
     return ta->scratch;
 }
 
 int task_adapter_identity_backward(task_adapter *ta, const clv_wlayer *l, const float *x, const float *dy,
-                                   const float *s, int64_t N)
+                                   const float *s, int64_t N, clv_err *err)
 {
     if (!l->weight->trainable)
         return 0;
@@ -112,7 +115,7 @@ int task_adapter_identity_backward(task_adapter *ta, const clv_wlayer *l, const 
         return 0;
     }
     /* dW += diag(s) dy^T x: rows scaled after the product */
-    float *t = task_adapter_scratch(ta, (size_t)(l->out * l->in));
+    float *t = task_adapter_scratch(ta, l, (size_t)(l->out * l->in), err);
     if (!t)
         return -1;
     clv_gemm(1, 0, l->out, l->in, N, 1.0f, dy, l->out, x, l->in, 0.0f, t, l->in);
@@ -134,11 +137,14 @@ void task_adapter_form_lowrank(task_adapter *ta, const clv_wlayer *l, const floa
 }
 
 int task_adapter_lowrank_backward(task_adapter *ta, const clv_wlayer *l, const float *A, const float *B, int K,
-                                  const float *x, const float *dy, const float *s, int64_t N, float *dA, float *dB)
+                                  const float *x, const float *dy, const float *s, int64_t N, float *dA, float *dB,
+                                  clv_err *err)
 {
     const int64_t k = ta->conv_k, cin = k ? ta->rows / k : 0;
-    float *t = task_adapter_scratch(ta, (size_t)(k ? clv_rkr_view_backward_scratch_floats(N, cin, l->out, k, K)
-                                                   : clv_lowrank_backward_scratch_floats(N, l->in, l->out, K)));
+    float *t = task_adapter_scratch(ta, l,
+                                    (size_t)(k ? clv_rkr_view_backward_scratch_floats(N, cin, l->out, k, K)
+                                               : clv_lowrank_backward_scratch_floats(N, l->in, l->out, K)),
+                                    err);
     if (!t)
         return -1;
     if (k)
@@ -167,4 +173,80 @@ clv_param *task_adapter_param(clv_params *ps, const clv_wlayer *l, const char *w
     if (trainable && clv_param_set_trainable(p, 1, err))
         return NULL;
     return p;
+}
+
+clv_adapter *task_adapter_made(task_adapter *ta, void *state, int ok, void (*free_fn)(clv_adapter *), clv_err *err)
+{
+    ta->base.state = state;
+    if (ok)
+        return &ta->base;
+    if (err && !err->msg[0])
+        clv_errf(err, "out of memory");
+    free_fn(&ta->base);
+    return NULL;
+}
+
+clv_adapter *task_adapter_with_settings(clv_adapter *a, const clv_adapter_settings *set)
+{
+    if (a) /* every adapter's state begins with its task_adapter */
+        ((task_adapter *)a->state)->set = *set;
+    return a;
+}
+
+uint64_t task_adapter_key(const task_adapter *ta, int task)
+{
+    return clv_rng_key(ta->set.seed, CLV_STREAM_ADAPTER, (uint64_t)ta->set.layer, (uint64_t)task);
+}
+
+int task_adapter_save_params(clv_param *const *ps, int n, const char *prefix, clv_st_writer *w, clv_err *err)
+{
+    for (int i = 0; i < n; i++)
+        if (clv_st_writer_add_param(w, ps[i], prefix, err))
+            return -1;
+    return 0;
+}
+
+int task_adapter_load_params(const clv_safetensors *st, clv_param *const *ps, int n, const char *prefix,
+                             clv_err *err)
+{
+    clv_params view = {(clv_param **)ps, n, (size_t)n}; /* borrowed: never freed */
+    return clv_st_load_params(st, &view, prefix, 0, err);
+}
+
+int task_adapter_save_mask(clv_st_writer *w, const clv_wlayer *l, const char *what, const uint8_t *bits, int64_t n,
+                           clv_err *err)
+{
+    if (!bits)
+        return clv_errf(err, "%s: no %s mask to save", l->name, what);
+    char name[CLV_NAME_LEN + 32], key[CLV_NAME_LEN + 64], count[32];
+    snprintf(name, sizeof name, "mask.%s.%s", l->name, what);
+    int64_t shape[1] = {clv_mask_bytes(n)};
+    /* the exact bit count beside the padded bytes: the file alone tells a mask's density */
+    clv_mask_bits_key(key, sizeof key, name);
+    snprintf(count, sizeof count, "%lld", (long long)n);
+    return clv_st_writer_add(w, name, CLV_DT_U8, 1, shape, bits, err) || clv_st_writer_meta(w, key, count, err) ? -1
+                                                                                                                 : 0;
+}
+
+const uint8_t *task_adapter_find_mask(const clv_safetensors *st, const clv_wlayer *l, const char *what, int64_t n,
+                                      clv_err *err)
+{
+    char name[CLV_NAME_LEN + 32];
+    snprintf(name, sizeof name, "mask.%s.%s", l->name, what);
+    const clv_st_tensor *t = clv_st_find(st, name);
+    if (!t || t->dtype != CLV_DT_U8 || t->ndim != 1 || t->shape[0] != clv_mask_bytes(n)) {
+        clv_errf(err, "%s: %s must be a U8 tensor of %lld bytes (%lld mask bits)", st->path, name,
+                 (long long)clv_mask_bytes(n), (long long)n);
+        return NULL;
+    }
+    char key[CLV_NAME_LEN + 64], count[32];
+    clv_mask_bits_key(key, sizeof key, name);
+    snprintf(count, sizeof count, "%lld", (long long)n);
+    const char *recorded = clv_st_meta(st, key); /* absent in files written before it was recorded */
+    if (recorded && strcmp(recorded, count)) {
+        clv_errf(err, "%s: metadata %s says %s bits, the model's %s mask has %lld", st->path, key, recorded, what,
+                 (long long)n);
+        return NULL;
+    }
+    return clv_st_tensor_data(st, t);
 }

@@ -18,6 +18,7 @@ typedef struct task_adapter {
     int weff_valid;
     float *scratch;
     size_t scratch_cap; /* floats */
+    clv_adapter_settings set; /* when made by a clv_adapter_method's create */
 } task_adapter;
 
 int task_adapter_init(task_adapter *ta, const clv_adapter_ops *ops, const clv_wlayer *l, int n_tasks,
@@ -25,12 +26,12 @@ int task_adapter_init(task_adapter *ta, const clv_adapter_ops *ops, const clv_wl
 /* min(rows, cols): the largest rank of a rectification */
 int64_t task_adapter_max_rank(const task_adapter *ta);
 void task_adapter_release(task_adapter *ta);
-/* At least n floats of scratch (NULL on allocation failure). */
-float *task_adapter_scratch(task_adapter *ta, size_t n);
+/* At least n floats of scratch (NULL with err naming layer l on allocation failure). */
+float *task_adapter_scratch(task_adapter *ta, const clv_wlayer *l, size_t n, clv_err *err);
 /* The base network's backward: dW += dz^T x when the base weight trains,
- * dz = dy * s per column (s NULL: dz = dy). -1 when scratch is short. */
+ * dz = dy * s per column (s NULL: dz = dy). -1 (err set) when scratch is short. */
 int task_adapter_identity_backward(task_adapter *ta, const clv_wlayer *l, const float *x, const float *dy,
-                                   const float *s, int64_t N);
+                                   const float *s, int64_t N, clv_err *err);
 /* Writes W + A B (A rows x K, B K x cols, placed into W's layout by the
  * view) into ta->weff. */
 void task_adapter_form_lowrank(task_adapter *ta, const clv_wlayer *l, const float *A, const float *B, int K);
@@ -39,10 +40,31 @@ void task_adapter_form_lowrank(task_adapter *ta, const clv_wlayer *l, const floa
  * through the placement), never forming the full dW; dz = dy * s per
  * column (s NULL: dz = dy), never formed either. */
 int task_adapter_lowrank_backward(task_adapter *ta, const clv_wlayer *l, const float *A, const float *B, int K,
-                                  const float *x, const float *dy, const float *s, int64_t N, float *dA, float *dB);
+                                  const float *x, const float *dy, const float *s, int64_t N, float *dA, float *dB,
+                                  clv_err *err);
 void task_adapter_invalidate(clv_adapter *a);
 /* A param of ps named "<layer>.<what>" (appended; NULL with err on failure). */
 clv_param *task_adapter_param(clv_params *ps, const clv_wlayer *l, const char *what, int ndim, int64_t d0,
                               int64_t d1, int trainable, float lr, clv_err *err);
+
+/* The end of an adapter's create: with ok, its slot (state set); otherwise
+ * NULL, err saying "out of memory" unless it says more, and the adapter
+ * freed by free_fn (which may see a partly made state). */
+clv_adapter *task_adapter_made(task_adapter *ta, void *state, int ok, void (*free_fn)(clv_adapter *), clv_err *err);
+/* a (made by one of the adapters' create functions, or NULL) keeps the
+ * settings its lifecycle reads; returns a. */
+clv_adapter *task_adapter_with_settings(clv_adapter *a, const clv_adapter_settings *set);
+/* The layer's draws for task (clv_adapter_settings.layer). */
+uint64_t task_adapter_key(const task_adapter *ta, int task);
+/* Writes the n params as F32 under prefix, or reads them back (shapes must match). */
+int task_adapter_save_params(clv_param *const *ps, int n, const char *prefix, clv_st_writer *w, clv_err *err);
+int task_adapter_load_params(const clv_safetensors *st, clv_param *const *ps, int n, const char *prefix,
+                             clv_err *err);
+/* A U8 tensor "mask.<layer>.<what>" of a packed mask of n bits, its bit count in the metadata. */
+int task_adapter_save_mask(clv_st_writer *w, const clv_wlayer *l, const char *what, const uint8_t *bits, int64_t n,
+                           clv_err *err);
+/* The bytes of that tensor, checked against n bits; NULL with err set. */
+const uint8_t *task_adapter_find_mask(const clv_safetensors *st, const clv_wlayer *l, const char *what, int64_t n,
+                                      clv_err *err);
 
 #endif

@@ -5,7 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "clvit/mask_density.h"
 
 /* ---- --task-norms ---- */
 
@@ -116,7 +115,7 @@ void *adapted_new(const clv_learner *L, size_t size, clv_err *err)
         return NULL;
     }
     /* --adapt no-patch-embed: the first weight layer (the one reading the image) stays the base's */
-    s->first = !strcmp(L->cfg->adapt, "no-patch-embed") && L->model->n_wlayers > 1 ? 1 : 0;
+    s->first = L->cfg->adapt == CLV_ADAPT_NO_PATCH_EMBED && L->model->n_wlayers > 1 ? 1 : 0;
     s->layers = L->model->wlayers + s->first;
     s->n_layers = L->model->n_wlayers - s->first;
     s->n_tasks = L->n_tasks;
@@ -214,16 +213,11 @@ int adapted_end_norms(adapted *s, int task, clv_err *err)
     return 0;
 }
 
-uint64_t adapted_key(const adapted *s, const clv_learner *L, int layer, int task)
-{
-    return clv_rng_key(L->cfg->seed, CLV_STREAM_ADAPTER, (uint64_t)(s->first + layer), (uint64_t)task);
-}
-
 float adapted_lr(const clv_learner *L) { return L->cfg->lr_adapter > 0 ? L->cfg->lr_adapter : L->cfg->lr; }
 
 clv_conv_view adapted_view(const clv_learner *L)
 {
-    return !strcmp(L->cfg->conv_view, "rkr") ? CLV_VIEW_RKR : CLV_VIEW_OURS;
+    return L->cfg->conv_view == CLV_CONV_VIEW_RKR ? CLV_VIEW_RKR : CLV_VIEW_OURS;
 }
 
 int adapted_set_ranks(adapted *s, const clv_learner *L, clv_err *err)
@@ -264,55 +258,4 @@ int adapted_rank_caps(const adapted *s, clv_rank_cap *caps, int max)
             n++;
         }
     return n;
-}
-
-int adapted_save_params(const clv_params *ps, const char *prefix, clv_st_writer *w, clv_err *err)
-{
-    for (int i = 0; i < ps->count; i++)
-        if (clv_st_writer_add_param(w, ps->items[i], prefix, err))
-            return -1;
-    return 0;
-}
-
-int adapted_load_params(const clv_safetensors *st, clv_params *ps, const char *prefix, clv_err *err)
-{
-    return clv_st_load_params(st, ps, prefix, 0, err);
-}
-
-int adapted_save_mask(clv_st_writer *w, const clv_wlayer *l, const char *what, const uint8_t *bits, int64_t n,
-                      clv_err *err)
-{
-    if (!bits)
-        return clv_errf(err, "%s: no %s mask to save", l->name, what);
-    char name[CLV_NAME_LEN + 32], key[CLV_NAME_LEN + 64], count[32];
-    snprintf(name, sizeof name, "mask.%s.%s", l->name, what);
-    int64_t shape[1] = {clv_mask_bytes(n)};
-    /* the exact bit count beside the padded bytes: the file alone tells a mask's density */
-    clv_mask_bits_key(key, sizeof key, name);
-    snprintf(count, sizeof count, "%lld", (long long)n);
-    return clv_st_writer_add(w, name, CLV_DT_U8, 1, shape, bits, err) || clv_st_writer_meta(w, key, count, err) ? -1
-                                                                                                                 : 0;
-}
-
-const uint8_t *adapted_find_mask(const clv_safetensors *st, const clv_wlayer *l, const char *what, int64_t n,
-                                 clv_err *err)
-{
-    char name[CLV_NAME_LEN + 32];
-    snprintf(name, sizeof name, "mask.%s.%s", l->name, what);
-    const clv_st_tensor *t = clv_st_find(st, name);
-    if (!t || t->dtype != CLV_DT_U8 || t->ndim != 1 || t->shape[0] != clv_mask_bytes(n)) {
-        clv_errf(err, "%s: %s must be a U8 tensor of %lld bytes (%lld mask bits)", st->path, name,
-                 (long long)clv_mask_bytes(n), (long long)n);
-        return NULL;
-    }
-    char key[CLV_NAME_LEN + 64], count[32];
-    clv_mask_bits_key(key, sizeof key, name);
-    snprintf(count, sizeof count, "%lld", (long long)n);
-    const char *recorded = clv_st_meta(st, key); /* absent in files written before it was recorded */
-    if (recorded && strcmp(recorded, count)) {
-        clv_errf(err, "%s: metadata %s says %s bits, the model's %s mask has %lld", st->path, key, recorded, what,
-                 (long long)n);
-        return NULL;
-    }
-    return clv_st_tensor_data(st, t);
 }

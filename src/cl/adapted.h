@@ -1,7 +1,8 @@
-/* What the adapter-based strategies (rkr, piggyback, maskrkr) share: an
- * adapter on every weight layer of the backbone, one parameter list per
- * task, and the base task (task 1 without --weights: the backbone itself
- * trains, adapters are the identity; afterwards it is frozen). Internal. */
+/* The machinery of the adapted strategy (src/cl/strategy_adapted.c: rkr,
+ * piggyback, maskrkr): an adapter on every weight layer of the backbone,
+ * one parameter list per task, the base task (task 1 without --weights: the
+ * backbone itself trains, adapters are the identity; afterwards it is
+ * frozen), per-task norms and ranks. Internal. */
 #ifndef CLVIT_CL_ADAPTED_H
 #define CLVIT_CL_ADAPTED_H
 
@@ -31,6 +32,7 @@ typedef struct adapted {
     clv_params *task_ps; /* task_ps[t]: what task t trains (and, for rkr, keeps) */
     int base_task;      /* 0 when the base trains on task 1, -1 when pretrained */
     clv_model *model;   /* the backbone the adapters sit in */
+    const clv_adapter_method *method; /* what the adapters do over the run */
 } adapted;
 
 /* Allocates a zeroed block of size bytes starting with an adapted (size
@@ -59,9 +61,6 @@ int64_t adapted_norm_floats(const adapted *s, int task);
  * run's base file: call it first in load_task). */
 int adapted_save_norms(const adapted *s, int task, clv_st_writer *w, clv_err *err);
 int adapted_load_norms(adapted *s, int task, const clv_safetensors *st, clv_err *err);
-/* Key for adapted layer i of task (CLV_STREAM_ADAPTER), by the layer's
- * index in the model, so a layer draws the same whichever layers are adapted. */
-uint64_t adapted_key(const adapted *s, const clv_learner *L, int layer, int task);
 /* --lr-adapter, or --lr when it is 0: the learning rate of LM, RM, F. */
 float adapted_lr(const clv_learner *L);
 /* --conv-view as the adapters' enum. */
@@ -72,14 +71,4 @@ clv_conv_view adapted_view(const clv_learner *L);
 int adapted_set_ranks(adapted *s, const clv_learner *L, clv_err *err);
 /* The strategies' rank_caps hook (clvit/strategy.h). */
 int adapted_rank_caps(const adapted *s, clv_rank_cap *caps, int max);
-/* Writes task's params as F32 under prefix, or reads them back. */
-int adapted_save_params(const clv_params *ps, const char *prefix, clv_st_writer *w, clv_err *err);
-int adapted_load_params(const clv_safetensors *st, clv_params *ps, const char *prefix, clv_err *err);
-/* A U8 tensor "mask.<layer>.<what>" of a packed mask of n bits. */
-int adapted_save_mask(clv_st_writer *w, const clv_wlayer *l, const char *what, const uint8_t *bits, int64_t n,
-                      clv_err *err);
-/* The bytes of that tensor, checked against n bits; NULL with err set. */
-const uint8_t *adapted_find_mask(const clv_safetensors *st, const clv_wlayer *l, const char *what, int64_t n,
-                                 clv_err *err);
-
 #endif

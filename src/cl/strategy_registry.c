@@ -37,7 +37,7 @@ clv_strategy *clv_strategy_create(const char *name, const clv_learner *L, clv_er
         }
         s->ops = registry[i];
         if (s->ops->init && s->ops->init(s, L, err)) {
-            free(s);
+            clv_strategy_free(s); /* what init made before it failed */
             return NULL;
         }
         return s;

@@ -9,26 +9,29 @@
 
 #include "cli/cli_args.h"
 #include "cli/commands.h"
-#include "clvit/adapters.h"
+#include "clvit/config.h"
 #include "clvit/dist.h"
 #include "clvit/gemm.h"
-#include "clvit/kernels.h"
 #include "clvit/model.h"
-#include "clvit/optim.h"
+#include "clvit/step.h"
+#include "clvit/strategy.h"
 
 #define BENCH_CLASSES 10
 
 static void usage(FILE *out)
 {
     fprintf(out, "usage: clvit bench [--model NAME] [--batch B] [--infer-batch B] [--threads N] [--steps S]\n"
-                 "                   [--warmup W] [--method finetune|linear|rkr|piggyback] [--rank K] [--json]\n\n"
-                 "Times S training steps (forward, cross-entropy, backward, AdamW) at batch B and S inference\n"
-                 "steps at the inference batch, after W untimed ones, on synthetic images; prints the medians\n"
-                 "as images/s and GFLOP/s. --method linear trains the head only; rkr (rank --rank, 4) and\n"
-                 "piggyback train their adapters on every weight layer of a frozen backbone, as a task does.\n"
-                 "FLOPs per training image: 3x the forward (finetune, piggyback: a full weight gradient), 2x (rkr:\n"
-                 "forward and input gradients), 1x (linear). Defaults: vit_tiny_patch4_32, batch 128,\n"
-                 "inference batch 256, 5 steps, 2 warmup, OpenMP's threads. --method full is finetune's older name.\n");
+                 "                   [--warmup W] [--method finetune|linear|rkr|piggyback|maskrkr|independent]\n"
+                 "                   [--rank K] [--json]\n\n"
+                 "Times S training steps at batch B and S inference steps at the inference batch, after W\n"
+                 "untimed ones, on synthetic images; prints the medians as images/s and GFLOP/s. A training step\n"
+                 "is the trainer's own (forward, loss, backward, clip, optimizer step) in the second task of a\n"
+                 "run with the settings' defaults: --method linear trains the head only; rkr (rank --rank, 4),\n"
+                 "piggyback and maskrkr train their adapters on every weight layer of a frozen backbone.\n"
+                 "FLOPs per training image: 3x the forward (a full weight gradient: finetune, independent,\n"
+                 "piggyback), 2x (forward and input gradients: rkr, maskrkr), 1x (linear). Defaults:\n"
+                 "vit_tiny_patch4_32, finetune, batch 128, inference batch 256, 5 steps, 2 warmup, OpenMP's\n"
+                 "threads. --method full is finetune's older name.\n");
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -79,8 +82,6 @@ static int parse(int argc, char **argv, bench_opts *o, clv_err *err)
                 return -1;
             if (!strcmp(v, "full")) /* the older name: the whole network trains */
                 v = "finetune";
-            if (strcmp(v, "finetune") && strcmp(v, "linear") && strcmp(v, "rkr") && strcmp(v, "piggyback"))
-                return clv_errf(err, "--method %s: the benchmark knows finetune, linear, rkr and piggyback", v);
             o->method = v;
         } else if (clv_cli_is_flag(argv[i], "json"))
             o->json = 1;
@@ -128,90 +129,53 @@ int clv_cmd_bench(int argc, char **argv)
     int64_t b0, b1, i0, i1;
     clv_dist_shard(&dist, o.batch, &b0, &b1);
     clv_dist_shard(&dist, o.infer_batch, &i0, &i1);
-    clv_model *m = clv_model_create(o.model, &err);
-    if (!m) {
-        fprintf(stderr, "clvit bench: %s\n", err.msg);
-        return 2;
-    }
-    m->ops->init(m, 0);
-    const int full = !strcmp(o.method, "finetune"), rkr = !strcmp(o.method, "rkr"), pb = !strcmp(o.method, "piggyback");
-    clv_params adapter_params;
-    clv_params_init(&adapter_params);
-    clv_head h;
-    memset(&h, 0, sizeof h);
-    const int64_t D = m->info.feat_dim, img = (int64_t)m->info.in_chans * m->info.img_size * m->info.img_size;
+    /* the learner and the task as the trainer makes them, from the settings'
+     * defaults: task 2 of 2, so that every method's adapters train over a base */
+    clv_config cfg;
+    clv_config_defaults(&cfg);
+    snprintf(cfg.model, sizeof cfg.model, "%s", o.model);
+    snprintf(cfg.method, sizeof cfg.method, "%s", o.method);
+    cfg.rank = o.rank;
+    cfg.tasks = 2;
+    cfg.seed = 0;
+    clv_learner L;
+    clv_strategy *strategy = NULL;
+    clv_step step;
+    memset(&step, 0, sizeof step);
+    const int task = 1;
+    clv_model *m = NULL;
+    clv_head *h = NULL;
+    int64_t img = 0;
     const int64_t Bmax = o.batch > o.infer_batch ? o.batch : o.infer_batch;
-    float *x = clv_alloc_array((size_t)(Bmax * img), sizeof(float));
-    float *feats = clv_alloc_array((size_t)(Bmax * D), sizeof(float)), *dfeats = clv_alloc_array((size_t)(o.batch * D), sizeof(float));
-    float *logits = clv_alloc_array((size_t)Bmax * BENCH_CLASSES, sizeof(float));
-    float *probs = clv_alloc_array((size_t)o.batch * BENCH_CLASSES, sizeof(float));
-    float *dlogits = clv_alloc_array((size_t)o.batch * BENCH_CLASSES, sizeof(float));
-    int32_t *y = clv_alloc_array((size_t)o.batch, sizeof(int32_t));
+    float *x = NULL, *feats = NULL, *logits = NULL; /* feats and logits of the inference steps */
+    int32_t *y = NULL;
     double *t_train = calloc((size_t)o.steps, sizeof(double)), *t_infer = calloc((size_t)o.steps, sizeof(double));
-    clv_params all;
-    clv_params_init(&all);
-    clv_optim_config oc = clv_optim_defaults();
-    clv_optim *opt = clv_optim_create(&oc, &err);
     int status = 1;
-    if (!x || !feats || !dfeats || !logits || !probs || !dlogits || !y || !t_train || !t_infer || !opt ||
-        clv_head_init(&h, (int)D, BENCH_CLASSES, 0, 0, &err)) {
-        fprintf(stderr, "clvit bench: %s\n", err.msg[0] ? err.msg : "out of memory");
-        goto done;
+    if (clv_learner_build(&L, &strategy, &cfg, &err) ||
+        clv_step_begin(&step, &cfg, &L, strategy, task, BENCH_CLASSES, &dist, &err))
+        goto fail;
+    m = L.model;
+    h = &L.heads[task];
+    img = (int64_t)m->info.in_chans * m->info.img_size * m->info.img_size;
+    x = clv_alloc_array((size_t)(Bmax * img), sizeof(float));
+    y = clv_alloc_array((size_t)o.batch, sizeof(int32_t));
+    feats = clv_alloc_array((size_t)(o.infer_batch * m->info.feat_dim), sizeof(float));
+    logits = clv_alloc_array((size_t)o.infer_batch * BENCH_CLASSES, sizeof(float));
+    if (!x || !y || !feats || !logits || !t_train || !t_infer) {
+        clv_errf(&err, "out of memory");
+        goto fail;
     }
     const uint64_t key = clv_rng_key(0, CLV_STREAM_BENCH, 0, 0);
     for (int64_t i = 0; i < Bmax * img; i++)
         x[i] = clv_rng_normal(key, (uint64_t)i);
     for (int i = 0; i < o.batch; i++)
         y[i] = (int32_t)clv_rng_below(key, (uint64_t)(Bmax * img + i), BENCH_CLASSES);
-    /* one non-owning list of what trains, as the trainer builds it */
-    /* an adapted task: adapters on every weight layer of a frozen backbone */
-    for (int i = 0; (rkr || pb) && i < m->n_wlayers; i++) {
-        clv_wlayer *l = m->wlayers[i];
-        clv_adapter *a = rkr ? clv_rkr_create(l, 1, CLV_VIEW_OURS, &err) : clv_piggyback_create(l, 1, 5e-3f, &err);
-        if (!a)
-            goto fail;
-        l->adapter = a;
-        if ((rkr ? clv_rkr_add_task(a, l, 0, o.rank, 0, clv_rng_key(0, CLV_STREAM_ADAPTER, (uint64_t)i, 0), 1e-4f,
-                                    &adapter_params, &err)
-                 : clv_piggyback_add_task(a, l, 0, 1e-2f, 1e-4f, &adapter_params, &err)))
-            goto fail;
-        clv_task_adapter_select(a, 0);
-    }
-    clv_params *lists[3] = {&m->params, &h.params, &adapter_params};
-    for (int l = 0; l < 3; l++)
-        for (int i = 0; i < lists[l]->count; i++) {
-            clv_param *p = lists[l]->items[i];
-            int trains = l >= 1 || full;
-            if (clv_param_set_trainable(p, trains, &err))
-                goto done;
-            p->lr_scale = 1e-4f;
-            if (trains) {
-                if (clv_params_append(&all, p, &err))
-                    goto done;
-            }
-        }
     for (int s = 0; s < o.warmup + o.steps; s++) {
         clv_dist_barrier(&dist);
         double t0 = clv_now();
-        const int64_t nb = b1 - b0;
-        m->training = 1;
-        if (m->ops->forward(m, x + b0 * img, nb, feats, &err))
+        clv_step_stats stats = {0};
+        if (clv_step_run(&step, x + b0 * img, y + b0, b1 - b0, o.batch, 1.0f, &stats, &err))
             goto fail;
-        clv_head_forward(&h, logits, feats, nb);
-        int64_t correct;
-        clv_xent_forward(probs, logits, y + b0, nb, BENCH_CLASSES, &correct);
-        memset(dlogits, 0, (size_t)nb * BENCH_CLASSES * sizeof(float));
-        memset(dfeats, 0, (size_t)(nb * D) * sizeof(float));
-        clv_xent_backward(dlogits, probs, y + b0, nb, BENCH_CLASSES, (float)nb / (float)o.batch);
-        clv_head_backward(&h, dfeats, dlogits, feats, nb);
-        if (!!strcmp(o.method, "linear") && m->ops->backward(m, dfeats, NULL, &err))
-            goto fail;
-        if (clv_dist_allreduce_grads(&dist, &all, &err) || clv_optim_step(opt, &all, 1.0f, &err))
-            goto fail;
-        clv_params_zero_grad(&all);
-        for (int i = 0; i < m->n_wlayers; i++) /* the adapted weights are re-formed after each step */
-            if (m->wlayers[i]->adapter)
-                m->wlayers[i]->adapter->ops->invalidate(m->wlayers[i]->adapter);
         if (s >= o.warmup)
             t_train[s - o.warmup] = clv_now() - t0;
     }
@@ -221,7 +185,7 @@ int clv_cmd_bench(int argc, char **argv)
         double t0 = clv_now();
         if (m->ops->forward(m, x + i0 * img, i1 - i0, feats, &err))
             goto fail;
-        clv_head_forward(&h, logits, feats, i1 - i0);
+        clv_head_forward(h, logits, feats, i1 - i0);
         clv_dist_barrier(&dist); /* the batch is done when every rank is */
         if (s >= o.warmup)
             t_infer[s - o.warmup] = clv_now() - t0;
@@ -229,7 +193,9 @@ int clv_cmd_bench(int argc, char **argv)
     double tt = median(t_train, o.steps), ti = median(t_infer, o.steps);
     double fpi = (double)m->info.flops_per_image;
     double train_ips = o.batch / tt, infer_ips = o.infer_batch / ti;
-    const double mult = full || pb ? 3.0 : rkr ? 2.0 : 1.0;
+    /* a full weight gradient (finetune, piggyback, independent), input gradients only (low-rank methods), none (linear) */
+    const int lowrank = !strcmp(o.method, "rkr") || !strcmp(o.method, "maskrkr");
+    const double mult = !strcmp(o.method, "linear") ? 1.0 : lowrank ? 2.0 : 3.0;
     double train_gf = mult * fpi * o.batch / tt / 1e9, infer_gf = fpi * o.infer_batch / ti / 1e9;
     if (dist.rank != 0) {
         status = 0;
@@ -245,7 +211,7 @@ int clv_cmd_bench(int argc, char **argv)
         cJSON_AddNumberToObject(j, "ranks", dist.size);
         cJSON_AddStringToObject(j, "gemm", clv_gemm_backend());
         cJSON_AddNumberToObject(j, "steps", o.steps);
-        if (rkr)
+        if (lowrank)
             cJSON_AddNumberToObject(j, "rank", o.rank);
         cJSON_AddNumberToObject(j, "train_images_per_s", train_ips);
         cJSON_AddNumberToObject(j, "infer_images_per_s", infer_ips);
@@ -276,23 +242,12 @@ int clv_cmd_bench(int argc, char **argv)
 fail:
     fprintf(stderr, "clvit bench: %s\n", err.msg);
 done:
-    clv_params_free_view(&all);
-    for (int i = 0; m && i < m->n_wlayers; i++)
-        if (m->wlayers[i]->adapter) {
-            m->wlayers[i]->adapter->ops->free(m->wlayers[i]->adapter);
-            m->wlayers[i]->adapter = NULL;
-        }
-    clv_params_free(&adapter_params);
-    clv_head_free(&h);
-    clv_model_free(m);
-    clv_optim_free(opt);
+    clv_step_end(&step);
+    clv_learner_free(&L, strategy);
     clv_free(x);
-    clv_free(feats);
-    clv_free(dfeats);
-    clv_free(logits);
-    clv_free(probs);
-    clv_free(dlogits);
     clv_free(y);
+    clv_free(feats);
+    clv_free(logits);
     free(t_train);
     free(t_infer);
     clv_dist_finalize(&dist);

@@ -157,6 +157,7 @@ static cJSON *setting_json(const clv_config *cfg, const clv_setting *s)
     case CLV_SET_BOOL:
         return cJSON_CreateBool(!strcmp(v, "true"));
     case CLV_SET_STR:
+    case CLV_SET_CHOICE:
         return cJSON_CreateString(v);
     case CLV_SET_U64:
         if (strtoull(v, NULL, 10) > (1ull << 53))
@@ -370,7 +371,7 @@ int clv_run_record_write(const clv_run_record *r, const clv_config *cfg, const c
     cJSON_AddNumberToObject(root, "seconds", total_seconds);
     cJSON_AddStringToObject(root, "gemm", r->gemm);
     /* how rectifications see a convolution (--conv-view; masks are elementwise, any view is theirs) */
-    const int rkr_view = !strcmp(cfg->conv_view, "rkr") && (!strcmp(cfg->method, "rkr") || !strcmp(cfg->method, "maskrkr"));
+    const int rkr_view = cfg->conv_view == CLV_CONV_VIEW_RKR && (!strcmp(cfg->method, "rkr") || !strcmp(cfg->method, "maskrkr"));
     cJSON_AddStringToObject(root, "conv_weight_matrix",
                             rkr_view ? "(Cin k) x (Cout k), RKR's view: W[o][i][a][b] at row i k + a, column o k + b"
                                      : "Cout x (Cin kh kw), PyTorch's weight order");

@@ -127,9 +127,10 @@ static int wlayer_backward(clv_wlayer *l, float *dx, float dx_beta, const float 
     }
     if (dx)
         clv_gemm(0, 0, N, l->in, l->out, 1.0f, dy, l->out, W, l->in, dx_beta, dx, l->in);
-    if (l->adapter)
-        l->adapter->ops->backward(l->adapter, l, x, dy, s, N, ds);
-    else if (l->weight->trainable) /* a scale comes only from an adapter: here dz = dy */
+    if (l->adapter) {
+        if (l->adapter->ops->backward(l->adapter, l, x, dy, s, N, ds, err))
+            return -1;
+    } else if (l->weight->trainable) /* a scale comes only from an adapter: here dz = dy */
         clv_gemm(1, 0, l->out, l->in, N, 1.0f, dy, l->out, x, l->in, 1.0f, l->weight->grad, l->in);
     return 0;
 }

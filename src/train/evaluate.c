@@ -11,7 +11,7 @@ int clv_run_activate(clv_run *R, int task, clv_err *err)
 {
     if (R->strategy->ops->activate(R->strategy, &R->L, task, err))
         return -1;
-    clv_run_invalidate_adapters(R->L.model);
+    clv_wlayers_invalidate(R->L.model->wlayers, R->L.model->n_wlayers);
     return 0;
 }
 
@@ -19,20 +19,20 @@ int clv_run_logits(clv_run *R, int task, const float *x, int64_t B, clv_err *err
 {
     clv_head *h = &R->L.heads[task];
     R->L.model->training = 0;
-    if (clv_run_ensure_buffers(R, B, h->classes, err) || R->L.model->ops->forward(R->L.model, x, B, R->feats, err))
+    if (clv_batch_bufs_ensure(&R->eval, B, h->classes, R->L.model->info.feat_dim, err) || R->L.model->ops->forward(R->L.model, x, B, R->eval.feats, err))
         return -1;
-    clv_head_forward(h, R->logits, R->feats, B);
+    clv_head_forward(h, R->eval.logits, R->eval.feats, B);
     /* weights can be finite yet overflow inside the network (1e30 passes
      * every check of a file): no score, accuracy or probability is made of
      * an inf or a NaN */
     const char *source = R->dir ? R->dir : R->cfg && R->cfg->weights[0] ? R->cfg->weights : NULL;
     for (int64_t i = 0; i < B * h->classes; i++)
-        if (!isfinite(R->logits[i]))
+        if (!isfinite(R->eval.logits[i]))
             return clv_errf(err,
                             "%s%stask %d: its weights give a non-finite logit (%g for class %lld of image %lld of "
                             "the batch): they overflow the network's float arithmetic, so this task cannot "
                             "classify; it diverged when it was trained (train it again with lower learning rates)",
-                            source ? source : "", source ? ": " : "", task + 1, (double)R->logits[i],
+                            source ? source : "", source ? ": " : "", task + 1, (double)R->eval.logits[i],
                             (long long)(i % h->classes), (long long)(i / h->classes));
     return 0;
 }
@@ -60,7 +60,7 @@ int clv_run_evaluate_task(clv_run *R, int task, double *acc, clv_err *err)
     lc.batch = R->cfg->eval_batch;
     lc.out_c = m->info.in_chans;
     lc.out_h = lc.out_w = m->info.img_size;
-    lc.fit_resize = !strcmp(R->cfg->fit, "resize");
+    lc.fit_resize = R->cfg->fit == CLV_FIT_RESIZE;
     memcpy(lc.mean, R->norm.mean, sizeof lc.mean);
     memcpy(lc.std, R->norm.std, sizeof lc.std);
     lc.shard_rank = R->dist ? R->dist->rank : 0;
@@ -79,7 +79,7 @@ int clv_run_evaluate_task(clv_run *R, int task, double *acc, clv_err *err)
             break;
         }
         for (int64_t i = 0; i < b.size; i++)
-            correct += argmax(R->logits + i * K, K) == b.y[i];
+            correct += argmax(R->eval.logits + i * K, K) == b.y[i];
         seen += b.size;
     }
     clv_loader_stop(ld);

@@ -19,7 +19,7 @@ static void set_present(clv_predictor *p)
     const clv_model *m = p->run.L.model;
     p->present.out_c = m->info.in_chans;
     p->present.out_h = p->present.out_w = m->info.img_size;
-    p->present.fit_resize = !strcmp(p->cfg.fit, "resize");
+    p->present.fit_resize = p->cfg.fit == CLV_FIT_RESIZE;
     memcpy(p->present.mean, p->run.norm.mean, sizeof p->present.mean);
     memcpy(p->present.std, p->run.norm.std, sizeof p->present.std);
 }
@@ -174,6 +174,6 @@ int clv_predictor_logits(clv_predictor *p, int task, const float *x, int64_t B, 
     }
     if (clv_run_logits(&p->run, task, x, B, err))
         return -1;
-    memcpy(logits, p->run.logits, (size_t)(B * p->run.L.heads[task].classes) * sizeof *logits);
+    memcpy(logits, p->run.eval.logits, (size_t)(B * p->run.L.heads[task].classes) * sizeof *logits);
     return 0;
 }

@@ -8,6 +8,7 @@
 #include "clvit/data.h"
 #include "clvit/dist.h"
 #include "clvit/run_record.h"
+#include "clvit/step.h"
 #include "clvit/strategy.h"
 #include "clvit/task_checks.h"
 #include "clvit/tasks.h"
@@ -27,10 +28,7 @@ typedef struct clv_run {
     clv_strategy *strategy;
     clv_run_record rec;
     clv_task_curve curve;       /* the training curve of the task being learned (task_checks.h) */
-    /* step buffers, sized for the largest batch */
-    int64_t cap_b;
-    int cap_k;
-    float *feats, *dfeats, *logits, *dlogits, *probs;
+    clv_batch_bufs eval;        /* evaluation's features and logits */
 } clv_run;
 
 /* Opens the datasets and splits them into the config's tasks; sets the
@@ -40,13 +38,21 @@ int clv_run_open_data(clv_run *R, clv_err *err);
  * run directory's base and the files of every finished task. */
 int clv_run_build_learner(clv_run *R, int load_done, clv_err *err);
 void clv_run_free(clv_run *R);
-int clv_run_ensure_buffers(clv_run *R, int64_t B, int K, clv_err *err);
-/* Drops cached effective weights after the parameters or the task changed. */
-void clv_run_invalidate_adapters(clv_model *m);
 /* Switches the backbone to task's function (strategy.activate + fresh caches). */
 int clv_run_activate(clv_run *R, int task, clv_err *err);
 /* Logits of the activated task for B images (into R->logits). */
 int clv_run_logits(clv_run *R, int task, const float *x, int64_t B, clv_err *err);
+/* The loader of task's training images in epoch as the trainer reads
+ * them (shuffled, augmented per the config, this rank's share). */
+clv_loader_config clv_run_loader_config(const clv_run *R, int task, int epoch);
+
+/* What a strategy's consolidate hook runs over (clvit/strategy.h). */
+struct clv_task_pass {
+    clv_run *R;
+    clv_step *step; /* the task's step: its trainable list and buffers */
+    int task;
+};
+
 /* Test accuracy (percent) of task on its test images (cfg->test_limit). */
 int clv_run_evaluate_task(clv_run *R, int task, double *acc, clv_err *err);
 

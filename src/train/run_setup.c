@@ -19,7 +19,7 @@ int clv_run_open_data(clv_run *R, clv_err *err)
         return -1;
     }
     clv_dataset_default_norm(cfg->data, R->norm.mean, R->norm.std);
-    if (clv_task_split_make(&R->split, R->train, R->test, cfg->tasks, !strcmp(cfg->class_order, "shuffled"),
+    if (clv_task_split_make(&R->split, R->train, R->test, cfg->tasks, cfg->class_order == CLV_CLASS_ORDER_SHUFFLED,
                             cfg->seed, err))
         return -1;
     clv_task_split_limit(&R->split, cfg->train_limit, cfg->test_limit);
@@ -48,23 +48,9 @@ static int record_rank_caps(clv_run *R, clv_err *err)
 int clv_run_build_learner(clv_run *R, int load_done, clv_err *err)
 {
     const clv_config *cfg = R->cfg;
-    R->L.cfg = cfg;
-    R->L.n_tasks = cfg->tasks;
-    if (!(R->L.model = clv_model_create(cfg->model, err)))
-        return -1;
-    R->L.model->ops->init(R->L.model, cfg->seed);
-    if (cfg->weights[0]) {
-        if (clv_ckpt_load_backbone(cfg->weights, R->L.model, err))
-            return clv_err_prefix(err, "--weights");
-        R->L.pretrained = 1;
-    }
-    if (clv_learner_set_backbone_trainable(&R->L, 0, err))
+    if (clv_learner_build(&R->L, &R->strategy, cfg, err))
         return -1;
     R->rec.base_bits = clv_params_count(&R->L.model->params, 0) * 32;
-    if (!(R->L.heads = calloc((size_t)cfg->tasks, sizeof *R->L.heads)))
-        return clv_errf(err, "out of memory");
-    if (!(R->strategy = clv_strategy_create(cfg->method, &R->L, err)))
-        return -1;
     if (record_rank_caps(R, err))
         return -1;
     if (!load_done)
@@ -108,47 +94,41 @@ int clv_run_build_learner(clv_run *R, int load_done, clv_err *err)
 
 void clv_run_free(clv_run *R)
 {
-    clv_strategy_free(R->strategy);
-    if (R->L.heads)
-        for (int t = 0; t < R->L.n_tasks; t++)
-            clv_head_free(&R->L.heads[t]);
-    free(R->L.heads);
-    clv_model_free(R->L.model);
+    clv_learner_free(&R->L, R->strategy);
     clv_task_split_free(&R->split);
     clv_dataset_free(R->train);
     clv_dataset_free(R->test);
     clv_run_record_free(&R->rec);
     clv_task_curve_free(&R->curve);
-    float *bufs[] = {R->feats, R->dfeats, R->logits, R->dlogits, R->probs};
-    for (int i = 0; i < 5; i++)
-        clv_free(bufs[i]);
+    clv_batch_bufs_free(&R->eval);
     memset(R, 0, sizeof *R);
 }
 
-int clv_run_ensure_buffers(clv_run *R, int64_t B, int K, clv_err *err)
+clv_loader_config clv_run_loader_config(const clv_run *R, int task, int epoch)
 {
-    if (B <= R->cap_b && K <= R->cap_k)
-        return 0;
-    int64_t b = B > R->cap_b ? B : R->cap_b;
-    int k = K > R->cap_k ? K : R->cap_k;
-    int64_t D = R->L.model->info.feat_dim;
-    float **bufs[] = {&R->feats, &R->dfeats, &R->logits, &R->dlogits, &R->probs};
-    int64_t sizes[] = {b * D, b * D, b * k, b * k, b * k};
-    for (int i = 0; i < 5; i++) {
-        clv_free(*bufs[i]);
-        if (!(*bufs[i] = clv_alloc_array((size_t)sizes[i], sizeof(float))))
-            return clv_errf(err, "out of memory for a batch of %lld", (long long)b);
-    }
-    R->cap_b = b;
-    R->cap_k = k;
-    return 0;
-}
-
-void clv_run_invalidate_adapters(clv_model *m)
-{
-    for (int i = 0; i < m->n_wlayers; i++) {
-        clv_adapter *a = m->wlayers[i]->adapter;
-        if (a && a->ops->invalidate)
-            a->ops->invalidate(a);
-    }
+    const clv_config *cfg = R->cfg;
+    const clv_task_info *ti = &R->split.tasks[task];
+    const clv_model *m = R->L.model;
+    clv_loader_config lc = clv_loader_defaults();
+    lc.dataset = R->train;
+    lc.indices = ti->train_indices;
+    lc.labels = ti->train_labels;
+    lc.count = ti->n_train;
+    lc.batch = cfg->batch;
+    lc.drop_last = ti->n_train >= cfg->batch;
+    lc.shuffle = 1;
+    lc.augment = cfg->augment;
+    lc.flip = cfg->augment && clv_dataset_flip_ok(R->train);
+    lc.crop_padding = cfg->crop_padding;
+    lc.seed = cfg->seed;
+    lc.task = task;
+    lc.epoch = epoch;
+    lc.shard_rank = R->dist ? R->dist->rank : 0;
+    lc.shard_count = R->dist ? R->dist->size : 0;
+    lc.out_c = m->info.in_chans;
+    lc.out_h = lc.out_w = m->info.img_size;
+    lc.fit_resize = cfg->fit == CLV_FIT_RESIZE;
+    memcpy(lc.mean, R->norm.mean, sizeof lc.mean);
+    memcpy(lc.std, R->norm.std, sizeof lc.std);
+    return lc;
 }

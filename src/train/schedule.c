@@ -42,7 +42,7 @@ int64_t clv_steps_per_epoch(int64_t n_images, int batch)
 
 clv_schedule clv_task_schedule(const clv_config *cfg, int64_t steps_per_epoch)
 {
-    int step = !strcmp(cfg->schedule, "step");
+    int step = cfg->schedule == CLV_SCHEDULE_STEP;
     return (clv_schedule){.kind = step ? CLV_SCHED_STEP : CLV_SCHED_COSINE,
                           .total_steps = steps_per_epoch * cfg->epochs,
                           .warmup_steps = (int64_t)lround(cfg->warmup_epochs * (double)steps_per_epoch),

@@ -110,7 +110,7 @@ static double round_up_3(double x)
 
 int clv_check_mask_budget(const clv_config *cfg, int task, double lr, int64_t steps_per_epoch, clv_warnings *out)
 {
-    if (strcmp(cfg->optimizer, "adamw"))
+    if (cfg->optimizer != CLV_OPTIMIZER_ADAMW)
         return 0;
     clv_mask_budget b = clv_mask_budget_of(cfg, lr, steps_per_epoch);
     if (!(b.movement < b.needed))
@@ -121,14 +121,14 @@ int clv_check_mask_budget(const clv_config *cfg, int task, double lr, int64_t st
         snprintf(epochs, sizeof epochs, "--epochs to at least %d", e);
     else
         snprintf(epochs, sizeof epochs, "the epochs (no --epochs up to %d is enough at this --lr-mask%s)",
-                 MAX_SUGGESTED_EPOCHS, strcmp(cfg->schedule, "step") ? "" : " and step decay");
+                 MAX_SUGGESTED_EPOCHS, cfg->schedule == CLV_SCHEDULE_STEP ? " and step decay" : "");
     double lr_min = b.factor_sum > 0 ? round_up_3(b.needed / b.factor_sum) : INFINITY;
     int rc = clv_warnings_add(out, "mask_budget_short",
                               "task %d: few or no mask bits can flip. With Adam a score moves about --lr-mask %g per "
                               "step at the schedule's peak (more only in rare steps), so over the task's %lld steps "
                               "(%s schedule, factors summing to %.4g) it moves about %.4g, short by %.4g of the %.4g (--mask-init %g - "
                               "--threshold %g) a bit needs to flip. Raise --lr-mask to at least %.3g, or %s",
-                              task + 1, lr, (long long)b.steps, cfg->schedule, b.factor_sum, b.movement,
+                              task + 1, lr, (long long)b.steps, cfg->schedule == CLV_SCHEDULE_STEP ? "step" : "cosine", b.factor_sum, b.movement,
                               b.needed - b.movement, b.needed, (double)cfg->mask_init, (double)cfg->threshold, lr_min,
                               epochs);
     return rc ? -1 : 1;

@@ -14,34 +14,10 @@
 #include "clvit/mask_density.h"
 #include "clvit/metrics_log.h"
 #include "clvit/optim.h"
+#include "clvit/step.h"
 #include "clvit/task_checks.h"
 #include "train/progress.h"
 #include "train/run_internal.h"
-
-/* ---- the parameters trained in a task: backbone (trainable ones), head, strategy's ---- */
-
-typedef struct {
-    clv_params view; /* non-owning list of everything that trains */
-    clv_param_group groups[3];
-    int n_groups;
-} trainable_set;
-
-static int trainable_collect(clv_run *R, int task, trainable_set *ts, clv_err *err)
-{
-    memset(ts, 0, sizeof *ts);
-    clv_params *task_ps = R->strategy->ops->task_params ? R->strategy->ops->task_params(R->strategy, task) : NULL;
-    ts->groups[ts->n_groups++] = (clv_param_group){"model.", &R->L.model->params};
-    ts->groups[ts->n_groups++] = (clv_param_group){"", &R->L.heads[task].params};
-    if (task_ps)
-        ts->groups[ts->n_groups++] = (clv_param_group){"task.", task_ps};
-    for (int g = 0; g < ts->n_groups; g++)
-        for (int i = 0; i < ts->groups[g].params->count; i++) {
-            clv_param *p = ts->groups[g].params->items[i];
-            if (p->trainable && clv_params_append(&ts->view, p, err))
-                return -1;
-        }
-    return 0;
-}
 
 static int evaluate_row(clv_run *R, int row, clv_err *err)
 {
@@ -54,14 +30,27 @@ static int evaluate_row(clv_run *R, int row, clv_err *err)
     return 0;
 }
 
-/* ---- one task ---- */
+/* ---- one task: setup, resume, epochs of steps, end ---- */
 
-static int steps_per_epoch(const clv_run *R, int64_t n) { return (int)clv_steps_per_epoch(n, R->cfg->batch); }
+typedef struct task_run {
+    clv_run *R;
+    int task;
+    clv_step step;
+    clv_schedule sched;
+    clv_metrics_log metrics;
+    clv_progress prog;
+    int64_t n, spe, total; /* training images, steps per epoch, steps of the task */
+    int64_t at;            /* steps taken */
+    float last_loss;       /* for the message of a task whose weights diverged */
+    int stopped;
+} task_run;
 
-static int save_state(clv_run *R, trainable_set *ts, int task, int64_t step, const clv_optim *opt, clv_err *err)
+static int save_state(task_run *T, clv_err *err)
 {
-    clv_ckpt_position pos = {task, step, clv_optim_get_step(opt)};
-    int rc = R->writer ? clv_ckpt_save_state(R->opts->out_dir, ts->groups, ts->n_groups, &pos, &R->curve, err) : 0;
+    clv_run *R = T->R;
+    clv_ckpt_position pos = {T->task, T->at, clv_optim_get_step(T->step.opt)};
+    int rc = R->writer ? clv_ckpt_save_state(R->opts->out_dir, T->step.groups, T->step.n_groups, &pos, &R->curve, err)
+                       : 0;
     clv_dist_barrier(R->dist);
     return rc;
 }
@@ -74,12 +63,12 @@ static void log_new_warnings(const clv_run *R, const clv_warnings *w, int from)
 }
 
 /* mask_budget_short: at the start of a task that trains mask scores. */
-static int check_mask_budget(clv_run *R, int task, const trainable_set *ts, int64_t spe, clv_err *err)
+static int check_mask_budget(clv_run *R, int task, const clv_params *trainable, int64_t spe, clv_err *err)
 {
     float lr = -1;
-    for (int i = 0; i < ts->view.count; i++)
-        if (ts->view.items[i]->mask_score && ts->view.items[i]->lr_scale > lr)
-            lr = ts->view.items[i]->lr_scale;
+    for (int i = 0; i < trainable->count; i++)
+        if (trainable->items[i]->mask_score && trainable->items[i]->lr_scale > lr)
+            lr = trainable->items[i]->lr_scale;
     if (lr < 0)
         return 0; /* no scores train in this task (a base task, Mask-RKR's shared one, other methods) */
     clv_warnings *w = &R->rec.tasks[task].warnings;
@@ -105,218 +94,157 @@ static int record_curve(clv_task_record *tr, const clv_task_curve *c, clv_err *e
     return rc;
 }
 
+/* The head, the strategy's begin_task, what trains, the schedule, the task's warnings and curve. */
+static int task_setup(task_run *T, clv_err *err)
+{
+    clv_run *R = T->R;
+    const clv_config *cfg = R->cfg;
+    const int task = T->task;
+    if (clv_step_begin(&T->step, cfg, &R->L, R->strategy, task, R->split.tasks[task].n_classes, R->dist, err))
+        return -1;
+    R->rec.tasks[task].trainable_params = clv_params_count(&T->step.trainable, 0);
+    T->n = R->split.tasks[task].n_train; /* --train-limit applied to the split */
+    if (T->n < 1)
+        return clv_errf(err, "task %d has no training images", task + 1);
+    T->spe = clv_steps_per_epoch(T->n, cfg->batch);
+    T->total = T->spe * cfg->epochs;
+    T->sched = clv_task_schedule(cfg, T->spe);
+    T->last_loss = NAN;
+    /* a resumed task's warnings are found again (they depend on the settings only) */
+    clv_warnings_clear(&R->rec.tasks[task].warnings);
+    if (check_mask_budget(R, task, &T->step.trainable, T->spe, err))
+        return -1;
+    clv_task_curve_free(&R->curve);
+    return clv_task_curve_init(&R->curve, cfg->epochs, (int)T->spe, err);
+}
+
+/* A state file left by a stopped run of this task: parameters, optimizer, position. */
+static int task_resume(task_run *T, clv_err *err)
+{
+    clv_run *R = T->R;
+    clv_ckpt_position pos;
+    int st = clv_ckpt_load_state(R->opts->out_dir, T->step.groups, T->step.n_groups, &pos, &R->curve, err);
+    if (st < 0)
+        return -1;
+    if (st == 0) {
+        if (pos.task != T->task || pos.step > T->total)
+            return clv_errf(err, "%s/state.safetensors is for task %d step %lld, expected task %d", R->opts->out_dir,
+                            pos.task + 1, (long long)pos.step, T->task + 1);
+        T->at = pos.step;
+        clv_optim_set_step(T->step.opt, pos.opt_t);
+        clv_wlayers_invalidate(R->L.model->wlayers, R->L.model->n_wlayers);
+        clv_info("resuming task %d at step %lld of %lld", T->task + 1, (long long)T->at, (long long)T->total);
+    }
+    return 0;
+}
+
+/* One optimizer step on a batch, its records, and a checkpoint when due or asked for. */
+static int task_step(task_run *T, int epoch, const clv_batch *b, clv_err *err)
+{
+    clv_run *R = T->R;
+    const clv_config *cfg = R->cfg;
+    const float factor = clv_schedule_factor(&T->sched, T->at);
+    clv_step_stats stats = {0};
+    stats.stop = (R->opts->stop && *R->opts->stop) ||
+                 (R->opts->stop_after_steps && R->opts->stop_after_steps == R->steps_run + 1);
+    if (clv_step_run(&T->step, b->x, b->y, b->size, b->global_size, factor, &stats, err))
+        return stats.diverged ? clv_err_prefix(err, "task %d step %lld", T->task + 1, (long long)T->at) : -1;
+    clv_task_curve_step(&R->curve, epoch, T->at, stats.loss, stats.correct, b->global_size);
+    clv_metrics_log_row(&T->metrics, epoch, T->at + 1, stats.loss, stats.correct, b->global_size, cfg->lr * factor);
+    T->at++;
+    R->steps_run++;
+    T->last_loss = stats.loss;
+    clv_progress_step(&T->prog, b->global_size, stats.loss, stats.correct);
+    int periodic = cfg->checkpoint_every && T->at % cfg->checkpoint_every == 0 && T->at % T->spe != 0;
+    if ((stats.stop || periodic) && save_state(T, err))
+        return -1;
+    T->stopped = stats.stop;
+    return 0;
+}
+
+static int task_epoch(task_run *T, int epoch, clv_err *err)
+{
+    clv_run *R = T->R;
+    clv_loader_config lc = clv_run_loader_config(R, T->task, epoch);
+    lc.skip_batches = T->at - (int64_t)epoch * T->spe;
+    clv_loader *ld = clv_loader_start(&lc, err);
+    if (!ld)
+        return -1;
+    clv_progress_epoch_begin(&T->prog, epoch, T->at - (int64_t)epoch * T->spe);
+    clv_batch b;
+    int got = 0;
+    while (!T->stopped && (got = clv_loader_next(ld, &b, err)) == 1)
+        if (task_step(T, epoch, &b, err)) {
+            got = -1;
+            break;
+        }
+    clv_loader_stop(ld);
+    if (got < 0)
+        return -1;
+    if (T->stopped)
+        return 0;
+    clv_progress_epoch_end(&T->prog);
+    return save_state(T, err);
+}
+
+/* The last step's loss was finite, yet its update may not be: nothing
+ * non-finite reaches a task file or is recorded as learned. */
+static int check_finite(const task_run *T, clv_err *err)
+{
+    int64_t at = 0;
+    const clv_param *bad = clv_params_first_nonfinite(&T->step.trainable, &at);
+    if (!bad)
+        return 0;
+    return clv_errf(err,
+                    "task %d diverged at its last steps: %s[%lld] is %g after step %lld (the last loss was %g); nothing "
+                    "of this task was saved. Lower the learning rate (--lr, --lr-head, --lr-adapter, --lr-mask) and "
+                    "resume with --force, or start afresh",
+                    T->task + 1, bad->name, (long long)at, (double)bad->data[at], (long long)T->at,
+                    (double)T->last_loss);
+}
+
 static int train_task(clv_run *R, int task, clv_err *err)
 {
     const clv_config *cfg = R->cfg;
-    const clv_task_info *ti = &R->split.tasks[task];
-    clv_model *m = R->L.model;
-    clv_head *h = &R->L.heads[task];
-    int rc = -1;
-    trainable_set ts = {0};
-    clv_optim *opt = NULL;
-    clv_metrics_log metrics = {0};
+    task_run T;
+    memset(&T, 0, sizeof T);
+    T.R = R;
+    T.task = task;
     double t0 = clv_now();
-
-    if (clv_head_init(h, m->info.feat_dim, ti->n_classes, cfg->seed, task, err))
-        return -1;
-    if (R->L.n_heads < task + 1)
-        R->L.n_heads = task + 1;
-    for (int i = 0; i < h->params.count; i++)
-        if (clv_param_set_trainable(h->params.items[i], 1, err))
-            return -1;
-    if (R->strategy->ops->begin_task(R->strategy, &R->L, task, err))
-        return -1;
-    for (int i = 0; i < m->params.count; i++)
-        m->params.items[i]->lr_scale = cfg->lr;
-    for (int i = 0; i < h->params.count; i++)
-        h->params.items[i]->lr_scale = cfg->lr_head;
-    if (trainable_collect(R, task, &ts, err))
+    int rc = -1;
+    if (task_setup(&T, err) || task_resume(&T, err))
         goto done;
-    R->rec.tasks[task].trainable_params = clv_params_count(&ts.view, 0);
-
-    clv_optim_config oc = clv_optim_defaults();
-    oc.kind = !strcmp(cfg->optimizer, "sgd") ? CLV_OPTIM_SGD : CLV_OPTIM_ADAMW;
-    oc.momentum = cfg->momentum;
-    oc.weight_decay = cfg->weight_decay;
-    if (!(opt = clv_optim_create(&oc, err)))
+    if (R->writer &&
+        clv_metrics_log_begin(&T.metrics, R->opts->out_dir, task, T.at, (int)T.spe, cfg->checkpoint_every, err))
         goto done;
-
-    int64_t n = R->split.tasks[task].n_train; /* --train-limit applied to the split */
-    if (n < 1) {
-        clv_errf(err, "task %d has no training images", task + 1);
-        goto done;
-    }
-    int spe = steps_per_epoch(R, n);
-    int64_t total = (int64_t)spe * cfg->epochs, step = 0;
-    clv_schedule sched = clv_task_schedule(cfg, spe);
-    /* a resumed task's warnings are found again (they depend on the settings only) */
-    clv_warnings_clear(&R->rec.tasks[task].warnings);
-    if (check_mask_budget(R, task, &ts, spe, err))
-        goto done;
-    clv_task_curve_free(&R->curve);
-    if (clv_task_curve_init(&R->curve, cfg->epochs, spe, err))
-        goto done;
-
-    /* moments left by an earlier task would be misread by a fresh step count */
-    clv_optim_reset_state(&ts.view);
-    clv_ckpt_position pos;
-    int st = clv_ckpt_load_state(R->opts->out_dir, ts.groups, ts.n_groups, &pos, &R->curve, err);
-    if (st < 0)
-        goto done;
-    if (st == 0) {
-        if (pos.task != task || pos.step > total) {
-            clv_errf(err, "%s/state.safetensors is for task %d step %lld, expected task %d", R->opts->out_dir,
-                     pos.task + 1, (long long)pos.step, task + 1);
-            goto done;
-        }
-        step = pos.step;
-        clv_optim_set_step(opt, pos.opt_t);
-        clv_run_invalidate_adapters(m);
-        clv_info("resuming task %d at step %lld of %lld", task + 1, (long long)step, (long long)total);
-    }
-
-    if (R->writer && clv_metrics_log_begin(&metrics, R->opts->out_dir, task, step, spe, cfg->checkpoint_every, err))
-        goto done;
-    clv_progress prog;
     int64_t steps_after = 0; /* of the tasks still to learn: the run's time left */
     for (int t = task + 1; t < R->rec.n_tasks; t++)
         steps_after += R->rec.tasks[t].done ? 0 : clv_steps_per_epoch(R->split.tasks[t].n_train, cfg->batch) * cfg->epochs;
-    clv_progress_init(&prog, R->opts->progress, task, R->rec.n_tasks, cfg->epochs, spe, steps_after);
-    int stopped = 0;
-    float last_loss = NAN; /* for the message of a task whose weights diverged */
-    for (int epoch = (int)(step / spe); epoch < cfg->epochs && !stopped; epoch++) {
-        clv_loader_config lc = clv_loader_defaults();
-        lc.dataset = R->train;
-        lc.indices = ti->train_indices;
-        lc.labels = ti->train_labels;
-        lc.count = n;
-        lc.batch = cfg->batch;
-        lc.drop_last = n >= cfg->batch;
-        lc.shuffle = 1;
-        lc.augment = cfg->augment;
-        lc.flip = cfg->augment && clv_dataset_flip_ok(R->train);
-        lc.crop_padding = cfg->crop_padding;
-        lc.seed = cfg->seed;
-        lc.task = task;
-        lc.epoch = epoch;
-        lc.skip_batches = step - (int64_t)epoch * spe;
-        lc.shard_rank = R->dist ? R->dist->rank : 0;
-        lc.shard_count = R->dist ? R->dist->size : 0;
-        lc.out_c = m->info.in_chans;
-        lc.out_h = lc.out_w = m->info.img_size;
-        lc.fit_resize = !strcmp(cfg->fit, "resize");
-        memcpy(lc.mean, R->norm.mean, sizeof lc.mean);
-        memcpy(lc.std, R->norm.std, sizeof lc.std);
-        clv_loader *ld = clv_loader_start(&lc, err);
-        if (!ld)
+    clv_progress_init(&T.prog, R->opts->progress, task, R->rec.n_tasks, cfg->epochs, (int)T.spe, steps_after);
+    for (int epoch = (int)(T.at / T.spe); epoch < cfg->epochs && !T.stopped; epoch++)
+        if (task_epoch(&T, epoch, err))
             goto done;
-        clv_progress_epoch_begin(&prog, epoch, step - (int64_t)epoch * spe);
-        clv_batch b;
-        int got;
-        while ((got = clv_loader_next(ld, &b, err)) == 1) {
-            int K = h->classes;
-            m->training = 1;
-            if (clv_run_ensure_buffers(R, b.size, K, err) || m->ops->forward(m, b.x, b.size, R->feats, err)) {
-                got = -1;
-                break;
-            }
-            clv_head_forward(h, R->logits, R->feats, b.size);
-            int64_t correct = 0;
-            float loss = clv_xent_forward(R->probs, R->logits, b.y, b.size, K, &correct);
-            int stop_now = (R->opts->stop && *R->opts->stop) ||
-                           (R->opts->stop_after_steps && R->opts->stop_after_steps == R->steps_run + 1);
-            /* every rank sees the whole batch's loss, accuracy and stop request */
-            double stats[3] = {(double)loss * (double)b.size, (double)correct, (double)stop_now};
-            if (clv_dist_allreduce_f64(R->dist, stats, 3, err)) {
-                got = -1;
-                break;
-            }
-            loss = (float)(stats[0] / (double)b.global_size);
-            correct = (int64_t)stats[1];
-            stop_now = stats[2] > 0;
-            if (!isfinite(loss)) {
-                clv_errf(err, "task %d step %lld: the loss is %f (diverged; lower the learning rate)", task + 1,
-                         (long long)step, loss);
-                got = -1;
-                break;
-            }
-            memset(R->dlogits, 0, (size_t)(b.size * K) * sizeof(float));
-            memset(R->dfeats, 0, (size_t)(b.size * m->info.feat_dim) * sizeof(float));
-            /* the mean over the whole batch: each rank's share is weighted by its size */
-            clv_xent_backward(R->dlogits, R->probs, b.y, b.size, K, (float)b.size / (float)b.global_size);
-            clv_head_backward(h, R->dfeats, R->dlogits, R->feats, b.size);
-            if (ts.view.count > h->params.count && m->ops->backward(m, R->dfeats, NULL, err)) {
-                got = -1;
-                break;
-            }
-            if (clv_dist_allreduce_grads(R->dist, &ts.view, err)) {
-                got = -1;
-                break;
-            }
-            if (cfg->clip_norm > 0)
-                clv_clip_grad_norm(&ts.view, cfg->clip_norm);
-            if (clv_optim_step(opt, &ts.view, clv_schedule_factor(&sched, step), err)) {
-                got = -1;
-                break;
-            }
-            clv_params_zero_grad(&ts.view);
-            clv_run_invalidate_adapters(m);
-            clv_task_curve_step(&R->curve, epoch, step, loss, correct, b.global_size);
-            clv_metrics_log_row(&metrics, epoch, step + 1, loss, correct, b.global_size,
-                                cfg->lr * clv_schedule_factor(&sched, step));
-            step++;
-            R->steps_run++;
-            last_loss = loss;
-            clv_progress_step(&prog, b.global_size, loss, correct);
-            int periodic = cfg->checkpoint_every && step % cfg->checkpoint_every == 0 && step % spe != 0;
-            if (stop_now || periodic) {
-                if (save_state(R, &ts, task, step, opt, err)) {
-                    got = -1;
-                    break;
-                }
-                if (stop_now) {
-                    stopped = 1;
-                    break;
-                }
-            }
-        }
-        clv_loader_stop(ld);
-        if (got < 0)
-            goto done;
-        if (stopped)
-            break;
-        clv_progress_epoch_end(&prog);
-        if (save_state(R, &ts, task, step, opt, err))
-            goto done;
-    }
-    if (stopped) {
+    if (T.stopped) {
         rc = CLV_STOPPED;
         goto done;
     }
-    /* the last step's loss was finite, yet its update may not be: nothing
-     * non-finite reaches a task file or is recorded as learned */
-    int64_t at = 0;
-    const clv_param *bad = clv_params_first_nonfinite(&ts.view, &at);
-    if (bad) {
-        clv_errf(err,
-                 "task %d diverged at its last steps: %s[%lld] is %g after step %lld (the last loss was %g); nothing "
-                 "of this task was saved. Lower the learning rate (--lr, --lr-head, --lr-adapter, --lr-mask) and "
-                 "resume with --force, or start afresh",
-                 task + 1, bad->name, (long long)at, (double)bad->data[at], (long long)step, (double)last_loss);
+    if (check_finite(&T, err))
         goto done;
-    }
     R->rec.tasks[task].seconds += clv_now() - t0;
     if (record_curve(&R->rec.tasks[task], &R->curve, err))
         goto done;
+    clv_task_pass pass = {R, &T.step, task};
+    if (R->strategy->ops->consolidate && R->strategy->ops->consolidate(R->strategy, &R->L, task, &pass, err))
+        goto done;
     if (R->strategy->ops->end_task(R->strategy, &R->L, task, err))
         goto done;
+    clv_head *h = &R->L.heads[task];
     for (int i = 0; i < h->params.count; i++)
         clv_param_set_trainable(h->params.items[i], 0, NULL);
     rc = 0;
 done:
-    clv_metrics_log_end(&metrics);
-    clv_params_free_view(&ts.view);
-    clv_optim_free(opt);
+    clv_metrics_log_end(&T.metrics);
+    clv_step_end(&T.step);
     return rc;
 }
 

@@ -24,9 +24,9 @@ static const clv_setting settings[] = {
     S_("data", "root", "data-root", CLV_SET_STR, data_root, "", NULL, 1,
        "directory of the dataset files (default: the Debian package's for fashion-mnist)"),
     S_("data", "tasks", "tasks", CLV_SET_INT, tasks, "5", "[1, 10000]", 0, "number of tasks T (classes split evenly)"),
-    S_("data", "class_order", "class-order", CLV_SET_STR, class_order, "natural", "natural|shuffled", 0,
+    S_("data", "class_order", "class-order", CLV_SET_CHOICE, class_order, "natural", "natural|shuffled", 0,
        "class order before splitting: natural or shuffled by the seed"),
-    S_("data", "fit", "fit", CLV_SET_STR, fit, "pad", "pad|resize", 0,
+    S_("data", "fit", "fit", CLV_SET_CHOICE, fit, "pad", "pad|resize", 0,
        "how smaller images reach the model's size: zero-pad centered or resize"),
     S_("data", "augment", "augment", CLV_SET_BOOL, augment, "1", NULL, 0,
        "random crop with padding and horizontal flip (where it makes sense)"),
@@ -43,7 +43,7 @@ static const clv_setting settings[] = {
        "continual-learning method (see clvit info)"),
     S_("method", "rank", "rank", CLV_SET_INT, rank, "2", "[1, 4096]", 0,
        "rkr, maskrkr: rank K of the rectification LM RM"),
-    S_("method", "rkr_init", "rkr-init", CLV_SET_STR, rkr_init, "zero", "zero|random", 0,
+    S_("method", "rkr_init", "rkr-init", CLV_SET_CHOICE, rkr_init, "zero", "zero|random", 0,
        "rkr: RM = 0 (each task starts as the base) or random like LM"),
     S_("method", "mask_init", "mask-init", CLV_SET_FLOAT, mask_init, "1e-2", "[0, 1000]", 0,
        "piggyback, maskrkr: initial value of every score"),
@@ -55,21 +55,21 @@ static const clv_setting settings[] = {
        "rkr, piggyback, maskrkr: each task trains and keeps its own norm layers (LayerNorm, BatchNorm)"),
     S_("method", "mask_on", "mask-on", CLV_SET_STR, mask_on, "lm,rm,f", NULL, 0,
        "maskrkr: which RKR tensors are masked, a comma list of lm, rm, f"),
-    S_("method", "maskrkr_source", "maskrkr-source", CLV_SET_STR, maskrkr_source, "first", "first|joint|random", 0,
+    S_("method", "maskrkr_source", "maskrkr-source", CLV_SET_CHOICE, maskrkr_source, "first", "first|joint|random", 0,
        "maskrkr: LM, RM, F learned as RKR on the first adapted task (first), learned with the base on task 1 and "
        "stored with it (joint; a --weights base then trains on task 1 too), or LM, RM drawn from the seed at the "
        "size of a learned rectification, F = 1 (random)"),
     S_("method", "lr_adapter", "lr-adapter", CLV_SET_FLOAT, lr_adapter, "0", "[0, 1000]", 0,
        "rkr, maskrkr: peak learning rate of the real-valued LM, RM, F (0: the same as --lr)"),
-    S_("method", "adapt", "adapt", CLV_SET_STR, adapt, "patch-embed", "patch-embed|no-patch-embed", 0,
+    S_("method", "adapt", "adapt", CLV_SET_CHOICE, adapt, "patch-embed", "patch-embed|no-patch-embed", 0,
        "rkr, piggyback, maskrkr: also adapt the layer that reads the image (ViT, Swin: patch_embed.proj; "
        "ResNet: the stem conv1), or leave it as the base's"),
-    S_("method", "conv_view", "conv-view", CLV_SET_STR, conv_view, "ours", "ours|rkr", 0,
+    S_("method", "conv_view", "conv-view", CLV_SET_CHOICE, conv_view, "ours", "ours|rkr", 0,
        "rkr, maskrkr: a conv weight (Cout, Cin, k, k) as the matrix Cout x (Cin k k) (ours) or, as RKR's paper, "
        "LM RM of (Cin k) x (Cout k) (rkr; see docs/methods.md)"),
     S_("train", "epochs", "epochs", CLV_SET_INT, epochs, "1", "[1, 100000]", 0, "epochs per task"),
     S_("train", "batch", "batch", CLV_SET_INT, batch, "64", "[1, 1000000]", 0, "training batch size"),
-    S_("train", "optimizer", "optimizer", CLV_SET_STR, optimizer, "adamw", "adamw|sgd", 0, "optimizer"),
+    S_("train", "optimizer", "optimizer", CLV_SET_CHOICE, optimizer, "adamw", "adamw|sgd", 0, "optimizer"),
     S_("train", "lr", "lr", CLV_SET_FLOAT, lr, "1e-3", "[0, 1000]", 0, "peak learning rate of the backbone"),
     S_("train", "lr_head", "lr-head", CLV_SET_FLOAT, lr_head, "1e-3", "[0, 1000]", 0,
        "peak learning rate of the heads"),
@@ -80,7 +80,7 @@ static const clv_setting settings[] = {
        "linear warmup at the start of each task, in epochs"),
     S_("train", "min_lr_ratio", "min-lr-ratio", CLV_SET_FLOAT, min_lr_ratio, "0.01", "[0, 1]", 0,
        "end of the cosine schedule as a fraction of the peak"),
-    S_("train", "schedule", "schedule", CLV_SET_STR, schedule, "cosine", "cosine|step", 0,
+    S_("train", "schedule", "schedule", CLV_SET_CHOICE, schedule, "cosine", "cosine|step", 0,
        "how every learning rate (backbone, heads, scores, adapters) decays over a task: cosine to min_lr_ratio, "
        "or step (x lr_step_gamma every lr_step_epochs epochs); both after warmup_epochs (0: none, as Piggyback)"),
     S_("train", "lr_step_epochs", "lr-step-epochs", CLV_SET_INT, lr_step_epochs, "15", "[1, 100000]", 0,
@@ -139,6 +139,37 @@ static int choice_ok(const char *choices, const char *v)
     }
     return 0;
 }
+
+/* The position of v in choices "a|b|c", or -1. */
+static int choice_index(const char *choices, const char *v)
+{
+    size_t n = strlen(v);
+    int k = 0;
+    for (const char *p = choices;; k++) {
+        const char *bar = strchr(p, '|');
+        size_t len = bar ? (size_t)(bar - p) : strlen(p);
+        if (len == n && !strncmp(p, v, n))
+            return k;
+        if (!bar)
+            return -1;
+        p = bar + 1;
+    }
+}
+
+/* The k-th name of choices "a|b|c" (its length in *len), or NULL. */
+static const char *choice_at(const char *choices, int k, size_t *len)
+{
+    const char *p = choices;
+    for (int i = 0; i < k && p; i++)
+        p = strchr(p, '|') ? strchr(p, '|') + 1 : NULL;
+    if (k < 0 || !p)
+        return NULL;
+    *len = strcspn(p, "|");
+    return p;
+}
+
+/* CLV_SET_CHOICE fields are enums written through an int */
+_Static_assert(sizeof(clv_fit) == sizeof(int) && sizeof(clv_maskrkr_source) == sizeof(int), "enum size");
 
 typedef struct {
     double lo, hi;
@@ -237,6 +268,14 @@ int clv_config_set(clv_config *c, const clv_setting *s, const char *value, clv_e
             return clv_errf(err, "%s.%s (--%s): '%s' is not a boolean (true/false, 1/0)", s->section, s->key,
                             s->flag, value);
         break;
+    case CLV_SET_CHOICE: {
+        int k = choice_index(s->values, value);
+        if (k < 0)
+            return clv_errf(err, "%s.%s (--%s): '%s' is not one of %s", s->section, s->key, s->flag, value,
+                            s->values);
+        *(int *)field = k;
+        break;
+    }
     case CLV_SET_STR:
         if (s->values && !choice_ok(s->values, value))
             return clv_errf(err, "%s.%s (--%s): '%s' is not one of %s", s->section, s->key, s->flag, value,
@@ -362,6 +401,13 @@ static double field_value(const clv_config *c, const clv_setting *s)
 
 int clv_config_validate(const clv_config *c, clv_err *err)
 {
+    for (int i = 0; i < N_SETTINGS; i++) { /* a choice set in code: one of its names */
+        size_t n;
+        const int k = *(const int *)((const char *)c + settings[i].offset);
+        if (settings[i].type == CLV_SET_CHOICE && !choice_at(settings[i].values, k, &n))
+            return clv_errf(err, "%s.%s (--%s): %d is not one of %s", settings[i].section, settings[i].key,
+                            settings[i].flag, k, settings[i].values);
+    }
     /* every row's interval: a config filled in by code or read from run.json */
     for (int i = 0; i < N_SETTINGS; i++) {
         const clv_setting *s = &settings[i];
@@ -419,6 +465,12 @@ void clv_config_format(const clv_config *c, const clv_setting *s, char *buf, siz
     case CLV_SET_STR:
         snprintf(buf, len, "%s", field);
         break;
+    case CLV_SET_CHOICE: {
+        size_t n = 0;
+        const char *name = choice_at(s->values, *(const int *)field, &n);
+        snprintf(buf, len, "%.*s", (int)n, name ? name : "?");
+        break;
+    }
     }
 }
 
@@ -456,7 +508,9 @@ void clv_config_print_help(FILE *out)
         }
         char flag[64];
         snprintf(flag, sizeof flag, s->type == CLV_SET_BOOL ? "--[no-]%s" : "--%s", s->flag);
-        const char *values = !s->values ? "" : s->type == CLV_SET_STR ? "; one of " : "; range ";
+        const char *values = !s->values                                          ? ""
+                             : s->type == CLV_SET_STR || s->type == CLV_SET_CHOICE ? "; one of "
+                                                                                   : "; range ";
         fprintf(out, "  %-20s %-22s %s (default: %s%s%s)\n", flag, "", s->help, *s->defval ? s->defval : "none",
                 values, s->values ? s->values : "");
         fprintf(out, "  %-20s %s.%s\n", "", s->section, s->key);
