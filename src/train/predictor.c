@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clvit/ckpt_layout.h"
 #include "train/run_internal.h"
 
 struct clv_predictor {
@@ -81,32 +82,9 @@ clv_predictor *clv_predictor_from_weights(const char *model, const char *weights
     if (clv_ckpt_load_backbone(weights, R->L.model, err) || clv_st_open(&st, weights, err))
         goto fail;
     opened = 1;
-    /* timm's ViT and Swin call the classifier head, torchvision's and timm's ResNet fc */
-    const char *prefix = clv_st_find(&st, "head.weight") || !clv_st_find(&st, "fc.weight") ? "" : "fc.";
-    const clv_st_tensor *hw = clv_st_find(&st, *prefix ? "fc.weight" : "head.weight");
-    int D = R->L.model->info.feat_dim;
-    if (!hw || hw->ndim != 2 || hw->shape[1] != D || hw->shape[0] < 1 || hw->shape[0] > 1000000) {
-        clv_errf(err, "%s: no head.weight (or fc.weight) of shape [classes, %d] (a classifier needs its head)",
-                 weights, D);
+    /* the classifier under its layout's name: head, head.fc (timm >= 0.9 Swin) or fc (ResNet) */
+    if (clv_ckpt_layout_load_head(&st, NULL, R->L.model->info.feat_dim, &R->L.heads[0], err))
         goto fail;
-    }
-    if (clv_head_init(&R->L.heads[0], D, (int)hw->shape[0], 0, 0, err))
-        goto fail;
-    if (*prefix) { /* the head's own names are head.*: read fc.* into them */
-        const char *src[2] = {"fc.weight", "fc.bias"};
-        for (int i = 0; i < 2; i++) {
-            const clv_st_tensor *t = clv_st_find(&st, src[i]);
-            clv_param *hp = R->L.heads[0].params.items[i];
-            if (!t || t->numel != hp->numel) {
-                clv_errf(err, "%s: %s missing or not of %lld elements", weights, src[i], (long long)hp->numel);
-                goto fail;
-            }
-            if (clv_st_read_f32(&st, t, hp->data, hp->numel, err))
-                goto fail;
-        }
-    } else if (clv_st_load_params(&st, &R->L.heads[0].params, NULL, 0, err)) {
-        goto fail;
-    }
     R->L.n_heads = 1;
     R->rec.tasks[0].done = 1;
     for (int c = 0; c < 3; c++)

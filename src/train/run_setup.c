@@ -54,7 +54,7 @@ int clv_run_build_learner(clv_run *R, int load_done, clv_err *err)
         return -1;
     R->L.model->ops->init(R->L.model, cfg->seed);
     if (cfg->weights[0]) {
-        if (clv_ckpt_load_backbone(cfg->weights, R->L.model, err))
+        if (clv_ckpt_load_weights(cfg->weights, R->L.model, err))
             return clv_err_prefix(err, "--weights");
         R->L.pretrained = 1;
     }
