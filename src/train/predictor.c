@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "clvit/ckpt_layout.h"
+#include "train/router.h"
 #include "train/run_internal.h"
 
 struct clv_predictor {
@@ -13,6 +14,8 @@ struct clv_predictor {
     clv_config cfg;
     clv_present present;
     int active;      /* task the backbone is switched to, -1 none */
+    clv_router router; /* --task auto, set up at its first use */
+    int routing;
 };
 
 static void set_present(clv_predictor *p)
@@ -114,6 +117,7 @@ void clv_predictor_free(clv_predictor *p)
 {
     if (!p)
         return;
+    clv_router_free(&p->router);
     clv_run_free(&p->run);
     free(p);
 }
@@ -154,4 +158,28 @@ int clv_predictor_logits(clv_predictor *p, int task, const float *x, int64_t B, 
         return -1;
     memcpy(logits, p->run.logits, (size_t)(B * p->run.L.heads[task].classes) * sizeof *logits);
     return 0;
+}
+
+int clv_predictor_route(clv_predictor *p, clv_task_select sel, const float *x, int64_t B, clv_route *out,
+                        clv_err *err)
+{
+    if (!p->routing) {
+        p->active = -1; /* init switches the backbone from task to task */
+        if (clv_router_init(&p->router, &p->run, err))
+            return -1;
+        p->routing = 1;
+        p->active = p->router.active;
+    }
+    p->router.active = p->active;
+    int rc = clv_router_route(&p->router, &p->run, sel, x, B, out, err);
+    p->active = rc ? -1 : p->router.active;
+    return rc;
+}
+
+const float *clv_predictor_routed_logits(const clv_predictor *p, int task, int64_t b)
+{
+    for (int i = 0; p->routing && i < p->router.n; i++)
+        if (p->router.task[i] == task)
+            return p->router.logits[i] + b * p->run.L.heads[task].classes;
+    return NULL;
 }
