@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "clvit/ckpt_layout.h"
+#include "train/predictor_internal.h"
 #include "train/router.h"
 #include "train/run_internal.h"
 
@@ -182,4 +183,18 @@ const float *clv_predictor_routed_logits(const clv_predictor *p, int task, int64
         if (p->router.task[i] == task)
             return p->router.logits[i] + b * p->run.L.heads[task].classes;
     return NULL;
+}
+
+clv_run *clv_predictor_activate_run(clv_predictor *p, int task, clv_err *err)
+{
+    if (!clv_predictor_task_ready(p, task)) {
+        clv_errf(err, "task %d has not been learned", task + 1);
+        return NULL;
+    }
+    if (p->active != task) {
+        if (clv_run_activate(&p->run, task, err))
+            return NULL;
+        p->active = task;
+    }
+    return &p->run;
 }
