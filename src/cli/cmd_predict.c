@@ -8,6 +8,7 @@
 
 #include "cli/cli_args.h"
 #include "cli/commands.h"
+#include "clvit/ckpt_layout.h"
 #include "clvit/model.h"
 #include "clvit/predictor.h"
 #include "clvit/safetensors.h"
@@ -35,6 +36,13 @@ static void usage(FILE *out)
             "its label and both scores; --json adds select, maxprob, entropy and task_scores (every task's).\n");
 }
 
+static const char *layout_name(const clv_safetensors *st)
+{
+    clv_ckpt_layout l;
+    clv_ckpt_layout_of_file(st, &l);
+    return clv_ckpt_layout_name(&l);
+}
+
 /* The model a weights file names in its metadata ("model", written by clvit's base and pretrained files). */
 static int model_from_file(const char *weights, char *model, size_t len, clv_err *err)
 {
@@ -48,7 +56,8 @@ static int model_from_file(const char *weights, char *model, size_t len, clv_err
     int rc = known ? (snprintf(model, len, "%s", m), 0)
              : m   ? clv_errf(err, "%s: its metadata names the model '%.200s', which clvit does not know: give "
                                    "--model NAME (see clvit info)", weights, m)
-                   : clv_errf(err, "%s names no model in its metadata: give --model NAME (see clvit info)", weights);
+                   : clv_errf(err, "%s names no model in its metadata (its names: %s layout): give --model NAME "
+                                   "(see clvit info)", weights, layout_name(&st));
     clv_st_close(&st);
     return rc;
 }
