@@ -97,7 +97,8 @@ int clv_st_load_params(const clv_safetensors *st, clv_params *ps, const char *pr
 
 /* The same with the file's name of each parameter given by map (a checkpoint
  * layout's renaming, clvit/ckpt_layout.h): map writes it into buf (len
- * bytes) and returns it. prefix only scopes the strict check. */
+ * bytes) and returns it. When strict, a file tensor under prefix that no
+ * parameter maps to is an error. */
 typedef const char *(*clv_st_name_map)(void *ctx, const char *param, char *buf, size_t len);
 int clv_st_load_params_mapped(const clv_safetensors *st, clv_params *ps, clv_st_name_map map, void *ctx,
                               const char *prefix, int strict, clv_err *err);

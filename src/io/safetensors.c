@@ -696,7 +696,10 @@ int clv_st_load_params_mapped(const clv_safetensors *st, clv_params *ps, clv_st_
             const char *n = st->tensors[i].name;
             if (plen && strncmp(n, prefix, plen))
                 continue;
-            if (!clv_params_find(ps, n + plen))
+            int known = 0; /* some parameter's file name is n */
+            for (int k = 0; k < ps->count && !known; k++)
+                known = !strcmp(map(ctx, ps->items[k]->name, buf, sizeof buf), n);
+            if (!known)
                 note(list, sizeof list, &ndiff, "unexpected %.160s%s%s", n, "", "");
         }
     if (ndiff)
