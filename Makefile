@@ -148,9 +148,11 @@ $(BUILD)/bench/gemm_sweep: bench/gemm_sweep.c $(LIB)
 run: $(BIN)
 	tools/run_demo.sh
 
-# predict on full-size resnet18, swin_tiny and vit_tiny (random weights) against PyTorch: needs python3-torch
+# predict on full-size resnet18, swin_tiny (also in timm >= 0.9's layout) and vit_tiny (random weights)
+# against PyTorch; export of rkr, piggyback, maskrkr on each family loaded strictly by PyTorch: needs python3-torch
 check-torch: $(BIN)
 	/usr/bin/python3 tools/check_predict_vs_torch.py
+	/usr/bin/python3 tools/check_export_vs_torch.py
 
 # every method x backbone family (vit, resnet, swin) on the same default data, one table (tools/run_grid.sh)
 grid: $(BIN)

@@ -57,6 +57,32 @@ assert set(a[1]) == {"image", "error"}, a[1]
         "gray28.png: task 1 label"
     expect "predict: a file without a known model" "$("$BIN" predict --weights "$F/expected.safetensors" "$F/gray28.png" 2>&1)" \
         "give --model NAME"
+    # prediction without a task id, and the task-agnostic evaluation recorded in run.json
+    "$BIN" train "${small[@]}" --tasks 2 --method rkr --no-augment --out "$tmp/a" > /dev/null 2>&1 ||
+        { echo "cli_check: the two-task run failed"; exit 1; }
+    expect "predict --task auto" "$("$BIN" predict --run "$tmp/a" --task auto --task-select entropy "$F/rgb32.png")" \
+        "(chosen by entropy: maxprob "
+    json=$("$BIN" predict --run "$tmp/a" --task auto --json "$F/rgb32.png" "$F/gray28.png")
+    echo "$json" | /usr/bin/python3 -c '
+import json, sys
+a = json.load(sys.stdin)
+for o in a:
+    s = o["task_scores"]
+    assert o["select"] == "maxprob" and [e["task"] for e in s] == [1, 2], o
+    assert o["maxprob"] == max(e["maxprob"] for e in s) and s[o["task"] - 1]["maxprob"] == o["maxprob"], o
+    assert abs(o["probability"] - o["maxprob"]) < 1e-9, o
+' || { echo "cli_check: predict --task auto --json: $json"; fail=1; }
+    expect "--task-select needs --task auto" "$("$BIN" predict --run "$tmp/a" --task 1 --task-select entropy "$F/rgb32.png" 2>&1)" \
+        "give --task auto too"
+    expect "--task-select bad value" "$("$BIN" eval --run "$tmp/a" --task-agnostic --task-select max 2>&1)" \
+        "--task-select: 'max' is not maxprob or entropy"
+    expect "eval --task-agnostic" "$("$BIN" eval --run "$tmp/a" --task-agnostic)" "written to $tmp/a/run.json"
+    /usr/bin/python3 -c '
+import json, sys
+t = json.load(open(sys.argv[1]))["task_agnostic"]
+assert [e["task"] for e in t["tasks"]] == [1, 2] and all(sum(e["routed_to"]) == e["images"] for e in t["tasks"]), t
+' "$tmp/a/run.json" || { echo "cli_check: run.json has no task_agnostic"; fail=1; }
+    expect "inspect names the layout" "$("$BIN" inspect "$tmp/a/base.safetensors")" "layout: timm ViT"
     expect "bench --method full" "$("$BIN" bench --method full --model vit_nano_patch4_32 --batch 2 --infer-batch 2 \
         --steps 1 --warmup 0 --threads 1 --json)" '"method":"finetune"'
 fi

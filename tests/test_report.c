@@ -478,3 +478,38 @@ Test(report, finds_runs_in_folders_files_and_run_json)
     clv_warnings_clear(&notes);
     tmp_tree_remove(root);
 }
+
+/* run.json's task_agnostic (clvit eval --task-agnostic) becomes a column of the group table and a JSON
+ * figure; runs that did not measure it count as absent, not as 0 */
+Test(report, task_agnostic_accuracy_when_measured, .init = make_suite, .fini = free_suite)
+{
+    clv_err err = {{0}};
+    const int measured[2] = {0, 2};
+    const char *values[2] = {"{\"accuracy\": 60}", "{\"accuracy\": 70}"};
+    for (int i = 0; i < 2; i++) {
+        char dir[128];
+        snprintf(dir, sizeof dir, "%s/run%d", root_dir, measured[i]);
+        cr_assert_eq(clv_run_record_put(dir, "task_agnostic", values[i], &err), 0, "%s", err.msg);
+        clv_report_run_free(&runs[measured[i]]);
+        cr_assert_eq(clv_report_run_read(&runs[measured[i]], dir, &err), 0, "%s", err.msg);
+    }
+    char *md = capture(clv_report_markdown, runs, N_RUNS);
+    cr_assert(strstr(md, "| acc (%) | no task id (%) | forgetting |"), "%s", md);
+    cr_assert(strstr(md, "| rkr | 2 | train.epochs=1 | 3 | 2/2 | 84.00 ± 4.00 | 65.00 ± 7.07 | 6.00 ± 4.00 |"), "%s", md);
+    cr_assert(strstr(md, "| piggyback | - | train.epochs=1 | 2 | 2/2 | 79.00 ± 1.41 | - |"), "%s", md);
+    free(md);
+    char *js = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&js, &len);
+    cr_assert_eq(clv_report_json(runs, N_RUNS, f, &err), 0, "%s", err.msg);
+    fclose(f);
+    cJSON *root = cJSON_Parse(js);
+    cr_assert_not_null(root);
+    const cJSON *g0 = cJSON_GetArrayItem(get(root, "groups"), 0), *r0 = cJSON_GetArrayItem(get(root, "runs"), 0);
+    cr_assert_float_eq(get(get(g0, "task_agnostic_accuracy"), "mean")->valuedouble, 65.0, 1e-9);
+    cr_assert_eq(get(get(g0, "task_agnostic_accuracy"), "n")->valueint, 2);
+    cr_assert_float_eq(get(r0, "task_agnostic_accuracy")->valuedouble, 60.0, 1e-9);
+    cr_assert(cJSON_IsNull(get(cJSON_GetArrayItem(get(root, "runs"), 1), "task_agnostic_accuracy")));
+    cJSON_Delete(root);
+    free(js);
+}

@@ -2,6 +2,10 @@
 """Checks `clvit predict` against PyTorch on full-size timm/torchvision-shaped
 networks with random weights (too large to commit as test fixtures):
 resnet18, swin_tiny_patch4_window7_224 and vit_tiny_patch16_224 by default.
+Swin-T is checked twice: in timm 0.6's layout with a 10-class head, and as
+timm >= 0.9 saves it (patch merging renamed to the start of stages 1-3, no
+buffers, head.fc) with a 1000-class ImageNet head and no metadata
+(tools/make_swin_layout_fixtures.py's renaming).
 
 For each model: random weights under timm's names (batch norms with random
 running statistics) and a random 10-class head are written as safetensors,
@@ -27,6 +31,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from make_predict_fixtures import png  # noqa: E402
 from make_resnet_fixtures import ResNet, write_safetensors  # noqa: E402
 from make_swin_fixtures import SwinTransformer  # noqa: E402
+from make_swin_layout_fixtures import timm_09_names  # noqa: E402
 from make_vit_fixtures import VisionTransformer  # noqa: E402
 
 MEAN = [0.485, 0.456, 0.406]
@@ -43,7 +48,7 @@ def build(name):
     raise SystemExit("unknown model " + name)
 
 
-def check(name, tmp, tol):
+def check(name, tmp, tol, timm09=False):
     torch.manual_seed(7)
     net, feat = build(name)
     net = net.double().eval()
@@ -61,13 +66,15 @@ def check(name, tmp, tol):
                 b.copy_(0.1 * torch.randn_like(b))
             elif k.endswith("running_var"):
                 b.copy_(0.5 + torch.rand_like(b))
-    head = nn.Linear(feat, 10).double()
+    head = nn.Linear(feat, 1000 if timm09 else 10).double()
     tensors = {k: v for k, v in net.state_dict().items() if v.dtype.is_floating_point}
     hname = "fc" if name.startswith("resnet") else "head"  # torchvision's and timm's ResNet call it fc
     tensors[hname + ".weight"] = head.weight.detach()
     tensors[hname + ".bias"] = head.bias.detach()
-    weights = os.path.join(tmp, name + ".safetensors")
-    write_safetensors(weights, tensors, {"model": name})
+    if timm09:
+        tensors = timm_09_names(tensors)
+    weights = os.path.join(tmp, name + (".timm09" if timm09 else "") + ".safetensors")
+    write_safetensors(weights, tensors, {} if timm09 else {"model": name})
     images, pixels = [], []
     for i in range(2):
         g = torch.Generator().manual_seed(100 + i)
@@ -87,7 +94,8 @@ def check(name, tmp, tol):
     got = torch.tensor([r["logits"] for r in json.loads(out)], dtype=torch.float64)
     diff = (got - ref).abs().max().item()
     scale = ref.abs().max().item()
-    print("%-30s max |clvit - pytorch| = %.2e (logits up to %.2f)%s" % (name, diff, scale,
+    print("%-40s max |clvit - pytorch| = %.2e (logits up to %.2f)%s" % (name + (" (timm >= 0.9)" if timm09 else ""),
+                                                                        diff, scale,
                                                                         "" if diff <= tol else "  FAIL"))
     return diff <= tol
 
@@ -98,7 +106,9 @@ def main():
     ap.add_argument("--tol", type=float, default=1e-4)
     a = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        ok = all([check(m, tmp, a.tol) for m in a.models.split(",")])
+        runs = [(m, False) for m in a.models.split(",")]
+        runs += [(m, True) for m in a.models.split(",") if m.startswith("swin")]
+        ok = all([check(m, tmp, a.tol, t09) for m, t09 in runs])
     sys.exit(0 if ok else 1)
 
 

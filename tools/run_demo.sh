@@ -61,6 +61,11 @@ for m in $METHODS; do
     trained=$((trained + 1))
     done_runs=$((done_runs + 1))
 done
+# prediction without a task id, once per run: the report's "no task id" column
+# (eval --task-agnostic writes run.json's task_agnostic; a retrained run loses it)
+for dir in "${dirs[@]}"; do
+    grep -q '"task_agnostic"' "$dir/run.json" || $BIN eval --run "$dir" --task-agnostic > /dev/null
+done
 [ -n "${NO_REPORT:-}" ] && exit 0 # tools/run_grid.sh reports once for all backbones
 echo
 $BIN report --plot "$OUT/plots" "${dirs[@]}"

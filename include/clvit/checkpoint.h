@@ -53,9 +53,13 @@ int clv_ckpt_explain_damage(clv_err *err, const char *what);
  * save_base hook; s may be NULL). */
 int clv_ckpt_save_base(const char *dir, clv_learner *L, clv_strategy *s, const clv_norm *norm, clv_err *err);
 /* Loads a backbone from a safetensors file with timm names (a base file or a
- * timm checkpoint; "head.*" tensors are ignored). CLV_ST_DAMAGED when the
+ * timm checkpoint in any layout of clvit/ckpt_layout.h, renamed to the
+ * model's; the head and other tensors are ignored). CLV_ST_DAMAGED when the
  * file is damaged (the caller knows what it is). */
 int clv_ckpt_load_backbone(const char *path, clv_model *m, clv_err *err);
+/* The same for a --weights base: notes the layout and that the file's own
+ * head (a 1000-class ImageNet classifier, say) is dropped. */
+int clv_ckpt_load_weights(const char *path, clv_model *m, clv_err *err);
 /* Writes path: the run's backbone (base file) and the head of its task 1,
  * under timm's names, with the base's metadata: a pretrained network for
  * --weights (heads are ignored there) and for `clvit predict`. */

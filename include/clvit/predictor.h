@@ -8,6 +8,7 @@
 #define CLVIT_PREDICTOR_H
 
 #include "clvit/data.h"
+#include "clvit/task_select.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -33,6 +34,13 @@ const char *clv_predictor_class_name(const clv_predictor *p, int task, int k);
 const clv_present *clv_predictor_present(const clv_predictor *p);
 /* Logits (B x classes) for B presented images x (B x C x H x W). */
 int clv_predictor_logits(clv_predictor *p, int task, const float *x, int64_t B, float *logits, clv_err *err);
+
+/* --task auto: B images through every learned task, the most confident
+ * chosen per image (clvit/task_select.h); out[B]. */
+int clv_predictor_route(clv_predictor *p, clv_task_select sel, const float *x, int64_t B, clv_route *out,
+                        clv_err *err);
+/* After clv_predictor_route: task's logits for image b (NULL: not learned). */
+const float *clv_predictor_routed_logits(const clv_predictor *p, int task, int64_t b);
 
 #ifdef __cplusplus
 }

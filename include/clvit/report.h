@@ -28,6 +28,7 @@ typedef struct clv_report_run {
     clv_run_record rec;
     clv_storage_summary storage;
     double zero_share;  /* mean over done tasks of tasks[i].masks.zero_share; NAN when none is recorded */
+    double agnostic_accuracy; /* run.json's task_agnostic.accuracy (clvit eval --task-agnostic); NAN when absent */
     int task_warnings;  /* entries of tasks[i].warnings */
     int n_warnings;     /* every warning as text: "task 5: near_chance: ..." or a run-level one */
     char **warnings;
@@ -78,6 +79,7 @@ typedef struct clv_report_group {
     clv_report_stat one_time_bits, one_time_elements;
     clv_report_stat head_bits, head_elements;           /* per task */
     clv_report_stat zero_share;
+    clv_report_stat agnostic_accuracy; /* without a task id (NAN mean when no run measured it) */
     int task_warnings;    /* summed over the runs */
     int pareto;           /* on the front of accuracy (higher) against marginal bits (fewer) */
     char settings[512];   /* the settings that set it apart beside method, model and rank: "a.b=v, ..." */

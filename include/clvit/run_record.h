@@ -82,6 +82,11 @@ int clv_run_record_write(const clv_run_record *r, const clv_config *cfg, const c
 /* Reads dir/run.json: the record and the config it was made with. Settings
  * written as text (before they were typed) read the same. */
 int clv_run_record_read(clv_run_record *r, clv_config *cfg, const char *dir, clv_err *err);
+/* Sets key to the JSON text json in dir/run.json, keeping the rest as it
+ * is (atomically; the caller holds the run's lock). Evaluations after
+ * training use it ("task_agnostic"); the trainer's next write of run.json
+ * drops such keys, since more tasks make them stale. */
+int clv_run_record_put(const char *dir, const char *key, const char *json, clv_err *err);
 /* Sets a task's curves (copies of n values each; NAN where undefined). */
 int clv_task_record_set_curves(clv_task_record *tr, int n, const double *loss, const double *accuracy, clv_err *err);
 /* Names tr's classes (set first) from the dataset's names of global class

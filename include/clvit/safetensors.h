@@ -95,8 +95,18 @@ int clv_st_writer_write(clv_st_writer *w, const char *path, clv_err *err);
  * tensor in the file (under prefix) that ps does not have is an error too. */
 int clv_st_load_params(const clv_safetensors *st, clv_params *ps, const char *prefix, int strict, clv_err *err);
 
+/* The same with the file's name of each parameter given by map (a checkpoint
+ * layout's renaming, clvit/ckpt_layout.h): map writes it into buf (len
+ * bytes) and returns it. When strict, a file tensor under prefix that no
+ * parameter maps to is an error. */
+typedef const char *(*clv_st_name_map)(void *ctx, const char *param, char *buf, size_t len);
+int clv_st_load_params_mapped(const clv_safetensors *st, clv_params *ps, clv_st_name_map map, void *ctx,
+                              const char *prefix, int strict, clv_err *err);
+
 /* Prints name, dtype, shape of every tensor and the metadata (clvit inspect). */
 void clv_st_print(const clv_safetensors *st, FILE *out, int as_json);
+/* The same with n_extra key/value pairs (extra[2i], extra[2i+1]) first: top-level keys in JSON. */
+void clv_st_print_with(const clv_safetensors *st, FILE *out, int as_json, const char *const *extra, int n_extra);
 
 #ifdef __cplusplus
 }

@@ -7,6 +7,7 @@ int clv_cmd_train(int argc, char **argv);
 int clv_cmd_pretrain(int argc, char **argv);
 int clv_cmd_eval(int argc, char **argv);
 int clv_cmd_predict(int argc, char **argv);
+int clv_cmd_export(int argc, char **argv);
 int clv_cmd_bench(int argc, char **argv);
 int clv_cmd_info(int argc, char **argv);
 int clv_cmd_inspect(int argc, char **argv);

@@ -15,6 +15,7 @@ static const struct {
     {"pretrain", clv_cmd_pretrain, "train a base network on all classes of a dataset, for --weights"},
     {"eval", clv_cmd_eval, "re-evaluate every learned task of a run"},
     {"predict", clv_cmd_predict, "classify images with a run's task or a weights file"},
+    {"export", clv_cmd_export, "write a run's task as a plain timm-named network"},
     {"report", clv_cmd_report, "the comparison table (and pictures) of several runs"},
     {"bench", clv_cmd_bench, "time training and inference steps"},
     {"info", clv_cmd_info, "build, GEMM backend, threads, models and methods"},

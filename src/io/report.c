@@ -167,27 +167,30 @@ void clv_report_markdown(const clv_report_run *runs, int n, FILE *out)
     }
     warnings_markdown(runs, n, out);
     grid_markdown(runs, g, ng, out);
-    int with_settings = 0, with_rank = 0, one_model = 1, one_data = 1;
+    int with_settings = 0, with_rank = 0, one_model = 1, one_data = 1, with_agnostic = 0;
     for (int k = 0; k < ng; k++) {
         const clv_config *c = &runs[g[k].runs[0]].cfg;
         with_settings |= g[k].settings[0] != 0;
+        with_agnostic |= g[k].agnostic_accuracy.n > 0;
         with_rank |= clv_report_uses_rank(c->method);
         one_model &= !strcmp(c->model, runs[0].cfg.model);
         one_data &= !strcmp(c->data, runs[0].cfg.data);
     }
     if (ng)
         fprintf(out, "\n%d run%s%s%s%s%s, best average accuracy first; storage in KiB: marginal per task without "
-                     "heads, one-time, heads per task (docs/methods.md)\n\n",
+                     "heads, one-time, heads per task%s (docs/methods.md)\n\n",
                 n, n == 1 ? "" : "s", one_data ? " on " : "", one_data ? runs[0].cfg.data : "",
-                one_model ? " with " : "", one_model ? runs[0].cfg.model : "");
-    fprintf(out, "| method |%s%s%s runs | tasks | acc (%%) | forgetting | KiB/task | one-time | heads | "
-                 "mask 0s (%%) | warnings |\n| --- |%s%s%s ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n",
+                one_model ? " with " : "", one_model ? runs[0].cfg.model : "",
+                with_agnostic ? "; no task id: task and class right without the task id (eval --task-agnostic)" : "");
+    fprintf(out, "| method |%s%s%s runs | tasks | acc (%%) |%s forgetting | KiB/task | one-time | heads | "
+                 "mask 0s (%%) | warnings |\n| --- |%s%s%s ---: | ---: | ---: |%s ---: | ---: | ---: | ---: | ---: | ---: |\n",
             one_model ? "" : " model |", with_rank ? " K |" : "", with_settings ? " settings |" : "",
-            one_model ? "" : " --- |", with_rank ? " ---: |" : "", with_settings ? " --- |" : "");
+            with_agnostic ? " no task id (%) |" : "", one_model ? "" : " --- |", with_rank ? " ---: |" : "",
+            with_settings ? " --- |" : "", with_agnostic ? " ---: |" : "");
     for (int o = 0; o < ng; o++) {
         const int k = order[o];
         const clv_report_run *r = &runs[g[k].runs[0]];
-        char rank[16], acc[64], fg[64], mk[64], ot[64], hd[64], zs[64];
+        char rank[16], acc[64], fg[64], mk[64], ot[64], hd[64], zs[64], ag[64];
         rank_text(rank, sizeof rank, &r->cfg);
         fprintf(out, "| %s |", r->cfg.method);
         if (!one_model)
@@ -196,8 +199,11 @@ void clv_report_markdown(const clv_report_run *runs, int n, FILE *out)
             fprintf(out, " %s |", rank);
         if (with_settings)
             fprintf(out, " %s |", g[k].settings);
-        fprintf(out, " %d | %d/%d | %s | %s | %s | %s | %s | %s | %d |\n", g[k].n_runs, g[k].tasks_done,
-                r->rec.n_tasks, stat_text(acc, sizeof acc, g[k].accuracy, 2, 1, 1),
+        fprintf(out, " %d | %d/%d | %s |", g[k].n_runs, g[k].tasks_done, r->rec.n_tasks,
+                stat_text(acc, sizeof acc, g[k].accuracy, 2, 1, 1));
+        if (with_agnostic)
+            fprintf(out, " %s |", stat_text(ag, sizeof ag, g[k].agnostic_accuracy, 2, 1, 1));
+        fprintf(out, " %s | %s | %s | %s | %s | %d |\n",
                 stat_text(fg, sizeof fg, g[k].forgetting, 2, 1, 1),
                 stat_text(mk, sizeof mk, g[k].marginal_bits, 2, 1 / 8192.0, 0),
                 stat_text(ot, sizeof ot, g[k].one_time_bits, 2, 1 / 8192.0, 0),

@@ -117,6 +117,7 @@ static void summarize(const clv_report_run *runs, clv_report_group *g, double *v
     STAT(head_bits, r->storage.head_bits_per_task);
     STAT(head_elements, r->storage.head_elements_per_task);
     STAT(zero_share, r->zero_share);
+    STAT(agnostic_accuracy, r->agnostic_accuracy);
 #undef STAT
     g->tasks_done = clv_run_record_last_row(&runs[g->runs[0]].rec) + 1;
     g->task_warnings = 0;

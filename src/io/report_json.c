@@ -77,6 +77,7 @@ static cJSON *group_json(const clv_report_run *runs, const clv_report_group *gro
     cJSON_AddItemToObject(o, "head_bits_per_task", stat_json(g->head_bits, 1));
     cJSON_AddItemToObject(o, "head_elements_per_task", stat_json(g->head_elements, 1));
     cJSON_AddItemToObject(o, "zero_mask_share", stat_json(g->zero_share, 1));
+    cJSON_AddItemToObject(o, "task_agnostic_accuracy", stat_json(g->agnostic_accuracy, 1));
     cJSON_AddNumberToObject(o, "task_warnings", g->task_warnings);
     cJSON_AddBoolToObject(o, "pareto", g->pareto);
     return o;
@@ -111,6 +112,7 @@ static cJSON *run_json(const clv_report_run *r, int group)
     cJSON_AddItemToObject(o, "head_elements_per_task", number_or_null(s->head_elements_per_task));
     cJSON_AddNumberToObject(o, "total_bits", (double)s->total_bits);
     cJSON_AddItemToObject(o, "zero_mask_share", number_or_null(r->zero_share));
+    cJSON_AddItemToObject(o, "task_agnostic_accuracy", number_or_null(r->agnostic_accuracy));
     cJSON_AddNumberToObject(o, "task_warnings", r->task_warnings);
     warnings_json(cJSON_AddArrayToObject(o, "warnings"), r, 0);
     return o;

@@ -88,6 +88,9 @@ static int read_extras(clv_report_run *run, clv_err *err)
         }
     }
     run->zero_share = shares ? share_sum / shares : NAN;
+    const cJSON *ta = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(root, "task_agnostic"),
+                                                       "accuracy");
+    run->agnostic_accuracy = cJSON_IsNumber(ta) ? ta->valuedouble : NAN;
     rc = 0;
     goto done;
 oom:
@@ -102,6 +105,7 @@ int clv_report_run_read(clv_report_run *run, const char *dir, clv_err *err)
     memset(run, 0, sizeof *run);
     snprintf(run->dir, sizeof run->dir, "%s", dir);
     run->zero_share = NAN;
+    run->agnostic_accuracy = NAN;
     if (clv_run_record_read(&run->rec, &run->cfg, dir, err))
         return -1;
     clv_storage_summarize(&run->rec, &run->storage);

@@ -481,6 +481,38 @@ static int read_task_storage(const cJSON *o, clv_task_record *tr, int *legacy)
     return 0;
 }
 
+int clv_run_record_put(const char *dir, const char *key, const char *json, clv_err *err)
+{
+    char path[CLV_PATH_LEN + 32];
+    snprintf(path, sizeof path, "%s/run.json", dir);
+    char *text = read_text(path, err);
+    if (!text)
+        return -1;
+    cJSON *root = cJSON_Parse(text), *value = cJSON_Parse(json);
+    free(text);
+    int rc = -1;
+    if (!root || !cJSON_IsObject(root) || !value) {
+        clv_errf(err, "%s: %s", path, !root || !cJSON_IsObject(root) ? "not a JSON object" : "bad value to add");
+        goto done;
+    }
+    cJSON_DeleteItemFromObjectCaseSensitive(root, key);
+    cJSON_AddItemToObject(root, key, value);
+    value = NULL;
+    char *out = cJSON_Print(root);
+    if (!out) {
+        clv_errf(err, "out of memory");
+        goto done;
+    }
+    size_t len = strlen(out);
+    out[len] = '\n'; /* replaces the terminator: written by length */
+    rc = clv_atomic_write(path, out, len + 1, err);
+    free(out);
+done:
+    cJSON_Delete(root);
+    cJSON_Delete(value);
+    return rc;
+}
+
 int clv_run_record_read(clv_run_record *r, clv_config *cfg, const char *dir, clv_err *err)
 {
     char path[CLV_PATH_LEN + 32];

@@ -652,15 +652,28 @@ static void shape_str(char *buf, size_t len, int ndim, const int64_t *shape)
         snprintf(buf + used, len - used, "]");
 }
 
+/* the file's name of a parameter: prefix + its own name */
+static const char *prefixed(void *ctx, const char *param, char *buf, size_t len)
+{
+    snprintf(buf, len, "%s%s", ctx ? (const char *)ctx : "", param);
+    return buf;
+}
+
 int clv_st_load_params(const clv_safetensors *st, clv_params *ps, const char *prefix, int strict, clv_err *err)
+{
+    return clv_st_load_params_mapped(st, ps, prefixed, (void *)prefix, prefix, strict, err);
+}
+
+int clv_st_load_params_mapped(const clv_safetensors *st, clv_params *ps, clv_st_name_map map, void *ctx,
+                              const char *prefix, int strict, clv_err *err)
 {
     char list[400] = "";
     int ndiff = 0;
     size_t plen = prefix ? strlen(prefix) : 0;
-    char name[ST_MAX_NAME + CLV_NAME_LEN];
+    char buf[ST_MAX_NAME + CLV_NAME_LEN];
     for (int i = 0; i < ps->count; i++) {
         const clv_param *p = ps->items[i];
-        snprintf(name, sizeof name, "%s%s", prefix ? prefix : "", p->name);
+        const char *name = map(ctx, p->name, buf, sizeof buf);
         const clv_st_tensor *t = clv_st_find(st, name);
         char fs[128], es[128];
         if (!t) {
@@ -683,7 +696,10 @@ int clv_st_load_params(const clv_safetensors *st, clv_params *ps, const char *pr
             const char *n = st->tensors[i].name;
             if (plen && strncmp(n, prefix, plen))
                 continue;
-            if (!clv_params_find(ps, n + plen))
+            int known = 0; /* some parameter's file name is n */
+            for (int k = 0; k < ps->count && !known; k++)
+                known = !strcmp(map(ctx, ps->items[k]->name, buf, sizeof buf), n);
+            if (!known)
                 note(list, sizeof list, &ndiff, "unexpected %.160s%s%s", n, "", "");
         }
     if (ndiff)
@@ -691,14 +707,15 @@ int clv_st_load_params(const clv_safetensors *st, clv_params *ps, const char *pr
                         ndiff > MAX_LISTED ? "; ..." : "");
     for (int i = 0; i < ps->count; i++) {
         clv_param *p = ps->items[i];
-        snprintf(name, sizeof name, "%s%s", prefix ? prefix : "", p->name);
-        if (clv_st_read_f32(st, clv_st_find(st, name), p->data, p->numel, err))
+        if (clv_st_read_f32(st, clv_st_find(st, map(ctx, p->name, buf, sizeof buf)), p->data, p->numel, err))
             return -1;
     }
     return 0;
 }
 
-void clv_st_print(const clv_safetensors *st, FILE *out, int as_json)
+void clv_st_print(const clv_safetensors *st, FILE *out, int as_json) { clv_st_print_with(st, out, as_json, NULL, 0); }
+
+void clv_st_print_with(const clv_safetensors *st, FILE *out, int as_json, const char *const *extra, int n_extra)
 {
     /* tensors in name order, as people look them up */
     const clv_st_tensor **order = malloc((size_t)(st->count ? st->count : 1) * sizeof *order);
@@ -716,6 +733,8 @@ void clv_st_print(const clv_safetensors *st, FILE *out, int as_json)
     if (as_json) {
         cJSON *root = cJSON_CreateObject(), *ts = cJSON_AddArrayToObject(root, "tensors");
         cJSON_AddStringToObject(root, "file", st->path);
+        for (int i = 0; i + 1 < 2 * n_extra; i += 2)
+            cJSON_AddStringToObject(root, extra[i], extra[i + 1]);
         for (int i = 0; i < st->count; i++) {
             cJSON *o = cJSON_CreateObject();
             cJSON_AddStringToObject(o, "name", order[i]->name);
@@ -736,6 +755,8 @@ void clv_st_print(const clv_safetensors *st, FILE *out, int as_json)
         cJSON_Delete(root);
     } else {
         int64_t total = 0;
+        for (int i = 0; i + 1 < 2 * n_extra; i += 2)
+            fprintf(out, "%s: %s\n", extra[i], extra[i + 1]);
         fprintf(out, "%-48s %-5s %-22s %12s\n", "tensor", "dtype", "shape", "bytes");
         for (int i = 0; i < st->count; i++) {
             shape_str(shape, sizeof shape, order[i]->ndim, order[i]->shape);

@@ -1,6 +1,8 @@
 /* base, task and state files of a run directory (see clvit/checkpoint.h). */
 #include "clvit/checkpoint.h"
 
+#include "clvit/ckpt_layout.h"
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -109,7 +111,25 @@ int clv_ckpt_load_backbone(const char *path, clv_model *m, clv_err *err)
     int rc = clv_st_open(&st, path, err);
     if (rc)
         return rc;
-    rc = clv_st_load_params(&st, &m->params, NULL, 0, err);
+    rc = clv_ckpt_layout_load(&st, NULL, m, err);
+    clv_st_close(&st);
+    return rc;
+}
+
+int clv_ckpt_load_weights(const char *path, clv_model *m, clv_err *err)
+{
+    clv_safetensors st;
+    int rc = clv_st_open(&st, path, err);
+    if (rc)
+        return rc;
+    clv_ckpt_layout l;
+    clv_ckpt_layout_of_file(&st, &l);
+    rc = clv_ckpt_layout_load(&st, &l, m, err);
+    if (!rc && l.head_weight[0])
+        clv_info("%s: %s layout; its %lld-class head (%s) is not used: every task trains its own head", path,
+                 clv_ckpt_layout_name(&l), (long long)l.head_classes, l.head_weight);
+    else if (!rc && l.kind != CLV_LAYOUT_UNKNOWN)
+        clv_info("%s: %s layout", path, clv_ckpt_layout_name(&l));
     clv_st_close(&st);
     return rc;
 }

@@ -48,21 +48,9 @@ static int argmax(const float *row, int k)
 
 int clv_run_evaluate_task(clv_run *R, int task, double *acc, clv_err *err)
 {
-    const clv_task_info *ti = &R->split.tasks[task];
-    const clv_model *m = R->L.model;
     if (clv_run_activate(R, task, err))
         return -1;
-    clv_loader_config lc = clv_loader_defaults();
-    lc.dataset = R->test;
-    lc.indices = ti->test_indices;
-    lc.labels = ti->test_labels;
-    lc.count = ti->n_test;
-    lc.batch = R->cfg->eval_batch;
-    lc.out_c = m->info.in_chans;
-    lc.out_h = lc.out_w = m->info.img_size;
-    lc.fit_resize = R->cfg->fit == CLV_FIT_RESIZE;
-    memcpy(lc.mean, R->norm.mean, sizeof lc.mean);
-    memcpy(lc.std, R->norm.std, sizeof lc.std);
+    clv_loader_config lc = clv_run_test_loader_config(R, task);
     lc.shard_rank = R->dist ? R->dist->rank : 0;
     lc.shard_count = R->dist ? R->dist->size : 0;
     clv_loader *ld = clv_loader_start(&lc, err);

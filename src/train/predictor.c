@@ -5,6 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clvit/ckpt_layout.h"
+#include "train/predictor_internal.h"
+#include "train/router.h"
 #include "train/run_internal.h"
 
 struct clv_predictor {
@@ -12,6 +15,8 @@ struct clv_predictor {
     clv_config cfg;
     clv_present present;
     int active;      /* task the backbone is switched to, -1 none */
+    clv_router router; /* --task auto, set up at its first use */
+    int routing;
 };
 
 static void set_present(clv_predictor *p)
@@ -81,32 +86,9 @@ clv_predictor *clv_predictor_from_weights(const char *model, const char *weights
     if (clv_ckpt_load_backbone(weights, R->L.model, err) || clv_st_open(&st, weights, err))
         goto fail;
     opened = 1;
-    /* timm's ViT and Swin call the classifier head, torchvision's and timm's ResNet fc */
-    const char *prefix = clv_st_find(&st, "head.weight") || !clv_st_find(&st, "fc.weight") ? "" : "fc.";
-    const clv_st_tensor *hw = clv_st_find(&st, *prefix ? "fc.weight" : "head.weight");
-    int D = R->L.model->info.feat_dim;
-    if (!hw || hw->ndim != 2 || hw->shape[1] != D || hw->shape[0] < 1 || hw->shape[0] > 1000000) {
-        clv_errf(err, "%s: no head.weight (or fc.weight) of shape [classes, %d] (a classifier needs its head)",
-                 weights, D);
+    /* the classifier under its layout's name: head, head.fc (timm >= 0.9 Swin) or fc (ResNet) */
+    if (clv_ckpt_layout_load_head(&st, NULL, R->L.model->info.feat_dim, &R->L.heads[0], err))
         goto fail;
-    }
-    if (clv_head_init(&R->L.heads[0], D, (int)hw->shape[0], 0, 0, err))
-        goto fail;
-    if (*prefix) { /* the head's own names are head.*: read fc.* into them */
-        const char *src[2] = {"fc.weight", "fc.bias"};
-        for (int i = 0; i < 2; i++) {
-            const clv_st_tensor *t = clv_st_find(&st, src[i]);
-            clv_param *hp = R->L.heads[0].params.items[i];
-            if (!t || t->numel != hp->numel) {
-                clv_errf(err, "%s: %s missing or not of %lld elements", weights, src[i], (long long)hp->numel);
-                goto fail;
-            }
-            if (clv_st_read_f32(&st, t, hp->data, hp->numel, err))
-                goto fail;
-        }
-    } else if (clv_st_load_params(&st, &R->L.heads[0].params, NULL, 0, err)) {
-        goto fail;
-    }
     R->L.n_heads = 1;
     R->rec.tasks[0].done = 1;
     for (int c = 0; c < 3; c++)
@@ -136,6 +118,7 @@ void clv_predictor_free(clv_predictor *p)
 {
     if (!p)
         return;
+    clv_router_free(&p->router);
     clv_run_free(&p->run);
     free(p);
 }
@@ -176,4 +159,42 @@ int clv_predictor_logits(clv_predictor *p, int task, const float *x, int64_t B, 
         return -1;
     memcpy(logits, p->run.eval.logits, (size_t)(B * p->run.L.heads[task].classes) * sizeof *logits);
     return 0;
+}
+
+int clv_predictor_route(clv_predictor *p, clv_task_select sel, const float *x, int64_t B, clv_route *out,
+                        clv_err *err)
+{
+    if (!p->routing) {
+        p->active = -1; /* init switches the backbone from task to task */
+        if (clv_router_init(&p->router, &p->run, err))
+            return -1;
+        p->routing = 1;
+        p->active = p->router.active;
+    }
+    p->router.active = p->active;
+    int rc = clv_router_route(&p->router, &p->run, sel, x, B, out, err);
+    p->active = rc ? -1 : p->router.active;
+    return rc;
+}
+
+const float *clv_predictor_routed_logits(const clv_predictor *p, int task, int64_t b)
+{
+    for (int i = 0; p->routing && i < p->router.n; i++)
+        if (p->router.task[i] == task)
+            return p->router.logits[i] + b * p->run.L.heads[task].classes;
+    return NULL;
+}
+
+clv_run *clv_predictor_activate_run(clv_predictor *p, int task, clv_err *err)
+{
+    if (!clv_predictor_task_ready(p, task)) {
+        clv_errf(err, "task %d has not been learned", task + 1);
+        return NULL;
+    }
+    if (p->active != task) {
+        if (clv_run_activate(&p->run, task, err))
+            return NULL;
+        p->active = task;
+    }
+    return &p->run;
 }

@@ -45,6 +45,8 @@ int clv_run_logits(clv_run *R, int task, const float *x, int64_t B, clv_err *err
 /* The loader of task's training images in epoch as the trainer reads
  * them (shuffled, augmented per the config, this rank's share). */
 clv_loader_config clv_run_loader_config(const clv_run *R, int task, int epoch);
+/* Task `task`'s test images in order, unsharded (evaluation and routing). */
+clv_loader_config clv_run_test_loader_config(const clv_run *R, int task);
 
 /* What a strategy's consolidate hook runs over (clvit/strategy.h). */
 struct clv_task_pass {

@@ -132,3 +132,21 @@ clv_loader_config clv_run_loader_config(const clv_run *R, int task, int epoch)
     memcpy(lc.std, R->norm.std, sizeof lc.std);
     return lc;
 }
+
+clv_loader_config clv_run_test_loader_config(const clv_run *R, int task)
+{
+    const clv_task_info *ti = &R->split.tasks[task];
+    const clv_model *m = R->L.model;
+    clv_loader_config lc = clv_loader_defaults();
+    lc.dataset = R->test;
+    lc.indices = ti->test_indices;
+    lc.labels = ti->test_labels;
+    lc.count = ti->n_test;
+    lc.batch = R->cfg->eval_batch;
+    lc.out_c = m->info.in_chans;
+    lc.out_h = lc.out_w = m->info.img_size;
+    lc.fit_resize = R->cfg->fit == CLV_FIT_RESIZE;
+    memcpy(lc.mean, R->norm.mean, sizeof lc.mean);
+    memcpy(lc.std, R->norm.std, sizeof lc.std);
+    return lc;
+}

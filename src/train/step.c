@@ -17,7 +17,7 @@ int clv_learner_build(clv_learner *L, clv_strategy **s, const clv_config *cfg, c
         return -1;
     L->model->ops->init(L->model, cfg->seed);
     if (cfg->weights[0]) {
-        if (clv_ckpt_load_backbone(cfg->weights, L->model, err))
+        if (clv_ckpt_load_weights(cfg->weights, L->model, err))
             return clv_err_prefix(err, "--weights");
         L->pretrained = 1;
     }
