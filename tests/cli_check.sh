@@ -85,6 +85,11 @@ assert [e["task"] for e in t["tasks"]] == [1, 2] and all(sum(e["routed_to"]) == 
     expect "inspect names the layout" "$("$BIN" inspect "$tmp/a/base.safetensors")" "layout: timm ViT"
     expect "bench --method full" "$("$BIN" bench --method full --model vit_nano_patch4_32 --batch 2 --infer-batch 2 \
         --steps 1 --warmup 0 --threads 1 --json)" '"method":"finetune"'
+    # lwf and ewc time task 2 of 2 with no task 1 head made (lwf once crashed there)
+    for m in ewc lwf; do
+        expect "bench --method $m" "$("$BIN" bench --method $m --model vit_nano_patch4_32 --batch 2 --infer-batch 2 \
+            --steps 1 --warmup 0 --threads 1 --json 2>&1)" "\"method\":\"$m\""
+    done
 fi
 [ $fail = 0 ] && echo "cli_check: passed"
 exit $fail

@@ -167,6 +167,9 @@ Test(storage, split_adds_up_for_every_method, .timeout = 300)
     const unsigned all = 0x1f, after_base = 0x1e;
     check_run("finetune", NULL, all, 0, 0, 0, NULL);
     check_run("linear", NULL, after_base, 0, 0, 0, NULL);
+    /* the regularizers: ewc's one Fisher (a float per backbone weight) is a one-time cost, lwf stores nothing */
+    check_run("ewc", NULL, all, 0, 0, 32 * z.base_floats, NULL);
+    check_run("lwf", NULL, all, 0, 0, 0, NULL);
     check_run("independent", NULL, all, 32.0 * z.base_floats, (double)z.base_floats, 0, NULL);
     char base_run[64];
     check_run("rkr", NULL, after_base, 32.0 * rkr, (double)rkr, 0, base_run);

@@ -49,7 +49,7 @@ typedef struct clv_config {
     char model[64];
     char weights[CLV_PATH_LEN]; /* pretrained base (safetensors); empty: train from scratch */
     /* [method] */
-    char method[32];          /* finetune | linear | independent | rkr | piggyback | maskrkr */
+    char method[32];          /* finetune | linear | independent | rkr | piggyback | maskrkr | ewc | lwf */
     int rank;                 /* rkr, maskrkr: rank K of LM RM */
     clv_rkr_init rkr_init;    /* zero (RM = 0: start as the base) | random (RM random too) */
     float mask_init;          /* piggyback, maskrkr: initial score */
@@ -61,6 +61,10 @@ typedef struct clv_config {
     float lr_adapter;         /* rkr, maskrkr: learning rate of LM, RM, F (0: lr) */
     clv_adapt_scope adapt;    /* patch-embed | no-patch-embed: is the layer reading the image adapted */
     clv_conv_view_setting conv_view; /* ours (Cout x Cin k k) | rkr ((Cin k) x (Cout k), RKR's paper) */
+    float ewc_lambda;         /* ewc: weight of the penalty lambda/2 sum F (theta - theta*)^2 */
+    float ewc_decay;          /* ewc: F = decay F + F_new after each task */
+    float lwf_alpha;          /* lwf: weight of the distillation term */
+    float lwf_temperature;    /* lwf: T of softmax(z / T) */
     /* [train] */
     int epochs;
     int batch;

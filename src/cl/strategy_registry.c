@@ -10,6 +10,8 @@ extern const clv_strategy_ops clv_strategy_independent;
 extern const clv_strategy_ops clv_strategy_rkr;
 extern const clv_strategy_ops clv_strategy_piggyback;
 extern const clv_strategy_ops clv_strategy_maskrkr;
+extern const clv_strategy_ops clv_strategy_ewc;
+extern const clv_strategy_ops clv_strategy_lwf;
 
 static const clv_strategy_ops *const registry[] = {
     &clv_strategy_finetune,
@@ -18,6 +20,8 @@ static const clv_strategy_ops *const registry[] = {
     &clv_strategy_rkr,
     &clv_strategy_piggyback,
     &clv_strategy_maskrkr,
+    &clv_strategy_ewc,
+    &clv_strategy_lwf,
 };
 
 #define N_STRATEGIES ((int)(sizeof registry / sizeof registry[0]))
