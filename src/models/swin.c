@@ -127,6 +127,13 @@ static void fwd_layout(void *ctx, clv_carver *c)
             x = mg->out;
         }
     }
+    int64_t scratch = 0;
+    for (int i = 0; i < s->n_stages; i++) {
+        const sblock *k = &s->stages[i].blocks[0];
+        const int64_t f = clv_window_attention_scratch_floats(k->N, k->C, k->heads);
+        scratch = f > scratch ? f : scratch;
+    }
+    s->attn_scratch = clv_carve_floats(c, scratch, 1, 1);
     s->lnf = clv_carve_floats(c, B, s->Hl * s->Wl, s->Cl);
     s->meanf = clv_carve_floats(c, B, s->Hl * s->Wl, 1);
     s->rstdf = clv_carve_floats(c, B, s->Hl * s->Wl, 1);
@@ -186,12 +193,11 @@ static void bwd_layout(void *ctx, clv_carver *c)
 {
     swin *s = ctx;
     const int64_t B = s->lay_B, tok = widest(s, 1);
-    int64_t att = 0, bias = 0, win = 1;
+    int64_t att = 0, bias = 0;
     for (int i = 0; i < s->n_stages; i++) {
         const sblock *k = &s->stages[i].blocks[0];
         att = k->H * k->W * k->heads * k->N > att ? k->H * k->W * k->heads * k->N : att;
         bias = k->heads * k->N * k->N > bias ? k->heads * k->N * k->N : bias;
-        win = k->N > win ? k->N : win;
     }
     s->dres = clv_carve_floats(c, B, tok, 1);
     s->dtmp = clv_carve_floats(c, B, tok, 1);
@@ -202,7 +208,6 @@ static void bwd_layout(void *ctx, clv_carver *c)
     s->dS = clv_carve_floats(c, B, att, 1);
     s->dpatches = clv_carve_floats(c, B, s->Hp * s->Wp, s->K);
     s->dpe = clv_carve_floats(c, B, s->Hp * s->Wp, s->D);
-    s->attn_scratch = clv_carve_floats(c, clv_attention_scratch_floats(1, win, 1, 1), 1, 1);
     s->bias_sums = clv_carve(c, bias, 1, 1, sizeof(double));
 }
 
@@ -227,7 +232,7 @@ static void add_inplace(float *y, const float *a, int64_t n)
         y[i] += a[i];
 }
 
-static int block_forward(sblock *k, int64_t B, clv_wl_mode mode, clv_err *err)
+static int block_forward(swin *s, sblock *k, int64_t B, clv_wl_mode mode, clv_err *err)
 {
     const int64_t R = B * k->H * k->W, C = k->C;
     clv_layernorm_forward(k->ln1, k->mean1, k->rstd1, k->xin, k->n1w->data, k->n1b->data, R, C, LN_EPS);
@@ -235,7 +240,8 @@ static int block_forward(sblock *k, int64_t B, clv_wl_mode mode, clv_err *err)
     if (clv_wlayer_forward(&k->qkv, k->qkv_out, k->xw, R, mode, err))
         return -1;
     clv_window_bias_forward(k->bias, k->table->data, k->relidx, k->N, k->heads);
-    clv_window_attention_forward(k->ao, k->att, k->qkv_out, k->bias, k->mask, k->nW, R / k->N, k->N, C, k->heads);
+    clv_window_attention_forward(k->ao, k->att, k->qkv_out, k->bias, k->mask, NULL, k->nW, R / k->N, k->N, C, k->heads,
+                                 s->attn_scratch);
     if (clv_wlayer_forward(&k->proj, k->po, k->ao, R, mode, err))
         return -1;
     /* window reverse and roll back: the scatter by the same index */
@@ -277,7 +283,7 @@ static int swin_forward(clv_model *m, const float *x, int64_t B, float *feats, c
     for (int i = 0; i < s->n_stages; i++) {
         stage *st = &s->stages[i];
         for (int j = 0; j < st->depth; j++) {
-            if (block_forward(&st->blocks[j], B, mode, err))
+            if (block_forward(s, &st->blocks[j], B, mode, err))
                 return -1;
             last = st->blocks[j].xout;
         }
@@ -331,8 +337,8 @@ static int block_backward(swin *s, sblock *k, int64_t B, clv_err *err)
         return -1;
     zero(s->dqkv, R * 3 * C);
     const int bias_trains = k->table->trainable;
-    clv_window_attention_backward(s->dqkv, bias_trains ? s->dS : NULL, dao, k->qkv_out, k->att, R / k->N, k->N, C,
-                                  k->heads, s->attn_scratch);
+    clv_window_attention_backward(s->dqkv, bias_trains ? s->dS : NULL, dao, k->qkv_out, k->att, NULL, k->nW,
+                                  R / k->N, k->N, C, k->heads, s->attn_scratch);
     if (bias_trains)
         clv_window_bias_backward(k->table->grad, s->dS, k->relidx, R / k->N, k->N, k->heads, s->bias_sums);
     float *dxw = s->dwin;
