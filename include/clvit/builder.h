@@ -17,15 +17,12 @@
 #define CLVIT_BUILDER_H
 
 #include "clvit/model.h"
+#include "clvit/norm.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-/* A LayerNorm's affine parameters. */
-typedef struct clv_norm {
-    clv_param *w, *b;
-} clv_norm;
 
 typedef struct clv_builder {
     clv_model *m;
@@ -34,6 +31,20 @@ typedef struct clv_builder {
     char scope[CLV_NAME_LEN]; /* "" or "a.b", without a trailing dot */
     int failed;               /* a scope did not fit: every later call fails */
 } clv_builder;
+
+/* A model named `name` (checked: it must fit clv_model_info's name) of the
+ * family's ops, in training mode, with no parameters yet and a zeroed
+ * implementation of impl_size bytes at m->impl; NULL with err set. */
+clv_model *clv_build_model(const char *family, const char *name, const clv_model_ops *ops, size_t impl_size,
+                           clv_err *err);
+/* Frees a model being built (m->ops->free; m may be NULL) and returns NULL. */
+clv_model *clv_build_abandon(clv_model *m);
+/* Frees what clv_build_model made: the implementation's block, the
+ * parameters, the weight-layer list and the model (after the family freed
+ * what its implementation points to). */
+void clv_build_model_free(clv_model *m);
+/* The parameter count as "5.4M" or "207K", for a summary line. */
+const char *clv_build_count_str(const clv_model *m, char *buf, size_t len);
 
 void clv_builder_init(clv_builder *b, clv_model *m, clv_err *err);
 /* Appends ".<printf(fmt, ...)>" to the scope; returns what clv_builder_pop restores. */
@@ -50,8 +61,11 @@ int clv_build_linear(clv_builder *b, clv_wlayer *l, const char *name, int64_t ou
  * weight [out x cin x P x P] and bias with PyTorch's default init
  * (uniform +-1/sqrt(fan_in); timm leaves patch projections to it). */
 int clv_build_patch_proj(clv_builder *b, clv_wlayer *l, const char *name, int64_t out, int64_t cin, int64_t P);
-/* LayerNorm(C): weight one, bias zero, both norm parameters without decay. */
-int clv_build_norm(clv_builder *b, clv_norm *n, const char *name, int64_t C);
+/* LayerNorm(C, eps): weight one, bias zero, both norm parameters without decay. */
+int clv_build_norm(clv_builder *b, clv_norm *n, const char *name, int64_t C, float eps);
+/* Every parameter from the init kind it was registered with, drawn from
+ * (seed, CLV_STREAM_INIT); adapters re-form their weights: a model's init. */
+void clv_build_initialize(clv_model *m, uint64_t seed);
 
 #ifdef __cplusplus
 }

@@ -137,9 +137,11 @@ static void scatter_head(float *out, const float *os, const int32_t *idx, int64_
         memcpy(out + win_row(idx, w, i, nW, N) * C + h * hd, os + i * hd, (size_t)hd * sizeof(float));
 }
 
-void clv_window_attention_forward(float *out, float *att, const float *qkv, const float *bias, const float *mask,
-                                  const int32_t *idx, int64_t nW, int64_t Bw, int64_t N, int64_t C, int64_t H,
-                                  float *scratch)
+/* The forward (bias given: scores, softmax into att or scratch) and the output again (bias NULL:
+ * from the kept att), one pass over (window, head) pairs: the same product call for call, so
+ * the output again is the same floats. */
+static void window_pass(float *out, float *att, const float *qkv, const float *bias, const float *mask,
+                        const int32_t *idx, int64_t nW, int64_t Bw, int64_t N, int64_t C, int64_t H, float *scratch)
 {
     const int64_t hd = C / H, per = 7 * N * hd + 2 * N * N;
     const float scale = 1.0f / sqrtf((float)hd);
@@ -148,32 +150,33 @@ void clv_window_attention_forward(float *out, float *att, const float *qkv, cons
         const int64_t w = bh / H, h = bh % H;
         float *qs = scratch + (int64_t)omp_get_thread_num() * per, *os = qs + 6 * N * hd;
         float *a = att ? att + bh * N * N : os + N * hd;
-        const float *bs = bias + h * N * N, *mk = mask ? mask + (w % nW) * N * N : NULL;
         gather_head(qs, qkv, idx, w, h, nW, N, C, hd);
-        /* timm scales q before the product; folding the scale into alpha rounds differently by an ulp */
-        clv_gemm(0, 1, N, N, hd, scale, qs, 3 * hd, qs + hd, 3 * hd, 0.0f, a, N);
-        for (int64_t t = 0; t < N * N; t++)
-            a[t] += bs[t] + (mk ? mk[t] : 0.0f);
-        for (int64_t t = 0; t < N; t++)
-            clv_softmax_row(a + t * N, a + t * N, N);
+        if (bias) {
+            const float *bs = bias + h * N * N, *mk = mask ? mask + (w % nW) * N * N : NULL;
+            /* timm scales q before the product; folding the scale into alpha rounds differently by an ulp */
+            clv_gemm(0, 1, N, N, hd, scale, qs, 3 * hd, qs + hd, 3 * hd, 0.0f, a, N);
+            for (int64_t t = 0; t < N * N; t++)
+                a[t] += bs[t] + (mk ? mk[t] : 0.0f);
+            for (int64_t t = 0; t < N; t++)
+                clv_softmax_row(a + t * N, a + t * N, N);
+        }
         clv_gemm(0, 0, N, hd, N, 1.0f, a, N, qs + 2 * hd, 3 * hd, 0.0f, os, hd);
         scatter_head(out, os, idx, w, h, nW, N, C, hd);
     }
 }
 
+void clv_window_attention_forward(float *out, float *att, const float *qkv, const float *bias, const float *mask,
+                                  const int32_t *idx, int64_t nW, int64_t Bw, int64_t N, int64_t C, int64_t H,
+                                  float *scratch)
+{
+    window_pass(out, att, qkv, bias, mask, idx, nW, Bw, N, C, H, scratch);
+}
+
 void clv_window_attention_output(float *out, const float *att, const float *qkv, const int32_t *idx, int64_t nW,
                                  int64_t Bw, int64_t N, int64_t C, int64_t H, float *scratch)
 {
-    const int64_t hd = C / H, per = 7 * N * hd + 2 * N * N;
-#pragma omp parallel for schedule(static) num_threads(pair_threads())
-    for (int64_t bh = 0; bh < Bw * H; bh++) {
-        const int64_t w = bh / H, h = bh % H;
-        float *qs = scratch + (int64_t)omp_get_thread_num() * per, *os = qs + 6 * N * hd;
-        gather_head(qs, qkv, idx, w, h, nW, N, C, hd);
-        /* the forward's product, call for call: the same floats */
-        clv_gemm(0, 0, N, hd, N, 1.0f, att + bh * N * N, N, qs + 2 * hd, 3 * hd, 0.0f, os, hd);
-        scatter_head(out, os, idx, w, h, nW, N, C, hd);
-    }
+    /* att is only read when bias is NULL */
+    window_pass(out, (float *)att, qkv, NULL, NULL, idx, nW, Bw, N, C, H, scratch);
 }
 
 void clv_window_attention_backward(float *dqkv, float *dS, const float *dout, const float *qkv, const float *att,

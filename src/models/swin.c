@@ -22,12 +22,12 @@
  * the final norm and pooling, and the activation memory around them. Every
  * Linear (and the patch projection, a conv viewed as D x (C P P)) is a
  * clv_wlayer with an adapter slot, in forward order. */
-#include "clvit/arena.h"
 #include "clvit/builder.h"
 #include "clvit/kernels.h"
+#include "clvit/kernels_cnn.h"
 #include "clvit/kernels_swin.h"
 #include "clvit/model.h"
-#include "clvit/transformer_block.h"
+#include "clvit/transformer_backbone.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -56,35 +56,25 @@ typedef struct stage {
 typedef struct swin {
     clv_swin_config cfg;
     int64_t P, Hp, Wp, K, D;
-    clv_wlayer pe;
+    clv_tbackbone tb; /* patch embedding, arenas, the blocks' shared buffers */
     clv_norm pnorm, norm;
     stage *stages;
     int n_stages;
-    const clv_tblock **kptrs; /* every block, in forward order */
-    int n_blocks;
     int64_t Hl, Wl, Cl; /* last stage */
 
-    int64_t lay_B; /* the batch the layouts below carve for */
-    int64_t cap_B; /* training arena sized for this batch */
-    int64_t B;     /* batch of the last successful training forward, 0 if none */
-    clv_arena fwd;
-    clv_arena inf; /* inference arena, when the training arena is too small to lend */
-    int layout;    /* which arena the activation pointers describe: 0 none, 1 training, 2 inference */
     float *patches, *peout, *pmean, *prstd, *x0, *lnf, *meanf, *rstdf;
     const float *last; /* the final norm's input */
-    clv_tblock_shared sh;
 
-    clv_arena bwd;
-    int64_t bwd_cap_B;
     float *dres, *dpatches, *dpe;
-    clv_tblock_grads grads;
 } swin;
 
-/* ---- buffers (clvit/arena.h): layouts for the batch s->lay_B ---- */
+static const clv_model_ops swin_ops; /* at the end of the file */
+
+/* ---- buffers (clvit/arena.h): layouts for the batch s->tb.mem.lay_B ---- */
 
 static void embed_layout(swin *s, clv_carver *c)
 {
-    const int64_t B = s->lay_B, L0 = s->Hp * s->Wp;
+    const int64_t B = s->tb.mem.lay_B, L0 = s->Hp * s->Wp;
     s->patches = clv_carve_floats(c, B, L0, s->K);
     s->peout = clv_carve_floats(c, B, L0, s->D);
     s->pmean = clv_carve_floats(c, B, L0, 1);
@@ -94,9 +84,9 @@ static void embed_layout(swin *s, clv_carver *c)
 /* a merge's gathered input, its statistics (norm output shared), and its output unless given */
 static void merge_layout(swin *s, smerge *mg, clv_carver *c, float *out)
 {
-    const int64_t B = s->lay_B, L4 = (mg->H / 2) * (mg->W / 2);
+    const int64_t B = s->tb.mem.lay_B, L4 = (mg->H / 2) * (mg->W / 2);
     mg->xg = clv_carve_floats(c, B, L4, 4 * mg->C);
-    mg->ln = s->sh.ln;
+    mg->ln = s->tb.sh.ln;
     mg->mean = clv_carve_floats(c, B, L4, 1);
     mg->rstd = clv_carve_floats(c, B, L4, 1);
     mg->out = out ? out : clv_carve_floats(c, B, L4, 2 * mg->C);
@@ -104,9 +94,9 @@ static void merge_layout(swin *s, smerge *mg, clv_carver *c, float *out)
 
 static void final_layout(swin *s, clv_carver *c)
 {
-    s->lnf = s->sh.ln;
-    s->meanf = clv_carve_floats(c, s->lay_B, s->Hl * s->Wl, 1);
-    s->rstdf = clv_carve_floats(c, s->lay_B, s->Hl * s->Wl, 1);
+    s->lnf = s->tb.sh.ln;
+    s->meanf = clv_carve_floats(c, s->tb.mem.lay_B, s->Hl * s->Wl, 1);
+    s->rstdf = clv_carve_floats(c, s->tb.mem.lay_B, s->Hl * s->Wl, 1);
 }
 
 /* Training: what the backward reads, per block and merge. */
@@ -114,12 +104,12 @@ static void fwd_layout(void *ctx, clv_carver *c)
 {
     swin *s = ctx;
     embed_layout(s, c);
-    s->x0 = clv_carve_floats(c, s->lay_B, s->Hp * s->Wp, s->D);
-    clv_tblock_carve_shared(c, &s->sh, s->kptrs, s->n_blocks, s->lay_B);
+    s->x0 = clv_carve_floats(c, s->tb.mem.lay_B, s->Hp * s->Wp, s->D);
+    clv_tblock_carve_shared(c, &s->tb.sh, s->tb.blocks, s->tb.n_blocks, s->tb.mem.lay_B);
     for (int i = 0; i < s->n_stages; i++) {
         stage *st = &s->stages[i];
         for (int j = 0; j < st->depth; j++)
-            clv_tblock_carve_train(c, &st->acts[j], &st->blocks[j], &s->sh, s->lay_B, 1);
+            clv_tblock_carve_train(c, &st->acts[j], &st->blocks[j], &s->tb.sh, s->tb.mem.lay_B, 1);
         if (st->has_merge)
             merge_layout(s, &st->merge, c, NULL);
     }
@@ -133,7 +123,7 @@ static void inf_layout(void *ctx, clv_carver *c)
     swin *s = ctx;
     embed_layout(s, c);
     clv_tblock_acts shared;
-    clv_tblock_carve_infer(c, &shared, &s->sh, s->kptrs, s->n_blocks, s->lay_B);
+    clv_tblock_carve_infer(c, &shared, &s->tb.sh, s->tb.blocks, s->tb.n_blocks, s->tb.mem.lay_B);
     s->x0 = shared.xout;
     const smerge *first = NULL; /* the widest merge: the later ones fit in its buffers */
     for (int i = 0; i < s->n_stages; i++) {
@@ -157,47 +147,11 @@ static void inf_layout(void *ctx, clv_carver *c)
 static void bwd_layout(void *ctx, clv_carver *c)
 {
     swin *s = ctx;
-    const int64_t B = s->lay_B, L0 = s->Hp * s->Wp;
+    const int64_t B = s->tb.mem.lay_B, L0 = s->Hp * s->Wp;
     s->dres = clv_carve_floats(c, B, L0, s->D); /* the first stage's tokens are the widest */
     s->dpatches = clv_carve_floats(c, B, L0, s->K);
     s->dpe = clv_carve_floats(c, B, L0, s->D);
-    clv_tblock_carve_grads(c, &s->grads, &s->sh, s->kptrs, s->n_blocks, B);
-}
-
-static int lay_out(clv_model *m, clv_arena *a, clv_arena_layout layout, int64_t B, const char *what, clv_err *err)
-{
-    swin *s = m->impl;
-    char ctx[160];
-    snprintf(ctx, sizeof ctx, "%s: %s buffers for batch %lld", m->info.name, what, (long long)B);
-    s->lay_B = B;
-    return clv_arena_lay_out(a, layout, s, ctx, err);
-}
-
-/* As vit.c's: the training arena grown to batch B, or for inference a layout that keeps nothing, in
- * the idle training arena when it is big enough. */
-static int ensure_fwd(clv_model *m, int64_t B, int training, clv_err *err)
-{
-    swin *s = m->impl;
-    if (training) {
-        if (B > s->cap_B || s->layout != 1) {
-            s->layout = 0;
-            if (lay_out(m, &s->fwd, fwd_layout, B > s->cap_B ? B : s->cap_B, "activation", err))
-                return -1;
-            if (B > s->cap_B)
-                s->cap_B = B;
-        }
-        s->layout = 1;
-        return 0;
-    }
-    size_t need;
-    s->lay_B = B;
-    if (clv_arena_measure(inf_layout, s, &need))
-        return clv_errf(err, "%s: inference buffers for batch %lld overflow", m->info.name, (long long)B);
-    s->layout = 0;
-    if (lay_out(m, need <= s->fwd.bytes ? &s->fwd : &s->inf, inf_layout, B, "inference", err))
-        return -1;
-    s->layout = 2;
-    return 0;
+    clv_tblock_carve_grads(c, &s->tb.grads, &s->tb.sh, s->tb.blocks, s->tb.n_blocks, B);
 }
 
 /* ---- forward ---- */
@@ -208,7 +162,7 @@ static int merge_forward(smerge *mg, const float *x, int64_t B, clv_wl_mode mode
     mg->xin = x;
     for (int64_t b = 0; b < B; b++)
         clv_rows_gather(mg->xg + b * L * mg->C, x + b * L * mg->C, mg->idx, L, mg->C);
-    clv_layernorm_forward(mg->ln, mg->mean, mg->rstd, mg->xg, mg->norm.w->data, mg->norm.b->data, R4, C4, LN_EPS);
+    clv_norm_forward(&mg->norm, mg->ln, mg->mean, mg->rstd, mg->xg, R4, C4);
     return clv_wlayer_forward(&mg->red, mg->out, mg->ln, R4, mode, err);
 }
 
@@ -217,20 +171,19 @@ static int swin_forward(clv_model *m, const float *x, int64_t B, float *feats, c
     swin *s = m->impl;
     if (B <= 0)
         return clv_errf(err, "%s: batch size %lld", m->info.name, (long long)B);
-    s->B = 0;
-    if (ensure_fwd(m, B, m->training, err))
+    s->tb.mem.trained_B = 0;
+    if (clv_activations_forward(&s->tb.mem, B, m->training, err))
         return -1;
-    const int64_t L0 = B * s->Hp * s->Wp, img = s->cfg.img_size;
+    const int64_t L0 = B * s->Hp * s->Wp;
     const clv_wl_mode mode = m->training ? CLV_WL_TRAIN : CLV_WL_INFER;
-    clv_patchify(s->patches, x, B, s->cfg.in_chans, img, img, s->P);
-    if (clv_wlayer_forward(&s->pe, s->peout, s->patches, L0, mode, err))
+    if (clv_patch_embed_forward(&s->tb.pe, s->peout, s->patches, x, B, mode, err))
         return -1;
-    clv_layernorm_forward(s->x0, s->pmean, s->prstd, s->peout, s->pnorm.w->data, s->pnorm.b->data, L0, s->D, LN_EPS);
+    clv_norm_forward(&s->pnorm, s->x0, s->pmean, s->prstd, s->peout, L0, s->D);
     const float *last = s->x0;
     for (int i = 0; i < s->n_stages; i++) {
         stage *st = &s->stages[i];
         for (int j = 0; j < st->depth; j++) {
-            if (clv_tblock_forward(&st->blocks[j], &st->acts[j], &s->sh, last, B, m->training, err))
+            if (clv_tblock_forward(&st->blocks[j], &st->acts[j], &s->tb.sh, last, B, m->training, err))
                 return -1;
             last = st->acts[j].xout;
         }
@@ -242,47 +195,29 @@ static int swin_forward(clv_model *m, const float *x, int64_t B, float *feats, c
     }
     const int64_t T = s->Hl * s->Wl, C = s->Cl;
     s->last = last;
-    clv_layernorm_forward(s->lnf, s->meanf, s->rstdf, last, s->norm.w->data, s->norm.b->data, B * T, C, LN_EPS);
-    for (int64_t b = 0; b < B; b++) {
-        float *f = feats + b * C;
-        for (int64_t c = 0; c < C; c++)
-            f[c] = 0.0f;
-        for (int64_t t = 0; t < T; t++)
-            for (int64_t c = 0; c < C; c++)
-                f[c] += s->lnf[(b * T + t) * C + c];
-        for (int64_t c = 0; c < C; c++)
-            f[c] /= (float)T;
-    }
-    s->B = m->training ? B : 0;
+    clv_norm_forward(&s->norm, s->lnf, s->meanf, s->rstdf, last, B * T, C);
+    clv_avgpool_forward(feats, s->lnf, B, T, C);
+    s->tb.mem.trained_B = m->training ? B : 0;
     return 0;
 }
 
 /* ---- backward: top down, and only as far down as a gradient is needed ---- */
 
-static float *grad_of(clv_param *p) { return p->trainable ? p->grad : NULL; }
 static void zero(float *p, int64_t n) { memset(p, 0, (size_t)n * sizeof(float)); }
-static int wl_trains(const clv_wlayer *l)
-{
-    return l->weight->trainable || (l->bias && l->bias->trainable) || l->adapter != NULL;
-}
-static int norm_trains(const clv_norm *n) { return n->w->trainable || n->b->trainable; }
 
 /* dres: the gradient of the merge's output on entry, of its input on return when below (else untouched). */
 static int merge_backward(swin *s, smerge *mg, int64_t B, int below, clv_err *err)
 {
     const int64_t L = mg->H * mg->W, R4 = B * L / 4, C4 = 4 * mg->C;
-    clv_tblock_grads *g = &s->grads;
-    const int need = below || norm_trains(&mg->norm);
-    clv_layernorm_forward(mg->ln, mg->mean, mg->rstd, mg->xg, mg->norm.w->data, mg->norm.b->data, R4, C4, LN_EPS);
+    clv_tblock_grads *g = &s->tb.grads;
+    const int need = below || clv_norm_trains(&mg->norm);
+    clv_norm_forward(&mg->norm, mg->ln, mg->mean, mg->rstd, mg->xg, R4, C4);
     if (clv_wlayer_backward_into(&mg->red, need ? g->dln : NULL, s->dres, mg->ln, NULL, R4, &g->wscratch, err))
         return -1;
     if (!need)
         return 0;
     float *dxg = g->dattout;
-    if (below)
-        zero(dxg, R4 * C4);
-    clv_layernorm_backward(below ? dxg : NULL, grad_of(mg->norm.w), grad_of(mg->norm.b), g->dln, mg->xg,
-                           mg->norm.w->data, mg->mean, mg->rstd, R4, C4);
+    clv_norm_backward_into(&mg->norm, below ? dxg : NULL, g->dln, mg->xg, mg->mean, mg->rstd, R4, C4);
     if (!below)
         return 0;
     zero(s->dres, B * L * mg->C);
@@ -291,14 +226,18 @@ static int merge_backward(swin *s, smerge *mg, int64_t B, int below, clv_err *er
     return 0;
 }
 
-static int backward_walk(clv_model *m, const float *dfeats, float *dx, clv_err *err)
+/* The walk overwrites saved activations (h becomes GELU'(h), then the gradient at h), so a
+ * forward's activations serve one backward. */
+static int swin_backward(clv_model *m, const float *dfeats, float *dx, clv_err *err)
 {
     swin *s = m->impl;
-    const int64_t B = s->B;
+    int64_t B;
+    if (clv_activations_take(&s->tb.mem, &B, err))
+        return -1;
     /* below[k]: something under block k (in forward order) needs a gradient; merges and the final
      * norm take theirs from the block before them */
-    int below[s->n_blocks + 1], merge_below[CLV_SWIN_MAX_STAGES];
-    int any = dx != NULL || wl_trains(&s->pe) || norm_trains(&s->pnorm), k = 0;
+    int below[s->tb.n_blocks + 1], merge_below[CLV_SWIN_MAX_STAGES];
+    int any = dx != NULL || clv_wlayer_trains(&s->tb.pe.proj) || clv_norm_trains(&s->pnorm), k = 0;
     for (int i = 0; i < s->n_stages; i++) {
         stage *st = &s->stages[i];
         for (int j = 0; j < st->depth; j++, k++) {
@@ -307,29 +246,20 @@ static int backward_walk(clv_model *m, const float *dfeats, float *dx, clv_err *
         }
         merge_below[i] = any;
         if (st->has_merge)
-            any |= wl_trains(&st->merge.red) || norm_trains(&st->merge.norm);
+            any |= clv_wlayer_trains(&st->merge.red) || clv_norm_trains(&st->merge.norm);
     }
-    if (!any && !norm_trains(&s->norm))
+    if (!any && !clv_norm_trains(&s->norm))
         return 0;
     if (clv_wlayers_check_saved(m->wlayers, m->n_wlayers, err)) /* before any gradient is touched */
         return clv_err_prefix(err, "%s", m->info.name);
-    if (s->bwd_cap_B < s->cap_B) {
-        s->bwd_cap_B = 0;
-        if (lay_out(m, &s->bwd, bwd_layout, s->cap_B, "gradient", err))
-            return -1;
-        s->bwd_cap_B = s->cap_B;
-    }
+    if (clv_activations_backward(&s->tb.mem, err))
+        return -1;
     /* the mean over tokens, then the final norm */
     const int64_t T = s->Hl * s->Wl, C = s->Cl, Rl = B * T;
-    float *dpool = s->grads.dln;
-    for (int64_t b = 0; b < B; b++)
-        for (int64_t t = 0; t < T; t++)
-            for (int64_t c = 0; c < C; c++)
-                dpool[(b * T + t) * C + c] = dfeats[b * C + c] / (float)T;
-    if (any)
-        zero(s->dres, Rl * C);
-    clv_layernorm_backward(any ? s->dres : NULL, grad_of(s->norm.w), grad_of(s->norm.b), dpool, s->last,
-                           s->norm.w->data, s->meanf, s->rstdf, Rl, C);
+    float *dpool = s->tb.grads.dln;
+    zero(dpool, Rl * C);
+    clv_avgpool_backward(dpool, dfeats, B, T, C);
+    clv_norm_backward_into(&s->norm, any ? s->dres : NULL, dpool, s->last, s->meanf, s->rstdf, Rl, C);
     if (!any)
         return 0;
     for (int i = s->n_stages - 1; i >= 0; i--) {
@@ -344,58 +274,25 @@ static int backward_walk(clv_model *m, const float *dfeats, float *dx, clv_err *
         for (int j = st->depth - 1; j >= 0; j--) {
             clv_tblock *bk = &st->blocks[j];
             const int lowest = below[k + j] ? -1 : clv_tblock_lowest_trainable(bk);
-            const int rc = clv_tblock_backward(bk, &st->acts[j], &s->sh, &s->grads, s->dres, s->dres, B, lowest, err);
+            const int rc = clv_tblock_backward(bk, &st->acts[j], &s->tb.sh, &s->tb.grads, s->dres, s->dres, B, lowest, err);
             if (rc)
                 return rc < 0 ? -1 : 0;
         }
     }
     /* patch embedding: norm, projection */
-    const int64_t L0 = B * s->Hp * s->Wp, img = s->cfg.img_size;
-    const int need = dx || wl_trains(&s->pe);
-    if (need)
-        zero(s->dpe, L0 * s->D);
-    clv_layernorm_backward(need ? s->dpe : NULL, grad_of(s->pnorm.w), grad_of(s->pnorm.b), s->dres, s->peout,
-                           s->pnorm.w->data, s->pmean, s->prstd, L0, s->D);
+    const int64_t L0 = B * s->Hp * s->Wp;
+    const int need = dx || clv_wlayer_trains(&s->tb.pe.proj);
+    clv_norm_backward_into(&s->pnorm, need ? s->dpe : NULL, s->dres, s->peout, s->pmean, s->prstd, L0, s->D);
     if (!need)
         return 0;
-    if (dx)
-        zero(s->dpatches, L0 * s->K);
-    if (clv_wlayer_backward(&s->pe, dx ? s->dpatches : NULL, s->dpe, s->patches, NULL, L0, &s->grads.wscratch, err))
-        return -1;
-    if (dx)
-        clv_patchify_backward(dx, s->dpatches, B, s->cfg.in_chans, img, img, s->P);
-    return 0;
-}
-
-/* The walk overwrites saved activations, so a forward's activations serve one backward. */
-static int swin_backward(clv_model *m, const float *dfeats, float *dx, clv_err *err)
-{
-    swin *s = m->impl;
-    if (s->B == 0)
-        return clv_errf(err, "%s: backward without a training forward (training = 1) since the last backward",
-                        m->info.name);
-    const int rc = backward_walk(m, dfeats, dx, err);
-    s->B = 0;
-    return rc;
-}
-
-/* ---- init, free ---- */
-
-static void swin_init(clv_model *m, uint64_t seed)
-{
-    clv_params_initialize(&m->params, seed);
-    clv_wlayers_invalidate(m->wlayers, m->n_wlayers);
+    return clv_patch_embed_backward(&s->tb.pe, dx, s->dpatches, s->dpe, s->patches, B, &s->tb.grads.wscratch, err);
 }
 
 static void swin_free(clv_model *m)
 {
     swin *s = m->impl;
     if (s) {
-        clv_arena_free(&s->fwd);
-        clv_arena_free(&s->inf);
-        clv_arena_free(&s->bwd);
-        clv_tblock_grads_free(&s->grads);
-        clv_wlayer_release(&s->pe);
+        clv_tbackbone_free(&s->tb);
         for (int i = 0; s->stages && i < s->n_stages; i++) {
             stage *st = &s->stages[i];
             for (int j = 0; st->blocks && j < st->depth; j++)
@@ -406,20 +303,9 @@ static void swin_free(clv_model *m)
             free(st->acts);
         }
         free(s->stages);
-        free(s->kptrs);
-        free(s);
     }
-    clv_params_free(&m->params);
-    free(m->wlayers);
-    free(m);
+    clv_build_model_free(m);
 }
-
-static const clv_model_ops swin_ops = {
-    .init = swin_init,
-    .forward = swin_forward,
-    .backward = swin_backward,
-    .free = swin_free,
-};
 
 /* ---- construction ---- */
 
@@ -448,7 +334,7 @@ static int add_merge(clv_model *m, clv_builder *b, smerge *mg, int64_t H, int64_
 {
     mg->H = H, mg->W = W, mg->C = C;
     const size_t at = clv_builder_push(b, "downsample");
-    if (clv_build_linear(b, &mg->red, "reduction", 2 * C, 4 * C, 0) || clv_build_norm(b, &mg->norm, "norm", 4 * C))
+    if (clv_build_linear(b, &mg->red, "reduction", 2 * C, 4 * C, 0) || clv_build_norm(b, &mg->norm, "norm", 4 * C, LN_EPS))
         return -1;
     clv_builder_pop(b, at);
     if (!(mg->idx = malloc((size_t)(H * W) * sizeof *mg->idx)))
@@ -484,65 +370,48 @@ static int check_config(const char *name, const clv_swin_config *c, clv_err *err
 static void fill_info(clv_model *m, const clv_swin_config *cfg, int64_t C)
 {
     clv_model_info *in = &m->info;
-    snprintf(in->family, sizeof in->family, "swin");
     in->img_size = cfg->img_size;
     in->in_chans = cfg->in_chans;
     in->feat_dim = (int)C;
-    const double np = (double)clv_params_count(&m->params, 0);
     char count[32], depths[64] = "", heads[64] = "";
     size_t dl = 0, hl = 0;
     for (int i = 0; i < cfg->n_stages; i++) {
         dl += (size_t)snprintf(depths + dl, sizeof depths - dl, "%s%d", i ? "-" : "", cfg->depths[i]);
         hl += (size_t)snprintf(heads + hl, sizeof heads - hl, "%s%d", i ? "-" : "", cfg->heads[i]);
     }
-    if (np >= 1e6)
-        snprintf(count, sizeof count, "%.1fM", np / 1e6);
-    else
-        snprintf(count, sizeof count, "%.0fK", np / 1e3);
+    clv_build_count_str(m, count, sizeof count);
     snprintf(in->summary, sizeof in->summary, "Swin dim %d depths %s heads %s window %d patch %d %dx%d, %s params",
              cfg->embed_dim, depths, heads, cfg->window, cfg->patch_size, cfg->img_size, cfg->img_size, count);
 }
 
 clv_model *clv_swin_create(const char *name, const clv_swin_config *cfg, clv_err *err)
 {
-    if (!name || strlen(name) >= sizeof(((clv_model_info *)0)->name)) {
-        clv_errf(err, "swin: missing or too long model name");
-        return NULL;
-    }
-    if (check_config(name, cfg, err))
-        return NULL;
-    clv_model *m = calloc(1, sizeof *m);
-    swin *s = calloc(1, sizeof *s);
-    if (!m || !s) {
-        free(m);
-        free(s);
-        clv_errf(err, "%s: out of memory", name);
-        return NULL;
-    }
-    m->ops = &swin_ops;
-    m->impl = s;
-    m->training = 1;
-    clv_params_init(&m->params);
-    snprintf(m->info.name, sizeof m->info.name, "%s", name);
-    s->cfg = *cfg;
+    clv_model *m = clv_build_model("swin", name, &swin_ops, sizeof(swin), err);
+    swin *s = m ? m->impl : NULL;
+    if (!s || check_config(name, cfg, err))
+        return clv_build_abandon(m);
     s->P = cfg->patch_size;
+    s->cfg = *cfg;
     s->Hp = s->Wp = cfg->img_size / cfg->patch_size;
     s->K = (int64_t)cfg->in_chans * s->P * s->P;
     s->D = cfg->embed_dim;
     s->n_stages = cfg->n_stages;
+    int n_blocks = 0;
     for (int i = 0; i < cfg->n_stages; i++)
-        s->n_blocks += cfg->depths[i];
+        n_blocks += cfg->depths[i];
+    if (clv_tbackbone_init(&s->tb, m, cfg->in_chans, cfg->img_size, cfg->patch_size, n_blocks, fwd_layout, inf_layout,
+                           bwd_layout, s, err))
+        goto fail;
     s->stages = calloc((size_t)cfg->n_stages, sizeof *s->stages);
-    s->kptrs = calloc((size_t)s->n_blocks, sizeof *s->kptrs);
-    if (!s->stages || !s->kptrs) {
+    if (!s->stages) {
         clv_errf(err, "%s: out of memory", name);
         goto fail;
     }
     /* registration order = timm's state_dict order */
     clv_builder b;
     clv_builder_init(&b, m, err);
-    if (clv_build_patch_proj(&b, &s->pe, "patch_embed.proj", s->D, cfg->in_chans, s->P) ||
-        clv_build_norm(&b, &s->pnorm, "patch_embed.norm", s->D))
+    if (clv_build_patch_proj(&b, &s->tb.pe.proj, "patch_embed.proj", s->D, cfg->in_chans, s->P) ||
+        clv_build_norm(&b, &s->pnorm, "patch_embed.norm", s->D, LN_EPS))
         goto fail;
     m->info.flops_per_image = 2.0 * (double)(s->Hp * s->Wp) * (double)(s->K * s->D);
     int64_t H = s->Hp, W = s->Wp, C = s->D;
@@ -559,7 +428,7 @@ clv_model *clv_swin_create(const char *name, const clv_swin_config *cfg, clv_err
         for (int j = 0; j < st->depth; j++, k++) {
             if (add_block(m, &b, &st->blocks[j], i, j, H, W, C, cfg->heads[i], cfg->window))
                 goto fail;
-            s->kptrs[k] = &st->blocks[j];
+            s->tb.blocks[k] = &st->blocks[j];
         }
         if (i + 1 < cfg->n_stages) {
             st->has_merge = 1;
@@ -570,11 +439,13 @@ clv_model *clv_swin_create(const char *name, const clv_swin_config *cfg, clv_err
         clv_builder_pop(&b, at);
     }
     s->Hl = H, s->Wl = W, s->Cl = C;
-    if (clv_build_norm(&b, &s->norm, "norm", C))
+    if (clv_build_norm(&b, &s->norm, "norm", C, LN_EPS))
         goto fail;
     fill_info(m, cfg, C);
     return m;
 fail:
-    swin_free(m);
-    return NULL;
+    return clv_build_abandon(m);
 }
+
+static const clv_model_ops swin_ops = {
+    .init = clv_build_initialize, .forward = swin_forward, .backward = swin_backward, .free = swin_free};

@@ -4,7 +4,57 @@
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+clv_model *clv_build_model(const char *family, const char *name, const clv_model_ops *ops, size_t impl_size,
+                           clv_err *err)
+{
+    if (!name || strlen(name) >= sizeof(((clv_model_info *)0)->name)) {
+        clv_errf(err, "%s: missing or too long model name", family);
+        return NULL;
+    }
+    clv_model *m = calloc(1, sizeof *m);
+    void *impl = calloc(1, impl_size);
+    if (!m || !impl) {
+        free(m);
+        free(impl);
+        clv_errf(err, "%s: out of memory", name);
+        return NULL;
+    }
+    m->ops = ops;
+    m->impl = impl;
+    m->training = 1;
+    clv_params_init(&m->params);
+    snprintf(m->info.name, sizeof m->info.name, "%s", name);
+    snprintf(m->info.family, sizeof m->info.family, "%s", family);
+    return m;
+}
+
+clv_model *clv_build_abandon(clv_model *m)
+{
+    if (m)
+        m->ops->free(m);
+    return NULL;
+}
+
+void clv_build_model_free(clv_model *m)
+{
+    free(m->impl);
+    clv_params_free(&m->params);
+    free(m->wlayers);
+    free(m);
+}
+
+const char *clv_build_count_str(const clv_model *m, char *buf, size_t len)
+{
+    const double np = (double)clv_params_count(&m->params, 0);
+    if (np >= 1e6)
+        snprintf(buf, len, "%.1fM", np / 1e6);
+    else
+        snprintf(buf, len, "%.0fK", np / 1e3);
+    return buf;
+}
 
 void clv_builder_init(clv_builder *b, clv_model *m, clv_err *err)
 {
@@ -108,8 +158,9 @@ int clv_build_patch_proj(clv_builder *b, clv_wlayer *l, const char *name, int64_
     return add_wlayer(b, l, name, out, fan_in);
 }
 
-int clv_build_norm(clv_builder *b, clv_norm *n, const char *name, int64_t C)
+int clv_build_norm(clv_builder *b, clv_norm *n, const char *name, int64_t C, float eps)
 {
+    n->eps = eps;
     char pname[CLV_NAME_LEN];
     if (suffixed(b, pname, name, "weight") ||
         !(n->w = clv_build_param(b, pname, CLV_INIT_ONE, 0.0f, 1, 1, C, 0, 0, 0)))
@@ -119,4 +170,10 @@ int clv_build_norm(clv_builder *b, clv_norm *n, const char *name, int64_t C)
         return -1;
     n->w->norm = n->b->norm = 1;
     return 0;
+}
+
+void clv_build_initialize(clv_model *m, uint64_t seed)
+{
+    clv_params_initialize(&m->params, seed);
+    clv_wlayers_invalidate(m->wlayers, m->n_wlayers);
 }

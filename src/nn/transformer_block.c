@@ -8,14 +8,14 @@ int clv_tblock_build(clv_tblock *k, clv_builder *b, const clv_tblock_config *cfg
 {
     const int64_t C = cfg->C;
     k->T = cfg->T, k->C = C, k->hidden = cfg->hidden, k->eps = cfg->eps;
-    if (clv_build_norm(b, &k->norm1, "norm1", C))
+    if (clv_build_norm(b, &k->norm1, "norm1", C, cfg->eps))
         return -1;
     const size_t at = clv_builder_push(b, "attn");
     if (clv_attn_core_build(&k->attn, b, attn, cfg->T, C, cfg->heads) ||
         clv_build_linear(b, &k->qkv, "qkv", 3 * C, C, 1) || clv_build_linear(b, &k->proj, "proj", C, C, 1))
         return -1;
     clv_builder_pop(b, at);
-    return clv_build_norm(b, &k->norm2, "norm2", C) || clv_build_linear(b, &k->fc1, "mlp.fc1", cfg->hidden, C, 1) ||
+    return clv_build_norm(b, &k->norm2, "norm2", C, cfg->eps) || clv_build_linear(b, &k->fc1, "mlp.fc1", cfg->hidden, C, 1) ||
                    clv_build_linear(b, &k->fc2, "mlp.fc2", C, cfg->hidden, 1)
                ? -1
                : 0;
@@ -136,7 +136,7 @@ int clv_tblock_forward(clv_tblock *k, clv_tblock_acts *a, const clv_tblock_share
     /* qkv's output stays for the attention backward, h (fc1's) for GELU's */
     const clv_wl_mode mode_kept = training ? CLV_WL_TRAIN_KEEPS_Y : CLV_WL_INFER;
     a->xin = x;
-    clv_layernorm_forward(a->ln1, a->mean1, a->rstd1, x, k->norm1.w->data, k->norm1.b->data, N, C, k->eps);
+    clv_norm_forward(&k->norm1, a->ln1, a->mean1, a->rstd1, x, N, C);
     if (clv_wlayer_forward(&k->qkv, a->qkv, a->ln1, N, mode_kept, err))
         return -1;
     k->attn.ops->forward(&k->attn, a->attout, a->att, a->qkv, B, sh->scratch);
@@ -145,7 +145,7 @@ int clv_tblock_forward(clv_tblock *k, clv_tblock_acts *a, const clv_tblock_share
         return -1;
     if (R != N) /* the residual rows are strided */
         add_rows(a->xmid, x, R, N / R, C);
-    clv_layernorm_forward(a->ln2, a->mean2, a->rstd2, a->xmid, k->norm2.w->data, k->norm2.b->data, R, C, k->eps);
+    clv_norm_forward(&k->norm2, a->ln2, a->mean2, a->rstd2, a->xmid, R, C);
     if (clv_wlayer_forward_fused(&k->fc1, a->h, a->ln2, R, NULL, a->g, mode_kept, err) ||
         clv_wlayer_forward_fused(&k->fc2, a->xout, a->g, R, a->xmid, NULL, mode, err))
         return -1;
@@ -154,29 +154,21 @@ int clv_tblock_forward(clv_tblock *k, clv_tblock_acts *a, const clv_tblock_share
 
 /* ---- backward ---- */
 
-static int wl_trains(const clv_wlayer *l)
-{
-    return l->weight->trainable || (l->bias && l->bias->trainable) || l->adapter != NULL;
-}
-
-static int norm_trains(const clv_norm *n) { return n->w->trainable || n->b->trainable; }
-
 int clv_tblock_lowest_trainable(const clv_tblock *k)
 {
-    if (norm_trains(&k->norm1))
+    if (clv_norm_trains(&k->norm1))
         return 0;
-    if (wl_trains(&k->qkv) || clv_attn_core_trains(&k->attn))
+    if (clv_wlayer_trains(&k->qkv) || clv_attn_core_trains(&k->attn))
         return 1;
-    if (wl_trains(&k->proj))
+    if (clv_wlayer_trains(&k->proj))
         return 2;
-    if (norm_trains(&k->norm2))
+    if (clv_norm_trains(&k->norm2))
         return 3;
-    if (wl_trains(&k->fc1))
+    if (clv_wlayer_trains(&k->fc1))
         return 4;
-    return wl_trains(&k->fc2) ? 5 : 6;
+    return clv_wlayer_trains(&k->fc2) ? 5 : 6;
 }
 
-static float *grad_of(clv_param *p) { return p->trainable ? p->grad : NULL; }
 
 /* the input's gradient from the R rows a class-row core kept: zero elsewhere */
 static void expand_rows(float *dx, const float *dout, int64_t R, int64_t stride, int64_t C)
@@ -207,14 +199,13 @@ int clv_tblock_backward(clv_tblock *k, clv_tblock_acts *a, const clv_tblock_shar
     clv_mul_forward(gp, g->dg, gp, R * Hm); /* dh = dg GELU'(h), over GELU'(h) */
     need = lowest < 4;
     /* norm2's output again, bit for bit (same input, same per-row arithmetic) */
-    clv_layernorm_forward(a->ln2, a->mean2, a->rstd2, a->xmid, k->norm2.w->data, k->norm2.b->data, R, C, k->eps);
+    clv_norm_forward(&k->norm2, a->ln2, a->mean2, a->rstd2, a->xmid, R, C);
     if (clv_wlayer_backward_into(&k->fc1, need ? g->dln : NULL, gp, a->ln2, a->h, R, ws, err))
         return -1;
     if (!need)
         return 1;
     need = lowest < 3;
-    clv_layernorm_backward(need ? dout : NULL, grad_of(k->norm2.w), grad_of(k->norm2.b), g->dln, a->xmid,
-                           k->norm2.w->data, a->mean2, a->rstd2, R, C);
+    clv_norm_backward(&k->norm2, need ? dout : NULL, g->dln, a->xmid, a->mean2, a->rstd2, R, C);
     if (!need)
         return 1;
 
@@ -232,13 +223,12 @@ int clv_tblock_backward(clv_tblock *k, clv_tblock_acts *a, const clv_tblock_shar
     else if (dx != dout)
         memcpy(dx, dout, (size_t)(N * C) * sizeof(float));
     need = lowest < 1;
-    clv_layernorm_forward(a->ln1, a->mean1, a->rstd1, a->xin, k->norm1.w->data, k->norm1.b->data, N, C, k->eps);
+    clv_norm_forward(&k->norm1, a->ln1, a->mean1, a->rstd1, a->xin, N, C);
     if (clv_wlayer_backward_into(&k->qkv, need ? g->dln : NULL, g->dqkv, a->ln1, a->qkv, N, ws, err))
         return -1;
     if (!need)
         return 1;
     need = lowest < 0;
-    clv_layernorm_backward(need ? dx : NULL, grad_of(k->norm1.w), grad_of(k->norm1.b), g->dln, a->xin,
-                           k->norm1.w->data, a->mean1, a->rstd1, N, C);
+    clv_norm_backward(&k->norm1, need ? dx : NULL, g->dln, a->xin, a->mean1, a->rstd1, N, C);
     return need ? 0 : 1;
 }
