@@ -31,6 +31,16 @@ int clv_tbackbone_init(clv_tbackbone *t, const clv_model *m, int in_chans, int i
                        clv_err *err);
 void clv_tbackbone_free(clv_tbackbone *t);
 
+/* The family's forward over one batch (its activations laid out for B). */
+typedef int (*clv_batch_forward)(clv_model *m, const float *x, int64_t B, float *feats, clv_err *err);
+/* m's forward over B images: in one batch when training; in inference,
+ * which keeps nothing between blocks, in slices of about infer_rows token
+ * rows (image_rows per image), so that a block's buffers stay in the
+ * last-level cache between the kernels that write and read them, and the
+ * arena stays small. Each image's result is its own, whatever the slicing. */
+int clv_tbackbone_forward(clv_tbackbone *t, clv_model *m, const float *x, int64_t B, float *feats, int64_t image_rows,
+                          int64_t infer_rows, clv_batch_forward forward, clv_err *err);
+
 #ifdef __cplusplus
 }
 #endif

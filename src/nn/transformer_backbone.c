@@ -23,3 +23,19 @@ void clv_tbackbone_free(clv_tbackbone *t)
     free(t->blocks);
     t->blocks = NULL;
 }
+
+int clv_tbackbone_forward(clv_tbackbone *t, clv_model *m, const float *x, int64_t B, float *feats, int64_t image_rows,
+                          int64_t infer_rows, clv_batch_forward forward, clv_err *err)
+{
+    if (B <= 0)
+        return clv_errf(err, "%s: batch size %lld", m->info.name, (long long)B);
+    t->mem.trained_B = 0;
+    const int64_t slice = m->training ? B : (infer_rows / image_rows > 1 ? infer_rows / image_rows : 1);
+    const int64_t img = (int64_t)m->info.in_chans * m->info.img_size * m->info.img_size;
+    for (int64_t b0 = 0; b0 < B; b0 += slice) {
+        const int64_t nb = B - b0 < slice ? B - b0 : slice;
+        if (forward(m, x + b0 * img, nb, feats + b0 * m->info.feat_dim, err))
+            return -1;
+    }
+    return 0;
+}
