@@ -10,9 +10,10 @@
  *  - weight layers only through clv_wlayer_* (adapters plug in unseen), with
  *    the bias, the residual add and GELU fused into the pass after each GEMM;
  *  - a training forward keeps only qkv, the core's probabilities, xmid, fc1's
- *    output h and the output (9 C + the probabilities per token): the norms'
- *    outputs, the core's output and GELU's are recomputed by the backward
- *    from what is kept, bit for bit, into buffers shared by all blocks;
+ *    output h and the output (9 C + the probabilities per token; the windowed
+ *    core also its output, 10 C): the norms' outputs, GELU's and the global
+ *    core's output are recomputed by the backward from what is kept, bit for
+ *    bit, into buffers shared by all blocks;
  *  - the backward writes its input gradients (_into), and walks only as far
  *    down as a gradient is needed;
  *  - inference keeps nothing: all blocks share one set of buffers

@@ -105,13 +105,6 @@ static void win_forward(clv_attn_core *c, float *out, float *att, const float *q
                                  scratch);
 }
 
-static void win_output(const clv_attn_core *c, float *out, const float *att, const float *qkv, int64_t B,
-                       float *scratch)
-{
-    const windowed *w = c->state;
-    clv_window_attention_output(out, att, qkv, w->idx, w->nW, B * w->nW, w->N, c->C, c->heads, scratch);
-}
-
 static void win_backward(clv_attn_core *c, float *dqkv, const float *dout, const float *qkv, float *att, int64_t B,
                          float *scratch)
 {
@@ -146,7 +139,8 @@ static const clv_attn_core_ops windowed_ops = {
     .att_floats = win_att,
     .scratch_floats = win_scratch,
     .forward = win_forward,
-    .output = win_output,
+    /* no output again: recomputing it costs each window's gather and one more small GEMM per head
+     * in the backward (swin_tiny: a few % of the step), keeping it one C-wide row per token */
     .backward = win_backward,
     .trains = win_trains,
     .free = win_free,
