@@ -115,7 +115,7 @@ Test(swin, relative_index_and_mask)
 /* ---- windowed attention: forward by definition, backward by finite differences ---- */
 
 typedef struct wa_ctx {
-    float *qkv, *table, *mask, *bias, *out, *att, *r;
+    float *qkv, *table, *mask, *bias, *out, *att, *r, *scratch;
     int32_t *ri;
     int64_t Bw, N, C, H, nW;
 } wa_ctx;
@@ -124,7 +124,8 @@ static double wa_loss(void *p)
 {
     wa_ctx *c = p;
     clv_window_bias_forward(c->bias, c->table, c->ri, c->N, c->H);
-    clv_window_attention_forward(c->out, c->att, c->qkv, c->bias, c->mask, c->nW, c->Bw, c->N, c->C, c->H);
+    clv_window_attention_forward(c->out, c->att, c->qkv, c->bias, c->mask, NULL, c->nW, c->Bw, c->N, c->C, c->H,
+                                 c->scratch);
     return gradcheck_dot(c->out, c->r, c->Bw * c->N * c->C);
 }
 
@@ -135,6 +136,7 @@ Test(swin, window_attention_forward_and_gradients)
     c.qkv = fzeros(c.Bw * c.N * 3 * c.C), c.table = fzeros(T * c.H), c.mask = fzeros(c.nW * c.N * c.N);
     c.bias = fzeros(c.H * c.N * c.N), c.out = fzeros(c.Bw * c.N * c.C), c.att = fzeros(c.Bw * c.H * c.N * c.N);
     c.r = fzeros(c.Bw * c.N * c.C);
+    c.scratch = fzeros(clv_window_attention_scratch_floats(c.N, c.C, c.H));
     c.ri = malloc((size_t)(c.N * c.N) * sizeof *c.ri);
     clv_swin_relative_index(c.ri, ws);
     gradcheck_fill(c.qkv, c.Bw * c.N * 3 * c.C, 1, -1, 1);
@@ -166,8 +168,8 @@ Test(swin, window_attention_forward_and_gradients)
         }
     }
     float *dqkv = fzeros(c.Bw * c.N * 3 * c.C), *dS = fzeros(c.Bw * c.H * c.N * c.N), *dtable = fzeros(T * c.H);
-    float *scratch = fzeros(clv_attention_scratch_floats(1, c.N, 1, 1));
-    clv_window_attention_backward(dqkv, dS, c.r, c.qkv, c.att, c.Bw, c.N, c.C, c.H, scratch);
+    float *scratch = c.scratch;
+    clv_window_attention_backward(dqkv, dS, c.r, c.qkv, c.att, NULL, c.nW, c.Bw, c.N, c.C, c.H, scratch);
     double *sums = calloc((size_t)(c.H * c.N * c.N), sizeof(double));
     clv_window_bias_backward(dtable, dS, c.ri, c.Bw, c.N, c.H, sums);
     free(sums);
@@ -180,7 +182,7 @@ Test(swin, window_attention_forward_and_gradients)
     /* without dS: the same dqkv through the per-thread scratch */
     float *d2 = fzeros(c.Bw * c.N * 3 * c.C);
     wa_loss(&c);
-    clv_window_attention_backward(d2, NULL, c.r, c.qkv, c.att, c.Bw, c.N, c.C, c.H, scratch);
+    clv_window_attention_backward(d2, NULL, c.r, c.qkv, c.att, NULL, c.nW, c.Bw, c.N, c.C, c.H, scratch);
     cr_expect_eq(memcmp(d2, dqkv, (size_t)(c.Bw * c.N * 3 * c.C) * sizeof(float)), 0);
     free(c.qkv), free(c.table), free(c.mask), free(c.bias), free(c.out), free(c.att), free(c.r), free(c.ri);
     free(dqkv), free(dS), free(dtable), free(scratch), free(d2);

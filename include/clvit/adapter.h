@@ -111,6 +111,11 @@ int clv_wlayer_backward_into(clv_wlayer *l, float *dx, const float *dy, const fl
 /* 1 when the backward will read the forward's output y (CLV_WL_SAVED_Y): the
  * caller must not overwrite it before. */
 static inline int clv_wlayer_reads_output(const clv_wlayer *l) { return l->saved == CLV_WL_SAVED_Y; }
+/* 1 when a backward must reach the layer: its weight or bias trains, or an adapter is attached. */
+static inline int clv_wlayer_trains(const clv_wlayer *l)
+{
+    return l->weight->trainable || (l->bias && l->bias->trainable) || l->adapter != NULL;
+}
 /* 0 when the last training forward over N rows kept what a backward with the
  * layer's current scale needs; else -1 naming the layer (a scale that
  * appeared, or an entry zeroed, after the forward). Models check all their

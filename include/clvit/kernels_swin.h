@@ -37,15 +37,31 @@ void clv_swin_relative_index(int32_t *idx, int64_t ws);
 void clv_swin_attention_mask(float *mask, int64_t H, int64_t W, int64_t ws, int64_t shift);
 
 /* ---- windowed attention with an additive bias ----
- * qkv [Bw x N x 3C] (timm's (3, H, hd) layout, as in clv_attention_forward),
+ * Window w of Bw (image w / nW, its window w % nW of nW per image of
+ * L = nW N tokens) holds the rows b L + idx[(w % nW) N + i], i < N, of the
+ * token matrices (idx NULL: rows w N + i, windows already contiguous), so
+ * the roll and the partition are the index (clv_swin_window_index of one
+ * image) and the token matrices stay in image order.
+ * qkv [Bw N x 3C] (timm's (3, H, hd) layout, as in clv_attention_forward),
  * scores S = scale q k^T + bias[h] + mask[w % nW] (mask NULL: none),
- * att [Bw x H x N x N] the softmax saved, out [Bw x N x C]. */
+ * att [Bw x H x N x N] the softmax (NULL: not kept, e.g. in inference),
+ * out [Bw N x C] overwritten. scratch holds
+ * clv_window_attention_scratch_floats(N, C, H) floats; none of these
+ * kernels allocates, and their results do not depend on the thread count. */
+int64_t clv_window_attention_scratch_floats(int64_t N, int64_t C, int64_t H);
 void clv_window_attention_forward(float *out, float *att, const float *qkv, const float *bias, const float *mask,
-                                  int64_t nW, int64_t Bw, int64_t N, int64_t C, int64_t H);
-/* dqkv += ...; dS (may be NULL) receives the scores' gradient [Bw x H x N x N]
- * (for the bias: clv_window_bias_backward). scratch: clv_attention_scratch_floats. */
+                                  const int32_t *idx, int64_t nW, int64_t Bw, int64_t N, int64_t C, int64_t H,
+                                  float *scratch);
+/* out = att V again, the same floats as the forward's: for a backward that
+ * keeps the probabilities rather than the output. */
+void clv_window_attention_output(float *out, const float *att, const float *qkv, const int32_t *idx, int64_t nW,
+                                 int64_t Bw, int64_t N, int64_t C, int64_t H, float *scratch);
+/* dqkv overwritten (every row belongs to one window); dS (may be NULL, or
+ * att itself, whose probabilities the backward then consumes) receives the
+ * scores' gradient [Bw x H x N x N] (for the bias: clv_window_bias_backward). */
 void clv_window_attention_backward(float *dqkv, float *dS, const float *dout, const float *qkv, const float *att,
-                                   int64_t Bw, int64_t N, int64_t C, int64_t H, float *scratch);
+                                   const int32_t *idx, int64_t nW, int64_t Bw, int64_t N, int64_t C, int64_t H,
+                                   float *scratch);
 /* bias [H x N x N] = table[idx[i N + j] H + h] (table [(2ws-1)^2 x H]) */
 void clv_window_bias_forward(float *bias, const float *table, const int32_t *idx, int64_t N, int64_t H);
 /* dtable += the gradient through the gather, from dS summed over the windows;

@@ -1,0 +1,31 @@
+/* A LayerNorm layer over the last dimension: its affine parameters and the
+ * kernels of clvit/kernels.h applied with them. */
+#ifndef CLVIT_NORM_H
+#define CLVIT_NORM_H
+
+#include "clvit/param.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct clv_norm {
+    clv_param *w, *b;
+    float eps;
+} clv_norm;
+
+static inline int clv_norm_trains(const clv_norm *n) { return n->w->trainable || n->b->trainable; }
+/* y [N x C] = LayerNorm(x); mean and rstd [N] saved. */
+void clv_norm_forward(const clv_norm *n, float *y, float *mean, float *rstd, const float *x, int64_t N, int64_t C);
+/* dx (NULL: not needed) += the input gradient; the affine gradients
+ * accumulate into the trainable ones. */
+void clv_norm_backward(clv_norm *n, float *dx, const float *dy, const float *x, const float *mean, const float *rstd,
+                       int64_t N, int64_t C);
+/* The same with dx overwritten (=). */
+void clv_norm_backward_into(clv_norm *n, float *dx, const float *dy, const float *x, const float *mean,
+                            const float *rstd, int64_t N, int64_t C);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,116 @@
+/* The pre-norm transformer block of ViT and Swin, forward and backward:
+ *
+ *   xmid = x + proj(core(qkv(norm1(x))))       xout = xmid + fc2(GELU(fc1(norm2(xmid))))
+ *
+ * with the attention core behind clvit/attention_core.h (global, class row,
+ * windowed). x is [B T x C] (B images of T tokens); after a class-row core
+ * the rest of the block runs on R = B rows (token 0 of each image).
+ *
+ * What the block does for every backbone that uses it:
+ *  - weight layers only through clv_wlayer_* (adapters plug in unseen), with
+ *    the bias, the residual add and GELU fused into the pass after each GEMM;
+ *  - a training forward keeps only qkv, the core's probabilities, xmid, fc1's
+ *    output h and the output (9 C + the probabilities per token; the windowed
+ *    core also its output, 10 C): the norms' outputs, GELU's and the global
+ *    core's output are recomputed by the backward from what is kept, bit for
+ *    bit, into buffers shared by all blocks;
+ *  - the backward writes its input gradients (_into), and walks only as far
+ *    down as a gradient is needed;
+ *  - inference keeps nothing: all blocks share one set of buffers
+ *    (clv_tblock_carve_infer).
+ * Buffers come from the model's arenas (clvit/arena.h) through the carve
+ * functions below, so a model lays out its own embedding, merges and head
+ * around them. */
+#ifndef CLVIT_TRANSFORMER_BLOCK_H
+#define CLVIT_TRANSFORMER_BLOCK_H
+
+#include "clvit/arena.h"
+#include "clvit/attention_core.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct clv_tblock {
+    int64_t T, C, hidden; /* tokens per image, width, MLP hidden width */
+    float eps;            /* LayerNorm's */
+    clv_norm norm1, norm2;
+    clv_attn_core attn;
+    clv_wlayer qkv, proj, fc1, fc2;
+} clv_tblock;
+
+typedef struct clv_tblock_config {
+    int64_t T, C, heads, hidden;
+    float eps;
+} clv_tblock_config;
+
+/* Registers, under the builder's current scope (timm's order): norm1, the
+ * core's parameters (attn.*), attn.qkv, attn.proj, norm2, mlp.fc1, mlp.fc2. */
+int clv_tblock_build(clv_tblock *k, clv_builder *b, const clv_tblock_config *cfg, const clv_attn_spec *attn);
+void clv_tblock_free(clv_tblock *k);
+
+/* One block's activations for one forward. */
+typedef struct clv_tblock_acts {
+    const float *xin;           /* the block's input [N x C], N = B T (set by the forward) */
+    float *ln1, *mean1, *rstd1; /* norm1's output (shared) and statistics [N] */
+    float *qkv;                 /* [N x 3C] */
+    float *att;                 /* the core's probabilities (may be NULL) */
+    float *attout;              /* the core's output [R x C] (shared when the core can recompute it) */
+    float *xmid;                /* [R x C] */
+    float *ln2, *mean2, *rstd2; /* norm2's output (shared) and statistics [R] */
+    float *h, *g;               /* fc1's output [R x hidden], GELU's (shared) */
+    float *xout;                /* [R x C] */
+} clv_tblock_acts;
+
+/* Buffers shared by the blocks of one model (sized for the widest). */
+typedef struct clv_tblock_shared {
+    float *ln, *g, *attout; /* g is also the backward's dqkv (g is spent when dqkv is written) */
+    float *scratch;         /* the cores' */
+} clv_tblock_shared;
+
+/* The backward's buffers, shared by all blocks. */
+typedef struct clv_tblock_grads {
+    float *dattout, *dln, *dg, *dqkv; /* [N x C] [N x C] [N x hidden] [N x 3C] of the widest block */
+    clv_arena gprime;                 /* GELU'(h) when fc1's backward reads h (else written over h) */
+    clv_arena wscratch;               /* the weight layers' backward scratch */
+} clv_tblock_grads;
+
+/* Layouts for B images, carved in one arena pass (clvit/arena.h). */
+void clv_tblock_carve_shared(clv_carver *c, clv_tblock_shared *sh, const clv_tblock *const *ks, int n, int64_t B);
+/* Training: the block's kept buffers, sharing sh's. keep_out = 0 lets the
+ * output overwrite norm2's (shared) output: only for a block whose output
+ * feeds nothing that a backward reads. */
+void clv_tblock_carve_train(clv_carver *c, clv_tblock_acts *a, const clv_tblock *k, const clv_tblock_shared *sh,
+                            int64_t B, int keep_out);
+/* Inference: one set of buffers for all n blocks; the residual stream
+ * alternates between xmid and xout, and a block may read its input from
+ * xout (the previous block's). */
+void clv_tblock_carve_infer(clv_carver *c, clv_tblock_acts *a, clv_tblock_shared *sh, const clv_tblock *const *ks,
+                            int n, int64_t B);
+void clv_tblock_carve_grads(clv_carver *c, clv_tblock_grads *g, const clv_tblock_shared *sh,
+                            const clv_tblock *const *ks, int n, int64_t B);
+void clv_tblock_grads_free(clv_tblock_grads *g);
+
+/* Rows of the block's output for B images: B T, or B after a class-row core. */
+static inline int64_t clv_tblock_out_rows(const clv_tblock *k, int64_t B) { return k->attn.ops->out_rows(&k->attn, B); }
+
+/* a->xout = block(x) over B images. training: keep what the backward needs. */
+int clv_tblock_forward(clv_tblock *k, clv_tblock_acts *a, const clv_tblock_shared *sh, const float *x, int64_t B,
+                       int training, clv_err *err);
+
+/* The block's units, lowest first: 0 norm1, 1 qkv with the core, 2 proj,
+ * 3 norm2, 4 fc1, 5 fc2. The lowest one that trains, or 6 for none. */
+int clv_tblock_lowest_trainable(const clv_tblock *k);
+
+/* dout [R x C]: the gradient of the block's output (used as a work buffer);
+ * dx [N x C]: the gradient of its input, written (may be dout when R = N).
+ * Gradients are formed down to unit `lowest` (negative: dx too).
+ * Returns 0 when dx was written, 1 when the walk stopped above the input
+ * (nothing below needs a gradient), -1 on error (err set). */
+int clv_tblock_backward(clv_tblock *k, clv_tblock_acts *a, const clv_tblock_shared *sh, clv_tblock_grads *g,
+                        float *dout, float *dx, int64_t B, int lowest, clv_err *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

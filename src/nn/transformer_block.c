@@ -1,0 +1,234 @@
+/* The pre-norm transformer block (see clvit/transformer_block.h). */
+#include "clvit/transformer_block.h"
+#include "clvit/kernels.h"
+
+#include <string.h>
+
+int clv_tblock_build(clv_tblock *k, clv_builder *b, const clv_tblock_config *cfg, const clv_attn_spec *attn)
+{
+    const int64_t C = cfg->C;
+    k->T = cfg->T, k->C = C, k->hidden = cfg->hidden, k->eps = cfg->eps;
+    if (clv_build_norm(b, &k->norm1, "norm1", C, cfg->eps))
+        return -1;
+    const size_t at = clv_builder_push(b, "attn");
+    if (clv_attn_core_build(&k->attn, b, attn, cfg->T, C, cfg->heads) ||
+        clv_build_linear(b, &k->qkv, "qkv", 3 * C, C, 1) || clv_build_linear(b, &k->proj, "proj", C, C, 1))
+        return -1;
+    clv_builder_pop(b, at);
+    return clv_build_norm(b, &k->norm2, "norm2", C, cfg->eps) || clv_build_linear(b, &k->fc1, "mlp.fc1", cfg->hidden, C, 1) ||
+                   clv_build_linear(b, &k->fc2, "mlp.fc2", C, cfg->hidden, 1)
+               ? -1
+               : 0;
+}
+
+void clv_tblock_free(clv_tblock *k)
+{
+    clv_attn_core_free(&k->attn);
+    clv_wlayer_release(&k->qkv);
+    clv_wlayer_release(&k->proj);
+    clv_wlayer_release(&k->fc1);
+    clv_wlayer_release(&k->fc2);
+}
+
+/* ---- buffers ---- */
+
+static int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
+
+void clv_tblock_carve_shared(clv_carver *c, clv_tblock_shared *sh, const clv_tblock *const *ks, int n, int64_t B)
+{
+    int64_t tok = 0, g = 0, scratch = 0;
+    for (int i = 0; i < n; i++) {
+        const clv_tblock *k = ks[i];
+        const int64_t N = B * k->T;
+        tok = max64(tok, N * k->C);
+        g = max64(g, N * max64(k->hidden, 3 * k->C));
+        scratch = max64(scratch, k->attn.ops->scratch_floats(&k->attn, B));
+    }
+    sh->ln = clv_carve_floats(c, tok, 1, 1);
+    sh->g = clv_carve_floats(c, g, 1, 1);
+    sh->attout = clv_carve_floats(c, tok, 1, 1);
+    sh->scratch = scratch ? clv_carve_floats(c, scratch, 1, 1) : NULL;
+}
+
+void clv_tblock_carve_train(clv_carver *c, clv_tblock_acts *a, const clv_tblock *k, const clv_tblock_shared *sh,
+                            int64_t B, int keep_out)
+{
+    const int64_t N = B * k->T, R = clv_tblock_out_rows(k, B), C = k->C;
+    const int64_t att = k->attn.ops->att_floats(&k->attn, B, 1);
+    a->ln1 = sh->ln;
+    a->mean1 = clv_carve_floats(c, N, 1, 1);
+    a->rstd1 = clv_carve_floats(c, N, 1, 1);
+    a->qkv = clv_carve_floats(c, N, 3 * C, 1);
+    /* the probabilities are kept rather than their product with V: about the same size, and the
+     * backward's product again (proj's input) costs less than the probabilities again */
+    a->att = att ? clv_carve_floats(c, att, 1, 1) : NULL;
+    a->attout = k->attn.ops->output ? sh->attout : clv_carve_floats(c, R, C, 1);
+    a->xmid = clv_carve_floats(c, R, C, 1);
+    a->ln2 = sh->ln;
+    a->mean2 = clv_carve_floats(c, R, 1, 1);
+    a->rstd2 = clv_carve_floats(c, R, 1, 1);
+    a->h = clv_carve_floats(c, R, k->hidden, 1);
+    a->g = sh->g;
+    a->xout = keep_out ? clv_carve_floats(c, R, C, 1) : sh->ln;
+}
+
+void clv_tblock_carve_infer(clv_carver *c, clv_tblock_acts *a, clv_tblock_shared *sh, const clv_tblock *const *ks,
+                            int n, int64_t B)
+{
+    int64_t rows = 0, tok = 0, qkv = 0, att = 0, hid = 0;
+    for (int i = 0; i < n; i++) {
+        const clv_tblock *k = ks[i];
+        const int64_t N = B * k->T;
+        rows = max64(rows, N);
+        tok = max64(tok, N * k->C);
+        qkv = max64(qkv, N * 3 * k->C);
+        att = max64(att, k->attn.ops->att_floats(&k->attn, B, 0));
+        hid = max64(hid, N * k->hidden);
+    }
+    clv_tblock_carve_shared(c, sh, ks, n, B);
+    a->ln1 = a->ln2 = sh->ln;
+    a->mean1 = a->mean2 = clv_carve_floats(c, rows, 1, 1);
+    a->rstd1 = a->rstd2 = clv_carve_floats(c, rows, 1, 1);
+    a->qkv = clv_carve_floats(c, qkv, 1, 1);
+    a->att = att ? clv_carve_floats(c, att, 1, 1) : NULL;
+    a->attout = sh->attout;
+    a->xmid = clv_carve_floats(c, tok, 1, 1);
+    a->h = clv_carve_floats(c, hid, 1, 1);
+    a->g = sh->g;
+    a->xout = clv_carve_floats(c, tok, 1, 1);
+}
+
+void clv_tblock_carve_grads(clv_carver *c, clv_tblock_grads *g, const clv_tblock_shared *sh,
+                            const clv_tblock *const *ks, int n, int64_t B)
+{
+    int64_t tok = 0, hid = 0;
+    for (int i = 0; i < n; i++) {
+        tok = max64(tok, B * ks[i]->T * ks[i]->C);
+        hid = max64(hid, B * ks[i]->T * ks[i]->hidden);
+    }
+    g->dattout = clv_carve_floats(c, tok, 1, 1);
+    g->dln = clv_carve_floats(c, tok, 1, 1);
+    g->dg = clv_carve_floats(c, hid, 1, 1);
+    g->dqkv = sh->g;
+}
+
+void clv_tblock_grads_free(clv_tblock_grads *g)
+{
+    clv_arena_free(&g->gprime);
+    clv_arena_free(&g->wscratch);
+}
+
+/* ---- forward ---- */
+
+/* y[r] += x[r * stride] for R rows of C: the residual of the rows a class-row core kept */
+static void add_rows(float *y, const float *x, int64_t R, int64_t stride, int64_t C)
+{
+    for (int64_t r = 0; r < R; r++)
+        for (int64_t c = 0; c < C; c++)
+            y[r * C + c] += x[r * stride * C + c];
+}
+
+int clv_tblock_forward(clv_tblock *k, clv_tblock_acts *a, const clv_tblock_shared *sh, const float *x, int64_t B,
+                       int training, clv_err *err)
+{
+    const int64_t N = B * k->T, R = clv_tblock_out_rows(k, B), C = k->C;
+    const clv_wl_mode mode = training ? CLV_WL_TRAIN : CLV_WL_INFER;
+    /* qkv's output stays for the attention backward, h (fc1's) for GELU's */
+    const clv_wl_mode mode_kept = training ? CLV_WL_TRAIN_KEEPS_Y : CLV_WL_INFER;
+    a->xin = x;
+    clv_norm_forward(&k->norm1, a->ln1, a->mean1, a->rstd1, x, N, C);
+    if (clv_wlayer_forward(&k->qkv, a->qkv, a->ln1, N, mode_kept, err))
+        return -1;
+    k->attn.ops->forward(&k->attn, a->attout, a->att, a->qkv, B, sh->scratch);
+    /* residual adds and GELU ride along in the pass that adds each layer's bias */
+    if (clv_wlayer_forward_fused(&k->proj, a->xmid, a->attout, R, R == N ? x : NULL, NULL, mode, err))
+        return -1;
+    if (R != N) /* the residual rows are strided */
+        add_rows(a->xmid, x, R, N / R, C);
+    clv_norm_forward(&k->norm2, a->ln2, a->mean2, a->rstd2, a->xmid, R, C);
+    if (clv_wlayer_forward_fused(&k->fc1, a->h, a->ln2, R, NULL, a->g, mode_kept, err) ||
+        clv_wlayer_forward_fused(&k->fc2, a->xout, a->g, R, a->xmid, NULL, mode, err))
+        return -1;
+    return 0;
+}
+
+/* ---- backward ---- */
+
+int clv_tblock_lowest_trainable(const clv_tblock *k)
+{
+    if (clv_norm_trains(&k->norm1))
+        return 0;
+    if (clv_wlayer_trains(&k->qkv) || clv_attn_core_trains(&k->attn))
+        return 1;
+    if (clv_wlayer_trains(&k->proj))
+        return 2;
+    if (clv_norm_trains(&k->norm2))
+        return 3;
+    if (clv_wlayer_trains(&k->fc1))
+        return 4;
+    return clv_wlayer_trains(&k->fc2) ? 5 : 6;
+}
+
+
+/* the input's gradient from the R rows a class-row core kept: zero elsewhere */
+static void expand_rows(float *dx, const float *dout, int64_t R, int64_t stride, int64_t C)
+{
+    memset(dx, 0, (size_t)(R * stride * C) * sizeof(float));
+    for (int64_t r = 0; r < R; r++)
+        memcpy(dx + r * stride * C, dout + r * C, (size_t)C * sizeof(float));
+}
+
+int clv_tblock_backward(clv_tblock *k, clv_tblock_acts *a, const clv_tblock_shared *sh, clv_tblock_grads *g,
+                        float *dout, float *dx, int64_t B, int lowest, clv_err *err)
+{
+    const int64_t N = B * k->T, R = clv_tblock_out_rows(k, B), C = k->C, Hm = k->hidden;
+    clv_arena *ws = &g->wscratch;
+    /* the input gradients below are written (_into), not accumulated: no zeroing passes */
+    int need = lowest < 5;
+    /* GELU's output again (the forward kept only h), and GELU'(h) over h (or, when fc1's backward
+     * reads h, into a buffer of its own): one erf for both */
+    const int fc1_y = clv_wlayer_reads_output(&k->fc1);
+    if (fc1_y && clv_arena_reserve(&g->gprime, (size_t)(R * Hm) * sizeof(float), "GELU's derivative", err))
+        return -1;
+    float *gp = fc1_y ? g->gprime.mem : a->h;
+    clv_gelu_forward_grad(a->g, gp, a->h, R * Hm);
+    if (clv_wlayer_backward_into(&k->fc2, need ? g->dg : NULL, dout, a->g, NULL, R, ws, err))
+        return -1;
+    if (!need)
+        return 1;
+    clv_mul_forward(gp, g->dg, gp, R * Hm); /* dh = dg GELU'(h), over GELU'(h) */
+    need = lowest < 4;
+    /* norm2's output again, bit for bit (same input, same per-row arithmetic) */
+    clv_norm_forward(&k->norm2, a->ln2, a->mean2, a->rstd2, a->xmid, R, C);
+    if (clv_wlayer_backward_into(&k->fc1, need ? g->dln : NULL, gp, a->ln2, a->h, R, ws, err))
+        return -1;
+    if (!need)
+        return 1;
+    need = lowest < 3;
+    clv_norm_backward(&k->norm2, need ? dout : NULL, g->dln, a->xmid, a->mean2, a->rstd2, R, C);
+    if (!need)
+        return 1;
+
+    need = lowest < 2;
+    if (k->attn.ops->output) /* proj's input again (the shared buffer holds the lowest block's) */
+        k->attn.ops->output(&k->attn, a->attout, a->att, a->qkv, B, sh->scratch);
+    if (clv_wlayer_backward_into(&k->proj, need ? g->dattout : NULL, dout, a->attout, NULL, R, ws, err))
+        return -1;
+    if (!need)
+        return 1;
+    k->attn.ops->backward(&k->attn, g->dqkv, g->dattout, a->qkv, a->att, B, sh->scratch);
+    /* the residual branch: the gradient of xmid is that of the input */
+    if (R != N)
+        expand_rows(dx, dout, R, N / R, C);
+    else if (dx != dout)
+        memcpy(dx, dout, (size_t)(N * C) * sizeof(float));
+    need = lowest < 1;
+    clv_norm_forward(&k->norm1, a->ln1, a->mean1, a->rstd1, a->xin, N, C);
+    if (clv_wlayer_backward_into(&k->qkv, need ? g->dln : NULL, g->dqkv, a->ln1, a->qkv, N, ws, err))
+        return -1;
+    if (!need)
+        return 1;
+    need = lowest < 0;
+    clv_norm_backward(&k->norm1, need ? dx : NULL, g->dln, a->xin, a->mean1, a->rstd1, N, C);
+    return need ? 0 : 1;
+}

@@ -1,0 +1,367 @@
+/* The shared pre-norm transformer block (clvit/transformer_block.h) and its
+ * attention cores: the whole ViT and Swin against what their hand-written
+ * drivers computed before the block was shared (tests/fixtures/block_ref,
+ * tools/make_block_ref.c), finite differences through one block with each
+ * core, the windowed core's index against the explicit roll and partition,
+ * and the timm names the builders register. */
+#include <criterion/criterion.h>
+
+#include "clvit/kernels.h"
+#include "clvit/kernels_swin.h"
+#include "clvit/model.h"
+#include "clvit/safetensors.h"
+#include "clvit/transformer_block.h"
+#include "gradcheck.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define REF "tests/fixtures/block_ref.safetensors"
+
+static float *fzeros(int64_t n)
+{
+    float *p = calloc((size_t)(n > 0 ? n : 1), sizeof(float));
+    cr_assert(p);
+    return p;
+}
+
+/* the generator's sequence (tools/make_block_ref.c) */
+static void fill(float *p, int64_t n, uint32_t seed)
+{
+    for (int64_t i = 0; i < n; i++) {
+        seed = seed * 1664525u + 1013904223u;
+        p[i] = (float)((seed >> 8) / 8388608.0 - 1.0);
+    }
+}
+
+static float *read_tensor(const clv_safetensors *st, const char *name, int64_t numel)
+{
+    clv_err err = {{0}};
+    const clv_st_tensor *t = clv_st_find(st, name);
+    cr_assert(t, "%s: no tensor %s", st->path, name);
+    cr_assert_eq(t->numel, numel, "%s: %s has %lld elements, want %lld", st->path, name, (long long)t->numel,
+                 (long long)numel);
+    float *p = malloc((size_t)numel * sizeof(float));
+    cr_assert(p);
+    cr_assert_eq(clv_st_read_f32(st, t, p, numel, &err), 0, "%s", err.msg);
+    return p;
+}
+
+/* max |a - b| / max(floor, max |b|) */
+static double rel_diff(const float *a, const float *b, int64_t n, double floor)
+{
+    double bmax = floor, d = 0;
+    for (int64_t i = 0; i < n; i++)
+        bmax = fmax(bmax, fabs((double)b[i]));
+    for (int64_t i = 0; i < n; i++) {
+        const double e = fabs((double)a[i] - (double)b[i]);
+        if (!(e <= d))
+            d = isnan(e) ? INFINITY : e;
+    }
+    return d / bmax;
+}
+
+/* Features (training and inference), every parameter gradient and the input
+ * gradient against the old driver's. Returns how many tensors differ in any bit. */
+static int against_reference(clv_model *m, const char *tag, int64_t B)
+{
+    clv_safetensors st;
+    clv_err err = {{0}};
+    cr_assert_eq(clv_st_open(&st, REF, &err), 0, "%s", err.msg);
+    const int64_t nx = B * m->info.in_chans * m->info.img_size * m->info.img_size, F = B * m->info.feat_dim;
+    float *x = fzeros(nx), *dx = fzeros(nx), *feats = fzeros(F), *df = fzeros(F), *inf = fzeros(F);
+    fill(x, nx, 1), fill(df, F, 2);
+    m->ops->init(m, 7);
+    for (int i = 0; i < m->params.count; i++)
+        cr_assert_eq(clv_param_set_trainable(m->params.items[i], 1, &err), 0);
+    clv_params_zero_grad(&m->params);
+    m->training = 1;
+    cr_assert_eq(m->ops->forward(m, x, B, feats, &err), 0, "%s", err.msg);
+    cr_assert_eq(m->ops->backward(m, df, dx, &err), 0, "%s", err.msg);
+    m->training = 0;
+    cr_assert_eq(m->ops->forward(m, x, B, inf, &err), 0, "%s", err.msg);
+    char name[CLV_NAME_LEN + 32];
+    int differ = 0;
+    struct {
+        const char *what;
+        const float *got;
+        int64_t n;
+        double tol;
+    } outs[] = {{"feats", feats, F, 1e-5}, {"infer_feats", inf, F, 1e-5}, {"grad.x", dx, nx, 1e-4}};
+    for (size_t k = 0; k < sizeof outs / sizeof outs[0]; k++) {
+        snprintf(name, sizeof name, "%s.%s", tag, outs[k].what);
+        float *ref = read_tensor(&st, name, outs[k].n);
+        const double d = rel_diff(outs[k].got, ref, outs[k].n, 1e-6);
+        cr_expect(d < outs[k].tol, "%s: relative difference %.3g from the old driver", name, d);
+        differ += memcmp(outs[k].got, ref, (size_t)outs[k].n * sizeof(float)) != 0;
+        free(ref);
+    }
+    for (int i = 0; i < m->params.count; i++) {
+        const clv_param *p = m->params.items[i];
+        snprintf(name, sizeof name, "%s.grad.%s", tag, p->name);
+        float *ref = read_tensor(&st, name, p->numel);
+        const double d = rel_diff(p->grad, ref, p->numel, 1e-6);
+        cr_expect(d < 1e-4, "%s: relative difference %.3g from the old driver", name, d);
+        differ += memcmp(p->grad, ref, (size_t)p->numel * sizeof(float)) != 0;
+        free(ref);
+    }
+    free(x), free(dx), free(feats), free(df), free(inf);
+    clv_st_close(&st);
+    return differ;
+}
+
+/* keep in step with tools/make_block_ref.c */
+static const clv_vit_config ref_vit = {8, 2, 3, 16, 3, 2, 32, 1e-6f};
+static const clv_swin_config ref_swin = {16, 2, 3, 8, 2, 3, {2, 2, 1, 0}, {2, 2, 4, 0}};
+
+Test(block, vit_is_the_old_drivers_bit_for_bit)
+{
+    clv_err err = {{0}};
+    clv_model *m = clv_vit_create("vit_ref", &ref_vit, &err);
+    cr_assert(m, "%s", err.msg);
+    /* the same kernels in the same order: the same floats */
+    cr_expect_eq(against_reference(m, "vit", 3), 0, "tensors differ in some bit from the old ViT driver");
+    clv_model_free(m);
+}
+
+Test(block, swin_matches_the_old_driver)
+{
+    clv_err err = {{0}};
+    clv_model *m = clv_swin_create("swin_ref", &ref_swin, &err);
+    cr_assert(m, "%s", err.msg);
+    /* rows in image order rather than window order: sums over rows reassociate (within tolerance) */
+    against_reference(m, "swin", 2);
+    clv_model_free(m);
+}
+
+/* ---- one block, by finite differences, with each attention core ---- */
+
+typedef struct one_block {
+    clv_model m; /* holds the parameters and the weight layers the builder registers */
+    clv_tblock k;
+    const clv_tblock *ks[1];
+    clv_tblock_acts a;
+    clv_tblock_shared sh;
+    clv_tblock_grads g;
+    clv_arena fwd, bwd;
+    int64_t B, N, R;
+    float *x, *r, *dout, *dx;
+} one_block;
+
+static void fwd_layout(void *ctx, clv_carver *c)
+{
+    one_block *t = ctx;
+    clv_tblock_carve_shared(c, &t->sh, t->ks, 1, t->B);
+    clv_tblock_carve_train(c, &t->a, &t->k, &t->sh, t->B, 1);
+}
+
+static void bwd_layout(void *ctx, clv_carver *c)
+{
+    one_block *t = ctx;
+    clv_tblock_carve_grads(c, &t->g, &t->sh, t->ks, 1, t->B);
+}
+
+static void one_block_init(one_block *t, const clv_attn_spec *spec, int64_t B, int64_t T, int64_t C, int64_t heads)
+{
+    clv_err err = {{0}};
+    memset(t, 0, sizeof *t);
+    clv_params_init(&t->m.params);
+    snprintf(t->m.info.name, sizeof t->m.info.name, "one_block");
+    clv_builder b;
+    clv_builder_init(&b, &t->m, &err);
+    clv_builder_push(&b, "blocks.%d", 3);
+    const clv_tblock_config cfg = {.T = T, .C = C, .heads = heads, .hidden = 2 * C, .eps = 1e-5f};
+    cr_assert_eq(clv_tblock_build(&t->k, &b, &cfg, spec), 0, "%s", err.msg);
+    t->ks[0] = &t->k;
+    t->B = B, t->N = B * T, t->R = clv_tblock_out_rows(&t->k, B);
+    for (int i = 0; i < t->m.params.count; i++) {
+        clv_param *p = t->m.params.items[i];
+        gradcheck_fill(p->data, p->numel, 100 + (uint64_t)i, -0.3f, 0.3f);
+        if (strstr(p->name, "norm") && strstr(p->name, "weight"))
+            for (int64_t j = 0; j < p->numel; j++)
+                p->data[j] += 1.0f;
+        cr_assert_eq(clv_param_set_trainable(p, 1, &err), 0);
+    }
+    cr_assert_eq(clv_arena_lay_out(&t->fwd, fwd_layout, t, "test block", &err), 0, "%s", err.msg);
+    cr_assert_eq(clv_arena_lay_out(&t->bwd, bwd_layout, t, "test block grads", &err), 0, "%s", err.msg);
+    t->x = fzeros(t->N * C), t->dx = fzeros(t->N * C), t->r = fzeros(t->R * C), t->dout = fzeros(t->R * C);
+    gradcheck_fill(t->x, t->N * C, 1, -1, 1);
+    gradcheck_fill(t->r, t->R * C, 2, -1, 1);
+}
+
+static void one_block_free(one_block *t)
+{
+    clv_tblock_free(&t->k);
+    clv_tblock_grads_free(&t->g);
+    clv_arena_free(&t->fwd), clv_arena_free(&t->bwd);
+    clv_params_free(&t->m.params);
+    free(t->m.wlayers);
+    free(t->x), free(t->dx), free(t->r), free(t->dout);
+}
+
+static double block_loss(void *p)
+{
+    one_block *t = p;
+    clv_err err = {{0}};
+    cr_assert_eq(clv_tblock_forward(&t->k, &t->a, &t->sh, t->x, t->B, 1, &err), 0, "%s", err.msg);
+    return gradcheck_dot(t->a.xout, t->r, t->R * t->k.C);
+}
+
+/* the forward, then the backward with every unit trained and dx asked */
+static void block_gradients(one_block *t)
+{
+    clv_err err = {{0}};
+    clv_params_zero_grad(&t->m.params);
+    block_loss(t);
+    memcpy(t->dout, t->r, (size_t)(t->R * t->k.C) * sizeof(float));
+    cr_assert_eq(clv_tblock_backward(&t->k, &t->a, &t->sh, &t->g, t->dout, t->dx, t->B, -1, &err), 0, "%s",
+                 err.msg);
+}
+
+static void check_block(const clv_attn_spec *spec, int64_t T, const char *core)
+{
+    one_block t;
+    one_block_init(&t, spec, 2, T, 8, 2);
+    block_gradients(&t);
+    gradcheck_result res;
+    char buf[160];
+    const gradcheck_opts opts = {.eps = 1e-2f, .floor = 1e-2, .max_probes = 60};
+    cr_assert_eq(gradcheck_run(t.x, t.dx, t.N * t.k.C, block_loss, &t, &opts, &res), 0);
+    cr_expect(res.max_rel < 2e-2, "%s core, dx: %s", core, gradcheck_str(&res, buf, sizeof buf));
+    for (int i = 0; i < t.m.params.count; i++) {
+        clv_param *p = t.m.params.items[i];
+        float *g = malloc((size_t)p->numel * sizeof *g);
+        memcpy(g, p->grad, (size_t)p->numel * sizeof *g);
+        cr_assert_eq(gradcheck_run(p->data, g, p->numel, block_loss, &t, &opts, &res), 0);
+        cr_expect(res.max_rel < 2e-2, "%s core, %s: %s", core, p->name, gradcheck_str(&res, buf, sizeof buf));
+        free(g);
+    }
+    one_block_free(&t);
+}
+
+Test(block, global_core_gradients_by_finite_differences)
+{
+    const clv_attn_spec spec = {.kind = CLV_ATTN_GLOBAL};
+    check_block(&spec, 5, "global");
+}
+
+Test(block, class_row_core_gradients_by_finite_differences)
+{
+    const clv_attn_spec spec = {.kind = CLV_ATTN_CLASS_ROW};
+    check_block(&spec, 5, "class-row");
+}
+
+Test(block, windowed_core_gradients_by_finite_differences)
+{
+    /* a 4x4 grid in 2x2 windows shifted by 1: the mask, the roll and the bias table all take part */
+    const clv_attn_spec spec = {.kind = CLV_ATTN_WINDOWED, .grid_h = 4, .grid_w = 4, .window = 2, .shift = 1};
+    check_block(&spec, 16, "windowed");
+}
+
+Test(block, a_frozen_block_stops_the_walk_where_nothing_below_trains)
+{
+    const clv_attn_spec spec = {.kind = CLV_ATTN_GLOBAL};
+    one_block t;
+    one_block_init(&t, &spec, 2, 5, 8, 2);
+    clv_err err = {{0}};
+    for (int i = 0; i < t.m.params.count; i++)
+        cr_assert_eq(clv_param_set_trainable(t.m.params.items[i], strstr(t.m.params.items[i]->name, "fc2") != NULL,
+                                             &err),
+                     0);
+    cr_expect_eq(clv_tblock_lowest_trainable(&t.k), 5);
+    block_loss(&t);
+    memcpy(t.dout, t.r, (size_t)(t.R * t.k.C) * sizeof(float));
+    memset(t.dx, 0x7f, (size_t)(t.N * t.k.C) * sizeof(float)); /* must stay untouched */
+    cr_expect_eq(clv_tblock_backward(&t.k, &t.a, &t.sh, &t.g, t.dout, t.dx, t.B, 5, &err), 1, "%s", err.msg);
+    cr_expect_eq(((uint32_t *)t.dx)[0], 0x7f7f7f7fu, "the input gradient was written");
+    one_block_free(&t);
+}
+
+/* ---- the windowed core's index against the explicit roll and partition ---- */
+
+Test(block, windowed_attention_through_the_index_is_roll_partition_and_back)
+{
+    const int64_t B = 2, H = 8, W = 8, ws = 4, shift = 2, N = ws * ws, nW = (H / ws) * (W / ws), C = 8, heads = 2;
+    const int64_t rows = B * H * W;
+    float *qkv = fzeros(rows * 3 * C), *dout = fzeros(rows * C), *bias = fzeros(heads * N * N);
+    float *mask = fzeros(nW * N * N), *scratch = fzeros(clv_window_attention_scratch_floats(N, C, heads));
+    int32_t *idx1 = malloc((size_t)(H * W) * sizeof *idx1), *idxB = malloc((size_t)rows * sizeof *idxB);
+    gradcheck_fill(qkv, rows * 3 * C, 1, -1, 1);
+    gradcheck_fill(dout, rows * C, 2, -1, 1);
+    gradcheck_fill(bias, heads * N * N, 3, -0.5f, 0.5f);
+    clv_swin_attention_mask(mask, H, W, ws, shift);
+    clv_swin_window_index(idx1, 1, H, W, ws, shift);
+    clv_swin_window_index(idxB, B, H, W, ws, shift);
+    /* through the index, in image order */
+    float *out = fzeros(rows * C), *att = fzeros(B * nW * heads * N * N), *dqkv = fzeros(rows * 3 * C);
+    clv_window_attention_forward(out, att, qkv, bias, mask, idx1, nW, B * nW, N, C, heads, scratch);
+    clv_window_attention_backward(dqkv, NULL, dout, qkv, att, idx1, nW, B * nW, N, C, heads, scratch);
+    /* explicitly: roll and partition (gather), windows in order, reverse and roll back (scatter) */
+    float *qkvw = fzeros(rows * 3 * C), *outw = fzeros(rows * C), *attw = fzeros(B * nW * heads * N * N);
+    float *doutw = fzeros(rows * C), *dqkvw = fzeros(rows * 3 * C), *out2 = fzeros(rows * C);
+    float *dqkv2 = fzeros(rows * 3 * C);
+    clv_rows_gather(qkvw, qkv, idxB, rows, 3 * C);
+    clv_rows_gather(doutw, dout, idxB, rows, C);
+    clv_window_attention_forward(outw, attw, qkvw, bias, mask, NULL, nW, B * nW, N, C, heads, scratch);
+    clv_window_attention_backward(dqkvw, NULL, doutw, qkvw, attw, NULL, nW, B * nW, N, C, heads, scratch);
+    clv_rows_scatter_add(out2, outw, idxB, rows, C);
+    clv_rows_scatter_add(dqkv2, dqkvw, idxB, rows, 3 * C);
+    cr_expect_eq(memcmp(out, out2, (size_t)(rows * C) * sizeof(float)), 0, "outputs differ");
+    cr_expect_eq(memcmp(att, attw, (size_t)(B * nW * heads * N * N) * sizeof(float)), 0, "probabilities differ");
+    cr_expect_eq(memcmp(dqkv, dqkv2, (size_t)(rows * 3 * C) * sizeof(float)), 0, "dqkv differs");
+    /* the output again from the kept probabilities is the forward's, bit for bit */
+    float *again = fzeros(rows * C);
+    clv_window_attention_output(again, att, qkv, idx1, nW, B * nW, N, C, heads, scratch);
+    cr_expect_eq(memcmp(again, out, (size_t)(rows * C) * sizeof(float)), 0, "the output again differs");
+    /* inference keeps no probabilities: the same output */
+    float *inf = fzeros(rows * C);
+    clv_window_attention_forward(inf, NULL, qkv, bias, mask, idx1, nW, B * nW, N, C, heads, scratch);
+    cr_expect_eq(memcmp(inf, out, (size_t)(rows * C) * sizeof(float)), 0, "inference output differs");
+    free(qkv), free(dout), free(bias), free(mask), free(scratch), free(idx1), free(idxB), free(out), free(att);
+    free(dqkv), free(qkvw), free(outw), free(attw), free(doutw), free(dqkvw), free(out2), free(dqkv2), free(again);
+    free(inf);
+}
+
+/* ---- names ---- */
+
+Test(block, builders_register_timm_names_in_order)
+{
+    const clv_attn_spec spec = {.kind = CLV_ATTN_WINDOWED, .grid_h = 4, .grid_w = 4, .window = 2, .shift = 0};
+    one_block t;
+    one_block_init(&t, &spec, 1, 16, 8, 2);
+    static const char *const names[] = {
+        "blocks.3.norm1.weight", "blocks.3.norm1.bias", "blocks.3.attn.relative_position_bias_table",
+        "blocks.3.attn.qkv.weight", "blocks.3.attn.qkv.bias", "blocks.3.attn.proj.weight", "blocks.3.attn.proj.bias",
+        "blocks.3.norm2.weight", "blocks.3.norm2.bias", "blocks.3.mlp.fc1.weight", "blocks.3.mlp.fc1.bias",
+        "blocks.3.mlp.fc2.weight", "blocks.3.mlp.fc2.bias"};
+    cr_assert_eq(t.m.params.count, 13);
+    for (int i = 0; i < 13; i++)
+        cr_expect_str_eq(t.m.params.items[i]->name, names[i]);
+    static const char *const layers[] = {"blocks.3.attn.qkv", "blocks.3.attn.proj", "blocks.3.mlp.fc1",
+                                         "blocks.3.mlp.fc2"};
+    cr_assert_eq(t.m.n_wlayers, 4);
+    for (int i = 0; i < 4; i++)
+        cr_expect_str_eq(t.m.wlayers[i]->name, layers[i]);
+    one_block_free(&t);
+}
+
+Test(block, a_name_too_long_is_refused_with_its_name)
+{
+    clv_model m = {0};
+    clv_params_init(&m.params);
+    snprintf(m.info.name, sizeof m.info.name, "long");
+    clv_err err = {{0}};
+    clv_builder b;
+    clv_builder_init(&b, &m, &err);
+    char part[CLV_NAME_LEN];
+    memset(part, 'x', sizeof part - 1);
+    part[sizeof part - 1] = '\0';
+    clv_builder_push(&b, "%s", part);
+    clv_norm n;
+    cr_expect_eq(clv_build_norm(&b, &n, "norm", 4, 1e-5f), -1);
+    cr_expect(strstr(err.msg, "longer than"), "%s", err.msg);
+    cr_expect_eq(m.params.count, 0);
+    clv_params_free(&m.params);
+}
