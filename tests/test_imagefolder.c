@@ -106,6 +106,14 @@ Test(decathlon, domains_are_tasks)
     cr_expect_eq(tr->num_classes, 3, "alpha's two categories, then beta's one");
     cr_expect_eq(tr->n_groups, 2);
     cr_expect(tr->class_group[0] == 0 && tr->class_group[1] == 0 && tr->class_group[2] == 1);
+    /* class names: "domain/category name", in label order (ids 10001 "one", 10002 "two"; beta's "only") */
+    static const char *const names[3] = {"alpha/one", "alpha/two", "beta/only"};
+    cr_assert_eq(tr->n_class_names, 3);
+    cr_assert_eq(va->n_class_names, 3);
+    for (int c = 0; c < 3; c++) {
+        cr_expect_str_eq(tr->class_names[c], names[c]);
+        cr_expect_str_eq(va->class_names[c], names[c]);
+    }
     cr_assert_eq(tr->n, 6);
     cr_assert_eq(va->n, 4);
     /* alpha's categories in id order: 10001 -> 0, 10002 -> 1; its images are 10002, 10001, 10002 */

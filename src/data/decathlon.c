@@ -89,6 +89,39 @@ static int domain_categories(const cJSON *j, const char *path, int **ids, int *n
     return 0;
 }
 
+/* Appends "domain/name" for each of a domain's category ids (sorted, as
+ * domain_categories gives them) to names: the category's "name", or its id
+ * when it has none. */
+static int add_class_names(const cJSON *j, const char *domain, const int *ids, int n, char ***names, size_t *cap,
+                           int *n_names, clv_err *err)
+{
+    if (clv_grow(names, cap, (size_t)*n_names + (size_t)n))
+        return clv_errf(err, "out of memory");
+    const cJSON *cats = cJSON_GetObjectItemCaseSensitive(j, "categories");
+    for (int i = 0; i < n; i++) {
+        const char *name = NULL;
+        const cJSON *c;
+        cJSON_ArrayForEach(c, cats)
+        {
+            const cJSON *id = cJSON_GetObjectItemCaseSensitive(c, "id");
+            const cJSON *nm = cJSON_GetObjectItemCaseSensitive(c, "name");
+            if (cJSON_IsNumber(id) && id->valueint == ids[i] && cJSON_IsString(nm) && nm->valuestring[0]) {
+                name = nm->valuestring;
+                break;
+            }
+        }
+        char buf[256];
+        if (name)
+            snprintf(buf, sizeof buf, "%s/%s", domain, name);
+        else
+            snprintf(buf, sizeof buf, "%s/%d", domain, ids[i]);
+        if (!((*names)[*n_names] = strdup(buf)))
+            return clv_errf(err, "out of memory");
+        (*n_names)++;
+    }
+    return 0;
+}
+
 /* Adds the images of one annotation file with labels offset + category rank. */
 static int add_split(const char *root, const char *root_real, const char *path, const cJSON *j, const int *cat_ids, int n_cats, int offset,
                      clv_file_list *fl, clv_err *err)
@@ -174,7 +207,9 @@ int clv_decathlon_open(const char *root, const char *domains, clv_dataset **trai
     *train = *test = NULL;
     clv_file_list ftr = {0}, fte = {0};
     int32_t *group = NULL, *group2 = NULL;
-    size_t group_cap = 0;
+    size_t group_cap = 0, names_cap = 0;
+    char **names = NULL; /* "domain/category" in label order */
+    int n_names = 0;
     int n_groups = 0, n_classes = 0, rc = -1;
     char list[512], path[CLV_PATH_LEN + 128], root_real[PATH_MAX];
     if (!realpath(root, root_real))
@@ -190,7 +225,9 @@ int clv_decathlon_open(const char *root, const char *domains, clv_dataset **trai
         if (!jt)
             goto done;
         int *cats = NULL, nc = 0;
-        if (domain_categories(jt, path, &cats, &nc, err) || add_split(root, root_real, path, jt, cats, nc, n_classes, &ftr, err)) {
+        if (domain_categories(jt, path, &cats, &nc, err) ||
+            add_split(root, root_real, path, jt, cats, nc, n_classes, &ftr, err) ||
+            add_class_names(jt, d, cats, nc, &names, &names_cap, &n_names, err)) {
             free(cats);
             cJSON_Delete(jt);
             goto done;
@@ -230,10 +267,14 @@ int clv_decathlon_open(const char *root, const char *domains, clv_dataset **trai
         goto done;
     *test = clv_file_dataset("decathlon val", path, &fte, n_classes, group2, n_groups, err);
     group2 = NULL;
-    if (!*test)
+    if (!*test || clv_dataset_set_class_names(*train, (const char *const *)names, n_classes, err) ||
+        clv_dataset_set_class_names(*test, (const char *const *)names, n_classes, err))
         goto done;
     rc = 0;
 done:
+    for (int c = 0; c < n_names; c++)
+        free(names[c]);
+    free(names);
     clv_file_list_free(&ftr);
     clv_file_list_free(&fte);
     free(group);
