@@ -21,15 +21,18 @@
 static void usage(FILE *out)
 {
     fprintf(out, "usage: clvit bench [--model NAME] [--batch B] [--infer-batch B] [--threads N] [--steps S]\n"
-                 "                   [--warmup W] [--method finetune|linear|rkr|piggyback|maskrkr|independent]\n"
+                 "                   [--warmup W] [--method finetune|linear|independent|rkr|piggyback|maskrkr|ewc|lwf]\n"
                  "                   [--rank K] [--json]\n\n"
                  "Times S training steps at batch B and S inference steps at the inference batch, after W\n"
                  "untimed ones, on synthetic images; prints the medians as images/s and GFLOP/s. A training step\n"
                  "is the trainer's own (forward, loss, backward, clip, optimizer step) in the second task of a\n"
                  "run with the settings' defaults: --method linear trains the head only; rkr (rank --rank, 4),\n"
-                 "piggyback and maskrkr train their adapters on every weight layer of a frozen backbone.\n"
+                 "piggyback and maskrkr train their adapters on every weight layer of a frozen backbone;\n"
+                 "ewc and lwf train the backbone like finetune (lwf also runs its frozen teacher; ewc's\n"
+                 "penalty is zero in a bench, which has no Fisher yet).\n"
                  "FLOPs per training image: 3x the forward (a full weight gradient: finetune, independent,\n"
-                 "piggyback), 2x (forward and input gradients: rkr, maskrkr), 1x (linear). Defaults:\n"
+                 "piggyback, ewc), 4x (lwf: 3x and the teacher's forward), 2x (forward and input gradients:\n"
+                 "rkr, maskrkr), 1x (linear). Defaults:\n"
                  "vit_tiny_patch4_32, finetune, batch 128, inference batch 256, 5 steps, 2 warmup, OpenMP's\n"
                  "threads. --method full is finetune's older name.\n");
 }
@@ -193,9 +196,10 @@ int clv_cmd_bench(int argc, char **argv)
     double tt = median(t_train, o.steps), ti = median(t_infer, o.steps);
     double fpi = (double)m->info.flops_per_image;
     double train_ips = o.batch / tt, infer_ips = o.infer_batch / ti;
-    /* a full weight gradient (finetune, piggyback, independent), input gradients only (low-rank methods), none (linear) */
+    /* a full weight gradient (finetune, piggyback, independent, ewc; lwf also runs its teacher's
+     * forward), input gradients only (low-rank methods), none (linear) */
     const int lowrank = !strcmp(o.method, "rkr") || !strcmp(o.method, "maskrkr");
-    const double mult = !strcmp(o.method, "linear") ? 1.0 : lowrank ? 2.0 : 3.0;
+    const double mult = !strcmp(o.method, "linear") ? 1.0 : lowrank ? 2.0 : !strcmp(o.method, "lwf") ? 4.0 : 3.0;
     double train_gf = mult * fpi * o.batch / tt / 1e9, infer_gf = fpi * o.infer_batch / ti / 1e9;
     if (dist.rank != 0) {
         status = 0;
