@@ -102,15 +102,10 @@ static int mr_backward(clv_adapter *a, const clv_wlayer *l, const float *x, cons
     const float *e[N_KINDS];
     form(m, e);
     if (t == m->shared_task) { /* plain RKR on the shared tensors (and the base weight, when it trains with them) */
-        clv_param *lm = m->shared[LM], *rm = m->shared[RM], *f = m->shared[F];
-        if (task_adapter_identity_backward(&m->ta, l, x, dy, s, N, err) ||
-            task_adapter_lowrank_backward(&m->ta, l, lm->data, rm->data, K, x, dy, s, N,
-                                          lm->trainable ? lm->grad : NULL, rm->trainable ? rm->grad : NULL, err))
+        if (task_adapter_identity_backward(&m->ta, l, x, dy, s, N, err))
             return -1;
-        if (ds && f->trainable)
-            for (int64_t c = 0; c < l->out; c++)
-                f->grad[c] += ds[c];
-        return 0;
+        return task_adapter_rkr_backward(&m->ta, l, m->shared[LM], m->shared[RM], m->shared[F], K, x, dy, s, ds, N,
+                                         err);
     }
     /* straight-through: dS = d(masked tensor) * tensor */
     clv_param *s_lm = m->scores[LM][t], *s_rm = m->scores[RM][t], *s_f = m->scores[F][t];

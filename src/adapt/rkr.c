@@ -39,14 +39,7 @@ static int rkr_backward(clv_adapter *a, const clv_wlayer *l, const float *x, con
     int t = r->ta.active;
     if (t < 0 || !r->lm[t])
         return task_adapter_identity_backward(&r->ta, l, x, dy, s, N, err);
-    clv_param *lm = r->lm[t], *rm = r->rm[t], *f = r->f[t];
-    if (task_adapter_lowrank_backward(&r->ta, l, lm->data, rm->data, r->rank[t], x, dy, s, N,
-                                      lm->trainable ? lm->grad : NULL, rm->trainable ? rm->grad : NULL, err))
-        return -1;
-    if (ds && f->trainable)
-        for (int64_t c = 0; c < l->out; c++)
-            f->grad[c] += ds[c];
-    return 0;
+    return task_adapter_rkr_backward(&r->ta, l, r->lm[t], r->rm[t], r->f[t], r->rank[t], x, dy, s, ds, N, err);
 }
 
 static void rkr_free(clv_adapter *a)

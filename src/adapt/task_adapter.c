@@ -154,6 +154,19 @@ int task_adapter_lowrank_backward(task_adapter *ta, const clv_wlayer *l, const f
     return 0;
 }
 
+int task_adapter_rkr_backward(task_adapter *ta, const clv_wlayer *l, clv_param *lm, clv_param *rm, clv_param *f, int K,
+                              const float *x, const float *dy, const float *s, const float *ds, int64_t N,
+                              clv_err *err)
+{
+    if (task_adapter_lowrank_backward(ta, l, lm->data, rm->data, K, x, dy, s, N, lm->trainable ? lm->grad : NULL,
+                                      rm->trainable ? rm->grad : NULL, err))
+        return -1;
+    if (ds && f->trainable)
+        for (int64_t c = 0; c < l->out; c++)
+            f->grad[c] += ds[c];
+    return 0;
+}
+
 void task_adapter_invalidate(clv_adapter *a) { ((task_adapter *)a->state)->weff_valid = 0; }
 
 clv_param *task_adapter_param(clv_params *ps, const clv_wlayer *l, const char *what, int ndim, int64_t d0,

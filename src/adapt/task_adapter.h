@@ -42,6 +42,12 @@ void task_adapter_form_lowrank(task_adapter *ta, const clv_wlayer *l, const floa
 int task_adapter_lowrank_backward(task_adapter *ta, const clv_wlayer *l, const float *A, const float *B, int K,
                                   const float *x, const float *dy, const float *s, int64_t N, float *dA, float *dB,
                                   clv_err *err);
+/* RKR's backward for W + LM RM with output scale F: the low-rank gradients
+ * of LM and RM (each only when it trains) and dF += ds. Shared by rkr and
+ * maskrkr (on its shared tensors). */
+int task_adapter_rkr_backward(task_adapter *ta, const clv_wlayer *l, clv_param *lm, clv_param *rm, clv_param *f, int K,
+                              const float *x, const float *dy, const float *s, const float *ds, int64_t N,
+                              clv_err *err);
 void task_adapter_invalidate(clv_adapter *a);
 /* A param of ps named "<layer>.<what>" (appended; NULL with err on failure). */
 clv_param *task_adapter_param(clv_params *ps, const clv_wlayer *l, const char *what, int ndim, int64_t d0,
