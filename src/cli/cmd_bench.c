@@ -21,7 +21,7 @@
 static void usage(FILE *out)
 {
     fprintf(out, "usage: clvit bench [--model NAME] [--batch B] [--infer-batch B] [--threads N] [--steps S]\n"
-                 "                   [--warmup W] [--method finetune|linear|independent|rkr|piggyback|maskrkr|ewc|lwf]\n"
+                 "                   [--warmup W] [--method finetune|linear|rkr|piggyback|maskrkr|independent|ewc|lwf]\n"
                  "                   [--rank K] [--json]\n\n"
                  "Times S training steps at batch B and S inference steps at the inference batch, after W\n"
                  "untimed ones, on synthetic images; prints the medians as images/s and GFLOP/s. A training step\n"
