@@ -11,6 +11,7 @@
 #include "clvit/model.h"
 #include "clvit/safetensors.h"
 #include "clvit/transformer_block.h"
+#include "fixture_tensors.h"
 #include "gradcheck.h"
 
 #include <math.h>
@@ -34,33 +35,6 @@ static void fill(float *p, int64_t n, uint32_t seed)
         seed = seed * 1664525u + 1013904223u;
         p[i] = (float)((seed >> 8) / 8388608.0 - 1.0);
     }
-}
-
-static float *read_tensor(const clv_safetensors *st, const char *name, int64_t numel)
-{
-    clv_err err = {{0}};
-    const clv_st_tensor *t = clv_st_find(st, name);
-    cr_assert(t, "%s: no tensor %s", st->path, name);
-    cr_assert_eq(t->numel, numel, "%s: %s has %lld elements, want %lld", st->path, name, (long long)t->numel,
-                 (long long)numel);
-    float *p = malloc((size_t)numel * sizeof(float));
-    cr_assert(p);
-    cr_assert_eq(clv_st_read_f32(st, t, p, numel, &err), 0, "%s", err.msg);
-    return p;
-}
-
-/* max |a - b| / max(floor, max |b|) */
-static double rel_diff(const float *a, const float *b, int64_t n, double floor)
-{
-    double bmax = floor, d = 0;
-    for (int64_t i = 0; i < n; i++)
-        bmax = fmax(bmax, fabs((double)b[i]));
-    for (int64_t i = 0; i < n; i++) {
-        const double e = fabs((double)a[i] - (double)b[i]);
-        if (!(e <= d))
-            d = isnan(e) ? INFINITY : e;
-    }
-    return d / bmax;
 }
 
 /* Features (training and inference), every parameter gradient and the input

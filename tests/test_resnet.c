@@ -9,6 +9,7 @@
 #include "clvit/kernels_cnn.h"
 #include "clvit/model.h"
 #include "clvit/safetensors.h"
+#include "fixture_tensors.h"
 #include "gradcheck.h"
 
 #include <math.h>
@@ -25,33 +26,6 @@ static const fixture fixtures[2] = {
     {"tests/fixtures/resnet_micro_c.safetensors", {16, 3, 3, {4, 8, 8, 16}, {2, 1, 1, 1}, 1e-5f}},
     {"tests/fixtures/resnet_micro_i.safetensors", {64, 1, 7, {4, 4, 8, 8}, {1, 1, 1, 1}, 1e-5f}},
 };
-
-static float *read_tensor(const clv_safetensors *st, const char *name, int64_t numel)
-{
-    clv_err err = {{0}};
-    const clv_st_tensor *t = clv_st_find(st, name);
-    cr_assert(t, "%s: no tensor %s", st->path, name);
-    cr_assert_eq(t->numel, numel, "%s: %s has %lld elements, want %lld", st->path, name, (long long)t->numel,
-                 (long long)numel);
-    float *p = malloc((size_t)numel * sizeof(float));
-    cr_assert(p);
-    cr_assert_eq(clv_st_read_f32(st, t, p, numel, &err), 0, "%s", err.msg);
-    return p;
-}
-
-/* max |a - b| / max(max |b|, floor) */
-static double rel_diff(const float *a, const float *b, int64_t n, double floor)
-{
-    double bmax = floor, d = 0;
-    for (int64_t i = 0; i < n; i++)
-        bmax = fmax(bmax, fabs((double)b[i]));
-    for (int64_t i = 0; i < n; i++) {
-        double e = fabs((double)a[i] - (double)b[i]);
-        if (!(e <= d))
-            d = isnan(e) ? INFINITY : e;
-    }
-    return d / bmax;
-}
 
 typedef struct loaded {
     clv_safetensors st;
