@@ -22,30 +22,12 @@ LwF (include/clvit/lwf_math.h):
 
 Run from the repository root:  /usr/bin/python3 tools/make_ewc_lwf_fixtures.py
 """
-import json
-import struct
 
 import torch
 import torch.nn.functional as F
+from fixture_safetensors import write_safetensors
 
 torch.set_default_dtype(torch.float64)
-
-
-def write_safetensors(path, tensors, meta):
-    header = {"__metadata__": meta}
-    blobs, off = [], 0
-    for name, t in tensors.items():
-        b = t.detach().to(torch.float32).contiguous().numpy().tobytes()
-        header[name] = {"dtype": "F32", "shape": list(t.shape), "data_offsets": [off, off + len(b)]}
-        blobs.append(b)
-        off += len(b)
-    h = json.dumps(header, separators=(",", ":")).encode()
-    h += b" " * (-len(h) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(h)))
-        f.write(h)
-        for b in blobs:
-            f.write(b)
 
 
 def ewc(out):

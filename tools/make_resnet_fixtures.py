@@ -23,10 +23,10 @@ statistics after that forward, `after.<name>`.
 Run from the repository root:  /usr/bin/python3 tools/make_resnet_fixtures.py
 """
 import json
-import struct
 
 import torch
 import torch.nn as nn
+from fixture_safetensors import write_safetensors
 
 
 class BasicBlock(nn.Module):
@@ -73,23 +73,6 @@ class ResNet(nn.Module):
         for i in range(4):
             x = getattr(self, "layer%d" % (i + 1))(x)
         return x.mean(dim=(2, 3))  # adaptive average pool to 1x1 + flatten
-
-
-def write_safetensors(path, tensors, meta):
-    header = {"__metadata__": meta}
-    blobs, off = [], 0
-    for name, t in tensors.items():
-        b = t.detach().to(torch.float32).contiguous().numpy().tobytes()
-        header[name] = {"dtype": "F32", "shape": list(t.shape), "data_offsets": [off, off + len(b)]}
-        blobs.append(b)
-        off += len(b)
-    h = json.dumps(header, separators=(",", ":")).encode()
-    h += b" " * (-len(h) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(h)))
-        f.write(h)
-        for b in blobs:
-            f.write(b)
 
 
 def randomize(m):

@@ -20,11 +20,10 @@ over tokens.
 
 Run from the repository root:  /usr/bin/python3 tools/make_swin_fixtures.py
 """
-import json
-import struct
 
 import torch
 import torch.nn as nn
+from fixture_safetensors import write_safetensors
 
 
 def window_partition(x, ws):
@@ -183,23 +182,6 @@ class SwinTransformer(nn.Module):
     def forward(self, x):
         x = self.layers(self.patch_embed(x))
         return self.norm(x).mean(dim=1)  # AdaptiveAvgPool1d(1) over tokens + flatten
-
-
-def write_safetensors(path, tensors, meta):
-    header = {"__metadata__": meta}
-    blobs, off = [], 0
-    for name, t in tensors.items():
-        b = t.detach().to(torch.float32).contiguous().numpy().tobytes()
-        header[name] = {"dtype": "F32", "shape": list(t.shape), "data_offsets": [off, off + len(b)]}
-        blobs.append(b)
-        off += len(b)
-    h = json.dumps(header, separators=(",", ":")).encode()
-    h += b" " * (-len(h) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(h)))
-        f.write(h)
-        for b in blobs:
-            f.write(b)
 
 
 def micro():

@@ -25,10 +25,8 @@ to float32 before the float64 reference forward.
 
 Run from the repository root:  /usr/bin/python3 tools/make_swin_layout_fixtures.py
 """
-import json
 import os
 import re
-import struct
 import sys
 
 import torch
@@ -36,28 +34,9 @@ import torch.nn as nn
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from make_swin_fixtures import SwinTransformer  # noqa: E402
+from fixture_safetensors import write_safetensors  # noqa: E402
 
 OUT = "tests/fixtures/layout"
-DTYPES = {torch.float32: "F32", torch.float64: "F64", torch.int64: "I64"}
-
-
-def write_safetensors(path, tensors, meta):
-    """tensors keep their dtype (F32 weights, I64 index buffers)."""
-    header = {"__metadata__": meta}
-    blobs, off = [], 0
-    for name, t in tensors.items():
-        t = t.detach().contiguous()
-        b = t.numpy().tobytes()
-        header[name] = {"dtype": DTYPES[t.dtype], "shape": list(t.shape), "data_offsets": [off, off + len(b)]}
-        blobs.append(b)
-        off += len(b)
-    h = json.dumps(header, separators=(",", ":")).encode()
-    h += b" " * (-len(h) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(h)))
-        f.write(h)
-        for b in blobs:
-            f.write(b)
 
 
 def timm_09_names(sd06):
@@ -100,10 +79,11 @@ def main():
         logits = head(net(x))
     sd06 = state_dict_06(net, head)
     meta = {"what": "swin tiny-config fixture, random weights", "made_by": "tools/make_swin_layout_fixtures.py"}
-    write_safetensors(f"{OUT}/swin_06.safetensors", sd06, dict(meta, layout="timm 0.6"))
-    write_safetensors(f"{OUT}/swin_09.safetensors", timm_09_names(sd06), dict(meta, layout="timm >= 0.9"))
+    write_safetensors(f"{OUT}/swin_06.safetensors", sd06, dict(meta, layout="timm 0.6"), keep_dtype=True)
+    write_safetensors(f"{OUT}/swin_09.safetensors", timm_09_names(sd06), dict(meta, layout="timm >= 0.9"), keep_dtype=True)
     write_safetensors(f"{OUT}/expected.safetensors", {"x": x, "logits": logits},
-                      dict(meta, config="img 16 patch 2 dim 4 window 4 depths 2-2-2 heads 1-2-4, head 5"))
+                      dict(meta, config="img 16 patch 2 dim 4 window 4 depths 2-2-2 heads 1-2-4, head 5"),
+                      keep_dtype=True)
 
 
 if __name__ == "__main__":

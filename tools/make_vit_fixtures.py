@@ -16,12 +16,11 @@ parameter names (timm is not installed here).
 
 Run from the repository root:  /usr/bin/python3 tools/make_vit_fixtures.py
 """
-import json
 import math
-import struct
 
 import torch
 import torch.nn as nn
+from fixture_safetensors import write_safetensors
 
 
 class Attention(nn.Module):
@@ -99,23 +98,6 @@ class VisionTransformer(nn.Module):
     def forward(self, x):
         f = self.forward_features(x)
         return self.head(f) if self.head is not None else f
-
-
-def write_safetensors(path, tensors, meta):
-    header = {"__metadata__": meta}
-    blobs, off = [], 0
-    for name, t in tensors.items():
-        b = t.detach().to(torch.float32).contiguous().numpy().tobytes()
-        header[name] = {"dtype": "F32", "shape": list(t.shape), "data_offsets": [off, off + len(b)]}
-        blobs.append(b)
-        off += len(b)
-    h = json.dumps(header, separators=(",", ":")).encode()
-    h += b" " * (-len(h) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(h)))
-        f.write(h)
-        for b in blobs:
-            f.write(b)
 
 
 def micro():
