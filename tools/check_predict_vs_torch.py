@@ -29,7 +29,8 @@ import torch.nn as nn
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from make_predict_fixtures import png  # noqa: E402
-from make_resnet_fixtures import ResNet, write_safetensors  # noqa: E402
+from fixture_safetensors import write_safetensors  # noqa: E402
+from make_resnet_fixtures import ResNet  # noqa: E402
 from make_swin_fixtures import SwinTransformer  # noqa: E402
 from make_swin_layout_fixtures import timm_09_names  # noqa: E402
 from make_vit_fixtures import VisionTransformer  # noqa: E402
