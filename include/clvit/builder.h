@@ -61,6 +61,13 @@ int clv_build_linear(clv_builder *b, clv_wlayer *l, const char *name, int64_t ou
  * weight [out x cin x P x P] and bias with PyTorch's default init
  * (uniform +-1/sqrt(fan_in); timm leaves patch projections to it). */
 int clv_build_patch_proj(clv_builder *b, clv_wlayer *l, const char *name, int64_t out, int64_t cin, int64_t P);
+/* A bias-free k x k conv as the weight layer out x (cin k k), its weight
+ * [out x cin x k x k] with torchvision's ResNet init (kaiming normal,
+ * fan_out, relu: std sqrt(2 / (out k k))). */
+int clv_build_conv(clv_builder *b, clv_wlayer *l, const char *name, int64_t out, int64_t cin, int64_t k);
+/* BatchNorm2d(C, eps): weight one, bias zero, running_mean zero and
+ * running_var one as buffers; all four norm parameters without decay. */
+int clv_build_batchnorm(clv_builder *b, clv_batchnorm *n, const char *name, int64_t C, float eps);
 /* LayerNorm(C, eps): weight one, bias zero, both norm parameters without decay. */
 int clv_build_norm(clv_builder *b, clv_norm *n, const char *name, int64_t C, float eps);
 /* Every parameter from the init kind it was registered with, drawn from

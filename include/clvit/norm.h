@@ -1,5 +1,6 @@
 /* A LayerNorm layer over the last dimension: its affine parameters and the
- * kernels of clvit/kernels.h applied with them. */
+ * kernels of clvit/kernels.h applied with them. Also the parameters of a
+ * BatchNorm2d (clv_batchnorm), whose kernels are in clvit/kernels_cnn.h. */
 #ifndef CLVIT_NORM_H
 #define CLVIT_NORM_H
 
@@ -13,6 +14,14 @@ typedef struct clv_norm {
     clv_param *w, *b;
     float eps;
 } clv_norm;
+
+/* BatchNorm2d(C, eps): the affine weight and bias, and the running
+ * statistics as registered buffers (saved and loaded with the weights under
+ * PyTorch's names, never trained). */
+typedef struct clv_batchnorm {
+    clv_param *w, *b, *running_mean, *running_var;
+    float eps;
+} clv_batchnorm;
 
 static inline int clv_norm_trains(const clv_norm *n) { return n->w->trainable || n->b->trainable; }
 /* y [N x C] = LayerNorm(x); mean and rstd [N] saved. */

@@ -15,6 +15,7 @@
  * trainable; with the running statistics otherwise (evaluation, and a frozen
  * base), where it is a fixed per-channel affine map. */
 #include "clvit/arena.h"
+#include "clvit/builder.h"
 #include "clvit/kernels_cnn.h"
 #include "clvit/model.h"
 
@@ -29,8 +30,8 @@ typedef struct convbn {
     clv_wlayer conv;
     int64_t cin, cout, k, s, p;
     int64_t H, W, Ho, Wo;           /* input and output spatial size */
-    clv_param *g, *b, *rm, *rv;     /* bn weight, bias, running mean, running var */
-    float *mean, *var, *rstd;       /* statistics the last forward used [cout] */
+    clv_batchnorm bn;
+    float *mean, *var, *rstd;       /* statistics the last forward used [cout] (activation arena) */
     int batch_stats;                /* the last forward normalized with batch statistics */
     float *z;                       /* conv output [B Ho Wo x cout] (training arena) */
 } convbn;
@@ -95,6 +96,14 @@ static int64_t bn_scratch_doubles(const resnet *r, int64_t B)
     return n;
 }
 
+/* the per-channel statistics a norm's forward uses and its backward reads */
+static void carve_stats(clv_carver *c, convbn *cb)
+{
+    cb->mean = clv_carve_floats(c, 3, cb->cout, 1);
+    cb->var = cb->mean ? cb->mean + cb->cout : NULL;
+    cb->rstd = cb->mean ? cb->mean + 2 * cb->cout : NULL;
+}
+
 /* The training arena for batch r->lay_B: input, every conv's output, its norm's, the shared im2col
  * matrix, the shortcut's output and the batch norms' scratch. */
 static void fwd_layout(void *ctx, clv_carver *c)
@@ -110,10 +119,15 @@ static void fwd_layout(void *ctx, clv_carver *c)
     r->cols = clv_carve_floats(c, B, r->cols_max, 1);
     r->tmp = clv_carve_floats(c, B, r->act_max, 1);
     r->bn_scratch = clv_carve(c, bn_scratch_doubles(r, B), 1, 1, sizeof(double));
+    carve_stats(c, &r->stem);
     const float *x = r->pooled;
     for (int i = 0; i < r->n_blocks; i++) {
         rblock *bk = &r->blocks[i];
         bk->x = (float *)x;
+        carve_stats(c, &bk->c1);
+        carve_stats(c, &bk->c2);
+        if (bk->has_ds)
+            carve_stats(c, &bk->ds);
         bk->c1.z = clv_carve_floats(c, B, rows_of(&bk->c1), bk->c1.cout);
         bk->a1 = clv_carve_floats(c, B, rows_of(&bk->c1), bk->c1.cout);
         bk->c2.z = clv_carve_floats(c, B, rows_of(&bk->c2), bk->c2.cout);
@@ -183,16 +197,16 @@ static int convbn_forward(clv_model *m, convbn *c, const float *x, int64_t B, fl
     }
     if (clv_wlayer_forward(&c->conv, c->z, in, N, m->training ? CLV_WL_TRAIN : CLV_WL_INFER, err))
         return -1;
-    c->batch_stats = m->training && c->g->trainable;
+    c->batch_stats = m->training && c->bn.w->trainable;
     if (c->batch_stats) {
         clv_batchnorm_stats(c->mean, c->var, c->z, N, c->cout, r->bn_scratch);
-        clv_batchnorm_update_running(c->rm->data, c->rv->data, c->mean, c->var, N, c->cout, BN_MOMENTUM);
+        clv_batchnorm_update_running(c->bn.running_mean->data, c->bn.running_var->data, c->mean, c->var, N, c->cout, BN_MOMENTUM);
     } else {
-        memcpy(c->mean, c->rm->data, (size_t)c->cout * sizeof(float));
-        memcpy(c->var, c->rv->data, (size_t)c->cout * sizeof(float));
+        memcpy(c->mean, c->bn.running_mean->data, (size_t)c->cout * sizeof(float));
+        memcpy(c->var, c->bn.running_var->data, (size_t)c->cout * sizeof(float));
     }
-    clv_batchnorm_rstd(c->rstd, c->var, c->cout, r->cfg.bn_eps);
-    clv_batchnorm_apply(out, c->z, c->mean, c->rstd, c->g->data, c->b->data, N, c->cout, relu);
+    clv_batchnorm_rstd(c->rstd, c->var, c->cout, c->bn.eps);
+    clv_batchnorm_apply(out, c->z, c->mean, c->rstd, c->bn.w->data, c->bn.b->data, N, c->cout, relu);
     return 0;
 }
 
@@ -244,7 +258,7 @@ static float *grad_of(clv_param *p) { return p->trainable ? p->grad : NULL; }
 
 static int wl_trains(const clv_wlayer *l) { return l->weight->trainable || l->adapter != NULL; }
 
-static int convbn_trains(const convbn *c) { return wl_trains(&c->conv) || c->g->trainable || c->b->trainable; }
+static int convbn_trains(const convbn *c) { return wl_trains(&c->conv) || c->bn.w->trainable || c->bn.b->trainable; }
 
 static int any_trains(const resnet *r)
 {
@@ -265,7 +279,7 @@ static int convbn_backward(resnet *r, convbn *c, const float *dout, const float 
 {
     const int64_t N = B * rows_of(c);
     memset(r->dz, 0, (size_t)(N * c->cout) * sizeof(float));
-    clv_batchnorm_backward(r->dz, grad_of(c->g), grad_of(c->b), dout, c->z, c->mean, c->rstd, c->g->data, N, c->cout,
+    clv_batchnorm_backward(r->dz, grad_of(c->bn.w), grad_of(c->bn.b), dout, c->z, c->mean, c->rstd, c->bn.w->data, N, c->cout,
                            c->batch_stats, r->bn_scratch);
     const float *in = x;
     if (needs_cols(c) && wl_trains(&c->conv)) { /* the weight gradient needs the im2col matrix again */
@@ -353,38 +367,17 @@ static int resnet_backward(clv_model *m, const float *dfeats, float *dx, clv_err
 
 /* ---- init, free ---- */
 
-static void resnet_init(clv_model *m, uint64_t seed)
-{
-    clv_params_initialize(&m->params, seed);
-    clv_wlayers_invalidate(m->wlayers, m->n_wlayers);
-}
-
-static void free_convbn(convbn *c)
-{
-    free(c->mean);
-    c->mean = NULL;
-}
+static void resnet_init(clv_model *m, uint64_t seed) { clv_build_initialize(m, seed); }
 
 static void resnet_free(clv_model *m)
 {
     resnet *r = m->impl;
-    if (r) {
-        free_arenas(r);
-        clv_arena_free(&r->wscratch);
-        for (int i = 0; m->wlayers && i < m->n_wlayers; i++)
-            clv_wlayer_release(m->wlayers[i]);
-        free_convbn(&r->stem);
-        for (int i = 0; r->blocks && i < r->n_blocks; i++) {
-            free_convbn(&r->blocks[i].c1);
-            free_convbn(&r->blocks[i].c2);
-            free_convbn(&r->blocks[i].ds);
-        }
-        free(r->blocks);
-        free(r);
-    }
-    clv_params_free(&m->params);
-    free(m->wlayers);
-    free(m);
+    free_arenas(r);
+    clv_arena_free(&r->wscratch);
+    for (int i = 0; i < m->n_wlayers; i++)
+        clv_wlayer_release(m->wlayers[i]);
+    free(r->blocks);
+    clv_build_model_free(m);
 }
 
 static const clv_model_ops resnet_ops = {
@@ -397,49 +390,24 @@ static const clv_model_ops resnet_ops = {
 /* ---- construction ---- */
 
 
-/* conv "<conv>.weight" [cout x cin x k x k] and norm "<bn>.{weight,bias,running_mean,running_var}" */
-static int add_convbn(clv_model *m, convbn *c, const char *conv, const char *bn, int64_t cin, int64_t cout, int64_t k,
-                      int64_t s, int64_t p, int64_t H, int64_t W, clv_err *err)
+/* conv "<scope>.<conv>.weight" [cout x cin x k x k] and norm "<scope>.<bn>.{weight,bias,running_mean,running_var}" */
+static int add_convbn(clv_builder *bld, convbn *c, const char *conv, const char *bn, int64_t cin, int64_t cout,
+                      int64_t k, int64_t s, int64_t p, int64_t H, int64_t W)
 {
+    clv_model *m = bld->m;
     resnet *r = m->impl;
-    char name[CLV_NAME_LEN];
     c->cin = cin, c->cout = cout, c->k = k, c->s = s, c->p = p, c->H = H, c->W = W;
     c->Ho = clv_conv_out_size(H, k, s, p);
     c->Wo = clv_conv_out_size(W, k, s, p);
     if (c->Ho < 1 || c->Wo < 1)
-        return clv_errf(err, "%s: %s gets a %lldx%lld input, too small for its %lldx%lld stride %lld kernel",
-                        m->info.name, conv, (long long)H, (long long)W, (long long)k, (long long)k, (long long)s);
-    snprintf(c->conv.name, sizeof c->conv.name, "%s", conv);
-    c->conv.out = cout;
-    c->conv.in = cin * k * k;
-    snprintf(name, sizeof name, "%s.weight", conv);
-    /* kaiming_normal_(mode="fan_out", nonlinearity="relu"): std = sqrt(2 / (Cout k k)) */
-    const float std = sqrtf(2.0f / (float)(cout * k * k));
-    if (!(c->conv.weight = clv_params_add_init(&m->params, name, CLV_INIT_NORMAL, std, 0, 4, cout, cin, k, k, err)))
+        return clv_errf(bld->err, "%s: %s%s%s gets a %lldx%lld input, too small for its %lldx%lld stride %lld kernel",
+                        m->info.name, bld->scope, bld->scope[0] ? "." : "", conv, (long long)H, (long long)W, (long long)k, (long long)k, (long long)s);
+    if (clv_build_conv(bld, &c->conv, conv, cout, cin, k) ||
+        clv_build_batchnorm(bld, &c->bn, bn, cout, r->cfg.bn_eps))
         return -1;
-    static const char *const what[4] = {"weight", "bias", "running_mean", "running_var"};
-    static const clv_init_kind kinds[4] = {CLV_INIT_ONE, CLV_INIT_ZERO, CLV_INIT_ZERO, CLV_INIT_ONE};
-    clv_param **slot[4] = {&c->g, &c->b, &c->rm, &c->rv};
-    for (int i = 0; i < 4; i++) {
-        snprintf(name, sizeof name, "%s.%s", bn, what[i]);
-        if (!(*slot[i] = clv_params_add_init(&m->params, name, kinds[i], 0.0f, 1, 1, cout, 0, 0, 0, err)))
-            return -1;
-        (*slot[i])->buffer = i >= 2;
-        (*slot[i])->norm = 1;
-    }
-    if (!(c->mean = calloc((size_t)cout * 3, sizeof(float))))
-        return clv_errf(err, "out of memory");
-    c->var = c->mean + cout;
-    c->rstd = c->mean + 2 * cout;
-    m->wlayers[m->n_wlayers++] = &c->conv;
     const int64_t act = c->Ho * c->Wo * cout, cols = needs_cols(c) ? c->Ho * c->Wo * cin * k * k : 0;
-    if (act > r->act_max)
-        r->act_max = act;
-    if (H * W * cin > r->act_max)
-        r->act_max = H * W * cin;
-    if (cols > r->cols_max)
-        r->cols_max = cols;
-
+    r->act_max = max64(r->act_max, max64(act, H * W * cin));
+    r->cols_max = max64(r->cols_max, cols);
     m->info.flops_per_image += 2.0 * (double)(c->Ho * c->Wo) * (double)cout * (double)(cin * k * k);
     return 0;
 }
@@ -462,40 +430,26 @@ static int check_config(const char *name, const clv_resnet_config *c, clv_err *e
 
 clv_model *clv_resnet_create(const char *name, const clv_resnet_config *cfg, clv_err *err)
 {
-    if (!name || strlen(name) >= sizeof(((clv_model_info *)0)->name)) {
-        clv_errf(err, "resnet: missing or too long model name");
+    if (check_config(name ? name : "resnet", cfg, err))
         return NULL;
-    }
-    if (check_config(name, cfg, err))
+    clv_model *m = clv_build_model("resnet", name, &resnet_ops, sizeof(resnet), err);
+    if (!m)
         return NULL;
-    clv_model *m = calloc(1, sizeof *m);
-    resnet *r = calloc(1, sizeof *r);
-    if (!m || !r) {
-        free(m);
-        free(r);
-        clv_errf(err, "%s: out of memory", name);
-        return NULL;
-    }
-    m->ops = &resnet_ops;
-    m->impl = r;
-    m->training = 1;
-    clv_params_init(&m->params);
-    snprintf(m->info.name, sizeof m->info.name, "%s", name);
+    resnet *r = m->impl;
     r->cfg = *cfg;
     r->pool = cfg->stem_kernel == 7;
     for (int i = 0; i < 4; i++)
         r->n_blocks += cfg->blocks[i];
-    const int n_convs = 1 + 2 * r->n_blocks + 4;
-    r->blocks = calloc((size_t)r->n_blocks, sizeof *r->blocks);
-    m->wlayers = calloc((size_t)n_convs, sizeof *m->wlayers);
-    if (!r->blocks || !m->wlayers) {
+    if (!(r->blocks = calloc((size_t)r->n_blocks, sizeof *r->blocks))) {
         clv_errf(err, "%s: out of memory", name);
-        goto fail;
+        return clv_build_abandon(m);
     }
+    clv_builder bld;
+    clv_builder_init(&bld, m, err);
     const int64_t S = cfg->img_size;
     const int64_t sk = cfg->stem_kernel, ss = r->pool ? 2 : 1, sp = r->pool ? 3 : 1;
-    if (add_convbn(m, &r->stem, "conv1", "bn1", cfg->in_chans, cfg->widths[0], sk, ss, sp, S, S, err))
-        goto fail;
+    if (add_convbn(&bld, &r->stem, "conv1", "bn1", cfg->in_chans, cfg->widths[0], sk, ss, sp, S, S))
+        return clv_build_abandon(m);
     r->Hp = r->pool ? clv_conv_out_size(r->stem.Ho, 3, 2, 1) : r->stem.Ho;
     r->Wp = r->pool ? clv_conv_out_size(r->stem.Wo, 3, 2, 1) : r->stem.Wo;
     if (r->Hp * r->Wp * cfg->widths[0] > r->act_max)
@@ -506,28 +460,21 @@ clv_model *clv_resnet_create(const char *name, const clv_resnet_config *cfg, clv
         for (int j = 0; j < cfg->blocks[L]; j++, bi++) {
             rblock *bk = &r->blocks[bi];
             const int64_t cout = cfg->widths[L], s = (L > 0 && j == 0) ? 2 : 1;
-            char conv[CLV_NAME_LEN], bn[CLV_NAME_LEN];
-            snprintf(conv, sizeof conv, "layer%d.%d.conv1", L + 1, j);
-            snprintf(bn, sizeof bn, "layer%d.%d.bn1", L + 1, j);
-            if (add_convbn(m, &bk->c1, conv, bn, cin, cout, 3, s, 1, H, W, err))
-                goto fail;
-            snprintf(conv, sizeof conv, "layer%d.%d.conv2", L + 1, j);
-            snprintf(bn, sizeof bn, "layer%d.%d.bn2", L + 1, j);
-            if (add_convbn(m, &bk->c2, conv, bn, cout, cout, 3, 1, 1, bk->c1.Ho, bk->c1.Wo, err))
-                goto fail;
-            if (s != 1 || cin != cout) {
+            const size_t at = clv_builder_push(&bld, "layer%d.%d", L + 1, j);
+            int fail = add_convbn(&bld, &bk->c1, "conv1", "bn1", cin, cout, 3, s, 1, H, W) ||
+                       add_convbn(&bld, &bk->c2, "conv2", "bn2", cout, cout, 3, 1, 1, bk->c1.Ho, bk->c1.Wo);
+            if (!fail && (s != 1 || cin != cout)) {
                 bk->has_ds = 1;
-                snprintf(conv, sizeof conv, "layer%d.%d.downsample.0", L + 1, j);
-                snprintf(bn, sizeof bn, "layer%d.%d.downsample.1", L + 1, j);
-                if (add_convbn(m, &bk->ds, conv, bn, cin, cout, 1, s, 0, H, W, err))
-                    goto fail;
+                fail = add_convbn(&bld, &bk->ds, "downsample.0", "downsample.1", cin, cout, 1, s, 0, H, W);
             }
+            clv_builder_pop(&bld, at);
+            if (fail)
+                return clv_build_abandon(m);
             H = bk->c2.Ho, W = bk->c2.Wo, cin = cout;
         }
     r->feat_hw = H * W;
 
     clv_model_info *in = &m->info;
-    snprintf(in->family, sizeof in->family, "resnet");
     in->img_size = cfg->img_size;
     in->in_chans = cfg->in_chans;
     in->feat_dim = cfg->widths[3];
@@ -544,7 +491,4 @@ clv_model *clv_resnet_create(const char *name, const clv_resnet_config *cfg, clv
              r->pool ? "7x7+pool" : "3x3", cfg->widths[0], cfg->widths[1], cfg->widths[2], cfg->widths[3],
              cfg->blocks[0], cfg->blocks[1], cfg->blocks[2], cfg->blocks[3], cfg->img_size, cfg->img_size, count);
     return m;
-fail:
-    resnet_free(m);
-    return NULL;
 }

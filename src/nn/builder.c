@@ -158,6 +158,33 @@ int clv_build_patch_proj(clv_builder *b, clv_wlayer *l, const char *name, int64_
     return add_wlayer(b, l, name, out, fan_in);
 }
 
+int clv_build_conv(clv_builder *b, clv_wlayer *l, const char *name, int64_t out, int64_t cin, int64_t k)
+{
+    char pname[CLV_NAME_LEN];
+    const float std = sqrtf(2.0f / (float)(out * k * k));
+    if (suffixed(b, pname, name, "weight") ||
+        !(l->weight = clv_build_param(b, pname, CLV_INIT_NORMAL, std, 0, 4, out, cin, k, k)))
+        return -1;
+    return add_wlayer(b, l, name, out, cin * k * k);
+}
+
+int clv_build_batchnorm(clv_builder *b, clv_batchnorm *n, const char *name, int64_t C, float eps)
+{
+    static const char *const what[4] = {"weight", "bias", "running_mean", "running_var"};
+    static const clv_init_kind kinds[4] = {CLV_INIT_ONE, CLV_INIT_ZERO, CLV_INIT_ZERO, CLV_INIT_ONE};
+    clv_param **slot[4] = {&n->w, &n->b, &n->running_mean, &n->running_var};
+    char pname[CLV_NAME_LEN];
+    n->eps = eps;
+    for (int i = 0; i < 4; i++) {
+        if (suffixed(b, pname, name, what[i]) ||
+            !(*slot[i] = clv_build_param(b, pname, kinds[i], 0.0f, 1, 1, C, 0, 0, 0)))
+            return -1;
+        (*slot[i])->buffer = i >= 2;
+        (*slot[i])->norm = 1;
+    }
+    return 0;
+}
+
 int clv_build_norm(clv_builder *b, clv_norm *n, const char *name, int64_t C, float eps)
 {
     n->eps = eps;
