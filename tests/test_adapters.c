@@ -106,7 +106,8 @@ Test(adapters, identity_backward_with_scale)
             dz[n * OUT + o] = f.r[n * OUT + o] * s[o];
     clv_gemm(1, 0, OUT, IN, N, 1.0f, dz, OUT, f.x, IN, 1.0f, want, IN);
     task_adapter ta = {0};
-    cr_assert_eq(task_adapter_identity_backward(&ta, &f.l, f.x, f.r, s, N, NULL), 0);
+    const ta_grad src = ta_grad_rows(f.x, f.r, s, N);
+    cr_assert_eq(task_adapter_identity_backward(&ta, &f.l, &src, NULL), 0);
     for (int i = 0; i < OUT * IN; i++)
         cr_assert_float_eq(f.l.weight->grad[i], want[i], 1e-5f, "dW[%d]", i);
     task_adapter_release(&ta);

@@ -43,6 +43,11 @@ typedef struct clv_adapter_ops {
     /* Parameters changed (optimizer step, task switch): re-form next time. */
     void (*invalidate)(clv_adapter *a);
     void (*free)(clv_adapter *a);
+    /* (optional) The same gradients as backward, from dw [out x in], the full
+     * gradient of the effective weight (dz^T x, the scale already applied,
+     * as a convolution library's backward-weights gives it) and ds as in
+     * backward. A layer calls it only when the adapter has it. */
+    int (*backward_dweight)(clv_adapter *a, const clv_wlayer *l, const float *dw, const float *ds, clv_err *err);
 } clv_adapter_ops;
 
 struct clv_adapter {

@@ -125,6 +125,9 @@ void clv_lowrank_backward(float *dA, float *dB, const float *x, const float *dy,
 /* The rectification P [(Cin k) x (Cout k)] added into W's layout:
  * W[o][i][a][b] += P[i k + a][o k + b] (W row-major, Cout x (Cin k k)). */
 void clv_rkr_view_add(float *W, const float *P, int64_t cout, int64_t cin, int64_t k);
+/* Its adjoint: P[i k + a][o k + b] = W[o][i][a][b] (overwrites P), e.g. a
+ * full weight gradient gathered into the rectification's layout. */
+void clv_rkr_view_gather(float *P, const float *W, int64_t cout, int64_t cin, int64_t k);
 /* Backward of z[N x Cout] = x[N x (Cin k k)] (W + R)^T with R the above
  * placement of A B, A [(Cin k) x K], B [K x (Cout k)]: dA, dB += (each
  * skipped when NULL), dz = dy * s per column (s NULL: dz = dy), never

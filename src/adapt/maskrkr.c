@@ -92,20 +92,18 @@ static const float *mr_scale(clv_adapter *a, const clv_wlayer *l)
     return e[F];
 }
 
-static int mr_backward(clv_adapter *a, const clv_wlayer *l, const float *x, const float *dy, const float *s,
-                       int64_t N, const float *ds, clv_err *err)
+static int mr_grads(clv_adapter *a, const clv_wlayer *l, const ta_grad *src, const float *ds, clv_err *err)
 {
     maskrkr *m = a->state;
     if (!adapted(m))
-        return task_adapter_identity_backward(&m->ta, l, x, dy, s, N, err);
+        return task_adapter_identity_backward(&m->ta, l, src, err);
     const int t = m->ta.active, K = m->K;
     const float *e[N_KINDS];
     form(m, e);
     if (t == m->shared_task) { /* plain RKR on the shared tensors (and the base weight, when it trains with them) */
-        if (task_adapter_identity_backward(&m->ta, l, x, dy, s, N, err))
+        if (task_adapter_identity_backward(&m->ta, l, src, err))
             return -1;
-        return task_adapter_rkr_backward(&m->ta, l, m->shared[LM], m->shared[RM], m->shared[F], K, x, dy, s, ds, N,
-                                         err);
+        return task_adapter_rkr_backward(&m->ta, l, m->shared[LM], m->shared[RM], m->shared[F], K, src, ds, err);
     }
     /* straight-through: dS = d(masked tensor) * tensor */
     clv_param *s_lm = m->scores[LM][t], *s_rm = m->scores[RM][t], *s_f = m->scores[F][t];
@@ -113,7 +111,7 @@ static int mr_backward(clv_adapter *a, const clv_wlayer *l, const float *x, cons
     float *dA = m->dfactors;
     memset(dA, 0, (size_t)(nA + nB) * sizeof(float));
     float *dB = dA + nA;
-    if (task_adapter_lowrank_backward(&m->ta, l, e[LM], e[RM], K, x, dy, s, N, s_lm && s_lm->trainable ? dA : NULL,
+    if (task_adapter_lowrank_backward(&m->ta, l, e[LM], e[RM], K, src, s_lm && s_lm->trainable ? dA : NULL,
                                       s_rm && s_rm->trainable ? dB : NULL, err))
         return -1;
     if (s_lm && s_lm->trainable)
@@ -151,7 +149,21 @@ static void mr_free(clv_adapter *a)
     free(m);
 }
 
-static const clv_adapter_ops mr_ops = {"maskrkr", mr_weight, mr_scale, mr_backward, mr_invalidate, mr_free};
+static int mr_backward(clv_adapter *a, const clv_wlayer *l, const float *x, const float *dy, const float *s,
+                       int64_t N, const float *ds, clv_err *err)
+{
+    const ta_grad src = ta_grad_rows(x, dy, s, N);
+    return mr_grads(a, l, &src, ds, err);
+}
+
+static int mr_backward_dweight(clv_adapter *a, const clv_wlayer *l, const float *dw, const float *ds, clv_err *err)
+{
+    const ta_grad src = ta_grad_dweight(dw);
+    return mr_grads(a, l, &src, ds, err);
+}
+
+static const clv_adapter_ops mr_ops = {"maskrkr", mr_weight, mr_scale, mr_backward, mr_invalidate, mr_free,
+                                       mr_backward_dweight};
 
 clv_adapter *clv_maskrkr_create(const clv_wlayer *l, int n_tasks, int rank, float threshold, int mask_on,
                                 clv_conv_view view, clv_err *err)

@@ -38,28 +38,39 @@ static const float *pb_weight(clv_adapter *a, const clv_wlayer *l)
 }
 
 /* Piggyback has no output scale (pb_ops.scale is NULL), so s is NULL and dz = dy. */
-static int pb_backward(clv_adapter *a, const clv_wlayer *l, const float *x, const float *dz, const float *s,
-                       int64_t N, const float *ds, clv_err *err)
+static int pb_grads(clv_adapter *a, const clv_wlayer *l, const ta_grad *src, clv_err *err)
 {
     piggyback *p = a->state;
     int t = p->ta.active;
     if (t < 0 || (!p->scores[t] && !p->bits[t]))
-        return task_adapter_identity_backward(&p->ta, l, x, dz, NULL, N, err);
+        return task_adapter_identity_backward(&p->ta, l, src, err);
     clv_param *S = p->scores[t];
     if (!S || !S->trainable)
         return 0; /* a frozen mask learns nothing */
     const int64_t n = l->out * l->in;
-    float *dW = task_adapter_scratch(&p->ta, l, (size_t)n, err);
+    /* the full dW_t is unavoidable here: every score has its own gradient */
+    const float *dW = task_adapter_full_dweight(&p->ta, l, src, err);
     if (!dW)
         return -1;
-    /* the full dW_t is unavoidable here: every score has its own gradient */
-    clv_gemm(1, 0, l->out, l->in, N, 1.0f, dz, l->out, x, l->in, 0.0f, dW, l->in);
     const float *W = l->weight->data;
     float *g = S->grad;
 #pragma omp parallel for simd schedule(static)
     for (int64_t i = 0; i < n; i++)
         g[i] += dW[i] * W[i];
     return 0;
+}
+
+static int pb_backward(clv_adapter *a, const clv_wlayer *l, const float *x, const float *dz, const float *s,
+                       int64_t N, const float *ds, clv_err *err)
+{
+    const ta_grad src = ta_grad_rows(x, dz, NULL, N);
+    return pb_grads(a, l, &src, err);
+}
+
+static int pb_backward_dweight(clv_adapter *a, const clv_wlayer *l, const float *dw, const float *ds, clv_err *err)
+{
+    const ta_grad src = ta_grad_dweight(dw);
+    return pb_grads(a, l, &src, err);
 }
 
 static void pb_free(clv_adapter *a)
@@ -73,7 +84,8 @@ static void pb_free(clv_adapter *a)
     free(p);
 }
 
-static const clv_adapter_ops pb_ops = {"piggyback", pb_weight, NULL, pb_backward, task_adapter_invalidate, pb_free};
+static const clv_adapter_ops pb_ops = {"piggyback", pb_weight, NULL, pb_backward, task_adapter_invalidate, pb_free,
+                                       pb_backward_dweight};
 
 clv_adapter *clv_piggyback_create(const clv_wlayer *l, int n_tasks, float threshold, clv_err *err)
 {

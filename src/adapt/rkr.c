@@ -32,14 +32,26 @@ static const float *rkr_scale(clv_adapter *a, const clv_wlayer *l)
     return t < 0 || !r->f[t] ? NULL : r->f[t]->data;
 }
 
-static int rkr_backward(clv_adapter *a, const clv_wlayer *l, const float *x, const float *dy, const float *s,
-                        int64_t N, const float *ds, clv_err *err)
+static int rkr_grads(clv_adapter *a, const clv_wlayer *l, const ta_grad *src, const float *ds, clv_err *err)
 {
     rkr *r = a->state;
     int t = r->ta.active;
     if (t < 0 || !r->lm[t])
-        return task_adapter_identity_backward(&r->ta, l, x, dy, s, N, err);
-    return task_adapter_rkr_backward(&r->ta, l, r->lm[t], r->rm[t], r->f[t], r->rank[t], x, dy, s, ds, N, err);
+        return task_adapter_identity_backward(&r->ta, l, src, err);
+    return task_adapter_rkr_backward(&r->ta, l, r->lm[t], r->rm[t], r->f[t], r->rank[t], src, ds, err);
+}
+
+static int rkr_backward(clv_adapter *a, const clv_wlayer *l, const float *x, const float *dy, const float *s,
+                        int64_t N, const float *ds, clv_err *err)
+{
+    const ta_grad src = ta_grad_rows(x, dy, s, N);
+    return rkr_grads(a, l, &src, ds, err);
+}
+
+static int rkr_backward_dweight(clv_adapter *a, const clv_wlayer *l, const float *dw, const float *ds, clv_err *err)
+{
+    const ta_grad src = ta_grad_dweight(dw);
+    return rkr_grads(a, l, &src, ds, err);
 }
 
 static void rkr_free(clv_adapter *a)
@@ -54,7 +66,7 @@ static void rkr_free(clv_adapter *a)
 }
 
 static const clv_adapter_ops rkr_ops = {"rkr", rkr_weight, rkr_scale, rkr_backward, task_adapter_invalidate,
-                                        rkr_free};
+                                        rkr_free, rkr_backward_dweight};
 
 clv_adapter *clv_rkr_create(const clv_wlayer *l, int n_tasks, clv_conv_view view, clv_err *err)
 {

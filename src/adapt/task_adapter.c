@@ -105,23 +105,35 @@ float *task_adapter_scratch(task_adapter *ta, const clv_wlayer *l, size_t n, clv
     return ta->scratch;
 }
 
-int task_adapter_identity_backward(task_adapter *ta, const clv_wlayer *l, const float *x, const float *dy,
-                                   const float *s, int64_t N, clv_err *err)
+const float *task_adapter_full_dweight(task_adapter *ta, const clv_wlayer *l, const ta_grad *src, clv_err *err)
+{
+    if (src->dw)
+        return src->dw;
+    float *t = task_adapter_scratch(ta, l, (size_t)(l->out * l->in), err);
+    if (!t)
+        return NULL;
+    clv_gemm(1, 0, l->out, l->in, src->N, 1.0f, src->dy, l->out, src->x, l->in, 0.0f, t, l->in);
+    if (src->s) /* diag(s) dy^T x: rows scaled after the product */
+        for (int64_t c = 0; c < l->out; c++)
+            for (int64_t i = 0; i < l->in; i++)
+                t[c * l->in + i] *= src->s[c];
+    return t;
+}
+
+int task_adapter_identity_backward(task_adapter *ta, const clv_wlayer *l, const ta_grad *src, clv_err *err)
 {
     if (!l->weight->trainable)
         return 0;
-    if (!s) {
-        clv_gemm(1, 0, l->out, l->in, N, 1.0f, dy, l->out, x, l->in, 1.0f, l->weight->grad, l->in);
+    if (!src->dw && !src->s) {
+        clv_gemm(1, 0, l->out, l->in, src->N, 1.0f, src->dy, l->out, src->x, l->in, 1.0f, l->weight->grad, l->in);
         return 0;
     }
-    /* dW += diag(s) dy^T x: rows scaled after the product */
-    float *t = task_adapter_scratch(ta, l, (size_t)(l->out * l->in), err);
-    if (!t)
+    const float *dw = task_adapter_full_dweight(ta, l, src, err);
+    if (!dw)
         return -1;
-    clv_gemm(1, 0, l->out, l->in, N, 1.0f, dy, l->out, x, l->in, 0.0f, t, l->in);
-    for (int64_t c = 0; c < l->out; c++)
-        for (int64_t i = 0; i < l->in; i++)
-            l->weight->grad[c * l->in + i] += s[c] * t[c * l->in + i];
+    const int64_t n = l->out * l->in;
+    for (int64_t i = 0; i < n; i++)
+        l->weight->grad[i] += dw[i];
     return 0;
 }
 
@@ -136,11 +148,35 @@ void task_adapter_form_lowrank(task_adapter *ta, const clv_wlayer *l, const floa
     clv_rkr_view_add(ta->weff, ta->rect, l->out, ta->rows / ta->conv_k, ta->conv_k);
 }
 
+/* dA += dR B^T, dB += A^T dR for dR [rows x cols], the rectification's full gradient */
+static void lowrank_from_full(float *dA, float *dB, const float *dR, const float *A, const float *B, int K,
+                              int64_t rows, int64_t cols)
+{
+    if (dA)
+        clv_gemm(0, 1, rows, K, cols, 1.0f, dR, cols, B, cols, 1.0f, dA, K);
+    if (dB)
+        clv_gemm(1, 0, K, cols, rows, 1.0f, A, K, dR, cols, 1.0f, dB, cols);
+}
+
 int task_adapter_lowrank_backward(task_adapter *ta, const clv_wlayer *l, const float *A, const float *B, int K,
-                                  const float *x, const float *dy, const float *s, int64_t N, float *dA, float *dB,
-                                  clv_err *err)
+                                  const ta_grad *src, float *dA, float *dB, clv_err *err)
 {
     const int64_t k = ta->conv_k, cin = k ? ta->rows / k : 0;
+    if (src->dw) { /* the full gradient is given: two small products (through the conv view's placement) */
+        if (!dA && !dB)
+            return 0;
+        const float *dR = src->dw;
+        if (k) {
+            float *t = task_adapter_scratch(ta, l, (size_t)(ta->rows * ta->cols), err);
+            if (!t)
+                return -1;
+            clv_rkr_view_gather(t, src->dw, l->out, cin, k);
+            dR = t;
+        }
+        lowrank_from_full(dA, dB, dR, A, B, K, ta->rows, ta->cols);
+        return 0;
+    }
+    const int64_t N = src->N;
     float *t = task_adapter_scratch(ta, l,
                                     (size_t)(k ? clv_rkr_view_backward_scratch_floats(N, cin, l->out, k, K)
                                                : clv_lowrank_backward_scratch_floats(N, l->in, l->out, K)),
@@ -148,17 +184,16 @@ int task_adapter_lowrank_backward(task_adapter *ta, const clv_wlayer *l, const f
     if (!t)
         return -1;
     if (k)
-        clv_rkr_view_backward(dA, dB, x, dy, s, A, B, N, cin, l->out, k, K, t);
+        clv_rkr_view_backward(dA, dB, src->x, src->dy, src->s, A, B, N, cin, l->out, k, K, t);
     else
-        clv_lowrank_backward(dA, dB, x, dy, s, A, B, N, l->in, l->out, K, t);
+        clv_lowrank_backward(dA, dB, src->x, src->dy, src->s, A, B, N, l->in, l->out, K, t);
     return 0;
 }
 
 int task_adapter_rkr_backward(task_adapter *ta, const clv_wlayer *l, clv_param *lm, clv_param *rm, clv_param *f, int K,
-                              const float *x, const float *dy, const float *s, const float *ds, int64_t N,
-                              clv_err *err)
+                              const ta_grad *src, const float *ds, clv_err *err)
 {
-    if (task_adapter_lowrank_backward(ta, l, lm->data, rm->data, K, x, dy, s, N, lm->trainable ? lm->grad : NULL,
+    if (task_adapter_lowrank_backward(ta, l, lm->data, rm->data, K, src, lm->trainable ? lm->grad : NULL,
                                       rm->trainable ? rm->grad : NULL, err))
         return -1;
     if (ds && f->trainable)

@@ -21,6 +21,26 @@ typedef struct task_adapter {
     clv_adapter_settings set; /* when made by a clv_adapter_method's create */
 } task_adapter;
 
+/* Where an adapter's weight gradients come from: the layer's input x
+ * [N x in] and output gradient dy with its scale s (dz = dy * s, never
+ * formed), or, when dw is set, the full gradient of the effective weight
+ * dw [out x in] = dz^T x. Both adapter entry points (backward and
+ * backward_dweight) go through the same code with one of them. */
+typedef struct ta_grad {
+    const float *x, *dy, *s;
+    int64_t N;
+    const float *dw;
+} ta_grad;
+
+static inline ta_grad ta_grad_rows(const float *x, const float *dy, const float *s, int64_t N)
+{
+    return (ta_grad){.x = x, .dy = dy, .s = s, .N = N, .dw = NULL};
+}
+static inline ta_grad ta_grad_dweight(const float *dw) { return (ta_grad){.dw = dw}; }
+
+/* dW_eff [out x in] = dz^T x, or src->dw itself when given; NULL (err set) when scratch is short. */
+const float *task_adapter_full_dweight(task_adapter *ta, const clv_wlayer *l, const ta_grad *src, clv_err *err);
+
 int task_adapter_init(task_adapter *ta, const clv_adapter_ops *ops, const clv_wlayer *l, int n_tasks,
                       clv_conv_view view, clv_err *err);
 /* min(rows, cols): the largest rank of a rectification */
@@ -30,8 +50,7 @@ void task_adapter_release(task_adapter *ta);
 float *task_adapter_scratch(task_adapter *ta, const clv_wlayer *l, size_t n, clv_err *err);
 /* The base network's backward: dW += dz^T x when the base weight trains,
  * dz = dy * s per column (s NULL: dz = dy). -1 (err set) when scratch is short. */
-int task_adapter_identity_backward(task_adapter *ta, const clv_wlayer *l, const float *x, const float *dy,
-                                   const float *s, int64_t N, clv_err *err);
+int task_adapter_identity_backward(task_adapter *ta, const clv_wlayer *l, const ta_grad *src, clv_err *err);
 /* Writes W + A B (A rows x K, B K x cols, placed into W's layout by the
  * view) into ta->weff. */
 void task_adapter_form_lowrank(task_adapter *ta, const clv_wlayer *l, const float *A, const float *B, int K);
@@ -40,14 +59,12 @@ void task_adapter_form_lowrank(task_adapter *ta, const clv_wlayer *l, const floa
  * through the placement), never forming the full dW; dz = dy * s per
  * column (s NULL: dz = dy), never formed either. */
 int task_adapter_lowrank_backward(task_adapter *ta, const clv_wlayer *l, const float *A, const float *B, int K,
-                                  const float *x, const float *dy, const float *s, int64_t N, float *dA, float *dB,
-                                  clv_err *err);
+                                  const ta_grad *src, float *dA, float *dB, clv_err *err);
 /* RKR's backward for W + LM RM with output scale F: the low-rank gradients
  * of LM and RM (each only when it trains) and dF += ds. Shared by rkr and
  * maskrkr (on its shared tensors). */
 int task_adapter_rkr_backward(task_adapter *ta, const clv_wlayer *l, clv_param *lm, clv_param *rm, clv_param *f, int K,
-                              const float *x, const float *dy, const float *s, const float *ds, int64_t N,
-                              clv_err *err);
+                              const ta_grad *src, const float *ds, clv_err *err);
 void task_adapter_invalidate(clv_adapter *a);
 /* A param of ps named "<layer>.<what>" (appended; NULL with err on failure). */
 clv_param *task_adapter_param(clv_params *ps, const clv_wlayer *l, const char *what, int ndim, int64_t d0,

@@ -25,6 +25,16 @@ void clv_rkr_view_add(float *W, const float *P, int64_t cout, int64_t cin, int64
                 W[o * in + j * k + b] += P[j * cols + o * k + b];
 }
 
+void clv_rkr_view_gather(float *P, const float *W, int64_t cout, int64_t cin, int64_t k)
+{
+    const int64_t rows = cin * k, cols = cout * k, in = cin * k * k;
+#pragma omp parallel for schedule(static) if (cout * in > 65536)
+    for (int64_t o = 0; o < cout; o++)
+        for (int64_t j = 0; j < rows; j++)
+            for (int64_t b = 0; b < k; b++)
+                P[j * cols + o * k + b] = W[o * in + j * k + b];
+}
+
 int64_t clv_rkr_view_backward_scratch_floats(int64_t N, int64_t cin, int64_t cout, int64_t k, int K)
 {
     const int64_t rows = cin * k;

@@ -6,9 +6,11 @@
  * shortcut = downsample (1x1 conv with the block's stride, then a batch norm)
  * where the shape changes, else the identity. Convolutions have no bias.
  *
- * Activations are NHWC matrices (rows = pixels), so each convolution is
- * im2col + its weight layer's GEMM and every adapter applies to it. The
- * im2col matrix is not kept: the backward rebuilds it in one shared scratch.
+ * Activations are NHWC matrices (rows = pixels), oneDNN's nhwc layout, and
+ * each convolution is oneDNN's (clvit/conv.h) fed with its weight layer's
+ * effective weight, so every adapter applies to it. In inference a conv
+ * also runs its batch norm (folded into the weight and a bias), the
+ * residual add and the ReLU as oneDNN post-ops.
  *
  * Batch norm: with batch statistics (and a running-statistics update, as in
  * PyTorch's train mode) when the model is training and the norm's weight is
@@ -16,6 +18,7 @@
  * base), where it is a fixed per-channel affine map. */
 #include "clvit/arena.h"
 #include "clvit/builder.h"
+#include "clvit/conv.h"
 #include "clvit/kernels_cnn.h"
 #include "clvit/model.h"
 
@@ -27,11 +30,13 @@
 #define BN_MOMENTUM 0.1f
 
 typedef struct convbn {
-    clv_wlayer conv;
+    clv_wlayer wl;                  /* the weight, adapted like any weight layer */
+    clv_conv conv;                  /* oneDNN's convolution of it */
     int64_t cin, cout, k, s, p;
     int64_t H, W, Ho, Wo;           /* input and output spatial size */
     clv_batchnorm bn;
     float *mean, *var, *rstd;       /* statistics the last forward used [cout] (activation arena) */
+    float *mul, *add;               /* inference: the norm as a per-channel affine map [cout] */
     int batch_stats;                /* the last forward normalized with batch statistics */
     float *z;                       /* conv output [B Ho Wo x cout] (training arena) */
 } convbn;
@@ -52,26 +57,25 @@ typedef struct resnet {
     rblock *blocks;
     int n_blocks;
     int64_t act_max;       /* largest activation, floats per image */
-    int64_t cols_max;      /* largest im2col matrix, floats per image */
     int64_t feat_hw;       /* pixels per image of the last stage */
 
     int64_t lay_B;         /* the batch the layouts below carve for */
     int64_t cap_B, B;      /* arena batch; batch of the last training forward (0: none) */
     clv_arena fwd;
-    float *cols, *tmp;
+    float *tmp;
     float *xin, *stem_a, *pooled;
     int32_t *argmax;
     double *bn_scratch;    /* the batch-norm kernels' */
     clv_arena bwd;
-    float *gA, *gB, *gt, *dz, *dcols, *dxin;
+    float *gA, *gB, *gt, *dz, *dxin;
     int64_t bwd_cap_B;
-    clv_arena wscratch;    /* the weight layers' backward scratch */
+    clv_arena wscratch;    /* the convolutions' backward scratch */
+    clv_dnnl dnnl;         /* oneDNN's engine and stream for the convolutions */
 } resnet;
 
 /* ---- buffers ---- */
 
 static int64_t rows_of(const convbn *c) { return c->Ho * c->Wo; }
-static int needs_cols(const convbn *c) { return !(c->k == 1 && c->s == 1 && c->p == 0); }
 
 static void free_arenas(resnet *r)
 {
@@ -99,13 +103,15 @@ static int64_t bn_scratch_doubles(const resnet *r, int64_t B)
 /* the per-channel statistics a norm's forward uses and its backward reads */
 static void carve_stats(clv_carver *c, convbn *cb)
 {
-    cb->mean = clv_carve_floats(c, 3, cb->cout, 1);
+    cb->mean = clv_carve_floats(c, 5, cb->cout, 1);
     cb->var = cb->mean ? cb->mean + cb->cout : NULL;
     cb->rstd = cb->mean ? cb->mean + 2 * cb->cout : NULL;
+    cb->mul = cb->mean ? cb->mean + 3 * cb->cout : NULL;
+    cb->add = cb->mean ? cb->mean + 4 * cb->cout : NULL;
 }
 
-/* The training arena for batch r->lay_B: input, every conv's output, its norm's, the shared im2col
- * matrix, the shortcut's output and the batch norms' scratch. */
+/* The training arena for batch r->lay_B: input, every conv's output, its norm's, the shortcut's
+ * output and the batch norms' scratch. */
 static void fwd_layout(void *ctx, clv_carver *c)
 {
     resnet *r = ctx;
@@ -116,7 +122,6 @@ static void fwd_layout(void *ctx, clv_carver *c)
     r->stem_a = clv_carve_floats(c, B, rows_of(&r->stem), r->stem.cout);
     r->pooled = r->pool ? clv_carve_floats(c, B, r->Hp * r->Wp, r->stem.cout) : r->stem_a;
     r->argmax = r->pool ? clv_carve_i32(c, B, r->Hp * r->Wp, r->stem.cout) : NULL;
-    r->cols = clv_carve_floats(c, B, r->cols_max, 1);
     r->tmp = clv_carve_floats(c, B, r->act_max, 1);
     r->bn_scratch = clv_carve(c, bn_scratch_doubles(r, B), 1, 1, sizeof(double));
     carve_stats(c, &r->stem);
@@ -146,7 +151,6 @@ static void bwd_layout(void *ctx, clv_carver *c)
     r->gB = clv_carve_floats(c, B, r->act_max, 1);
     r->gt = clv_carve_floats(c, B, r->act_max, 1);
     r->dz = clv_carve_floats(c, B, r->act_max, 1);
-    r->dcols = clv_carve_floats(c, B, r->cols_max, 1);
     r->dxin = clv_carve_floats(c, B, (int64_t)r->cfg.img_size * r->cfg.img_size, r->cfg.in_chans);
 }
 
@@ -185,19 +189,14 @@ static int ensure_bwd(clv_model *m, clv_err *err)
 
 /* ---- forward ---- */
 
-/* out = [relu](bn(conv(x))), x [B H W x cin] */
+/* out = [relu](bn(conv(x))), x [B H W x cin] (training: z kept for the backward) */
 static int convbn_forward(clv_model *m, convbn *c, const float *x, int64_t B, float *out, int relu, clv_err *err)
 {
     resnet *r = m->impl;
     const int64_t N = B * rows_of(c);
-    const float *in = x;
-    if (needs_cols(c)) {
-        clv_im2col(r->cols, x, B, c->H, c->W, c->cin, c->k, c->s, c->p);
-        in = r->cols;
-    }
-    if (clv_wlayer_forward(&c->conv, c->z, in, N, m->training ? CLV_WL_TRAIN : CLV_WL_INFER, err))
+    if (clv_conv_forward(&c->conv, &r->dnnl, c->z, x, B, CLV_WL_TRAIN, NULL, err))
         return -1;
-    c->batch_stats = m->training && c->bn.w->trainable;
+    c->batch_stats = c->bn.w->trainable;
     if (c->batch_stats) {
         clv_batchnorm_stats(c->mean, c->var, c->z, N, c->cout, r->bn_scratch);
         clv_batchnorm_update_running(c->bn.running_mean->data, c->bn.running_var->data, c->mean, c->var, N, c->cout, BN_MOMENTUM);
@@ -210,6 +209,22 @@ static int convbn_forward(clv_model *m, convbn *c, const float *x, int64_t B, fl
     return 0;
 }
 
+/* Inference: out = [relu](bn(conv(x)) [+ res]) in one oneDNN convolution, the norm (running
+ * statistics) folded into a per-channel multiplier and shift. res may be out itself. */
+static int convbn_infer(clv_model *m, convbn *c, const float *x, int64_t B, float *out, const float *res, int relu,
+                        clv_err *err)
+{
+    resnet *r = m->impl;
+    const float *g = c->bn.w->data, *be = c->bn.b->data, *rm = c->bn.running_mean->data;
+    clv_batchnorm_rstd(c->rstd, c->bn.running_var->data, c->cout, c->bn.eps);
+    for (int64_t o = 0; o < c->cout; o++) {
+        c->mul[o] = g[o] * c->rstd[o];
+        c->add[o] = be[o] - rm[o] * c->mul[o];
+    }
+    const clv_conv_fuse fu = {.mul = c->mul, .add = c->add, .res = res, .relu = relu};
+    return clv_conv_forward(&c->conv, &r->dnnl, out, x, B, CLV_WL_INFER, &fu, err);
+}
+
 static void add_relu(float *y, const float *a, int64_t n)
 {
 #pragma omp parallel for schedule(static) if (n > 65536)
@@ -219,16 +234,28 @@ static void add_relu(float *y, const float *a, int64_t n)
     }
 }
 
-static int resnet_forward(clv_model *m, const float *x, int64_t B, float *feats, clv_err *err)
+static int resnet_infer(clv_model *m, int64_t B, clv_err *err)
 {
     resnet *r = m->impl;
-    if (B <= 0)
-        return clv_errf(err, "%s: batch size %lld", m->info.name, (long long)B);
-    r->B = 0;
-    if (ensure_fwd(m, B, err))
+    if (convbn_infer(m, &r->stem, r->xin, B, r->stem_a, NULL, 1, err))
         return -1;
-    const clv_resnet_config *c = &r->cfg;
-    clv_nchw_to_nhwc(r->xin, x, B, c->in_chans, c->img_size, c->img_size);
+    if (r->pool)
+        clv_maxpool_forward(r->pooled, r->argmax, r->stem_a, B, r->stem.Ho, r->stem.Wo, r->stem.cout, 3, 2, 1);
+    for (int i = 0; i < r->n_blocks; i++) {
+        rblock *bk = &r->blocks[i];
+        /* the shortcut first, into y, which conv2 then adds to before its relu */
+        if (bk->has_ds && convbn_infer(m, &bk->ds, bk->x, B, bk->y, NULL, 0, err))
+            return -1;
+        if (convbn_infer(m, &bk->c1, bk->x, B, bk->a1, NULL, 1, err) ||
+            convbn_infer(m, &bk->c2, bk->a1, B, bk->y, bk->has_ds ? bk->y : bk->x, 1, err))
+            return -1;
+    }
+    return 0;
+}
+
+static int resnet_train_forward(clv_model *m, int64_t B, clv_err *err)
+{
+    resnet *r = m->impl;
     if (convbn_forward(m, &r->stem, r->xin, B, r->stem_a, 1, err))
         return -1;
     if (r->pool)
@@ -246,6 +273,21 @@ static int resnet_forward(clv_model *m, const float *x, int64_t B, float *feats,
             add_relu(bk->y, bk->x, n);
         }
     }
+    return 0;
+}
+
+static int resnet_forward(clv_model *m, const float *x, int64_t B, float *feats, clv_err *err)
+{
+    resnet *r = m->impl;
+    if (B <= 0)
+        return clv_errf(err, "%s: batch size %lld", m->info.name, (long long)B);
+    r->B = 0;
+    if (ensure_fwd(m, B, err))
+        return -1;
+    const clv_resnet_config *c = &r->cfg;
+    clv_nchw_to_nhwc(r->xin, x, B, c->in_chans, c->img_size, c->img_size);
+    if (m->training ? resnet_train_forward(m, B, err) : resnet_infer(m, B, err))
+        return -1;
     const rblock *last = &r->blocks[r->n_blocks - 1];
     clv_avgpool_forward(feats, last->y, B, r->feat_hw, last->c2.cout);
     r->B = m->training ? B : 0;
@@ -258,7 +300,7 @@ static float *grad_of(clv_param *p) { return p->trainable ? p->grad : NULL; }
 
 static int wl_trains(const clv_wlayer *l) { return l->weight->trainable || l->adapter != NULL; }
 
-static int convbn_trains(const convbn *c) { return wl_trains(&c->conv) || c->bn.w->trainable || c->bn.b->trainable; }
+static int convbn_trains(const convbn *c) { return wl_trains(&c->wl) || c->bn.w->trainable || c->bn.b->trainable; }
 
 static int any_trains(const resnet *r)
 {
@@ -272,34 +314,16 @@ static int any_trains(const resnet *r)
     return 0;
 }
 
-/* dout: gradient of the norm's output (pre-relu, already masked).
- * dinput (may be NULL) += gradient of the conv's input x. */
-static int convbn_backward(resnet *r, convbn *c, const float *dout, const float *x, float *dinput, int64_t B,
-                           clv_err *err)
+/* dout: gradient of the norm's output (pre-relu, already masked). dinput (may be NULL): the
+ * gradient of the conv's input x, overwritten, or accumulated into when accumulate. */
+static int convbn_backward(resnet *r, convbn *c, const float *dout, const float *x, float *dinput, int accumulate,
+                           int64_t B, clv_err *err)
 {
     const int64_t N = B * rows_of(c);
     memset(r->dz, 0, (size_t)(N * c->cout) * sizeof(float));
-    clv_batchnorm_backward(r->dz, grad_of(c->bn.w), grad_of(c->bn.b), dout, c->z, c->mean, c->rstd, c->bn.w->data, N, c->cout,
-                           c->batch_stats, r->bn_scratch);
-    const float *in = x;
-    if (needs_cols(c) && wl_trains(&c->conv)) { /* the weight gradient needs the im2col matrix again */
-        clv_im2col(r->cols, x, B, c->H, c->W, c->cin, c->k, c->s, c->p);
-        in = r->cols;
-    }
-    float *dcols = NULL;
-    if (dinput) {
-        if (needs_cols(c)) {
-            dcols = r->dcols;
-            memset(dcols, 0, (size_t)(N * c->conv.in) * sizeof(float));
-        } else {
-            dcols = dinput; /* a 1x1 stride-1 conv: the columns are the input */
-        }
-    }
-    if (clv_wlayer_backward(&c->conv, dcols, r->dz, in, NULL, N, &r->wscratch, err))
-        return -1;
-    if (dinput && needs_cols(c))
-        clv_col2im(dinput, r->dcols, B, c->H, c->W, c->cin, c->k, c->s, c->p);
-    return 0;
+    clv_batchnorm_backward(r->dz, grad_of(c->bn.w), grad_of(c->bn.b), dout, c->z, c->mean, c->rstd, c->bn.w->data, N,
+                           c->cout, c->batch_stats, r->bn_scratch);
+    return clv_conv_backward(&c->conv, &r->dnnl, dinput, accumulate, r->dz, x, B, &r->wscratch, err);
 }
 
 static int resnet_backward(clv_model *m, const float *dfeats, float *dx, clv_err *err)
@@ -325,16 +349,14 @@ static int resnet_backward(clv_model *m, const float *dfeats, float *dx, clv_err
         clv_relu_mask(dy, bk->y, n); /* dy is now the gradient of bn2's output and of the shortcut */
         const int64_t n1 = B * rows_of(&bk->c1) * bk->c1.cout;
         float *da1 = r->gt;
-        memset(da1, 0, (size_t)n1 * sizeof(float));
-        if (convbn_backward(r, &bk->c2, dy, bk->a1, da1, B, err))
+        if (convbn_backward(r, &bk->c2, dy, bk->a1, da1, 0, B, err))
             return -1;
         clv_relu_mask(da1, bk->a1, n1);
         const int64_t nx = B * bk->c1.H * bk->c1.W * bk->c1.cin;
-        memset(dnext, 0, (size_t)nx * sizeof(float));
-        if (convbn_backward(r, &bk->c1, da1, bk->x, dnext, B, err))
+        if (convbn_backward(r, &bk->c1, da1, bk->x, dnext, 0, B, err))
             return -1;
         if (bk->has_ds) {
-            if (convbn_backward(r, &bk->ds, dy, bk->x, dnext, B, err))
+            if (convbn_backward(r, &bk->ds, dy, bk->x, dnext, 1, B, err))
                 return -1;
         } else {
 #pragma omp parallel for schedule(static) if (nx > 65536)
@@ -356,9 +378,8 @@ static int resnet_backward(clv_model *m, const float *dfeats, float *dx, clv_err
     clv_relu_mask(dstem, r->stem_a, ns);
     const clv_resnet_config *c = &r->cfg;
     const int64_t nin = B * c->img_size * c->img_size * c->in_chans;
-    if (dx)
-        memset(r->dxin, 0, (size_t)nin * sizeof(float));
-    if (convbn_backward(r, &r->stem, dstem, r->xin, dx ? r->dxin : NULL, B, err))
+    (void)nin;
+    if (convbn_backward(r, &r->stem, dstem, r->xin, dx ? r->dxin : NULL, 0, B, err))
         return -1;
     if (dx)
         clv_nchw_to_nhwc_backward(dx, r->dxin, B, c->in_chans, c->img_size, c->img_size);
@@ -376,6 +397,13 @@ static void resnet_free(clv_model *m)
     clv_arena_free(&r->wscratch);
     for (int i = 0; i < m->n_wlayers; i++)
         clv_wlayer_release(m->wlayers[i]);
+    clv_conv_release(&r->stem.conv);
+    for (int i = 0; r->blocks && i < r->n_blocks; i++) {
+        clv_conv_release(&r->blocks[i].c1.conv);
+        clv_conv_release(&r->blocks[i].c2.conv);
+        clv_conv_release(&r->blocks[i].ds.conv);
+    }
+    clv_dnnl_close(&r->dnnl);
     free(r->blocks);
     clv_build_model_free(m);
 }
@@ -401,13 +429,14 @@ static int add_convbn(clv_builder *bld, convbn *c, const char *conv, const char 
     c->Wo = clv_conv_out_size(W, k, s, p);
     if (c->Ho < 1 || c->Wo < 1)
         return clv_errf(bld->err, "%s: %s%s%s gets a %lldx%lld input, too small for its %lldx%lld stride %lld kernel",
-                        m->info.name, bld->scope, bld->scope[0] ? "." : "", conv, (long long)H, (long long)W, (long long)k, (long long)k, (long long)s);
-    if (clv_build_conv(bld, &c->conv, conv, cout, cin, k) ||
-        clv_build_batchnorm(bld, &c->bn, bn, cout, r->cfg.bn_eps))
+                        m->info.name, bld->scope, bld->scope[0] ? "." : "", conv, (long long)H, (long long)W,
+                        (long long)k, (long long)k, (long long)s);
+    if (clv_build_conv(bld, &c->wl, conv, cout, cin, k) ||
+        clv_build_batchnorm(bld, &c->bn, bn, cout, r->cfg.bn_eps) ||
+        clv_conv_init(&c->conv, &c->wl, cin, cout, k, s, p, H, W, bld->err))
         return -1;
-    const int64_t act = c->Ho * c->Wo * cout, cols = needs_cols(c) ? c->Ho * c->Wo * cin * k * k : 0;
+    const int64_t act = c->Ho * c->Wo * cout;
     r->act_max = max64(r->act_max, max64(act, H * W * cin));
-    r->cols_max = max64(r->cols_max, cols);
     m->info.flops_per_image += 2.0 * (double)(c->Ho * c->Wo) * (double)cout * (double)(cin * k * k);
     return 0;
 }
@@ -442,6 +471,10 @@ clv_model *clv_resnet_create(const char *name, const clv_resnet_config *cfg, clv
         r->n_blocks += cfg->blocks[i];
     if (!(r->blocks = calloc((size_t)r->n_blocks, sizeof *r->blocks))) {
         clv_errf(err, "%s: out of memory", name);
+        return clv_build_abandon(m);
+    }
+    if (clv_dnnl_open(&r->dnnl, err)) {
+        clv_err_prefix(err, "%s", name);
         return clv_build_abandon(m);
     }
     clv_builder bld;

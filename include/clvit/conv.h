@@ -1,0 +1,84 @@
+/* A convolution layer on oneDNN's convolution primitives (forward,
+ * backward data, backward weights), activations NHWC.
+ *
+ * The weight stays an adaptable weight layer (clvit/adapter.h): the conv
+ * asks it for the effective weight W_eff [Cout x Cin x k x k] (the out x
+ * (Cin k k) matrix every adapter sees) and the optional per-output scale s,
+ * computes y = conv(x, W_eff) * s, and hands the weight gradient back as
+ * the full dW_eff (oneDNN's backward-weights) through the adapter's
+ * backward_dweight, or into the base weight's gradient without an adapter.
+ * So every method adapts a conv exactly as it adapts a Linear.
+ *
+ * Activations are the NHWC matrices of clvit/kernels_cnn.h ([B*H*W x C],
+ * rows = pixels), which is oneDNN's nhwc tag as it is: no reorder of
+ * activations anywhere. The weight is reordered once per forward into the
+ * layout oneDNN picks for the shape (format "any").
+ *
+ * oneDNN's engine and stream are the model's (clv_dnnl); each conv owns its
+ * primitives for the batch of its last call and re-creates them when the
+ * batch changes (oneDNN's primitive cache makes a switch back cheap).
+ * Data type: fp32 today; the primitives are made for one data type field
+ * so that a bf16 path only changes the descriptors of src/weights/dst. */
+#ifndef CLVIT_CONV_H
+#define CLVIT_CONV_H
+
+#include "clvit/adapter.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* oneDNN's CPU engine and a stream on it, owned by one model. */
+typedef struct clv_dnnl {
+    void *engine; /* dnnl_engine_t */
+    void *stream; /* dnnl_stream_t */
+} clv_dnnl;
+
+int clv_dnnl_open(clv_dnnl *d, clv_err *err);
+void clv_dnnl_close(clv_dnnl *d);
+
+typedef struct clv_conv_prims clv_conv_prims;
+
+/* A bias-free k x k convolution with stride s and zero padding p over an
+ * H x W input; l (not owned) is its weight layer (out = cout, in = cin k k). */
+typedef struct clv_conv {
+    clv_wlayer *l;
+    int64_t cin, cout, k, s, p, H, W, Ho, Wo;
+    clv_conv_prims *pr; /* oneDNN's, owned; NULL until the first call */
+} clv_conv;
+
+/* What an inference forward may fuse into the convolution:
+ * y = relu?((conv(x, W_eff) * s) * mul + add + res), per output channel
+ * mul and add (a batch norm with fixed statistics), res [N x cout] the
+ * residual (may be NULL; may be y itself). mul and add may be NULL. */
+typedef struct clv_conv_fuse {
+    const float *mul, *add, *res;
+    int relu;
+} clv_conv_fuse;
+
+/* Sets the conv's shape (Ho, Wo from the others); -1 with err when the
+ * kernel does not fit the input or the layer's matrix is not cout x (cin k k). */
+int clv_conv_init(clv_conv *c, clv_wlayer *l, int64_t cin, int64_t cout, int64_t k, int64_t s, int64_t p, int64_t H,
+                  int64_t W, clv_err *err);
+void clv_conv_release(clv_conv *c);
+
+/* y [B Ho Wo x cout] = conv(x [B H W x cin], W_eff) * s. mode as for
+ * clv_wlayer_forward: training keeps the pre-scale output when the layer
+ * has a scale. fuse (inference only, NULL: none) adds the epilogue above. */
+int clv_conv_forward(clv_conv *c, const clv_dnnl *d, float *y, const float *x, int64_t B, clv_wl_mode mode,
+                     const clv_conv_fuse *fuse, clv_err *err);
+/* dy [B Ho Wo x cout] the gradient of y, x the forward's input. dx (NULL:
+ * not needed) is overwritten, or accumulated into when accumulate. The
+ * weight gradient goes to the adapter (backward_dweight) or, when the base
+ * weight trains, into its grad. scratch: memory shared by a model's layers,
+ * grown as needed. -1 with err naming the layer. */
+int clv_conv_backward(clv_conv *c, const clv_dnnl *d, float *dx, int accumulate, const float *dy, const float *x,
+                      int64_t B, clv_arena *scratch, clv_err *err);
+/* oneDNN's implementation names for the last batch (forward, backward data,
+ * backward weights; "-" for one not made yet), for logs and tests. */
+const char *clv_conv_impl(const clv_conv *c, char *buf, size_t len);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,533 @@
+/* A convolution on oneDNN's primitives with the adapter seam of a weight
+ * layer (see clvit/conv.h). */
+#include "clvit/conv.h"
+#include "clvit/kernels.h"
+#include "clvit/kernels_cnn.h"
+
+#include <oneapi/dnnl/dnnl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* A forward primitive and how the weight reaches it. */
+typedef struct fwd_prim {
+    dnnl_primitive_desc_t pd;
+    dnnl_primitive_t p;
+    dnnl_memory_desc_t wmd;   /* the weight layout it reads */
+    dnnl_primitive_t reorder; /* oihw -> wmd; NULL when wmd is oihw itself */
+} fwd_prim;
+
+/* Forward variants: the training one (no epilogue), and inference ones with a
+ * bias (a fixed batch norm's shift), [sum of the residual], [relu]. */
+enum { FWD_PLAIN = 0, FWD_FUSED = 1, N_FWD = 5 };
+
+struct clv_conv_prims {
+    int64_t B;
+    dnnl_data_type_t dt; /* of src, weights and dst: f32 (bf16 would change only these descriptors) */
+    dnnl_memory_desc_t src_md, dst_md, w_user_md, bias_md;
+    fwd_prim fwd[N_FWD];
+    dnnl_primitive_desc_t bwd_d_pd, bwd_w_pd;
+    dnnl_primitive_t bwd_d, bwd_w;
+    dnnl_memory_desc_t bwd_d_wmd, dw_md;
+    dnnl_primitive_t bwd_d_reorder; /* oihw -> bwd_d_wmd, NULL when oihw */
+    dnnl_primitive_t dw_reorder;     /* dw_md -> oihw, NULL when oihw */
+    dnnl_primitive_t dw_reorder_sum; /* dw_md -> oihw accumulating (dst += ), for the base weight's grad */
+    float *wbuf, *wbuf_bd, *dwbuf, *wtmp, *bias; /* owned; wtmp: a folded weight or dW_eff, oihw */
+    size_t wbuf_cap, wbuf_bd_cap, dwbuf_cap;
+    int wfresh; /* wbuf holds the unfolded W_eff in fwd[FWD_PLAIN]'s layout from the last forward */
+};
+
+#define CK(call, what)                                                                                                \
+    do {                                                                                                              \
+        dnnl_status_t st_ = (call);                                                                                   \
+        if (st_ != dnnl_success)                                                                                      \
+            return clv_errf(err, "%s: oneDNN %s failed (status %d)", c->l->name, what, (int)st_);                     \
+    } while (0)
+
+int clv_dnnl_open(clv_dnnl *d, clv_err *err)
+{
+    dnnl_engine_t e = NULL;
+    dnnl_stream_t s = NULL;
+    memset(d, 0, sizeof *d);
+    if (dnnl_engine_create(&e, dnnl_cpu, 0) != dnnl_success)
+        return clv_errf(err, "oneDNN: cannot create a CPU engine");
+    if (dnnl_stream_create(&s, e, dnnl_stream_default_flags) != dnnl_success) {
+        dnnl_engine_destroy(e);
+        return clv_errf(err, "oneDNN: cannot create a stream");
+    }
+    d->engine = e;
+    d->stream = s;
+    return 0;
+}
+
+void clv_dnnl_close(clv_dnnl *d)
+{
+    if (d->stream)
+        dnnl_stream_destroy(d->stream);
+    if (d->engine)
+        dnnl_engine_destroy(d->engine);
+    d->engine = d->stream = NULL;
+}
+
+static void destroy_fwd(fwd_prim *f)
+{
+    if (f->reorder)
+        dnnl_primitive_destroy(f->reorder);
+    if (f->p)
+        dnnl_primitive_destroy(f->p);
+    if (f->pd)
+        dnnl_primitive_desc_destroy(f->pd);
+    memset(f, 0, sizeof *f);
+}
+
+static void destroy_prims(clv_conv_prims *pr)
+{
+    for (int i = 0; i < N_FWD; i++)
+        destroy_fwd(&pr->fwd[i]);
+    dnnl_primitive_t ps[] = {pr->bwd_d, pr->bwd_w, pr->bwd_d_reorder, pr->dw_reorder, pr->dw_reorder_sum};
+    for (size_t i = 0; i < sizeof ps / sizeof ps[0]; i++)
+        if (ps[i])
+            dnnl_primitive_destroy(ps[i]);
+    if (pr->bwd_d_pd)
+        dnnl_primitive_desc_destroy(pr->bwd_d_pd);
+    if (pr->bwd_w_pd)
+        dnnl_primitive_desc_destroy(pr->bwd_w_pd);
+    pr->bwd_d = pr->bwd_w = pr->bwd_d_reorder = pr->dw_reorder = pr->dw_reorder_sum = NULL;
+    pr->bwd_d_pd = pr->bwd_w_pd = NULL;
+    pr->wfresh = 0;
+}
+
+void clv_conv_release(clv_conv *c)
+{
+    clv_conv_prims *pr = c->pr;
+    if (!pr)
+        return;
+    destroy_prims(pr);
+    clv_free(pr->wbuf);
+    clv_free(pr->wbuf_bd);
+    clv_free(pr->dwbuf);
+    clv_free(pr->wtmp);
+    clv_free(pr->bias);
+    free(pr);
+    c->pr = NULL;
+}
+
+int clv_conv_init(clv_conv *c, clv_wlayer *l, int64_t cin, int64_t cout, int64_t k, int64_t s, int64_t p, int64_t H,
+                  int64_t W, clv_err *err)
+{
+    memset(c, 0, sizeof *c);
+    c->l = l;
+    c->cin = cin, c->cout = cout, c->k = k, c->s = s, c->p = p, c->H = H, c->W = W;
+    c->Ho = clv_conv_out_size(H, k, s, p);
+    c->Wo = clv_conv_out_size(W, k, s, p);
+    if (k < 1 || s < 1 || p < 0 || c->Ho < 1 || c->Wo < 1)
+        return clv_errf(err, "%s gets a %lldx%lld input, too small for its %lldx%lld stride %lld kernel", l->name,
+                        (long long)H, (long long)W, (long long)k, (long long)k, (long long)s);
+    if (l->out != cout || l->in != cin * k * k)
+        return clv_errf(err, "%s: a %lld x %lld weight layer is not a %lld x (%lld x %lld x %lld) convolution", l->name,
+                        (long long)l->out, (long long)l->in, (long long)cout, (long long)cin, (long long)k,
+                        (long long)k);
+    return 0;
+}
+
+/* floats of a buffer for md, grown into *buf (cap in bytes) */
+static int grow(float **buf, size_t *cap, const dnnl_memory_desc_t *md, const clv_conv *c, clv_err *err)
+{
+    const size_t n = dnnl_memory_desc_get_size(md);
+    if (n <= *cap)
+        return 0;
+    clv_free(*buf);
+    *cap = 0;
+    if (!(*buf = clv_alloc_array(n, 1)))
+        return clv_errf(err, "%s: out of memory for its oneDNN weights (%zu bytes)", c->l->name, n);
+    *cap = n;
+    return 0;
+}
+
+static void conv_geometry(const clv_conv *c, dnnl_dims_t strides, dnnl_dims_t pad_l, dnnl_dims_t pad_r)
+{
+    strides[0] = strides[1] = c->s;
+    pad_l[0] = pad_l[1] = c->p;
+    /* the right padding that makes (H + pl + pr - k) / s + 1 = Ho exactly (may be below p) */
+    pad_r[0] = (c->Ho - 1) * c->s + c->k - c->H - c->p;
+    pad_r[1] = (c->Wo - 1) * c->s + c->k - c->W - c->p;
+}
+
+/* A reorder from one weight layout to another, or NULL (*r) when equal. */
+static int make_reorder(clv_conv *c, const clv_dnnl *d, const dnnl_memory_desc_t *from, const dnnl_memory_desc_t *to,
+                        int accumulate, dnnl_primitive_t *r, clv_err *err)
+{
+    *r = NULL;
+    if (!accumulate && dnnl_memory_desc_equal(from, to))
+        return 0;
+    dnnl_primitive_attr_t attr = NULL;
+    dnnl_post_ops_t po = NULL;
+    if (accumulate) {
+        CK(dnnl_primitive_attr_create(&attr), "attribute");
+        CK(dnnl_post_ops_create(&po), "post-ops");
+        CK(dnnl_post_ops_append_sum(po, 1.0f), "sum post-op");
+        CK(dnnl_primitive_attr_set_post_ops(attr, po), "post-ops");
+    }
+    dnnl_primitive_desc_t pd = NULL;
+    dnnl_status_t st = dnnl_reorder_primitive_desc_create(&pd, from, d->engine, to, d->engine, attr);
+    if (po)
+        dnnl_post_ops_destroy(po);
+    if (attr)
+        dnnl_primitive_attr_destroy(attr);
+    CK(st, "weight reorder");
+    st = dnnl_primitive_create(r, pd);
+    dnnl_primitive_desc_destroy(pd);
+    CK(st, "weight reorder");
+    return 0;
+}
+
+/* Primitives for batch B (all dropped when B changes; forward variants and
+ * the backward made when first needed). */
+static int ensure_batch(clv_conv *c, int64_t B, clv_err *err)
+{
+    if (!c->pr && !(c->pr = calloc(1, sizeof *c->pr)))
+        return clv_errf(err, "%s: out of memory", c->l->name);
+    clv_conv_prims *pr = c->pr;
+    if (pr->B == B)
+        return 0;
+    destroy_prims(pr);
+    pr->B = 0;
+    pr->dt = dnnl_f32;
+    const dnnl_dims_t src = {B, c->cin, c->H, c->W}, dst = {B, c->cout, c->Ho, c->Wo},
+                      wts = {c->cout, c->cin, c->k, c->k}, bias = {c->cout};
+    CK(dnnl_memory_desc_init_by_tag(&pr->src_md, 4, src, pr->dt, dnnl_nhwc), "source descriptor");
+    CK(dnnl_memory_desc_init_by_tag(&pr->dst_md, 4, dst, pr->dt, dnnl_nhwc), "destination descriptor");
+    CK(dnnl_memory_desc_init_by_tag(&pr->w_user_md, 4, wts, dnnl_f32, dnnl_oihw), "weight descriptor");
+    CK(dnnl_memory_desc_init_by_tag(&pr->bias_md, 1, bias, dnnl_f32, dnnl_x), "bias descriptor");
+    pr->B = B;
+    return 0;
+}
+
+static int make_fwd(clv_conv *c, const clv_dnnl *d, int v, clv_err *err)
+{
+    clv_conv_prims *pr = c->pr;
+    fwd_prim *f = &pr->fwd[v];
+    if (f->p)
+        return 0;
+    const int fused = v >= FWD_FUSED, sum = fused && ((v - FWD_FUSED) & 2), relu = fused && ((v - FWD_FUSED) & 1);
+    dnnl_dims_t strides, pl, pr_;
+    conv_geometry(c, strides, pl, pr_);
+    dnnl_memory_desc_t wany;
+    const dnnl_dims_t wts = {c->cout, c->cin, c->k, c->k};
+    CK(dnnl_memory_desc_init_by_tag(&wany, 4, wts, pr->dt, dnnl_format_tag_any), "weight descriptor");
+    dnnl_convolution_desc_t cd;
+    CK(dnnl_convolution_forward_desc_init(&cd, fused ? dnnl_forward_inference : dnnl_forward_training,
+                                          dnnl_convolution_direct, &pr->src_md, &wany, fused ? &pr->bias_md : NULL,
+                                          &pr->dst_md, strides, pl, pr_),
+       "forward descriptor");
+    dnnl_primitive_attr_t attr = NULL;
+    dnnl_post_ops_t po = NULL;
+    if (sum || relu) {
+        CK(dnnl_primitive_attr_create(&attr), "attribute");
+        CK(dnnl_post_ops_create(&po), "post-ops");
+        if (sum)
+            CK(dnnl_post_ops_append_sum(po, 1.0f), "sum post-op");
+        if (relu)
+            CK(dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_relu, 0.0f, 0.0f), "relu post-op");
+        CK(dnnl_primitive_attr_set_post_ops(attr, po), "post-ops");
+    }
+    dnnl_status_t st = dnnl_primitive_desc_create(&f->pd, &cd, attr, d->engine, NULL);
+    if (po)
+        dnnl_post_ops_destroy(po);
+    if (attr)
+        dnnl_primitive_attr_destroy(attr);
+    CK(st, "forward primitive descriptor");
+    CK(dnnl_primitive_create(&f->p, f->pd), "forward primitive");
+    f->wmd = *dnnl_primitive_desc_query_md(f->pd, dnnl_query_weights_md, 0);
+    if (make_reorder(c, d, &pr->w_user_md, &f->wmd, 0, &f->reorder, err) ||
+        grow(&pr->wbuf, &pr->wbuf_cap, &f->wmd, c, err))
+        return -1;
+    return 0;
+}
+
+static int make_bwd(clv_conv *c, const clv_dnnl *d, clv_err *err)
+{
+    clv_conv_prims *pr = c->pr;
+    if (pr->bwd_d)
+        return 0;
+    if (make_fwd(c, d, FWD_PLAIN, err))
+        return -1;
+    dnnl_dims_t strides, pl, pr_;
+    conv_geometry(c, strides, pl, pr_);
+    dnnl_memory_desc_t wany;
+    const dnnl_dims_t wts = {c->cout, c->cin, c->k, c->k};
+    CK(dnnl_memory_desc_init_by_tag(&wany, 4, wts, pr->dt, dnnl_format_tag_any), "weight descriptor");
+    dnnl_convolution_desc_t cd;
+    CK(dnnl_convolution_backward_data_desc_init(&cd, dnnl_convolution_direct, &pr->src_md, &wany, &pr->dst_md, strides,
+                                                pl, pr_),
+       "backward-data descriptor");
+    CK(dnnl_primitive_desc_create(&pr->bwd_d_pd, &cd, NULL, d->engine, pr->fwd[FWD_PLAIN].pd),
+       "backward-data primitive descriptor");
+    CK(dnnl_primitive_create(&pr->bwd_d, pr->bwd_d_pd), "backward-data primitive");
+    pr->bwd_d_wmd = *dnnl_primitive_desc_query_md(pr->bwd_d_pd, dnnl_query_weights_md, 0);
+    if (make_reorder(c, d, &pr->w_user_md, &pr->bwd_d_wmd, 0, &pr->bwd_d_reorder, err) ||
+        grow(&pr->wbuf_bd, &pr->wbuf_bd_cap, &pr->bwd_d_wmd, c, err))
+        return -1;
+    dnnl_dims_t s2, pl2, pr2;
+    conv_geometry(c, s2, pl2, pr2);
+    CK(dnnl_convolution_backward_weights_desc_init(&cd, dnnl_convolution_direct, &pr->src_md, &wany, NULL,
+                                                   &pr->dst_md, s2, pl2, pr2),
+       "backward-weights descriptor");
+    CK(dnnl_primitive_desc_create(&pr->bwd_w_pd, &cd, NULL, d->engine, pr->fwd[FWD_PLAIN].pd),
+       "backward-weights primitive descriptor");
+    CK(dnnl_primitive_create(&pr->bwd_w, pr->bwd_w_pd), "backward-weights primitive");
+    pr->dw_md = *dnnl_primitive_desc_query_md(pr->bwd_w_pd, dnnl_query_diff_weights_md, 0);
+    if (make_reorder(c, d, &pr->dw_md, &pr->w_user_md, 0, &pr->dw_reorder, err) ||
+        make_reorder(c, d, &pr->dw_md, &pr->w_user_md, 1, &pr->dw_reorder_sum, err) ||
+        grow(&pr->dwbuf, &pr->dwbuf_cap, &pr->dw_md, c, err))
+        return -1;
+    return 0;
+}
+
+/* Runs p with n (argument, descriptor, pointer) triples; memory objects are made per call. */
+typedef struct arg {
+    int what;
+    const dnnl_memory_desc_t *md;
+    const void *ptr;
+} arg;
+
+static int run(clv_conv *c, const clv_dnnl *d, dnnl_primitive_t p, const arg *as, int n, const char *what,
+               clv_err *err)
+{
+    dnnl_exec_arg_t ex[8];
+    dnnl_memory_t mem[8] = {0};
+    dnnl_status_t st = dnnl_success;
+    int made = 0;
+    for (; made < n && st == dnnl_success; made++) {
+        st = dnnl_memory_create(&mem[made], as[made].md, d->engine, (void *)as[made].ptr);
+        ex[made].arg = as[made].what;
+        ex[made].memory = mem[made];
+    }
+    if (st == dnnl_success)
+        st = dnnl_primitive_execute(p, d->stream, n, ex);
+    if (st == dnnl_success)
+        st = dnnl_stream_wait(d->stream);
+    for (int i = 0; i < made; i++)
+        if (mem[i])
+            dnnl_memory_destroy(mem[i]);
+    CK(st, what);
+    return 0;
+}
+
+static int reorder(clv_conv *c, const clv_dnnl *d, dnnl_primitive_t r, const dnnl_memory_desc_t *from_md,
+                   const void *from, const dnnl_memory_desc_t *to_md, void *to, clv_err *err)
+{
+    const arg as[2] = {{DNNL_ARG_FROM, from_md, from}, {DNNL_ARG_TO, to_md, to}};
+    return run(c, d, r, as, 2, "weight reorder", err);
+}
+
+/* the weight in f's layout: W itself when that is oihw, else reordered into wbuf */
+static int place_weight(clv_conv *c, const clv_dnnl *d, const fwd_prim *f, const float *W, const float **out,
+                        clv_err *err)
+{
+    clv_conv_prims *pr = c->pr;
+    *out = W;
+    if (!f->reorder)
+        return 0;
+    if (reorder(c, d, f->reorder, &pr->w_user_md, W, &f->wmd, pr->wbuf, err))
+        return -1;
+    *out = pr->wbuf;
+    return 0;
+}
+
+static int ensure_wtmp(clv_conv *c, clv_err *err)
+{
+    clv_conv_prims *pr = c->pr;
+    if (!pr->wtmp && !(pr->wtmp = clv_alloc_array((size_t)(c->l->out * c->l->in), sizeof(float))))
+        return clv_errf(err, "%s: out of memory for its folded weight", c->l->name);
+    if (!pr->bias && !(pr->bias = clv_alloc_array((size_t)c->cout, sizeof(float))))
+        return clv_errf(err, "%s: out of memory for its folded bias", c->l->name);
+    return 0;
+}
+
+/* the pre-scale output kept for the backward (the layer's zsave), as clv_wlayer_forward keeps it */
+static float *keep_z(clv_wlayer *l, int64_t N, clv_err *err)
+{
+    const size_t n = (size_t)N * (size_t)l->out;
+    if (n > l->zsave_cap) {
+        clv_free(l->zsave);
+        l->zsave_cap = 0;
+        if (!(l->zsave = clv_alloc_array(n, sizeof(float)))) {
+            clv_errf(err, "%s: out of memory for its pre-scale output (%lld rows)", l->name, (long long)N);
+            return NULL;
+        }
+        l->zsave_cap = n;
+    }
+    l->saved = CLV_WL_SAVED_Z;
+    return l->zsave;
+}
+
+static int forward_fused(clv_conv *c, const clv_dnnl *d, float *y, const float *x, const clv_conv_fuse *fu,
+                         clv_err *err)
+{
+    clv_conv_prims *pr = c->pr;
+    const int v = FWD_FUSED + (fu->res ? 2 : 0) + (fu->relu ? 1 : 0);
+    if (make_fwd(c, d, v, err) || ensure_wtmp(c, err))
+        return -1;
+    const float *W = clv_wlayer_weight(c->l), *s = clv_wlayer_scale(c->l);
+    const int64_t in = c->l->in, N = pr->B * c->Ho * c->Wo;
+    if (s || fu->mul) { /* (conv(x, W) s) mul = conv(x, diag(s mul) W) */
+        for (int64_t o = 0; o < c->cout; o++) {
+            const float m = (s ? s[o] : 1.0f) * (fu->mul ? fu->mul[o] : 1.0f);
+            for (int64_t i = 0; i < in; i++)
+                pr->wtmp[o * in + i] = W[o * in + i] * m;
+        }
+        W = pr->wtmp;
+    }
+    for (int64_t o = 0; o < c->cout; o++)
+        pr->bias[o] = fu->add ? fu->add[o] : 0.0f;
+    const float *wp;
+    if (place_weight(c, d, &pr->fwd[v], W, &wp, err))
+        return -1;
+    pr->wfresh = 0;
+    if (fu->res && fu->res != y)
+        memcpy(y, fu->res, (size_t)(N * c->cout) * sizeof(float));
+    const arg as[4] = {{DNNL_ARG_SRC, &pr->src_md, x},
+                       {DNNL_ARG_WEIGHTS, &pr->fwd[v].wmd, wp},
+                       {DNNL_ARG_BIAS, &pr->bias_md, pr->bias},
+                       {DNNL_ARG_DST, &pr->dst_md, y}};
+    return run(c, d, pr->fwd[v].p, as, 4, "fused forward", err);
+}
+
+int clv_conv_forward(clv_conv *c, const clv_dnnl *d, float *y, const float *x, int64_t B, clv_wl_mode mode,
+                     const clv_conv_fuse *fuse, clv_err *err)
+{
+    clv_wlayer *l = c->l;
+    if (B <= 0)
+        return clv_errf(err, "%s: batch size %lld", l->name, (long long)B);
+    if (ensure_batch(c, B, err))
+        return -1;
+    clv_conv_prims *pr = c->pr;
+    const int64_t N = B * c->Ho * c->Wo;
+    l->saved = CLV_WL_SAVED_NONE;
+    l->saved_rows = mode == CLV_WL_INFER ? 0 : N;
+    if (fuse && mode == CLV_WL_INFER)
+        return forward_fused(c, d, y, x, fuse, err);
+    if (fuse)
+        return clv_errf(err, "%s: a fused epilogue only in inference", l->name);
+    if (make_fwd(c, d, FWD_PLAIN, err))
+        return -1;
+    const float *s = clv_wlayer_scale(l);
+    float *z = y;
+    if (s && mode != CLV_WL_INFER && !(z = keep_z(l, N, err)))
+        return -1;
+    const float *wp;
+    if (place_weight(c, d, &pr->fwd[FWD_PLAIN], clv_wlayer_weight(l), &wp, err))
+        return -1;
+    pr->wfresh = 1;
+    const arg as[3] = {{DNNL_ARG_SRC, &pr->src_md, x},
+                       {DNNL_ARG_WEIGHTS, &pr->fwd[FWD_PLAIN].wmd, wp},
+                       {DNNL_ARG_DST, &pr->dst_md, z}};
+    if (run(c, d, pr->fwd[FWD_PLAIN].p, as, 3, "forward", err))
+        return -1;
+    if (s) {
+        const int64_t C = c->cout;
+#pragma omp parallel for schedule(static) if (N * C > 65536)
+        for (int64_t n = 0; n < N; n++)
+            for (int64_t o = 0; o < C; o++)
+                y[n * C + o] = z[n * C + o] * s[o];
+    }
+    return 0;
+}
+
+/* 64-byte aligned pieces of the shared scratch */
+static size_t up64(size_t n) { return (n + 63) & ~(size_t)63; }
+
+int clv_conv_backward(clv_conv *c, const clv_dnnl *d, float *dx, int accumulate, const float *dy, const float *x,
+                      int64_t B, clv_arena *scratch, clv_err *err)
+{
+    clv_wlayer *l = c->l;
+    clv_conv_prims *pr = c->pr;
+    const int64_t N = B * c->Ho * c->Wo, C = c->cout, nx = B * c->H * c->W * c->cin;
+    if (!pr || pr->B != B)
+        return clv_errf(err, "%s: backward over batch %lld without its forward", l->name, (long long)B);
+    const float *s = clv_wlayer_scale(l);
+    if (clv_wlayer_check_saved(l, N, err))
+        return -1;
+    const int wgrad = l->adapter != NULL || l->weight->trainable;
+    if (!dx && !wgrad)
+        return 0;
+    if (make_bwd(c, d, err))
+        return -1;
+    const size_t b_dz = s ? up64((size_t)(N * C) * sizeof(float)) : 0, b_ds = s ? up64((size_t)(2 * C) * sizeof(float)) : 0,
+                 b_dx = dx && accumulate ? up64((size_t)nx * sizeof(float)) : 0;
+    if (clv_arena_reserve(scratch, b_dz + b_ds + b_dx, "convolutions' scratch", err))
+        return -1;
+    unsigned char *mem = scratch->mem;
+    const float *dz = dy;
+    float *ds = NULL;
+    if (s) { /* ds = column sums of dy z; dz = dy s per column */
+        float *dzs = (float *)mem;
+        ds = (float *)(mem + b_dz);
+        clv_scale_columns_backward(ds, ds + C, dy, l->zsave, NULL, N, C);
+#pragma omp parallel for schedule(static) if (N * C > 65536)
+        for (int64_t n = 0; n < N; n++)
+            for (int64_t o = 0; o < C; o++)
+                dzs[n * C + o] = dy[n * C + o] * s[o];
+        dz = dzs;
+    }
+    const float *W = clv_wlayer_weight(l);
+    if (dx) {
+        const float *wp = W;
+        if (!pr->bwd_d_reorder)
+            wp = W;
+        else if (pr->wfresh && pr->fwd[FWD_PLAIN].reorder &&
+                 dnnl_memory_desc_equal(&pr->fwd[FWD_PLAIN].wmd, &pr->bwd_d_wmd))
+            wp = pr->wbuf; /* the forward's reordered W_eff, still current */
+        else {
+            if (reorder(c, d, pr->bwd_d_reorder, &pr->w_user_md, W, &pr->bwd_d_wmd, pr->wbuf_bd, err))
+                return -1;
+            wp = pr->wbuf_bd;
+        }
+        float *out = accumulate ? (float *)(mem + b_dz + b_ds) : dx;
+        const arg as[3] = {{DNNL_ARG_DIFF_DST, &pr->dst_md, dz},
+                           {DNNL_ARG_WEIGHTS, &pr->bwd_d_wmd, wp},
+                           {DNNL_ARG_DIFF_SRC, &pr->src_md, out}};
+        if (run(c, d, pr->bwd_d, as, 3, "backward data", err))
+            return -1;
+        if (accumulate) {
+#pragma omp parallel for simd schedule(static) if (nx > 65536)
+            for (int64_t i = 0; i < nx; i++)
+                dx[i] += out[i];
+        }
+    }
+    if (!wgrad)
+        return 0;
+    const arg as[3] = {{DNNL_ARG_SRC, &pr->src_md, x},
+                       {DNNL_ARG_DIFF_DST, &pr->dst_md, dz},
+                       {DNNL_ARG_DIFF_WEIGHTS, &pr->dw_md, pr->dwbuf}};
+    if (run(c, d, pr->bwd_w, as, 3, "backward weights", err))
+        return -1;
+    if (!l->adapter) /* the base weight's gradient: accumulated by the reorder back to oihw */
+        return reorder(c, d, pr->dw_reorder_sum, &pr->dw_md, pr->dwbuf, &pr->w_user_md, l->weight->grad, err);
+    if (!l->adapter->ops->backward_dweight)
+        return clv_errf(err, "%s: its %s adapter takes no full weight gradient", l->name, l->adapter->ops->kind);
+    const float *dw = pr->dwbuf;
+    if (pr->dw_reorder) {
+        if (ensure_wtmp(c, err) || reorder(c, d, pr->dw_reorder, &pr->dw_md, pr->dwbuf, &pr->w_user_md, pr->wtmp, err))
+            return -1;
+        dw = pr->wtmp;
+    }
+    return l->adapter->ops->backward_dweight(l->adapter, l, dw, ds, err);
+}
+
+static const char *impl_of(dnnl_primitive_desc_t pd)
+{
+    const char *s = NULL;
+    if (!pd || dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &s) != dnnl_success || !s)
+        return "-";
+    return s;
+}
+
+const char *clv_conv_impl(const clv_conv *c, char *buf, size_t len)
+{
+    const clv_conv_prims *pr = c->pr;
+    snprintf(buf, len, "%s / %s / %s", impl_of(pr ? pr->fwd[FWD_PLAIN].pd : NULL), impl_of(pr ? pr->bwd_d_pd : NULL),
+             impl_of(pr ? pr->bwd_w_pd : NULL));
+    return buf;
+}

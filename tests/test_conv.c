@@ -1,0 +1,327 @@
+/* The oneDNN convolution (clvit/conv.h) against the im2col + weight-layer
+ * GEMM reference it replaced: forward, dx and dW within fp32 tolerance for
+ * 1x1 and 3x3 kernels, strides 1 and 2, with and without padding; its
+ * inference epilogue (folded norm, residual, relu); and every adapter's
+ * gradients through oneDNN's full dW_eff (backward_dweight) against their
+ * row-wise backward on the same conv, under an output scale. */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clvit/adapters.h"
+#include "clvit/conv.h"
+#include "clvit/kernels_cnn.h"
+#include "gradcheck.h"
+
+typedef struct shape {
+    int64_t B, cin, cout, k, s, p, H, W;
+} shape;
+
+static const shape shapes[] = {
+    {3, 5, 7, 3, 1, 1, 9, 9},   /* 3x3, stride 1, padded */
+    {3, 5, 7, 3, 2, 1, 9, 8},   /* 3x3, stride 2, padded, odd and even sides */
+    {2, 6, 4, 1, 1, 0, 7, 7},   /* 1x1, stride 1 */
+    {2, 6, 4, 1, 2, 0, 8, 7},   /* 1x1, stride 2 (a downsample) */
+    {2, 3, 8, 3, 1, 0, 6, 6},   /* 3x3 without padding, 3 input channels (a stem) */
+    {2, 3, 8, 7, 2, 3, 12, 12}, /* 7x7 stride 2 pad 3 (the ImageNet stem) */
+};
+
+typedef struct fixture {
+    shape sh;
+    clv_params ps;
+    clv_wlayer l;
+    clv_conv c;
+    clv_dnnl d;
+    int64_t N, nx, ny;
+    float *x, *dy, *cols;
+    clv_arena scratch;
+} fixture;
+
+static void fixture_init(fixture *f, const shape *sh, uint64_t seed)
+{
+    memset(f, 0, sizeof *f);
+    f->sh = *sh;
+    clv_err err = {{0}};
+    clv_params_init(&f->ps);
+    snprintf(f->l.name, sizeof f->l.name, "layer1.0.conv1");
+    f->l.out = sh->cout;
+    f->l.in = sh->cin * sh->k * sh->k;
+    int64_t ws[4] = {sh->cout, sh->cin, sh->k, sh->k};
+    f->l.weight = clv_params_add(&f->ps, "layer1.0.conv1.weight", 4, ws, &err);
+    cr_assert_not_null(f->l.weight, "%s", err.msg);
+    gradcheck_fill(f->l.weight->data, f->l.weight->numel, seed, -1, 1);
+    cr_assert_eq(clv_conv_init(&f->c, &f->l, sh->cin, sh->cout, sh->k, sh->s, sh->p, sh->H, sh->W, &err), 0, "%s",
+                 err.msg);
+    cr_assert_eq(clv_dnnl_open(&f->d, &err), 0, "%s", err.msg);
+    f->N = sh->B * f->c.Ho * f->c.Wo;
+    f->nx = sh->B * sh->H * sh->W * sh->cin;
+    f->ny = f->N * sh->cout;
+    f->x = malloc((size_t)f->nx * sizeof(float));
+    f->dy = malloc((size_t)f->ny * sizeof(float));
+    f->cols = malloc((size_t)(f->N * f->l.in) * sizeof(float));
+    gradcheck_fill(f->x, f->nx, seed + 1, -1, 1);
+    gradcheck_fill(f->dy, f->ny, seed + 2, -1, 1);
+    clv_im2col(f->cols, f->x, sh->B, sh->H, sh->W, sh->cin, sh->k, sh->s, sh->p);
+}
+
+static void fixture_free(fixture *f)
+{
+    clv_conv_release(&f->c);
+    clv_dnnl_close(&f->d);
+    clv_wlayer_release(&f->l);
+    clv_arena_free(&f->scratch);
+    clv_params_free(&f->ps);
+    free(f->x);
+    free(f->dy);
+    free(f->cols);
+}
+
+/* max |a - b| / max(1, max |b|) */
+static double rel_err(const float *a, const float *b, int64_t n)
+{
+    double d = 0, m = 1;
+    for (int64_t i = 0; i < n; i++) {
+        d = fmax(d, fabs((double)a[i] - b[i]));
+        m = fmax(m, fabs((double)b[i]));
+    }
+    return d / m;
+}
+
+/* the reference: im2col + the layer's GEMM, dx through col2im */
+static void reference(fixture *f, float *y, float *dx, float *dw)
+{
+    clv_err err = {{0}};
+    const shape *sh = &f->sh;
+    cr_assert_eq(clv_wlayer_forward(&f->l, y, f->cols, f->N, CLV_WL_TRAIN, &err), 0, "%s", err.msg);
+    float *dcols = calloc((size_t)(f->N * f->l.in), sizeof(float));
+    memset(f->l.weight->grad, 0, (size_t)f->l.weight->numel * sizeof(float));
+    cr_assert_eq(clv_wlayer_backward(&f->l, dcols, f->dy, f->cols, y, f->N, &f->scratch, &err), 0, "%s", err.msg);
+    memset(dx, 0, (size_t)f->nx * sizeof(float));
+    clv_col2im(dx, dcols, sh->B, sh->H, sh->W, sh->cin, sh->k, sh->s, sh->p);
+    memcpy(dw, f->l.weight->grad, (size_t)f->l.weight->numel * sizeof(float));
+    free(dcols);
+}
+
+Test(conv, forward_dx_dw_match_im2col)
+{
+    for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
+        fixture f;
+        fixture_init(&f, &shapes[si], 10 + 10 * si);
+        clv_err err = {{0}};
+        cr_assert_eq(clv_param_set_trainable(f.l.weight, 1, &err), 0, "%s", err.msg);
+        const int64_t nw = f.l.weight->numel;
+        float *y0 = malloc((size_t)f.ny * 4), *dx0 = malloc((size_t)f.nx * 4), *dw0 = malloc((size_t)nw * 4);
+        float *y = malloc((size_t)f.ny * 4), *dx = malloc((size_t)f.nx * 4), *dw = malloc((size_t)nw * 4);
+        reference(&f, y0, dx0, dw0);
+
+        cr_assert_eq(clv_conv_forward(&f.c, &f.d, y, f.x, f.sh.B, CLV_WL_TRAIN, NULL, &err), 0, "%s", err.msg);
+        for (int64_t i = 0; i < f.nx; i++)
+            dx[i] = NAN; /* overwritten */
+        memset(f.l.weight->grad, 0, (size_t)nw * 4);
+        f.l.weight->grad[0] = 0.5f; /* the weight gradient accumulates */
+        cr_assert_eq(clv_conv_backward(&f.c, &f.d, dx, 0, f.dy, f.x, f.sh.B, &f.scratch, &err), 0, "%s", err.msg);
+        f.l.weight->grad[0] -= 0.5f;
+        memcpy(dw, f.l.weight->grad, (size_t)nw * 4);
+        char impl[512];
+        cr_log_info("shape %zu: %s", si, clv_conv_impl(&f.c, impl, sizeof impl));
+        cr_expect_lt(rel_err(y, y0, f.ny), 1e-5, "shape %zu: forward", si);
+        cr_expect_lt(rel_err(dx, dx0, f.nx), 1e-5, "shape %zu: dx", si);
+        cr_expect_lt(rel_err(dw, dw0, nw), 1e-5, "shape %zu: dW", si);
+
+        /* accumulate: dx += the same gradient */
+        for (int64_t i = 0; i < f.nx; i++)
+            dx[i] = 1.0f;
+        cr_assert_eq(clv_conv_backward(&f.c, &f.d, dx, 1, f.dy, f.x, f.sh.B, &f.scratch, &err), 0, "%s", err.msg);
+        for (int64_t i = 0; i < f.nx; i++)
+            dx[i] -= 1.0f;
+        cr_expect_lt(rel_err(dx, dx0, f.nx), 1e-5, "shape %zu: accumulated dx", si);
+        free(y0), free(dx0), free(dw0), free(y), free(dx), free(dw);
+        fixture_free(&f);
+    }
+}
+
+Test(conv, inference_epilogue_folds_norm_residual_and_relu)
+{
+    for (size_t si = 0; si < 4; si++) {
+        fixture f;
+        fixture_init(&f, &shapes[si], 100 + si);
+        clv_err err = {{0}};
+        const int64_t C = f.sh.cout;
+        float *z = malloc((size_t)f.ny * 4), *y = malloc((size_t)f.ny * 4), *res = malloc((size_t)f.ny * 4);
+        float mul[16], add[16];
+        gradcheck_fill(mul, C, 7, 0.5f, 2.0f);
+        gradcheck_fill(add, C, 8, -1, 1);
+        gradcheck_fill(res, f.ny, 9, -1, 1);
+        cr_assert_eq(clv_conv_forward(&f.c, &f.d, z, f.x, f.sh.B, CLV_WL_INFER, NULL, &err), 0, "%s", err.msg);
+        for (int relu = 0; relu < 2; relu++)
+            for (int with_res = 0; with_res < 2; with_res++) {
+                const clv_conv_fuse fu = {.mul = mul, .add = add, .res = with_res ? res : NULL, .relu = relu};
+                cr_assert_eq(clv_conv_forward(&f.c, &f.d, y, f.x, f.sh.B, CLV_WL_INFER, &fu, &err), 0, "%s",
+                             err.msg);
+                double worst = 0;
+                for (int64_t n = 0; n < f.N; n++)
+                    for (int64_t o = 0; o < C; o++) {
+                        double v = (double)z[n * C + o] * mul[o] + add[o] + (with_res ? res[n * C + o] : 0.0);
+                        if (relu && v < 0)
+                            v = 0;
+                        worst = fmax(worst, fabs(v - y[n * C + o]));
+                    }
+                cr_expect_lt(worst, 1e-4, "shape %zu relu %d residual %d: %g", si, relu, with_res, worst);
+            }
+        /* the residual may be the output buffer itself */
+        memcpy(y, res, (size_t)f.ny * 4);
+        const clv_conv_fuse fu = {.mul = NULL, .add = NULL, .res = y, .relu = 0};
+        cr_assert_eq(clv_conv_forward(&f.c, &f.d, y, f.x, f.sh.B, CLV_WL_INFER, &fu, &err), 0, "%s", err.msg);
+        for (int64_t i = 0; i < f.ny; i++)
+            cr_assert_float_eq(y[i], z[i] + res[i], 1e-4, "in-place residual [%lld]", (long long)i);
+        free(z), free(y), free(res);
+        fixture_free(&f);
+    }
+}
+
+Test(conv, refuses_a_kernel_larger_than_its_input)
+{
+    clv_wlayer l = {.name = "conv1", .out = 4, .in = 3 * 9};
+    clv_conv c;
+    clv_err err = {{0}};
+    cr_assert_eq(clv_conv_init(&c, &l, 3, 4, 3, 1, 0, 2, 2, &err), -1);
+    cr_assert(strstr(err.msg, "conv1") && strstr(err.msg, "too small"), "%s", err.msg);
+    l.in = 5;
+    cr_assert_eq(clv_conv_init(&c, &l, 3, 4, 3, 1, 1, 8, 8, &err), -1);
+    cr_assert(strstr(err.msg, "not a"), "%s", err.msg);
+}
+
+/* One adapter on the conv: its parameters' gradients from the row-wise path
+ * (im2col columns, clv_wlayer_backward -> ops->backward) and from oneDNN's
+ * full dW_eff (clv_conv_backward -> ops->backward_dweight) agree. */
+static void adapter_paths_agree(const char *what, fixture *f, clv_params *ps)
+{
+    clv_err err = {{0}};
+    float *y = malloc((size_t)f->ny * 4), *dcols = calloc((size_t)(f->N * f->l.in), 4);
+    f->l.adapter->ops->invalidate(f->l.adapter);
+    clv_params_zero_grad(ps);
+    cr_assert_eq(clv_wlayer_forward(&f->l, y, f->cols, f->N, CLV_WL_TRAIN, &err), 0, "%s", err.msg);
+    cr_assert_eq(clv_wlayer_backward(&f->l, dcols, f->dy, f->cols, y, f->N, &f->scratch, &err), 0, "%s", err.msg);
+    float **want = calloc((size_t)ps->count, sizeof *want);
+    for (int i = 0; i < ps->count; i++) {
+        clv_param *p = ps->items[i];
+        want[i] = malloc((size_t)p->numel * 4);
+        memcpy(want[i], p->grad, (size_t)p->numel * 4);
+    }
+    float *y2 = malloc((size_t)f->ny * 4);
+    clv_params_zero_grad(ps);
+    cr_assert_eq(clv_conv_forward(&f->c, &f->d, y2, f->x, f->sh.B, CLV_WL_TRAIN, NULL, &err), 0, "%s", err.msg);
+    cr_expect_lt(rel_err(y2, y, f->ny), 1e-5, "%s: forward", what);
+    cr_assert_eq(clv_conv_backward(&f->c, &f->d, NULL, 0, f->dy, f->x, f->sh.B, &f->scratch, &err), 0, "%s", err.msg);
+    for (int i = 0; i < ps->count; i++) {
+        clv_param *p = ps->items[i];
+        double m = 0;
+        for (int64_t j = 0; j < p->numel; j++)
+            m = fmax(m, fabs(want[i][j]));
+        cr_expect_gt(m, 0, "%s: %s has a gradient to compare", what, p->name);
+        cr_expect_lt(rel_err(p->grad, want[i], p->numel), 1e-4, "%s: %s", what, p->name);
+        free(want[i]);
+    }
+    free(want), free(y), free(y2), free(dcols);
+}
+
+static void train_all(clv_params *ps)
+{
+    clv_err err = {{0}};
+    for (int i = 0; i < ps->count; i++)
+        cr_assert_eq(clv_param_set_trainable(ps->items[i], 1, &err), 0, "%s", err.msg);
+}
+
+Test(conv, adapters_take_onednns_weight_gradient)
+{
+    const shape sh = {2, 4, 6, 3, 2, 1, 8, 8};
+    for (int view = 0; view < 2; view++) {
+        fixture f;
+        fixture_init(&f, &sh, 500 + view);
+        clv_err err = {{0}};
+        clv_params ps;
+        clv_params_init(&ps);
+        clv_adapter *a = clv_rkr_create(&f.l, 1, view ? CLV_VIEW_RKR : CLV_VIEW_OURS, &err);
+        cr_assert_not_null(a, "%s", err.msg);
+        cr_assert_eq(clv_rkr_add_task(a, &f.l, 0, 2, 1, 5, 1.0f, &ps, &err), 0, "%s", err.msg);
+        f.l.adapter = a;
+        clv_task_adapter_select(a, 0);
+        gradcheck_fill(ps.items[2]->data, ps.items[2]->numel, 3, 0.5f, 1.5f); /* F: a real output scale */
+        adapter_paths_agree(view ? "rkr (RKR's conv view)" : "rkr", &f, &ps);
+        f.l.adapter = NULL;
+        a->ops->free(a);
+        clv_params_free(&ps);
+        fixture_free(&f);
+    }
+    {
+        fixture f;
+        fixture_init(&f, &sh, 600);
+        clv_err err = {{0}};
+        clv_params ps;
+        clv_params_init(&ps);
+        clv_adapter *a = clv_piggyback_create(&f.l, 2, 5e-3f, &err);
+        cr_assert_not_null(a, "%s", err.msg);
+        cr_assert_eq(clv_piggyback_add_task(a, &f.l, 1, 1e-2f, 1e-4f, &ps, &err), 0, "%s", err.msg);
+        gradcheck_fill(ps.items[0]->data, ps.items[0]->numel, 5, -1e-2f, 2e-2f);
+        f.l.adapter = a;
+        clv_task_adapter_select(a, 1);
+        adapter_paths_agree("piggyback", &f, &ps);
+        f.l.adapter = NULL;
+        a->ops->free(a);
+        clv_params_free(&ps);
+        fixture_free(&f);
+    }
+    for (int view = 0; view < 2; view++) {
+        fixture f;
+        fixture_init(&f, &sh, 700 + view);
+        clv_err err = {{0}};
+        clv_params shared, task;
+        clv_params_init(&shared);
+        clv_params_init(&task);
+        clv_adapter *a = clv_maskrkr_create(&f.l, 3, 2, 5e-3f, CLV_MASK_LM | CLV_MASK_RM | CLV_MASK_F,
+                                            view ? CLV_VIEW_RKR : CLV_VIEW_OURS, &err);
+        cr_assert_not_null(a, "%s", err.msg);
+        cr_assert_eq(clv_maskrkr_add_shared(a, &f.l, 1, 1, 9, 0.0f, 1e-3f, &shared, &err), 0, "%s", err.msg);
+        clv_param *lm = clv_maskrkr_shared(a, CLV_MASK_LM), *rm = clv_maskrkr_shared(a, CLV_MASK_RM),
+                  *fs = clv_maskrkr_shared(a, CLV_MASK_F);
+        gradcheck_fill(lm->data, lm->numel, 11, -0.5f, 0.5f);
+        gradcheck_fill(rm->data, rm->numel, 12, -0.5f, 0.5f);
+        gradcheck_fill(fs->data, fs->numel, 13, 0.5f, 1.5f);
+        f.l.adapter = a;
+        clv_task_adapter_select(a, 1); /* the shared task: plain RKR on the shared tensors */
+        train_all(&shared);
+        adapter_paths_agree("maskrkr shared task", &f, &shared);
+        for (int i = 0; i < shared.count; i++)
+            clv_param_set_trainable(shared.items[i], 0, &err);
+        cr_assert_eq(clv_maskrkr_add_task(a, &f.l, 2, 1e-2f, 1e-4f, &task, &err), 0, "%s", err.msg);
+        for (int i = 0; i < task.count; i++)
+            gradcheck_fill(task.items[i]->data, task.items[i]->numel, 21 + i, -1e-2f, 2e-2f);
+        clv_task_adapter_select(a, 2); /* a masking task: straight-through score gradients */
+        adapter_paths_agree("maskrkr masking task", &f, &task);
+        f.l.adapter = NULL;
+        a->ops->free(a);
+        clv_params_free(&task);
+        clv_params_free(&shared);
+        fixture_free(&f);
+    }
+}
+
+/* Without an adapter and with the base frozen, nothing but dx is computed
+ * (no weight gradient buffer is touched), and a backward with another
+ * batch than the forward's is refused. */
+Test(conv, frozen_base_and_batch_mismatch)
+{
+    fixture f;
+    fixture_init(&f, &shapes[0], 900);
+    clv_err err = {{0}};
+    float *y = malloc((size_t)f.ny * 4), *dx = malloc((size_t)f.nx * 4);
+    cr_assert_eq(clv_conv_forward(&f.c, &f.d, y, f.x, f.sh.B, CLV_WL_TRAIN, NULL, &err), 0, "%s", err.msg);
+    cr_assert_null(f.l.weight->grad);
+    cr_assert_eq(clv_conv_backward(&f.c, &f.d, dx, 0, f.dy, f.x, f.sh.B, &f.scratch, &err), 0, "%s", err.msg);
+    cr_assert_eq(clv_conv_backward(&f.c, &f.d, dx, 0, f.dy, f.x, f.sh.B - 1, &f.scratch, &err), -1);
+    cr_assert(strstr(err.msg, "layer1.0.conv1"), "%s", err.msg);
+    free(y), free(dx);
+    fixture_free(&f);
+}
