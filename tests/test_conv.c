@@ -3,7 +3,8 @@
  * 1x1 and 3x3 kernels, strides 1 and 2, with and without padding; its
  * inference epilogue (folded norm, residual, relu); and every adapter's
  * gradients through oneDNN's full dW_eff (backward_dweight) against their
- * row-wise backward on the same conv, under an output scale. */
+ * row-wise backward on the same conv, under an output scale (RKR in our
+ * view through the low-rank K-channel convolutions). */
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdio.h>
@@ -250,6 +251,11 @@ Test(conv, adapters_take_onednns_weight_gradient)
         clv_task_adapter_select(a, 0);
         gradcheck_fill(ps.items[2]->data, ps.items[2]->numel, 3, 0.5f, 1.5f); /* F: a real output scale */
         adapter_paths_agree(view ? "rkr (RKR's conv view)" : "rkr", &f, &ps);
+        char impl[512];
+        clv_conv_impl(&f.c, impl, sizeof impl);
+        cr_log_info("rkr view %d: %s", view, impl);
+        /* our view takes the low-rank path (K-channel convs), RKR's view the full dW_eff */
+        cr_expect_eq(strstr(impl, "low-rank K=2") != NULL, view == 0, "%s", impl);
         f.l.adapter = NULL;
         a->ops->free(a);
         clv_params_free(&ps);

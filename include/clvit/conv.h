@@ -7,6 +7,8 @@
  * computes y = conv(x, W_eff) * s, and hands the weight gradient back as
  * the full dW_eff (oneDNN's backward-weights) through the adapter's
  * backward_dweight, or into the base weight's gradient without an adapter.
+ * An adapter whose task is W + A B (RKR in our view) gets dA and dB from
+ * two K-channel convolutions instead (adapter ops lowrank/backward_lowrank).
  * So every method adapts a conv exactly as it adapts a Linear.
  *
  * Activations are the NHWC matrices of clvit/kernels_cnn.h ([B*H*W x C],
@@ -75,7 +77,8 @@ int clv_conv_forward(clv_conv *c, const clv_dnnl *d, float *y, const float *x, i
 int clv_conv_backward(clv_conv *c, const clv_dnnl *d, float *dx, int accumulate, const float *dy, const float *x,
                       int64_t B, clv_arena *scratch, clv_err *err);
 /* oneDNN's implementation names for the last batch (forward, backward data,
- * backward weights; "-" for one not made yet), for logs and tests. */
+ * backward weights; "-" for one not made yet; then a low-rank adapter's
+ * K-channel forward and backward weights when made), for logs and tests. */
 const char *clv_conv_impl(const clv_conv *c, char *buf, size_t len);
 
 #ifdef __cplusplus

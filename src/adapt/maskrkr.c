@@ -163,7 +163,7 @@ static int mr_backward_dweight(clv_adapter *a, const clv_wlayer *l, const float 
 }
 
 static const clv_adapter_ops mr_ops = {"maskrkr", mr_weight, mr_scale, mr_backward, mr_invalidate, mr_free,
-                                       mr_backward_dweight};
+                                       mr_backward_dweight, NULL, NULL};
 
 clv_adapter *clv_maskrkr_create(const clv_wlayer *l, int n_tasks, int rank, float threshold, int mask_on,
                                 clv_conv_view view, clv_err *err)

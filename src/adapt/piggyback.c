@@ -85,7 +85,7 @@ static void pb_free(clv_adapter *a)
 }
 
 static const clv_adapter_ops pb_ops = {"piggyback", pb_weight, NULL, pb_backward, task_adapter_invalidate, pb_free,
-                                       pb_backward_dweight};
+                                       pb_backward_dweight, NULL, NULL};
 
 clv_adapter *clv_piggyback_create(const clv_wlayer *l, int n_tasks, float threshold, clv_err *err)
 {

@@ -54,6 +54,28 @@ static int rkr_backward_dweight(clv_adapter *a, const clv_wlayer *l, const float
     return rkr_grads(a, l, &src, ds, err);
 }
 
+/* the low-rank path in our view (in RKR's conv view the factors are placed, not multiplied in) */
+static int rkr_lowrank(clv_adapter *a, const clv_wlayer *l, const float **A, const float **B)
+{
+    rkr *r = a->state;
+    int t = r->ta.active;
+    if (t < 0 || !r->lm[t] || r->ta.conv_k)
+        return 0;
+    *A = r->lm[t]->data;
+    *B = r->rm[t]->data;
+    return r->rank[t];
+}
+
+static int rkr_backward_lowrank(clv_adapter *a, const clv_wlayer *l, const float *dA, const float *dB,
+                                const float *ds, clv_err *err)
+{
+    rkr *r = a->state;
+    int t = r->ta.active;
+    if (t < 0 || !r->lm[t] || r->ta.conv_k)
+        return clv_errf(err, "%s: no low-rank factors to take gradients", l->name);
+    return task_adapter_rkr_factor_grads(l, r->lm[t], r->rm[t], r->f[t], r->rank[t], dA, dB, ds);
+}
+
 static void rkr_free(clv_adapter *a)
 {
     rkr *r = a->state;
@@ -66,7 +88,7 @@ static void rkr_free(clv_adapter *a)
 }
 
 static const clv_adapter_ops rkr_ops = {"rkr", rkr_weight, rkr_scale, rkr_backward, task_adapter_invalidate,
-                                        rkr_free, rkr_backward_dweight};
+                                        rkr_free, rkr_backward_dweight, rkr_lowrank, rkr_backward_lowrank};
 
 clv_adapter *clv_rkr_create(const clv_wlayer *l, int n_tasks, clv_conv_view view, clv_err *err)
 {

@@ -202,6 +202,22 @@ int task_adapter_rkr_backward(task_adapter *ta, const clv_wlayer *l, clv_param *
     return 0;
 }
 
+int task_adapter_rkr_factor_grads(const clv_wlayer *l, clv_param *lm, clv_param *rm, clv_param *f, int K,
+                                  const float *dA, const float *dB, const float *ds)
+{
+    if (lm->trainable)
+        for (int64_t i = 0; i < lm->numel; i++)
+            lm->grad[i] += dA[i];
+    if (rm->trainable)
+        for (int64_t i = 0; i < rm->numel; i++)
+            rm->grad[i] += dB[i];
+    if (ds && f->trainable)
+        for (int64_t c = 0; c < l->out; c++)
+            f->grad[c] += ds[c];
+    (void)K;
+    return 0;
+}
+
 void task_adapter_invalidate(clv_adapter *a) { ((task_adapter *)a->state)->weff_valid = 0; }
 
 clv_param *task_adapter_param(clv_params *ps, const clv_wlayer *l, const char *what, int ndim, int64_t d0,

@@ -65,6 +65,9 @@ int task_adapter_lowrank_backward(task_adapter *ta, const clv_wlayer *l, const f
  * maskrkr (on its shared tensors). */
 int task_adapter_rkr_backward(task_adapter *ta, const clv_wlayer *l, clv_param *lm, clv_param *rm, clv_param *f, int K,
                               const ta_grad *src, const float *ds, clv_err *err);
+/* lm, rm, f += dA [rows x K], dB [K x cols], ds (each only when it trains; ds may be NULL). */
+int task_adapter_rkr_factor_grads(const clv_wlayer *l, clv_param *lm, clv_param *rm, clv_param *f, int K,
+                                  const float *dA, const float *dB, const float *ds);
 void task_adapter_invalidate(clv_adapter *a);
 /* A param of ps named "<layer>.<what>" (appended; NULL with err on failure). */
 clv_param *task_adapter_param(clv_params *ps, const clv_wlayer *l, const char *what, int ndim, int64_t d0,

@@ -1,6 +1,7 @@
 /* A convolution on oneDNN's primitives with the adapter seam of a weight
  * layer (see clvit/conv.h). */
 #include "clvit/conv.h"
+#include "clvit/gemm.h"
 #include "clvit/kernels.h"
 #include "clvit/kernels_cnn.h"
 
@@ -34,6 +35,14 @@ struct clv_conv_prims {
     dnnl_primitive_t dw_reorder_sum; /* dw_md -> oihw accumulating (dst += ), for the base weight's grad */
     float *wbuf, *wbuf_bd, *dwbuf, *wtmp, *bias; /* owned; wtmp: a folded weight or dW_eff, oihw */
     size_t wbuf_cap, wbuf_bd_cap, dwbuf_cap;
+    /* a low-rank adapter's K-channel convolutions: x * B (forward) and (dz A)^T x (backward weights) */
+    int64_t lr_K;
+    fwd_prim fwd_k;
+    dnnl_memory_desc_t k_dst_md, k_w_user_md, dwk_md;
+    dnnl_primitive_desc_t bwd_wk_pd;
+    dnnl_primitive_t bwd_wk, dwk_reorder; /* dwk_reorder: dwk_md -> oihw, NULL when oihw */
+    float *kbuf, *dwkbuf;
+    size_t kbuf_cap, dwkbuf_cap;
     int wfresh; /* wbuf holds the unfolded W_eff in fwd[FWD_PLAIN]'s layout from the last forward */
 };
 
@@ -80,8 +89,23 @@ static void destroy_fwd(fwd_prim *f)
     memset(f, 0, sizeof *f);
 }
 
+static void destroy_lowrank(clv_conv_prims *pr)
+{
+    destroy_fwd(&pr->fwd_k);
+    if (pr->bwd_wk)
+        dnnl_primitive_destroy(pr->bwd_wk);
+    if (pr->dwk_reorder)
+        dnnl_primitive_destroy(pr->dwk_reorder);
+    if (pr->bwd_wk_pd)
+        dnnl_primitive_desc_destroy(pr->bwd_wk_pd);
+    pr->bwd_wk = pr->dwk_reorder = NULL;
+    pr->bwd_wk_pd = NULL;
+    pr->lr_K = 0;
+}
+
 static void destroy_prims(clv_conv_prims *pr)
 {
+    destroy_lowrank(pr);
     for (int i = 0; i < N_FWD; i++)
         destroy_fwd(&pr->fwd[i]);
     dnnl_primitive_t ps[] = {pr->bwd_d, pr->bwd_w, pr->bwd_d_reorder, pr->dw_reorder, pr->dw_reorder_sum};
@@ -108,6 +132,8 @@ void clv_conv_release(clv_conv *c)
     clv_free(pr->dwbuf);
     clv_free(pr->wtmp);
     clv_free(pr->bias);
+    clv_free(pr->kbuf);
+    clv_free(pr->dwkbuf);
     free(pr);
     c->pr = NULL;
 }
@@ -284,6 +310,45 @@ static int make_bwd(clv_conv *c, const clv_dnnl *d, clv_err *err)
     return 0;
 }
 
+/* The K-channel convolutions of a low-rank adapter's backward, for the batch's shapes. */
+static int make_lowrank(clv_conv *c, const clv_dnnl *d, int64_t K, clv_err *err)
+{
+    clv_conv_prims *pr = c->pr;
+    if (pr->lr_K == K && pr->bwd_wk)
+        return 0;
+    destroy_lowrank(pr);
+    dnnl_dims_t strides, pl, pr_;
+    conv_geometry(c, strides, pl, pr_);
+    const dnnl_dims_t dst = {pr->B, K, c->Ho, c->Wo}, wts = {K, c->cin, c->k, c->k};
+    dnnl_memory_desc_t wany;
+    CK(dnnl_memory_desc_init_by_tag(&pr->k_dst_md, 4, dst, pr->dt, dnnl_nhwc), "low-rank descriptor");
+    CK(dnnl_memory_desc_init_by_tag(&pr->k_w_user_md, 4, wts, dnnl_f32, dnnl_oihw), "low-rank descriptor");
+    CK(dnnl_memory_desc_init_by_tag(&wany, 4, wts, pr->dt, dnnl_format_tag_any), "low-rank descriptor");
+    dnnl_convolution_desc_t cd;
+    CK(dnnl_convolution_forward_desc_init(&cd, dnnl_forward_training, dnnl_convolution_direct, &pr->src_md, &wany,
+                                          NULL, &pr->k_dst_md, strides, pl, pr_),
+       "low-rank forward descriptor");
+    fwd_prim *f = &pr->fwd_k;
+    CK(dnnl_primitive_desc_create(&f->pd, &cd, NULL, d->engine, NULL), "low-rank forward primitive descriptor");
+    CK(dnnl_primitive_create(&f->p, f->pd), "low-rank forward primitive");
+    f->wmd = *dnnl_primitive_desc_query_md(f->pd, dnnl_query_weights_md, 0);
+    if (make_reorder(c, d, &pr->k_w_user_md, &f->wmd, 0, &f->reorder, err) ||
+        grow(&pr->kbuf, &pr->kbuf_cap, &f->wmd, c, err))
+        return -1;
+    CK(dnnl_convolution_backward_weights_desc_init(&cd, dnnl_convolution_direct, &pr->src_md, &wany, NULL,
+                                                   &pr->k_dst_md, strides, pl, pr_),
+       "low-rank backward-weights descriptor");
+    CK(dnnl_primitive_desc_create(&pr->bwd_wk_pd, &cd, NULL, d->engine, f->pd),
+       "low-rank backward-weights primitive descriptor");
+    CK(dnnl_primitive_create(&pr->bwd_wk, pr->bwd_wk_pd), "low-rank backward-weights primitive");
+    pr->dwk_md = *dnnl_primitive_desc_query_md(pr->bwd_wk_pd, dnnl_query_diff_weights_md, 0);
+    if (make_reorder(c, d, &pr->dwk_md, &pr->k_w_user_md, 0, &pr->dwk_reorder, err) ||
+        grow(&pr->dwkbuf, &pr->dwkbuf_cap, &pr->dwk_md, c, err))
+        return -1;
+    pr->lr_K = K;
+    return 0;
+}
+
 /* Runs p with n (argument, descriptor, pointer) triples; memory objects are made per call. */
 typedef struct arg {
     int what;
@@ -454,9 +519,17 @@ int clv_conv_backward(clv_conv *c, const clv_dnnl *d, float *dx, int accumulate,
         return 0;
     if (make_bwd(c, d, err))
         return -1;
+    const clv_adapter_ops *ops = l->adapter ? l->adapter->ops : NULL;
+    const float *A = NULL, *Bf = NULL;
+    const int64_t K = ops && ops->lowrank && ops->backward_lowrank ? ops->lowrank(l->adapter, l, &A, &Bf) : 0;
+    if (K > 0 && make_lowrank(c, d, K, err))
+        return -1;
     const size_t b_dz = s ? up64((size_t)(N * C) * sizeof(float)) : 0, b_ds = s ? up64((size_t)(2 * C) * sizeof(float)) : 0,
-                 b_dx = dx && accumulate ? up64((size_t)nx * sizeof(float)) : 0;
-    if (clv_arena_reserve(scratch, b_dz + b_ds + b_dx, "convolutions' scratch", err))
+                 b_dx = dx && accumulate ? up64((size_t)nx * sizeof(float)) : 0,
+                 b_uv = K > 0 ? up64((size_t)(N * K) * sizeof(float)) : 0,
+                 b_da = K > 0 ? up64((size_t)(C * K) * sizeof(float)) : 0,
+                 b_db = K > 0 ? up64((size_t)(K * l->in) * sizeof(float)) : 0;
+    if (clv_arena_reserve(scratch, b_dz + b_ds + b_dx + 2 * b_uv + b_da + b_db, "convolutions' scratch", err))
         return -1;
     unsigned char *mem = scratch->mem;
     const float *dz = dy;
@@ -498,6 +571,32 @@ int clv_conv_backward(clv_conv *c, const clv_dnnl *d, float *dx, int accumulate,
     }
     if (!wgrad)
         return 0;
+    if (K > 0) { /* dA = dz^T (x * B), dB = (dz A)^T x: two K-channel convolutions and two thin GEMMs */
+        unsigned char *at = mem + b_dz + b_ds + b_dx;
+        float *U = (float *)at, *V = (float *)(at + b_uv), *dA = (float *)(at + 2 * b_uv),
+              *dB = (float *)(at + 2 * b_uv + b_da);
+        const float *bp = Bf;
+        if (pr->fwd_k.reorder) {
+            if (reorder(c, d, pr->fwd_k.reorder, &pr->k_w_user_md, Bf, &pr->fwd_k.wmd, pr->kbuf, err))
+                return -1;
+            bp = pr->kbuf;
+        }
+        const arg fa[3] = {{DNNL_ARG_SRC, &pr->src_md, x},
+                           {DNNL_ARG_WEIGHTS, &pr->fwd_k.wmd, bp},
+                           {DNNL_ARG_DST, &pr->k_dst_md, U}};
+        if (run(c, d, pr->fwd_k.p, fa, 3, "low-rank forward", err))
+            return -1;
+        clv_gemm(1, 0, C, K, N, 1.0f, dz, C, U, K, 0.0f, dA, K);
+        clv_gemm(0, 0, N, K, C, 1.0f, dz, C, A, K, 0.0f, V, K);
+        const arg wa[3] = {{DNNL_ARG_SRC, &pr->src_md, x},
+                           {DNNL_ARG_DIFF_DST, &pr->k_dst_md, V},
+                           {DNNL_ARG_DIFF_WEIGHTS, &pr->dwk_md, pr->dwk_reorder ? pr->dwkbuf : dB}};
+        if (run(c, d, pr->bwd_wk, wa, 3, "low-rank backward weights", err))
+            return -1;
+        if (pr->dwk_reorder && reorder(c, d, pr->dwk_reorder, &pr->dwk_md, pr->dwkbuf, &pr->k_w_user_md, dB, err))
+            return -1;
+        return ops->backward_lowrank(l->adapter, l, dA, dB, ds, err);
+    }
     const arg as[3] = {{DNNL_ARG_SRC, &pr->src_md, x},
                        {DNNL_ARG_DIFF_DST, &pr->dst_md, dz},
                        {DNNL_ARG_DIFF_WEIGHTS, &pr->dw_md, pr->dwbuf}};
@@ -505,15 +604,15 @@ int clv_conv_backward(clv_conv *c, const clv_dnnl *d, float *dx, int accumulate,
         return -1;
     if (!l->adapter) /* the base weight's gradient: accumulated by the reorder back to oihw */
         return reorder(c, d, pr->dw_reorder_sum, &pr->dw_md, pr->dwbuf, &pr->w_user_md, l->weight->grad, err);
-    if (!l->adapter->ops->backward_dweight)
-        return clv_errf(err, "%s: its %s adapter takes no full weight gradient", l->name, l->adapter->ops->kind);
+    if (!ops->backward_dweight)
+        return clv_errf(err, "%s: its %s adapter takes no full weight gradient", l->name, ops->kind);
     const float *dw = pr->dwbuf;
     if (pr->dw_reorder) {
         if (ensure_wtmp(c, err) || reorder(c, d, pr->dw_reorder, &pr->dw_md, pr->dwbuf, &pr->w_user_md, pr->wtmp, err))
             return -1;
         dw = pr->wtmp;
     }
-    return l->adapter->ops->backward_dweight(l->adapter, l, dw, ds, err);
+    return ops->backward_dweight(l->adapter, l, dw, ds, err);
 }
 
 static const char *impl_of(dnnl_primitive_desc_t pd)
@@ -527,7 +626,10 @@ static const char *impl_of(dnnl_primitive_desc_t pd)
 const char *clv_conv_impl(const clv_conv *c, char *buf, size_t len)
 {
     const clv_conv_prims *pr = c->pr;
-    snprintf(buf, len, "%s / %s / %s", impl_of(pr ? pr->fwd[FWD_PLAIN].pd : NULL), impl_of(pr ? pr->bwd_d_pd : NULL),
-             impl_of(pr ? pr->bwd_w_pd : NULL));
+    int n = snprintf(buf, len, "%s / %s / %s", impl_of(pr ? pr->fwd[FWD_PLAIN].pd : NULL),
+                     impl_of(pr ? pr->bwd_d_pd : NULL), impl_of(pr ? pr->bwd_w_pd : NULL));
+    if (pr && pr->bwd_wk && n > 0 && (size_t)n < len)
+        snprintf(buf + n, len - (size_t)n, "; low-rank K=%lld: %s / %s", (long long)pr->lr_K, impl_of(pr->fwd_k.pd),
+                 impl_of(pr->bwd_wk_pd));
     return buf;
 }
