@@ -199,7 +199,8 @@ static int convbn_forward(clv_model *m, convbn *c, const float *x, int64_t B, fl
     c->batch_stats = c->bn.w->trainable;
     if (c->batch_stats) {
         clv_batchnorm_stats(c->mean, c->var, c->z, N, c->cout, r->bn_scratch);
-        clv_batchnorm_update_running(c->bn.running_mean->data, c->bn.running_var->data, c->mean, c->var, N, c->cout, BN_MOMENTUM);
+        clv_batchnorm_update_running(c->bn.running_mean->data, c->bn.running_var->data, c->mean, c->var, N, c->cout,
+                                     BN_MOMENTUM);
     } else {
         memcpy(c->mean, c->bn.running_mean->data, (size_t)c->cout * sizeof(float));
         memcpy(c->var, c->bn.running_var->data, (size_t)c->cout * sizeof(float));
@@ -377,8 +378,6 @@ static int resnet_backward(clv_model *m, const float *dfeats, float *dx, clv_err
     }
     clv_relu_mask(dstem, r->stem_a, ns);
     const clv_resnet_config *c = &r->cfg;
-    const int64_t nin = B * c->img_size * c->img_size * c->in_chans;
-    (void)nin;
     if (convbn_backward(r, &r->stem, dstem, r->xin, dx ? r->dxin : NULL, 0, B, err))
         return -1;
     if (dx)

@@ -524,7 +524,8 @@ int clv_conv_backward(clv_conv *c, const clv_dnnl *d, float *dx, int accumulate,
     const int64_t K = ops && ops->lowrank && ops->backward_lowrank ? ops->lowrank(l->adapter, l, &A, &Bf) : 0;
     if (K > 0 && make_lowrank(c, d, K, err))
         return -1;
-    const size_t b_dz = s ? up64((size_t)(N * C) * sizeof(float)) : 0, b_ds = s ? up64((size_t)(2 * C) * sizeof(float)) : 0,
+    const size_t b_dz = s ? up64((size_t)(N * C) * sizeof(float)) : 0,
+                 b_ds = s ? up64((size_t)(2 * C) * sizeof(float)) : 0,
                  b_dx = dx && accumulate ? up64((size_t)nx * sizeof(float)) : 0,
                  b_uv = K > 0 ? up64((size_t)(N * K) * sizeof(float)) : 0,
                  b_da = K > 0 ? up64((size_t)(C * K) * sizeof(float)) : 0,
