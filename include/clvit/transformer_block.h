@@ -11,9 +11,10 @@
  *    the bias, the residual add and GELU fused into the pass after each GEMM;
  *  - a training forward keeps only qkv, the core's probabilities, xmid, fc1's
  *    output h and the output (9 C + the probabilities per token; the windowed
- *    core also its output, 10 C): the norms' outputs, GELU's and the global
- *    core's output are recomputed by the backward from what is kept, bit for
- *    bit, into buffers shared by all blocks;
+ *    core keeps no probabilities: 9 C): the norms' outputs, GELU's, the
+ *    global core's output and the windowed core's probabilities and output
+ *    are recomputed by the backward from what is kept, bit for bit, into
+ *    buffers shared by all blocks;
  *  - the backward writes its input gradients (_into), and walks only as far
  *    down as a gradient is needed;
  *  - inference keeps nothing: all blocks share one set of buffers
@@ -65,6 +66,7 @@ typedef struct clv_tblock_acts {
 /* Buffers shared by the blocks of one model (sized for the widest). */
 typedef struct clv_tblock_shared {
     float *ln, *g, *attout; /* g is also the backward's dqkv (g is spent when dqkv is written) */
+    float *att;             /* the probabilities of a core that recomputes them (else NULL) */
     float *scratch;         /* the cores' */
 } clv_tblock_shared;
 
@@ -75,7 +77,8 @@ typedef struct clv_tblock_grads {
     clv_arena wscratch;               /* the weight layers' backward scratch */
 } clv_tblock_grads;
 
-/* Layouts for B images, carved in one arena pass (clvit/arena.h). */
+/* Layouts for B images, carved in one arena pass (clvit/arena.h).
+ * The shared buffers of a training layout (clv_tblock_carve_infer carves its own). */
 void clv_tblock_carve_shared(clv_carver *c, clv_tblock_shared *sh, const clv_tblock *const *ks, int n, int64_t B);
 /* Training: the block's kept buffers, sharing sh's. keep_out = 0 lets the
  * output overwrite norm2's (shared) output: only for a block whose output
