@@ -42,7 +42,7 @@ typedef struct smerge {
     clv_wlayer red;
     int32_t *idx;     /* [H W]: one image's gather into 2x2 groups */
     const float *xin; /* the last block's output */
-    float *xg, *ln, *mean, *rstd, *out; /* ln shared (the backward recomputes it from xg) */
+    float *xg, *ln, *mean, *rstd, *out; /* xg and ln shared (the backward gathers and norms again) */
 } smerge;
 
 typedef struct stage {
@@ -81,11 +81,11 @@ static void embed_layout(swin *s, clv_carver *c)
     s->prstd = clv_carve_floats(c, B, L0, 1);
 }
 
-/* a merge's gathered input, its statistics (norm output shared), and its output unless given */
-static void merge_layout(swin *s, smerge *mg, clv_carver *c, float *out)
+/* a merge's gathered input and its output unless given, its statistics (norm output shared) */
+static void merge_layout(swin *s, smerge *mg, clv_carver *c, float *xg, float *out)
 {
     const int64_t B = s->tb.mem.lay_B, L4 = (mg->H / 2) * (mg->W / 2);
-    mg->xg = clv_carve_floats(c, B, L4, 4 * mg->C);
+    mg->xg = xg ? xg : clv_carve_floats(c, B, L4, 4 * mg->C);
     mg->ln = s->tb.sh.ln;
     mg->mean = clv_carve_floats(c, B, L4, 1);
     mg->rstd = clv_carve_floats(c, B, L4, 1);
@@ -110,8 +110,10 @@ static void fwd_layout(void *ctx, clv_carver *c)
         stage *st = &s->stages[i];
         for (int j = 0; j < st->depth; j++)
             clv_tblock_carve_train(c, &st->acts[j], &st->blocks[j], &s->tb.sh, s->tb.mem.lay_B, 1);
+        /* the gathered input goes where GELU's output goes (the blocks' is spent by then; B T 4 C
+         * floats hold the B T C): the backward gathers it again */
         if (st->has_merge)
-            merge_layout(s, &st->merge, c, NULL);
+            merge_layout(s, &st->merge, c, s->tb.sh.g, NULL);
     }
     final_layout(s, c);
 }
@@ -134,7 +136,7 @@ static void inf_layout(void *ctx, clv_carver *c)
             continue;
         smerge *mg = &st->merge;
         if (!first) {
-            merge_layout(s, mg, c, shared.xout);
+            merge_layout(s, mg, c, NULL, shared.xout);
             first = mg;
         } else {
             mg->xg = first->xg, mg->ln = first->ln, mg->mean = first->mean, mg->rstd = first->rstd;
@@ -149,9 +151,17 @@ static void bwd_layout(void *ctx, clv_carver *c)
     swin *s = ctx;
     const int64_t B = s->tb.mem.lay_B, L0 = s->Hp * s->Wp;
     s->dres = clv_carve_floats(c, B, L0, s->D); /* the first stage's tokens are the widest */
-    s->dpatches = clv_carve_floats(c, B, L0, s->K);
-    s->dpe = clv_carve_floats(c, B, L0, s->D);
     clv_tblock_carve_grads(c, &s->tb.grads, &s->tb.sh, s->tb.blocks, s->tb.n_blocks, B);
+    /* the patch embedding's gradients come after every block's: in the blocks' dg (the first
+     * stage's B L0 4 D floats) when they fit there, each on a 64-byte boundary */
+    const int64_t at = (B * L0 * s->D + 15) / 16 * 16;
+    if (at + B * L0 * s->K <= B * L0 * s->stages[0].blocks[0].hidden) {
+        s->dpe = s->tb.grads.dg;
+        s->dpatches = s->tb.grads.dg ? s->tb.grads.dg + at : NULL;
+    } else {
+        s->dpatches = clv_carve_floats(c, B, L0, s->K);
+        s->dpe = clv_carve_floats(c, B, L0, s->D);
+    }
 }
 
 /* ---- forward ---- */
@@ -221,6 +231,9 @@ static int merge_backward(swin *s, smerge *mg, int64_t B, int below, clv_err *er
     const int64_t L = mg->H * mg->W, R4 = B * L / 4, C4 = 4 * mg->C;
     clv_tblock_grads *g = &s->tb.grads;
     const int need = below || clv_norm_trains(&mg->norm);
+    /* the gathered input and its norm again: the forward kept neither */
+    for (int64_t b = 0; b < B; b++)
+        clv_rows_gather(mg->xg + b * L * mg->C, mg->xin + b * L * mg->C, mg->idx, L, mg->C);
     clv_norm_forward(&mg->norm, mg->ln, mg->mean, mg->rstd, mg->xg, R4, C4);
     if (clv_wlayer_backward_into(&mg->red, need ? g->dln : NULL, s->dres, mg->ln, NULL, R4, &g->wscratch, err))
         return -1;
