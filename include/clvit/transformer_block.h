@@ -66,19 +66,18 @@ typedef struct clv_tblock_acts {
 /* Buffers shared by the blocks of one model (sized for the widest). */
 typedef struct clv_tblock_shared {
     float *ln, *g, *attout; /* g is also the backward's dqkv (g is spent when dqkv is written) */
-    float *att;             /* the probabilities of a core that recomputes them (else NULL) */
     float *scratch;         /* the cores' */
 } clv_tblock_shared;
 
 /* The backward's buffers, shared by all blocks. */
 typedef struct clv_tblock_grads {
     float *dattout, *dln, *dg, *dqkv; /* [N x C] [N x C] [N x hidden] [N x 3C] of the widest block */
+    float *att;                       /* the probabilities a core recomputes (in dg when they fit) */
     clv_arena gprime;                 /* GELU'(h) when fc1's backward reads h (else written over h) */
     clv_arena wscratch;               /* the weight layers' backward scratch */
 } clv_tblock_grads;
 
-/* Layouts for B images, carved in one arena pass (clvit/arena.h).
- * The shared buffers of a training layout (clv_tblock_carve_infer carves its own). */
+/* Layouts for B images, carved in one arena pass (clvit/arena.h). */
 void clv_tblock_carve_shared(clv_carver *c, clv_tblock_shared *sh, const clv_tblock *const *ks, int n, int64_t B);
 /* Training: the block's kept buffers, sharing sh's. keep_out = 0 lets the
  * output overwrite norm2's (shared) output: only for a block whose output

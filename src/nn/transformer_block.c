@@ -34,30 +34,20 @@ void clv_tblock_free(clv_tblock *k)
 
 static int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
 
-/* training: with the probabilities of the cores that recompute them */
-static void carve_shared(clv_carver *c, clv_tblock_shared *sh, const clv_tblock *const *ks, int n, int64_t B,
-                         int training)
+void clv_tblock_carve_shared(clv_carver *c, clv_tblock_shared *sh, const clv_tblock *const *ks, int n, int64_t B)
 {
-    int64_t tok = 0, g = 0, scratch = 0, att = 0;
+    int64_t tok = 0, g = 0, scratch = 0;
     for (int i = 0; i < n; i++) {
         const clv_tblock *k = ks[i];
         const int64_t N = B * k->T;
         tok = max64(tok, N * k->C);
         g = max64(g, N * max64(k->hidden, 3 * k->C));
         scratch = max64(scratch, k->attn.ops->scratch_floats(&k->attn, B));
-        if (training && k->attn.ops->recomputed_att_floats)
-            att = max64(att, k->attn.ops->recomputed_att_floats(&k->attn, B));
     }
     sh->ln = clv_carve_floats(c, tok, 1, 1);
     sh->g = clv_carve_floats(c, g, 1, 1);
     sh->attout = clv_carve_floats(c, tok, 1, 1);
     sh->scratch = scratch ? clv_carve_floats(c, scratch, 1, 1) : NULL;
-    sh->att = att ? clv_carve_floats(c, att, 1, 1) : NULL;
-}
-
-void clv_tblock_carve_shared(clv_carver *c, clv_tblock_shared *sh, const clv_tblock *const *ks, int n, int64_t B)
-{
-    carve_shared(c, sh, ks, n, B, 1);
 }
 
 void clv_tblock_carve_train(clv_carver *c, clv_tblock_acts *a, const clv_tblock *k, const clv_tblock_shared *sh,
@@ -69,11 +59,11 @@ void clv_tblock_carve_train(clv_carver *c, clv_tblock_acts *a, const clv_tblock 
     a->mean1 = clv_carve_floats(c, N, 1, 1);
     a->rstd1 = clv_carve_floats(c, N, 1, 1);
     a->qkv = clv_carve_floats(c, N, 3 * C, 1);
-    /* the probabilities are kept rather than their product with V: about the same size, and the
-     * backward's product again (proj's input) costs less than the probabilities again */
-    const int again = k->attn.ops->recomputed_att_floats != NULL; /* probabilities and output */
-    a->att = att ? clv_carve_floats(c, att, 1, 1) : again ? sh->att : NULL;
-    a->attout = k->attn.ops->output || again ? sh->attout : clv_carve_floats(c, R, C, 1);
+    /* the global core's probabilities are kept rather than their product with V: about the same
+     * size, and the backward's product again (proj's input) costs less than the probabilities
+     * again; a core that forms both again in the backward keeps neither */
+    a->att = att ? clv_carve_floats(c, att, 1, 1) : NULL;
+    a->attout = k->attn.ops->output || k->attn.ops->recomputed_att_floats ? sh->attout : clv_carve_floats(c, R, C, 1);
     a->xmid = clv_carve_floats(c, R, C, 1);
     a->ln2 = sh->ln;
     a->mean2 = clv_carve_floats(c, R, 1, 1);
@@ -96,7 +86,7 @@ void clv_tblock_carve_infer(clv_carver *c, clv_tblock_acts *a, clv_tblock_shared
         att = max64(att, k->attn.ops->att_floats(&k->attn, B, 0));
         hid = max64(hid, N * k->hidden);
     }
-    carve_shared(c, sh, ks, n, B, 0);
+    clv_tblock_carve_shared(c, sh, ks, n, B);
     a->ln1 = a->ln2 = sh->ln;
     a->mean1 = a->mean2 = clv_carve_floats(c, rows, 1, 1);
     a->rstd1 = a->rstd2 = clv_carve_floats(c, rows, 1, 1);
@@ -112,15 +102,20 @@ void clv_tblock_carve_infer(clv_carver *c, clv_tblock_acts *a, clv_tblock_shared
 void clv_tblock_carve_grads(clv_carver *c, clv_tblock_grads *g, const clv_tblock_shared *sh,
                             const clv_tblock *const *ks, int n, int64_t B)
 {
-    int64_t tok = 0, hid = 0;
+    int64_t tok = 0, hid = 0, att = 0;
     for (int i = 0; i < n; i++) {
+        const clv_attn_core *core = &ks[i]->attn;
         tok = max64(tok, B * ks[i]->T * ks[i]->C);
         hid = max64(hid, B * ks[i]->T * ks[i]->hidden);
+        if (core->ops->recomputed_att_floats)
+            att = max64(att, core->ops->recomputed_att_floats(core, B));
     }
     g->dattout = clv_carve_floats(c, tok, 1, 1);
     g->dln = clv_carve_floats(c, tok, 1, 1);
     g->dg = clv_carve_floats(c, hid, 1, 1);
     g->dqkv = sh->g;
+    /* recomputed probabilities live from proj's backward to the core's, when dg is spent */
+    g->att = att <= hid ? g->dg : clv_carve_floats(c, att, 1, 1);
 }
 
 void clv_tblock_grads_free(clv_tblock_grads *g)
@@ -150,9 +145,7 @@ int clv_tblock_forward(clv_tblock *k, clv_tblock_acts *a, const clv_tblock_share
     clv_norm_forward(&k->norm1, a->ln1, a->mean1, a->rstd1, x, N, C);
     if (clv_wlayer_forward(&k->qkv, a->qkv, a->ln1, N, mode_kept, err))
         return -1;
-    /* a core that recomputes its probabilities in the backward does not write them now */
-    float *att = training && k->attn.ops->recomputed_att_floats ? NULL : a->att;
-    k->attn.ops->forward(&k->attn, a->attout, att, a->qkv, B, sh->scratch);
+    k->attn.ops->forward(&k->attn, a->attout, a->att, a->qkv, B, sh->scratch);
     /* residual adds and GELU ride along in the pass that adds each layer's bias */
     if (clv_wlayer_forward_fused(&k->proj, a->xmid, a->attout, R, R == N ? x : NULL, NULL, mode, err))
         return -1;
@@ -224,15 +217,16 @@ int clv_tblock_backward(clv_tblock *k, clv_tblock_acts *a, const clv_tblock_shar
 
     need = lowest < 2;
     /* proj's input again (the shared buffers hold the lowest block's) */
+    float *att = a->att;
     if (k->attn.ops->recomputed_att_floats)
-        k->attn.ops->forward(&k->attn, a->attout, a->att, a->qkv, B, sh->scratch);
+        k->attn.ops->forward(&k->attn, a->attout, att = g->att, a->qkv, B, sh->scratch);
     else if (k->attn.ops->output)
-        k->attn.ops->output(&k->attn, a->attout, a->att, a->qkv, B, sh->scratch);
+        k->attn.ops->output(&k->attn, a->attout, att, a->qkv, B, sh->scratch);
     if (clv_wlayer_backward_into(&k->proj, need ? g->dattout : NULL, dout, a->attout, NULL, R, ws, err))
         return -1;
     if (!need)
         return 1;
-    k->attn.ops->backward(&k->attn, g->dqkv, g->dattout, a->qkv, a->att, B, sh->scratch);
+    k->attn.ops->backward(&k->attn, g->dqkv, g->dattout, a->qkv, att, B, sh->scratch);
     /* the residual branch: the gradient of xmid is that of the input */
     if (R != N)
         expand_rows(dx, dout, R, N / R, C);
