@@ -49,6 +49,7 @@ typedef struct stage {
     int depth;
     clv_tblock *blocks;
     clv_tblock_acts *acts;
+    int again; /* block 0 keeps only its output: the backward forms the rest again in block 1's buffers */
     int has_merge;
     smerge merge;
 } stage;
@@ -108,8 +109,12 @@ static void fwd_layout(void *ctx, clv_carver *c)
     clv_tblock_carve_shared(c, &s->tb.sh, s->tb.blocks, s->tb.n_blocks, s->tb.mem.lay_B);
     for (int i = 0; i < s->n_stages; i++) {
         stage *st = &s->stages[i];
-        for (int j = 0; j < st->depth; j++)
+        for (int j = st->again; j < st->depth; j++)
             clv_tblock_carve_train(c, &st->acts[j], &st->blocks[j], &s->tb.sh, s->tb.mem.lay_B, 1);
+        if (st->again) { /* the same shapes as block 1's; its output is block 1's input */
+            st->acts[0] = st->acts[1];
+            st->acts[0].xout = clv_carve_floats(c, s->tb.mem.lay_B, st->blocks[0].T, st->blocks[0].C);
+        }
         /* the gathered input goes where GELU's output goes (the blocks' is spent by then; B T 4 C
          * floats hold the B T C): the backward gathers it again */
         if (st->has_merge)
@@ -297,6 +302,10 @@ static int swin_backward(clv_model *m, const float *dfeats, float *dx, clv_err *
         for (int j = st->depth - 1; j >= 0; j--) {
             clv_tblock *bk = &st->blocks[j];
             const int lowest = below[k + j] ? -1 : clv_tblock_lowest_trainable(bk);
+            /* block 0's forward again, from its kept input, over block 1's spent buffers: the same floats */
+            if (j == 0 && st->again &&
+                clv_tblock_forward(bk, &st->acts[0], &s->tb.sh, st->acts[0].xin, B, 1, err))
+                return -1;
             const int rc = clv_tblock_backward(bk, &st->acts[j], &s->tb.sh, &s->tb.grads, s->dres, s->dres, B, lowest, err);
             if (rc)
                 return rc < 0 ? -1 : 0;
@@ -441,6 +450,9 @@ clv_model *clv_swin_create(const char *name, const clv_swin_config *cfg, clv_err
     for (int i = 0, k = 0; i < cfg->n_stages; i++) {
         stage *st = &s->stages[i];
         st->depth = cfg->depths[i];
+        /* the first stage's first block is formed twice rather than kept: its tokens are the most
+         * (swin_tiny batch 16: 155 MB less for about 3% more FLOPs a step) */
+        st->again = i == 0 && st->depth >= 2;
         st->blocks = calloc((size_t)st->depth, sizeof *st->blocks);
         st->acts = calloc((size_t)st->depth, sizeof *st->acts);
         if (!st->blocks || !st->acts) {
