@@ -111,10 +111,8 @@ static void fwd_layout(void *ctx, clv_carver *c)
         stage *st = &s->stages[i];
         for (int j = st->again; j < st->depth; j++)
             clv_tblock_carve_train(c, &st->acts[j], &st->blocks[j], &s->tb.sh, s->tb.mem.lay_B, 1);
-        if (st->again) { /* the same shapes as block 1's; its output is block 1's input */
-            st->acts[0] = st->acts[1];
-            st->acts[0].xout = clv_carve_floats(c, s->tb.mem.lay_B, st->blocks[0].T, st->blocks[0].C);
-        }
+        if (st->again)
+            clv_tblock_carve_again(c, &st->acts[0], &st->blocks[0], &st->acts[1], s->tb.mem.lay_B);
         /* the gathered input goes where GELU's output goes (the blocks' is spent by then; B T 4 C
          * floats hold the B T C): the backward gathers it again */
         if (st->has_merge)
@@ -303,8 +301,7 @@ static int swin_backward(clv_model *m, const float *dfeats, float *dx, clv_err *
             clv_tblock *bk = &st->blocks[j];
             const int lowest = below[k + j] ? -1 : clv_tblock_lowest_trainable(bk);
             /* block 0's forward again, from its kept input, over block 1's spent buffers: the same floats */
-            if (j == 0 && st->again &&
-                clv_tblock_forward(bk, &st->acts[0], &s->tb.sh, st->acts[0].xin, B, 1, err))
+            if (j == 0 && st->again && clv_tblock_forward_again(bk, &st->acts[0], &s->tb.sh, B, err))
                 return -1;
             const int rc = clv_tblock_backward(bk, &st->acts[j], &s->tb.sh, &s->tb.grads, s->dres, s->dres, B, lowest, err);
             if (rc)
@@ -451,7 +448,8 @@ clv_model *clv_swin_create(const char *name, const clv_swin_config *cfg, clv_err
         stage *st = &s->stages[i];
         st->depth = cfg->depths[i];
         /* the first stage's first block is formed twice rather than kept: its tokens are the most
-         * (swin_tiny batch 16: 155 MB less for about 3% more FLOPs a step) */
+         * (swin_tiny batch 16: 155 MB less for about 2% more FLOPs a step: qkv, proj, fc1 and the
+         * core again) */
         st->again = i == 0 && st->depth >= 2;
         st->blocks = calloc((size_t)st->depth, sizeof *st->blocks);
         st->acts = calloc((size_t)st->depth, sizeof *st->acts);

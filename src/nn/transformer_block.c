@@ -73,6 +73,13 @@ void clv_tblock_carve_train(clv_carver *c, clv_tblock_acts *a, const clv_tblock 
     a->xout = keep_out ? clv_carve_floats(c, R, C, 1) : sh->ln;
 }
 
+void clv_tblock_carve_again(clv_carver *c, clv_tblock_acts *a, const clv_tblock *k, const clv_tblock_acts *next,
+                            int64_t B)
+{
+    *a = *next;
+    a->xout = clv_carve_floats(c, clv_tblock_out_rows(k, B), k->C, 1); /* next's input */
+}
+
 void clv_tblock_carve_infer(clv_carver *c, clv_tblock_acts *a, clv_tblock_shared *sh, const clv_tblock *const *ks,
                             int n, int64_t B)
 {
@@ -134,8 +141,9 @@ static void add_rows(float *y, const float *x, int64_t R, int64_t stride, int64_
             y[r * C + c] += x[r * stride * C + c];
 }
 
-int clv_tblock_forward(clv_tblock *k, clv_tblock_acts *a, const clv_tblock_shared *sh, const float *x, int64_t B,
-                       int training, clv_err *err)
+/* full = 0: up to fc1's output (what a backward reads that the block does not keep) */
+static int forward(clv_tblock *k, clv_tblock_acts *a, const clv_tblock_shared *sh, const float *x, int64_t B,
+                   int training, int full, clv_err *err)
 {
     const int64_t N = B * k->T, R = clv_tblock_out_rows(k, B), C = k->C;
     const clv_wl_mode mode = training ? CLV_WL_TRAIN : CLV_WL_INFER;
@@ -153,9 +161,21 @@ int clv_tblock_forward(clv_tblock *k, clv_tblock_acts *a, const clv_tblock_share
         add_rows(a->xmid, x, R, N / R, C);
     clv_norm_forward(&k->norm2, a->ln2, a->mean2, a->rstd2, a->xmid, R, C);
     if (clv_wlayer_forward_fused(&k->fc1, a->h, a->ln2, R, NULL, a->g, mode_kept, err) ||
-        clv_wlayer_forward_fused(&k->fc2, a->xout, a->g, R, a->xmid, NULL, mode, err))
+        (full && clv_wlayer_forward_fused(&k->fc2, a->xout, a->g, R, a->xmid, NULL, mode, err)))
         return -1;
     return 0;
+}
+
+int clv_tblock_forward(clv_tblock *k, clv_tblock_acts *a, const clv_tblock_shared *sh, const float *x, int64_t B,
+                       int training, clv_err *err)
+{
+    return forward(k, a, sh, x, B, training, 1, err);
+}
+
+int clv_tblock_forward_again(clv_tblock *k, clv_tblock_acts *a, const clv_tblock_shared *sh, int64_t B, clv_err *err)
+{
+    /* fc2's input is formed again by the backward (GELU's), its output is read by nothing now */
+    return forward(k, a, sh, a->xin, B, 1, 0, err);
 }
 
 /* ---- backward ---- */
