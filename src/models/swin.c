@@ -105,7 +105,8 @@ static void fwd_layout(void *ctx, clv_carver *c)
 {
     swin *s = ctx;
     embed_layout(s, c);
-    s->x0 = clv_carve_floats(c, s->tb.mem.lay_B, s->Hp * s->Wp, s->D);
+    const stage *first = &s->stages[0];
+    s->x0 = first->again ? NULL : clv_carve_floats(c, s->tb.mem.lay_B, s->Hp * s->Wp, s->D);
     clv_tblock_carve_shared(c, &s->tb.sh, s->tb.blocks, s->tb.n_blocks, s->tb.mem.lay_B);
     for (int i = 0; i < s->n_stages; i++) {
         stage *st = &s->stages[i];
@@ -113,6 +114,11 @@ static void fwd_layout(void *ctx, clv_carver *c)
             clv_tblock_carve_train(c, &st->acts[j], &st->blocks[j], &s->tb.sh, s->tb.mem.lay_B, 1);
         if (st->again)
             clv_tblock_carve_again(c, &st->acts[0], &st->blocks[0], &st->acts[1], s->tb.mem.lay_B);
+        /* the first block's input when it is formed again: the stage's last output, which is written
+         * after the first block has read its input, and spent (by the merge's or the final norm's
+         * backward) before the backward forms that input again from the embedding */
+        if (i == 0 && st->again)
+            s->x0 = st->acts[st->depth - 1].xout;
         /* the gathered input goes where GELU's output goes (the blocks' is spent by then; B T 4 C
          * floats hold the B T C): the backward gathers it again */
         if (st->has_merge)
@@ -300,9 +306,13 @@ static int swin_backward(clv_model *m, const float *dfeats, float *dx, clv_err *
         for (int j = st->depth - 1; j >= 0; j--) {
             clv_tblock *bk = &st->blocks[j];
             const int lowest = below[k + j] ? -1 : clv_tblock_lowest_trainable(bk);
-            /* block 0's forward again, from its kept input, over block 1's spent buffers: the same floats */
-            if (j == 0 && st->again && clv_tblock_forward_again(bk, &st->acts[0], &s->tb.sh, B, err))
-                return -1;
+            /* block 0's forward again, from its input, over block 1's spent buffers: the same floats */
+            if (j == 0 && st->again) {
+                if (i == 0) /* the embedding's norm again, bit for bit (see fwd_layout) */
+                    clv_norm_forward(&s->pnorm, s->x0, s->pmean, s->prstd, s->peout, B * s->Hp * s->Wp, s->D);
+                if (clv_tblock_forward_again(bk, &st->acts[0], &s->tb.sh, B, err))
+                    return -1;
+            }
             const int rc = clv_tblock_backward(bk, &st->acts[j], &s->tb.sh, &s->tb.grads, s->dres, s->dres, B, lowest, err);
             if (rc)
                 return rc < 0 ? -1 : 0;
