@@ -82,11 +82,12 @@ static void embed_layout(swin *s, clv_carver *c)
     s->prstd = clv_carve_floats(c, B, L0, 1);
 }
 
-/* a merge's gathered input and its output unless given, its statistics (norm output shared) */
-static void merge_layout(swin *s, smerge *mg, clv_carver *c, float *xg, float *out)
+/* a merge's gathered input (in GELU's shared output when xg_shared), its statistics (norm output
+ * shared), and its output unless given. (A pointer given is NULL while the carver counts.) */
+static void merge_layout(swin *s, smerge *mg, clv_carver *c, int xg_shared, float *out)
 {
     const int64_t B = s->tb.mem.lay_B, L4 = (mg->H / 2) * (mg->W / 2);
-    mg->xg = xg ? xg : clv_carve_floats(c, B, L4, 4 * mg->C);
+    mg->xg = xg_shared ? s->tb.sh.g : clv_carve_floats(c, B, L4, 4 * mg->C);
     mg->ln = s->tb.sh.ln;
     mg->mean = clv_carve_floats(c, B, L4, 1);
     mg->rstd = clv_carve_floats(c, B, L4, 1);
@@ -122,7 +123,7 @@ static void fwd_layout(void *ctx, clv_carver *c)
         /* the gathered input goes where GELU's output goes (the blocks' is spent by then; B T 4 C
          * floats hold the B T C): the backward gathers it again */
         if (st->has_merge)
-            merge_layout(s, &st->merge, c, s->tb.sh.g, NULL);
+            merge_layout(s, &st->merge, c, 1, NULL);
     }
     final_layout(s, c);
 }
@@ -145,7 +146,7 @@ static void inf_layout(void *ctx, clv_carver *c)
             continue;
         smerge *mg = &st->merge;
         if (!first) {
-            merge_layout(s, mg, c, NULL, shared.xout);
+            merge_layout(s, mg, c, 0, shared.xout);
             first = mg;
         } else {
             mg->xg = first->xg, mg->ln = first->ln, mg->mean = first->mean, mg->rstd = first->rstd;
