@@ -236,10 +236,11 @@ int clv_tblock_backward(clv_tblock *k, clv_tblock_acts *a, const clv_tblock_shar
         return 1;
 
     need = lowest < 2;
-    /* proj's input again (the shared buffers hold the lowest block's) */
+    /* proj's input again (the shared buffers hold the lowest block's), with the probabilities when
+     * the core's backward follows */
     float *att = a->att;
     if (k->attn.ops->recomputed_att_floats)
-        k->attn.ops->forward(&k->attn, a->attout, att = g->att, a->qkv, B, sh->scratch);
+        k->attn.ops->forward(&k->attn, a->attout, att = need ? g->att : NULL, a->qkv, B, sh->scratch);
     else if (k->attn.ops->output)
         k->attn.ops->output(&k->attn, a->attout, att, a->qkv, B, sh->scratch);
     if (clv_wlayer_backward_into(&k->proj, need ? g->dattout : NULL, dout, a->attout, NULL, R, ws, err))
