@@ -1,8 +1,9 @@
-/* The count-then-carve arena and the growable-array helper (src/core). */
+/* The count-then-carve arena, a backbone's activation arenas and the growable-array helper. */
 #include <criterion/criterion.h>
 #include <stdint.h>
 #include <string.h>
 
+#include "clvit/activations.h"
 #include "clvit/arena.h"
 
 typedef struct demo {
@@ -67,6 +68,45 @@ Test(arena, refuses_overflow_and_layouts_that_do_not_fit)
     cr_assert_null(d.b, "the carve past the end hands out nothing");
     clv_arena_free(&ar);
     cr_assert_eq(clv_arena_carve(&ar, demo_layout, &d), -1, "an empty arena carves nothing");
+}
+
+/* ---- a backbone's activation arenas (clvit/activations.h) ---- */
+
+typedef struct two_layouts {
+    clv_activations *acts;
+    int64_t train_floats, infer_floats; /* per image */
+    float *x;
+} two_layouts;
+
+static void train_layout(void *ctx, clv_carver *c)
+{
+    two_layouts *t = ctx;
+    t->x = clv_carve_floats(c, t->acts->lay_B, t->train_floats, 1);
+}
+
+static void infer_layout(void *ctx, clv_carver *c)
+{
+    two_layouts *t = ctx;
+    t->x = clv_carve_floats(c, t->acts->lay_B, t->infer_floats, 1);
+}
+
+Test(activations, inference_and_training_share_one_arena_of_the_larger_size)
+{
+    clv_activations a = {0};
+    two_layouts t = {.acts = &a, .train_floats = 1024, .infer_floats = 512};
+    a.model = "two_layouts", a.train = train_layout, a.infer = infer_layout, a.ctx = &t;
+    clv_err err = {{0}};
+    cr_assert_eq(clv_activations_forward(&a, 4, 1, &err), 0, "%s", err.msg);
+    cr_assert_eq(a.fwd.bytes, 4 * 1024 * sizeof(float));
+    /* an inference batch whose buffers outgrow the training ones grows the same arena */
+    cr_assert_eq(clv_activations_forward(&a, 16, 0, &err), 0, "%s", err.msg);
+    cr_expect_eq(a.fwd.bytes, 16 * 512 * sizeof(float), "inference took memory beside training's");
+    cr_expect_eq((void *)t.x, a.fwd.mem);
+    /* and training fits in it again without growing */
+    cr_assert_eq(clv_activations_forward(&a, 4, 1, &err), 0, "%s", err.msg);
+    cr_expect_eq(a.fwd.bytes, 16 * 512 * sizeof(float));
+    cr_expect_eq((void *)t.x, a.fwd.mem);
+    clv_activations_free(&a);
 }
 
 Test(grow, doubles_keeps_contents_and_refuses_overflow)

@@ -258,6 +258,82 @@ Test(block, a_frozen_block_stops_the_walk_where_nothing_below_trains)
     one_block_free(&t);
 }
 
+/* ---- memory: what a training forward keeps ---- */
+
+Test(block, windowed_training_keeps_neither_probabilities_nor_output)
+{
+    const clv_attn_spec spec = {.kind = CLV_ATTN_WINDOWED, .grid_h = 4, .grid_w = 4, .window = 2, .shift = 1};
+    one_block t;
+    one_block_init(&t, &spec, 2, 16, 8, 2);
+    /* the backward forms both again into the shared output and the gradients' dg */
+    cr_expect_null(t.a.att, "the probabilities are kept");
+    cr_expect_eq(t.a.attout, t.sh.attout, "the output is kept");
+    const int64_t att = t.k.attn.ops->recomputed_att_floats(&t.k.attn, t.B);
+    cr_expect_eq(t.g.att, t.g.dg, "the recomputed probabilities have a buffer of their own");
+    cr_expect_leq(att, t.N * t.k.hidden, "the probabilities overflow dg");
+    one_block_free(&t);
+}
+
+/* block 0 carved again over block 1 (the same block twice): its training forward spends block 1's
+ * buffers, which block 1's forward then overwrites; forming it again before its backward gives the
+ * gradients of a block that kept everything, bit for bit, for a layout of one output more */
+static clv_tblock_acts again_a;
+
+static void again_layout(void *ctx, clv_carver *c)
+{
+    one_block *t = ctx;
+    fwd_layout(t, c);
+    clv_tblock_carve_again(c, &again_a, &t->k, &t->a, t->B);
+}
+
+Test(block, a_block_formed_again_has_the_gradients_of_one_that_kept_everything)
+{
+    const clv_attn_spec spec = {.kind = CLV_ATTN_WINDOWED, .grid_h = 4, .grid_w = 4, .window = 2, .shift = 1};
+    one_block t;
+    one_block_init(&t, &spec, 2, 16, 8, 2);
+    clv_err err = {{0}};
+    const int64_t RC = t.R * t.k.C, NC = t.N * t.k.C;
+    /* the reference: forward and backward over the block's own buffers */
+    block_gradients(&t);
+    float *dx_ref = fzeros(NC), *grads_ref = NULL;
+    memcpy(dx_ref, t.dx, (size_t)NC * sizeof(float));
+    int64_t total = 0;
+    for (int i = 0; i < t.m.params.count; i++)
+        total += t.m.params.items[i]->numel;
+    grads_ref = fzeros(total);
+    for (int i = 0, at = 0; i < t.m.params.count; at += (int)t.m.params.items[i]->numel, i++)
+        memcpy(grads_ref + at, t.m.params.items[i]->grad, (size_t)t.m.params.items[i]->numel * sizeof(float));
+
+    size_t kept, with_again; /* (counting leaves the pointers NULL: carve after it) */
+    cr_assert_eq(clv_arena_measure(fwd_layout, &t, &kept), 0);
+    cr_assert_eq(clv_arena_measure(again_layout, &t, &with_again), 0);
+    cr_assert_eq(clv_arena_lay_out(&t.fwd, again_layout, &t, "test block again", &err), 0, "%s", err.msg);
+    cr_assert_eq(clv_arena_lay_out(&t.bwd, bwd_layout, &t, "test block grads", &err), 0, "%s", err.msg); /* dqkv */
+    cr_expect_eq(with_again, kept + (size_t)((RC * sizeof(float) + CLV_ARENA_ALIGN - 1) / CLV_ARENA_ALIGN * CLV_ARENA_ALIGN),
+                 "a block formed again keeps more than its output");
+    cr_expect_neq(again_a.xout, t.a.xout);
+    cr_expect_eq(again_a.qkv, t.a.qkv);
+    cr_expect_eq(again_a.h, t.a.h);
+
+    clv_params_zero_grad(&t.m.params);
+    cr_assert_eq(clv_tblock_forward(&t.k, &again_a, &t.sh, t.x, t.B, 1, &err), 0, "%s", err.msg);
+    float *x1 = fzeros(NC);
+    memcpy(x1, again_a.xout, (size_t)NC * sizeof(float));
+    cr_assert_eq(clv_tblock_forward(&t.k, &t.a, &t.sh, x1, t.B, 1, &err), 0, "%s", err.msg); /* spends them */
+    cr_assert_eq(clv_tblock_forward_again(&t.k, &again_a, &t.sh, t.B, &err), 0, "%s", err.msg);
+    cr_expect_eq(memcmp(again_a.xout, x1, (size_t)NC * sizeof(float)), 0, "the output was written over");
+    /* only block 0's gradients: block 1's backward is left out, the parameters are one set */
+    clv_params_zero_grad(&t.m.params);
+    memcpy(t.dout, t.r, (size_t)RC * sizeof(float));
+    cr_assert_eq(clv_tblock_backward(&t.k, &again_a, &t.sh, &t.g, t.dout, t.dx, t.B, -1, &err), 0, "%s", err.msg);
+    cr_expect_eq(memcmp(t.dx, dx_ref, (size_t)NC * sizeof(float)), 0, "dx differs");
+    for (int i = 0, at = 0; i < t.m.params.count; at += (int)t.m.params.items[i]->numel, i++)
+        cr_expect_eq(memcmp(grads_ref + at, t.m.params.items[i]->grad, (size_t)t.m.params.items[i]->numel * sizeof(float)),
+                     0, "%s's gradient differs", t.m.params.items[i]->name);
+    free(dx_ref), free(grads_ref), free(x1);
+    one_block_free(&t);
+}
+
 /* ---- the windowed core's index against the explicit roll and partition ---- */
 
 Test(block, windowed_attention_through_the_index_is_roll_partition_and_back)

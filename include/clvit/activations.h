@@ -1,8 +1,9 @@
 /* The activation memory of a backbone, in three arenas (clvit/arena.h):
  *  - training: what a forward keeps for its backward, laid out for the
  *    largest batch seen;
- *  - inference: a layout that keeps nothing, carved into the idle training
- *    arena when that is big enough, else into an arena of its own;
+ *  - inference: a layout that keeps nothing, carved into the same arena as
+ *    training (idle between steps), which it grows when it needs more, so
+ *    that a model that trains and evaluates holds the larger of the two;
  *  - gradients: the backward's buffers, laid out for the training batch by
  *    the first backward.
  * The model gives the three layouts; each reads the batch to carve for from
@@ -27,7 +28,7 @@ typedef struct clv_activations {
     int64_t bwd_cap_B; /* the gradient layout's batch */
     int layout;        /* what the model's activation pointers describe: 0 nothing, 1 training, 2 inference */
     int64_t trained_B; /* batch of the last successful training forward not yet backpropagated, else 0 */
-    clv_arena fwd, inf, bwd;
+    clv_arena fwd, bwd; /* training and inference; gradients */
 } clv_activations;
 
 /* Points the model's activation pointers at a layout for a forward over B

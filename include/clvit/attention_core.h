@@ -30,12 +30,17 @@ typedef struct clv_attn_core_ops {
     /* Floats of the probabilities a forward over B images keeps (training)
      * or needs as a buffer (inference); 0: none. */
     int64_t (*att_floats)(const clv_attn_core *c, int64_t B, int training);
+    /* (optional) Floats of the probabilities that the backward recomputes,
+     * with forward, into a buffer all blocks share (the output too), instead
+     * of a training forward keeping them; NULL: kept as att_floats says. */
+    int64_t (*recomputed_att_floats)(const clv_attn_core *c, int64_t B);
     /* Floats of scratch its forward, output and backward need over B images. */
     int64_t (*scratch_floats)(const clv_attn_core *c, int64_t B);
     /* out = attention(qkv); att as sized by att_floats (may be NULL when 0). */
     void (*forward)(clv_attn_core *c, float *out, float *att, const float *qkv, int64_t B, float *scratch);
     /* (optional) out again from the kept att, the same floats as the forward's;
-     * NULL: the block keeps the output instead. */
+     * NULL: the block keeps the output instead (unless the core recomputes
+     * both, recomputed_att_floats). */
     void (*output)(const clv_attn_core *c, float *out, const float *att, const float *qkv, int64_t B, float *scratch);
     /* dqkv [B T x 3C] overwritten from dout [out_rows x C]; may consume att;
      * accumulates the gradients of the core's own trainable parameters. */

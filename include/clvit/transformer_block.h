@@ -11,9 +11,10 @@
  *    the bias, the residual add and GELU fused into the pass after each GEMM;
  *  - a training forward keeps only qkv, the core's probabilities, xmid, fc1's
  *    output h and the output (9 C + the probabilities per token; the windowed
- *    core also its output, 10 C): the norms' outputs, GELU's and the global
- *    core's output are recomputed by the backward from what is kept, bit for
- *    bit, into buffers shared by all blocks;
+ *    core keeps no probabilities: 9 C): the norms' outputs, GELU's, the
+ *    global core's output and the windowed core's probabilities and output
+ *    are recomputed by the backward from what is kept, bit for bit, into
+ *    buffers shared by all blocks;
  *  - the backward writes its input gradients (_into), and walks only as far
  *    down as a gradient is needed;
  *  - inference keeps nothing: all blocks share one set of buffers
@@ -71,6 +72,7 @@ typedef struct clv_tblock_shared {
 /* The backward's buffers, shared by all blocks. */
 typedef struct clv_tblock_grads {
     float *dattout, *dln, *dg, *dqkv; /* [N x C] [N x C] [N x hidden] [N x 3C] of the widest block */
+    float *att;                       /* the probabilities a core recomputes (in dg when they fit) */
     clv_arena gprime;                 /* GELU'(h) when fc1's backward reads h (else written over h) */
     clv_arena wscratch;               /* the weight layers' backward scratch */
 } clv_tblock_grads;
@@ -82,6 +84,12 @@ void clv_tblock_carve_shared(clv_carver *c, clv_tblock_shared *sh, const clv_tbl
  * feeds nothing that a backward reads. */
 void clv_tblock_carve_train(clv_carver *c, clv_tblock_acts *a, const clv_tblock *k, const clv_tblock_shared *sh,
                             int64_t B, int keep_out);
+/* Training, for a block the backward forms again (clv_tblock_forward_again
+ * right before its clv_tblock_backward): it keeps only its output, and
+ * writes the rest into next's buffers, those of a block of the same shape
+ * after it, whose backward has run by then. */
+void clv_tblock_carve_again(clv_carver *c, clv_tblock_acts *a, const clv_tblock *k, const clv_tblock_acts *next,
+                            int64_t B);
 /* Inference: one set of buffers for all n blocks; the residual stream
  * alternates between xmid and xout, and a block may read its input from
  * xout (the previous block's). */
@@ -97,6 +105,11 @@ static inline int64_t clv_tblock_out_rows(const clv_tblock *k, int64_t B) { retu
 /* a->xout = block(x) over B images. training: keep what the backward needs. */
 int clv_tblock_forward(clv_tblock *k, clv_tblock_acts *a, const clv_tblock_shared *sh, const float *x, int64_t B,
                        int training, clv_err *err);
+
+/* A clv_tblock_carve_again block's training forward again, from the input
+ * of its last clv_tblock_forward, as far as its backward needs: the same
+ * floats (the output is not formed again). */
+int clv_tblock_forward_again(clv_tblock *k, clv_tblock_acts *a, const clv_tblock_shared *sh, int64_t B, clv_err *err);
 
 /* The block's units, lowest first: 0 norm1, 1 qkv with the core, 2 proj,
  * 3 norm2, 4 fc1, 5 fc2. The lowest one that trains, or 6 for none. */

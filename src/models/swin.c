@@ -42,13 +42,14 @@ typedef struct smerge {
     clv_wlayer red;
     int32_t *idx;     /* [H W]: one image's gather into 2x2 groups */
     const float *xin; /* the last block's output */
-    float *xg, *ln, *mean, *rstd, *out; /* ln shared (the backward recomputes it from xg) */
+    float *xg, *ln, *mean, *rstd, *out; /* xg and ln shared (the backward gathers and norms again) */
 } smerge;
 
 typedef struct stage {
     int depth;
     clv_tblock *blocks;
     clv_tblock_acts *acts;
+    int again; /* block 0 keeps only its output: the backward forms the rest again in block 1's buffers */
     int has_merge;
     smerge merge;
 } stage;
@@ -81,11 +82,12 @@ static void embed_layout(swin *s, clv_carver *c)
     s->prstd = clv_carve_floats(c, B, L0, 1);
 }
 
-/* a merge's gathered input, its statistics (norm output shared), and its output unless given */
-static void merge_layout(swin *s, smerge *mg, clv_carver *c, float *out)
+/* a merge's gathered input (in GELU's shared output when xg_shared), its statistics (norm output
+ * shared), and its output unless given. (A pointer given is NULL while the carver counts.) */
+static void merge_layout(swin *s, smerge *mg, clv_carver *c, int xg_shared, float *out)
 {
     const int64_t B = s->tb.mem.lay_B, L4 = (mg->H / 2) * (mg->W / 2);
-    mg->xg = clv_carve_floats(c, B, L4, 4 * mg->C);
+    mg->xg = xg_shared ? s->tb.sh.g : clv_carve_floats(c, B, L4, 4 * mg->C);
     mg->ln = s->tb.sh.ln;
     mg->mean = clv_carve_floats(c, B, L4, 1);
     mg->rstd = clv_carve_floats(c, B, L4, 1);
@@ -104,14 +106,24 @@ static void fwd_layout(void *ctx, clv_carver *c)
 {
     swin *s = ctx;
     embed_layout(s, c);
-    s->x0 = clv_carve_floats(c, s->tb.mem.lay_B, s->Hp * s->Wp, s->D);
+    const stage *first = &s->stages[0];
+    s->x0 = first->again ? NULL : clv_carve_floats(c, s->tb.mem.lay_B, s->Hp * s->Wp, s->D);
     clv_tblock_carve_shared(c, &s->tb.sh, s->tb.blocks, s->tb.n_blocks, s->tb.mem.lay_B);
     for (int i = 0; i < s->n_stages; i++) {
         stage *st = &s->stages[i];
-        for (int j = 0; j < st->depth; j++)
+        for (int j = st->again; j < st->depth; j++)
             clv_tblock_carve_train(c, &st->acts[j], &st->blocks[j], &s->tb.sh, s->tb.mem.lay_B, 1);
+        if (st->again)
+            clv_tblock_carve_again(c, &st->acts[0], &st->blocks[0], &st->acts[1], s->tb.mem.lay_B);
+        /* the first block's input when it is formed again: the stage's last output, which is written
+         * after the first block has read its input, and spent (by the merge's or the final norm's
+         * backward) before the backward forms that input again from the embedding */
+        if (i == 0 && st->again)
+            s->x0 = st->acts[st->depth - 1].xout;
+        /* the gathered input goes where GELU's output goes (the blocks' is spent by then; B T 4 C
+         * floats hold the B T C): the backward gathers it again */
         if (st->has_merge)
-            merge_layout(s, &st->merge, c, NULL);
+            merge_layout(s, &st->merge, c, 1, NULL);
     }
     final_layout(s, c);
 }
@@ -134,7 +146,7 @@ static void inf_layout(void *ctx, clv_carver *c)
             continue;
         smerge *mg = &st->merge;
         if (!first) {
-            merge_layout(s, mg, c, shared.xout);
+            merge_layout(s, mg, c, 0, shared.xout);
             first = mg;
         } else {
             mg->xg = first->xg, mg->ln = first->ln, mg->mean = first->mean, mg->rstd = first->rstd;
@@ -149,9 +161,17 @@ static void bwd_layout(void *ctx, clv_carver *c)
     swin *s = ctx;
     const int64_t B = s->tb.mem.lay_B, L0 = s->Hp * s->Wp;
     s->dres = clv_carve_floats(c, B, L0, s->D); /* the first stage's tokens are the widest */
-    s->dpatches = clv_carve_floats(c, B, L0, s->K);
-    s->dpe = clv_carve_floats(c, B, L0, s->D);
     clv_tblock_carve_grads(c, &s->tb.grads, &s->tb.sh, s->tb.blocks, s->tb.n_blocks, B);
+    /* the patch embedding's gradients come after every block's: in the blocks' dg (the first
+     * stage's B L0 4 D floats) when they fit there, each on a 64-byte boundary */
+    const int64_t at = (B * L0 * s->D + 15) / 16 * 16;
+    if (at + B * L0 * s->K <= B * L0 * s->stages[0].blocks[0].hidden) {
+        s->dpe = s->tb.grads.dg;
+        s->dpatches = s->tb.grads.dg ? s->tb.grads.dg + at : NULL;
+    } else {
+        s->dpatches = clv_carve_floats(c, B, L0, s->K);
+        s->dpe = clv_carve_floats(c, B, L0, s->D);
+    }
 }
 
 /* ---- forward ---- */
@@ -221,6 +241,9 @@ static int merge_backward(swin *s, smerge *mg, int64_t B, int below, clv_err *er
     const int64_t L = mg->H * mg->W, R4 = B * L / 4, C4 = 4 * mg->C;
     clv_tblock_grads *g = &s->tb.grads;
     const int need = below || clv_norm_trains(&mg->norm);
+    /* the gathered input and its norm again: the forward kept neither */
+    for (int64_t b = 0; b < B; b++)
+        clv_rows_gather(mg->xg + b * L * mg->C, mg->xin + b * L * mg->C, mg->idx, L, mg->C);
     clv_norm_forward(&mg->norm, mg->ln, mg->mean, mg->rstd, mg->xg, R4, C4);
     if (clv_wlayer_backward_into(&mg->red, need ? g->dln : NULL, s->dres, mg->ln, NULL, R4, &g->wscratch, err))
         return -1;
@@ -284,6 +307,13 @@ static int swin_backward(clv_model *m, const float *dfeats, float *dx, clv_err *
         for (int j = st->depth - 1; j >= 0; j--) {
             clv_tblock *bk = &st->blocks[j];
             const int lowest = below[k + j] ? -1 : clv_tblock_lowest_trainable(bk);
+            /* block 0's forward again, from its input, over block 1's spent buffers: the same floats */
+            if (j == 0 && st->again) {
+                if (i == 0) /* the embedding's norm again, bit for bit (see fwd_layout) */
+                    clv_norm_forward(&s->pnorm, s->x0, s->pmean, s->prstd, s->peout, B * s->Hp * s->Wp, s->D);
+                if (clv_tblock_forward_again(bk, &st->acts[0], &s->tb.sh, B, err))
+                    return -1;
+            }
             const int rc = clv_tblock_backward(bk, &st->acts[j], &s->tb.sh, &s->tb.grads, s->dres, s->dres, B, lowest, err);
             if (rc)
                 return rc < 0 ? -1 : 0;
@@ -428,6 +458,10 @@ clv_model *clv_swin_create(const char *name, const clv_swin_config *cfg, clv_err
     for (int i = 0, k = 0; i < cfg->n_stages; i++) {
         stage *st = &s->stages[i];
         st->depth = cfg->depths[i];
+        /* the first stage's first block is formed twice rather than kept: its tokens are the most
+         * (swin_tiny batch 16: 155 MB less for about 2% more FLOPs a step: qkv, proj, fc1 and the
+         * core again) */
+        st->again = i == 0 && st->depth >= 2;
         st->blocks = calloc((size_t)st->depth, sizeof *st->blocks);
         st->acts = calloc((size_t)st->depth, sizeof *st->acts);
         if (!st->blocks || !st->acts) {

@@ -25,13 +25,10 @@ int clv_activations_forward(clv_activations *a, int64_t B, int training, clv_err
         a->layout = 1;
         return 0;
     }
-    size_t need;
-    a->lay_B = B;
-    if (clv_arena_measure(a->infer, a->ctx, &need))
-        return clv_errf(err, "%s: inference buffers for batch %lld overflow", a->model, (long long)B);
     a->layout = 0;
-    /* the training arena is idle between steps: borrow it when it is big enough */
-    if (lay_out(a, need <= a->fwd.bytes ? &a->fwd : &a->inf, a->infer, B, "inference", err))
+    /* the training arena is idle between steps (an inference forward ends a pending backward):
+     * inference borrows it, grown if need be, so the two never take memory side by side */
+    if (lay_out(a, &a->fwd, a->infer, B, "inference", err))
         return -1;
     a->layout = 2;
     return 0;
@@ -61,6 +58,5 @@ int clv_activations_take(clv_activations *a, int64_t *B, clv_err *err)
 void clv_activations_free(clv_activations *a)
 {
     clv_arena_free(&a->fwd);
-    clv_arena_free(&a->inf);
     clv_arena_free(&a->bwd);
 }

@@ -84,11 +84,16 @@ typedef struct windowed {
     double *bias_sums;        /* [heads N N]: the table backward's */
 } windowed;
 
-static int64_t win_att(const clv_attn_core *c, int64_t B, int training)
+/* no forward keeps probabilities: each (window, head) pair's live in the scratch */
+static int64_t win_att(const clv_attn_core *c, int64_t B, int training) { return 0; }
+
+/* The backward forms the probabilities and the output again from qkv, bit for bit (the same kernel
+ * on the same floats), into buffers all blocks share: keeping them cost 1 + heads ws^2 / C floats a
+ * token per block, 30% of swin_tiny's training activations, for about 1% more FLOPs a step. */
+static int64_t win_recomputed_att(const clv_attn_core *c, int64_t B)
 {
     const windowed *w = c->state;
-    /* inference keeps no probabilities: each (window, head) pair's live in the scratch */
-    return training ? B * w->nW * c->heads * w->N * w->N : 0;
+    return B * w->nW * c->heads * w->N * w->N;
 }
 
 static int64_t win_scratch(const clv_attn_core *c, int64_t B)
@@ -137,10 +142,9 @@ static const clv_attn_core_ops windowed_ops = {
     .kind = "windowed",
     .out_rows = all_rows,
     .att_floats = win_att,
+    .recomputed_att_floats = win_recomputed_att,
     .scratch_floats = win_scratch,
     .forward = win_forward,
-    /* no output again: recomputing it costs each window's gather and one more small GEMM per head
-     * in the backward (swin_tiny: a few % of the step), keeping it one C-wide row per token */
     .backward = win_backward,
     .trains = win_trains,
     .free = win_free,

@@ -59,10 +59,11 @@ void clv_tblock_carve_train(clv_carver *c, clv_tblock_acts *a, const clv_tblock 
     a->mean1 = clv_carve_floats(c, N, 1, 1);
     a->rstd1 = clv_carve_floats(c, N, 1, 1);
     a->qkv = clv_carve_floats(c, N, 3 * C, 1);
-    /* the probabilities are kept rather than their product with V: about the same size, and the
-     * backward's product again (proj's input) costs less than the probabilities again */
+    /* the global core's probabilities are kept rather than their product with V: about the same
+     * size, and the backward's product again (proj's input) costs less than the probabilities
+     * again; a core that forms both again in the backward keeps neither */
     a->att = att ? clv_carve_floats(c, att, 1, 1) : NULL;
-    a->attout = k->attn.ops->output ? sh->attout : clv_carve_floats(c, R, C, 1);
+    a->attout = k->attn.ops->output || k->attn.ops->recomputed_att_floats ? sh->attout : clv_carve_floats(c, R, C, 1);
     a->xmid = clv_carve_floats(c, R, C, 1);
     a->ln2 = sh->ln;
     a->mean2 = clv_carve_floats(c, R, 1, 1);
@@ -70,6 +71,13 @@ void clv_tblock_carve_train(clv_carver *c, clv_tblock_acts *a, const clv_tblock 
     a->h = clv_carve_floats(c, R, k->hidden, 1);
     a->g = sh->g;
     a->xout = keep_out ? clv_carve_floats(c, R, C, 1) : sh->ln;
+}
+
+void clv_tblock_carve_again(clv_carver *c, clv_tblock_acts *a, const clv_tblock *k, const clv_tblock_acts *next,
+                            int64_t B)
+{
+    *a = *next;
+    a->xout = clv_carve_floats(c, clv_tblock_out_rows(k, B), k->C, 1); /* next's input */
 }
 
 void clv_tblock_carve_infer(clv_carver *c, clv_tblock_acts *a, clv_tblock_shared *sh, const clv_tblock *const *ks,
@@ -101,15 +109,20 @@ void clv_tblock_carve_infer(clv_carver *c, clv_tblock_acts *a, clv_tblock_shared
 void clv_tblock_carve_grads(clv_carver *c, clv_tblock_grads *g, const clv_tblock_shared *sh,
                             const clv_tblock *const *ks, int n, int64_t B)
 {
-    int64_t tok = 0, hid = 0;
+    int64_t tok = 0, hid = 0, att = 0;
     for (int i = 0; i < n; i++) {
+        const clv_attn_core *core = &ks[i]->attn;
         tok = max64(tok, B * ks[i]->T * ks[i]->C);
         hid = max64(hid, B * ks[i]->T * ks[i]->hidden);
+        if (core->ops->recomputed_att_floats)
+            att = max64(att, core->ops->recomputed_att_floats(core, B));
     }
     g->dattout = clv_carve_floats(c, tok, 1, 1);
     g->dln = clv_carve_floats(c, tok, 1, 1);
     g->dg = clv_carve_floats(c, hid, 1, 1);
     g->dqkv = sh->g;
+    /* recomputed probabilities live from proj's backward to the core's, when dg is spent */
+    g->att = att <= hid ? g->dg : clv_carve_floats(c, att, 1, 1);
 }
 
 void clv_tblock_grads_free(clv_tblock_grads *g)
@@ -128,8 +141,9 @@ static void add_rows(float *y, const float *x, int64_t R, int64_t stride, int64_
             y[r * C + c] += x[r * stride * C + c];
 }
 
-int clv_tblock_forward(clv_tblock *k, clv_tblock_acts *a, const clv_tblock_shared *sh, const float *x, int64_t B,
-                       int training, clv_err *err)
+/* full = 0: up to fc1's output (what a backward reads that the block does not keep) */
+static int forward(clv_tblock *k, clv_tblock_acts *a, const clv_tblock_shared *sh, const float *x, int64_t B,
+                   int training, int full, clv_err *err)
 {
     const int64_t N = B * k->T, R = clv_tblock_out_rows(k, B), C = k->C;
     const clv_wl_mode mode = training ? CLV_WL_TRAIN : CLV_WL_INFER;
@@ -147,9 +161,21 @@ int clv_tblock_forward(clv_tblock *k, clv_tblock_acts *a, const clv_tblock_share
         add_rows(a->xmid, x, R, N / R, C);
     clv_norm_forward(&k->norm2, a->ln2, a->mean2, a->rstd2, a->xmid, R, C);
     if (clv_wlayer_forward_fused(&k->fc1, a->h, a->ln2, R, NULL, a->g, mode_kept, err) ||
-        clv_wlayer_forward_fused(&k->fc2, a->xout, a->g, R, a->xmid, NULL, mode, err))
+        (full && clv_wlayer_forward_fused(&k->fc2, a->xout, a->g, R, a->xmid, NULL, mode, err)))
         return -1;
     return 0;
+}
+
+int clv_tblock_forward(clv_tblock *k, clv_tblock_acts *a, const clv_tblock_shared *sh, const float *x, int64_t B,
+                       int training, clv_err *err)
+{
+    return forward(k, a, sh, x, B, training, 1, err);
+}
+
+int clv_tblock_forward_again(clv_tblock *k, clv_tblock_acts *a, const clv_tblock_shared *sh, int64_t B, clv_err *err)
+{
+    /* fc2's input is formed again by the backward (GELU's), its output is read by nothing now */
+    return forward(k, a, sh, a->xin, B, 1, 0, err);
 }
 
 /* ---- backward ---- */
@@ -210,13 +236,18 @@ int clv_tblock_backward(clv_tblock *k, clv_tblock_acts *a, const clv_tblock_shar
         return 1;
 
     need = lowest < 2;
-    if (k->attn.ops->output) /* proj's input again (the shared buffer holds the lowest block's) */
-        k->attn.ops->output(&k->attn, a->attout, a->att, a->qkv, B, sh->scratch);
+    /* proj's input again (the shared buffers hold the lowest block's), with the probabilities when
+     * the core's backward follows */
+    float *att = a->att;
+    if (k->attn.ops->recomputed_att_floats)
+        k->attn.ops->forward(&k->attn, a->attout, att = need ? g->att : NULL, a->qkv, B, sh->scratch);
+    else if (k->attn.ops->output)
+        k->attn.ops->output(&k->attn, a->attout, att, a->qkv, B, sh->scratch);
     if (clv_wlayer_backward_into(&k->proj, need ? g->dattout : NULL, dout, a->attout, NULL, R, ws, err))
         return -1;
     if (!need)
         return 1;
-    k->attn.ops->backward(&k->attn, g->dqkv, g->dattout, a->qkv, a->att, B, sh->scratch);
+    k->attn.ops->backward(&k->attn, g->dqkv, g->dattout, a->qkv, att, B, sh->scratch);
     /* the residual branch: the gradient of xmid is that of the input */
     if (R != N)
         expand_rows(dx, dout, R, N / R, C);
