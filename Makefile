@@ -137,7 +137,7 @@ bench: $(BIN)
 
 $(BUILD)/bench/peak_flops: bench/peak_flops.c
 	@mkdir -p $(dir $@)
-	$(CC) -O2 -march=native -fopenmp $< -o $@
+	$(CC) -O2 -march=native -Wall -Wextra -fopenmp $< -o $@
 
 $(BUILD)/bench/gemm_sweep: bench/gemm_sweep.c $(LIB)
 	@mkdir -p $(dir $@)
