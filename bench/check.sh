@@ -9,10 +9,11 @@
 #  - clvit's flops_per_image equals bench/model_specs.py's, which the PyTorch
 #    peer reports (the registry and the peer count the same network);
 #  - run.sh refuses an unknown model, precision or method by name.
-# BENCH_CHECK_TORCH=1 also runs the PyTorch peer (needs python3-torch).
+# BENCH_CHECK_TORCH=1 also runs the PyTorch peer (needs python3-torch; about 45 s);
+# BENCH_CLVIT=path checks another build (e.g. one with --precision).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-BIN=build/clvit
+BIN=${BENCH_CLVIT:-build/clvit}
 PY=/usr/bin/python3
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT

@@ -25,9 +25,12 @@
 #   BENCH_MPI (1)     0: no data-parallel figure (it builds build-mpi, about 2 minutes)
 #   BENCH_GEMM (1)    0: no GEMM sweep     BENCH_PEAK_ITERS: bench/peak_flops's loop length
 #   BENCH_OUT (build/bench/results.jsonl)  the JSON lines bench/summarize.py reads
+#   BENCH_CLVIT (build/clvit)  another build of clvit to measure (built by make when it is the default)
 # clvit bench gets --precision only when its --help offers it; otherwise its
 # bf16 figures are recorded as missing (never as fp32 ones).
 set -euo pipefail
+# the rest is one block, which bash reads whole before running it: editing this file during a run is safe
+{
 cd "$(dirname "$0")/.."
 MODELS=${BENCH_MODELS:-vit_tiny_patch4_32 swin_tiny_patch4_window7_224 resnet18_cifar}
 PRECISIONS=${BENCH_PRECISIONS:-fp32 bf16}
@@ -36,7 +39,7 @@ THREADS=${BENCH_THREADS:-2}
 REPEATS=${BENCH_REPEATS:-3}
 PY=/usr/bin/python3
 OUT=${BENCH_OUT:-build/bench/results.jsonl}
-BIN=build/clvit
+BIN=${BENCH_CLVIT:-build/clvit}
 
 # batch, inference batch, timed steps, warmup steps of one model
 model_defaults() {
@@ -59,7 +62,8 @@ for v in THREADS REPEATS; do
     [[ ${!v} =~ ^[1-9][0-9]*$ ]] || { echo "bench/run.sh: BENCH_$v must be a positive integer, not '${!v}'" >&2; exit 2; }
 done
 
-make -s "$BIN" build/bench/peak_flops build/bench/gemm_sweep
+make -s build/clvit build/bench/peak_flops build/bench/gemm_sweep
+[ -x "$BIN" ] || { echo "bench/run.sh: BENCH_CLVIT: '$BIN' is not an executable" >&2; exit 2; }
 for model in $MODELS; do # a misspelt model fails here, not half an hour in
     $PY -c 'import sys; sys.path.insert(0, "bench"); from model_specs import SPECS; sys.exit(sys.argv[1] not in SPECS)' \
         "$model" || { echo "bench/run.sh: BENCH_MODELS: unknown model '$model' (bench/model_specs.py)" >&2; exit 2; }
@@ -108,19 +112,24 @@ if [ "${BENCH_TORCH:-1}" = 1 ]; then
         note "PyTorch is missing: tools/install-deps.sh --bench installs Debian's python3-torch; the PyTorch columns stay empty"
     else
         HAVE_TORCH=1
-        # Debian's PyTorch takes its fp32 GEMM from the system BLAS: the reference BLAS (no OpenBLAS installed)
-        # runs at 1-2 GFLOP/s and a full-size step takes minutes; measure instead of waiting hours
-        blas=$(OMP_NUM_THREADS=$THREADS $PY -c '
-import time, torch
+        # Debian's PyTorch takes its fp32 GEMM from the system's libblas.so.3: the reference BLAS (no OpenBLAS
+        # installed) runs at a few GFLOP/s and a full-size step takes minutes; look before waiting hours
+        probe=$(OMP_NUM_THREADS=$THREADS $PY -c '
+import json, time, torch
 torch.set_num_threads('"$THREADS"')
 a = torch.randn(512, 512)
 torch.mm(a, a)
-t = time.perf_counter(); [torch.mm(a, a) for _ in range(10)]
-print("%.1f" % (10 * 2 * 512 ** 3 / (time.perf_counter() - t) / 1e9))')
-        echo "PyTorch fp32 GEMM: $blas GFLOP/s" >&2
-        record torch-blas "\"data\": {\"gflops\": $blas}"
-        if $PY -c "import sys; sys.exit(float('$blas') >= 10)"; then
-            note "PyTorch's fp32 GEMM runs at $blas GFLOP/s: the reference BLAS, not OpenBLAS (tools/install-deps.sh --bench installs libopenblas0-pthread); its fp32 figures are skipped (BENCH_TORCH_SLOW=1 measures them anyway, hours for full-size models)"
+t = time.perf_counter()
+for _ in range(10):
+    torch.mm(a, a)
+g = 10 * 2 * 512 ** 3 / (time.perf_counter() - t) / 1e9
+libs = sorted({l.split()[-1] for l in open("/proc/self/maps") if "blas" in l.split()[-1]})
+ref = any("/blas/libblas" in p for p in libs)  # the reference BLAS (OpenBLAS: openblas-pthread/libblas)
+print(json.dumps({"gflops": round(g, 1), "blas": libs, "reference_blas": ref or g < 2}))')
+        record torch-blas "\"data\": $probe"
+        echo "PyTorch fp32 GEMM: $probe" >&2
+        if $PY -c 'import json, sys; sys.exit(not json.loads(sys.argv[1])["reference_blas"])' "$probe"; then
+            note "PyTorch's fp32 GEMM is the reference BLAS or runs under 2 GFLOP/s ($probe): tools/install-deps.sh --bench installs libopenblas0-pthread; PyTorch's fp32 figures are skipped (BENCH_TORCH_SLOW=1 measures them anyway: hours for full-size models)"
             [ "${BENCH_TORCH_SLOW:-0}" = 1 ] || SKIP_TORCH_FP32=1
         fi
     fi
@@ -180,3 +189,5 @@ else
 fi
 record elapsed "\"data\": {\"seconds\": $(($(date +%s) - started))}"
 $PY bench/summarize.py "$OUT"
+exit
+}

@@ -89,10 +89,13 @@ def header(rows, p, peak):
         print(f"oneDNN sgemm on the ViT step's shapes: {g:.1f} GFLOP/s{share} ({gemm[-1].get('gemm', '')})")
     for r in rows:
         if r["kind"] == "torch-blas":
-            print(f"PyTorch fp32 GEMM probe (512x512): {r['data']['gflops']} GFLOP/s")
+            d = r["data"]
+            print(f"PyTorch fp32 GEMM probe (512x512): {d['gflops']} GFLOP/s, {', '.join(d.get('blas', [])) or '?'}")
     for r in rows:
         if r["kind"] == "note":
             print("note: " + r["data"]["text"])
+    if any(r["kind"] == "clvit" and r["data"].get("bf16_native") is False for r in rows):
+        print("note: clvit bench reported bf16_native false: its bf16 runs without native bf16 instructions here")
 
 
 def table(rows, runs, plan, peak):
