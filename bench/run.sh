@@ -10,11 +10,14 @@
 # first model's fp32 full step on THREADS MPI ranks (make MPI=1).
 #
 # Time: the default run (3 models x 3 methods x 2 precisions, clvit and
-# PyTorch, 3 repeats, plus the MPI build) is planned for 30-40 minutes on an
-# idle 2-core machine: one repeat takes about 2 min for vit_tiny_patch4_32
-# (4 timed steps), 4 min for swin_tiny_patch4_window7_224 (about 3 s a train
-# step at batch 16: 3 timed steps) and 3 min for resnet18_cifar (3 timed
-# steps); each step count is after 1 warmup step.
+# PyTorch, 3 repeats, plus the MPI build and figure) is planned for about 35
+# minutes on an idle 2-core machine. One repeat, from issue 15's idle step
+# times (each measurement also runs its inference steps and starts a
+# process): about 3 min for vit_tiny_patch4_32 (4 timed steps after 1
+# warmup), 4 min for swin_tiny_patch4_window7_224 (about 3 s a train step
+# at batch 16: 3 timed steps after 1) and 3 min for resnet18_cifar (3 after
+# 1); then 2-3 min to build build-mpi and 1 min of MPI runs. Under load it
+# takes several times longer.
 #
 #   BENCH_MODELS      ("vit_tiny_patch4_32 swin_tiny_patch4_window7_224 resnet18_cifar")
 #   BENCH_PRECISIONS  ("fp32 bf16")        BENCH_METHODS ("full rkr piggyback")
