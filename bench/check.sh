@@ -67,8 +67,9 @@ if len(seen) != 3:
     sys.exit(f"measured models: {sorted(seen)}")
 EOF
 
-for bad in "BENCH_MODELS=vit_nope" "BENCH_PRECISIONS=fp16" "BENCH_METHODS=fullish"; do
+for bad in "BENCH_MODELS=vit_nope" "BENCH_PRECISIONS=fp16" "BENCH_METHODS=fullish" "BENCH_STEPS=0" "BENCH_BATCH=8x"; do
     if env "$bad" bench/run.sh > /dev/null 2> "$tmp/err.txt"; then fail "run.sh accepted $bad"; fi
-    grep -q "${bad#*=}" "$tmp/err.txt" || fail "run.sh's error for $bad does not name it: $(cat "$tmp/err.txt")"
+    grep -F "${bad%%=*}" "$tmp/err.txt" | grep -qF "'${bad#*=}'" ||
+        fail "run.sh's error for $bad does not name the setting and its value: $(cat "$tmp/err.txt")"
 done
 echo "bench-check: $rows rows, FLOP counts equal, bad settings refused (clvit bf16: $([ $bf16_clvit = 1 ] && echo measured || echo missing before --precision))"

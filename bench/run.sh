@@ -64,6 +64,16 @@ done
 for v in THREADS REPEATS; do
     [[ ${!v} =~ ^[1-9][0-9]*$ ]] || { echo "bench/run.sh: BENCH_$v must be a positive integer, not '${!v}'" >&2; exit 2; }
 done
+for v in BENCH_BATCH BENCH_INFER_BATCH BENCH_STEPS BENCH_WARMUP; do
+    val=${!v:-}
+    [ -n "$val" ] || continue
+    min=1
+    [ "$v" = BENCH_WARMUP ] && min=0
+    if ! [[ $val =~ ^[0-9]+$ ]] || [ "$val" -lt "$min" ]; then
+        echo "bench/run.sh: $v must be an integer of at least $min, not '$val'" >&2
+        exit 2
+    fi
+done
 
 make -s build/clvit build/bench/peak_flops build/bench/gemm_sweep
 [ -x "$BIN" ] || { echo "bench/run.sh: BENCH_CLVIT: '$BIN' is not an executable" >&2; exit 2; }
