@@ -3,7 +3,9 @@
 #
 #   make                  build/clvit and build/libclvit.a
 #   make test             build and run the Criterion test suite
-#   make bench            clvit against PyTorch on the same threads
+#   make bench            every backbone x precision x method, clvit beside PyTorch fp32 and bf16 autocast
+#                         (bench/run.sh: 30-40 min on 2 idle cores; BENCH_MODELS=... etc. narrow it)
+#   make bench-check      bench/run.sh end to end on the nano models without PyTorch (make test runs it)
 #   make GEMM=openblas    choose the GEMM backend: dnnl (default), openblas, blis
 #   make MPI=1            data-parallel training with Open MPI (mpicc)
 #   make crash-check      kill -9 a short run 20 times (CRASH_KILLS=N), resume, compare bit for bit
@@ -67,7 +69,7 @@ LIB := $(BUILD)/libclvit.a
 BIN := $(BUILD)/clvit
 TEST_BIN := $(BUILD)/clvit-tests
 
-.PHONY: all test crash-check test-mpi bench run grid check-torch clean fixtures study-data study-data-quick study-sources study study-quick
+.PHONY: all test crash-check test-mpi bench bench-check run grid check-torch clean fixtures study-data study-data-quick study-sources study study-quick
 all: $(BIN) $(LIB)
 
 $(BUILD)/obj/%.o: %.c
@@ -109,6 +111,7 @@ ifeq ($(SANITIZE),)
 	tests/omp_wait_check.sh $(BIN)
 	tests/run_demo_check.sh
 	tests/cli_check.sh $(BIN)
+	bench/check.sh
 	$(MAKE) --no-print-directory test-mpi
 	tests/study_quick_check.sh
 else
@@ -132,12 +135,16 @@ test-mpi:
 	    $(MAKE) --no-print-directory MPI=1 BUILD=build-mpi build-mpi/clvit >/dev/null && tests/mpi_check.sh build-mpi/clvit; \
 	else echo "test-mpi: SKIPPED (no mpicc; Debian: libopenmpi-dev)"; fi
 
-bench: $(BIN)
+bench: $(BIN) $(BUILD)/bench/peak_flops $(BUILD)/bench/gemm_sweep
 	bench/run.sh
+
+# about 10 s: every summary row of the nano models, the registry's FLOPs = the peer's, bad settings refused
+bench-check: $(BIN) $(BUILD)/bench/peak_flops $(BUILD)/bench/gemm_sweep
+	bench/check.sh
 
 $(BUILD)/bench/peak_flops: bench/peak_flops.c
 	@mkdir -p $(dir $@)
-	$(CC) -O2 -march=native -fopenmp $< -o $@
+	$(CC) -O2 -march=native -Wall -Wextra -fopenmp $< -o $@
 
 $(BUILD)/bench/gemm_sweep: bench/gemm_sweep.c $(LIB)
 	@mkdir -p $(dir $@)

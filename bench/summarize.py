@@ -1,72 +1,177 @@
 #!/usr/bin/env python3
-"""Prints the table of `make bench` from the JSON lines bench/run.sh wrote:
-per figure, the median over repeats of clvit, of PyTorch (OMP_WAIT_POLICY
-passive, its faster setting here; default in brackets) and their ratio, and
-clvit's achieved GFLOP/s as a fraction of the measured peak."""
+"""Prints the table of `make bench` from the JSON lines bench/run.sh wrote.
+
+One row per figure the run planned (model x precision x method train step,
+the model's inference in each precision, and each step's peak resident
+memory), whether or not it was measured ("-" when not): the median over
+repeats of clvit; of PyTorch in the same precision and clvit's ratio to it;
+of PyTorch in its faster precision (fp32 or bf16 autocast, named) and the
+ratio to that; clvit's achieved GFLOP/s and its share of the machine's
+measured peak for that precision (the best bf16 unit for bf16 figures,
+named in the header). Memory rows take the lower PyTorch figure as best.
+
+  bench/summarize.py [results.jsonl] [--per-repeat]
+"""
 import json
 import statistics
 import sys
 from collections import defaultdict
 
+METHOD_ORDER = ["full", "linear", "rkr", "piggyback"]
+METHOD_NAME = {"full": "full", "linear": "linear", "rkr": "rkr rank-4", "piggyback": "piggyback"}
 
-def main(path):
-    rows = [json.loads(l) for l in open(path) if l.strip()]
-    peak = next((r["data"]["peak_gflops"] for r in rows if r["kind"] == "peak"), None)
-    gemm = [r["data"] for r in rows if r["kind"] == "gemm"]
-    runs = defaultdict(list)
-    for r in rows:
-        if r["kind"] in ("clvit", "torch-passive", "torch-default", "clvit-mpi"):
-            # clvit bench called the whole network's training "full" before it said "finetune"
-            m = "full" if r["data"]["method"] == "finetune" else r["data"]["method"]
-            runs[(r["kind"], m)].append(r["data"])
 
-    def med(kind, method, key):
-        v = [d[key] for d in runs.get((kind, method), [])]
+def load(path):
+    rows = []
+    with open(path) as f:
+        for n, line in enumerate(f, 1):
+            if line.strip():
+                try:
+                    rows.append(json.loads(line))
+                except json.JSONDecodeError as e:
+                    sys.exit(f"summarize: {path}:{n}: not JSON ({e})")
+    return rows
+
+
+def fmt(v, spec="%.1f"):
+    return "-" if v is None else spec % v
+
+
+def ratio(a, b):
+    return fmt(a / b if a and b else None, "%.2fx")
+
+
+class Runs:
+    """The measurements by (kind, model, method, precision)."""
+
+    def __init__(self, rows):
+        self.by = defaultdict(list)
+        for r in rows:
+            if r["kind"] not in ("clvit", "torch", "clvit-mpi"):
+                continue
+            d = r["data"]
+            method = "full" if d["method"] == "finetune" else d["method"]  # clvit's name for the whole network
+            prec = d.get("precision", r.get("precision", "fp32"))
+            self.by[(r["kind"], d["model"], method, prec)].append(d)
+
+    def med(self, kind, model, method, prec, key):
+        v = [d[key] for d in self.by.get((kind, model, method, prec), []) if d.get(key) is not None]
         return statistics.median(v) if v else None
 
-    def fmt(v, spec="%.1f"):
-        return "-" if v is None else spec % v
+    def values(self, kind, model, method, prec, key):
+        return [d[key] for d in self.by.get((kind, model, method, prec), [])]
 
-    print(f"peak (FMA chains): {fmt(peak)} GFLOP/s")
-    if gemm:
-        total = gemm[-1]
-        print(f"GEMM on the step's shapes: {fmt(total.get('gflops'))} GFLOP/s"
-              + (f" = {100 * total['gflops'] / peak:.0f}% of peak" if peak else "") + f" ({total.get('gemm', '')})")
+
+def peaks_of(rows):
+    p = next((r["data"] for r in rows if r["kind"] == "peak"), {})
+    fp32 = p.get("peak_gflops") or None
+    bf16 = p.get("bf16_peak_gflops") or None
+    return p, {"fp32": fp32, "bf16": bf16}
+
+
+def header(rows, p, peak):
+    for r in rows:
+        if r["kind"] == "machine":
+            d = r["data"]
+            print(f"machine: {d.get('cpu', '?')}, {d.get('cores', '?')} cores ({d.get('flags', '')}), "
+                  f"{d.get('threads', '?')} threads")
+    if p:
+        print(f"peak fp32: {fmt(peak['fp32'])} GFLOP/s (AVX2 FMA {fmt(p.get('avx2_fma_gflops'))}, AVX-512 FMA "
+              f"{fmt(p.get('avx512_gflops'))}); peak bf16: {fmt(peak['bf16'])} GFLOP/s "
+              f"({p.get('bf16_peak_source', 'not measured')}; vdpbf16ps {fmt(p.get('avx512_bf16_gflops'))}, "
+              f"AMX {fmt(p.get('amx_bf16_gflops'))})")
+        if p.get("amx_note"):
+            print("AMX: " + p["amx_note"])
+    gemm = [r["data"] for r in rows if r["kind"] == "gemm"]
+    if gemm and gemm[-1].get("gflops"):
+        g = gemm[-1]["gflops"]
+        share = f" = {100 * g / peak['fp32']:.0f}% of the fp32 peak" if peak["fp32"] else ""
+        print(f"oneDNN sgemm on the ViT step's shapes: {g:.1f} GFLOP/s{share} ({gemm[-1].get('gemm', '')})")
+    for r in rows:
+        if r["kind"] == "torch-blas":
+            d = r["data"]
+            print(f"PyTorch fp32 GEMM probe (512x512): {d['gflops']} GFLOP/s, {', '.join(d.get('blas', [])) or '?'}")
+    for r in rows:
+        if r["kind"] == "note":
+            print("note: " + r["data"]["text"])
+    if any(r["kind"] == "clvit" and r["data"].get("bf16_native") is False for r in rows):
+        print("note: clvit bench reported bf16_native false: its bf16 runs without native bf16 instructions here")
+
+
+def table(rows, runs, plan, peak):
     print()
-    print("| figure | clvit | PyTorch passive (default) | ratio | clvit GFLOP/s (% of peak) |")
-    print("| --- | ---: | ---: | ---: | ---: |")
-    methods = sorted({m for (_, m) in runs}, key=lambda m: ["full", "linear", "rkr", "piggyback"].index(m))
-    for m in methods:
-        for key, label, gkey in (("train_images_per_s", "train step", "train_gflops"),
-                                 ("infer_images_per_s", "inference", "infer_gflops")):
-            if m != "full" and key == "infer_images_per_s":
-                continue
-            c, tp, td = med("clvit", m, key), med("torch-passive", m, key), med("torch-default", m, key)
-            g = med("clvit", m, gkey)
-            ratio = c / tp if c and tp else None
-            frac = f"{g:.1f} ({100 * g / peak:.0f}%)" if g and peak else fmt(g)
-            torch_s = fmt(tp) + (f" ({td:.1f})" if td else "")
-            name = f"{label} ({m}), images/s" if m != "full" else f"{label}, images/s"
-            print(f"| {name} | {fmt(c)} | {torch_s} | {fmt(ratio, '%.2fx')} | {frac if key.startswith('train') or m == 'full' else ''} |")
-    mp = med("clvit-mpi", "full", "train_images_per_s")
-    if mp:
-        ranks = runs[("clvit-mpi", "full")][0].get("ranks", "?")
-        tp = med("torch-passive", "full", "train_images_per_s")
-        g = med("clvit-mpi", "full", "train_gflops")
-        frac = f"{g:.1f} ({100 * g / peak:.0f}%)" if g and peak else fmt(g)
-        print(f"| train step, {ranks} MPI ranks x 1 thread, images/s | {fmt(mp)} | {fmt(tp)} | "
-              f"{fmt(mp / tp if tp else None, '%.2fx')} | {frac} |")
-        ip, tip = med("clvit-mpi", "full", "infer_images_per_s"), med("torch-passive", "full", "infer_images_per_s")
-        print(f"| inference, {ranks} MPI ranks x 1 thread, images/s | {fmt(ip)} | {fmt(tip)} | "
-              f"{fmt(ip / tip if ip and tip else None, '%.2fx')} | |")
-    for m in methods:
-        c, t = med("clvit", m, "peak_rss_mb"), med("torch-passive", m, "peak_rss_mb")
-        what = "full step" if m == "full" else f"{m} step"
-        print(f"| peak resident memory ({what}), MB | {fmt(c, '%.0f')} | {fmt(t, '%.0f')} | "
-              f"{fmt(c / t if c and t else None, '%.2fx')} | |")
-    n = len(runs.get(("clvit", "full"), []))
-    print(f"\nmedians over {n} repeats (each the median of its timed steps), one machine, one run")
+    print("| figure | clvit | PyTorch same precision | ratio | PyTorch best precision | ratio "
+          "| clvit GFLOP/s (% of peak) |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    methods = sorted(plan["methods"], key=METHOD_ORDER.index)
+    precs = plan["precisions"]
+    # inference is measured by every method's run; the whole network's (full) is the one reported
+    imethod = "full" if "full" in methods else methods[0]
+
+    def speed_row(label, model, method, prec, key, gkey, kind="clvit"):
+        c = runs.med(kind, model, method, prec, key)
+        t = runs.med("torch", model, method, prec, key)
+        best = [(runs.med("torch", model, method, q, key), q) for q in ("fp32", "bf16")]
+        best = max(((v, q) for v, q in best if v is not None), default=(None, None))
+        g = runs.med(kind, model, method, prec, gkey)
+        pk = peak.get(prec)
+        gf = fmt(g) + (f" ({100 * g / pk:.0f}%)" if g and pk else "")
+        tb = "-" if best[0] is None else f"{best[0]:.1f} ({best[1]})"
+        print(f"| {label} | {fmt(c)} | {fmt(t)} | {ratio(c, t)} | {tb} | {ratio(c, best[0])} | {gf} |")
+
+    for model in plan["models"]:
+        for prec in precs:
+            for m in methods:
+                speed_row(f"{model} {prec} train step ({METHOD_NAME[m]}), images/s", model, m, prec,
+                          "train_images_per_s", "train_gflops")
+            speed_row(f"{model} {prec} inference, images/s", model, imethod, prec, "infer_images_per_s",
+                      "infer_gflops")
+        if model == plan["models"][0] and runs.by.get(("clvit-mpi", model, "full", "fp32")):
+            ranks = runs.by[("clvit-mpi", model, "full", "fp32")][0].get("ranks", "?")
+            speed_row(f"{model} fp32 train step (full), {ranks} MPI ranks x 1 thread, images/s", model, "full",
+                      "fp32", "train_images_per_s", "train_gflops", kind="clvit-mpi")
+        for prec in precs:
+            for m in methods:
+                c = runs.med("clvit", model, m, prec, "peak_rss_mb")
+                t = runs.med("torch", model, m, prec, "peak_rss_mb")
+                best = [(runs.med("torch", model, m, q, "peak_rss_mb"), q) for q in ("fp32", "bf16")]
+                best = min(((v, q) for v, q in best if v is not None), default=(None, None))
+                tb = "-" if best[0] is None else f"{best[0]:.0f} ({best[1]})"
+                print(f"| {model} {prec} {METHOD_NAME[m]} step peak RSS, MB | {fmt(c, '%.0f')} | {fmt(t, '%.0f')} "
+                      f"| {ratio(c, t)} | {tb} | {ratio(c, best[0])} | |")
+
+
+def per_repeat(runs, plan):
+    print("\nper repeat, train images/s (clvit / PyTorch):")
+    for model in plan["models"]:
+        for prec in plan["precisions"]:
+            for m in plan["methods"]:
+                c = ", ".join(f"{v:.1f}" for v in runs.values("clvit", model, m, prec, "train_images_per_s"))
+                t = ", ".join(f"{v:.1f}" for v in runs.values("torch", model, m, prec, "train_images_per_s"))
+                print(f"  {model} {prec} {m}: {c or '-'} / {t or '-'}")
+
+
+def main(argv):
+    args = [a for a in argv if not a.startswith("--")]
+    path = args[0] if args else "build/bench/results.jsonl"
+    rows = load(path)
+    plan = next((r["data"] for r in rows if r["kind"] == "plan"), None)
+    if plan is None:
+        sys.exit(f"summarize: {path} has no plan line (written by bench/run.sh)")
+    runs = Runs(rows)
+    p, peak = peaks_of(rows)
+    header(rows, p, peak)
+    table(rows, runs, plan, peak)
+    steps = ", ".join(f"{m} {plan[m]['steps']} after {plan[m]['warmup']} (batch {plan[m]['batch']}, inference "
+                      f"{plan[m]['infer_batch']})" for m in plan["models"] if m in plan)
+    elapsed = next((r["data"]["seconds"] for r in rows if r["kind"] == "elapsed"), None)
+    print(f"\nmedians over {plan['repeats']} repeats, clvit and PyTorch interleaved, one machine, one run"
+          + (f" of {elapsed / 60:.0f} min" if elapsed else "") + f"; timed steps per repeat: {steps}. "
+          "GFLOP/s by the registry's nominal forward FLOPs x 3 (full, piggyback), x 2 (rkr), x 1 (inference); "
+          "bf16 figures against the bf16 peak.")
+    if "--per-repeat" in argv:
+        per_repeat(runs, plan)
 
 
 if __name__ == "__main__":
-    main(sys.argv[1] if len(sys.argv) > 1 else "build/bench/results.jsonl")
+    main(sys.argv[1:])

@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# make bench-check (part of make test): bench/run.sh end to end on the nano
+# models (every family), 1 step, 1 repeat, without PyTorch (CI has none) and
+# without MPI, in about 10 seconds. Fails unless
+#  - summarize prints every planned row once (models x precisions x methods,
+#    inference, peak RSS), with a clvit figure in every fp32 row, and in every
+#    bf16 row exactly when `clvit bench --help` offers --precision (else "-");
+#  - the peak line reports an fp32 peak;
+#  - clvit's flops_per_image equals bench/model_specs.py's, which the PyTorch
+#    peer reports (the registry and the peer count the same network);
+#  - run.sh refuses an unknown model, precision or method by name.
+# BENCH_CHECK_TORCH=1 also runs the PyTorch peer (needs python3-torch; about 45 s);
+# BENCH_CLVIT=path checks another build (e.g. one with --precision).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN=${BENCH_CLVIT:-build/clvit}
+PY=/usr/bin/python3
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+fail() { echo "bench-check: FAIL: $*" >&2; exit 1; }
+
+MODELS="vit_nano_patch4_32 swin_nano_patch2_window4_32 resnet_nano_cifar"
+export BENCH_MODELS=$MODELS BENCH_PRECISIONS="fp32 bf16" BENCH_METHODS="full rkr piggyback" BENCH_BATCH=4 \
+    BENCH_INFER_BATCH=4 BENCH_STEPS=1 BENCH_WARMUP=0 BENCH_REPEATS=1 BENCH_MPI=0 BENCH_PEAK_ITERS=100000 \
+    BENCH_TORCH=${BENCH_CHECK_TORCH:-0} BENCH_OUT=$tmp/results.jsonl
+nice -n 10 bench/run.sh > "$tmp/table.txt" 2> "$tmp/log.txt" || { cat "$tmp/log.txt" >&2; fail "bench/run.sh failed"; }
+
+if "$BIN" bench --help | grep -q -- '--precision'; then bf16_clvit=1; else bf16_clvit=0; fi
+grep -q '^peak fp32: [0-9]' "$tmp/table.txt" || fail "no fp32 peak in the summary"
+rows=0
+for model in $MODELS; do
+    for prec in fp32 bf16; do
+        labels=()
+        for m in "full" "rkr rank-4" "piggyback"; do
+            labels+=("$model $prec train step ($m), images/s" "$model $prec $m step peak RSS, MB")
+        done
+        labels+=("$model $prec inference, images/s")
+        for label in "${labels[@]}"; do
+            n=$(grep -cF "| $label |" "$tmp/table.txt" || true)
+            [ "$n" = 1 ] || fail "the row '$label' appears $n times (expected once)"
+            clvit=$(grep -F "| $label |" "$tmp/table.txt" | awk -F'|' '{gsub(/ /, "", $3); print $3}')
+            if [ "$prec" = fp32 ] || [ "$bf16_clvit" = 1 ]; then
+                [[ $clvit =~ ^[0-9]+(\.[0-9]+)?$ ]] || fail "'$label': clvit's figure is '$clvit', not a number"
+            else
+                [ "$clvit" = "-" ] || fail "'$label': clvit has no --precision, yet its bf16 figure is '$clvit'"
+            fi
+            rows=$((rows + 1))
+        done
+    done
+done
+
+# the registry's FLOP counts against model_specs.py's (the peer's)
+$PY - "$tmp/results.jsonl" <<'EOF' || fail "FLOP counts differ"
+import json, sys
+sys.path.insert(0, "bench")
+from model_specs import forward_flops
+seen = set()
+for line in open(sys.argv[1]):
+    r = json.loads(line)
+    if r["kind"] in ("clvit", "torch"):
+        d = r["data"]
+        if d["flops_per_image"] != forward_flops(d["model"]):
+            sys.exit(f"{r['kind']} {d['model']}: flops_per_image {d['flops_per_image']}, "
+                     f"bench/model_specs.py {forward_flops(d['model'])}")
+        seen.add(d["model"])
+if len(seen) != 3:
+    sys.exit(f"measured models: {sorted(seen)}")
+EOF
+
+for bad in "BENCH_MODELS=vit_nope" "BENCH_PRECISIONS=fp16" "BENCH_METHODS=fullish" "BENCH_STEPS=0" "BENCH_BATCH=8x"; do
+    if env "$bad" bench/run.sh > /dev/null 2> "$tmp/err.txt"; then fail "run.sh accepted $bad"; fi
+    grep -F "${bad%%=*}" "$tmp/err.txt" | grep -qF "'${bad#*=}'" ||
+        fail "run.sh's error for $bad does not name the setting and its value: $(cat "$tmp/err.txt")"
+done
+echo "bench-check: $rows rows, FLOP counts equal, bad settings refused (clvit bf16: $([ $bf16_clvit = 1 ] && echo measured || echo missing before --precision))"
