@@ -53,7 +53,8 @@ static int pb_backward(clv_adapter *a, const clv_wlayer *l, const float *x, cons
     if (!dW)
         return -1;
     /* the full dW_t is unavoidable here: every score has its own gradient */
-    clv_gemm(1, 0, l->out, l->in, N, 1.0f, dz, l->out, x, l->in, 0.0f, dW, l->in);
+    if (clv_wlayer_gemm_dyt_x(l, dz, x, N, 0.0f, dW, err))
+        return -1;
     const float *W = l->weight->data;
     float *g = S->grad;
 #pragma omp parallel for simd schedule(static)

@@ -110,15 +110,14 @@ int task_adapter_identity_backward(task_adapter *ta, const clv_wlayer *l, const 
 {
     if (!l->weight->trainable)
         return 0;
-    if (!s) {
-        clv_gemm(1, 0, l->out, l->in, N, 1.0f, dy, l->out, x, l->in, 1.0f, l->weight->grad, l->in);
-        return 0;
-    }
+    if (!s)
+        return clv_wlayer_gemm_dyt_x(l, dy, x, N, 1.0f, l->weight->grad, err);
     /* dW += diag(s) dy^T x: rows scaled after the product */
     float *t = task_adapter_scratch(ta, l, (size_t)(l->out * l->in), err);
     if (!t)
         return -1;
-    clv_gemm(1, 0, l->out, l->in, N, 1.0f, dy, l->out, x, l->in, 0.0f, t, l->in);
+    if (clv_wlayer_gemm_dyt_x(l, dy, x, N, 0.0f, t, err))
+        return -1;
     for (int64_t c = 0; c < l->out; c++)
         for (int64_t i = 0; i < l->in; i++)
             l->weight->grad[c * l->in + i] += s[c] * t[c * l->in + i];

@@ -57,7 +57,9 @@ int clv_wlayer_forward_fused(clv_wlayer *l, float *y, const float *x, int64_t N,
     const float *s = clv_wlayer_scale(l);
     const float *b = l->bias ? l->bias->data : NULL;
     /* the GEMM writes the pre-scale output where the backward wants it (zsave when kept) */
-    clv_linear_forward(z ? z : y, x, W, NULL, N, l->in, l->out);
+    if (clv_compute_gemm(l->compute, 0, 1, N, l->out, l->in, 1.0f, x, l->in, W, l->in, 0.0f, z ? z : y, l->out,
+                         err))
+        return clv_err_prefix(err, "%s", l->name);
     if (b || s || res || gelu)
         clv_linear_epilogue(y, z, b, s, res, gelu, N, l->out);
     return 0;
@@ -125,13 +127,15 @@ static int wlayer_backward(clv_wlayer *l, float *dx, float dx_beta, const float 
     } else if (db) {
         clv_colsum_add(db, dy, N, l->out);
     }
-    if (dx)
-        clv_gemm(0, 0, N, l->in, l->out, 1.0f, dy, l->out, W, l->in, dx_beta, dx, l->in);
+    if (dx && clv_compute_gemm(l->compute, 0, 0, N, l->in, l->out, 1.0f, dy, l->out, W, l->in, dx_beta, dx, l->in,
+                               err))
+        return clv_err_prefix(err, "%s", l->name);
     if (l->adapter) {
         if (l->adapter->ops->backward(l->adapter, l, x, dy, s, N, ds, err))
             return -1;
-    } else if (l->weight->trainable) /* a scale comes only from an adapter: here dz = dy */
-        clv_gemm(1, 0, l->out, l->in, N, 1.0f, dy, l->out, x, l->in, 1.0f, l->weight->grad, l->in);
+    } else if (l->weight->trainable && /* a scale comes only from an adapter: here dz = dy */
+               clv_wlayer_gemm_dyt_x(l, dy, x, N, 1.0f, l->weight->grad, err))
+        return -1;
     return 0;
 }
 
@@ -145,6 +149,14 @@ int clv_wlayer_backward_into(clv_wlayer *l, float *dx, const float *dy, const fl
                              clv_arena *scratch, clv_err *err)
 {
     return wlayer_backward(l, dx, 0.0f, dy, x, y, N, scratch, err);
+}
+
+int clv_wlayer_gemm_dyt_x(const clv_wlayer *l, const float *dy, const float *x, int64_t N, float beta, float *dW,
+                          clv_err *err)
+{
+    if (clv_compute_gemm(l->compute, 1, 0, l->out, l->in, N, 1.0f, dy, l->out, x, l->in, beta, dW, l->in, err))
+        return clv_err_prefix(err, "%s", l->name);
+    return 0;
 }
 
 void clv_wlayer_release(clv_wlayer *l)
