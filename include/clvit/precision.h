@@ -88,6 +88,13 @@ int clv_compute_gemm(clv_compute *c, int trans_a, int trans_b, int64_t M, int64_
                      const float *A, int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc,
                      clv_err *err);
 
+/* Converts X [rows x cols, packed] once and lets every clv_compute_gemm that
+ * reads exactly that block (as A or B, transposed or not) use the copy until
+ * clv_compute_unhold: a layer's backward reads dy twice (dx and dW). The
+ * caller must not change X in between. No-op for fp32 or a NULL context. */
+int clv_compute_hold(clv_compute *c, const float *X, int64_t rows, int64_t cols, clv_err *err);
+void clv_compute_unhold(clv_compute *c);
+
 #ifdef __cplusplus
 }
 #endif

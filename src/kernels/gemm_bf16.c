@@ -38,6 +38,11 @@ struct clv_compute {
     size_t h_cap[2];
     float *f[2];
     size_t f_cap[2];
+    /* clv_compute_hold: a converted block reused by the GEMMs that read it */
+    const float *held_src;
+    int64_t held_rows, held_cols;
+    clv_bf16 *held;
+    size_t held_cap;
 #if defined(CLV_GEMM_dnnl)
     dnnl_engine_t engine;
     dnnl_stream_t stream;
@@ -241,6 +246,7 @@ void clv_compute_free(clv_compute *c)
     if (c->engine)
         dnnl_engine_destroy(c->engine);
 #endif
+    clv_free(c->held);
     for (int i = 0; i < 2; i++) {
         clv_free(c->h[i]);
         clv_free(c->f[i]);
@@ -315,6 +321,42 @@ int clv_gemm_bf16(clv_compute *c, int trans_a, int trans_b, int64_t M, int64_t N
     return 0;
 }
 
+int clv_compute_hold(clv_compute *c, const float *X, int64_t rows, int64_t cols, clv_err *err)
+{
+    if (!c || c->precision == CLV_PRECISION_FP32 || !c->use_dnnl || rows <= 0 || cols <= 0)
+        return 0;
+    c->held_src = NULL;
+    if (grow((void **)&c->held, &c->held_cap, (size_t)(rows * cols), sizeof(clv_bf16), err))
+        return -1;
+    clv_bf16_from_floats(c->held, X, (size_t)(rows * cols));
+    c->held_src = X;
+    c->held_rows = rows;
+    c->held_cols = cols;
+    return 0;
+}
+
+void clv_compute_unhold(clv_compute *c)
+{
+    if (c)
+        c->held_src = NULL;
+}
+
+/* X (rows x cols, row stride ld) in bf16: the held copy when it is that block, else converted into h[slot]. */
+static const clv_bf16 *to_bf16(clv_compute *c, int slot, const float *X, int64_t rows, int64_t cols, int64_t ld,
+                               clv_err *err)
+{
+    if (X == c->held_src && rows == c->held_rows && cols == c->held_cols && ld == cols)
+        return c->held;
+    if (grow((void **)&c->h[slot], &c->h_cap[slot], (size_t)(rows * cols), sizeof(clv_bf16), err))
+        return NULL;
+    if (ld == cols)
+        clv_bf16_from_floats(c->h[slot], X, (size_t)(rows * cols));
+    else
+        for (int64_t r = 0; r < rows; r++)
+            clv_bf16_from_floats(c->h[slot] + r * cols, X + r * ld, (size_t)cols);
+    return c->h[slot];
+}
+
 int clv_compute_gemm(clv_compute *c, int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha,
                      const float *A, int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc,
                      clv_err *err)
@@ -337,18 +379,8 @@ int clv_compute_gemm(clv_compute *c, int trans_a, int trans_b, int64_t M, int64_
         clv_gemm(trans_a, trans_b, M, N, K, alpha, c->f[0], ac, c->f[1], bc, beta, C, ldc);
         return 0;
     }
-    if (grow((void **)&c->h[0], &c->h_cap[0], (size_t)(ar * ac), sizeof(clv_bf16), err) ||
-        grow((void **)&c->h[1], &c->h_cap[1], (size_t)(br * bc), sizeof(clv_bf16), err))
+    const clv_bf16 *Ah = to_bf16(c, 0, A, ar, ac, lda, err), *Bh = Ah ? to_bf16(c, 1, B, br, bc, ldb, err) : NULL;
+    if (!Bh)
         return -1;
-    if (lda == ac)
-        clv_bf16_from_floats(c->h[0], A, (size_t)(ar * ac));
-    else
-        for (int64_t r = 0; r < ar; r++)
-            clv_bf16_from_floats(c->h[0] + r * ac, A + r * lda, (size_t)ac);
-    if (ldb == bc)
-        clv_bf16_from_floats(c->h[1], B, (size_t)(br * bc));
-    else
-        for (int64_t r = 0; r < br; r++)
-            clv_bf16_from_floats(c->h[1] + r * bc, B + r * ldb, (size_t)bc);
-    return clv_gemm_bf16(c, trans_a, trans_b, M, N, K, alpha, c->h[0], ac, c->h[1], bc, beta, C, ldc, err);
+    return clv_gemm_bf16(c, trans_a, trans_b, M, N, K, alpha, Ah, ac, Bh, bc, beta, C, ldc, err);
 }

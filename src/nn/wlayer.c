@@ -127,16 +127,19 @@ static int wlayer_backward(clv_wlayer *l, float *dx, float dx_beta, const float 
     } else if (db) {
         clv_colsum_add(db, dy, N, l->out);
     }
+    /* in bf16, dy is converted once for dx and the weight gradient (a no-op in fp32) */
+    if (dx && clv_compute_hold(l->compute, dy, N, l->out, err))
+        return clv_err_prefix(err, "%s", l->name);
+    int rc = 0;
     if (dx && clv_compute_gemm(l->compute, 0, 0, N, l->in, l->out, 1.0f, dy, l->out, W, l->in, dx_beta, dx, l->in,
                                err))
-        return clv_err_prefix(err, "%s", l->name);
-    if (l->adapter) {
-        if (l->adapter->ops->backward(l->adapter, l, x, dy, s, N, ds, err))
-            return -1;
-    } else if (l->weight->trainable && /* a scale comes only from an adapter: here dz = dy */
-               clv_wlayer_gemm_dyt_x(l, dy, x, N, 1.0f, l->weight->grad, err))
-        return -1;
-    return 0;
+        rc = clv_err_prefix(err, "%s", l->name);
+    else if (l->adapter)
+        rc = l->adapter->ops->backward(l->adapter, l, x, dy, s, N, ds, err);
+    else if (l->weight->trainable) /* a scale comes only from an adapter: here dz = dy */
+        rc = clv_wlayer_gemm_dyt_x(l, dy, x, N, 1.0f, l->weight->grad, err);
+    clv_compute_unhold(l->compute);
+    return rc;
 }
 
 int clv_wlayer_backward(clv_wlayer *l, float *dx, const float *dy, const float *x, const float *y, int64_t N,
