@@ -3,6 +3,7 @@
 #
 #   make                  build/clvit and build/libclvit.a
 #   make test             build and run the Criterion test suite
+#   make bf16-demo        every method in bf16 beside fp32 (tools/bf16_demo.sh)
 #   make bench            clvit against PyTorch on the same threads
 #   make GEMM=openblas    choose the GEMM backend: dnnl (default), openblas, blis
 #   make MPI=1            data-parallel training with Open MPI (mpicc)
@@ -67,7 +68,7 @@ LIB := $(BUILD)/libclvit.a
 BIN := $(BUILD)/clvit
 TEST_BIN := $(BUILD)/clvit-tests
 
-.PHONY: all test crash-check test-mpi bench run grid check-torch clean fixtures study-data study-data-quick study-sources study study-quick
+.PHONY: all test crash-check test-mpi bench run bf16-demo grid check-torch clean fixtures study-data study-data-quick study-sources study study-quick
 all: $(BIN) $(LIB)
 
 $(BUILD)/obj/%.o: %.c
@@ -149,6 +150,10 @@ $(BUILD)/bench/gemm_sweep: bench/gemm_sweep.c $(LIB)
 # (5 tasks, vit_nano_patch4_32), then one comparison table (tools/run_demo.sh).
 run: $(BIN)
 	tools/run_demo.sh
+
+# every method in bf16 beside fp32 on a shortened demo, a few seeds (tools/bf16_demo.sh; about 15 min idle)
+bf16-demo: $(BIN)
+	tools/bf16_demo.sh
 
 # predict on full-size resnet18, swin_tiny (also in timm >= 0.9's layout) and vit_tiny (random weights)
 # against PyTorch; export of rkr, piggyback, maskrkr on each family loaded strictly by PyTorch: needs python3-torch
