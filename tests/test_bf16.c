@@ -6,10 +6,12 @@
 #include <criterion/criterion.h>
 
 #include "clvit/gemm.h"
+#include "clvit/kernels.h"
 #include "clvit/model.h"
 #include "clvit/precision.h"
 
 #include <math.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -186,6 +188,55 @@ Test(bf16, fp32_context_is_clv_gemm_bit_for_bit)
     clv_compute_free(c);
     free(A);
     free(B);
+}
+
+/* A held dy: the GEMMs that read it give what they give converting it
+ * themselves, bit for bit; the column sums done in the same pass are the
+ * exact sums to float rounding (in fp32, clv_colsum_add's bit for bit), and
+ * the same bits on 1 and 2 threads. */
+Test(bf16, held_operand_and_its_column_sums)
+{
+    clv_err err = {{0}};
+    for (int emulate = 0; emulate < 2; emulate++) {
+        clv_compute *c = clv_compute_create(CLV_PRECISION_BF16, emulate, &err);
+        const int64_t N = 1000, out = 70, in = 40; /* rows: 15 full groups of 64 and a partial one */
+        float *dy = random_floats(N * out, 8), *W = random_floats(out * in, 9), *x = random_floats(N * in, 10);
+        float sums[70], ref_sums[70];
+        for (int j = 0; j < out; j++)
+            sums[j] = ref_sums[j] = (float)j; /* accumulated into */
+        float *dx0 = calloc((size_t)(N * in), sizeof(float)), *dx1 = calloc((size_t)(N * in), sizeof(float));
+        float *dw0 = calloc((size_t)(out * in), sizeof(float)), *dw1 = calloc((size_t)(out * in), sizeof(float));
+        cr_assert_eq(clv_compute_gemm(c, 0, 0, N, in, out, 1.0f, dy, out, W, in, 0.0f, dx0, in, &err), 0);
+        cr_assert_eq(clv_compute_gemm(c, 1, 0, out, in, N, 1.0f, dy, out, x, in, 0.0f, dw0, in, &err), 0);
+        clv_colsum_add(ref_sums, dy, N, out);
+        cr_assert_eq(clv_compute_hold(c, dy, N, out, sums, &err), 0, "%s", err.msg);
+        cr_assert_eq(clv_compute_gemm(c, 0, 0, N, in, out, 1.0f, dy, out, W, in, 0.0f, dx1, in, &err), 0);
+        cr_assert_eq(clv_compute_gemm(c, 1, 0, out, in, N, 1.0f, dy, out, x, in, 0.0f, dw1, in, &err), 0);
+        clv_compute_unhold(c);
+        double exact[70];
+        for (int j = 0; j < out; j++) {
+            exact[j] = j;
+            for (int64_t n = 0; n < N; n++)
+                exact[j] += dy[n * out + j];
+            cr_expect_leq(fabs(sums[j] - exact[j]), 1e-5 * N, "emulate %d: column %d sums to %g, exactly %g", emulate,
+                          j, sums[j], exact[j]);
+        }
+        if (emulate) /* no bf16 context in use: clv_colsum_add itself */
+            cr_expect_eq(memcmp(sums, ref_sums, sizeof sums), 0, "converting path: clv_colsum_add's sums");
+        float sums1[70] = {0}, sums2[70] = {0};
+        const int threads = omp_get_max_threads();
+        omp_set_num_threads(1);
+        cr_assert_eq(clv_compute_hold(c, dy, N, out, sums1, &err), 0);
+        omp_set_num_threads(2);
+        cr_assert_eq(clv_compute_hold(c, dy, N, out, sums2, &err), 0);
+        omp_set_num_threads(threads);
+        clv_compute_unhold(c);
+        cr_expect_eq(memcmp(sums1, sums2, sizeof sums1), 0, "emulate %d: sums differ on 1 and 2 threads", emulate);
+        cr_expect_eq(memcmp(dx0, dx1, (size_t)(N * in) * sizeof(float)), 0, "emulate %d: dx", emulate);
+        cr_expect_eq(memcmp(dw0, dw1, (size_t)(out * in) * sizeof(float)), 0, "emulate %d: dW", emulate);
+        free(dy), free(W), free(x), free(dx0), free(dx1), free(dw0), free(dw1);
+        clv_compute_free(c);
+    }
 }
 
 Test(bf16, precision_names_parse_and_refuse)

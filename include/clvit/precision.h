@@ -91,8 +91,12 @@ int clv_compute_gemm(clv_compute *c, int trans_a, int trans_b, int64_t M, int64_
 /* Converts X [rows x cols, packed] once and lets every clv_compute_gemm that
  * reads exactly that block (as A or B, transposed or not) use the copy until
  * clv_compute_unhold: a layer's backward reads dy twice (dx and dW). The
- * caller must not change X in between. No-op for fp32 or a NULL context. */
-int clv_compute_hold(clv_compute *c, const float *X, int64_t rows, int64_t cols, clv_err *err);
+ * caller must not change X in between. colsum (may be NULL) [cols] += the
+ * column sums of X in the same pass (the bias gradient; in groups of 64 rows,
+ * so independent of the thread count). Without a bf16 context only the
+ * column sums are done (clv_colsum_add, bit for bit as before). -1 (err set)
+ * when out of memory. */
+int clv_compute_hold(clv_compute *c, const float *X, int64_t rows, int64_t cols, float *colsum, clv_err *err);
 void clv_compute_unhold(clv_compute *c);
 
 #ifdef __cplusplus

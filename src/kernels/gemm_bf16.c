@@ -9,6 +9,7 @@
  * through clv_gemm: the same products (exact in fp32), another summation order. */
 #include "clvit/precision.h"
 #include "clvit/gemm.h"
+#include "clvit/kernels.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -321,14 +322,54 @@ int clv_gemm_bf16(clv_compute *c, int trans_a, int trans_b, int64_t M, int64_t N
     return 0;
 }
 
-int clv_compute_hold(clv_compute *c, const float *X, int64_t rows, int64_t cols, clv_err *err)
+/* h = bf16(X) and colsum += the column sums of X in one streaming pass over
+ * X: fixed groups of HOLD_ROWS rows in parallel, each summing its rows in
+ * order into its own partial (parts [groups x cols]), then the partials added
+ * in group order. The grouping does not depend on the thread count, so
+ * neither do the sums. */
+#define HOLD_ROWS 64
+static void convert_colsum(clv_bf16 *restrict h, const float *restrict X, int64_t rows, int64_t cols,
+                           float *restrict colsum, float *restrict parts)
 {
-    if (!c || c->precision == CLV_PRECISION_FP32 || !c->use_dnnl || rows <= 0 || cols <= 0)
+    const int64_t groups = (rows + HOLD_ROWS - 1) / HOLD_ROWS;
+#pragma omp parallel for schedule(static) if (rows * cols > 32768)
+    for (int64_t g = 0; g < groups; g++) {
+        float *restrict part = parts + g * cols;
+        const int64_t r1 = (g + 1) * HOLD_ROWS < rows ? (g + 1) * HOLD_ROWS : rows;
+        for (int64_t j = 0; j < cols; j++)
+            part[j] = 0.0f;
+        for (int64_t n = g * HOLD_ROWS; n < r1; n++) {
+            const float *restrict xr = X + n * cols;
+            clv_bf16 *restrict hr = h + n * cols;
+#pragma omp simd
+            for (int64_t j = 0; j < cols; j++) {
+                part[j] += xr[j];
+                hr[j] = clv_bf16_from_float(xr[j]);
+            }
+        }
+    }
+    for (int64_t g = 0; g < groups; g++)
+        for (int64_t j = 0; j < cols; j++)
+            colsum[j] += parts[g * cols + j];
+}
+
+int clv_compute_hold(clv_compute *c, const float *X, int64_t rows, int64_t cols, float *colsum, clv_err *err)
+{
+    if (!c || c->precision == CLV_PRECISION_FP32 || !c->use_dnnl || rows <= 0 || cols <= 0) {
+        if (colsum)
+            clv_colsum_add(colsum, X, rows, cols);
         return 0;
+    }
     c->held_src = NULL;
     if (grow((void **)&c->held, &c->held_cap, (size_t)(rows * cols), sizeof(clv_bf16), err))
         return -1;
-    clv_bf16_from_floats(c->held, X, (size_t)(rows * cols));
+    if (colsum) {
+        const int64_t groups = (rows + HOLD_ROWS - 1) / HOLD_ROWS;
+        if (grow((void **)&c->f[0], &c->f_cap[0], (size_t)(groups * cols), sizeof(float), err))
+            return -1;
+        convert_colsum(c->held, X, rows, cols, colsum, c->f[0]);
+    } else
+        clv_bf16_from_floats(c->held, X, (size_t)(rows * cols));
     c->held_src = X;
     c->held_rows = rows;
     c->held_cols = cols;

@@ -98,7 +98,7 @@ static int wlayer_backward(clv_wlayer *l, float *dx, float dx_beta, const float 
     const float *W = clv_wlayer_weight(l);
     const float *s = clv_wlayer_scale(l);
     float *db = l->bias && l->bias->trainable ? l->bias->grad : NULL;
-    float *ds = NULL;
+    float *ds = NULL, *db_sum = NULL; /* db_sum: the bias gradient as the plain column sums of dy */
     if (s) {
         if (clv_wlayer_check_saved(l, N, err))
             return -1;
@@ -125,11 +125,14 @@ static int wlayer_backward(clv_wlayer *l, float *dx, float dx_beta, const float 
             W = Ws;
         }
     } else if (db) {
-        clv_colsum_add(db, dy, N, l->out);
+        db_sum = db;
     }
-    /* in bf16, dy is converted once for dx and the weight gradient (a no-op in fp32) */
-    if (dx && clv_compute_hold(l->compute, dy, N, l->out, err))
+    /* in bf16, dy is converted once for dx and the weight gradient, in the pass that sums
+     * its columns for the bias (in fp32 only the sums: clv_colsum_add) */
+    if (dx && clv_compute_hold(l->compute, dy, N, l->out, db_sum, err))
         return clv_err_prefix(err, "%s", l->name);
+    if (!dx && db_sum)
+        clv_colsum_add(db_sum, dy, N, l->out);
     int rc = 0;
     if (dx && clv_compute_gemm(l->compute, 0, 0, N, l->in, l->out, 1.0f, dy, l->out, W, l->in, dx_beta, dx, l->in,
                                err))
