@@ -17,7 +17,7 @@
 
 #if defined(CLV_GEMM_dnnl)
 #include <oneapi/dnnl/dnnl.h>
-#define CACHE_SIZE 64
+#define CACHE_SIZE 256 /* a model has a few dozen shapes (train, inference slices); Swin more */
 typedef struct {
     int ta, tb;
     int64_t M, N, K, lda, ldb, ldc;
