@@ -232,6 +232,22 @@ Test(bf16, held_operand_and_its_column_sums)
         omp_set_num_threads(threads);
         clv_compute_unhold(c);
         cr_expect_eq(memcmp(sums1, sums2, sizeof sums1), 0, "emulate %d: sums differ on 1 and 2 threads", emulate);
+        /* the scaled hold: ds and dsum as clv_scale_columns_backward's to rounding, dx the same */
+        float *z = random_floats(N * out, 11), sdiv[70], ds[70], dsum[70], ref_ds[70], ref_dsum[70];
+        for (int j = 0; j < out; j++)
+            sdiv[j] = 0.5f + (float)j / 16;
+        clv_scale_columns_backward(ref_ds, ref_dsum, dy, z, sdiv, N, out);
+        cr_assert_eq(clv_compute_hold_scaled(c, dy, z, sdiv, N, out, ds, dsum, &err), 0, "%s", err.msg);
+        memset(dx1, 0, (size_t)(N * in) * sizeof(float));
+        cr_assert_eq(clv_compute_gemm(c, 0, 0, N, in, out, 1.0f, dy, out, W, in, 0.0f, dx1, in, &err), 0);
+        clv_compute_unhold(c);
+        for (int j = 0; j < out; j++) {
+            cr_expect_float_eq(ds[j], ref_ds[j], 1e-5f * N, "emulate %d: ds[%d]", emulate, j);
+            cr_expect_float_eq(dsum[j], ref_dsum[j], 1e-5f * N, "emulate %d: dsum[%d]", emulate, j);
+        }
+        cr_expect_eq(memcmp(dx0, dx1, (size_t)(N * in) * sizeof(float)), 0, "emulate %d: dx after a scaled hold",
+                     emulate);
+        free(z);
         cr_expect_eq(memcmp(dx0, dx1, (size_t)(N * in) * sizeof(float)), 0, "emulate %d: dx", emulate);
         cr_expect_eq(memcmp(dw0, dw1, (size_t)(out * in) * sizeof(float)), 0, "emulate %d: dW", emulate);
         free(dy), free(W), free(x), free(dx0), free(dx1), free(dw0), free(dw1);

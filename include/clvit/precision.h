@@ -97,6 +97,13 @@ int clv_compute_gemm(clv_compute *c, int trans_a, int trans_b, int64_t M, int64_
  * column sums are done (clv_colsum_add, bit for bit as before). -1 (err set)
  * when out of memory. */
 int clv_compute_hold(clv_compute *c, const float *X, int64_t rows, int64_t cols, float *colsum, clv_err *err);
+/* The same hold of dy for a layer with an output scale, and in its pass what
+ * clv_scale_columns_backward gives: ds [cols] = column sums of dy * z (divided
+ * by sdiv when given), dsum [cols] = column sums of dy (both written; in row
+ * groups, independent of the thread count). Without a bf16 context
+ * clv_scale_columns_backward itself. */
+int clv_compute_hold_scaled(clv_compute *c, const float *dy, const float *z, const float *sdiv, int64_t rows,
+                            int64_t cols, float *ds, float *dsum, clv_err *err);
 void clv_compute_unhold(clv_compute *c);
 
 #ifdef __cplusplus

@@ -376,6 +376,60 @@ int clv_compute_hold(clv_compute *c, const float *X, int64_t rows, int64_t cols,
     return 0;
 }
 
+/* convert_colsum with the scale's two sums: parts [groups x 2 cols] */
+static void convert_scale_sums(clv_bf16 *restrict h, const float *restrict dy, const float *restrict z,
+                               const float *restrict sdiv, int64_t rows, int64_t cols, float *restrict ds,
+                               float *restrict dsum, float *restrict parts)
+{
+    const int64_t groups = (rows + HOLD_ROWS - 1) / HOLD_ROWS;
+#pragma omp parallel for schedule(static) if (rows * cols > 32768)
+    for (int64_t g = 0; g < groups; g++) {
+        float *restrict pz = parts + g * 2 * cols, *restrict ps = pz + cols;
+        const int64_t r1 = (g + 1) * HOLD_ROWS < rows ? (g + 1) * HOLD_ROWS : rows;
+        for (int64_t j = 0; j < 2 * cols; j++)
+            pz[j] = 0.0f;
+        for (int64_t n = g * HOLD_ROWS; n < r1; n++) {
+            const float *restrict dr = dy + n * cols, *restrict zr = z + n * cols;
+            clv_bf16 *restrict hr = h + n * cols;
+#pragma omp simd
+            for (int64_t j = 0; j < cols; j++) {
+                pz[j] += dr[j] * zr[j];
+                ps[j] += dr[j];
+                hr[j] = clv_bf16_from_float(dr[j]);
+            }
+        }
+    }
+    for (int64_t j = 0; j < cols; j++)
+        ds[j] = dsum[j] = 0.0f;
+    for (int64_t g = 0; g < groups; g++)
+        for (int64_t j = 0; j < cols; j++) {
+            ds[j] += parts[g * 2 * cols + j];
+            dsum[j] += parts[g * 2 * cols + cols + j];
+        }
+    if (sdiv)
+        for (int64_t j = 0; j < cols; j++)
+            ds[j] /= sdiv[j];
+}
+
+int clv_compute_hold_scaled(clv_compute *c, const float *dy, const float *z, const float *sdiv, int64_t rows,
+                            int64_t cols, float *ds, float *dsum, clv_err *err)
+{
+    if (!c || c->precision == CLV_PRECISION_FP32 || !c->use_dnnl || rows <= 0 || cols <= 0) {
+        clv_scale_columns_backward(ds, dsum, dy, z, sdiv, rows, cols);
+        return 0;
+    }
+    c->held_src = NULL;
+    const int64_t groups = (rows + HOLD_ROWS - 1) / HOLD_ROWS;
+    if (grow((void **)&c->held, &c->held_cap, (size_t)(rows * cols), sizeof(clv_bf16), err) ||
+        grow((void **)&c->f[0], &c->f_cap[0], (size_t)(groups * 2 * cols), sizeof(float), err))
+        return -1;
+    convert_scale_sums(c->held, dy, z, sdiv, rows, cols, ds, dsum, c->f[0]);
+    c->held_src = dy;
+    c->held_rows = rows;
+    c->held_cols = cols;
+    return 0;
+}
+
 void clv_compute_unhold(clv_compute *c)
 {
     if (c)

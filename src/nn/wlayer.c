@@ -114,7 +114,13 @@ static int wlayer_backward(clv_wlayer *l, float *dx, float dx_beta, const float 
          * adapter folds s into its factors. Only ds reads z (or y / s). */
         ds = scratch->mem;
         float *dsum = ds + l->out, *Ws = ds + 2 * l->out;
-        clv_scale_columns_backward(ds, dsum, dy, from_y ? y : l->zsave, from_y ? s : NULL, N, l->out);
+        /* in bf16 with a dx to compute, the pass also converts dy for dx and the weight
+         * gradient (below); otherwise clv_scale_columns_backward, as in fp32 */
+        const float *z = from_y ? y : l->zsave, *sdiv = from_y ? s : NULL;
+        if (!dx)
+            clv_scale_columns_backward(ds, dsum, dy, z, sdiv, N, l->out);
+        else if (clv_compute_hold_scaled(l->compute, dy, z, sdiv, N, l->out, ds, dsum, err))
+            return clv_err_prefix(err, "%s", l->name);
         if (db)
             for (int64_t c = 0; c < l->out; c++)
                 db[c] += s[c] * dsum[c];
@@ -129,7 +135,7 @@ static int wlayer_backward(clv_wlayer *l, float *dx, float dx_beta, const float 
     }
     /* in bf16, dy is converted once for dx and the weight gradient, in the pass that sums
      * its columns for the bias (in fp32 only the sums: clv_colsum_add) */
-    if (dx && clv_compute_hold(l->compute, dy, N, l->out, db_sum, err))
+    if (dx && !s && clv_compute_hold(l->compute, dy, N, l->out, db_sum, err))
         return clv_err_prefix(err, "%s", l->name);
     if (!dx && db_sum)
         clv_colsum_add(db_sum, dy, N, l->out);
