@@ -6,6 +6,7 @@
 #   make bench            every backbone x precision x method, clvit beside PyTorch fp32 and bf16 autocast
 #                         (bench/run.sh: 30-40 min on 2 idle cores; BENCH_MODELS=... etc. narrow it)
 #   make bench-check      bench/run.sh end to end on the nano models without PyTorch (make test runs it)
+#   make bf16-demo        every method in bf16 beside fp32 (tools/bf16_demo.sh)
 #   make GEMM=openblas    choose the GEMM backend: dnnl (default), openblas, blis
 #   make MPI=1            data-parallel training with Open MPI (mpicc)
 #   make crash-check      kill -9 a short run 20 times (CRASH_KILLS=N), resume, compare bit for bit
@@ -69,7 +70,7 @@ LIB := $(BUILD)/libclvit.a
 BIN := $(BUILD)/clvit
 TEST_BIN := $(BUILD)/clvit-tests
 
-.PHONY: all test crash-check test-mpi bench bench-check run grid check-torch clean fixtures study-data study-data-quick study-sources study study-quick
+.PHONY: all test crash-check test-mpi bench bench-check run bf16-demo grid check-torch clean fixtures study-data study-data-quick study-sources study study-quick
 all: $(BIN) $(LIB)
 
 $(BUILD)/obj/%.o: %.c
@@ -106,6 +107,8 @@ endif
 test: $(TEST_BIN) $(BIN) $(STUDYGEN)
 ifeq ($(SANITIZE),)
 	OMP_NUM_THREADS=2 OMP_WAIT_POLICY=passive ./$(TEST_BIN) --jobs 2 $(TEST_ARGS)
+	@echo "the bf16 suite again with oneDNN limited to AVX2 (no bf16 matmul: the converting path)"
+	ONEDNN_MAX_CPU_ISA=AVX2 OMP_NUM_THREADS=2 OMP_WAIT_POLICY=passive ./$(TEST_BIN) --jobs 2 --filter 'bf16/*'
 	tests/signal_check.sh $(BIN)
 	CRASH_KILLS=4 tests/crash_check.sh $(BIN)
 	tests/omp_wait_check.sh $(BIN)
@@ -154,6 +157,10 @@ $(BUILD)/bench/gemm_sweep: bench/gemm_sweep.c $(LIB)
 # (5 tasks, vit_nano_patch4_32), then one comparison table (tools/run_demo.sh).
 run: $(BIN)
 	tools/run_demo.sh
+
+# every method in bf16 beside fp32 on a shortened demo, a few seeds (tools/bf16_demo.sh; about 15 min idle)
+bf16-demo: $(BIN)
+	tools/bf16_demo.sh
 
 # predict on full-size resnet18, swin_tiny (also in timm >= 0.9's layout) and vit_tiny (random weights)
 # against PyTorch; export of rkr, piggyback, maskrkr on each family loaded strictly by PyTorch: needs python3-torch

@@ -25,6 +25,18 @@ if [ -r /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
     trap 'rm -rf "$tmp"' EXIT
     small=(--tasks 1 --train-limit 32 --test-limit 16 --threads 1 --epochs 1 --quiet)
     "$BIN" train "${small[@]}" --no-augment --out "$tmp/r" > /dev/null 2>&1 || { echo "cli_check: the run failed"; exit 1; }
+    # precision: recorded, a resume in another one refused (even with --force), eval/predict/bench take it
+    /usr/bin/python3 -c 'import json, sys; assert json.load(open(sys.argv[1]))["config"]["train"]["precision"] == "fp32"' \
+        "$tmp/r/run.json" || { echo "cli_check: run.json does not record train.precision"; fail=1; }
+    for force in "" --force; do
+        out=$("$BIN" train "${small[@]}" --no-augment --out "$tmp/r" --resume $force --precision bf16 2>&1)
+        [ $? = 1 ] || { echo "cli_check: a resume in bf16 of an fp32 run must fail"; fail=1; }
+        expect "resume refuses another precision $force" "$out" "cannot resume $tmp/r in bf16: it was trained with train.precision fp32"
+    done
+    expect "eval --precision bf16" "$("$BIN" eval --run "$tmp/r" --precision bf16 --json 2>/dev/null)" '"task": 1'
+    expect "eval --precision bad" "$("$BIN" eval --run "$tmp/r" --precision fp16 2>&1)" "precision 'fp16' is not one of fp32|bf16"
+    expect "predict --precision bf16" "$("$BIN" predict --run "$tmp/r" --task 1 --precision bf16 tests/fixtures/predict/rgb32.png)" \
+        "rgb32.png: task 1 label"
     # --augment alone is true (it once swallowed the next argument: "'--out' is not a boolean")
     expect "--augment alone" "$("$BIN" train "${small[@]}" --augment --out "$tmp/r" --compare-settings)" \
         "data.augment ('false' vs 'true')"
@@ -85,6 +97,10 @@ assert [e["task"] for e in t["tasks"]] == [1, 2] and all(sum(e["routed_to"]) == 
     expect "inspect names the layout" "$("$BIN" inspect "$tmp/a/base.safetensors")" "layout: timm ViT"
     expect "bench --method full" "$("$BIN" bench --method full --model vit_nano_patch4_32 --batch 2 --infer-batch 2 \
         --steps 1 --warmup 0 --threads 1 --json)" '"method":"finetune"'
+    expect "bench --precision bf16" "$("$BIN" bench --precision bf16 --model vit_nano_patch4_32 --batch 2 --infer-batch 2 \
+        --steps 1 --warmup 0 --threads 1 --json)" '"precision":"bf16"'
+    expect "bench --precision bad" "$("$BIN" bench --precision fp16 2>&1)" "--precision: precision 'fp16' is not one of"
+    expect "info names bf16's support" "$("$BIN" info)" "precision: fp32 native; bf16 "
     # lwf and ewc time task 2 of 2 with no task 1 head made (lwf once crashed there)
     for m in ewc lwf; do
         expect "bench --method $m" "$("$BIN" bench --method $m --model vit_nano_patch4_32 --batch 2 --infer-batch 2 \

@@ -242,6 +242,26 @@ static int64_t task_file_bytes(const char *dir, int task)
     return bytes;
 }
 
+/* bf16 GEMM inputs: the earlier tasks' effective weights are formed in fp32
+ * from frozen tensors and rounded the same way each time, so isolation holds
+ * bit for bit as in fp32. (suite bf16: make test runs it again on AVX2 only) */
+Test(bf16, rkr_never_changes_earlier_tasks, .timeout = 300)
+{
+    isolation_set("rkr", "vit_nano_patch4_32", 0, "train.precision=bf16");
+}
+Test(bf16, piggyback_never_changes_earlier_tasks, .timeout = 300)
+{
+    isolation_set("piggyback", "vit_nano_patch4_32", 0, "train.precision=bf16");
+}
+Test(bf16, maskrkr_never_changes_earlier_tasks, .timeout = 300)
+{
+    isolation_set("maskrkr", "vit_nano_patch4_32", 0, "train.precision=bf16");
+}
+Test(bf16, rkr_on_resnet_never_changes_earlier_tasks, .timeout = 300)
+{
+    isolation_set("rkr", "resnet_nano_cifar", 0, "train.precision=bf16");
+}
+
 Test(methods, stored_bits_equal_the_formula_and_the_files, .timeout = 300)
 {
     if (access(FMNIST, R_OK))

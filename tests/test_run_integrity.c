@@ -89,7 +89,7 @@ static int eval_ok(const char *dir, clv_err *err)
     clv_run_record rec;
     clv_config saved;
     double *now = NULL;
-    if (clv_eval_run(dir, 1, &rec, &saved, &now, err))
+    if (clv_eval_run(dir, 1, -1, &rec, &saved, &now, err))
         return -1;
     clv_run_record_free(&rec);
     free(now);

@@ -268,7 +268,7 @@ Test(task_select, tasks_easy_to_tell_apart_are_routed_at_least_95_percent, .time
     for (int i = 0; i < 2; i++) {
         clv_agnostic a;
         clv_err err = {{0}};
-        cr_assert_eq(clv_eval_task_agnostic(d.run, 0, sels[i], 1, &a, &err), 0, "%s", err.msg);
+        cr_assert_eq(clv_eval_task_agnostic(d.run, 0, -1, sels[i], 1, &a, &err), 0, "%s", err.msg);
         cr_assert_eq(a.n_tasks, 2);
         for (int t = 0; t < 2; t++) {
             cr_assert_eq(a.images[t], 5 * N_TEST);
@@ -294,7 +294,7 @@ Test(task_select, every_method_records_what_a_recount_finds, .timeout = 300)
         train_two_tasks(&d, method, 1, 6);
         clv_agnostic a;
         clv_err err = {{0}};
-        cr_assert_eq(clv_eval_task_agnostic(d.run, 0, CLV_SELECT_MAXPROB, 1, &a, &err), 0, "%s: %s", method, err.msg);
+        cr_assert_eq(clv_eval_task_agnostic(d.run, 0, -1, CLV_SELECT_MAXPROB, 1, &a, &err), 0, "%s: %s", method, err.msg);
         int shared = 0;
         for (size_t k = 0; k < sizeof shares_backbone / sizeof *shares_backbone; k++)
             shared |= !strcmp(method, shares_backbone[k]);

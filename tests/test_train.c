@@ -121,7 +121,7 @@ Test(train, learns_and_records_the_matrix, .timeout = 300)
     clv_config cfg2;
     double *now = NULL;
     clv_err err = {{0}};
-    cr_assert_eq(clv_eval_run(dir, 0, &rec2, &cfg2, &now, &err), 0, "%s", err.msg);
+    cr_assert_eq(clv_eval_run(dir, 0, -1, &rec2, &cfg2, &now, &err), 0, "%s", err.msg);
     for (int t = 0; t < 5; t++)
         cr_assert_eq(now[t], clv_run_record_acc(&rec, 4, t), "task %d: eval %f, recorded %f", t + 1, now[t],
                      clv_run_record_acc(&rec, 4, t));

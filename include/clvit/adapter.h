@@ -18,6 +18,7 @@
 
 #include "clvit/arena.h"
 #include "clvit/param.h"
+#include "clvit/precision.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -79,6 +80,7 @@ struct clv_wlayer {
     clv_param *weight;       /* base weight */
     clv_param *bias;         /* may be NULL */
     clv_adapter *adapter;    /* NULL: identity */
+    clv_compute *compute;    /* the model's GEMM precision and scratch (NULL: fp32, plain clv_gemm) */
     /* owned by the layer (clv_wlayer_release), set by the forward */
     clv_wl_saved saved;
     int64_t saved_rows; /* N of the last training forward, 0 after inference */
@@ -141,6 +143,11 @@ int clv_wlayers_check_saved(clv_wlayer *const *ls, int n, clv_err *err);
  * finite, not subnormal), so that z = y / s; 0 otherwise (no scale, or a
  * masked-out entry as Mask-RKR's F can have). */
 int clv_wlayer_scale_invertible(const clv_wlayer *l);
+/* dW [out x in] = dy^T x + beta dW over N rows in the layer's precision: the
+ * full weight gradient, for the layer and for adapters that need it. -1 (err
+ * set) when the bf16 scratch cannot grow. */
+int clv_wlayer_gemm_dyt_x(const clv_wlayer *l, const float *dy, const float *x, int64_t N, float beta, float *dW,
+                          clv_err *err);
 /* Frees what the layer keeps for its backward. */
 void clv_wlayer_release(clv_wlayer *l);
 /* Every adapter of ls re-forms its weight (after the base changed). */

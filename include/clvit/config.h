@@ -13,6 +13,7 @@
 #include <stdio.h>
 
 #include "clvit/core.h"
+#include "clvit/precision.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -80,6 +81,7 @@ typedef struct clv_config {
     float lr_step_gamma;      /* step: the factor, in (0, 1] */
     float clip_norm;          /* 0: no clipping */
     float label_smoothing;    /* reserved: must be 0 for now */
+    clv_precision precision;  /* fp32 | bf16: the weight layers' GEMM inputs (clvit/precision.h) */
     /* [run] */
     uint64_t seed;
     int threads;              /* 0: OpenMP's default */

@@ -53,6 +53,7 @@ struct clv_model {
      * whose parameters are trainable use batch statistics; 0: inference
      * (no backward may follow; norms use their running statistics). */
     int training;
+    clv_compute *compute; /* set by clv_model_set_precision (NULL: fp32); freed by clv_model_free */
     void *impl;
 };
 
@@ -64,6 +65,10 @@ const char *clv_model_registry_summary(int i);
 /* Creates a backbone by registry name, parameters zeroed (call ops->init). */
 clv_model *clv_model_create(const char *name, clv_err *err);
 void clv_model_free(clv_model *m);
+/* The precision of every weight layer's GEMMs (see clvit/precision.h); fp32
+ * until called. emulate: bf16 through the converting path, never oneDNN's
+ * bf16 matmul (tests). -1 (err set) only when out of memory. */
+int clv_model_set_precision(clv_model *m, clv_precision p, int emulate, clv_err *err);
 
 /* ---- ViT with explicit configuration (the registry entries use this) ---- */
 typedef struct clv_vit_config {

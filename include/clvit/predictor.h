@@ -8,6 +8,7 @@
 #define CLVIT_PREDICTOR_H
 
 #include "clvit/data.h"
+#include "clvit/precision.h"
 #include "clvit/task_select.h"
 
 #ifdef __cplusplus
@@ -21,6 +22,9 @@ clv_predictor *clv_predictor_from_run(const char *run_dir, clv_err *err);
 clv_predictor *clv_predictor_from_weights(const char *model, const char *weights, const float *mean,
                                           const float *std, clv_err *err);
 void clv_predictor_free(clv_predictor *p);
+/* Runs the backbone's GEMMs in precision prec from now on (default: the
+ * run's train.precision, fp32 for --weights). -1 (err set) when out of memory. */
+int clv_predictor_set_precision(clv_predictor *p, clv_precision prec, clv_err *err);
 
 int clv_predictor_n_tasks(const clv_predictor *p);
 /* Whether task (0-based) can be predicted (finished in the run). */

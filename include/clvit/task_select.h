@@ -65,10 +65,11 @@ double clv_agnostic_accuracy(const clv_agnostic *a, int t);
 double clv_agnostic_mean_routing(const clv_agnostic *a);
 double clv_agnostic_mean_accuracy(const clv_agnostic *a);
 
-/* Evaluates run_dir task-agnostically (threads > 0 overrides the run's);
+/* Evaluates run_dir task-agnostically (threads > 0 overrides the run's, and
+ * so does precision >= 0, a clv_precision);
  * with write, records the result in run_dir/run.json under "task_agnostic"
  * (holding the run's lock, so never beside a training process). */
-int clv_eval_task_agnostic(const char *run_dir, int threads, clv_task_select sel, int write, clv_agnostic *out,
+int clv_eval_task_agnostic(const char *run_dir, int threads, int precision, clv_task_select sel, int write, clv_agnostic *out,
                            clv_err *err);
 
 #ifdef __cplusplus

@@ -49,10 +49,11 @@ int64_t clv_steps_per_epoch(int64_t n_images, int batch);
 clv_schedule clv_task_schedule(const clv_config *cfg, int64_t steps_per_epoch);
 
 /* Re-evaluates every finished task of the run in run_dir with the weights
- * saved there (threads 0: the run's setting). rec and cfg receive the run's
+ * saved there (threads 0: the run's setting; precision a clv_precision, or
+ * -1 for the run's train.precision). rec and cfg receive the run's
  * record and config (free rec with clv_run_record_free); *acc_now a malloc'ed
  * array of rec->n_tasks accuracies measured now, NAN for unfinished tasks. */
-int clv_eval_run(const char *run_dir, int threads, clv_run_record *rec, clv_config *cfg, double **acc_now,
+int clv_eval_run(const char *run_dir, int threads, int precision, clv_run_record *rec, clv_config *cfg, double **acc_now,
                  clv_err *err);
 
 #ifdef __cplusplus

@@ -112,7 +112,8 @@ const float *task_adapter_full_dweight(task_adapter *ta, const clv_wlayer *l, co
     float *t = task_adapter_scratch(ta, l, (size_t)(l->out * l->in), err);
     if (!t)
         return NULL;
-    clv_gemm(1, 0, l->out, l->in, src->N, 1.0f, src->dy, l->out, src->x, l->in, 0.0f, t, l->in);
+    if (clv_wlayer_gemm_dyt_x(l, src->dy, src->x, src->N, 0.0f, t, err))
+        return NULL;
     if (src->s) /* diag(s) dy^T x: rows scaled after the product */
         for (int64_t c = 0; c < l->out; c++)
             for (int64_t i = 0; i < l->in; i++)
@@ -124,10 +125,8 @@ int task_adapter_identity_backward(task_adapter *ta, const clv_wlayer *l, const 
 {
     if (!l->weight->trainable)
         return 0;
-    if (!src->dw && !src->s) {
-        clv_gemm(1, 0, l->out, l->in, src->N, 1.0f, src->dy, l->out, src->x, l->in, 1.0f, l->weight->grad, l->in);
-        return 0;
-    }
+    if (!src->dw && !src->s)
+        return clv_wlayer_gemm_dyt_x(l, src->dy, src->x, src->N, 1.0f, l->weight->grad, err);
     const float *dw = task_adapter_full_dweight(ta, l, src, err);
     if (!dw)
         return -1;

@@ -22,7 +22,7 @@ static void usage(FILE *out)
 {
     fprintf(out, "usage: clvit bench [--model NAME] [--batch B] [--infer-batch B] [--threads N] [--steps S]\n"
                  "                   [--warmup W] [--method finetune|linear|rkr|piggyback|maskrkr|independent|ewc|lwf]\n"
-                 "                   [--rank K] [--json]\n\n"
+                 "                   [--rank K] [--precision fp32|bf16] [--json]\n\n"
                  "Times S training steps at batch B and S inference steps at the inference batch, after W\n"
                  "untimed ones, on synthetic images; prints the medians as images/s and GFLOP/s. A training step\n"
                  "is the trainer's own (forward, loss, backward, clip, optimizer step) in the second task of a\n"
@@ -34,7 +34,8 @@ static void usage(FILE *out)
                  "piggyback, ewc), 4x (lwf: 3x and the teacher's forward), 2x (forward and input gradients:\n"
                  "rkr, maskrkr), 1x (linear). Defaults:\n"
                  "vit_tiny_patch4_32, finetune, batch 128, inference batch 256, 5 steps, 2 warmup, OpenMP's\n"
-                 "threads. --method full is finetune's older name.\n");
+                 "threads, fp32. --precision bf16: the weight layers' GEMMs take bf16 inputs (see clvit info for\n"
+                 "whether this CPU runs them natively). --method full is finetune's older name.\n");
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -51,6 +52,7 @@ static double median(double *v, int n)
 
 typedef struct {
     const char *model, *method;
+    clv_precision precision;
     int batch, infer_batch, threads, steps, warmup, json, rank;
 } bench_opts;
 
@@ -86,12 +88,15 @@ static int parse(int argc, char **argv, bench_opts *o, clv_err *err)
             if (!strcmp(v, "full")) /* the older name: the whole network trains */
                 v = "finetune";
             o->method = v;
+        } else if ((v = clv_cli_option(argc, argv, &i, "precision", err, &failed)) || failed) {
+            if (failed || clv_precision_parse(v, &o->precision, err))
+                return clv_err_prefix(err, "--precision");
         } else if (clv_cli_is_flag(argv[i], "json"))
             o->json = 1;
         else
         {
             static const char *const own[] = {"batch", "infer-batch", "threads", "steps", "warmup", "rank",
-                                              "model", "method", "json", "help", NULL};
+                                              "model", "method", "precision", "json", "help", NULL};
             char hint[160];
             return clv_errf(err, "unknown option '%s'%s (see clvit bench --help)", argv[i],
                             clv_cli_suggest(argv[i], own, 0, hint, sizeof hint));
@@ -114,7 +119,7 @@ int clv_cmd_bench(int argc, char **argv)
             usage(stdout);
             return 0;
         }
-    bench_opts o = {"vit_tiny_patch4_32", "finetune", 128, 256, 0, 5, 2, 0, 4};
+    bench_opts o = {"vit_tiny_patch4_32", "finetune", CLV_PRECISION_FP32, 128, 256, 0, 5, 2, 0, 4};
     clv_err err = {{0}};
     if (parse(argc, argv, &o, &err)) {
         fprintf(stderr, "clvit bench: %s\n", err.msg);
@@ -139,6 +144,7 @@ int clv_cmd_bench(int argc, char **argv)
     snprintf(cfg.model, sizeof cfg.model, "%s", o.model);
     snprintf(cfg.method, sizeof cfg.method, "%s", o.method);
     cfg.rank = o.rank;
+    cfg.precision = o.precision;
     cfg.tasks = 2;
     cfg.seed = 0;
     clv_learner L;
@@ -214,6 +220,9 @@ int clv_cmd_bench(int argc, char **argv)
         cJSON_AddNumberToObject(j, "threads", clv_threads_get());
         cJSON_AddNumberToObject(j, "ranks", dist.size);
         cJSON_AddStringToObject(j, "gemm", clv_gemm_backend());
+        cJSON_AddStringToObject(j, "precision", clv_precision_name(o.precision));
+        if (o.precision == CLV_PRECISION_BF16)
+            cJSON_AddBoolToObject(j, "bf16_native", clv_compute_bf16_native(m->compute));
         cJSON_AddNumberToObject(j, "steps", o.steps);
         if (lowrank)
             cJSON_AddNumberToObject(j, "rank", o.rank);
@@ -233,8 +242,11 @@ int clv_cmd_bench(int argc, char **argv)
         free(s);
         cJSON_Delete(j);
     } else {
-        printf("%s, %s, %d rank%s x %d threads, %s\n", o.model, o.method, dist.size, dist.size > 1 ? "s" : "",
-               clv_threads_get(), clv_gemm_backend());
+        printf("%s, %s, %s%s, %d rank%s x %d threads, %s\n", o.model, o.method, clv_precision_name(o.precision),
+               o.precision == CLV_PRECISION_FP32            ? ""
+               : clv_compute_bf16_native(m->compute) ? " (native)"
+                                                      : " (emulated)",
+               dist.size, dist.size > 1 ? "s" : "", clv_threads_get(), clv_gemm_backend());
         printf("train  batch %4d: %8.2f images/s  %7.1f GFLOP/s  (median of %d steps: %.3f s)\n", o.batch, train_ips,
                train_gf, o.steps, tt);
         printf("infer  batch %4d: %8.2f images/s  %7.1f GFLOP/s  (median of %d steps: %.3f s)\n", o.infer_batch,

@@ -12,11 +12,14 @@
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: clvit eval --run DIR [--threads N] [--json]\n"
-                 "       clvit eval --run DIR --task-agnostic [--task-select maxprob|entropy] [--threads N] [--json]\n\n"
+    fprintf(out, "usage: clvit eval --run DIR [--threads N] [--precision fp32|bf16] [--json]\n"
+                 "       clvit eval --run DIR --task-agnostic [--task-select maxprob|entropy] [--threads N]\n"
+                 "                  [--precision fp32|bf16] [--json]\n\n"
                  "Loads the run's base and task files, evaluates every finished task on its test images with\n"
                  "its own head, and prints each accuracy beside the one recorded after the last task.\n"
-                 "Exit status 1 if an accuracy differs from the record by more than 0.01 points.\n\n"
+                 "Exit status 1 if an accuracy differs from the record by more than 0.01 points.\n"
+                 "--precision: the weight layers' GEMM inputs (default: the run's train.precision; another\n"
+                 "precision may move accuracies off the record by a little).\n\n"
                  "--task-agnostic: no task id is given. Each finished task's test images go through every\n"
                  "finished task and the most confident head chooses the task (--task-select: maxprob, the\n"
                  "default, or entropy; see clvit predict --task auto). Prints per task how many of its images\n"
@@ -27,11 +30,11 @@ static void usage(FILE *out)
 }
 
 /* --task-agnostic: the routing and union accuracy per task, the task-aware accuracy recorded beside them. */
-static int eval_agnostic(const char *dir, int threads, clv_task_select select, int as_json)
+static int eval_agnostic(const char *dir, int threads, int precision, clv_task_select select, int as_json)
 {
     clv_err err = {{0}};
     clv_agnostic a;
-    if (clv_eval_task_agnostic(dir, threads, select, 1, &a, &err)) {
+    if (clv_eval_task_agnostic(dir, threads, precision, select, 1, &a, &err)) {
         fprintf(stderr, "clvit eval: %s\n", err.msg);
         return 1;
     }
@@ -75,7 +78,7 @@ static int eval_agnostic(const char *dir, int threads, clv_task_select select, i
 int clv_cmd_eval(int argc, char **argv)
 {
     const char *dir = NULL;
-    int threads = 0, as_json = 0, agnostic = 0, select_given = 0;
+    int threads = 0, as_json = 0, agnostic = 0, select_given = 0, precision = -1;
     clv_task_select select = CLV_SELECT_MAXPROB;
     clv_err err = {{0}};
     for (int i = 1; i < argc; i++) {
@@ -91,6 +94,11 @@ int clv_cmd_eval(int argc, char **argv)
         } else if ((v = clv_cli_option(argc, argv, &i, "threads", &err, &failed)) || failed) {
             if (failed || clv_cli_parse_int(v, "--threads", 1, 1024, &threads, &err))
                 goto bad;
+        } else if ((v = clv_cli_option(argc, argv, &i, "precision", &err, &failed)) || failed) {
+            clv_precision p;
+            if (failed || clv_precision_parse(v, &p, &err))
+                goto bad;
+            precision = (int)p;
         } else if ((v = clv_cli_option(argc, argv, &i, "task-select", &err, &failed)) || failed) {
             if (failed || clv_task_select_parse(v, &select, &err))
                 goto bad;
@@ -113,11 +121,11 @@ int clv_cmd_eval(int argc, char **argv)
         return 2;
     }
     if (agnostic)
-        return eval_agnostic(dir, threads, select, as_json);
+        return eval_agnostic(dir, threads, precision, select, as_json);
     clv_run_record rec;
     clv_config cfg;
     double *now = NULL;
-    if (clv_eval_run(dir, threads, &rec, &cfg, &now, &err)) {
+    if (clv_eval_run(dir, threads, precision, &rec, &cfg, &now, &err)) {
         fprintf(stderr, "clvit eval: %s\n", err.msg);
         return 1;
     }

@@ -7,6 +7,7 @@
 #include "clvit/core.h"
 #include "clvit/gemm.h"
 #include "clvit/model.h"
+#include "clvit/precision.h"
 #include "clvit/strategy.h"
 #include "clvit/version.h"
 
@@ -36,6 +37,8 @@ int clv_cmd_info(int argc, char **argv)
     printf("cpu: avx2 %s, fma %s, avx512f %s\n", __builtin_cpu_supports("avx2") ? "yes" : "no",
            __builtin_cpu_supports("fma") ? "yes" : "no", __builtin_cpu_supports("avx512f") ? "yes" : "no");
     printf("gemm: %s\n", clv_gemm_backend());
+    char bf16[192];
+    printf("precision: fp32 native; bf16 %s\n", clv_bf16_support(bf16, sizeof bf16));
     printf("threads: %d (OpenMP; set with --threads or OMP_NUM_THREADS)\n", clv_threads_get());
     const char *wait = getenv("OMP_WAIT_POLICY");
     printf("openmp wait policy: %s\n", wait ? wait : "OpenMP's default");

@@ -28,7 +28,8 @@ static void usage(FILE *out)
             "and normalized with the mean/std in the weights' metadata. --topk K gives the K most likely\n"
             "labels (default 1). --json prints an array of objects with image, task, logits, label, name,\n"
             "probability and top. An image that cannot be read gets a line (an object with \"error\") and\n"
-            "the others are still classified; the exit status is then 1.\n\n"
+            "the others are still classified; the exit status is then 1. --precision fp32|bf16: the\n"
+            "weight layers' GEMM inputs (default: the run's train.precision; fp32 with --weights).\n\n"
             "--task auto predicts without a task id: every learned task classifies the image (one backbone\n"
             "forward per task, shared by tasks whose backbone is the same, as finetune's and linear's), and\n"
             "the most confident head wins: --task-select maxprob (the default: the largest softmax\n"
@@ -118,6 +119,7 @@ static int load_chunk(const clv_present *pr, char **files, int n, float *x, int 
 int clv_cmd_predict(int argc, char **argv)
 {
     const char *run = NULL, *model = NULL, *weights = NULL;
+    int precision = -1; /* -1: the run's train.precision (fp32 for --weights) */
     int task = 0, automatic = 0, select_given = 0, as_json = 0, has_mean = 0, has_std = 0, topk = 1, unreadable = 0;
     float mean[3], std[3];
     char model_buf[64];
@@ -177,11 +179,16 @@ int clv_cmd_predict(int argc, char **argv)
             if (failed || parse_triple(v, std, "--std", &err))
                 goto bad;
             has_std = 1;
+        } else if ((v = clv_cli_option(argc, argv, &i, "precision", &err, &failed)) || failed) {
+            clv_precision pr;
+            if (failed || clv_precision_parse(v, &pr, &err))
+                goto bad;
+            precision = (int)pr;
         } else if (clv_cli_is_flag(argv[i], "json"))
             as_json = 1;
         else if (argv[i][0] == '-' && argv[i][1]) {
             static const char *const own[] = {"run",  "task", "task-select", "topk", "model", "weights",
-                                              "mean", "std",  "json",        "help", NULL};
+                                              "mean", "std",  "json",        "precision", "help", NULL};
             char hint[160];
             fprintf(stderr, "clvit predict: unknown option '%s'%s (see clvit predict --help)\n", argv[i],
                     clv_cli_suggest(argv[i], own, 0, hint, sizeof hint));
@@ -217,7 +224,7 @@ int clv_cmd_predict(int argc, char **argv)
     }
     p = run ? clv_predictor_from_run(run, &err)
             : clv_predictor_from_weights(model, weights, has_mean ? mean : NULL, has_std ? std : NULL, &err);
-    if (!p)
+    if (!p || (precision >= 0 && clv_predictor_set_precision(p, (clv_precision)precision, &err)))
         goto fail;
     if (!run)
         task = 1;

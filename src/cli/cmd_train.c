@@ -146,6 +146,14 @@ static int train_main(int argc, char **argv, int pretrain)
             fprintf(stderr, "%s: %s\n", cmd, err.msg);
             return 2;
         }
+        if (merged.precision != saved.precision) { /* not even with --force: a run keeps one precision */
+            fprintf(stderr,
+                    "%s: cannot resume %s in %s: it was trained with train.precision %s; resume it in %s, or start "
+                    "a new run\n",
+                    cmd, opts.out_dir, clv_precision_name(merged.precision), clv_precision_name(saved.precision),
+                    clv_precision_name(saved.precision));
+            return 1;
+        }
         char diff[2048];
         if (clv_config_diff(&saved, &merged, diff, sizeof diff) && !force) {
             fprintf(stderr,

@@ -99,6 +99,9 @@ static const clv_setting settings[] = {
        "clip the global gradient norm to this (0: off)"),
     S_("train", "label_smoothing", "label-smoothing", CLV_SET_FLOAT, label_smoothing, "0", "[0, 0]", 0,
        "reserved (must be 0)"),
+    S_("train", "precision", "precision", CLV_SET_CHOICE, precision, "fp32", "fp32|bf16", 0,
+       "GEMM inputs of the weight layers: fp32, or bf16 with fp32 accumulation (master weights, gradients, "
+       "optimizer, norms, softmax and loss stay fp32); eval and predict default to the run's"),
     S_("run", "seed", "seed", CLV_SET_U64, seed, "0", NULL, 0,
        "drives class order, initialization, shuffling and augmentation"),
     S_("run", "threads", "threads", CLV_SET_INT, threads, "0", "[0, 1024]", 1, "OpenMP threads (0: all cores)"),

@@ -96,6 +96,21 @@ clv_model *clv_model_create(const char *name, clv_err *err)
 
 void clv_model_free(clv_model *m)
 {
-    if (m)
-        m->ops->free(m);
+    if (!m)
+        return;
+    clv_compute *c = m->compute; /* the family's free frees m */
+    m->ops->free(m);
+    clv_compute_free(c);
+}
+
+int clv_model_set_precision(clv_model *m, clv_precision p, int emulate, clv_err *err)
+{
+    clv_compute *c = NULL;
+    if (p != CLV_PRECISION_FP32 && !(c = clv_compute_create(p, emulate, err)))
+        return -1;
+    clv_compute_free(m->compute);
+    m->compute = c;
+    for (int i = 0; i < m->n_wlayers; i++)
+        m->wlayers[i]->compute = c;
+    return 0;
 }

@@ -57,7 +57,9 @@ int clv_wlayer_forward_fused(clv_wlayer *l, float *y, const float *x, int64_t N,
     const float *s = clv_wlayer_scale(l);
     const float *b = l->bias ? l->bias->data : NULL;
     /* the GEMM writes the pre-scale output where the backward wants it (zsave when kept) */
-    clv_linear_forward(z ? z : y, x, W, NULL, N, l->in, l->out);
+    if (clv_compute_gemm(l->compute, 0, 1, N, l->out, l->in, 1.0f, x, l->in, W, l->in, 0.0f, z ? z : y, l->out,
+                         err))
+        return clv_err_prefix(err, "%s", l->name);
     if (b || s || res || gelu)
         clv_linear_epilogue(y, z, b, s, res, gelu, N, l->out);
     return 0;
@@ -96,7 +98,7 @@ static int wlayer_backward(clv_wlayer *l, float *dx, float dx_beta, const float 
     const float *W = clv_wlayer_weight(l);
     const float *s = clv_wlayer_scale(l);
     float *db = l->bias && l->bias->trainable ? l->bias->grad : NULL;
-    float *ds = NULL;
+    float *ds = NULL, *db_sum = NULL; /* db_sum: the bias gradient as the plain column sums of dy */
     if (s) {
         if (clv_wlayer_check_saved(l, N, err))
             return -1;
@@ -112,7 +114,13 @@ static int wlayer_backward(clv_wlayer *l, float *dx, float dx_beta, const float 
          * adapter folds s into its factors. Only ds reads z (or y / s). */
         ds = scratch->mem;
         float *dsum = ds + l->out, *Ws = ds + 2 * l->out;
-        clv_scale_columns_backward(ds, dsum, dy, from_y ? y : l->zsave, from_y ? s : NULL, N, l->out);
+        /* in bf16 with a dx to compute, the pass also converts dy for dx and the weight
+         * gradient (below); otherwise clv_scale_columns_backward, as in fp32 */
+        const float *z = from_y ? y : l->zsave, *sdiv = from_y ? s : NULL;
+        if (!dx)
+            clv_scale_columns_backward(ds, dsum, dy, z, sdiv, N, l->out);
+        else if (clv_compute_hold_scaled(l->compute, dy, z, sdiv, N, l->out, ds, dsum, err))
+            return clv_err_prefix(err, "%s", l->name);
         if (db)
             for (int64_t c = 0; c < l->out; c++)
                 db[c] += s[c] * dsum[c];
@@ -123,16 +131,24 @@ static int wlayer_backward(clv_wlayer *l, float *dx, float dx_beta, const float 
             W = Ws;
         }
     } else if (db) {
-        clv_colsum_add(db, dy, N, l->out);
+        db_sum = db;
     }
-    if (dx)
-        clv_gemm(0, 0, N, l->in, l->out, 1.0f, dy, l->out, W, l->in, dx_beta, dx, l->in);
-    if (l->adapter) {
-        if (l->adapter->ops->backward(l->adapter, l, x, dy, s, N, ds, err))
-            return -1;
-    } else if (l->weight->trainable) /* a scale comes only from an adapter: here dz = dy */
-        clv_gemm(1, 0, l->out, l->in, N, 1.0f, dy, l->out, x, l->in, 1.0f, l->weight->grad, l->in);
-    return 0;
+    /* in bf16, dy is converted once for dx and the weight gradient, in the pass that sums
+     * its columns for the bias (in fp32 only the sums: clv_colsum_add) */
+    if (dx && !s && clv_compute_hold(l->compute, dy, N, l->out, db_sum, err))
+        return clv_err_prefix(err, "%s", l->name);
+    if (!dx && db_sum)
+        clv_colsum_add(db_sum, dy, N, l->out);
+    int rc = 0;
+    if (dx && clv_compute_gemm(l->compute, 0, 0, N, l->in, l->out, 1.0f, dy, l->out, W, l->in, dx_beta, dx, l->in,
+                               err))
+        rc = clv_err_prefix(err, "%s", l->name);
+    else if (l->adapter)
+        rc = l->adapter->ops->backward(l->adapter, l, x, dy, s, N, ds, err);
+    else if (l->weight->trainable) /* a scale comes only from an adapter: here dz = dy */
+        rc = clv_wlayer_gemm_dyt_x(l, dy, x, N, 1.0f, l->weight->grad, err);
+    clv_compute_unhold(l->compute);
+    return rc;
 }
 
 int clv_wlayer_backward(clv_wlayer *l, float *dx, const float *dy, const float *x, const float *y, int64_t N,
@@ -145,6 +161,14 @@ int clv_wlayer_backward_into(clv_wlayer *l, float *dx, const float *dy, const fl
                              clv_arena *scratch, clv_err *err)
 {
     return wlayer_backward(l, dx, 0.0f, dy, x, y, N, scratch, err);
+}
+
+int clv_wlayer_gemm_dyt_x(const clv_wlayer *l, const float *dy, const float *x, int64_t N, float beta, float *dW,
+                          clv_err *err)
+{
+    if (clv_compute_gemm(l->compute, 1, 0, l->out, l->in, N, 1.0f, dy, l->out, x, l->in, beta, dW, l->in, err))
+        return clv_err_prefix(err, "%s", l->name);
+    return 0;
 }
 
 void clv_wlayer_release(clv_wlayer *l)

@@ -84,7 +84,7 @@ int clv_run_evaluate_task(clv_run *R, int task, double *acc, clv_err *err)
     return 0;
 }
 
-int clv_eval_run(const char *run_dir, int threads, clv_run_record *rec, clv_config *cfg, double **acc_now,
+int clv_eval_run(const char *run_dir, int threads, int precision, clv_run_record *rec, clv_config *cfg, double **acc_now,
                  clv_err *err)
 {
     clv_run R;
@@ -95,6 +95,8 @@ int clv_eval_run(const char *run_dir, int threads, clv_run_record *rec, clv_conf
         return -1;
     if (threads > 0)
         cfg->threads = threads;
+    if (precision >= 0)
+        cfg->precision = (clv_precision)precision;
     clv_threads_set(cfg->threads);
     R.cfg = cfg;
     R.dir = run_dir;

@@ -114,6 +114,12 @@ fail:
     return NULL;
 }
 
+int clv_predictor_set_precision(clv_predictor *p, clv_precision prec, clv_err *err)
+{
+    p->cfg.precision = prec;
+    return clv_model_set_precision(p->run.L.model, prec, 0, err);
+}
+
 void clv_predictor_free(clv_predictor *p)
 {
     if (!p)

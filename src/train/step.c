@@ -16,6 +16,8 @@ int clv_learner_build(clv_learner *L, clv_strategy **s, const clv_config *cfg, c
     if (!(L->model = clv_model_create(cfg->model, err)))
         return -1;
     L->model->ops->init(L->model, cfg->seed);
+    if (clv_model_set_precision(L->model, cfg->precision, 0, err))
+        return -1;
     if (cfg->weights[0]) {
         if (clv_ckpt_load_weights(cfg->weights, L->model, err))
             return clv_err_prefix(err, "--weights");

@@ -140,7 +140,7 @@ static cJSON *agnostic_json(const clv_agnostic *a)
     return o;
 }
 
-int clv_eval_task_agnostic(const char *run_dir, int threads, clv_task_select sel, int write, clv_agnostic *out,
+int clv_eval_task_agnostic(const char *run_dir, int threads, int precision, clv_task_select sel, int write, clv_agnostic *out,
                            clv_err *err)
 {
     clv_run R;
@@ -157,6 +157,8 @@ int clv_eval_task_agnostic(const char *run_dir, int threads, clv_task_select sel
         goto done;
     if (threads > 0)
         cfg.threads = threads;
+    if (precision >= 0)
+        cfg.precision = (clv_precision)precision;
     clv_threads_set(cfg.threads);
     R.cfg = &cfg;
     R.dir = run_dir;

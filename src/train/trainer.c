@@ -438,9 +438,15 @@ int clv_train_run(const clv_config *cfg, const clv_train_opts *opts, clv_err *er
     if (R.writer && !opts->resume && clv_run_record_write(&R.rec, cfg, opts->out_dir, err))
         goto done;
     clv_dist_barrier(R.dist);
-    if (opts->progress)
-        clv_info("clvit: %s on %s (%d tasks), %s, %d threads, %s", cfg->method, cfg->data, cfg->tasks, cfg->model,
-                 clv_threads_get(), clv_gemm_backend());
+    if (opts->progress) {
+        char how[160] = "";
+        if (cfg->precision == CLV_PRECISION_BF16)
+            snprintf(how, sizeof how, ", bf16 GEMMs %s",
+                     clv_compute_bf16_native(R.L.model->compute) ? "native" : "emulated (no native bf16 here)");
+        clv_info("clvit: %s on %s (%d tasks), %s, %d threads, %s, precision %s%s", cfg->method, cfg->data,
+                 cfg->tasks, cfg->model, clv_threads_get(), clv_gemm_backend(), clv_precision_name(cfg->precision),
+                 how);
+    }
 
     for (int t = 0; t < cfg->tasks; t++) {
         if (R.rec.tasks[t].done)

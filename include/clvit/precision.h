@@ -1,0 +1,112 @@
+/* Compute precision of the weight layers' GEMMs, and bf16 GEMM.
+ *
+ * fp32 (the default): every GEMM is clv_gemm, bit for bit as always.
+ * bf16: the large GEMMs of the weight layers (forward x W^T, dx = dy W,
+ * dW = dy^T x, and the adapters' N-row products) round their two inputs to
+ * bfloat16 (round to nearest even) and accumulate in fp32 into fp32 outputs.
+ * Everything else (master weights, gradients, optimizer state, norms,
+ * softmax, GELU, loss, the adapters' small products) stays fp32.
+ *
+ * A clv_compute is the per-model context the weight layers share: the
+ * precision, grow-only bf16 scratch for the converted operands, and (with the
+ * oneDNN backend) the engine, stream and a cache of matmul primitives. It is
+ * not thread-safe: one model's layers run one after another.
+ *
+ * When oneDNN cannot run a bf16 matmul natively (no oneDNN backend, a CPU
+ * without avx512_bf16/AMX, or emulate requested), the same numbers come from
+ * converting the bf16 operands back to fp32 and calling clv_gemm: the products
+ * of two bf16 values are exact in fp32, so only summation order differs. */
+#ifndef CLVIT_PRECISION_H
+#define CLVIT_PRECISION_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "clvit/core.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* The order is the settings table's "fp32|bf16" (train.precision). */
+typedef enum { CLV_PRECISION_FP32 = 0, CLV_PRECISION_BF16 = 1 } clv_precision;
+
+const char *clv_precision_name(clv_precision p);
+/* "fp32" or "bf16" into *p; -1 with err naming the value otherwise. */
+int clv_precision_parse(const char *s, clv_precision *p, clv_err *err);
+
+typedef uint16_t clv_bf16;
+
+/* fp32 -> bf16 with round to nearest even; NaN stays NaN (quiet), inf stays inf. */
+static inline clv_bf16 clv_bf16_from_float(float f)
+{
+    union {
+        float f;
+        uint32_t u;
+    } v = {f};
+    if ((v.u & 0x7fffffffu) > 0x7f800000u) /* NaN: keep the sign, force a quiet payload bit */
+        return (clv_bf16)((v.u >> 16) | 0x40u);
+    return (clv_bf16)((v.u + 0x7fffu + ((v.u >> 16) & 1u)) >> 16);
+}
+static inline float clv_bf16_to_float(clv_bf16 h)
+{
+    union {
+        uint32_t u;
+        float f;
+    } v = {(uint32_t)h << 16};
+    return v.f;
+}
+/* n values; the plain loops vectorize. */
+void clv_bf16_from_floats(clv_bf16 *dst, const float *src, size_t n);
+void clv_bf16_to_floats(float *dst, const clv_bf16 *src, size_t n);
+
+typedef struct clv_compute clv_compute;
+
+/* A context of precision p. emulate: never use oneDNN's bf16 matmul (the
+ * converting path; for tests and CPUs where it is slow). NULL with err set
+ * only when out of memory. */
+clv_compute *clv_compute_create(clv_precision p, int emulate, clv_err *err);
+void clv_compute_free(clv_compute *c);
+clv_precision clv_compute_precision(const clv_compute *c);
+/* 1 when bf16 GEMMs run on oneDNN's bf16 matmul, 0 when emulated. */
+int clv_compute_bf16_native(const clv_compute *c);
+/* One line for logs and `clvit info`: how bf16 runs on this CPU, e.g.
+ * "native (oneDNN avx512_core_amx)" or "emulated: ...". Needs no context. */
+const char *clv_bf16_support(char *buf, size_t len);
+
+/* C [M x N] = alpha op(A) op(B) + beta C with clv_gemm's row-major BLAS
+ * semantics (see gemm.h), A and B in bf16, C fp32, fp32 accumulation.
+ * -1 (err set) only when the emulating path cannot get its scratch. */
+int clv_gemm_bf16(clv_compute *c, int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+                  const clv_bf16 *A, int64_t lda, const clv_bf16 *B, int64_t ldb, float beta, float *C,
+                  int64_t ldc, clv_err *err);
+
+/* clv_gemm on fp32 operands in the context's precision: c NULL or fp32 is
+ * exactly clv_gemm; bf16 converts A and B into the context's scratch first
+ * and calls clv_gemm_bf16. -1 (err set) when the scratch cannot grow. */
+int clv_compute_gemm(clv_compute *c, int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+                     const float *A, int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc,
+                     clv_err *err);
+
+/* Converts X [rows x cols, packed] once and lets every clv_compute_gemm that
+ * reads exactly that block (as A or B, transposed or not) use the copy until
+ * clv_compute_unhold: a layer's backward reads dy twice (dx and dW). The
+ * caller must not change X in between. colsum (may be NULL) [cols] += the
+ * column sums of X in the same pass (the bias gradient; in groups of 64 rows,
+ * so independent of the thread count). Without a bf16 context only the
+ * column sums are done (clv_colsum_add, bit for bit as before). -1 (err set)
+ * when out of memory. */
+int clv_compute_hold(clv_compute *c, const float *X, int64_t rows, int64_t cols, float *colsum, clv_err *err);
+/* The same hold of dy for a layer with an output scale, and in its pass what
+ * clv_scale_columns_backward gives: ds [cols] = column sums of dy * z (divided
+ * by sdiv when given), dsum [cols] = column sums of dy (both written; in row
+ * groups, independent of the thread count). Without a bf16 context
+ * clv_scale_columns_backward itself. */
+int clv_compute_hold_scaled(clv_compute *c, const float *dy, const float *z, const float *sdiv, int64_t rows,
+                            int64_t cols, float *ds, float *dsum, clv_err *err);
+void clv_compute_unhold(clv_compute *c);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

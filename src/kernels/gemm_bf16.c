@@ -1,0 +1,481 @@
+/* bf16 conversion, the per-model compute context and bf16 GEMM (see clvit/precision.h).
+ *
+ * With the oneDNN backend a bf16 GEMM is a dnnl matmul (bf16 src and
+ * weights, f32 dst; transposes as strides, alpha as an output scale, beta as
+ * a sum post-op). The context keeps the engine, the stream and the primitives
+ * of the shapes it has seen (a model has a few dozen), so a step creates none.
+ * Where oneDNN offers only its reference matmul for bf16 (CPUs before
+ * AVX-512) or another backend is built, the bf16 operands go back to fp32 and
+ * through clv_gemm: the same products (exact in fp32), another summation order. */
+#include "clvit/precision.h"
+#include "clvit/gemm.h"
+#include "clvit/kernels.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(CLV_GEMM_dnnl)
+#include <oneapi/dnnl/dnnl.h>
+#define CACHE_SIZE 256 /* a model has a few dozen shapes (train, inference slices); Swin more */
+typedef struct {
+    int ta, tb;
+    int64_t M, N, K, lda, ldb, ldc;
+    float alpha, beta;
+} mm_key;
+typedef struct {
+    mm_key key;
+    dnnl_primitive_t prim;
+    dnnl_memory_t a, b, c;
+} mm_entry;
+#endif
+
+struct clv_compute {
+    clv_precision precision;
+    int use_dnnl; /* bf16 GEMMs on oneDNN's matmul (else the converting path) */
+    char impl[96];  /* oneDNN's implementation of a probe matmul, or why not */
+    /* grow-only scratch: the two converted operands, and fp32 copies for the converting path */
+    clv_bf16 *h[2];
+    size_t h_cap[2];
+    float *f[2];
+    size_t f_cap[2];
+    /* clv_compute_hold: a converted block reused by the GEMMs that read it */
+    const float *held_src;
+    int64_t held_rows, held_cols;
+    clv_bf16 *held;
+    size_t held_cap;
+#if defined(CLV_GEMM_dnnl)
+    dnnl_engine_t engine;
+    dnnl_stream_t stream;
+    mm_entry cache[CACHE_SIZE];
+    int n_cached, next_evict;
+#endif
+};
+
+const char *clv_precision_name(clv_precision p) { return p == CLV_PRECISION_BF16 ? "bf16" : "fp32"; }
+
+int clv_precision_parse(const char *s, clv_precision *p, clv_err *err)
+{
+    if (!strcmp(s, "fp32"))
+        *p = CLV_PRECISION_FP32;
+    else if (!strcmp(s, "bf16"))
+        *p = CLV_PRECISION_BF16;
+    else
+        return clv_errf(err, "precision '%s' is not one of fp32|bf16", s);
+    return 0;
+}
+
+void clv_bf16_from_floats(clv_bf16 *restrict dst, const float *restrict src, size_t n)
+{
+#pragma omp parallel for simd schedule(static) if (n > 65536)
+    for (size_t i = 0; i < n; i++)
+        dst[i] = clv_bf16_from_float(src[i]);
+}
+
+void clv_bf16_to_floats(float *restrict dst, const clv_bf16 *restrict src, size_t n)
+{
+#pragma omp parallel for simd schedule(static) if (n > 65536)
+    for (size_t i = 0; i < n; i++)
+        dst[i] = clv_bf16_to_float(src[i]);
+}
+
+/* fp32 -> fp32 rounded to bf16: the converting path's operands in one pass */
+static void round_floats(float *restrict dst, const float *restrict src, size_t n)
+{
+#pragma omp parallel for simd schedule(static) if (n > 65536)
+    for (size_t i = 0; i < n; i++)
+        dst[i] = clv_bf16_to_float(clv_bf16_from_float(src[i]));
+}
+
+static int grow(void **p, size_t *cap, size_t n, size_t elem, clv_err *err)
+{
+    if (n <= *cap)
+        return 0;
+    clv_free(*p);
+    *cap = 0;
+    if (!(*p = clv_alloc_array(n, elem)))
+        return clv_errf(err, "out of memory for the bf16 GEMM's scratch (%zu values)", n);
+    *cap = n;
+    return 0;
+}
+
+#if defined(CLV_GEMM_dnnl)
+static int key_eq(const mm_key *a, const mm_key *b)
+{
+    return a->ta == b->ta && a->tb == b->tb && a->M == b->M && a->N == b->N && a->K == b->K && a->lda == b->lda &&
+           a->ldb == b->ldb && a->ldc == b->ldc && a->alpha == b->alpha && a->beta == b->beta;
+}
+
+static void entry_destroy(mm_entry *e)
+{
+    dnnl_primitive_destroy(e->prim);
+    dnnl_memory_destroy(e->a);
+    dnnl_memory_destroy(e->b);
+    dnnl_memory_destroy(e->c);
+    memset(e, 0, sizeof *e);
+}
+
+/* The matmul primitive descriptor for a key; impl (may be NULL) gets oneDNN's implementation name. */
+static dnnl_primitive_desc_t make_pd(dnnl_engine_t engine, const mm_key *k, dnnl_memory_desc_t *a_md,
+                                     dnnl_memory_desc_t *b_md, dnnl_memory_desc_t *c_md)
+{
+    dnnl_dims_t ad = {k->M, k->K}, bd = {k->K, k->N}, cd = {k->M, k->N};
+    dnnl_dims_t as = {k->ta ? 1 : k->lda, k->ta ? k->lda : 1};
+    dnnl_dims_t bs = {k->tb ? 1 : k->ldb, k->tb ? k->ldb : 1};
+    dnnl_dims_t cs = {k->ldc, 1};
+    dnnl_matmul_desc_t md;
+    dnnl_primitive_attr_t attr = NULL;
+    dnnl_primitive_desc_t pd = NULL;
+    if (dnnl_memory_desc_init_by_strides(a_md, 2, ad, dnnl_bf16, as) != dnnl_success ||
+        dnnl_memory_desc_init_by_strides(b_md, 2, bd, dnnl_bf16, bs) != dnnl_success ||
+        dnnl_memory_desc_init_by_strides(c_md, 2, cd, dnnl_f32, cs) != dnnl_success ||
+        dnnl_matmul_desc_init(&md, a_md, b_md, NULL, c_md) != dnnl_success ||
+        dnnl_primitive_attr_create(&attr) != dnnl_success)
+        return NULL;
+    int ok = 1;
+    if (k->alpha != 1.0f)
+        ok = dnnl_primitive_attr_set_output_scales(attr, 1, 0, &k->alpha) == dnnl_success;
+    if (ok && k->beta != 0.0f) {
+        dnnl_post_ops_t po;
+        ok = dnnl_post_ops_create(&po) == dnnl_success;
+        if (ok) {
+            ok = dnnl_post_ops_append_sum(po, k->beta) == dnnl_success &&
+                 dnnl_primitive_attr_set_post_ops(attr, po) == dnnl_success;
+            dnnl_post_ops_destroy(po);
+        }
+    }
+    if (ok && dnnl_primitive_desc_create(&pd, &md, attr, engine, NULL) != dnnl_success)
+        pd = NULL;
+    dnnl_primitive_attr_destroy(attr);
+    return pd;
+}
+
+static const char *pd_impl(dnnl_primitive_desc_t pd)
+{
+    const char *impl = NULL;
+    if (dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl) != dnnl_success || !impl)
+        return "?";
+    return impl;
+}
+
+static mm_entry *lookup(clv_compute *c, const mm_key *k)
+{
+    for (int i = 0; i < c->n_cached; i++)
+        if (key_eq(&c->cache[i].key, k))
+            return &c->cache[i];
+    dnnl_memory_desc_t a_md, b_md, c_md;
+    dnnl_primitive_desc_t pd = make_pd(c->engine, k, &a_md, &b_md, &c_md);
+    if (!pd)
+        return NULL;
+    mm_entry e = {.key = *k};
+    int ok = dnnl_primitive_create(&e.prim, pd) == dnnl_success;
+    dnnl_primitive_desc_destroy(pd);
+    ok = ok && dnnl_memory_create(&e.a, &a_md, c->engine, DNNL_MEMORY_NONE) == dnnl_success &&
+         dnnl_memory_create(&e.b, &b_md, c->engine, DNNL_MEMORY_NONE) == dnnl_success &&
+         dnnl_memory_create(&e.c, &c_md, c->engine, DNNL_MEMORY_NONE) == dnnl_success;
+    if (!ok) {
+        entry_destroy(&e);
+        return NULL;
+    }
+    int slot = c->n_cached < CACHE_SIZE ? c->n_cached++ : c->next_evict++ % CACHE_SIZE;
+    if (c->cache[slot].prim)
+        entry_destroy(&c->cache[slot]);
+    c->cache[slot] = e;
+    return &c->cache[slot];
+}
+
+static int dnnl_run(clv_compute *c, const mm_key *k, const clv_bf16 *A, const clv_bf16 *B, float *C)
+{
+    mm_entry *e = lookup(c, k);
+    if (!e)
+        return -1;
+    dnnl_memory_set_data_handle(e->a, (void *)A);
+    dnnl_memory_set_data_handle(e->b, (void *)B);
+    dnnl_memory_set_data_handle(e->c, C);
+    dnnl_exec_arg_t args[3] = {{DNNL_ARG_SRC, e->a}, {DNNL_ARG_WEIGHTS, e->b}, {DNNL_ARG_DST, e->c}};
+    if (dnnl_primitive_execute(e->prim, c->stream, 3, args) != dnnl_success)
+        return -1;
+    return dnnl_stream_wait(c->stream) == dnnl_success ? 0 : -1;
+}
+
+/* Does oneDNN run a bf16 matmul here with more than its reference code? */
+static void probe(clv_compute *c)
+{
+    if (dnnl_engine_create(&c->engine, dnnl_cpu, 0) != dnnl_success ||
+        dnnl_stream_create(&c->stream, c->engine, dnnl_stream_default_flags) != dnnl_success) {
+        snprintf(c->impl, sizeof c->impl, "oneDNN has no CPU engine");
+        return;
+    }
+    mm_key k = {0, 0, 64, 64, 64, 64, 64, 64, 1.0f, 0.0f};
+    dnnl_memory_desc_t a_md, b_md, c_md;
+    dnnl_primitive_desc_t pd = make_pd(c->engine, &k, &a_md, &b_md, &c_md);
+    if (!pd) {
+        snprintf(c->impl, sizeof c->impl, "oneDNN has no bf16 matmul on this CPU");
+        return;
+    }
+    snprintf(c->impl, sizeof c->impl, "%s", pd_impl(pd));
+    c->use_dnnl = strncmp(c->impl, "ref", 3) != 0;
+    dnnl_primitive_desc_destroy(pd);
+}
+#endif
+
+clv_compute *clv_compute_create(clv_precision p, int emulate, clv_err *err)
+{
+    clv_compute *c = calloc(1, sizeof *c);
+    if (!c) {
+        clv_errf(err, "out of memory");
+        return NULL;
+    }
+    c->precision = p;
+    snprintf(c->impl, sizeof c->impl, "%s", emulate ? "emulation requested" : "no oneDNN backend built");
+#if defined(CLV_GEMM_dnnl)
+    if (p == CLV_PRECISION_BF16 && !emulate)
+        probe(c);
+#endif
+    return c;
+}
+
+void clv_compute_free(clv_compute *c)
+{
+    if (!c)
+        return;
+#if defined(CLV_GEMM_dnnl)
+    for (int i = 0; i < c->n_cached; i++)
+        entry_destroy(&c->cache[i]);
+    if (c->stream)
+        dnnl_stream_destroy(c->stream);
+    if (c->engine)
+        dnnl_engine_destroy(c->engine);
+#endif
+    clv_free(c->held);
+    for (int i = 0; i < 2; i++) {
+        clv_free(c->h[i]);
+        clv_free(c->f[i]);
+    }
+    free(c);
+}
+
+clv_precision clv_compute_precision(const clv_compute *c) { return c ? c->precision : CLV_PRECISION_FP32; }
+
+static int cpu_has_bf16(void)
+{
+#if defined(CLV_GEMM_dnnl)
+    const unsigned need = (unsigned)dnnl_cpu_isa_avx512_core_bf16;
+    return ((unsigned)dnnl_get_effective_cpu_isa() & need) == need;
+#else
+    return 0;
+#endif
+}
+
+int clv_compute_bf16_native(const clv_compute *c) { return c && c->use_dnnl && cpu_has_bf16(); }
+
+const char *clv_bf16_support(char *buf, size_t len)
+{
+    clv_compute *c = clv_compute_create(CLV_PRECISION_BF16, 0, NULL);
+    if (!c)
+        snprintf(buf, len, "unknown (out of memory)");
+    else if (clv_compute_bf16_native(c))
+        snprintf(buf, len, "native (oneDNN bf16 matmul, %s)", c->impl);
+    else if (c->use_dnnl)
+        snprintf(buf, len, "emulated by oneDNN (%s; this CPU lacks avx512_bf16)", c->impl);
+    else
+        snprintf(buf, len, "emulated: bf16-rounded inputs through the fp32 GEMM (%s)", c->impl);
+    clv_compute_free(c);
+    return buf;
+}
+
+/* The stored block of op(X) (rows x cols with row stride ld) as packed fp32 in f[slot]. */
+static const float *widen(clv_compute *c, int slot, const clv_bf16 *X, int64_t rows, int64_t cols, int64_t ld,
+                          clv_err *err)
+{
+    if (grow((void **)&c->f[slot], &c->f_cap[slot], (size_t)(rows * cols), sizeof(float), err))
+        return NULL;
+    for (int64_t r = 0; r < rows; r++)
+        clv_bf16_to_floats(c->f[slot] + r * cols, X + r * ld, (size_t)cols);
+    return c->f[slot];
+}
+
+int clv_gemm_bf16(clv_compute *c, int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+                  const clv_bf16 *A, int64_t lda, const clv_bf16 *B, int64_t ldb, float beta, float *C,
+                  int64_t ldc, clv_err *err)
+{
+    if (M <= 0 || N <= 0)
+        return 0;
+    if (K <= 0) { /* no products: C = beta C */
+        for (int64_t i = 0; i < M; i++)
+            for (int64_t j = 0; j < N; j++)
+                C[i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[i * ldc + j];
+        return 0;
+    }
+#if defined(CLV_GEMM_dnnl)
+    if (c->use_dnnl) {
+        mm_key k = {!!trans_a, !!trans_b, M, N, K, lda, ldb, ldc, alpha, beta};
+        if (!dnnl_run(c, &k, A, B, C))
+            return 0; /* a shape oneDNN refuses falls through to the converting path */
+    }
+#endif
+    const float *Af = widen(c, 0, A, trans_a ? K : M, trans_a ? M : K, lda, err);
+    const float *Bf = Af ? widen(c, 1, B, trans_b ? N : K, trans_b ? K : N, ldb, err) : NULL;
+    if (!Bf)
+        return -1;
+    clv_gemm(trans_a, trans_b, M, N, K, alpha, Af, trans_a ? M : K, Bf, trans_b ? K : N, beta, C, ldc);
+    return 0;
+}
+
+/* h = bf16(X) and colsum += the column sums of X in one streaming pass over
+ * X: fixed groups of HOLD_ROWS rows in parallel, each summing its rows in
+ * order into its own partial (parts [groups x cols]), then the partials added
+ * in group order. The grouping does not depend on the thread count, so
+ * neither do the sums. */
+#define HOLD_ROWS 64
+static void convert_colsum(clv_bf16 *restrict h, const float *restrict X, int64_t rows, int64_t cols,
+                           float *restrict colsum, float *restrict parts)
+{
+    const int64_t groups = (rows + HOLD_ROWS - 1) / HOLD_ROWS;
+#pragma omp parallel for schedule(static) if (rows * cols > 32768)
+    for (int64_t g = 0; g < groups; g++) {
+        float *restrict part = parts + g * cols;
+        const int64_t r1 = (g + 1) * HOLD_ROWS < rows ? (g + 1) * HOLD_ROWS : rows;
+        for (int64_t j = 0; j < cols; j++)
+            part[j] = 0.0f;
+        for (int64_t n = g * HOLD_ROWS; n < r1; n++) {
+            const float *restrict xr = X + n * cols;
+            clv_bf16 *restrict hr = h + n * cols;
+#pragma omp simd
+            for (int64_t j = 0; j < cols; j++) {
+                part[j] += xr[j];
+                hr[j] = clv_bf16_from_float(xr[j]);
+            }
+        }
+    }
+    for (int64_t g = 0; g < groups; g++)
+        for (int64_t j = 0; j < cols; j++)
+            colsum[j] += parts[g * cols + j];
+}
+
+int clv_compute_hold(clv_compute *c, const float *X, int64_t rows, int64_t cols, float *colsum, clv_err *err)
+{
+    if (!c || c->precision == CLV_PRECISION_FP32 || !c->use_dnnl || rows <= 0 || cols <= 0) {
+        if (colsum)
+            clv_colsum_add(colsum, X, rows, cols);
+        return 0;
+    }
+    c->held_src = NULL;
+    if (grow((void **)&c->held, &c->held_cap, (size_t)(rows * cols), sizeof(clv_bf16), err))
+        return -1;
+    if (colsum) {
+        const int64_t groups = (rows + HOLD_ROWS - 1) / HOLD_ROWS;
+        if (grow((void **)&c->f[0], &c->f_cap[0], (size_t)(groups * cols), sizeof(float), err))
+            return -1;
+        convert_colsum(c->held, X, rows, cols, colsum, c->f[0]);
+    } else
+        clv_bf16_from_floats(c->held, X, (size_t)(rows * cols));
+    c->held_src = X;
+    c->held_rows = rows;
+    c->held_cols = cols;
+    return 0;
+}
+
+/* convert_colsum with the scale's two sums: parts [groups x 2 cols] */
+static void convert_scale_sums(clv_bf16 *restrict h, const float *restrict dy, const float *restrict z,
+                               const float *restrict sdiv, int64_t rows, int64_t cols, float *restrict ds,
+                               float *restrict dsum, float *restrict parts)
+{
+    const int64_t groups = (rows + HOLD_ROWS - 1) / HOLD_ROWS;
+#pragma omp parallel for schedule(static) if (rows * cols > 32768)
+    for (int64_t g = 0; g < groups; g++) {
+        float *restrict pz = parts + g * 2 * cols, *restrict ps = pz + cols;
+        const int64_t r1 = (g + 1) * HOLD_ROWS < rows ? (g + 1) * HOLD_ROWS : rows;
+        for (int64_t j = 0; j < 2 * cols; j++)
+            pz[j] = 0.0f;
+        for (int64_t n = g * HOLD_ROWS; n < r1; n++) {
+            const float *restrict dr = dy + n * cols, *restrict zr = z + n * cols;
+            clv_bf16 *restrict hr = h + n * cols;
+#pragma omp simd
+            for (int64_t j = 0; j < cols; j++) {
+                pz[j] += dr[j] * zr[j];
+                ps[j] += dr[j];
+                hr[j] = clv_bf16_from_float(dr[j]);
+            }
+        }
+    }
+    for (int64_t j = 0; j < cols; j++)
+        ds[j] = dsum[j] = 0.0f;
+    for (int64_t g = 0; g < groups; g++)
+        for (int64_t j = 0; j < cols; j++) {
+            ds[j] += parts[g * 2 * cols + j];
+            dsum[j] += parts[g * 2 * cols + cols + j];
+        }
+    if (sdiv)
+        for (int64_t j = 0; j < cols; j++)
+            ds[j] /= sdiv[j];
+}
+
+int clv_compute_hold_scaled(clv_compute *c, const float *dy, const float *z, const float *sdiv, int64_t rows,
+                            int64_t cols, float *ds, float *dsum, clv_err *err)
+{
+    if (!c || c->precision == CLV_PRECISION_FP32 || !c->use_dnnl || rows <= 0 || cols <= 0) {
+        clv_scale_columns_backward(ds, dsum, dy, z, sdiv, rows, cols);
+        return 0;
+    }
+    c->held_src = NULL;
+    const int64_t groups = (rows + HOLD_ROWS - 1) / HOLD_ROWS;
+    if (grow((void **)&c->held, &c->held_cap, (size_t)(rows * cols), sizeof(clv_bf16), err) ||
+        grow((void **)&c->f[0], &c->f_cap[0], (size_t)(groups * 2 * cols), sizeof(float), err))
+        return -1;
+    convert_scale_sums(c->held, dy, z, sdiv, rows, cols, ds, dsum, c->f[0]);
+    c->held_src = dy;
+    c->held_rows = rows;
+    c->held_cols = cols;
+    return 0;
+}
+
+void clv_compute_unhold(clv_compute *c)
+{
+    if (c)
+        c->held_src = NULL;
+}
+
+/* X (rows x cols, row stride ld) in bf16: the held copy when it is that block, else converted into h[slot]. */
+static const clv_bf16 *to_bf16(clv_compute *c, int slot, const float *X, int64_t rows, int64_t cols, int64_t ld,
+                               clv_err *err)
+{
+    if (X == c->held_src && rows == c->held_rows && cols == c->held_cols && ld == cols)
+        return c->held;
+    if (grow((void **)&c->h[slot], &c->h_cap[slot], (size_t)(rows * cols), sizeof(clv_bf16), err))
+        return NULL;
+    if (ld == cols)
+        clv_bf16_from_floats(c->h[slot], X, (size_t)(rows * cols));
+    else
+        for (int64_t r = 0; r < rows; r++)
+            clv_bf16_from_floats(c->h[slot] + r * cols, X + r * ld, (size_t)cols);
+    return c->h[slot];
+}
+
+int clv_compute_gemm(clv_compute *c, int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+                     const float *A, int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc,
+                     clv_err *err)
+{
+    if (!c || c->precision == CLV_PRECISION_FP32) {
+        clv_gemm(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        return 0;
+    }
+    if (M <= 0 || N <= 0 || K <= 0)
+        return clv_gemm_bf16(c, trans_a, trans_b, M, N, K, alpha, NULL, lda, NULL, ldb, beta, C, ldc, err);
+    const int64_t ar = trans_a ? K : M, ac = trans_a ? M : K, br = trans_b ? N : K, bc = trans_b ? K : N;
+    if (!c->use_dnnl) { /* round in one pass straight to fp32 */
+        if (grow((void **)&c->f[0], &c->f_cap[0], (size_t)(ar * ac), sizeof(float), err) ||
+            grow((void **)&c->f[1], &c->f_cap[1], (size_t)(br * bc), sizeof(float), err))
+            return -1;
+        for (int64_t r = 0; r < ar; r++)
+            round_floats(c->f[0] + r * ac, A + r * lda, (size_t)ac);
+        for (int64_t r = 0; r < br; r++)
+            round_floats(c->f[1] + r * bc, B + r * ldb, (size_t)bc);
+        clv_gemm(trans_a, trans_b, M, N, K, alpha, c->f[0], ac, c->f[1], bc, beta, C, ldc);
+        return 0;
+    }
+    const clv_bf16 *Ah = to_bf16(c, 0, A, ar, ac, lda, err), *Bh = Ah ? to_bf16(c, 1, B, br, bc, ldb, err) : NULL;
+    if (!Bh)
+        return -1;
+    return clv_gemm_bf16(c, trans_a, trans_b, M, N, K, alpha, Ah, ac, Bh, bc, beta, C, ldc, err);
+}

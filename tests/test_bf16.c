@@ -1,0 +1,404 @@
+/* bf16 precision (clvit/precision.h): the conversion against hand values,
+ * clv_gemm_bf16 against the fp32 GEMM on bf16-rounded inputs through oneDNN
+ * and through the converting path, and every backbone's features and
+ * gradients in bf16 against fp32. make test runs this suite a second time
+ * with oneDNN limited to AVX2 (no bf16 matmul: the converting path). */
+#include <criterion/criterion.h>
+
+#include "clvit/gemm.h"
+#include "clvit/kernels.h"
+#include "clvit/model.h"
+#include "clvit/precision.h"
+
+#include <math.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+static uint32_t bits_of(float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    return u;
+}
+static float float_of(uint32_t u)
+{
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+Test(bf16, conversion_rounds_to_nearest_even)
+{
+    static const struct {
+        uint32_t in;
+        uint16_t out;
+        const char *what;
+    } cases[] = {
+        {0x3f800000u, 0x3f80, "1.0 is exact"},
+        {0x3f808000u, 0x3f80, "1 + 2^-8, a tie, goes to the even 1.0"},
+        {0x3f818000u, 0x3f82, "a tie above an odd bf16 goes up to even"},
+        {0x3f808001u, 0x3f81, "just above a tie rounds up"},
+        {0x3f807fffu, 0x3f80, "just below a tie rounds down"},
+        {0xbf818000u, 0xbf82, "negative ties as positive ones"},
+        {0x7f800000u, 0x7f80, "+inf"},
+        {0xff800000u, 0xff80, "-inf"},
+        {0x7f7fffffu, 0x7f80, "FLT_MAX rounds to +inf"},
+        {0x7f7f7fffu, 0x7f7f, "the largest value that stays finite"},
+        {0x00000000u, 0x0000, "+0"},
+        {0x80000000u, 0x8000, "-0"},
+        {0x00000001u, 0x0000, "the smallest denormal rounds to 0"},
+        {0x00008000u, 0x0000, "a denormal tie goes to even 0"},
+        {0x00018000u, 0x0002, "a denormal tie above odd goes up"},
+        {0x00010000u, 0x0001, "the smallest bf16 denormal is kept"},
+        {0x807fffffu, 0x8080, "the largest negative denormal rounds to -FLT_MIN"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        uint16_t got = clv_bf16_from_float(float_of(cases[i].in));
+        cr_expect_eq(got, cases[i].out, "%s: 0x%08x -> 0x%04x, expected 0x%04x", cases[i].what, cases[i].in, got,
+                     cases[i].out);
+    }
+    /* NaN stays NaN, also a signaling one whose payload lies in the low bits (truncation would make inf) */
+    uint32_t nans[] = {0x7fc00000u, 0x7f800001u, 0xff800001u, 0x7fffffffu};
+    for (size_t i = 0; i < sizeof nans / sizeof nans[0]; i++) {
+        float back = clv_bf16_to_float(clv_bf16_from_float(float_of(nans[i])));
+        cr_expect(isnan(back), "0x%08x must stay NaN", nans[i]);
+        cr_expect_eq(bits_of(back) >> 31, nans[i] >> 31, "0x%08x keeps its sign", nans[i]);
+    }
+    cr_expect_eq(bits_of(clv_bf16_to_float(0x3f82)), 0x3f820000u);
+}
+
+Test(bf16, bulk_conversion_equals_the_scalar_one)
+{
+    enum { N = 100003 }; /* over the threshold of the parallel loop, odd for the vector tail */
+    float *x = malloc(N * sizeof *x), *back = malloc(N * sizeof *back);
+    clv_bf16 *h = malloc(N * sizeof *h);
+    uint64_t key = clv_rng_key(7, 0, 0, 0);
+    for (int i = 0; i < N; i++)
+        x[i] = clv_rng_normal(key, (uint64_t)i) * ldexpf(1.0f, (i % 60) - 30);
+    x[5] = NAN;
+    x[6] = INFINITY;
+    clv_bf16_from_floats(h, x, N);
+    clv_bf16_to_floats(back, h, N);
+    for (int i = 0; i < N; i++) {
+        cr_assert_eq(h[i], clv_bf16_from_float(x[i]), "element %d", i);
+        cr_assert_eq(bits_of(back[i]), (uint32_t)h[i] << 16, "element %d", i);
+        if (isfinite(x[i]))
+            cr_assert_leq(fabsf(back[i] - x[i]), ldexpf(fabsf(x[i]), -8), "element %d: within half a bf16 ulp", i);
+    }
+    free(x);
+    free(back);
+    free(h);
+}
+
+/* ---- GEMM ---- */
+
+static float *random_floats(int64_t n, uint64_t seed)
+{
+    float *v = malloc((size_t)n * sizeof *v);
+    uint64_t key = clv_rng_key(seed, 1, 0, 0);
+    for (int64_t i = 0; i < n; i++)
+        v[i] = clv_rng_normal(key, (uint64_t)i);
+    return v;
+}
+
+/* Every transpose, padded strides, alpha and beta: clv_gemm_bf16 and
+ * clv_compute_gemm against clv_gemm on the bf16-rounded inputs. Products of
+ * two bf16 values are exact in fp32, so only the order of the fp32 sums
+ * differs: within 1e-5 of sum |a_ik b_kj| (K <= 200: a few ulps of the sum). */
+static void gemm_against_fp32(int emulate)
+{
+    clv_err err = {{0}};
+    clv_compute *c = clv_compute_create(CLV_PRECISION_BF16, emulate, &err);
+    cr_assert(c, "%s", err.msg);
+    if (emulate)
+        cr_expect_eq(clv_compute_bf16_native(c), 0, "emulate never uses oneDNN's bf16 matmul");
+    const int64_t shapes[][3] = {{37, 29, 200}, {64, 48, 16}, {1, 5, 3}, {130, 70, 1}};
+    const float alphas[] = {1.0f, 0.5f}, betas[] = {0.0f, 1.0f, 0.75f};
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
+        for (int ta = 0; ta < 2; ta++)
+            for (int tb = 0; tb < 2; tb++)
+                for (int ai = 0; ai < 2; ai++)
+                    for (int bi = 0; bi < 3; bi++) {
+                        const int64_t M = shapes[s][0], N = shapes[s][1], K = shapes[s][2];
+                        const int64_t ar = ta ? K : M, ac = ta ? M : K, br = tb ? N : K, bc = tb ? K : N;
+                        const int64_t lda = ac + 3, ldb = bc + 5, ldc = N + 2; /* padded rows */
+                        float *A = random_floats(ar * lda, 1 + s), *B = random_floats(br * ldb, 2 + s);
+                        float *C0 = random_floats(M * ldc, 3 + s);
+                        float *Ar = malloc((size_t)(ar * lda) * sizeof *Ar), *Br = malloc((size_t)(br * ldb) * sizeof *Br);
+                        float *absA = malloc((size_t)(ar * lda) * sizeof *absA), *absB = malloc((size_t)(br * ldb) * sizeof *absB);
+                        clv_bf16 *Ah = malloc((size_t)(ar * lda) * sizeof *Ah), *Bh = malloc((size_t)(br * ldb) * sizeof *Bh);
+                        clv_bf16_from_floats(Ah, A, (size_t)(ar * lda));
+                        clv_bf16_from_floats(Bh, B, (size_t)(br * ldb));
+                        clv_bf16_to_floats(Ar, Ah, (size_t)(ar * lda));
+                        clv_bf16_to_floats(Br, Bh, (size_t)(br * ldb));
+                        for (int64_t i = 0; i < ar * lda; i++)
+                            absA[i] = fabsf(Ar[i]);
+                        for (int64_t i = 0; i < br * ldb; i++)
+                            absB[i] = fabsf(Br[i]);
+                        float *ref = malloc((size_t)(M * ldc) * sizeof *ref), *mag = calloc((size_t)(M * ldc), sizeof *mag);
+                        float *got = malloc((size_t)(M * ldc) * sizeof *got), *got2 = malloc((size_t)(M * ldc) * sizeof *got2);
+                        memcpy(ref, C0, (size_t)(M * ldc) * sizeof *ref);
+                        memcpy(got, C0, (size_t)(M * ldc) * sizeof *got);
+                        memcpy(got2, C0, (size_t)(M * ldc) * sizeof *got2);
+                        const float al = alphas[ai], be = betas[bi];
+                        clv_gemm(ta, tb, M, N, K, al, Ar, lda, Br, ldb, be, ref, ldc);
+                        clv_gemm(ta, tb, M, N, K, 1.0f, absA, lda, absB, ldb, 0.0f, mag, ldc);
+                        cr_assert_eq(clv_gemm_bf16(c, ta, tb, M, N, K, al, Ah, lda, Bh, ldb, be, got, ldc, &err), 0,
+                                     "%s", err.msg);
+                        cr_assert_eq(clv_compute_gemm(c, ta, tb, M, N, K, al, A, lda, B, ldb, be, got2, ldc, &err), 0,
+                                     "%s", err.msg);
+                        for (int64_t i = 0; i < M; i++)
+                            for (int64_t j = 0; j < ldc; j++) {
+                                const int64_t at = i * ldc + j;
+                                if (j >= N) { /* the padding is never written */
+                                    cr_assert_eq(bits_of(got[at]), bits_of(C0[at]));
+                                    cr_assert_eq(bits_of(got2[at]), bits_of(C0[at]));
+                                    continue;
+                                }
+                                const double tol = 1e-5 * (fabsf(al) * mag[at] + fabsf(be * C0[at])) + 1e-30;
+                                cr_assert_leq(fabs((double)got[at] - ref[at]), tol,
+                                              "M%lld N%lld K%lld ta%d tb%d alpha %g beta %g: C[%lld][%lld] %.9g vs %.9g",
+                                              (long long)M, (long long)N, (long long)K, ta, tb, al, be, (long long)i,
+                                              (long long)j, got[at], ref[at]);
+                                cr_assert_leq(fabs((double)got2[at] - ref[at]), tol, "clv_compute_gemm C[%lld][%lld]",
+                                              (long long)i, (long long)j);
+                            }
+                        free(A), free(B), free(C0), free(Ar), free(Br), free(absA), free(absB), free(Ah), free(Bh);
+                        free(ref), free(mag), free(got), free(got2);
+                    }
+    clv_compute_free(c);
+}
+
+Test(bf16, gemm_equals_fp32_gemm_on_rounded_inputs) { gemm_against_fp32(0); }
+Test(bf16, converting_path_equals_fp32_gemm_on_rounded_inputs) { gemm_against_fp32(1); }
+
+Test(bf16, fp32_context_is_clv_gemm_bit_for_bit)
+{
+    clv_err err = {{0}};
+    clv_compute *c = clv_compute_create(CLV_PRECISION_FP32, 0, &err);
+    cr_assert(c);
+    float *A = random_floats(40 * 30, 1), *B = random_floats(30 * 20, 2);
+    float ref[40 * 20], got[40 * 20], got_null[40 * 20];
+    clv_gemm(0, 0, 40, 20, 30, 1.0f, A, 30, B, 20, 0.0f, ref, 20);
+    cr_assert_eq(clv_compute_gemm(c, 0, 0, 40, 20, 30, 1.0f, A, 30, B, 20, 0.0f, got, 20, &err), 0);
+    cr_assert_eq(clv_compute_gemm(NULL, 0, 0, 40, 20, 30, 1.0f, A, 30, B, 20, 0.0f, got_null, 20, &err), 0);
+    cr_expect_eq(memcmp(ref, got, sizeof ref), 0);
+    cr_expect_eq(memcmp(ref, got_null, sizeof ref), 0);
+    clv_compute_free(c);
+    free(A);
+    free(B);
+}
+
+/* A held dy: the GEMMs that read it give what they give converting it
+ * themselves, bit for bit; the column sums done in the same pass are the
+ * exact sums to float rounding (in fp32, clv_colsum_add's bit for bit), and
+ * the same bits on 1 and 2 threads. */
+Test(bf16, held_operand_and_its_column_sums)
+{
+    clv_err err = {{0}};
+    for (int emulate = 0; emulate < 2; emulate++) {
+        clv_compute *c = clv_compute_create(CLV_PRECISION_BF16, emulate, &err);
+        const int64_t N = 1000, out = 70, in = 40; /* rows: 15 full groups of 64 and a partial one */
+        float *dy = random_floats(N * out, 8), *W = random_floats(out * in, 9), *x = random_floats(N * in, 10);
+        float sums[70], ref_sums[70];
+        for (int j = 0; j < out; j++)
+            sums[j] = ref_sums[j] = (float)j; /* accumulated into */
+        float *dx0 = calloc((size_t)(N * in), sizeof(float)), *dx1 = calloc((size_t)(N * in), sizeof(float));
+        float *dw0 = calloc((size_t)(out * in), sizeof(float)), *dw1 = calloc((size_t)(out * in), sizeof(float));
+        cr_assert_eq(clv_compute_gemm(c, 0, 0, N, in, out, 1.0f, dy, out, W, in, 0.0f, dx0, in, &err), 0);
+        cr_assert_eq(clv_compute_gemm(c, 1, 0, out, in, N, 1.0f, dy, out, x, in, 0.0f, dw0, in, &err), 0);
+        clv_colsum_add(ref_sums, dy, N, out);
+        cr_assert_eq(clv_compute_hold(c, dy, N, out, sums, &err), 0, "%s", err.msg);
+        cr_assert_eq(clv_compute_gemm(c, 0, 0, N, in, out, 1.0f, dy, out, W, in, 0.0f, dx1, in, &err), 0);
+        cr_assert_eq(clv_compute_gemm(c, 1, 0, out, in, N, 1.0f, dy, out, x, in, 0.0f, dw1, in, &err), 0);
+        clv_compute_unhold(c);
+        double exact[70];
+        for (int j = 0; j < out; j++) {
+            exact[j] = j;
+            for (int64_t n = 0; n < N; n++)
+                exact[j] += dy[n * out + j];
+            cr_expect_leq(fabs(sums[j] - exact[j]), 1e-5 * N, "emulate %d: column %d sums to %g, exactly %g", emulate,
+                          j, sums[j], exact[j]);
+        }
+        if (emulate) /* no bf16 context in use: clv_colsum_add itself */
+            cr_expect_eq(memcmp(sums, ref_sums, sizeof sums), 0, "converting path: clv_colsum_add's sums");
+        float sums1[70] = {0}, sums2[70] = {0};
+        const int threads = omp_get_max_threads();
+        omp_set_num_threads(1);
+        cr_assert_eq(clv_compute_hold(c, dy, N, out, sums1, &err), 0);
+        omp_set_num_threads(2);
+        cr_assert_eq(clv_compute_hold(c, dy, N, out, sums2, &err), 0);
+        omp_set_num_threads(threads);
+        clv_compute_unhold(c);
+        cr_expect_eq(memcmp(sums1, sums2, sizeof sums1), 0, "emulate %d: sums differ on 1 and 2 threads", emulate);
+        /* the scaled hold: ds and dsum as clv_scale_columns_backward's to rounding, dx the same */
+        float *z = random_floats(N * out, 11), sdiv[70], ds[70], dsum[70], ref_ds[70], ref_dsum[70];
+        for (int j = 0; j < out; j++)
+            sdiv[j] = 0.5f + (float)j / 16;
+        clv_scale_columns_backward(ref_ds, ref_dsum, dy, z, sdiv, N, out);
+        cr_assert_eq(clv_compute_hold_scaled(c, dy, z, sdiv, N, out, ds, dsum, &err), 0, "%s", err.msg);
+        memset(dx1, 0, (size_t)(N * in) * sizeof(float));
+        cr_assert_eq(clv_compute_gemm(c, 0, 0, N, in, out, 1.0f, dy, out, W, in, 0.0f, dx1, in, &err), 0);
+        clv_compute_unhold(c);
+        for (int j = 0; j < out; j++) {
+            cr_expect_float_eq(ds[j], ref_ds[j], 1e-5f * N, "emulate %d: ds[%d]", emulate, j);
+            cr_expect_float_eq(dsum[j], ref_dsum[j], 1e-5f * N, "emulate %d: dsum[%d]", emulate, j);
+        }
+        cr_expect_eq(memcmp(dx0, dx1, (size_t)(N * in) * sizeof(float)), 0, "emulate %d: dx after a scaled hold",
+                     emulate);
+        free(z);
+        cr_expect_eq(memcmp(dx0, dx1, (size_t)(N * in) * sizeof(float)), 0, "emulate %d: dx", emulate);
+        cr_expect_eq(memcmp(dw0, dw1, (size_t)(out * in) * sizeof(float)), 0, "emulate %d: dW", emulate);
+        free(dy), free(W), free(x), free(dx0), free(dx1), free(dw0), free(dw1);
+        clv_compute_free(c);
+    }
+}
+
+Test(bf16, precision_names_parse_and_refuse)
+{
+    clv_precision p;
+    clv_err err = {{0}};
+    cr_expect_eq(clv_precision_parse("bf16", &p, &err), 0);
+    cr_expect_eq(p, CLV_PRECISION_BF16);
+    cr_expect_str_eq(clv_precision_name(p), "bf16");
+    cr_expect_eq(clv_precision_parse("fp16", &p, &err), -1);
+    cr_expect(strstr(err.msg, "'fp16'") && strstr(err.msg, "fp32|bf16"), "%s", err.msg);
+    char buf[192];
+    cr_expect(strstr(clv_bf16_support(buf, sizeof buf), "native") || strstr(buf, "emulated"), "%s", buf);
+}
+
+/* ---- backbones ---- */
+
+typedef struct {
+    float *feats;
+    float **grads;
+    int n;
+} pass;
+
+/* features and every parameter's gradient of one training forward/backward */
+static pass run_model_via(const char *name, int via_bf16, clv_precision p, int emulate)
+{
+    clv_err err = {{0}};
+    clv_model *m = clv_model_create(name, &err);
+    cr_assert(m, "%s", err.msg);
+    m->ops->init(m, 11);
+    for (int i = 0; i < m->params.count; i++)
+        cr_assert_eq(clv_param_set_trainable(m->params.items[i], 1, &err), 0, "%s", err.msg);
+    clv_params_zero_grad(&m->params);
+    if (via_bf16)
+        cr_assert_eq(clv_model_set_precision(m, CLV_PRECISION_BF16, 0, &err), 0, "%s", err.msg);
+    cr_assert_eq(clv_model_set_precision(m, p, emulate, &err), 0, "%s", err.msg);
+    if (p == CLV_PRECISION_FP32) {
+        cr_assert_null(m->compute, "fp32 needs no context: plain clv_gemm");
+        for (int i = 0; i < m->n_wlayers; i++)
+            cr_assert_null(m->wlayers[i]->compute);
+    }
+    const int64_t B = 6, img = (int64_t)m->info.in_chans * m->info.img_size * m->info.img_size;
+    float *x = random_floats(B * img, 5), *df = random_floats(B * m->info.feat_dim, 6);
+    pass r = {malloc((size_t)(B * m->info.feat_dim) * sizeof(float)), calloc((size_t)m->params.count, sizeof(float *)),
+              m->params.count};
+    cr_assert_eq(m->ops->forward(m, x, B, r.feats, &err), 0, "%s", err.msg);
+    cr_assert_eq(m->ops->backward(m, df, NULL, &err), 0, "%s", err.msg);
+    for (int i = 0; i < m->params.count; i++) {
+        clv_param *q = m->params.items[i];
+        if (!q->grad)
+            continue;
+        r.grads[i] = malloc((size_t)q->numel * sizeof(float));
+        memcpy(r.grads[i], q->grad, (size_t)q->numel * sizeof(float));
+    }
+    free(x);
+    free(df);
+    clv_model_free(m);
+    return r;
+}
+
+static pass run_model(const char *name, clv_precision p, int emulate) { return run_model_via(name, 0, p, emulate); }
+
+static double rel_norm_diff(const float *a, const float *b, int64_t n)
+{
+    double d = 0, s = 0;
+    for (int64_t i = 0; i < n; i++) {
+        d += ((double)a[i] - b[i]) * ((double)a[i] - b[i]);
+        s += (double)b[i] * b[i];
+    }
+    return s > 0 ? sqrt(d / s) : sqrt(d);
+}
+
+static void pass_free(pass *p)
+{
+    for (int i = 0; i < p->n; i++)
+        free(p->grads[i]);
+    free(p->grads);
+    free(p->feats);
+}
+
+/* bf16 against fp32, tensor by tensor as ||a - b|| / ||b||. Each GEMM input
+ * carries a relative rounding error of at most 2^-9 (8 significant bits), so
+ * one product is off by about 2^-9 sqrt(2) ~ 3e-3 of its norm; the nano
+ * backbones chain 8-12 of them forward and as many backward, partly damped by
+ * the norms: features within 2e-2 (measured 3-5e-3). The ViT's and Swin's
+ * gradients (GELU, smooth) within 3e-2 (measured 6e-3). ResNet's gradients at
+ * init are ill-conditioned in fp32 already: perturbing the input by 1e-4
+ * (relative) moves them by 3%, by 1e-3 by 10% (ReLU kinks flipping; measured),
+ * so bf16's 4e-3 moves them by up to ~0.3 (measured 0.12-0.29): within 0.5,
+ * which still catches a wrong transpose or a lost accumulation (errors of
+ * order 1). The error must also exceed 1e-5: bf16 is really in use. The
+ * converting path and oneDNN differ in summation order only, which flips a
+ * few bf16 roundings downstream: within the same bounds (measured 1.4e-3 ViT). */
+typedef struct {
+    const char *name;
+    double feats, grads;
+} tolerance;
+
+static void backbone_in_bf16(tolerance tol)
+{
+    const char *name = tol.name;
+    clv_err err = {{0}};
+    clv_model *m = clv_model_create(name, &err);
+    cr_assert(m, "%s", err.msg);
+    const int64_t nf = 6 * m->info.feat_dim;
+    clv_model_free(m);
+    pass f32 = run_model(name, CLV_PRECISION_FP32, 0), b16 = run_model(name, CLV_PRECISION_BF16, 0),
+         emu = run_model(name, CLV_PRECISION_BF16, 1);
+    double e = rel_norm_diff(b16.feats, f32.feats, nf);
+    cr_expect_leq(e, tol.feats, "%s: bf16 features %.3g off fp32", name, e);
+    cr_expect_gt(e, 1e-5, "%s: bf16 features equal fp32's (%.3g): bf16 not in use", name, e);
+    cr_expect_leq(rel_norm_diff(emu.feats, b16.feats, nf), tol.feats, "%s: converting path vs oneDNN", name);
+    m = clv_model_create(name, &err);
+    double worst = 0;
+    for (int i = 0; i < f32.n; i++) {
+        if (!f32.grads[i])
+            continue;
+        const int64_t n = m->params.items[i]->numel;
+        double g = rel_norm_diff(b16.grads[i], f32.grads[i], n);
+        worst = g > worst ? g : worst;
+        cr_expect_leq(g, tol.grads, "%s: bf16 gradient of %s %.3g off fp32", name, m->params.items[i]->name, g);
+        double ge = rel_norm_diff(emu.grads[i], b16.grads[i], n);
+        cr_expect_leq(ge, tol.grads, "%s: gradient of %s, converting path vs oneDNN %.3g", name, m->params.items[i]->name,
+                      ge);
+    }
+    cr_log_info("%s: bf16 vs fp32 features %.2g, worst gradient %.2g", name, e, worst);
+    clv_model_free(m);
+    pass_free(&f32);
+    pass_free(&b16);
+    pass_free(&emu);
+}
+
+Test(bf16, vit_features_and_gradients_near_fp32) { backbone_in_bf16((tolerance){"vit_nano_patch4_32", 2e-2, 3e-2}); }
+Test(bf16, swin_features_and_gradients_near_fp32)
+{
+    backbone_in_bf16((tolerance){"swin_nano_patch2_window4_32", 2e-2, 3e-2});
+}
+Test(bf16, resnet_features_and_gradients_near_fp32) { backbone_in_bf16((tolerance){"resnet_nano_cifar", 2e-2, 0.5}); }
+
+Test(bf16, fp32_after_bf16_is_fp32_bit_for_bit)
+{
+    pass a = run_model("vit_nano_patch4_32", CLV_PRECISION_FP32, 0);
+    pass b = run_model_via("vit_nano_patch4_32", 1, CLV_PRECISION_FP32, 0);
+    cr_expect_eq(memcmp(a.feats, b.feats, 6 * 64 * sizeof(float)), 0);
+    for (int i = 0; i < a.n; i++)
+        cr_expect(!a.grads[i] || !memcmp(a.grads[i], b.grads[i], sizeof(float)), "gradient %d", i);
+    pass_free(&a);
+    pass_free(&b);
+}
