@@ -106,6 +106,20 @@ int clv_compute_hold_scaled(clv_compute *c, const float *dy, const float *z, con
                             int64_t cols, float *ds, float *dsum, clv_err *err);
 void clv_compute_unhold(clv_compute *c);
 
+/* For operators that convert their own operands (oneDNN's convolutions):
+ * 1 when c is bf16 and its bf16 runs on oneDNN (natively or by oneDNN's own
+ * emulation), 0 for fp32 and for the converting path (emulate requested, no
+ * oneDNN backend, or oneDNN has no bf16 matmul here). */
+int clv_compute_bf16_onednn(const clv_compute *c);
+/* X [n] converted into the context's grow-only scratch slot (0 or 1): as
+ * bf16, or as fp32 values rounded to bf16 (the converting path's operands).
+ * Valid until the next call with that slot or the context's next GEMM or
+ * hold. NULL (err set) when out of memory. */
+const clv_bf16 *clv_compute_bf16_scratch(clv_compute *c, int slot, const float *X, size_t n, clv_err *err);
+const float *clv_compute_round_scratch(clv_compute *c, int slot, const float *X, size_t n, clv_err *err);
+/* dst [n] = src rounded to bf16 values, kept in fp32 (dst may be src). */
+void clv_bf16_round_floats(float *dst, const float *src, size_t n);
+
 #ifdef __cplusplus
 }
 #endif

@@ -79,8 +79,8 @@ void clv_bf16_to_floats(float *restrict dst, const clv_bf16 *restrict src, size_
         dst[i] = clv_bf16_to_float(src[i]);
 }
 
-/* fp32 -> fp32 rounded to bf16: the converting path's operands in one pass */
-static void round_floats(float *restrict dst, const float *restrict src, size_t n)
+/* fp32 -> fp32 rounded to bf16: the converting path's operands in one pass (in place allowed) */
+void clv_bf16_round_floats(float *dst, const float *src, size_t n)
 {
 #pragma omp parallel for simd schedule(static) if (n > 65536)
     for (size_t i = 0; i < n; i++)
@@ -468,9 +468,9 @@ int clv_compute_gemm(clv_compute *c, int trans_a, int trans_b, int64_t M, int64_
             grow((void **)&c->f[1], &c->f_cap[1], (size_t)(br * bc), sizeof(float), err))
             return -1;
         for (int64_t r = 0; r < ar; r++)
-            round_floats(c->f[0] + r * ac, A + r * lda, (size_t)ac);
+            clv_bf16_round_floats(c->f[0] + r * ac, A + r * lda, (size_t)ac);
         for (int64_t r = 0; r < br; r++)
-            round_floats(c->f[1] + r * bc, B + r * ldb, (size_t)bc);
+            clv_bf16_round_floats(c->f[1] + r * bc, B + r * ldb, (size_t)bc);
         clv_gemm(trans_a, trans_b, M, N, K, alpha, c->f[0], ac, c->f[1], bc, beta, C, ldc);
         return 0;
     }
@@ -478,4 +478,22 @@ int clv_compute_gemm(clv_compute *c, int trans_a, int trans_b, int64_t M, int64_
     if (!Bh)
         return -1;
     return clv_gemm_bf16(c, trans_a, trans_b, M, N, K, alpha, Ah, ac, Bh, bc, beta, C, ldc, err);
+}
+
+int clv_compute_bf16_onednn(const clv_compute *c) { return c && c->precision == CLV_PRECISION_BF16 && c->use_dnnl; }
+
+const clv_bf16 *clv_compute_bf16_scratch(clv_compute *c, int slot, const float *X, size_t n, clv_err *err)
+{
+    if (grow((void **)&c->h[slot], &c->h_cap[slot], n, sizeof(clv_bf16), err))
+        return NULL;
+    clv_bf16_from_floats(c->h[slot], X, n);
+    return c->h[slot];
+}
+
+const float *clv_compute_round_scratch(clv_compute *c, int slot, const float *X, size_t n, clv_err *err)
+{
+    if (grow((void **)&c->f[slot], &c->f_cap[slot], n, sizeof(float), err))
+        return NULL;
+    clv_bf16_round_floats(c->f[slot], X, n);
+    return c->f[slot];
 }

@@ -4,6 +4,7 @@
 #include "clvit/gemm.h"
 #include "clvit/kernels.h"
 #include "clvit/kernels_cnn.h"
+#include "clvit/precision.h"
 
 #include <oneapi/dnnl/dnnl.h>
 #include <stdio.h>
@@ -22,10 +23,21 @@ typedef struct fwd_prim {
  * bias (a fixed batch norm's shift), [sum of the residual], [relu]. */
 enum { FWD_PLAIN = 0, FWD_FUSED = 1, N_FWD = 5 };
 
+/* How the weight layer's compute precision runs: fp32; bf16 on oneDNN's bf16
+ * convolutions (bf16 src, weights and diff_dst; f32 dst, diff_src and
+ * diff_weights; f32 accumulation); or bf16 by rounding the operands to bf16
+ * values in fp32 and running the fp32 primitives (where oneDNN has no bf16
+ * convolution but its reference one): the same products, exact in fp32. */
+typedef enum { CONV_FP32 = 0, CONV_BF16, CONV_ROUND } conv_mode;
+
 struct clv_conv_prims {
     int64_t B;
-    dnnl_data_type_t dt; /* of src, weights and dst: f32 (bf16 would change only these descriptors) */
-    dnnl_memory_desc_t src_md, dst_md, w_user_md, bias_md;
+    conv_mode mode;
+    int want; /* the layer's precision the primitives are for: 0 fp32, 1 bf16 on oneDNN, 2 converting */
+    dnnl_data_type_t dt; /* of src, weights and diff_dst: f32, or bf16 in CONV_BF16 */
+    /* src_md, dst_md: the activations as stored (f32: dst, diff_src, the low-rank convs);
+     * csrc_md, cdst_md: the same in dt (src of forward and backward weights, diff_dst) */
+    dnnl_memory_desc_t src_md, dst_md, csrc_md, cdst_md, w_user_md, bias_md;
     fwd_prim fwd[N_FWD];
     dnnl_primitive_desc_t bwd_d_pd, bwd_w_pd;
     dnnl_primitive_t bwd_d, bwd_w;
@@ -207,25 +219,89 @@ static int make_reorder(clv_conv *c, const clv_dnnl *d, const dnnl_memory_desc_t
     return 0;
 }
 
-/* Primitives for batch B (all dropped when B changes; forward variants and
- * the backward made when first needed). */
-static int ensure_batch(clv_conv *c, int64_t B, clv_err *err)
+/* csrc_md and cdst_md for batch B in dt */
+static int desc_by_dt(clv_conv *c, int64_t B, dnnl_data_type_t dt, clv_err *err)
+{
+    clv_conv_prims *pr = c->pr;
+    const dnnl_dims_t src = {B, c->cin, c->H, c->W}, dst = {B, c->cout, c->Ho, c->Wo};
+    pr->dt = dt;
+    CK(dnnl_memory_desc_init_by_tag(&pr->csrc_md, 4, src, dt, dnnl_nhwc), "source descriptor");
+    CK(dnnl_memory_desc_init_by_tag(&pr->cdst_md, 4, dst, dt, dnnl_nhwc), "destination descriptor");
+    return 0;
+}
+
+/* Does oneDNN make a primitive descriptor for cd (hint may be NULL) with
+ * more than its reference code? *keep (may be NULL) gets it, else it is destroyed. */
+static int fast_impl(const clv_dnnl *d, const dnnl_convolution_desc_t *cd, dnnl_primitive_desc_t hint,
+                     dnnl_primitive_desc_t *keep)
+{
+    dnnl_primitive_desc_t pd = NULL;
+    if (dnnl_primitive_desc_create(&pd, cd, NULL, d->engine, hint) != dnnl_success)
+        return 0;
+    const char *impl = NULL;
+    const int ok = dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl) == dnnl_success && impl &&
+                   strncmp(impl, "ref", 3) != 0;
+    if (ok && keep)
+        *keep = pd;
+    else
+        dnnl_primitive_desc_destroy(pd);
+    return ok;
+}
+
+/* Does oneDNN have bf16 convolutions of this shape (forward, backward data
+ * and weights) beyond its reference code? The descriptors are set for bf16. */
+static int bf16_convs_here(clv_conv *c, const clv_dnnl *d, int64_t B)
+{
+    clv_conv_prims *pr = c->pr;
+    clv_err ignored = {{0}};
+    if (desc_by_dt(c, B, dnnl_bf16, &ignored))
+        return 0;
+    dnnl_dims_t strides, pl, pr_;
+    conv_geometry(c, strides, pl, pr_);
+    const dnnl_dims_t wts = {c->cout, c->cin, c->k, c->k};
+    dnnl_memory_desc_t wany, dwany;
+    dnnl_convolution_desc_t fd, bd, wd;
+    dnnl_primitive_desc_t fpd = NULL;
+    if (dnnl_memory_desc_init_by_tag(&wany, 4, wts, dnnl_bf16, dnnl_format_tag_any) != dnnl_success ||
+        dnnl_memory_desc_init_by_tag(&dwany, 4, wts, dnnl_f32, dnnl_format_tag_any) != dnnl_success ||
+        dnnl_convolution_forward_desc_init(&fd, dnnl_forward_training, dnnl_convolution_direct, &pr->csrc_md, &wany,
+                                           NULL, &pr->dst_md, strides, pl, pr_) != dnnl_success ||
+        dnnl_convolution_backward_data_desc_init(&bd, dnnl_convolution_direct, &pr->src_md, &wany, &pr->cdst_md,
+                                                 strides, pl, pr_) != dnnl_success ||
+        dnnl_convolution_backward_weights_desc_init(&wd, dnnl_convolution_direct, &pr->csrc_md, &dwany, NULL,
+                                                    &pr->cdst_md, strides, pl, pr_) != dnnl_success ||
+        !fast_impl(d, &fd, NULL, &fpd))
+        return 0;
+    const int ok = fast_impl(d, &bd, fpd, NULL) && fast_impl(d, &wd, fpd, NULL);
+    dnnl_primitive_desc_destroy(fpd);
+    return ok;
+}
+
+/* Primitives for batch B in the layer's precision (all dropped when either
+ * changes; forward variants and the backward made when first needed). */
+static int ensure_batch(clv_conv *c, const clv_dnnl *d, int64_t B, clv_err *err)
 {
     if (!c->pr && !(c->pr = calloc(1, sizeof *c->pr)))
         return clv_errf(err, "%s: out of memory", c->l->name);
     clv_conv_prims *pr = c->pr;
-    if (pr->B == B)
+    const clv_compute *cc = c->l->compute;
+    /* what the layer asks for: fp32, bf16 on oneDNN if it can, or the converting path */
+    const int want = clv_compute_precision(cc) == CLV_PRECISION_FP32 ? 0 : clv_compute_bf16_onednn(cc) ? 1 : 2;
+    if (pr->B == B && pr->want == want)
         return 0;
     destroy_prims(pr);
     pr->B = 0;
-    pr->dt = dnnl_f32;
     const dnnl_dims_t src = {B, c->cin, c->H, c->W}, dst = {B, c->cout, c->Ho, c->Wo},
                       wts = {c->cout, c->cin, c->k, c->k}, bias = {c->cout};
-    CK(dnnl_memory_desc_init_by_tag(&pr->src_md, 4, src, pr->dt, dnnl_nhwc), "source descriptor");
-    CK(dnnl_memory_desc_init_by_tag(&pr->dst_md, 4, dst, pr->dt, dnnl_nhwc), "destination descriptor");
+    CK(dnnl_memory_desc_init_by_tag(&pr->src_md, 4, src, dnnl_f32, dnnl_nhwc), "source descriptor");
+    CK(dnnl_memory_desc_init_by_tag(&pr->dst_md, 4, dst, dnnl_f32, dnnl_nhwc), "destination descriptor");
     CK(dnnl_memory_desc_init_by_tag(&pr->w_user_md, 4, wts, dnnl_f32, dnnl_oihw), "weight descriptor");
     CK(dnnl_memory_desc_init_by_tag(&pr->bias_md, 1, bias, dnnl_f32, dnnl_x), "bias descriptor");
+    pr->mode = want == 0 ? CONV_FP32 : want == 1 && bf16_convs_here(c, d, B) ? CONV_BF16 : CONV_ROUND;
+    if (desc_by_dt(c, B, pr->mode == CONV_BF16 ? dnnl_bf16 : dnnl_f32, err))
+        return -1;
     pr->B = B;
+    pr->want = want;
     return 0;
 }
 
@@ -243,7 +319,7 @@ static int make_fwd(clv_conv *c, const clv_dnnl *d, int v, clv_err *err)
     CK(dnnl_memory_desc_init_by_tag(&wany, 4, wts, pr->dt, dnnl_format_tag_any), "weight descriptor");
     dnnl_convolution_desc_t cd;
     CK(dnnl_convolution_forward_desc_init(&cd, fused ? dnnl_forward_inference : dnnl_forward_training,
-                                          dnnl_convolution_direct, &pr->src_md, &wany, fused ? &pr->bias_md : NULL,
+                                          dnnl_convolution_direct, &pr->csrc_md, &wany, fused ? &pr->bias_md : NULL,
                                           &pr->dst_md, strides, pl, pr_),
        "forward descriptor");
     dnnl_primitive_attr_t attr = NULL;
@@ -284,8 +360,8 @@ static int make_bwd(clv_conv *c, const clv_dnnl *d, clv_err *err)
     const dnnl_dims_t wts = {c->cout, c->cin, c->k, c->k};
     CK(dnnl_memory_desc_init_by_tag(&wany, 4, wts, pr->dt, dnnl_format_tag_any), "weight descriptor");
     dnnl_convolution_desc_t cd;
-    CK(dnnl_convolution_backward_data_desc_init(&cd, dnnl_convolution_direct, &pr->src_md, &wany, &pr->dst_md, strides,
-                                                pl, pr_),
+    CK(dnnl_convolution_backward_data_desc_init(&cd, dnnl_convolution_direct, &pr->src_md, &wany, &pr->cdst_md,
+                                                strides, pl, pr_),
        "backward-data descriptor");
     CK(dnnl_primitive_desc_create(&pr->bwd_d_pd, &cd, NULL, d->engine, pr->fwd[FWD_PLAIN].pd),
        "backward-data primitive descriptor");
@@ -296,8 +372,9 @@ static int make_bwd(clv_conv *c, const clv_dnnl *d, clv_err *err)
         return -1;
     dnnl_dims_t s2, pl2, pr2;
     conv_geometry(c, s2, pl2, pr2);
-    CK(dnnl_convolution_backward_weights_desc_init(&cd, dnnl_convolution_direct, &pr->src_md, &wany, NULL,
-                                                   &pr->dst_md, s2, pl2, pr2),
+    CK(dnnl_memory_desc_init_by_tag(&wany, 4, wts, dnnl_f32, dnnl_format_tag_any), "weight descriptor"); /* fp32 dW */
+    CK(dnnl_convolution_backward_weights_desc_init(&cd, dnnl_convolution_direct, &pr->csrc_md, &wany, NULL,
+                                                   &pr->cdst_md, s2, pl2, pr2),
        "backward-weights descriptor");
     CK(dnnl_primitive_desc_create(&pr->bwd_w_pd, &cd, NULL, d->engine, pr->fwd[FWD_PLAIN].pd),
        "backward-weights primitive descriptor");
@@ -321,9 +398,10 @@ static int make_lowrank(clv_conv *c, const clv_dnnl *d, int64_t K, clv_err *err)
     conv_geometry(c, strides, pl, pr_);
     const dnnl_dims_t dst = {pr->B, K, c->Ho, c->Wo}, wts = {K, c->cin, c->k, c->k};
     dnnl_memory_desc_t wany;
-    CK(dnnl_memory_desc_init_by_tag(&pr->k_dst_md, 4, dst, pr->dt, dnnl_nhwc), "low-rank descriptor");
+    /* fp32 in every precision: the K-channel products are small (as RKR's low-rank GEMMs) */
+    CK(dnnl_memory_desc_init_by_tag(&pr->k_dst_md, 4, dst, dnnl_f32, dnnl_nhwc), "low-rank descriptor");
     CK(dnnl_memory_desc_init_by_tag(&pr->k_w_user_md, 4, wts, dnnl_f32, dnnl_oihw), "low-rank descriptor");
-    CK(dnnl_memory_desc_init_by_tag(&wany, 4, wts, pr->dt, dnnl_format_tag_any), "low-rank descriptor");
+    CK(dnnl_memory_desc_init_by_tag(&wany, 4, wts, dnnl_f32, dnnl_format_tag_any), "low-rank descriptor");
     dnnl_convolution_desc_t cd;
     CK(dnnl_convolution_forward_desc_init(&cd, dnnl_forward_training, dnnl_convolution_direct, &pr->src_md, &wany,
                                           NULL, &pr->k_dst_md, strides, pl, pr_),
@@ -410,6 +488,30 @@ static int ensure_wtmp(clv_conv *c, clv_err *err)
     return 0;
 }
 
+/* X [n] as a primitive's source or diff_dst in the layer's precision: X
+ * itself in fp32, else converted into the compute context's scratch slot
+ * (x in slot 1, dz in slot 0, so the backward weights reads both). */
+static const void *operand(clv_conv *c, int slot, const float *X, int64_t n, clv_err *err)
+{
+    if (c->pr->mode == CONV_BF16)
+        return clv_compute_bf16_scratch(c->l->compute, slot, X, (size_t)n, err);
+    if (c->pr->mode == CONV_ROUND)
+        return clv_compute_round_scratch(c->l->compute, slot, X, (size_t)n, err);
+    return X;
+}
+
+/* The weight as the fp32 primitives of the converting path read it: rounded
+ * to bf16 values into wtmp (W may be wtmp). In bf16 the reorder converts. */
+static const float *round_weight(clv_conv *c, const float *W, clv_err *err)
+{
+    if (c->pr->mode != CONV_ROUND)
+        return W;
+    if (ensure_wtmp(c, err))
+        return NULL;
+    clv_bf16_round_floats(c->pr->wtmp, W, (size_t)(c->l->out * c->l->in));
+    return c->pr->wtmp;
+}
+
 /* the pre-scale output kept for the backward (the layer's zsave), as clv_wlayer_forward keeps it */
 static float *keep_z(clv_wlayer *l, int64_t N, clv_err *err)
 {
@@ -447,12 +549,13 @@ static int forward_fused(clv_conv *c, const clv_dnnl *d, float *y, const float *
     for (int64_t o = 0; o < c->cout; o++)
         pr->bias[o] = fu->add ? fu->add[o] : 0.0f;
     const float *wp;
-    if (place_weight(c, d, &pr->fwd[v], W, &wp, err))
+    const void *xs = operand(c, 1, x, pr->B * c->H * c->W * c->cin, err);
+    if (!xs || !(W = round_weight(c, W, err)) || place_weight(c, d, &pr->fwd[v], W, &wp, err))
         return -1;
     pr->wfresh = 0;
     if (fu->res && fu->res != y)
         memcpy(y, fu->res, (size_t)(N * c->cout) * sizeof(float));
-    const arg as[4] = {{DNNL_ARG_SRC, &pr->src_md, x},
+    const arg as[4] = {{DNNL_ARG_SRC, &pr->csrc_md, xs},
                        {DNNL_ARG_WEIGHTS, &pr->fwd[v].wmd, wp},
                        {DNNL_ARG_BIAS, &pr->bias_md, pr->bias},
                        {DNNL_ARG_DST, &pr->dst_md, y}};
@@ -465,7 +568,7 @@ int clv_conv_forward(clv_conv *c, const clv_dnnl *d, float *y, const float *x, i
     clv_wlayer *l = c->l;
     if (B <= 0)
         return clv_errf(err, "%s: batch size %lld", l->name, (long long)B);
-    if (ensure_batch(c, B, err))
+    if (ensure_batch(c, d, B, err))
         return -1;
     clv_conv_prims *pr = c->pr;
     const int64_t N = B * c->Ho * c->Wo;
@@ -481,11 +584,12 @@ int clv_conv_forward(clv_conv *c, const clv_dnnl *d, float *y, const float *x, i
     float *z = y;
     if (s && mode != CLV_WL_INFER && !(z = keep_z(l, N, err)))
         return -1;
-    const float *wp;
-    if (place_weight(c, d, &pr->fwd[FWD_PLAIN], clv_wlayer_weight(l), &wp, err))
+    const float *wp, *W = round_weight(c, clv_wlayer_weight(l), err);
+    const void *xs = W ? operand(c, 1, x, B * c->H * c->W * c->cin, err) : NULL;
+    if (!xs || place_weight(c, d, &pr->fwd[FWD_PLAIN], W, &wp, err))
         return -1;
     pr->wfresh = 1;
-    const arg as[3] = {{DNNL_ARG_SRC, &pr->src_md, x},
+    const arg as[3] = {{DNNL_ARG_SRC, &pr->csrc_md, xs},
                        {DNNL_ARG_WEIGHTS, &pr->fwd[FWD_PLAIN].wmd, wp},
                        {DNNL_ARG_DST, &pr->dst_md, z}};
     if (run(c, d, pr->fwd[FWD_PLAIN].p, as, 3, "forward", err))
@@ -546,20 +650,22 @@ int clv_conv_backward(clv_conv *c, const clv_dnnl *d, float *dx, int accumulate,
         dz = dzs;
     }
     const float *W = clv_wlayer_weight(l);
+    const void *dzc = NULL; /* dz in the primitives' precision */
     if (dx) {
         const float *wp = W;
-        if (!pr->bwd_d_reorder)
-            wp = W;
-        else if (pr->wfresh && pr->fwd[FWD_PLAIN].reorder &&
-                 dnnl_memory_desc_equal(&pr->fwd[FWD_PLAIN].wmd, &pr->bwd_d_wmd))
-            wp = pr->wbuf; /* the forward's reordered W_eff, still current */
-        else {
-            if (reorder(c, d, pr->bwd_d_reorder, &pr->w_user_md, W, &pr->bwd_d_wmd, pr->wbuf_bd, err))
+        if (pr->wfresh && pr->fwd[FWD_PLAIN].reorder && dnnl_memory_desc_equal(&pr->fwd[FWD_PLAIN].wmd, &pr->bwd_d_wmd))
+            wp = pr->wbuf; /* the forward's reordered (converted, rounded) W_eff, still current */
+        else if (!(wp = round_weight(c, W, err)))
+            return -1;
+        else if (pr->bwd_d_reorder) {
+            if (reorder(c, d, pr->bwd_d_reorder, &pr->w_user_md, wp, &pr->bwd_d_wmd, pr->wbuf_bd, err))
                 return -1;
             wp = pr->wbuf_bd;
         }
+        if (!(dzc = operand(c, 0, dz, N * C, err)))
+            return -1;
         float *out = accumulate ? (float *)(mem + b_dz + b_ds) : dx;
-        const arg as[3] = {{DNNL_ARG_DIFF_DST, &pr->dst_md, dz},
+        const arg as[3] = {{DNNL_ARG_DIFF_DST, &pr->cdst_md, dzc},
                            {DNNL_ARG_WEIGHTS, &pr->bwd_d_wmd, wp},
                            {DNNL_ARG_DIFF_SRC, &pr->src_md, out}};
         if (run(c, d, pr->bwd_d, as, 3, "backward data", err))
@@ -598,8 +704,11 @@ int clv_conv_backward(clv_conv *c, const clv_dnnl *d, float *dx, int accumulate,
             return -1;
         return ops->backward_lowrank(l->adapter, l, dA, dB, ds, err);
     }
-    const arg as[3] = {{DNNL_ARG_SRC, &pr->src_md, x},
-                       {DNNL_ARG_DIFF_DST, &pr->dst_md, dz},
+    const void *xs = operand(c, 1, x, nx, err);
+    if (!xs || (!dzc && !(dzc = operand(c, 0, dz, N * C, err))))
+        return -1;
+    const arg as[3] = {{DNNL_ARG_SRC, &pr->csrc_md, xs},
+                       {DNNL_ARG_DIFF_DST, &pr->cdst_md, dzc},
                        {DNNL_ARG_DIFF_WEIGHTS, &pr->dw_md, pr->dwbuf}};
     if (run(c, d, pr->bwd_w, as, 3, "backward weights", err))
         return -1;
@@ -629,6 +738,8 @@ const char *clv_conv_impl(const clv_conv *c, char *buf, size_t len)
     const clv_conv_prims *pr = c->pr;
     int n = snprintf(buf, len, "%s / %s / %s", impl_of(pr ? pr->fwd[FWD_PLAIN].pd : NULL),
                      impl_of(pr ? pr->bwd_d_pd : NULL), impl_of(pr ? pr->bwd_w_pd : NULL));
+    if (pr && pr->mode == CONV_ROUND && n > 0 && (size_t)n < len)
+        n += snprintf(buf + n, len - (size_t)n, " (bf16 as rounded fp32)");
     if (pr && pr->bwd_wk && n > 0 && (size_t)n < len)
         snprintf(buf + n, len - (size_t)n, "; low-rank K=%lld: %s / %s", (long long)pr->lr_K, impl_of(pr->fwd_k.pd),
                  impl_of(pr->bwd_wk_pd));
