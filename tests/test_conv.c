@@ -4,7 +4,8 @@
  * inference epilogue (folded norm, residual, relu); and every adapter's
  * gradients through oneDNN's full dW_eff (backward_dweight) against their
  * row-wise backward on the same conv, under an output scale (RKR in our
- * view through the low-rank K-channel convolutions). */
+ * view through the low-rank K-channel convolutions); in bf16, against the
+ * fp32 conv on bf16-rounded inputs. */
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdio.h>
@@ -14,6 +15,7 @@
 #include "clvit/adapters.h"
 #include "clvit/conv.h"
 #include "clvit/kernels_cnn.h"
+#include "clvit/precision.h"
 #include "gradcheck.h"
 
 typedef struct shape {
@@ -181,6 +183,119 @@ Test(conv, inference_epilogue_folds_norm_residual_and_relu)
         fixture_free(&f);
     }
 }
+
+/* y, dx and dW of a conv (base weight trainable), and a fused inference
+ * forward (folded norm, residual, relu) into yf. */
+static void conv_pass(fixture *f, float *y, float *dx, float *dw, float *yf, const float *mul, const float *add,
+                      const float *res)
+{
+    clv_err err = {{0}};
+    cr_assert_eq(clv_param_set_trainable(f->l.weight, 1, &err), 0, "%s", err.msg);
+    cr_assert_eq(clv_conv_forward(&f->c, &f->d, y, f->x, f->sh.B, CLV_WL_TRAIN, NULL, &err), 0, "%s", err.msg);
+    memset(f->l.weight->grad, 0, (size_t)f->l.weight->numel * 4);
+    cr_assert_eq(clv_conv_backward(&f->c, &f->d, dx, 0, f->dy, f->x, f->sh.B, &f->scratch, &err), 0, "%s", err.msg);
+    memcpy(dw, f->l.weight->grad, (size_t)f->l.weight->numel * 4);
+    memcpy(yf, res, (size_t)f->ny * 4);
+    const clv_conv_fuse fu = {.mul = mul, .add = add, .res = yf, .relu = 1};
+    cr_assert_eq(clv_conv_forward(&f->c, &f->d, yf, f->x, f->sh.B, CLV_WL_INFER, &fu, &err), 0, "%s", err.msg);
+}
+
+static void round_all(float *x, int64_t n, int absolute)
+{
+    clv_bf16_round_floats(x, x, (size_t)n);
+    for (int64_t i = 0; absolute && i < n; i++)
+        x[i] = fabsf(x[i]);
+}
+
+/* max over i of |a - b| / bound (bound > 0) */
+static double worst_over(const float *a, const float *b, const float *bound, int64_t n)
+{
+    double w = 0;
+    for (int64_t i = 0; i < n; i++)
+        w = fmax(w, fabs((double)a[i] - b[i]) / bound[i]);
+    return w;
+}
+
+/* A bf16 conv (oneDNN's bf16 primitives, or with emulate the converting
+ * path) is the fp32 conv on bf16-rounded x, dy and W: two bf16 values
+ * multiply exactly in fp32, so only the summation order differs, within
+ * 1e-5 of sum |a||b| (the fp32 conv of the absolute values; with the folded
+ * norm, rounded after folding as the conv does, plus |shift| and |res|). */
+static void bf16_against_rounded_fp32(int emulate)
+{
+    for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
+        fixture f, g, h; /* bf16; fp32 on rounded inputs; fp32 on their absolute values */
+        const uint64_t seed = 300 + 10 * si;
+        fixture_init(&f, &shapes[si], seed), fixture_init(&g, &shapes[si], seed), fixture_init(&h, &shapes[si], seed);
+        clv_err err = {{0}};
+        f.l.compute = clv_compute_create(CLV_PRECISION_BF16, emulate, &err);
+        cr_assert_not_null(f.l.compute, "%s", err.msg);
+        const int64_t nw = f.l.weight->numel, C = f.sh.cout;
+        float mul[16], add[16], res[4096], addabs[16];
+        cr_assert_leq(f.ny, 4096);
+        gradcheck_fill(mul, C, seed + 5, 0.5f, 2.0f);
+        gradcheck_fill(add, C, seed + 6, -1, 1);
+        gradcheck_fill(res, f.ny, seed + 7, -1, 1);
+        for (int64_t o = 0; o < C; o++)
+            addabs[o] = fabsf(add[o]);
+        for (int ab = 0; ab < 2; ab++) {
+            fixture *r = ab ? &h : &g;
+            round_all(r->x, r->nx, ab), round_all(r->dy, r->ny, ab), round_all(r->l.weight->data, nw, ab);
+        }
+        float *out[3][5];
+        for (int k = 0; k < 3; k++)
+            for (int j = 0; j < 5; j++)
+                out[k][j] = malloc((size_t)(j == 1 ? f.nx : j == 2 ? nw : f.ny) * 4);
+        conv_pass(&f, out[0][0], out[0][1], out[0][2], out[0][3], mul, add, res);
+        conv_pass(&g, out[1][0], out[1][1], out[1][2], out[1][4], mul, add, res); /* out[1][4]: unused */
+        conv_pass(&h, out[2][0], out[2][1], out[2][2], out[2][4], mul, add, res);
+        /* the fused references: W folded by the norm's scale, then rounded, as the fused conv does */
+        fixture *rs[2] = {&g, &h};
+        for (int ab = 0; ab < 2; ab++) {
+            fixture *r = rs[ab];
+            fixture_free(r), fixture_init(r, &shapes[si], seed);
+            const int64_t in = r->l.in;
+            for (int64_t o = 0; o < C; o++)
+                for (int64_t i = 0; i < in; i++)
+                    r->l.weight->data[o * in + i] *= mul[o];
+            round_all(r->x, r->nx, ab), round_all(r->l.weight->data, nw, ab);
+            float *yf = out[1 + ab][3];
+            for (int64_t i = 0; i < f.ny; i++)
+                yf[i] = ab ? fabsf(res[i]) : res[i];
+            const clv_conv_fuse fu = {.add = ab ? addabs : add, .res = yf, .relu = 1};
+            cr_assert_eq(clv_conv_forward(&r->c, &r->d, yf, r->x, r->sh.B, CLV_WL_INFER, &fu, &err), 0, "%s",
+                         err.msg);
+        }
+        const int64_t ns[4] = {f.ny, f.nx, nw, f.ny};
+        const char *what[4] = {"forward", "dx", "dW", "fused forward"};
+        char impl[512];
+        cr_log_info("emulate %d shape %zu: %s", emulate, si, clv_conv_impl(&f.c, impl, sizeof impl));
+        for (int j = 0; j < 4; j++) {
+            for (int64_t i = 0; i < ns[j]; i++)
+                out[2][j][i] = 1e-5f * out[2][j][i] + 1e-30f;
+            const double w = worst_over(out[0][j], out[1][j], out[2][j], ns[j]);
+            cr_expect_leq(w, 1.0, "emulate %d shape %zu: bf16 %s off fp32 on rounded inputs by %.3g x 1e-5 sum|a||b|",
+                          emulate, si, what[j], w);
+        }
+        /* bf16 is in use: the unrounded fp32 conv differs */
+        fixture u;
+        fixture_init(&u, &shapes[si], seed);
+        cr_assert_eq(clv_conv_forward(&u.c, &u.d, out[1][4], u.x, u.sh.B, CLV_WL_TRAIN, NULL, &err), 0, "%s",
+                     err.msg);
+        cr_expect_gt(rel_err(out[0][0], out[1][4], f.ny), 1e-4, "emulate %d shape %zu: bf16 forward is fp32's",
+                     emulate, si);
+        fixture_free(&u);
+        for (int k = 0; k < 3; k++)
+            for (int j = 0; j < 5; j++)
+                free(out[k][j]);
+        clv_compute_free(f.l.compute);
+        f.l.compute = NULL;
+        fixture_free(&f), fixture_free(&g), fixture_free(&h);
+    }
+}
+
+Test(conv, bf16_is_fp32_on_rounded_inputs) { bf16_against_rounded_fp32(0); }
+Test(conv, bf16_converting_path_is_fp32_on_rounded_inputs) { bf16_against_rounded_fp32(1); }
 
 Test(conv, refuses_a_kernel_larger_than_its_input)
 {
