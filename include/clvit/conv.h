@@ -19,8 +19,12 @@
  * oneDNN's engine and stream are the model's (clv_dnnl); each conv owns its
  * primitives for the batch of its last call and re-creates them when the
  * batch changes (oneDNN's primitive cache makes a switch back cheap).
- * Data type: fp32 today; the primitives are made for one data type field
- * so that a bf16 path only changes the descriptors of src/weights/dst. */
+ * Precision: the weight layer's (l->compute, clvit/precision.h). In bf16
+ * the primitives read bf16 src, weights and diff_dst and write fp32 dst,
+ * diff_src and diff_weights (x and dz converted into the compute context's
+ * scratch, W by the reorder); where oneDNN has no bf16 convolution beyond its
+ * reference code, the operands are rounded to bf16 values in fp32 through
+ * the fp32 primitives. A low-rank adapter's K-channel convs stay fp32. */
 #ifndef CLVIT_CONV_H
 #define CLVIT_CONV_H
 
