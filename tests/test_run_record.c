@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "clvit/run_record.h"
@@ -245,6 +246,29 @@ Test(run_record, typed_settings_commands_and_version)
     cr_assert_eq(back_cfg.augment, 0);
     cr_assert_eq(back.n_commands, 0);
     clv_run_record_free(&back);
+    clv_run_record_free(&r);
+    tmp_tree_remove(dir);
+}
+
+/* run.json is written last: a resume trusts it, so a write stopped between
+ * the two files must not leave run.json ahead of results.csv (a directory
+ * in results.csv's place makes its write fail). */
+Test(run_record, run_json_is_written_after_results_csv)
+{
+    char dir[] = "/tmp/clvit-rr-XXXXXX", path[64];
+    cr_assert_not_null(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/results.csv", dir);
+    cr_assert_eq(mkdir(path, 0777), 0);
+    clv_config cfg;
+    clv_config_defaults(&cfg);
+    cfg.tasks = 3;
+    clv_run_record r;
+    clv_err err = {{0}};
+    cr_assert_eq(clv_run_record_init(&r, 3, &err), 0);
+    fill(&r);
+    cr_assert_neq(clv_run_record_write(&r, &cfg, dir, &err), 0, "results.csv cannot be written");
+    snprintf(path, sizeof path, "%s/run.json", dir);
+    cr_expect_neq(access(path, F_OK), 0, "no run.json without its results.csv");
     clv_run_record_free(&r);
     tmp_tree_remove(dir);
 }

@@ -74,11 +74,14 @@ double clv_run_record_forgetting(const clv_run_record *r);
 
 /* Appends a command line (argv[0..argc-1], shell-quoted) to r->commands. */
 int clv_run_record_add_command(clv_run_record *r, int argc, char *const *argv, clv_err *err);
-/* Writes dir/run.json and dir/results.csv (atomically). run.json's "config"
+/* Writes dir/results.csv, then dir/run.json (each atomically; run.json
+ * last, as the record a resume trusts). run.json's "config"
  * holds each setting with its type (numbers, booleans, strings; a float as
  * the shortest text that reads back the same), "commands" the command
  * lines and "clvit_version" the writer's version. */
 int clv_run_record_write(const clv_run_record *r, const clv_config *cfg, const char *dir, clv_err *err);
+/* Writes dir/results.csv alone (atomically), the accuracy matrix of r. */
+int clv_run_record_write_results(const clv_run_record *r, const clv_config *cfg, const char *dir, clv_err *err);
 /* Reads dir/run.json: the record and the config it was made with. Settings
  * written as text (before they were typed) read the same. */
 int clv_run_record_read(clv_run_record *r, clv_config *cfg, const char *dir, clv_err *err);

@@ -297,7 +297,7 @@ static cJSON *storage_json(const clv_run_record *r)
     return o;
 }
 
-static int write_csv(const clv_run_record *r, const clv_config *cfg, const char *dir, clv_err *err)
+int clv_run_record_write_results(const clv_run_record *r, const clv_config *cfg, const char *dir, clv_err *err)
 {
     size_t cap = 256 + (size_t)r->n_tasks * (size_t)r->n_tasks * 96;
     char *buf = malloc(cap);
@@ -321,6 +321,11 @@ static int write_csv(const clv_run_record *r, const clv_config *cfg, const char 
 
 int clv_run_record_write(const clv_run_record *r, const clv_config *cfg, const char *dir, clv_err *err)
 {
+    /* results.csv first, run.json last: a resume trusts run.json, and a kill
+     * between the two then leaves results.csv ahead (made again when the task
+     * is), never behind a run.json that records the task as learned */
+    if (clv_run_record_write_results(r, cfg, dir, err))
+        return -1;
     cJSON *root = cJSON_CreateObject();
     cJSON_AddStringToObject(root, "format", "clvit-run-1");
     cJSON_AddStringToObject(root, "clvit_version", CLV_VERSION);
@@ -401,9 +406,7 @@ int clv_run_record_write(const clv_run_record *r, const clv_config *cfg, const c
     text[len] = '\n'; /* replaces the terminator: written by length */
     int rc = clv_atomic_write(path, text, len + 1, err);
     free(text);
-    if (rc)
-        return -1;
-    return write_csv(r, cfg, dir, err);
+    return rc;
 }
 
 static char *read_text(const char *path, clv_err *err)
