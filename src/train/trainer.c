@@ -435,6 +435,10 @@ int clv_train_run(const clv_config *cfg, const clv_train_opts *opts, clv_err *er
         goto done;
     if (R.writer && opts->resume && drop_stale_state(&R, err))
         goto done;
+    /* results.csv follows run.json: a run killed between the two by a
+     * clvit that wrote run.json first left it a task behind */
+    if (R.writer && opts->resume && clv_run_record_write_results(&R.rec, cfg, opts->out_dir, err))
+        goto done;
     if (R.writer && !opts->resume && clv_run_record_write(&R.rec, cfg, opts->out_dir, err))
         goto done;
     clv_dist_barrier(R.dist);
