@@ -31,13 +31,15 @@ PKGS := libcjson inih libpng zlib libjpeg cairo
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS := $(shell pkg-config --libs $(PKGS))
 
+# oneDNN is always linked: ResNet's convolutions and bf16 are oneDNN's; GEMM
+# chooses only the backend of clv_gemm (fp32 sgemm).
 ifeq ($(GEMM),dnnl)
   GEMM_LIBS := -ldnnl
 else ifeq ($(GEMM),openblas)
   GEMM_CFLAGS := $(shell pkg-config --cflags openblas)
-  GEMM_LIBS := $(shell pkg-config --libs openblas)
+  GEMM_LIBS := $(shell pkg-config --libs openblas) -ldnnl
 else ifeq ($(GEMM),blis)
-  GEMM_LIBS := -lblis
+  GEMM_LIBS := -lblis -ldnnl
 else
   $(error GEMM must be dnnl, openblas or blis)
 endif
