@@ -255,6 +255,150 @@ Test(bf16, held_operand_and_its_column_sums)
     }
 }
 
+/* ---- bf16 copies written by their producers (clv_compute_shadow) ---- */
+
+static void bf16_of(clv_bf16 *h, const float *x, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++)
+        h[i] = clv_bf16_from_float(x[i]);
+}
+
+/* The norms, the epilogue and GELU write the bf16 copy of exactly the floats they write in fp32,
+ * and the same fp32 floats as their fp32-only forms, with or without the fp32 output. */
+Test(bf16, producers_write_the_bf16_of_their_fp32_output)
+{
+    const int64_t N = 37, C = 24, n = N * C;
+    float *x = random_floats(n, 21), *w = random_floats(C, 22), *b = random_floats(C, 23);
+    float *y0 = malloc(n * sizeof(float)), *y1 = malloc(n * sizeof(float)), m0[37], r0[37], m1[37], r1[37];
+    clv_bf16 *h = malloc(n * sizeof(clv_bf16)), *h2 = malloc(n * sizeof(clv_bf16)), *ref = malloc(n * sizeof(clv_bf16));
+    clv_layernorm_forward(y0, m0, r0, x, w, b, N, C, 1e-6f);
+    clv_layernorm_forward_bf16(y1, h, m1, r1, x, w, b, N, C, 1e-6f);
+    clv_layernorm_forward_bf16(NULL, h2, m1, r1, x, w, b, N, C, 1e-6f);
+    bf16_of(ref, y0, n);
+    cr_expect_eq(memcmp(y0, y1, n * sizeof(float)), 0, "layernorm: fp32 output");
+    cr_expect_eq(memcmp(m0, m1, sizeof m0) | memcmp(r0, r1, sizeof r0), 0, "layernorm: statistics");
+    cr_expect_eq(memcmp(h, ref, n * sizeof(clv_bf16)), 0, "layernorm: bf16 copy");
+    cr_expect_eq(memcmp(h2, ref, n * sizeof(clv_bf16)), 0, "layernorm: bf16 only");
+    /* epilogue: bias, residual, GELU */
+    float *res = random_floats(n, 24), *g0 = malloc(n * sizeof(float)), *g1 = malloc(n * sizeof(float));
+    memcpy(y0, x, n * sizeof(float));
+    memcpy(y1, x, n * sizeof(float));
+    clv_linear_epilogue(y0, NULL, b, NULL, res, g0, N, C);
+    clv_linear_epilogue_bf16(y1, NULL, b, NULL, res, g1, h, N, C);
+    bf16_of(ref, g0, n);
+    cr_expect_eq(memcmp(y0, y1, n * sizeof(float)) | memcmp(g0, g1, n * sizeof(float)), 0, "epilogue: fp32 outputs");
+    cr_expect_eq(memcmp(h, ref, n * sizeof(clv_bf16)), 0, "epilogue: GELU's bf16 copy");
+    memcpy(y1, x, n * sizeof(float));
+    clv_linear_epilogue_bf16(y1, NULL, b, NULL, res, NULL, h2, N, C);
+    cr_expect_eq(memcmp(h2, ref, n * sizeof(clv_bf16)), 0, "epilogue: GELU in bf16 only");
+    /* GELU with its derivative, also in place over the input */
+    float *d0 = malloc(n * sizeof(float)), *d1 = malloc(n * sizeof(float));
+    clv_gelu_forward_grad(g0, d0, x, n);
+    bf16_of(ref, g0, n);
+    clv_gelu_forward_grad_bf16(g1, h, d1, x, n);
+    cr_expect_eq(memcmp(g0, g1, n * sizeof(float)) | memcmp(d0, d1, n * sizeof(float)), 0, "GELU: fp32 outputs");
+    cr_expect_eq(memcmp(h, ref, n * sizeof(clv_bf16)), 0, "GELU: bf16 copy");
+    memcpy(d1, x, n * sizeof(float));
+    clv_gelu_forward_grad_bf16(NULL, h2, d1, d1, n);
+    cr_expect_eq(memcmp(d0, d1, n * sizeof(float)), 0, "GELU in place: derivative");
+    cr_expect_eq(memcmp(h2, ref, n * sizeof(clv_bf16)), 0, "GELU in place: bf16 copy");
+    free(x), free(w), free(b), free(y0), free(y1), free(h), free(h2), free(ref), free(res), free(g0), free(g1);
+    free(d0), free(d1);
+}
+
+/* A GEMM reads the registered copy instead of converting X, until unshadowed; without
+ * oneDNN's bf16 (the converting path) there is no copy to write. */
+Test(bf16, gemm_reads_the_shadow_until_unshadowed)
+{
+    clv_err err = {{0}};
+    clv_compute *c = clv_compute_create(CLV_PRECISION_BF16, 0, &err);
+    const int64_t M = 50, K = 30, N = 20;
+    float *x = random_floats(M * K, 31), *W = random_floats(N * K, 32), *y0 = malloc(M * N * sizeof(float)),
+          *y1 = malloc(M * N * sizeof(float));
+    clv_bf16 *h;
+    cr_assert_eq(clv_compute_shadow(c, 1, x, M, K, &h, &err), 0, "%s", err.msg);
+    if (!clv_compute_bf16_onednn(c)) {
+        cr_expect_null(h, "no bf16 matmul here: producers write fp32 only");
+    } else {
+        cr_assert_not_null(h);
+        bf16_of(h, x, M * K);
+        cr_assert_eq(clv_compute_gemm(c, 0, 1, M, N, K, 1.0f, x, K, W, K, 0.0f, y0, N, &err), 0);
+        float *x2 = random_floats(M * K, 33); /* x changes; the copy still says the old x */
+        memcpy(x, x2, M * K * sizeof(float));
+        cr_assert_eq(clv_compute_gemm(c, 0, 1, M, N, K, 1.0f, x, K, W, K, 0.0f, y1, N, &err), 0);
+        cr_expect_eq(memcmp(y0, y1, M * N * sizeof(float)), 0, "the GEMM read the shadow");
+        clv_compute_unshadow(c, 1);
+        cr_assert_eq(clv_compute_gemm(c, 0, 1, M, N, K, 1.0f, x, K, W, K, 0.0f, y1, N, &err), 0);
+        cr_expect_neq(memcmp(y0, y1, M * N * sizeof(float)), 0, "after unshadow the GEMM converts x again");
+        free(x2);
+    }
+    /* the bias inside the matmul: the GEMM's output plus the bias */
+    float bias[20];
+    for (int j = 0; j < N; j++)
+        bias[j] = (float)j - 7.5f;
+    cr_assert_eq(clv_compute_gemm(c, 0, 1, M, N, K, 1.0f, x, K, W, K, 0.0f, y0, N, &err), 0);
+    cr_assert_eq(clv_compute_gemm_bias(c, M, N, K, x, K, W, K, bias, y1, N, &err), 0, "%s", err.msg);
+    for (int64_t i = 0; i < M; i++)
+        for (int64_t j = 0; j < N; j++)
+            cr_expect_float_eq(y1[i * N + j], y0[i * N + j] + bias[j], 1e-5f, "(%lld, %lld)", (long long)i,
+                               (long long)j);
+    free(x), free(W), free(y0), free(y1);
+    clv_compute_free(c);
+}
+
+/* GELU's fused backward: the shadows of g and dh and dh's column sums, bit for bit those of
+ * clv_gelu_forward_grad, the product and clv_compute_hold in turn (fewer passes, the same floats),
+ * and the same on 1 and 2 threads. */
+Test(bf16, fused_gelu_backward_equals_its_passes)
+{
+    clv_err err = {{0}};
+    clv_compute *c = clv_compute_create(CLV_PRECISION_BF16, 0, &err);
+    if (!clv_compute_bf16_onednn(c)) {
+        cr_expect_neq(clv_compute_gelu_backward(c, 1, NULL, 2, NULL, NULL, NULL, 1, 1, NULL, &err), 0,
+                      "refused without oneDNN's bf16");
+        clv_compute_free(c);
+        return;
+    }
+    const int64_t R = 200, H = 48, n = R * H, in = 16;
+    float *hin = random_floats(n, 41), *dg = random_floats(n, 42), *g = malloc(n * sizeof(float)),
+          *gp = malloc(n * sizeof(float)), *W = random_floats(H * in, 43);
+    float sums[48] = {0}, ref_sums[48] = {0}, sums2[48] = {0};
+    clv_gelu_forward_grad(g, gp, hin, n);
+    clv_mul_forward(gp, dg, gp, n);
+    clv_bf16 *gref = malloc(n * sizeof(clv_bf16)), *dref = malloc(n * sizeof(clv_bf16));
+    bf16_of(gref, g, n);
+    bf16_of(dref, gp, n);
+    cr_assert_eq(clv_compute_hold(c, gp, R, H, ref_sums, &err), 0);
+    clv_compute_unhold(c);
+    /* the shadows, read through GEMMs (dh W, g W) against the same GEMMs on the references; the
+     * fp32 arrays under the keys hold NaN, so a GEMM that converted them would show it */
+    float *ya = malloc(R * in * sizeof(float)), *yb = malloc(R * in * sizeof(float));
+    float *dd = malloc(n * sizeof(float)), *gg = malloc(n * sizeof(float)); /* keys with garbage in fp32 */
+    for (int64_t i = 0; i < n; i++)
+        dd[i] = gg[i] = NAN;
+    const int threads = omp_get_max_threads();
+    omp_set_num_threads(1);
+    cr_assert_eq(clv_compute_gelu_backward(c, 1, gg, 2, dd, hin, dg, R, H, sums2, &err), 0, "%s", err.msg);
+    omp_set_num_threads(2);
+    cr_assert_eq(clv_compute_gelu_backward(c, 1, gg, 2, dd, hin, dg, R, H, sums, &err), 0, "%s", err.msg);
+    omp_set_num_threads(threads);
+    cr_expect_eq(memcmp(sums, ref_sums, sizeof sums), 0, "column sums as clv_compute_hold's");
+    cr_expect_eq(memcmp(sums, sums2, sizeof sums), 0, "column sums on 1 and 2 threads");
+    clv_bf16 *Wh = malloc(H * in * sizeof(clv_bf16));
+    bf16_of(Wh, W, H * in);
+    cr_assert_eq(clv_gemm_bf16(c, 0, 0, R, in, H, 1.0f, dref, H, Wh, in, 0.0f, ya, in, &err), 0);
+    cr_assert_eq(clv_compute_gemm(c, 0, 0, R, in, H, 1.0f, dd, H, W, in, 0.0f, yb, in, &err), 0);
+    cr_expect_eq(memcmp(ya, yb, R * in * sizeof(float)), 0, "dh's shadow is bf16(dg GELU'(h))");
+    cr_assert_eq(clv_gemm_bf16(c, 0, 0, R, in, H, 1.0f, gref, H, Wh, in, 0.0f, ya, in, &err), 0);
+    cr_assert_eq(clv_compute_gemm(c, 0, 0, R, in, H, 1.0f, gg, H, W, in, 0.0f, yb, in, &err), 0);
+    cr_expect_eq(memcmp(ya, yb, R * in * sizeof(float)), 0, "g's shadow is bf16(GELU(h))");
+    clv_compute_unshadow(c, 1);
+    clv_compute_unshadow(c, 2);
+    free(hin), free(dg), free(g), free(gp), free(W), free(gref), free(dref), free(ya), free(yb), free(dd), free(gg);
+    free(Wh);
+    clv_compute_free(c);
+}
+
 Test(bf16, precision_names_parse_and_refuse)
 {
     clv_precision p;

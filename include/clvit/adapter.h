@@ -113,6 +113,10 @@ int clv_wlayer_forward(clv_wlayer *l, float *y, const float *x, int64_t N, clv_w
  * residual stream; may be NULL) and gelu [N x out] = GELU(y) (may be NULL). */
 int clv_wlayer_forward_fused(clv_wlayer *l, float *y, const float *x, int64_t N, const float *res, float *gelu,
                              clv_wl_mode mode, clv_err *err);
+/* With gelu_h (may be NULL): GELU(y) also (or, when gelu is NULL, only) in
+ * bf16: the next layer's GEMM input, without a conversion pass. */
+int clv_wlayer_forward_fused_bf16(clv_wlayer *l, float *y, const float *x, int64_t N, const float *res, float *gelu,
+                                  clv_bf16 *gelu_h, clv_wl_mode mode, clv_err *err);
 /* dy [N x out] in, x the forward's input; dx [N x in] += (may be NULL);
  * bias and weight/adapter gradients accumulated. y: the forward's output
  * when it ran with CLV_WL_TRAIN_KEEPS_Y (else NULL). scratch: memory shared
@@ -125,6 +129,20 @@ int clv_wlayer_backward(clv_wlayer *l, float *dx, const float *dy, const float *
  * a pass that zeroes dx first. */
 int clv_wlayer_backward_into(clv_wlayer *l, float *dx, const float *dy, const float *x, const float *y, int64_t N,
                              clv_arena *scratch, clv_err *err);
+/* 1 for a layer without output scale and adapter whose GEMMs run in bf16 on
+ * oneDNN: the layers the two backwards below take. */
+int clv_wlayer_plain_bf16(const clv_wlayer *l);
+/* clv_wlayer_backward_into (dx required) with after_dx run between the dx
+ * GEMM and the weight gradient's: the pass that forms the input x's bf16
+ * copy (clv_compute_shadow) from dx, GELU's backward before fc2. */
+int clv_wlayer_backward_split_into(clv_wlayer *l, float *dx, const float *dy, const float *x, int64_t N,
+                                   clv_arena *scratch, int (*after_dx)(void *ctx, clv_err *err), void *ctx,
+                                   clv_err *err);
+/* clv_wlayer_backward_into for a dy that exists only as a bf16 shadow
+ * (clv_compute_shadow) whose column sums its producer already added to the
+ * bias gradient. */
+int clv_wlayer_backward_shadowed_into(clv_wlayer *l, float *dx, const float *dy, const float *x, int64_t N,
+                                      clv_arena *scratch, clv_err *err);
 /* 1 when the backward will read the forward's output y (CLV_WL_SAVED_Y): the
  * caller must not overwrite it before. */
 static inline int clv_wlayer_reads_output(const clv_wlayer *l) { return l->saved == CLV_WL_SAVED_Y; }

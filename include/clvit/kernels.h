@@ -10,6 +10,8 @@
 #ifndef CLVIT_KERNELS_H
 #define CLVIT_KERNELS_H
 
+#include "clvit/precision.h"
+
 #include <stdint.h>
 
 #ifdef __cplusplus
@@ -25,6 +27,10 @@ void clv_linear_backward(float *dx, float *dw, float *db, const float *dy, const
 /* ---- LayerNorm over the last dimension C; mean and rstd [N] are saved ---- */
 void clv_layernorm_forward(float *y, float *mean, float *rstd, const float *x, const float *w, const float *b,
                            int64_t N, int64_t C, float eps);
+/* The same, with a bf16 copy of y written in the same pass (yh; y or yh may
+ * be NULL): a bf16 GEMM's input without a conversion pass. */
+void clv_layernorm_forward_bf16(float *y, clv_bf16 *yh, float *mean, float *rstd, const float *x, const float *w,
+                                const float *b, int64_t N, int64_t C, float eps);
 void clv_layernorm_backward(float *dx, float *dw, float *db, const float *dy, const float *x, const float *w,
                             const float *mean, const float *rstd, int64_t N, int64_t C);
 
@@ -36,6 +42,14 @@ void clv_gelu_backward(float *dx, const float *dy, const float *x, int64_t n);
  * longer needed). The same bits as clv_gelu_forward and the derivative
  * clv_gelu_backward multiplies by. */
 void clv_gelu_forward_grad(float *y, float *dydx, const float *x, int64_t n);
+/* The same, and yh (may be NULL) = y in bf16; y may be NULL when yh is not. */
+void clv_gelu_forward_grad_bf16(float *y, clv_bf16 *yh, float *dydx, const float *x, int64_t n);
+/* Backward through GELU for bf16 GEMMs on both sides, rows x cols: gh =
+ * bf16(GELU(h)), dhh = bf16(dg GELU'(h)), and parts [groups x cols] = the
+ * column sums of dg GELU'(h) over each group of group_rows rows (summed in
+ * row order). The arithmetic of clv_gelu_forward_grad and clv_mul_forward. */
+void clv_gelu_backward_bf16(clv_bf16 *gh, clv_bf16 *dhh, float *parts, const float *h, const float *dg, int64_t rows,
+                            int64_t cols, int64_t group_rows);
 
 /* ---- y = a + b, y = a * b elementwise (residual, gates); y may alias a or b ---- */
 void clv_add_forward(float *y, const float *a, const float *b, int64_t n);
@@ -100,6 +114,10 @@ void clv_scale_columns(float *y, const float *s, int64_t N, int64_t C);
  * same floats as the separate bias, scale, residual and GELU kernels. */
 void clv_linear_epilogue(float *y, float *z, const float *b, const float *s, const float *res, float *g, int64_t N,
                          int64_t C);
+/* The same, and gh (may be NULL) = g in bf16, the next GEMM's input; g may be
+ * NULL when gh is not. */
+void clv_linear_epilogue_bf16(float *y, float *z, const float *b, const float *s, const float *res, float *g,
+                              clv_bf16 *gh, int64_t N, int64_t C);
 /* y = z * s per column, backward without forming dz = dy * s (its
  * consumers fold s into their other operand): ds[C] = column sums of
  * dy * z and dsum[C] = column sums of dy, both overwritten. With sdiv (the

@@ -88,6 +88,12 @@ int clv_compute_gemm(clv_compute *c, int trans_a, int trans_b, int64_t M, int64_
                      const float *A, int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc,
                      clv_err *err);
 
+/* C [M x N] = A [M x K] B^T (B [N x K]) + bias [N] (may be NULL) on every
+ * row: a weight layer's forward. In bf16 on oneDNN the bias is added inside
+ * the matmul (no pass over C); otherwise clv_compute_gemm and a bias pass. */
+int clv_compute_gemm_bias(clv_compute *c, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda,
+                          const float *B, int64_t ldb, const float *bias, float *C, int64_t ldc, clv_err *err);
+
 /* Converts X [rows x cols, packed] once and lets every clv_compute_gemm that
  * reads exactly that block (as A or B, transposed or not) use the copy until
  * clv_compute_unhold: a layer's backward reads dy twice (dx and dW). The
@@ -105,6 +111,29 @@ int clv_compute_hold(clv_compute *c, const float *X, int64_t rows, int64_t cols,
 int clv_compute_hold_scaled(clv_compute *c, const float *dy, const float *z, const float *sdiv, int64_t rows,
                             int64_t cols, float *ds, float *dsum, clv_err *err);
 void clv_compute_unhold(clv_compute *c);
+/* A bf16 copy of X [rows x cols, packed] that X's producer writes in the
+ * pass that writes X, saving each GEMM that reads X a conversion pass: *h
+ * gets room for it (grow-only, in slot 0 .. CLV_COMPUTE_SHADOWS - 1), and
+ * from then until clv_compute_unshadow of that slot every clv_compute_gemm
+ * reading exactly that block uses the copy, so the producer may skip writing
+ * X in fp32 when nothing else reads it. *h is NULL when c has no bf16 GEMM
+ * on oneDNN (fp32, the converting path): then write X as usual. -1 (err
+ * set) when out of memory. */
+#define CLV_COMPUTE_SHADOWS 3
+int clv_compute_shadow(clv_compute *c, int slot, const float *X, int64_t rows, int64_t cols, clv_bf16 **h,
+                       clv_err *err);
+void clv_compute_unshadow(clv_compute *c, int slot);
+/* The backward through GELU between two bf16 GEMMs in one pass over h (its
+ * input) and dg (the gradient at its output), rows x cols: the shadow of g
+ * (slot g_slot) = GELU(h), fc2's weight-gradient input; the shadow of dh
+ * (slot dh_slot) = dg GELU'(h), fc1's dy, never written in fp32; colsum
+ * (may be NULL) += dh's column sums (fc1's bias gradient; in row groups of
+ * 64, as clv_compute_hold). The same values as clv_gelu_forward_grad, the
+ * product and clv_compute_hold in turn. Only with bf16 on oneDNN (else -1,
+ * err set; also when out of memory). */
+int clv_compute_gelu_backward(clv_compute *c, int g_slot, const float *g, int dh_slot, const float *dh,
+                              const float *h, const float *dg, int64_t rows, int64_t cols, float *colsum,
+                              clv_err *err);
 
 /* For operators that convert their own operands (oneDNN's convolutions):
  * 1 when c is bf16 and its bf16 runs on oneDNN (natively or by oneDNN's own

@@ -12,6 +12,12 @@
 void clv_linear_epilogue(float *y, float *z, const float *b, const float *s, const float *res, float *g, int64_t N,
                          int64_t C)
 {
+    clv_linear_epilogue_bf16(y, z, b, s, res, g, NULL, N, C);
+}
+
+void clv_linear_epilogue_bf16(float *y, float *z, const float *b, const float *s, const float *res, float *g,
+                              clv_bf16 *gh, int64_t N, int64_t C)
+{
     /* per row, one simple loop per step: each vectorizes, and the row stays in L1 between them */
 #pragma omp parallel for if (N * C > 32768) schedule(static)
     for (int64_t n = 0; n < N; n++) {
@@ -34,10 +40,21 @@ void clv_linear_epilogue(float *y, float *z, const float *b, const float *s, con
             for (int64_t c = 0; c < C; c++)
                 yr[c] = yr[c] + rr[c];
         }
-        if (g) {
+        if (g && gh) {
+            float *restrict gr = g + n * C;
+            clv_bf16 *restrict hr = gh + n * C;
+            for (int64_t c = 0; c < C; c++) {
+                gr[c] = clv_gelu1(yr[c]);
+                hr[c] = clv_bf16_from_float(gr[c]);
+            }
+        } else if (g) {
             float *restrict gr = g + n * C;
             for (int64_t c = 0; c < C; c++)
                 gr[c] = clv_gelu1(yr[c]);
+        } else if (gh) {
+            clv_bf16 *restrict hr = gh + n * C;
+            for (int64_t c = 0; c < C; c++)
+                hr[c] = clv_bf16_from_float(clv_gelu1(yr[c]));
         }
     }
 }

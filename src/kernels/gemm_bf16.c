@@ -19,14 +19,14 @@
 #include <oneapi/dnnl/dnnl.h>
 #define CACHE_SIZE 256 /* a model has a few dozen shapes (train, inference slices); Swin more */
 typedef struct {
-    int ta, tb;
+    int ta, tb, bias;
     int64_t M, N, K, lda, ldb, ldc;
     float alpha, beta;
 } mm_key;
 typedef struct {
     mm_key key;
     dnnl_primitive_t prim;
-    dnnl_memory_t a, b, c;
+    dnnl_memory_t a, b, c, bias;
 } mm_entry;
 #endif
 
@@ -44,6 +44,13 @@ struct clv_compute {
     int64_t held_rows, held_cols;
     clv_bf16 *held;
     size_t held_cap;
+    /* clv_compute_shadow: copies their producers write, for the GEMMs that read those blocks */
+    struct {
+        const float *src;
+        int64_t rows, cols;
+        clv_bf16 *h;
+        size_t cap;
+    } shadow[CLV_COMPUTE_SHADOWS];
 #if defined(CLV_GEMM_dnnl)
     dnnl_engine_t engine;
     dnnl_stream_t stream;
@@ -102,7 +109,7 @@ static int grow(void **p, size_t *cap, size_t n, size_t elem, clv_err *err)
 #if defined(CLV_GEMM_dnnl)
 static int key_eq(const mm_key *a, const mm_key *b)
 {
-    return a->ta == b->ta && a->tb == b->tb && a->M == b->M && a->N == b->N && a->K == b->K && a->lda == b->lda &&
+    return a->ta == b->ta && a->tb == b->tb && a->bias == b->bias && a->M == b->M && a->N == b->N && a->K == b->K && a->lda == b->lda &&
            a->ldb == b->ldb && a->ldc == b->ldc && a->alpha == b->alpha && a->beta == b->beta;
 }
 
@@ -112,13 +119,16 @@ static void entry_destroy(mm_entry *e)
     dnnl_memory_destroy(e->a);
     dnnl_memory_destroy(e->b);
     dnnl_memory_destroy(e->c);
+    if (e->bias)
+        dnnl_memory_destroy(e->bias);
     memset(e, 0, sizeof *e);
 }
 
 /* The matmul primitive descriptor for a key; impl (may be NULL) gets oneDNN's implementation name. */
 static dnnl_primitive_desc_t make_pd(dnnl_engine_t engine, const mm_key *k, dnnl_memory_desc_t *a_md,
-                                     dnnl_memory_desc_t *b_md, dnnl_memory_desc_t *c_md)
+                                     dnnl_memory_desc_t *b_md, dnnl_memory_desc_t *c_md, dnnl_memory_desc_t *bias_md)
 {
+    dnnl_dims_t biasd = {1, k->N}, biass = {k->N, 1};
     dnnl_dims_t ad = {k->M, k->K}, bd = {k->K, k->N}, cd = {k->M, k->N};
     dnnl_dims_t as = {k->ta ? 1 : k->lda, k->ta ? k->lda : 1};
     dnnl_dims_t bs = {k->tb ? 1 : k->ldb, k->tb ? k->ldb : 1};
@@ -129,7 +139,8 @@ static dnnl_primitive_desc_t make_pd(dnnl_engine_t engine, const mm_key *k, dnnl
     if (dnnl_memory_desc_init_by_strides(a_md, 2, ad, dnnl_bf16, as) != dnnl_success ||
         dnnl_memory_desc_init_by_strides(b_md, 2, bd, dnnl_bf16, bs) != dnnl_success ||
         dnnl_memory_desc_init_by_strides(c_md, 2, cd, dnnl_f32, cs) != dnnl_success ||
-        dnnl_matmul_desc_init(&md, a_md, b_md, NULL, c_md) != dnnl_success ||
+        dnnl_memory_desc_init_by_strides(bias_md, 2, biasd, dnnl_f32, biass) != dnnl_success ||
+        dnnl_matmul_desc_init(&md, a_md, b_md, k->bias ? bias_md : NULL, c_md) != dnnl_success ||
         dnnl_primitive_attr_create(&attr) != dnnl_success)
         return NULL;
     int ok = 1;
@@ -163,8 +174,8 @@ static mm_entry *lookup(clv_compute *c, const mm_key *k)
     for (int i = 0; i < c->n_cached; i++)
         if (key_eq(&c->cache[i].key, k))
             return &c->cache[i];
-    dnnl_memory_desc_t a_md, b_md, c_md;
-    dnnl_primitive_desc_t pd = make_pd(c->engine, k, &a_md, &b_md, &c_md);
+    dnnl_memory_desc_t a_md, b_md, c_md, bias_md;
+    dnnl_primitive_desc_t pd = make_pd(c->engine, k, &a_md, &b_md, &c_md, &bias_md);
     if (!pd)
         return NULL;
     mm_entry e = {.key = *k};
@@ -172,7 +183,8 @@ static mm_entry *lookup(clv_compute *c, const mm_key *k)
     dnnl_primitive_desc_destroy(pd);
     ok = ok && dnnl_memory_create(&e.a, &a_md, c->engine, DNNL_MEMORY_NONE) == dnnl_success &&
          dnnl_memory_create(&e.b, &b_md, c->engine, DNNL_MEMORY_NONE) == dnnl_success &&
-         dnnl_memory_create(&e.c, &c_md, c->engine, DNNL_MEMORY_NONE) == dnnl_success;
+         dnnl_memory_create(&e.c, &c_md, c->engine, DNNL_MEMORY_NONE) == dnnl_success &&
+         (!k->bias || dnnl_memory_create(&e.bias, &bias_md, c->engine, DNNL_MEMORY_NONE) == dnnl_success);
     if (!ok) {
         entry_destroy(&e);
         return NULL;
@@ -184,7 +196,7 @@ static mm_entry *lookup(clv_compute *c, const mm_key *k)
     return &c->cache[slot];
 }
 
-static int dnnl_run(clv_compute *c, const mm_key *k, const clv_bf16 *A, const clv_bf16 *B, float *C)
+static int dnnl_run(clv_compute *c, const mm_key *k, const clv_bf16 *A, const clv_bf16 *B, const float *bias, float *C)
 {
     mm_entry *e = lookup(c, k);
     if (!e)
@@ -192,8 +204,12 @@ static int dnnl_run(clv_compute *c, const mm_key *k, const clv_bf16 *A, const cl
     dnnl_memory_set_data_handle(e->a, (void *)A);
     dnnl_memory_set_data_handle(e->b, (void *)B);
     dnnl_memory_set_data_handle(e->c, C);
-    dnnl_exec_arg_t args[3] = {{DNNL_ARG_SRC, e->a}, {DNNL_ARG_WEIGHTS, e->b}, {DNNL_ARG_DST, e->c}};
-    if (dnnl_primitive_execute(e->prim, c->stream, 3, args) != dnnl_success)
+    dnnl_exec_arg_t args[4] = {{DNNL_ARG_SRC, e->a}, {DNNL_ARG_WEIGHTS, e->b}, {DNNL_ARG_DST, e->c}};
+    if (bias) {
+        dnnl_memory_set_data_handle(e->bias, (void *)bias);
+        args[3] = (dnnl_exec_arg_t){DNNL_ARG_BIAS, e->bias};
+    }
+    if (dnnl_primitive_execute(e->prim, c->stream, bias ? 4 : 3, args) != dnnl_success)
         return -1;
     return dnnl_stream_wait(c->stream) == dnnl_success ? 0 : -1;
 }
@@ -206,9 +222,9 @@ static void probe(clv_compute *c)
         snprintf(c->impl, sizeof c->impl, "oneDNN has no CPU engine");
         return;
     }
-    mm_key k = {0, 0, 64, 64, 64, 64, 64, 64, 1.0f, 0.0f};
-    dnnl_memory_desc_t a_md, b_md, c_md;
-    dnnl_primitive_desc_t pd = make_pd(c->engine, &k, &a_md, &b_md, &c_md);
+    mm_key k = {0, 0, 0, 64, 64, 64, 64, 64, 64, 1.0f, 0.0f};
+    dnnl_memory_desc_t a_md, b_md, c_md, bias_md;
+    dnnl_primitive_desc_t pd = make_pd(c->engine, &k, &a_md, &b_md, &c_md, &bias_md);
     if (!pd) {
         snprintf(c->impl, sizeof c->impl, "oneDNN has no bf16 matmul on this CPU");
         return;
@@ -248,6 +264,8 @@ void clv_compute_free(clv_compute *c)
         dnnl_engine_destroy(c->engine);
 #endif
     clv_free(c->held);
+    for (int i = 0; i < CLV_COMPUTE_SHADOWS; i++)
+        clv_free(c->shadow[i].h);
     for (int i = 0; i < 2; i++) {
         clv_free(c->h[i]);
         clv_free(c->f[i]);
@@ -295,9 +313,10 @@ static const float *widen(clv_compute *c, int slot, const clv_bf16 *X, int64_t r
     return c->f[slot];
 }
 
-int clv_gemm_bf16(clv_compute *c, int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha,
-                  const clv_bf16 *A, int64_t lda, const clv_bf16 *B, int64_t ldb, float beta, float *C,
-                  int64_t ldc, clv_err *err)
+/* clv_gemm_bf16 with bias [N] (may be NULL; only with alpha 1, beta 0) added to every row of C */
+static int gemm_bf16_bias(clv_compute *c, int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+                          const clv_bf16 *A, int64_t lda, const clv_bf16 *B, int64_t ldb, const float *bias, float beta,
+                          float *C, int64_t ldc, clv_err *err)
 {
     if (M <= 0 || N <= 0)
         return 0;
@@ -309,8 +328,8 @@ int clv_gemm_bf16(clv_compute *c, int trans_a, int trans_b, int64_t M, int64_t N
     }
 #if defined(CLV_GEMM_dnnl)
     if (c->use_dnnl) {
-        mm_key k = {!!trans_a, !!trans_b, M, N, K, lda, ldb, ldc, alpha, beta};
-        if (!dnnl_run(c, &k, A, B, C))
+        mm_key k = {!!trans_a, !!trans_b, bias != NULL, M, N, K, lda, ldb, ldc, alpha, beta};
+        if (!dnnl_run(c, &k, A, B, bias, C))
             return 0; /* a shape oneDNN refuses falls through to the converting path */
     }
 #endif
@@ -319,7 +338,18 @@ int clv_gemm_bf16(clv_compute *c, int trans_a, int trans_b, int64_t M, int64_t N
     if (!Bf)
         return -1;
     clv_gemm(trans_a, trans_b, M, N, K, alpha, Af, trans_a ? M : K, Bf, trans_b ? K : N, beta, C, ldc);
+    if (bias)
+        for (int64_t i = 0; i < M; i++)
+            for (int64_t j = 0; j < N; j++)
+                C[i * ldc + j] += bias[j];
     return 0;
+}
+
+int clv_gemm_bf16(clv_compute *c, int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+                  const clv_bf16 *A, int64_t lda, const clv_bf16 *B, int64_t ldb, float beta, float *C,
+                  int64_t ldc, clv_err *err)
+{
+    return gemm_bf16_bias(c, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, NULL, beta, C, ldc, err);
 }
 
 /* h = bf16(X) and colsum += the column sums of X in one streaming pass over
@@ -430,6 +460,49 @@ int clv_compute_hold_scaled(clv_compute *c, const float *dy, const float *z, con
     return 0;
 }
 
+int clv_compute_gelu_backward(clv_compute *c, int g_slot, const float *g, int dh_slot, const float *dh,
+                              const float *h, const float *dg, int64_t rows, int64_t cols, float *colsum, clv_err *err)
+{
+    clv_bf16 *gh, *dhh;
+    const int64_t groups = (rows + HOLD_ROWS - 1) / HOLD_ROWS;
+    if (!clv_compute_bf16_onednn(c) || g_slot == dh_slot)
+        return clv_errf(err, "GELU's fused backward needs bf16 on oneDNN and two shadow slots");
+    if (clv_compute_shadow(c, g_slot, g, rows, cols, &gh, err) ||
+        clv_compute_shadow(c, dh_slot, dh, rows, cols, &dhh, err) ||
+        grow((void **)&c->f[0], &c->f_cap[0], (size_t)(groups * cols), sizeof(float), err))
+        return -1;
+    if (!gh || !dhh)
+        return 0; /* empty */
+    clv_gelu_backward_bf16(gh, dhh, c->f[0], h, dg, rows, cols, HOLD_ROWS);
+    if (colsum)
+        for (int64_t gr = 0; gr < groups; gr++)
+            for (int64_t j = 0; j < cols; j++)
+                colsum[j] += c->f[0][gr * cols + j];
+    return 0;
+}
+
+int clv_compute_shadow(clv_compute *c, int slot, const float *X, int64_t rows, int64_t cols, clv_bf16 **h,
+                       clv_err *err)
+{
+    *h = NULL;
+    if (!clv_compute_bf16_onednn(c) || slot < 0 || slot >= CLV_COMPUTE_SHADOWS || rows <= 0 || cols <= 0)
+        return 0;
+    c->shadow[slot].src = NULL;
+    if (grow((void **)&c->shadow[slot].h, &c->shadow[slot].cap, (size_t)(rows * cols), sizeof(clv_bf16), err))
+        return -1;
+    c->shadow[slot].src = X;
+    c->shadow[slot].rows = rows;
+    c->shadow[slot].cols = cols;
+    *h = c->shadow[slot].h;
+    return 0;
+}
+
+void clv_compute_unshadow(clv_compute *c, int slot)
+{
+    if (c && slot >= 0 && slot < CLV_COMPUTE_SHADOWS)
+        c->shadow[slot].src = NULL;
+}
+
 void clv_compute_unhold(clv_compute *c)
 {
     if (c)
@@ -442,6 +515,9 @@ static const clv_bf16 *to_bf16(clv_compute *c, int slot, const float *X, int64_t
 {
     if (X == c->held_src && rows == c->held_rows && cols == c->held_cols && ld == cols)
         return c->held;
+    for (int i = 0; i < CLV_COMPUTE_SHADOWS; i++)
+        if (X == c->shadow[i].src && rows == c->shadow[i].rows && cols == c->shadow[i].cols && ld == cols)
+            return c->shadow[i].h;
     if (grow((void **)&c->h[slot], &c->h_cap[slot], (size_t)(rows * cols), sizeof(clv_bf16), err))
         return NULL;
     if (ld == cols)
@@ -478,6 +554,24 @@ int clv_compute_gemm(clv_compute *c, int trans_a, int trans_b, int64_t M, int64_
     if (!Bh)
         return -1;
     return clv_gemm_bf16(c, trans_a, trans_b, M, N, K, alpha, Ah, ac, Bh, bc, beta, C, ldc, err);
+}
+
+int clv_compute_gemm_bias(clv_compute *c, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda,
+                          const float *B, int64_t ldb, const float *bias, float *C, int64_t ldc, clv_err *err)
+{
+    if (!clv_compute_bf16_onednn(c) || M <= 0 || N <= 0 || K <= 0) {
+        if (clv_compute_gemm(c, 0, 1, M, N, K, 1.0f, A, lda, B, ldb, 0.0f, C, ldc, err))
+            return -1;
+        if (bias)
+            for (int64_t i = 0; i < M; i++)
+                for (int64_t j = 0; j < N; j++)
+                    C[i * ldc + j] += bias[j];
+        return 0;
+    }
+    const clv_bf16 *Ah = to_bf16(c, 0, A, M, K, lda, err), *Bh = Ah ? to_bf16(c, 1, B, N, K, ldb, err) : NULL;
+    if (!Bh)
+        return -1;
+    return gemm_bf16_bias(c, 0, 1, M, N, K, 1.0f, Ah, K, Bh, K, bias, 0.0f, C, ldc, err);
 }
 
 int clv_compute_bf16_onednn(const clv_compute *c) { return c && c->precision == CLV_PRECISION_BF16 && c->use_dnnl; }

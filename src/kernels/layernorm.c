@@ -12,10 +12,15 @@
 void clv_layernorm_forward(float *y, float *mean, float *rstd, const float *x, const float *w, const float *b,
                            int64_t N, int64_t C, float eps)
 {
+    clv_layernorm_forward_bf16(y, NULL, mean, rstd, x, w, b, N, C, eps);
+}
+
+void clv_layernorm_forward_bf16(float *y, clv_bf16 *yh, float *mean, float *rstd, const float *x, const float *w,
+                                const float *b, int64_t N, int64_t C, float eps)
+{
 #pragma omp parallel for if (N * C > 16384) schedule(static)
     for (int64_t n = 0; n < N; n++) {
         const float *restrict xr = x + n * C;
-        float *restrict yr = y + n * C;
         float s = 0.0f;
 #pragma omp simd reduction(+ : s)
         for (int64_t c = 0; c < C; c++)
@@ -29,8 +34,22 @@ void clv_layernorm_forward(float *y, float *mean, float *rstd, const float *x, c
             v += d * d;
         }
         const float r = 1.0f / sqrtf(v / (float)C + eps);
-        for (int64_t c = 0; c < C; c++)
-            yr[c] = (xr[c] - m) * r * w[c] + b[c];
+        if (y && yh) {
+            float *restrict yr = y + n * C;
+            clv_bf16 *restrict hr = yh + n * C;
+            for (int64_t c = 0; c < C; c++) {
+                yr[c] = (xr[c] - m) * r * w[c] + b[c];
+                hr[c] = clv_bf16_from_float(yr[c]);
+            }
+        } else if (y) {
+            float *restrict yr = y + n * C;
+            for (int64_t c = 0; c < C; c++)
+                yr[c] = (xr[c] - m) * r * w[c] + b[c];
+        } else {
+            clv_bf16 *restrict hr = yh + n * C;
+            for (int64_t c = 0; c < C; c++)
+                hr[c] = clv_bf16_from_float((xr[c] - m) * r * w[c] + b[c]);
+        }
         mean[n] = m;
         rstd[n] = r;
     }

@@ -9,6 +9,12 @@ void clv_norm_forward(const clv_norm *n, float *y, float *mean, float *rstd, con
     clv_layernorm_forward(y, mean, rstd, x, n->w->data, n->b->data, N, C, n->eps);
 }
 
+void clv_norm_forward_bf16(const clv_norm *n, float *y, clv_bf16 *yh, float *mean, float *rstd, const float *x,
+                           int64_t N, int64_t C)
+{
+    clv_layernorm_forward_bf16(y, yh, mean, rstd, x, n->w->data, n->b->data, N, C, n->eps);
+}
+
 void clv_norm_backward(clv_norm *n, float *dx, const float *dy, const float *x, const float *mean, const float *rstd,
                        int64_t N, int64_t C)
 {

@@ -141,6 +141,33 @@ static void add_rows(float *y, const float *x, int64_t R, int64_t stride, int64_
             y[r * C + c] += x[r * stride * C + c];
 }
 
+/* ---- bf16 inputs written by their producers ----
+ * In bf16 the norms and GELU write their output's bf16 copy in the pass that
+ * forms it (clv_compute_shadow), and the fp32 output only when something
+ * reads it other than the next layer's GEMMs: an adapter may. Slot 0 holds
+ * a norm's output (qkv's or fc1's input), slot 1 GELU's (fc2's), slot 2 the
+ * gradient at fc1's output (formed only in bf16 by the fused backward). */
+enum { SHADOW_NORM = 0, SHADOW_GELU = 1, SHADOW_DH = 2 };
+
+static int reads_fp32_input(const clv_wlayer *l) { return l->adapter != NULL; }
+
+static int norm_for(const clv_norm *nm, const clv_wlayer *l, float *y, float *mean, float *rstd, const float *x,
+                    int64_t N, int64_t C, clv_err *err)
+{
+    clv_bf16 *h;
+    if (clv_compute_shadow(l->compute, SHADOW_NORM, y, N, C, &h, err))
+        return -1;
+    clv_norm_forward_bf16(nm, !h || reads_fp32_input(l) ? y : NULL, h, mean, rstd, x, N, C);
+    return 0;
+}
+
+static void unshadow(clv_tblock *k)
+{
+    clv_compute_unshadow(k->qkv.compute, SHADOW_NORM);
+    clv_compute_unshadow(k->qkv.compute, SHADOW_GELU);
+    clv_compute_unshadow(k->qkv.compute, SHADOW_DH);
+}
+
 /* full = 0: up to fc1's output (what a backward reads that the block does not keep) */
 static int forward(clv_tblock *k, clv_tblock_acts *a, const clv_tblock_shared *sh, const float *x, int64_t B,
                    int training, int full, clv_err *err)
@@ -150,18 +177,27 @@ static int forward(clv_tblock *k, clv_tblock_acts *a, const clv_tblock_shared *s
     /* qkv's output stays for the attention backward, h (fc1's) for GELU's */
     const clv_wl_mode mode_kept = training ? CLV_WL_TRAIN_KEEPS_Y : CLV_WL_INFER;
     a->xin = x;
-    clv_norm_forward(&k->norm1, a->ln1, a->mean1, a->rstd1, x, N, C);
-    if (clv_wlayer_forward(&k->qkv, a->qkv, a->ln1, N, mode_kept, err))
+    if (norm_for(&k->norm1, &k->qkv, a->ln1, a->mean1, a->rstd1, x, N, C, err) ||
+        clv_wlayer_forward(&k->qkv, a->qkv, a->ln1, N, mode_kept, err))
         return -1;
+    clv_compute_unshadow(k->qkv.compute, SHADOW_NORM);
     k->attn.ops->forward(&k->attn, a->attout, a->att, a->qkv, B, sh->scratch);
     /* residual adds and GELU ride along in the pass that adds each layer's bias */
     if (clv_wlayer_forward_fused(&k->proj, a->xmid, a->attout, R, R == N ? x : NULL, NULL, mode, err))
         return -1;
     if (R != N) /* the residual rows are strided */
         add_rows(a->xmid, x, R, N / R, C);
-    clv_norm_forward(&k->norm2, a->ln2, a->mean2, a->rstd2, a->xmid, R, C);
-    if (clv_wlayer_forward_fused(&k->fc1, a->h, a->ln2, R, NULL, a->g, mode_kept, err) ||
-        (full && clv_wlayer_forward_fused(&k->fc2, a->xout, a->g, R, a->xmid, NULL, mode, err)))
+    if (norm_for(&k->norm2, &k->fc1, a->ln2, a->mean2, a->rstd2, a->xmid, R, C, err))
+        return -1;
+    /* GELU's output only when fc2 follows (the backward forms it again) */
+    clv_bf16 *gh = NULL;
+    if (full && clv_compute_shadow(k->fc2.compute, SHADOW_GELU, a->g, R, k->hidden, &gh, err))
+        return -1;
+    float *g = full && (!gh || reads_fp32_input(&k->fc2)) ? a->g : NULL;
+    if (clv_wlayer_forward_fused_bf16(&k->fc1, a->h, a->ln2, R, NULL, g, gh, mode_kept, err))
+        return -1;
+    clv_compute_unshadow(k->fc1.compute, SHADOW_NORM);
+    if (full && clv_wlayer_forward_fused(&k->fc2, a->xout, a->g, R, a->xmid, NULL, mode, err))
         return -1;
     return 0;
 }
@@ -169,13 +205,17 @@ static int forward(clv_tblock *k, clv_tblock_acts *a, const clv_tblock_shared *s
 int clv_tblock_forward(clv_tblock *k, clv_tblock_acts *a, const clv_tblock_shared *sh, const float *x, int64_t B,
                        int training, clv_err *err)
 {
-    return forward(k, a, sh, x, B, training, 1, err);
+    const int rc = forward(k, a, sh, x, B, training, 1, err);
+    unshadow(k);
+    return rc;
 }
 
 int clv_tblock_forward_again(clv_tblock *k, clv_tblock_acts *a, const clv_tblock_shared *sh, int64_t B, clv_err *err)
 {
     /* fc2's input is formed again by the backward (GELU's), its output is read by nothing now */
-    return forward(k, a, sh, a->xin, B, 1, 0, err);
+    const int rc = forward(k, a, sh, a->xin, B, 1, 0, err);
+    unshadow(k);
+    return rc;
 }
 
 /* ---- backward ---- */
@@ -204,8 +244,26 @@ static void expand_rows(float *dx, const float *dout, int64_t R, int64_t stride,
         memcpy(dx + r * stride * C, dout + r * C, (size_t)C * sizeof(float));
 }
 
-int clv_tblock_backward(clv_tblock *k, clv_tblock_acts *a, const clv_tblock_shared *sh, clv_tblock_grads *g,
-                        float *dout, float *dx, int64_t B, int lowest, clv_err *err)
+/* GELU's backward between fc2's dx and weight-gradient GEMMs: g's bf16 copy for fc2's, and dh
+ * (fc1's dy) only in bf16, with fc1's bias gradient, in one pass over h and dg */
+typedef struct {
+    clv_tblock *k;
+    clv_tblock_acts *a;
+    clv_tblock_grads *g;
+    int64_t R;
+} gelu_fuse;
+
+static int gelu_backward_fused(void *ctx, clv_err *err)
+{
+    gelu_fuse *f = ctx;
+    clv_wlayer *fc1 = &f->k->fc1;
+    float *db = fc1->bias && fc1->bias->trainable ? fc1->bias->grad : NULL;
+    return clv_compute_gelu_backward(fc1->compute, SHADOW_GELU, f->a->g, SHADOW_DH, f->g->dg, f->a->h, f->g->dg, f->R,
+                                     f->k->hidden, db, err);
+}
+
+static int backward(clv_tblock *k, clv_tblock_acts *a, const clv_tblock_shared *sh, clv_tblock_grads *g, float *dout,
+                    float *dx, int64_t B, int lowest, clv_err *err)
 {
     const int64_t N = B * k->T, R = clv_tblock_out_rows(k, B), C = k->C, Hm = k->hidden;
     clv_arena *ws = &g->wscratch;
@@ -217,17 +275,36 @@ int clv_tblock_backward(clv_tblock *k, clv_tblock_acts *a, const clv_tblock_shar
     if (fc1_y && clv_arena_reserve(&g->gprime, (size_t)(R * Hm) * sizeof(float), "GELU's derivative", err))
         return -1;
     float *gp = fc1_y ? g->gprime.mem : a->h;
-    clv_gelu_forward_grad(a->g, gp, a->h, R * Hm);
-    if (clv_wlayer_backward_into(&k->fc2, need ? g->dg : NULL, dout, a->g, NULL, R, ws, err))
-        return -1;
-    if (!need)
-        return 1;
-    clv_mul_forward(gp, g->dg, gp, R * Hm); /* dh = dg GELU'(h), over GELU'(h) */
-    need = lowest < 4;
-    /* norm2's output again, bit for bit (same input, same per-row arithmetic) */
-    clv_norm_forward(&k->norm2, a->ln2, a->mean2, a->rstd2, a->xmid, R, C);
-    if (clv_wlayer_backward_into(&k->fc1, need ? g->dln : NULL, gp, a->ln2, a->h, R, ws, err))
-        return -1;
+    if (need && clv_wlayer_plain_bf16(&k->fc1) && clv_wlayer_plain_bf16(&k->fc2)) {
+        /* bf16 without adapters: GELU's backward in one pass between fc2's two GEMMs */
+        gelu_fuse f = {k, a, g, R};
+        if (clv_wlayer_backward_split_into(&k->fc2, g->dg, dout, a->g, R, ws, gelu_backward_fused, &f, err))
+            return -1;
+        clv_compute_unshadow(k->fc2.compute, SHADOW_GELU);
+        need = lowest < 4;
+        if (norm_for(&k->norm2, &k->fc1, a->ln2, a->mean2, a->rstd2, a->xmid, R, C, err) ||
+            clv_wlayer_backward_shadowed_into(&k->fc1, need ? g->dln : NULL, g->dg, a->ln2, R, ws, err))
+            return -1;
+        clv_compute_unshadow(k->fc1.compute, SHADOW_NORM);
+        clv_compute_unshadow(k->fc1.compute, SHADOW_DH);
+    } else {
+        clv_bf16 *gh;
+        if (clv_compute_shadow(k->fc2.compute, SHADOW_GELU, a->g, R, Hm, &gh, err))
+            return -1;
+        clv_gelu_forward_grad_bf16(!gh || reads_fp32_input(&k->fc2) ? a->g : NULL, gh, gp, a->h, R * Hm);
+        if (clv_wlayer_backward_into(&k->fc2, need ? g->dg : NULL, dout, a->g, NULL, R, ws, err))
+            return -1;
+        clv_compute_unshadow(k->fc2.compute, SHADOW_GELU);
+        if (!need)
+            return 1;
+        clv_mul_forward(gp, g->dg, gp, R * Hm); /* dh = dg GELU'(h), over GELU'(h) */
+        need = lowest < 4;
+        /* norm2's output again, bit for bit (same input, same per-row arithmetic) */
+        if (norm_for(&k->norm2, &k->fc1, a->ln2, a->mean2, a->rstd2, a->xmid, R, C, err) ||
+            clv_wlayer_backward_into(&k->fc1, need ? g->dln : NULL, gp, a->ln2, a->h, R, ws, err))
+            return -1;
+        clv_compute_unshadow(k->fc1.compute, SHADOW_NORM);
+    }
     if (!need)
         return 1;
     need = lowest < 3;
@@ -254,12 +331,21 @@ int clv_tblock_backward(clv_tblock *k, clv_tblock_acts *a, const clv_tblock_shar
     else if (dx != dout)
         memcpy(dx, dout, (size_t)(N * C) * sizeof(float));
     need = lowest < 1;
-    clv_norm_forward(&k->norm1, a->ln1, a->mean1, a->rstd1, a->xin, N, C);
-    if (clv_wlayer_backward_into(&k->qkv, need ? g->dln : NULL, g->dqkv, a->ln1, a->qkv, N, ws, err))
+    if (norm_for(&k->norm1, &k->qkv, a->ln1, a->mean1, a->rstd1, a->xin, N, C, err) ||
+        clv_wlayer_backward_into(&k->qkv, need ? g->dln : NULL, g->dqkv, a->ln1, a->qkv, N, ws, err))
         return -1;
+    clv_compute_unshadow(k->qkv.compute, SHADOW_NORM);
     if (!need)
         return 1;
     need = lowest < 0;
     clv_norm_backward(&k->norm1, need ? dx : NULL, g->dln, a->xin, a->mean1, a->rstd1, N, C);
     return need ? 0 : 1;
+}
+
+int clv_tblock_backward(clv_tblock *k, clv_tblock_acts *a, const clv_tblock_shared *sh, clv_tblock_grads *g,
+                        float *dout, float *dx, int64_t B, int lowest, clv_err *err)
+{
+    const int rc = backward(k, a, sh, g, dout, dx, B, lowest, err);
+    unshadow(k);
+    return rc;
 }

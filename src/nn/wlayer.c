@@ -50,18 +50,29 @@ static int keep_for_backward(clv_wlayer *l, int64_t N, clv_wl_mode mode, float *
 int clv_wlayer_forward_fused(clv_wlayer *l, float *y, const float *x, int64_t N, const float *res, float *gelu,
                              clv_wl_mode mode, clv_err *err)
 {
+    return clv_wlayer_forward_fused_bf16(l, y, x, N, res, gelu, NULL, mode, err);
+}
+
+int clv_wlayer_forward_fused_bf16(clv_wlayer *l, float *y, const float *x, int64_t N, const float *res, float *gelu,
+                                  clv_bf16 *gelu_h, clv_wl_mode mode, clv_err *err)
+{
     float *z;
     if (keep_for_backward(l, N, mode, &z, err))
         return -1;
     const float *W = clv_wlayer_weight(l);
     const float *s = clv_wlayer_scale(l);
     const float *b = l->bias ? l->bias->data : NULL;
-    /* the GEMM writes the pre-scale output where the backward wants it (zsave when kept) */
-    if (clv_compute_gemm(l->compute, 0, 1, N, l->out, l->in, 1.0f, x, l->in, W, l->in, 0.0f, z ? z : y, l->out,
-                         err))
+    /* the GEMM writes the pre-scale output where the backward wants it (zsave when kept); in
+     * bf16 on oneDNN the matmul adds the bias (the same sum z + b the epilogue forms) */
+    if (b && clv_compute_bf16_onednn(l->compute)) {
+        if (clv_compute_gemm_bias(l->compute, N, l->out, l->in, x, l->in, W, l->in, b, z ? z : y, l->out, err))
+            return clv_err_prefix(err, "%s", l->name);
+        b = NULL;
+    } else if (clv_compute_gemm(l->compute, 0, 1, N, l->out, l->in, 1.0f, x, l->in, W, l->in, 0.0f, z ? z : y,
+                                l->out, err))
         return clv_err_prefix(err, "%s", l->name);
-    if (b || s || res || gelu)
-        clv_linear_epilogue(y, z, b, s, res, gelu, N, l->out);
+    if (b || s || res || gelu || gelu_h)
+        clv_linear_epilogue_bf16(y, z, b, s, res, gelu, gelu_h, N, l->out);
     return 0;
 }
 
@@ -92,9 +103,18 @@ int clv_wlayers_check_saved(clv_wlayer *const *ls, int n, clv_err *err)
     return 0;
 }
 
-static int wlayer_backward(clv_wlayer *l, float *dx, float dx_beta, const float *dy, const float *x, const float *y,
-                           int64_t N, clv_arena *scratch, clv_err *err)
+/* How a backward runs besides the plain one (all zero: dx accumulated) */
+typedef struct {
+    float dx_beta;
+    int (*after_dx)(void *ctx, clv_err *err); /* between the dx GEMM and the weight gradient's */
+    void *ctx;
+    int dy_shadowed; /* dy's bf16 copy is a shadow, its column sums already in the bias gradient */
+} bwd_opts;
+
+static int wlayer_backward(clv_wlayer *l, float *dx, const float *dy, const float *x, const float *y, int64_t N,
+                           clv_arena *scratch, const bwd_opts *o, clv_err *err)
 {
+    const float dx_beta = o->dx_beta;
     const float *W = clv_wlayer_weight(l);
     const float *s = clv_wlayer_scale(l);
     float *db = l->bias && l->bias->trainable ? l->bias->grad : NULL;
@@ -130,12 +150,12 @@ static int wlayer_backward(clv_wlayer *l, float *dx, float dx_beta, const float 
                     Ws[c * l->in + i] = s[c] * W[c * l->in + i];
             W = Ws;
         }
-    } else if (db) {
+    } else if (db && !o->dy_shadowed) {
         db_sum = db;
     }
     /* in bf16, dy is converted once for dx and the weight gradient, in the pass that sums
      * its columns for the bias (in fp32 only the sums: clv_colsum_add) */
-    if (dx && !s && clv_compute_hold(l->compute, dy, N, l->out, db_sum, err))
+    if (!o->dy_shadowed && dx && !s && clv_compute_hold(l->compute, dy, N, l->out, db_sum, err))
         return clv_err_prefix(err, "%s", l->name);
     if (!dx && db_sum)
         clv_colsum_add(db_sum, dy, N, l->out);
@@ -143,6 +163,8 @@ static int wlayer_backward(clv_wlayer *l, float *dx, float dx_beta, const float 
     if (dx && clv_compute_gemm(l->compute, 0, 0, N, l->in, l->out, 1.0f, dy, l->out, W, l->in, dx_beta, dx, l->in,
                                err))
         rc = clv_err_prefix(err, "%s", l->name);
+    else if (o->after_dx && o->after_dx(o->ctx, err))
+        rc = -1;
     else if (l->adapter)
         rc = l->adapter->ops->backward(l->adapter, l, x, dy, s, N, ds, err);
     else if (l->weight->trainable) /* a scale comes only from an adapter: here dz = dy */
@@ -154,13 +176,39 @@ static int wlayer_backward(clv_wlayer *l, float *dx, float dx_beta, const float 
 int clv_wlayer_backward(clv_wlayer *l, float *dx, const float *dy, const float *x, const float *y, int64_t N,
                         clv_arena *scratch, clv_err *err)
 {
-    return wlayer_backward(l, dx, 1.0f, dy, x, y, N, scratch, err);
+    const bwd_opts o = {.dx_beta = 1.0f};
+    return wlayer_backward(l, dx, dy, x, y, N, scratch, &o, err);
 }
 
 int clv_wlayer_backward_into(clv_wlayer *l, float *dx, const float *dy, const float *x, const float *y, int64_t N,
                              clv_arena *scratch, clv_err *err)
 {
-    return wlayer_backward(l, dx, 0.0f, dy, x, y, N, scratch, err);
+    const bwd_opts o = {.dx_beta = 0.0f};
+    return wlayer_backward(l, dx, dy, x, y, N, scratch, &o, err);
+}
+
+int clv_wlayer_plain_bf16(const clv_wlayer *l)
+{
+    return !clv_wlayer_scale(l) && !l->adapter && clv_compute_bf16_onednn(l->compute);
+}
+
+int clv_wlayer_backward_split_into(clv_wlayer *l, float *dx, const float *dy, const float *x, int64_t N,
+                                   clv_arena *scratch, int (*after_dx)(void *ctx, clv_err *err), void *ctx,
+                                   clv_err *err)
+{
+    if (!clv_wlayer_plain_bf16(l) || !dx)
+        return clv_errf(err, "%s: a split backward needs a plain layer in bf16 and dx", l->name);
+    const bwd_opts o = {.dx_beta = 0.0f, .after_dx = after_dx, .ctx = ctx};
+    return wlayer_backward(l, dx, dy, x, NULL, N, scratch, &o, err);
+}
+
+int clv_wlayer_backward_shadowed_into(clv_wlayer *l, float *dx, const float *dy, const float *x, int64_t N,
+                                      clv_arena *scratch, clv_err *err)
+{
+    if (!clv_wlayer_plain_bf16(l))
+        return clv_errf(err, "%s: a shadowed dy needs a plain layer in bf16", l->name);
+    const bwd_opts o = {.dx_beta = 0.0f, .dy_shadowed = 1};
+    return wlayer_backward(l, dx, dy, x, NULL, N, scratch, &o, err);
 }
 
 int clv_wlayer_gemm_dyt_x(const clv_wlayer *l, const float *dy, const float *x, int64_t N, float beta, float *dW,
