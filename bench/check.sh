@@ -67,7 +67,7 @@ if len(seen) != 3:
     sys.exit(f"measured models: {sorted(seen)}")
 EOF
 
-for bad in "BENCH_MODELS=vit_nope" "BENCH_PRECISIONS=fp16" "BENCH_METHODS=fullish" "BENCH_STEPS=0" "BENCH_BATCH=8x"; do
+for bad in "BENCH_MODELS=vit_nope" "BENCH_PRECISIONS=fp16" "BENCH_METHODS=fullish" "BENCH_STEPS=0" "BENCH_BATCH=8x" "BENCH_SPINCOUNT=-1"; do
     if env "$bad" bench/run.sh > /dev/null 2> "$tmp/err.txt"; then fail "run.sh accepted $bad"; fi
     grep -F "${bad%%=*}" "$tmp/err.txt" | grep -qF "'${bad#*=}'" ||
         fail "run.sh's error for $bad does not name the setting and its value: $(cat "$tmp/err.txt")"

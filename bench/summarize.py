@@ -74,7 +74,8 @@ def header(rows, p, peak):
         if r["kind"] == "machine":
             d = r["data"]
             print(f"machine: {d.get('cpu', '?')}, {d.get('cores', '?')} cores ({d.get('flags', '')}), "
-                  f"{d.get('threads', '?')} threads")
+                  f"{d.get('threads', '?')} threads, OpenMP passive after GOMP_SPINCOUNT={d.get('spincount', 0)} "
+                  "for clvit and PyTorch alike")
     if p:
         print(f"peak fp32: {fmt(peak['fp32'])} GFLOP/s (AVX2 FMA {fmt(p.get('avx2_fma_gflops'))}, AVX-512 FMA "
               f"{fmt(p.get('avx512_gflops'))}); peak bf16: {fmt(peak['bf16'])} GFLOP/s "

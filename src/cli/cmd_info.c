@@ -41,7 +41,9 @@ int clv_cmd_info(int argc, char **argv)
     printf("precision: fp32 native; bf16 %s\n", clv_bf16_support(bf16, sizeof bf16));
     printf("threads: %d (OpenMP; set with --threads or OMP_NUM_THREADS)\n", clv_threads_get());
     const char *wait = getenv("OMP_WAIT_POLICY");
-    printf("openmp wait policy: %s\n", wait ? wait : "OpenMP's default");
+    const char *spin = getenv("GOMP_SPINCOUNT");
+    printf("openmp wait policy: %s%s%s\n", wait ? wait : "OpenMP's default", spin ? ", spin count " : "",
+           spin ? spin : "");
     printf("mpi: %s\n", CLV_MPI ? "built in" : "not built (make MPI=1)");
     printf("\nmodels:\n");
     for (int i = 0; i < clv_model_registry_count(); i++)
