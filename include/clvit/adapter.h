@@ -117,6 +117,11 @@ int clv_wlayer_forward_fused(clv_wlayer *l, float *y, const float *x, int64_t N,
  * bf16: the next layer's GEMM input, without a conversion pass. */
 int clv_wlayer_forward_fused_bf16(clv_wlayer *l, float *y, const float *x, int64_t N, const float *res, float *gelu,
                                   clv_bf16 *gelu_h, clv_wl_mode mode, clv_err *err);
+/* For a plain layer in bf16 (clv_wlayer_plain_bf16): only gelu_h [N x out]
+ * = bf16(GELU(x W^T + b)), in one oneDNN matmul; y is not formed (a
+ * backward forms it again with clv_wlayer_forward). */
+int clv_wlayer_forward_gelu_bf16(clv_wlayer *l, clv_bf16 *gelu_h, const float *x, int64_t N, clv_wl_mode mode,
+                                 clv_err *err);
 /* dy [N x out] in, x the forward's input; dx [N x in] += (may be NULL);
  * bias and weight/adapter gradients accumulated. y: the forward's output
  * when it ran with CLV_WL_TRAIN_KEEPS_Y (else NULL). scratch: memory shared

@@ -94,6 +94,14 @@ int clv_compute_gemm(clv_compute *c, int trans_a, int trans_b, int64_t M, int64_
 int clv_compute_gemm_bias(clv_compute *c, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda,
                           const float *B, int64_t ldb, const float *bias, float *C, int64_t ldc, clv_err *err);
 
+/* Ch [M x N] = bf16(GELU(A B^T + bias)) in one oneDNN matmul (bias may be
+ * NULL; erf GELU as the matmul's post-op, bf16 destination): fc1's forward
+ * when only fc2's GEMM reads GELU's output and the backward forms fc1's
+ * output again. Only with bf16 on oneDNN; -1 (err set) otherwise, when the
+ * shape is empty or oneDNN refuses it, or out of memory. */
+int clv_compute_gemm_bias_gelu(clv_compute *c, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda,
+                               const float *B, int64_t ldb, const float *bias, clv_bf16 *Ch, clv_err *err);
+
 /* Converts X [rows x cols, packed] once and lets every clv_compute_gemm that
  * reads exactly that block (as A or B, transposed or not) use the copy until
  * clv_compute_unhold: a layer's backward reads dy twice (dx and dW). The

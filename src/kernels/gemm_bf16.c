@@ -19,7 +19,7 @@
 #include <oneapi/dnnl/dnnl.h>
 #define CACHE_SIZE 256 /* a model has a few dozen shapes (train, inference slices); Swin more */
 typedef struct {
-    int ta, tb, bias;
+    int ta, tb, bias, gelu_bf16; /* gelu_bf16: erf GELU as a post-op, bf16 destination */
     int64_t M, N, K, lda, ldb, ldc;
     float alpha, beta;
 } mm_key;
@@ -109,7 +109,7 @@ static int grow(void **p, size_t *cap, size_t n, size_t elem, clv_err *err)
 #if defined(CLV_GEMM_dnnl)
 static int key_eq(const mm_key *a, const mm_key *b)
 {
-    return a->ta == b->ta && a->tb == b->tb && a->bias == b->bias && a->M == b->M && a->N == b->N && a->K == b->K && a->lda == b->lda &&
+    return a->ta == b->ta && a->tb == b->tb && a->bias == b->bias && a->gelu_bf16 == b->gelu_bf16 && a->M == b->M && a->N == b->N && a->K == b->K && a->lda == b->lda &&
            a->ldb == b->ldb && a->ldc == b->ldc && a->alpha == b->alpha && a->beta == b->beta;
 }
 
@@ -138,7 +138,7 @@ static dnnl_primitive_desc_t make_pd(dnnl_engine_t engine, const mm_key *k, dnnl
     dnnl_primitive_desc_t pd = NULL;
     if (dnnl_memory_desc_init_by_strides(a_md, 2, ad, dnnl_bf16, as) != dnnl_success ||
         dnnl_memory_desc_init_by_strides(b_md, 2, bd, dnnl_bf16, bs) != dnnl_success ||
-        dnnl_memory_desc_init_by_strides(c_md, 2, cd, dnnl_f32, cs) != dnnl_success ||
+        dnnl_memory_desc_init_by_strides(c_md, 2, cd, k->gelu_bf16 ? dnnl_bf16 : dnnl_f32, cs) != dnnl_success ||
         dnnl_memory_desc_init_by_strides(bias_md, 2, biasd, dnnl_f32, biass) != dnnl_success ||
         dnnl_matmul_desc_init(&md, a_md, b_md, k->bias ? bias_md : NULL, c_md) != dnnl_success ||
         dnnl_primitive_attr_create(&attr) != dnnl_success)
@@ -146,12 +146,15 @@ static dnnl_primitive_desc_t make_pd(dnnl_engine_t engine, const mm_key *k, dnnl
     int ok = 1;
     if (k->alpha != 1.0f)
         ok = dnnl_primitive_attr_set_output_scales(attr, 1, 0, &k->alpha) == dnnl_success;
-    if (ok && k->beta != 0.0f) {
+    if (ok && (k->beta != 0.0f || k->gelu_bf16)) {
         dnnl_post_ops_t po;
         ok = dnnl_post_ops_create(&po) == dnnl_success;
         if (ok) {
-            ok = dnnl_post_ops_append_sum(po, k->beta) == dnnl_success &&
-                 dnnl_primitive_attr_set_post_ops(attr, po) == dnnl_success;
+            if (k->beta != 0.0f)
+                ok = dnnl_post_ops_append_sum(po, k->beta) == dnnl_success;
+            if (ok && k->gelu_bf16)
+                ok = dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_gelu_erf, 0.0f, 0.0f) == dnnl_success;
+            ok = ok && dnnl_primitive_attr_set_post_ops(attr, po) == dnnl_success;
             dnnl_post_ops_destroy(po);
         }
     }
@@ -196,7 +199,7 @@ static mm_entry *lookup(clv_compute *c, const mm_key *k)
     return &c->cache[slot];
 }
 
-static int dnnl_run(clv_compute *c, const mm_key *k, const clv_bf16 *A, const clv_bf16 *B, const float *bias, float *C)
+static int dnnl_run(clv_compute *c, const mm_key *k, const clv_bf16 *A, const clv_bf16 *B, const float *bias, void *C)
 {
     mm_entry *e = lookup(c, k);
     if (!e)
@@ -222,7 +225,7 @@ static void probe(clv_compute *c)
         snprintf(c->impl, sizeof c->impl, "oneDNN has no CPU engine");
         return;
     }
-    mm_key k = {0, 0, 0, 64, 64, 64, 64, 64, 64, 1.0f, 0.0f};
+    mm_key k = {0, 0, 0, 0, 64, 64, 64, 64, 64, 64, 1.0f, 0.0f};
     dnnl_memory_desc_t a_md, b_md, c_md, bias_md;
     dnnl_primitive_desc_t pd = make_pd(c->engine, &k, &a_md, &b_md, &c_md, &bias_md);
     if (!pd) {
@@ -328,7 +331,7 @@ static int gemm_bf16_bias(clv_compute *c, int trans_a, int trans_b, int64_t M, i
     }
 #if defined(CLV_GEMM_dnnl)
     if (c->use_dnnl) {
-        mm_key k = {!!trans_a, !!trans_b, bias != NULL, M, N, K, lda, ldb, ldc, alpha, beta};
+        mm_key k = {!!trans_a, !!trans_b, bias != NULL, 0, M, N, K, lda, ldb, ldc, alpha, beta};
         if (!dnnl_run(c, &k, A, B, bias, C))
             return 0; /* a shape oneDNN refuses falls through to the converting path */
     }
@@ -590,4 +593,24 @@ const float *clv_compute_round_scratch(clv_compute *c, int slot, const float *X,
         return NULL;
     clv_bf16_round_floats(c->f[slot], X, n);
     return c->f[slot];
+}
+
+int clv_compute_gemm_bias_gelu(clv_compute *c, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda,
+                               const float *B, int64_t ldb, const float *bias, clv_bf16 *Ch, clv_err *err)
+{
+    if (!clv_compute_bf16_onednn(c))
+        return clv_errf(err, "a GEMM with GELU in bf16 needs bf16 on oneDNN");
+    if (M <= 0 || N <= 0 || K <= 0)
+        return clv_errf(err, "a GEMM with GELU over an empty shape (%lld x %lld x %lld)", (long long)M, (long long)N,
+                        (long long)K);
+    const clv_bf16 *Ah = to_bf16(c, 0, A, M, K, lda, err), *Bh = Ah ? to_bf16(c, 1, B, N, K, ldb, err) : NULL;
+    if (!Bh)
+        return -1;
+#if defined(CLV_GEMM_dnnl)
+    mm_key k = {0, 1, bias != NULL, 1, M, N, K, K, K, N, 1.0f, 0.0f};
+    if (!dnnl_run(c, &k, Ah, Bh, bias, Ch))
+        return 0;
+#endif
+    return clv_errf(err, "oneDNN refused a %lld x %lld x %lld matmul with GELU", (long long)M, (long long)N,
+                    (long long)K);
 }
