@@ -166,6 +166,39 @@ Test(cnn_kernels, batchnorm_forward_matches_the_definition)
     free(x), free(g), free(b), free(y), free(yr);
 }
 
+/* The training passes that also write the next conv's bf16 input are the
+ * plain passes (same fp32 bits) plus clv_bf16_from_floats of their output. */
+Test(cnn_kernels, bf16_writing_passes_are_the_plain_ones)
+{
+    const int64_t N = 1100, C = 70; /* over the kernels' parallel threshold */
+    float *x = frand(N * C, 21, -2, 3), *g = frand(C, 22, 0.5, 1.5), *b = frand(C, 23, -0.5, 0.5);
+    float *mean = frand(C, 24, -0.2f, 0.2f), *rstd = frand(C, 25, 0.5f, 2);
+    float *y = fzeros(N * C), *yf = fzeros(N * C), *a = frand(N * C, 26, -2, 2);
+    clv_bf16 *h = calloc((size_t)(N * C), sizeof *h), *want = calloc((size_t)(N * C), sizeof *want);
+    cr_assert(h && want);
+    for (int relu = 0; relu < 2; relu++) {
+        clv_batchnorm_apply(y, x, mean, rstd, g, b, N, C, relu);
+        clv_batchnorm_apply_bf16(yf, h, x, mean, rstd, g, b, N, C, relu);
+        clv_bf16_from_floats(want, y, (size_t)(N * C));
+        cr_assert(!memcmp(y, yf, (size_t)(N * C) * sizeof *y), "relu %d: fp32 output differs", relu);
+        cr_assert(!memcmp(h, want, (size_t)(N * C) * sizeof *h), "relu %d: bf16 copy differs", relu);
+    }
+    /* add + relu: with and without the bf16 copy, against the formula */
+    memcpy(yf, y, (size_t)(N * C) * sizeof *y);
+    clv_add_relu(y, NULL, a, N * C);
+    clv_add_relu(yf, h, a, N * C);
+    clv_bf16_from_floats(want, y, (size_t)(N * C));
+    cr_assert(!memcmp(y, yf, (size_t)(N * C) * sizeof *y), "add_relu: fp32 output differs");
+    cr_assert(!memcmp(h, want, (size_t)(N * C) * sizeof *h), "add_relu: bf16 copy differs");
+    int positive = 0;
+    for (int64_t i = 0; i < N * C; i++) {
+        cr_assert(y[i] >= 0.0f);
+        positive += y[i] > 0.0f;
+    }
+    cr_expect(positive > N * C / 4 && positive < N * C, "add_relu clipped %d of %lld", positive, (long long)(N * C));
+    free(x), free(g), free(b), free(mean), free(rstd), free(y), free(yf), free(a), free(h), free(want);
+}
+
 typedef struct bn_ctx {
     float *x, *g, *b, *r, *y, *mean, *var, *rstd;
     int64_t N, C;

@@ -297,6 +297,86 @@ static void bf16_against_rounded_fp32(int emulate)
 Test(conv, bf16_is_fp32_on_rounded_inputs) { bf16_against_rounded_fp32(0); }
 Test(conv, bf16_converting_path_is_fp32_on_rounded_inputs) { bf16_against_rounded_fp32(1); }
 
+/* y, dx and dW of a training pass on x (base weight trainable); with
+ * filled, a producer first wrote the conv's bf16 input from x itself. */
+static void train_pass(fixture *f, const float *x, int filled, float *y, float *dx, float *dw)
+{
+    clv_err err = {{0}};
+    cr_assert_eq(clv_param_set_trainable(f->l.weight, 1, &err), 0, "%s", err.msg);
+    if (filled) {
+        clv_bf16 *h = NULL;
+        cr_assert_eq(clv_conv_input_bf16(&f->c, &f->d, f->sh.B, &h, &err), 0, "%s", err.msg);
+        cr_assert_not_null(h);
+        clv_bf16_from_floats(h, x, (size_t)f->nx);
+        clv_conv_input_ready(&f->c, x);
+    }
+    cr_assert_eq(clv_conv_forward(&f->c, &f->d, y, x, f->sh.B, CLV_WL_TRAIN, NULL, &err), 0, "%s", err.msg);
+    memset(f->l.weight->grad, 0, (size_t)f->l.weight->numel * 4);
+    cr_assert_eq(clv_conv_backward(&f->c, &f->d, dx, 0, f->dy, x, f->sh.B, &f->scratch, &err), 0, "%s", err.msg);
+    memcpy(dw, f->l.weight->grad, (size_t)f->l.weight->numel * 4);
+}
+
+/* In bf16 on oneDNN the forward's converted input is kept for the backward
+ * weights and may come from its producer: the same bits as converting it
+ * there; a copy made for another x (pointer) is never used. */
+Test(conv, bf16_kept_and_produced_input_are_the_converted_one)
+{
+    for (size_t si = 0; si < 3; si++) {
+        fixture f;
+        fixture_init(&f, &shapes[si], 700 + si);
+        clv_err err = {{0}};
+        clv_bf16 *h = (clv_bf16 *)1;
+        cr_assert_eq(clv_conv_input_bf16(&f.c, &f.d, f.sh.B, &h, &err), 0, "%s", err.msg);
+        cr_expect_null(h, "fp32 reads no bf16 input");
+        f.l.compute = clv_compute_create(CLV_PRECISION_BF16, 0, &err);
+        cr_assert_not_null(f.l.compute, "%s", err.msg);
+        cr_assert_eq(clv_conv_input_bf16(&f.c, &f.d, f.sh.B, &h, &err), 0, "%s", err.msg);
+        if (!h) { /* no bf16 convolution in this oneDNN on this CPU: the converting path */
+            cr_log_info("shape %zu: no bf16 convolution here, nothing kept", si);
+            clv_compute_free(f.l.compute);
+            f.l.compute = NULL;
+            fixture_free(&f);
+            continue;
+        }
+        const int64_t nw = f.l.weight->numel;
+        float *x2 = malloc((size_t)f.nx * 4), *o[4][3];
+        gradcheck_fill(x2, f.nx, 800 + si, -1, 1);
+        for (int k = 0; k < 4; k++)
+            for (int j = 0; j < 3; j++)
+                o[k][j] = malloc((size_t)(j == 0 ? f.ny : j == 1 ? f.nx : nw) * 4);
+        /* the reference: each pass through the compute scratch, as before any kept copy (x2 first
+         * leaves nothing kept for x; an inference forward in between drops what is kept) */
+        train_pass(&f, x2, 0, o[3][0], o[3][1], o[3][2]);
+        cr_assert_eq(clv_conv_forward(&f.c, &f.d, o[0][0], f.x, f.sh.B, CLV_WL_INFER, NULL, &err), 0, "%s", err.msg);
+        train_pass(&f, f.x, 0, o[0][0], o[0][1], o[0][2]);
+        train_pass(&f, f.x, 1, o[1][0], o[1][1], o[1][2]);
+        /* a copy marked ready for x2, then a forward on x: x is converted; the backward on x2
+         * (another input than the forward's) converts x2, not the kept copy of x */
+        cr_assert_eq(clv_conv_input_bf16(&f.c, &f.d, f.sh.B, &h, &err), 0, "%s", err.msg);
+        memset(h, 0, (size_t)f.nx * sizeof *h);
+        clv_conv_input_ready(&f.c, x2);
+        cr_assert_eq(clv_conv_forward(&f.c, &f.d, o[2][0], f.x, f.sh.B, CLV_WL_TRAIN, NULL, &err), 0, "%s", err.msg);
+        memset(f.l.weight->grad, 0, (size_t)nw * 4);
+        cr_assert_eq(clv_conv_backward(&f.c, &f.d, o[2][1], 0, f.dy, x2, f.sh.B, &f.scratch, &err), 0, "%s", err.msg);
+        memcpy(o[2][2], f.l.weight->grad, (size_t)nw * 4);
+        const int64_t ns[3] = {f.ny, f.nx, nw};
+        for (int j = 0; j < 3; j++) {
+            cr_expect(!memcmp(o[1][j], o[0][j], (size_t)ns[j] * 4), "shape %zu: produced input changes output %d", si,
+                      j);
+        }
+        cr_expect(!memcmp(o[2][0], o[0][0], (size_t)f.ny * 4), "shape %zu: a copy made for x2 was used for x", si);
+        cr_expect(!memcmp(o[2][2], o[3][2], (size_t)nw * 4), "shape %zu: backward on x2 used x's kept copy", si);
+        cr_expect_gt(rel_err(o[3][2], o[0][2], nw), 1e-3, "shape %zu: x and x2 give the same dW", si);
+        for (int k = 0; k < 4; k++)
+            for (int j = 0; j < 3; j++)
+                free(o[k][j]);
+        free(x2);
+        clv_compute_free(f.l.compute);
+        f.l.compute = NULL;
+        fixture_free(&f);
+    }
+}
+
 Test(conv, refuses_a_kernel_larger_than_its_input)
 {
     clv_wlayer l = {.name = "conv1", .out = 4, .in = 3 * 9};

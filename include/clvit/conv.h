@@ -29,6 +29,7 @@
 #define CLVIT_CONV_H
 
 #include "clvit/adapter.h"
+#include "clvit/precision.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -80,6 +81,16 @@ int clv_conv_forward(clv_conv *c, const clv_dnnl *d, float *y, const float *x, i
  * grown as needed. -1 with err naming the layer. */
 int clv_conv_backward(clv_conv *c, const clv_dnnl *d, float *dx, int accumulate, const float *dy, const float *x,
                       int64_t B, clv_arena *scratch, clv_err *err);
+/* bf16 on oneDNN, training: a training forward converts x once into the
+ * conv's own buffer and its backward weights reads that copy again when
+ * given the same x (x must not change in between, as for any backward).
+ * A producer of the conv's next input may write the bf16 copy in the same
+ * pass as x itself: *h gets the conv's buffer [B H W x cin] for batch B
+ * (NULL when the conv reads no bf16 input: fp32, or bf16 through rounded
+ * fp32), and clv_conv_input_ready(c, x) after filling it makes the next
+ * forward on x use it instead of converting. -1 with err when out of memory. */
+int clv_conv_input_bf16(clv_conv *c, const clv_dnnl *d, int64_t B, clv_bf16 **h, clv_err *err);
+void clv_conv_input_ready(clv_conv *c, const float *x);
 /* oneDNN's implementation names for the last batch (forward, backward data,
  * backward weights; "-" for one not made yet; then a low-rank adapter's
  * K-channel forward and backward weights when made), for logs and tests. */

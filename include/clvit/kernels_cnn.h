@@ -12,6 +12,8 @@
 #ifndef CLVIT_KERNELS_CNN_H
 #define CLVIT_KERNELS_CNN_H
 
+#include "clvit/precision.h"
+
 #include <stdint.h>
 
 #ifdef __cplusplus
@@ -54,6 +56,14 @@ void clv_batchnorm_rstd(float *rstd, const float *var, int64_t C, float eps);
 /* y = (x - mean) rstd gamma + beta per column, then max(0, .) when relu. */
 void clv_batchnorm_apply(float *y, const float *x, const float *mean, const float *rstd, const float *gamma,
                          const float *beta, int64_t N, int64_t C, int relu);
+/* clv_batchnorm_apply that also writes y rounded to bf16 into yh (the next
+ * convolution's input in bf16) in the same pass: y is bit for bit the same,
+ * yh[i] = clv_bf16_from_float(y[i]). */
+void clv_batchnorm_apply_bf16(float *y, clv_bf16 *yh, const float *x, const float *mean, const float *rstd,
+                              const float *gamma, const float *beta, int64_t N, int64_t C, int relu);
+/* y = max(0, y + a) in place, and yh (may be NULL) = y rounded to bf16: a
+ * residual block's output and its next convolution's bf16 input in one pass. */
+void clv_add_relu(float *y, clv_bf16 *yh, const float *a, int64_t n);
 /* Gradients of clv_batchnorm_apply without relu. batch_stats: mean and rstd
  * were computed from this x (training mode), so dx includes their
  * dependence on x; otherwise they are constants (running statistics). */

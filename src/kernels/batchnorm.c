@@ -124,6 +124,42 @@ void clv_batchnorm_apply(float *y, const float *x, const float *mean, const floa
     }
 }
 
+void clv_batchnorm_apply_bf16(float *y, clv_bf16 *yh, const float *x, const float *mean, const float *rstd,
+                              const float *gamma, const float *beta, int64_t N, int64_t C, int relu)
+{
+#pragma omp parallel for schedule(static) if (N * C > 65536)
+    for (int64_t n = 0; n < N; n++) {
+        const float *xr = x + n * C;
+        float *yr = y + n * C;
+        clv_bf16 *hr = yh + n * C;
+#pragma omp simd
+        for (int64_t c = 0; c < C; c++) {
+            const float v = (xr[c] - mean[c]) * rstd[c] * gamma[c] + beta[c];
+            const float o = relu && v < 0.0f ? 0.0f : v;
+            yr[c] = o;
+            hr[c] = clv_bf16_from_float(o);
+        }
+    }
+}
+
+void clv_add_relu(float *y, clv_bf16 *yh, const float *a, int64_t n)
+{
+    if (!yh) {
+#pragma omp parallel for simd schedule(static) if (n > 65536)
+        for (int64_t i = 0; i < n; i++) {
+            const float v = y[i] + a[i];
+            y[i] = v > 0.0f ? v : 0.0f;
+        }
+        return;
+    }
+#pragma omp parallel for simd schedule(static) if (n > 65536)
+    for (int64_t i = 0; i < n; i++) {
+        const float v = y[i] + a[i], o = v > 0.0f ? v : 0.0f;
+        y[i] = o;
+        yh[i] = clv_bf16_from_float(o);
+    }
+}
+
 void clv_batchnorm_backward(float *dx, float *dgamma, float *dbeta, const float *dy, const float *x, const float *mean,
                             const float *rstd, const float *gamma, int64_t N, int64_t C, int batch_stats,
                             double *scratch)

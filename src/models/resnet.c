@@ -189,8 +189,18 @@ static int ensure_bwd(clv_model *m, clv_err *err)
 
 /* ---- forward ---- */
 
-/* out = [relu](bn(conv(x))), x [B H W x cin] (training: z kept for the backward) */
-static int convbn_forward(clv_model *m, convbn *c, const float *x, int64_t B, float *out, int relu, clv_err *err)
+/* The bf16 copy of a convolution's next input, written by its producer's pass (NULL: next
+ * reads none, or next is NULL); clv_conv_input_ready(next, x) after filling it. */
+static int next_input_bf16(resnet *r, clv_conv *next, int64_t B, clv_bf16 **h, clv_err *err)
+{
+    *h = NULL;
+    return next ? clv_conv_input_bf16(next, &r->dnnl, B, h, err) : 0;
+}
+
+/* out = [relu](bn(conv(x))), x [B H W x cin] (training: z kept for the backward); next (may be
+ * NULL): the convolution that reads out next, whose bf16 input the same pass writes. */
+static int convbn_forward(clv_model *m, convbn *c, const float *x, int64_t B, float *out, int relu, clv_conv *next,
+                          clv_err *err)
 {
     resnet *r = m->impl;
     const int64_t N = B * rows_of(c);
@@ -206,7 +216,15 @@ static int convbn_forward(clv_model *m, convbn *c, const float *x, int64_t B, fl
         memcpy(c->var, c->bn.running_var->data, (size_t)c->cout * sizeof(float));
     }
     clv_batchnorm_rstd(c->rstd, c->var, c->cout, c->bn.eps);
-    clv_batchnorm_apply(out, c->z, c->mean, c->rstd, c->bn.w->data, c->bn.b->data, N, c->cout, relu);
+    clv_bf16 *h;
+    if (next_input_bf16(r, next, B, &h, err))
+        return -1;
+    if (h) {
+        clv_batchnorm_apply_bf16(out, h, c->z, c->mean, c->rstd, c->bn.w->data, c->bn.b->data, N, c->cout, relu);
+        clv_conv_input_ready(next, out);
+    } else {
+        clv_batchnorm_apply(out, c->z, c->mean, c->rstd, c->bn.w->data, c->bn.b->data, N, c->cout, relu);
+    }
     return 0;
 }
 
@@ -224,15 +242,6 @@ static int convbn_infer(clv_model *m, convbn *c, const float *x, int64_t B, floa
     }
     const clv_conv_fuse fu = {.mul = c->mul, .add = c->add, .res = res, .relu = relu};
     return clv_conv_forward(&c->conv, &r->dnnl, out, x, B, CLV_WL_INFER, &fu, err);
-}
-
-static void add_relu(float *y, const float *a, int64_t n)
-{
-#pragma omp parallel for schedule(static) if (n > 65536)
-    for (int64_t i = 0; i < n; i++) {
-        const float v = y[i] + a[i];
-        y[i] = v > 0.0f ? v : 0.0f;
-    }
 }
 
 static int resnet_infer(clv_model *m, int64_t B, clv_err *err)
@@ -257,22 +266,30 @@ static int resnet_infer(clv_model *m, int64_t B, clv_err *err)
 static int resnet_train_forward(clv_model *m, int64_t B, clv_err *err)
 {
     resnet *r = m->impl;
-    if (convbn_forward(m, &r->stem, r->xin, B, r->stem_a, 1, err))
+    if (convbn_forward(m, &r->stem, r->xin, B, r->stem_a, 1, r->pool ? NULL : &r->blocks[0].c1.conv, err))
         return -1;
     if (r->pool)
         clv_maxpool_forward(r->pooled, r->argmax, r->stem_a, B, r->stem.Ho, r->stem.Wo, r->stem.cout, 3, 2, 1);
     for (int i = 0; i < r->n_blocks; i++) {
         rblock *bk = &r->blocks[i];
-        if (convbn_forward(m, &bk->c1, bk->x, B, bk->a1, 1, err) || convbn_forward(m, &bk->c2, bk->a1, B, bk->y, 0, err))
+        if (convbn_forward(m, &bk->c1, bk->x, B, bk->a1, 1, &bk->c2.conv, err) ||
+            convbn_forward(m, &bk->c2, bk->a1, B, bk->y, 0, NULL, err))
             return -1;
         const int64_t n = B * rows_of(&bk->c2) * bk->c2.cout;
+        const float *shortcut = bk->x;
         if (bk->has_ds) {
-            if (convbn_forward(m, &bk->ds, bk->x, B, r->tmp, 0, err))
+            if (convbn_forward(m, &bk->ds, bk->x, B, r->tmp, 0, NULL, err))
                 return -1;
-            add_relu(bk->y, r->tmp, n);
-        } else {
-            add_relu(bk->y, bk->x, n);
+            shortcut = r->tmp;
         }
+        /* the block's output and, in bf16, the next block's first conv input in one pass */
+        clv_conv *next = i + 1 < r->n_blocks ? &r->blocks[i + 1].c1.conv : NULL;
+        clv_bf16 *h;
+        if (next_input_bf16(r, next, B, &h, err))
+            return -1;
+        clv_add_relu(bk->y, h, shortcut, n);
+        if (h)
+            clv_conv_input_ready(next, bk->y);
     }
     return 0;
 }

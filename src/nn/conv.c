@@ -56,6 +56,12 @@ struct clv_conv_prims {
     float *kbuf, *dwkbuf;
     size_t kbuf_cap, dwkbuf_cap;
     int wfresh; /* wbuf holds the unfolded W_eff in fwd[FWD_PLAIN]'s layout from the last forward */
+    /* bf16 on oneDNN, training: the input x converted once, kept from the forward for the
+     * backward weights (the conv's own, not the shared scratch, which later layers overwrite) */
+    clv_bf16 *xh;
+    size_t xh_cap;       /* values */
+    const float *xh_of;  /* the x that xh holds (the last training forward's), NULL: none */
+    const float *xh_set; /* a producer filled xh from this x for the next forward (clv_conv_input_ready) */
 };
 
 #define CK(call, what)                                                                                                \
@@ -131,6 +137,7 @@ static void destroy_prims(clv_conv_prims *pr)
     pr->bwd_d = pr->bwd_w = pr->bwd_d_reorder = pr->dw_reorder = pr->dw_reorder_sum = NULL;
     pr->bwd_d_pd = pr->bwd_w_pd = NULL;
     pr->wfresh = 0;
+    pr->xh_of = pr->xh_set = NULL;
 }
 
 void clv_conv_release(clv_conv *c)
@@ -146,6 +153,7 @@ void clv_conv_release(clv_conv *c)
     clv_free(pr->bias);
     clv_free(pr->kbuf);
     clv_free(pr->dwkbuf);
+    clv_free(pr->xh);
     free(pr);
     c->pr = NULL;
 }
@@ -512,6 +520,54 @@ static const float *round_weight(clv_conv *c, const float *W, clv_err *err)
     return c->pr->wtmp;
 }
 
+/* The forward's source: in bf16 on oneDNN in training, x converted into the
+ * conv's own xh (unless a producer already filled it from x) and kept for
+ * the backward weights; else as operand(). */
+static const void *forward_input(clv_conv *c, const float *x, clv_wl_mode mode, clv_err *err)
+{
+    clv_conv_prims *pr = c->pr;
+    const int64_t n = pr->B * c->H * c->W * c->cin;
+    if (pr->mode != CONV_BF16 || mode == CLV_WL_INFER) {
+        pr->xh_of = NULL;
+        return operand(c, 1, x, n, err);
+    }
+    if (pr->xh_of == x)
+        return pr->xh;
+    clv_bf16 *h;
+    if (clv_conv_input_bf16(c, NULL, pr->B, &h, err))
+        return NULL;
+    clv_bf16_from_floats(h, x, (size_t)n);
+    pr->xh_of = x;
+    return h;
+}
+
+int clv_conv_input_bf16(clv_conv *c, const clv_dnnl *d, int64_t B, clv_bf16 **h, clv_err *err)
+{
+    *h = NULL;
+    if (d && ensure_batch(c, d, B, err))
+        return -1;
+    clv_conv_prims *pr = c->pr;
+    if (!pr || pr->B != B || pr->mode != CONV_BF16)
+        return 0;
+    const size_t n = (size_t)(B * c->H * c->W * c->cin);
+    if (n > pr->xh_cap) {
+        clv_free(pr->xh);
+        pr->xh_cap = 0;
+        pr->xh_of = pr->xh_set = NULL;
+        if (!(pr->xh = clv_alloc_array(n, sizeof(clv_bf16))))
+            return clv_errf(err, "%s: out of memory for its bf16 input (%zu values)", c->l->name, n);
+        pr->xh_cap = n;
+    }
+    *h = pr->xh;
+    return 0;
+}
+
+void clv_conv_input_ready(clv_conv *c, const float *x)
+{
+    if (c->pr)
+        c->pr->xh_set = x;
+}
+
 /* the pre-scale output kept for the backward (the layer's zsave), as clv_wlayer_forward keeps it */
 static float *keep_z(clv_wlayer *l, int64_t N, clv_err *err)
 {
@@ -572,6 +628,10 @@ int clv_conv_forward(clv_conv *c, const clv_dnnl *d, float *y, const float *x, i
         return -1;
     clv_conv_prims *pr = c->pr;
     const int64_t N = B * c->Ho * c->Wo;
+    const float *ready = pr->xh_set;
+    pr->xh_set = pr->xh_of = NULL;
+    if (ready == x)
+        pr->xh_of = x; /* a producer filled xh from x (read by forward_input) */
     l->saved = CLV_WL_SAVED_NONE;
     l->saved_rows = mode == CLV_WL_INFER ? 0 : N;
     if (fuse && mode == CLV_WL_INFER)
@@ -585,7 +645,7 @@ int clv_conv_forward(clv_conv *c, const clv_dnnl *d, float *y, const float *x, i
     if (s && mode != CLV_WL_INFER && !(z = keep_z(l, N, err)))
         return -1;
     const float *wp, *W = round_weight(c, clv_wlayer_weight(l), err);
-    const void *xs = W ? operand(c, 1, x, B * c->H * c->W * c->cin, err) : NULL;
+    const void *xs = W ? forward_input(c, x, mode, err) : NULL;
     if (!xs || place_weight(c, d, &pr->fwd[FWD_PLAIN], W, &wp, err))
         return -1;
     pr->wfresh = 1;
@@ -704,7 +764,7 @@ int clv_conv_backward(clv_conv *c, const clv_dnnl *d, float *dx, int accumulate,
             return -1;
         return ops->backward_lowrank(l->adapter, l, dA, dB, ds, err);
     }
-    const void *xs = operand(c, 1, x, nx, err);
+    const void *xs = pr->mode == CONV_BF16 && pr->xh_of == x ? (const void *)pr->xh : operand(c, 1, x, nx, err);
     if (!xs || (!dzc && !(dzc = operand(c, 0, dz, N * C, err))))
         return -1;
     const arg as[3] = {{DNNL_ARG_SRC, &pr->csrc_md, xs},
