@@ -196,6 +196,20 @@ Test(cnn_kernels, bf16_writing_passes_are_the_plain_ones)
         positive += y[i] > 0.0f;
     }
     cr_expect(positive > N * C / 4 && positive < N * C, "add_relu clipped %d of %lld", positive, (long long)(N * C));
+    /* the norm's backward written as bf16: the zeroed fp32 dx converted, and the same dgamma, dbeta */
+    for (int bs = 0; bs < 2; bs++) {
+        double *sc = calloc((size_t)clv_batchnorm_scratch_doubles(N, C), sizeof(double));
+        float *dg = fzeros(C), *db = fzeros(C), *dg2 = fzeros(C), *db2 = fzeros(C);
+        cr_assert(sc);
+        memset(y, 0, (size_t)(N * C) * sizeof *y);
+        clv_batchnorm_backward(y, dg, db, a, x, mean, rstd, g, N, C, bs, sc);
+        clv_batchnorm_backward_bf16(h, dg2, db2, a, x, mean, rstd, g, N, C, bs, sc);
+        clv_bf16_from_floats(want, y, (size_t)(N * C));
+        cr_assert(!memcmp(h, want, (size_t)(N * C) * sizeof *h), "batch_stats %d: bf16 dx differs", bs);
+        cr_assert(!memcmp(dg, dg2, (size_t)C * 4) && !memcmp(db, db2, (size_t)C * 4), "batch_stats %d: dgamma/dbeta",
+                  bs);
+        free(sc), free(dg), free(db), free(dg2), free(db2);
+    }
     free(x), free(g), free(b), free(mean), free(rstd), free(y), free(yf), free(a), free(h), free(want);
 }
 

@@ -367,6 +367,20 @@ Test(conv, bf16_kept_and_produced_input_are_the_converted_one)
         cr_expect(!memcmp(o[2][0], o[0][0], (size_t)f.ny * 4), "shape %zu: a copy made for x2 was used for x", si);
         cr_expect(!memcmp(o[2][2], o[3][2], (size_t)nw * 4), "shape %zu: backward on x2 used x's kept copy", si);
         cr_expect_gt(rel_err(o[3][2], o[0][2], nw), 1e-3, "shape %zu: x and x2 give the same dW", si);
+        /* dy given only in bf16 (dy's fp32 values garbage): the same dx and dW */
+        cr_assert_eq(clv_conv_forward(&f.c, &f.d, o[2][0], f.x, f.sh.B, CLV_WL_TRAIN, NULL, &err), 0, "%s", err.msg);
+        cr_assert_eq(clv_conv_dy_bf16(&f.c, f.sh.B, &h, &err), 0, "%s", err.msg);
+        cr_assert_not_null(h);
+        clv_bf16_from_floats(h, f.dy, (size_t)f.ny);
+        float *junk = malloc((size_t)f.ny * 4);
+        for (int64_t i = 0; i < f.ny; i++)
+            junk[i] = NAN;
+        clv_conv_dy_ready(&f.c, junk);
+        memset(f.l.weight->grad, 0, (size_t)nw * 4);
+        cr_assert_eq(clv_conv_backward(&f.c, &f.d, o[2][1], 0, junk, f.x, f.sh.B, &f.scratch, &err), 0, "%s", err.msg);
+        cr_expect(!memcmp(o[2][1], o[0][1], (size_t)f.nx * 4), "shape %zu: dx from the given bf16 dy", si);
+        cr_expect(!memcmp(f.l.weight->grad, o[0][2], (size_t)nw * 4), "shape %zu: dW from the given bf16 dy", si);
+        free(junk);
         for (int k = 0; k < 4; k++)
             for (int j = 0; j < 3; j++)
                 free(o[k][j]);

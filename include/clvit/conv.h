@@ -91,6 +91,14 @@ int clv_conv_backward(clv_conv *c, const clv_dnnl *d, float *dx, int accumulate,
  * forward on x use it instead of converting. -1 with err when out of memory. */
 int clv_conv_input_bf16(clv_conv *c, const clv_dnnl *d, int64_t B, clv_bf16 **h, clv_err *err);
 void clv_conv_input_ready(clv_conv *c, const float *x);
+/* Likewise for the gradient dy of the backward: *h (the compute context's
+ * scratch, valid until its next use) when the backward reads dy only in
+ * bf16 (bf16 on oneDNN, no scale, no low-rank adapter), else NULL; a
+ * producer writes dy's bf16 values there instead of dy and calls
+ * clv_conv_dy_ready(c, dy); the next clv_conv_backward given that dy then
+ * reads the copy and never dy itself. */
+int clv_conv_dy_bf16(clv_conv *c, int64_t B, clv_bf16 **h, clv_err *err);
+void clv_conv_dy_ready(clv_conv *c, const float *dy);
 /* oneDNN's implementation names for the last batch (forward, backward data,
  * backward weights; "-" for one not made yet; then a low-rank adapter's
  * K-channel forward and backward weights when made), for logs and tests. */

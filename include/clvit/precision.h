@@ -154,6 +154,8 @@ int clv_compute_bf16_onednn(const clv_compute *c);
  * hold. NULL (err set) when out of memory. */
 const clv_bf16 *clv_compute_bf16_scratch(clv_compute *c, int slot, const float *X, size_t n, clv_err *err);
 const float *clv_compute_round_scratch(clv_compute *c, int slot, const float *X, size_t n, clv_err *err);
+/* The bf16 scratch slot grown to n values, for a caller that writes it itself. */
+clv_bf16 *clv_compute_bf16_slot(clv_compute *c, int slot, size_t n, clv_err *err);
 /* dst [n] = src rounded to bf16 values, kept in fp32 (dst may be src). */
 void clv_bf16_round_floats(float *dst, const float *src, size_t n);
 

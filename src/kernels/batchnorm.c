@@ -160,11 +160,12 @@ void clv_add_relu(float *y, clv_bf16 *yh, const float *a, int64_t n)
     }
 }
 
-void clv_batchnorm_backward(float *dx, float *dgamma, float *dbeta, const float *dy, const float *x, const float *mean,
-                            const float *rstd, const float *gamma, int64_t N, int64_t C, int batch_stats,
-                            double *scratch)
+/* clv_batchnorm_backward; with dxh, dx is not touched and dxh gets 0 + dx's term in bf16 */
+static void bn_backward(float *dx, clv_bf16 *dxh, float *dgamma, float *dbeta, const float *dy, const float *x,
+                        const float *mean, const float *rstd, const float *gamma, int64_t N, int64_t C, int batch_stats,
+                        double *scratch)
 {
-    if (!dx && !dgamma && !dbeta)
+    if (!dx && !dxh && !dgamma && !dbeta)
         return;
     bn_scratch sc = split(scratch, N, C);
     double *sdy = sc.sums, *sdyx = sc.sums + C, *m = sc.sums + 2 * C, *r = sc.sums + 3 * C;
@@ -178,13 +179,26 @@ void clv_batchnorm_backward(float *dx, float *dgamma, float *dbeta, const float 
         if (dbeta)
             dbeta[c] += (float)sdy[c];
     }
-    if (dx) {
+    if (dx || dxh) {
         float *k0 = sc.f, *k1 = k0 + C, *k2 = k0 + 2 * C;
         /* dx = gamma rstd (dy - [batch] (sum dy + xhat sum dy xhat) / N) */
         for (int64_t c = 0; c < C; c++) {
             k0[c] = gamma[c] * rstd[c];
             k1[c] = batch_stats ? (float)(sdy[c] / (double)N) : 0.0f;
             k2[c] = batch_stats ? (float)(sdyx[c] / (double)N) : 0.0f;
+        }
+        if (dxh) {
+#pragma omp parallel for schedule(static) if (N * C > 65536)
+            for (int64_t n = 0; n < N; n++) {
+                const float *dyr = dy + n * C, *xr = x + n * C;
+                clv_bf16 *hr = dxh + n * C;
+                for (int64_t c = 0; c < C; c++) {
+                    const float xhat = (xr[c] - mean[c]) * rstd[c];
+                    /* 0 + term: the value (and sign of zero) dx += gives from a zeroed dx */
+                    hr[c] = clv_bf16_from_float(0.0f + k0[c] * (dyr[c] - k1[c] - xhat * k2[c]));
+                }
+            }
+            return;
         }
 #pragma omp parallel for schedule(static) if (N * C > 65536)
         for (int64_t n = 0; n < N; n++) {
@@ -196,6 +210,20 @@ void clv_batchnorm_backward(float *dx, float *dgamma, float *dbeta, const float 
             }
         }
     }
+}
+
+void clv_batchnorm_backward(float *dx, float *dgamma, float *dbeta, const float *dy, const float *x, const float *mean,
+                            const float *rstd, const float *gamma, int64_t N, int64_t C, int batch_stats,
+                            double *scratch)
+{
+    bn_backward(dx, NULL, dgamma, dbeta, dy, x, mean, rstd, gamma, N, C, batch_stats, scratch);
+}
+
+void clv_batchnorm_backward_bf16(clv_bf16 *dxh, float *dgamma, float *dbeta, const float *dy, const float *x,
+                                 const float *mean, const float *rstd, const float *gamma, int64_t N, int64_t C,
+                                 int batch_stats, double *scratch)
+{
+    bn_backward(NULL, dxh, dgamma, dbeta, dy, x, mean, rstd, gamma, N, C, batch_stats, scratch);
 }
 
 void clv_relu_mask(float *dy, const float *y, int64_t n)

@@ -587,6 +587,13 @@ const clv_bf16 *clv_compute_bf16_scratch(clv_compute *c, int slot, const float *
     return c->h[slot];
 }
 
+clv_bf16 *clv_compute_bf16_slot(clv_compute *c, int slot, size_t n, clv_err *err)
+{
+    if (grow((void **)&c->h[slot], &c->h_cap[slot], n, sizeof(clv_bf16), err))
+        return NULL;
+    return c->h[slot];
+}
+
 const float *clv_compute_round_scratch(clv_compute *c, int slot, const float *X, size_t n, clv_err *err)
 {
     if (grow((void **)&c->f[slot], &c->f_cap[slot], n, sizeof(float), err))

@@ -338,9 +338,18 @@ static int convbn_backward(resnet *r, convbn *c, const float *dout, const float 
                            int64_t B, clv_err *err)
 {
     const int64_t N = B * rows_of(c);
-    memset(r->dz, 0, (size_t)(N * c->cout) * sizeof(float));
-    clv_batchnorm_backward(r->dz, grad_of(c->bn.w), grad_of(c->bn.b), dout, c->z, c->mean, c->rstd, c->bn.w->data, N,
-                           c->cout, c->batch_stats, r->bn_scratch);
+    clv_bf16 *h; /* in bf16: the norm's input gradient written only as the conv's bf16 dy */
+    if (clv_conv_dy_bf16(&c->conv, B, &h, err))
+        return -1;
+    if (h) {
+        clv_batchnorm_backward_bf16(h, grad_of(c->bn.w), grad_of(c->bn.b), dout, c->z, c->mean, c->rstd,
+                                    c->bn.w->data, N, c->cout, c->batch_stats, r->bn_scratch);
+        clv_conv_dy_ready(&c->conv, r->dz);
+    } else {
+        memset(r->dz, 0, (size_t)(N * c->cout) * sizeof(float));
+        clv_batchnorm_backward(r->dz, grad_of(c->bn.w), grad_of(c->bn.b), dout, c->z, c->mean, c->rstd,
+                               c->bn.w->data, N, c->cout, c->batch_stats, r->bn_scratch);
+    }
     return clv_conv_backward(&c->conv, &r->dnnl, dinput, accumulate, r->dz, x, B, &r->wscratch, err);
 }
 

@@ -62,6 +62,8 @@ struct clv_conv_prims {
     size_t xh_cap;       /* values */
     const float *xh_of;  /* the x that xh holds (the last training forward's), NULL: none */
     const float *xh_set; /* a producer filled xh from this x for the next forward (clv_conv_input_ready) */
+    const float *dyh_of; /* a producer wrote this dy in bf16 into dyh instead (clv_conv_dy_ready) */
+    const clv_bf16 *dyh; /* the compute scratch's slot 0 (until the backward that reads it) */
 };
 
 #define CK(call, what)                                                                                                \
@@ -138,6 +140,7 @@ static void destroy_prims(clv_conv_prims *pr)
     pr->bwd_d_pd = pr->bwd_w_pd = NULL;
     pr->wfresh = 0;
     pr->xh_of = pr->xh_set = NULL;
+    pr->dyh_of = NULL;
 }
 
 void clv_conv_release(clv_conv *c)
@@ -568,6 +571,33 @@ void clv_conv_input_ready(clv_conv *c, const float *x)
         c->pr->xh_set = x;
 }
 
+/* the adapter's low-rank K (0: none), which reads dz in fp32 */
+static int64_t lowrank_k(const clv_wlayer *l, const float **A, const float **Bf)
+{
+    const clv_adapter_ops *ops = l->adapter ? l->adapter->ops : NULL;
+    *A = *Bf = NULL;
+    return ops && ops->lowrank && ops->backward_lowrank ? ops->lowrank(l->adapter, (clv_wlayer *)l, A, Bf) : 0;
+}
+
+int clv_conv_dy_bf16(clv_conv *c, int64_t B, clv_bf16 **h, clv_err *err)
+{
+    *h = NULL;
+    clv_conv_prims *pr = c->pr;
+    const float *A, *Bf;
+    if (!pr || pr->B != B || pr->mode != CONV_BF16 || clv_wlayer_scale(c->l) || lowrank_k(c->l, &A, &Bf) > 0)
+        return 0;
+    if (!(*h = clv_compute_bf16_slot(c->l->compute, 0, (size_t)(B * c->Ho * c->Wo * c->cout), err)))
+        return clv_err_prefix(err, "%s", c->l->name);
+    pr->dyh = *h;
+    return 0;
+}
+
+void clv_conv_dy_ready(clv_conv *c, const float *dy)
+{
+    if (c->pr)
+        c->pr->dyh_of = dy;
+}
+
 /* the pre-scale output kept for the backward (the layer's zsave), as clv_wlayer_forward keeps it */
 static float *keep_z(clv_wlayer *l, int64_t N, clv_err *err)
 {
@@ -676,6 +706,8 @@ int clv_conv_backward(clv_conv *c, const clv_dnnl *d, float *dx, int accumulate,
     if (!pr || pr->B != B)
         return clv_errf(err, "%s: backward over batch %lld without its forward", l->name, (long long)B);
     const float *s = clv_wlayer_scale(l);
+    const int dy_given = dy && pr->dyh_of == dy; /* dy itself was not written, only its bf16 copy */
+    pr->dyh_of = NULL;
     if (clv_wlayer_check_saved(l, N, err))
         return -1;
     const int wgrad = l->adapter != NULL || l->weight->trainable;
@@ -685,9 +717,11 @@ int clv_conv_backward(clv_conv *c, const clv_dnnl *d, float *dx, int accumulate,
         return -1;
     const clv_adapter_ops *ops = l->adapter ? l->adapter->ops : NULL;
     const float *A = NULL, *Bf = NULL;
-    const int64_t K = ops && ops->lowrank && ops->backward_lowrank ? ops->lowrank(l->adapter, l, &A, &Bf) : 0;
+    const int64_t K = lowrank_k(l, &A, &Bf);
     if (K > 0 && make_lowrank(c, d, K, err))
         return -1;
+    if (dy_given && (s || K > 0 || pr->mode != CONV_BF16))
+        return clv_errf(err, "%s: given dy in bf16 only, but its backward reads it in fp32", l->name);
     const size_t b_dz = s ? up64((size_t)(N * C) * sizeof(float)) : 0,
                  b_ds = s ? up64((size_t)(2 * C) * sizeof(float)) : 0,
                  b_dx = dx && accumulate ? up64((size_t)nx * sizeof(float)) : 0,
@@ -710,7 +744,7 @@ int clv_conv_backward(clv_conv *c, const clv_dnnl *d, float *dx, int accumulate,
         dz = dzs;
     }
     const float *W = clv_wlayer_weight(l);
-    const void *dzc = NULL; /* dz in the primitives' precision */
+    const void *dzc = dy_given ? (const void *)pr->dyh : NULL; /* dz in the primitives' precision */
     if (dx) {
         const float *wp = W;
         if (pr->wfresh && pr->fwd[FWD_PLAIN].reorder && dnnl_memory_desc_equal(&pr->fwd[FWD_PLAIN].wmd, &pr->bwd_d_wmd))
@@ -722,7 +756,7 @@ int clv_conv_backward(clv_conv *c, const clv_dnnl *d, float *dx, int accumulate,
                 return -1;
             wp = pr->wbuf_bd;
         }
-        if (!(dzc = operand(c, 0, dz, N * C, err)))
+        if (!dzc && !(dzc = operand(c, 0, dz, N * C, err)))
             return -1;
         float *out = accumulate ? (float *)(mem + b_dz + b_ds) : dx;
         const arg as[3] = {{DNNL_ARG_DIFF_DST, &pr->cdst_md, dzc},
