@@ -337,11 +337,19 @@ Test(bf16, gemm_reads_the_shadow_until_unshadowed)
     for (int j = 0; j < N; j++)
         bias[j] = (float)j - 7.5f;
     cr_assert_eq(clv_compute_gemm(c, 0, 1, M, N, K, 1.0f, x, K, W, K, 0.0f, y0, N, &err), 0);
-    cr_assert_eq(clv_compute_gemm_bias(c, M, N, K, x, K, W, K, bias, y1, N, &err), 0, "%s", err.msg);
+    float *res = random_floats(M * N, 34);
+    cr_assert_eq(clv_compute_gemm_bias(c, M, N, K, x, K, W, K, bias, NULL, y1, N, &err), 0, "%s", err.msg);
     for (int64_t i = 0; i < M; i++)
         for (int64_t j = 0; j < N; j++)
             cr_expect_float_eq(y1[i * N + j], y0[i * N + j] + bias[j], 1e-5f, "(%lld, %lld)", (long long)i,
                                (long long)j);
+    /* and the residual, added after the bias as the epilogue adds it */
+    cr_assert_eq(clv_compute_gemm_bias(c, M, N, K, x, K, W, K, bias, res, y1, N, &err), 0, "%s", err.msg);
+    for (int64_t i = 0; i < M; i++)
+        for (int64_t j = 0; j < N; j++)
+            cr_expect_float_eq(y1[i * N + j], (y0[i * N + j] + bias[j]) + res[i * N + j], 1e-5f, "(%lld, %lld)",
+                               (long long)i, (long long)j);
+    free(res);
     free(x), free(W), free(y0), free(y1);
     clv_compute_free(c);
 }
@@ -363,7 +371,7 @@ Test(bf16, gemm_with_gelu_is_the_epilogues_gelu_to_a_rounding)
         cr_expect_neq(clv_compute_gemm_bias_gelu(c, M, N, K, x, K, W, K, b, h, &err), 0, "refused");
     } else {
         cr_assert_eq(clv_compute_gemm_bias_gelu(c, M, N, K, x, K, W, K, b, h, &err), 0, "%s", err.msg);
-        cr_assert_eq(clv_compute_gemm_bias(c, M, N, K, x, K, W, K, b, y, N, &err), 0, "%s", err.msg);
+        cr_assert_eq(clv_compute_gemm_bias(c, M, N, K, x, K, W, K, b, NULL, y, N, &err), 0, "%s", err.msg);
         clv_linear_epilogue(y, NULL, NULL, NULL, NULL, g, M, N);
         for (int64_t i = 0; i < M * N; i++) {
             const float got = clv_bf16_to_float(h[i]);

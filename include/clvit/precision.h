@@ -88,11 +88,13 @@ int clv_compute_gemm(clv_compute *c, int trans_a, int trans_b, int64_t M, int64_
                      const float *A, int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc,
                      clv_err *err);
 
-/* C [M x N] = A [M x K] B^T (B [N x K]) + bias [N] (may be NULL) on every
- * row: a weight layer's forward. In bf16 on oneDNN the bias is added inside
- * the matmul (no pass over C); otherwise clv_compute_gemm and a bias pass. */
+/* C [M x N] = A [M x K] B^T (B [N x K]) + bias [N] on every row + res
+ * [M x N] (row stride ldc; bias and res may be NULL): a weight layer's
+ * forward with the residual stream. In bf16 on oneDNN both are added inside
+ * the matmul (no pass over C); otherwise clv_compute_gemm and a pass. */
 int clv_compute_gemm_bias(clv_compute *c, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda,
-                          const float *B, int64_t ldb, const float *bias, float *C, int64_t ldc, clv_err *err);
+                          const float *B, int64_t ldb, const float *bias, const float *res, float *C, int64_t ldc,
+                          clv_err *err);
 
 /* Ch [M x N] = bf16(GELU(A B^T + bias)) in one oneDNN matmul (bias may be
  * NULL; erf GELU as the matmul's post-op, bf16 destination): fc1's forward

@@ -20,13 +20,14 @@
 #define CACHE_SIZE 256 /* a model has a few dozen shapes (train, inference slices); Swin more */
 typedef struct {
     int ta, tb, bias, gelu_bf16; /* gelu_bf16: erf GELU as a post-op, bf16 destination */
+    int res;                     /* a residual [M x N] (row stride ldc) added as a post-op */
     int64_t M, N, K, lda, ldb, ldc;
     float alpha, beta;
 } mm_key;
 typedef struct {
     mm_key key;
     dnnl_primitive_t prim;
-    dnnl_memory_t a, b, c, bias;
+    dnnl_memory_t a, b, c, bias, res;
 } mm_entry;
 #endif
 
@@ -109,7 +110,7 @@ static int grow(void **p, size_t *cap, size_t n, size_t elem, clv_err *err)
 #if defined(CLV_GEMM_dnnl)
 static int key_eq(const mm_key *a, const mm_key *b)
 {
-    return a->ta == b->ta && a->tb == b->tb && a->bias == b->bias && a->gelu_bf16 == b->gelu_bf16 && a->M == b->M && a->N == b->N && a->K == b->K && a->lda == b->lda &&
+    return a->ta == b->ta && a->tb == b->tb && a->bias == b->bias && a->gelu_bf16 == b->gelu_bf16 && a->res == b->res && a->M == b->M && a->N == b->N && a->K == b->K && a->lda == b->lda &&
            a->ldb == b->ldb && a->ldc == b->ldc && a->alpha == b->alpha && a->beta == b->beta;
 }
 
@@ -121,6 +122,8 @@ static void entry_destroy(mm_entry *e)
     dnnl_memory_destroy(e->c);
     if (e->bias)
         dnnl_memory_destroy(e->bias);
+    if (e->res)
+        dnnl_memory_destroy(e->res);
     memset(e, 0, sizeof *e);
 }
 
@@ -146,12 +149,14 @@ static dnnl_primitive_desc_t make_pd(dnnl_engine_t engine, const mm_key *k, dnnl
     int ok = 1;
     if (k->alpha != 1.0f)
         ok = dnnl_primitive_attr_set_output_scales(attr, 1, 0, &k->alpha) == dnnl_success;
-    if (ok && (k->beta != 0.0f || k->gelu_bf16)) {
+    if (ok && (k->beta != 0.0f || k->gelu_bf16 || k->res)) {
         dnnl_post_ops_t po;
         ok = dnnl_post_ops_create(&po) == dnnl_success;
         if (ok) {
             if (k->beta != 0.0f)
                 ok = dnnl_post_ops_append_sum(po, k->beta) == dnnl_success;
+            if (ok && k->res) /* post-op 0 (a residual never comes with beta or GELU) */
+                ok = dnnl_post_ops_append_binary(po, dnnl_binary_add, c_md) == dnnl_success;
             if (ok && k->gelu_bf16)
                 ok = dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_gelu_erf, 0.0f, 0.0f) == dnnl_success;
             ok = ok && dnnl_primitive_attr_set_post_ops(attr, po) == dnnl_success;
@@ -187,7 +192,8 @@ static mm_entry *lookup(clv_compute *c, const mm_key *k)
     ok = ok && dnnl_memory_create(&e.a, &a_md, c->engine, DNNL_MEMORY_NONE) == dnnl_success &&
          dnnl_memory_create(&e.b, &b_md, c->engine, DNNL_MEMORY_NONE) == dnnl_success &&
          dnnl_memory_create(&e.c, &c_md, c->engine, DNNL_MEMORY_NONE) == dnnl_success &&
-         (!k->bias || dnnl_memory_create(&e.bias, &bias_md, c->engine, DNNL_MEMORY_NONE) == dnnl_success);
+         (!k->bias || dnnl_memory_create(&e.bias, &bias_md, c->engine, DNNL_MEMORY_NONE) == dnnl_success) &&
+         (!k->res || dnnl_memory_create(&e.res, &c_md, c->engine, DNNL_MEMORY_NONE) == dnnl_success);
     if (!ok) {
         entry_destroy(&e);
         return NULL;
@@ -199,7 +205,8 @@ static mm_entry *lookup(clv_compute *c, const mm_key *k)
     return &c->cache[slot];
 }
 
-static int dnnl_run(clv_compute *c, const mm_key *k, const clv_bf16 *A, const clv_bf16 *B, const float *bias, void *C)
+static int dnnl_run(clv_compute *c, const mm_key *k, const clv_bf16 *A, const clv_bf16 *B, const float *bias,
+                    const float *res, void *C)
 {
     mm_entry *e = lookup(c, k);
     if (!e)
@@ -207,12 +214,17 @@ static int dnnl_run(clv_compute *c, const mm_key *k, const clv_bf16 *A, const cl
     dnnl_memory_set_data_handle(e->a, (void *)A);
     dnnl_memory_set_data_handle(e->b, (void *)B);
     dnnl_memory_set_data_handle(e->c, C);
-    dnnl_exec_arg_t args[4] = {{DNNL_ARG_SRC, e->a}, {DNNL_ARG_WEIGHTS, e->b}, {DNNL_ARG_DST, e->c}};
+    dnnl_exec_arg_t args[5] = {{DNNL_ARG_SRC, e->a}, {DNNL_ARG_WEIGHTS, e->b}, {DNNL_ARG_DST, e->c}};
+    int n = 3;
     if (bias) {
         dnnl_memory_set_data_handle(e->bias, (void *)bias);
-        args[3] = (dnnl_exec_arg_t){DNNL_ARG_BIAS, e->bias};
+        args[n++] = (dnnl_exec_arg_t){DNNL_ARG_BIAS, e->bias};
     }
-    if (dnnl_primitive_execute(e->prim, c->stream, bias ? 4 : 3, args) != dnnl_success)
+    if (res) {
+        dnnl_memory_set_data_handle(e->res, (void *)res);
+        args[n++] = (dnnl_exec_arg_t){DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1, e->res};
+    }
+    if (dnnl_primitive_execute(e->prim, c->stream, n, args) != dnnl_success)
         return -1;
     return dnnl_stream_wait(c->stream) == dnnl_success ? 0 : -1;
 }
@@ -225,7 +237,7 @@ static void probe(clv_compute *c)
         snprintf(c->impl, sizeof c->impl, "oneDNN has no CPU engine");
         return;
     }
-    mm_key k = {0, 0, 0, 0, 64, 64, 64, 64, 64, 64, 1.0f, 0.0f};
+    mm_key k = {0, 0, 0, 0, 0, 64, 64, 64, 64, 64, 64, 1.0f, 0.0f};
     dnnl_memory_desc_t a_md, b_md, c_md, bias_md;
     dnnl_primitive_desc_t pd = make_pd(c->engine, &k, &a_md, &b_md, &c_md, &bias_md);
     if (!pd) {
@@ -316,10 +328,11 @@ static const float *widen(clv_compute *c, int slot, const clv_bf16 *X, int64_t r
     return c->f[slot];
 }
 
-/* clv_gemm_bf16 with bias [N] (may be NULL; only with alpha 1, beta 0) added to every row of C */
+/* clv_gemm_bf16 with bias [N] added to every row of C and res [M x N] (row stride ldc) to C (both
+ * may be NULL; only with alpha 1, beta 0) */
 static int gemm_bf16_bias(clv_compute *c, int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha,
-                          const clv_bf16 *A, int64_t lda, const clv_bf16 *B, int64_t ldb, const float *bias, float beta,
-                          float *C, int64_t ldc, clv_err *err)
+                          const clv_bf16 *A, int64_t lda, const clv_bf16 *B, int64_t ldb, const float *bias,
+                          const float *res, float beta, float *C, int64_t ldc, clv_err *err)
 {
     if (M <= 0 || N <= 0)
         return 0;
@@ -331,8 +344,8 @@ static int gemm_bf16_bias(clv_compute *c, int trans_a, int trans_b, int64_t M, i
     }
 #if defined(CLV_GEMM_dnnl)
     if (c->use_dnnl) {
-        mm_key k = {!!trans_a, !!trans_b, bias != NULL, 0, M, N, K, lda, ldb, ldc, alpha, beta};
-        if (!dnnl_run(c, &k, A, B, bias, C))
+        mm_key k = {!!trans_a, !!trans_b, bias != NULL, 0, res != NULL, M, N, K, lda, ldb, ldc, alpha, beta};
+        if (!dnnl_run(c, &k, A, B, bias, res, C))
             return 0; /* a shape oneDNN refuses falls through to the converting path */
     }
 #endif
@@ -345,6 +358,10 @@ static int gemm_bf16_bias(clv_compute *c, int trans_a, int trans_b, int64_t M, i
         for (int64_t i = 0; i < M; i++)
             for (int64_t j = 0; j < N; j++)
                 C[i * ldc + j] += bias[j];
+    if (res)
+        for (int64_t i = 0; i < M; i++)
+            for (int64_t j = 0; j < N; j++)
+                C[i * ldc + j] += res[i * ldc + j];
     return 0;
 }
 
@@ -352,7 +369,7 @@ int clv_gemm_bf16(clv_compute *c, int trans_a, int trans_b, int64_t M, int64_t N
                   const clv_bf16 *A, int64_t lda, const clv_bf16 *B, int64_t ldb, float beta, float *C,
                   int64_t ldc, clv_err *err)
 {
-    return gemm_bf16_bias(c, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, NULL, beta, C, ldc, err);
+    return gemm_bf16_bias(c, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, NULL, NULL, beta, C, ldc, err);
 }
 
 /* h = bf16(X) and colsum += the column sums of X in one streaming pass over
@@ -560,21 +577,25 @@ int clv_compute_gemm(clv_compute *c, int trans_a, int trans_b, int64_t M, int64_
 }
 
 int clv_compute_gemm_bias(clv_compute *c, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda,
-                          const float *B, int64_t ldb, const float *bias, float *C, int64_t ldc, clv_err *err)
+                          const float *B, int64_t ldb, const float *bias, const float *res, float *C, int64_t ldc,
+                          clv_err *err)
 {
     if (!clv_compute_bf16_onednn(c) || M <= 0 || N <= 0 || K <= 0) {
         if (clv_compute_gemm(c, 0, 1, M, N, K, 1.0f, A, lda, B, ldb, 0.0f, C, ldc, err))
             return -1;
-        if (bias)
-            for (int64_t i = 0; i < M; i++)
-                for (int64_t j = 0; j < N; j++)
+        for (int64_t i = 0; i < M; i++)
+            for (int64_t j = 0; j < N; j++) {
+                if (bias)
                     C[i * ldc + j] += bias[j];
+                if (res)
+                    C[i * ldc + j] += res[i * ldc + j];
+            }
         return 0;
     }
     const clv_bf16 *Ah = to_bf16(c, 0, A, M, K, lda, err), *Bh = Ah ? to_bf16(c, 1, B, N, K, ldb, err) : NULL;
     if (!Bh)
         return -1;
-    return gemm_bf16_bias(c, 0, 1, M, N, K, 1.0f, Ah, K, Bh, K, bias, 0.0f, C, ldc, err);
+    return gemm_bf16_bias(c, 0, 1, M, N, K, 1.0f, Ah, K, Bh, K, bias, res, 0.0f, C, ldc, err);
 }
 
 int clv_compute_bf16_onednn(const clv_compute *c) { return c && c->precision == CLV_PRECISION_BF16 && c->use_dnnl; }
@@ -614,8 +635,8 @@ int clv_compute_gemm_bias_gelu(clv_compute *c, int64_t M, int64_t N, int64_t K, 
     if (!Bh)
         return -1;
 #if defined(CLV_GEMM_dnnl)
-    mm_key k = {0, 1, bias != NULL, 1, M, N, K, K, K, N, 1.0f, 0.0f};
-    if (!dnnl_run(c, &k, Ah, Bh, bias, Ch))
+    mm_key k = {0, 1, bias != NULL, 1, 0, M, N, K, K, K, N, 1.0f, 0.0f};
+    if (!dnnl_run(c, &k, Ah, Bh, bias, NULL, Ch))
         return 0;
 #endif
     return clv_errf(err, "oneDNN refused a %lld x %lld x %lld matmul with GELU", (long long)M, (long long)N,

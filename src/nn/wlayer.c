@@ -65,9 +65,13 @@ int clv_wlayer_forward_fused_bf16(clv_wlayer *l, float *y, const float *x, int64
     /* the GEMM writes the pre-scale output where the backward wants it (zsave when kept); in
      * bf16 on oneDNN the matmul adds the bias (the same sum z + b the epilogue forms) */
     if (b && clv_compute_bf16_onednn(l->compute)) {
-        if (clv_compute_gemm_bias(l->compute, N, l->out, l->in, x, l->in, W, l->in, b, z ? z : y, l->out, err))
+        /* the residual too, when nothing comes between it and the bias (no scale) */
+        const float *r = !s && !z && res != y ? res : NULL;
+        if (clv_compute_gemm_bias(l->compute, N, l->out, l->in, x, l->in, W, l->in, b, r, z ? z : y, l->out, err))
             return clv_err_prefix(err, "%s", l->name);
         b = NULL;
+        if (r)
+            res = NULL;
     } else if (clv_compute_gemm(l->compute, 0, 1, N, l->out, l->in, 1.0f, x, l->in, W, l->in, 0.0f, z ? z : y,
                                 l->out, err))
         return clv_err_prefix(err, "%s", l->name);
