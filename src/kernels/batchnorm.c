@@ -161,6 +161,14 @@ void clv_add_relu(float *y, clv_bf16 *yh, const float *a, int64_t n)
 }
 
 /* clv_batchnorm_backward; with dxh, dx is not touched and dxh gets 0 + dx's term in bf16 */
+/* one element of dx = gamma rstd (dy - [batch] (sum dy + xhat sum dy xhat) / N), with the per-column
+ * factors k0 = gamma rstd, k1, k2 formed by bn_backward */
+static inline float dx_term(float dy, float x, float mean, float rstd, float k0, float k1, float k2)
+{
+    const float xhat = (x - mean) * rstd;
+    return k0 * (dy - k1 - xhat * k2);
+}
+
 static void bn_backward(float *dx, clv_bf16 *dxh, float *dgamma, float *dbeta, const float *dy, const float *x,
                         const float *mean, const float *rstd, const float *gamma, int64_t N, int64_t C, int batch_stats,
                         double *scratch)
@@ -192,11 +200,8 @@ static void bn_backward(float *dx, clv_bf16 *dxh, float *dgamma, float *dbeta, c
             for (int64_t n = 0; n < N; n++) {
                 const float *dyr = dy + n * C, *xr = x + n * C;
                 clv_bf16 *hr = dxh + n * C;
-                for (int64_t c = 0; c < C; c++) {
-                    const float xhat = (xr[c] - mean[c]) * rstd[c];
-                    /* 0 + term: the value (and sign of zero) dx += gives from a zeroed dx */
-                    hr[c] = clv_bf16_from_float(0.0f + k0[c] * (dyr[c] - k1[c] - xhat * k2[c]));
-                }
+                for (int64_t c = 0; c < C; c++) /* 0 + term: the value (and sign of zero) dx += gives from 0 */
+                    hr[c] = clv_bf16_from_float(0.0f + dx_term(dyr[c], xr[c], mean[c], rstd[c], k0[c], k1[c], k2[c]));
             }
             return;
         }
@@ -204,10 +209,8 @@ static void bn_backward(float *dx, clv_bf16 *dxh, float *dgamma, float *dbeta, c
         for (int64_t n = 0; n < N; n++) {
             const float *dyr = dy + n * C, *xr = x + n * C;
             float *dxr = dx + n * C;
-            for (int64_t c = 0; c < C; c++) {
-                const float xhat = (xr[c] - mean[c]) * rstd[c];
-                dxr[c] += k0[c] * (dyr[c] - k1[c] - xhat * k2[c]);
-            }
+            for (int64_t c = 0; c < C; c++)
+                dxr[c] += dx_term(dyr[c], xr[c], mean[c], rstd[c], k0[c], k1[c], k2[c]);
         }
     }
 }

@@ -110,8 +110,9 @@ static int grow(void **p, size_t *cap, size_t n, size_t elem, clv_err *err)
 #if defined(CLV_GEMM_dnnl)
 static int key_eq(const mm_key *a, const mm_key *b)
 {
-    return a->ta == b->ta && a->tb == b->tb && a->bias == b->bias && a->gelu_bf16 == b->gelu_bf16 && a->res == b->res && a->M == b->M && a->N == b->N && a->K == b->K && a->lda == b->lda &&
-           a->ldb == b->ldb && a->ldc == b->ldc && a->alpha == b->alpha && a->beta == b->beta;
+    return a->ta == b->ta && a->tb == b->tb && a->bias == b->bias && a->gelu_bf16 == b->gelu_bf16 &&
+           a->res == b->res && a->M == b->M && a->N == b->N && a->K == b->K && a->lda == b->lda && a->ldb == b->ldb &&
+           a->ldc == b->ldc && a->alpha == b->alpha && a->beta == b->beta;
 }
 
 static void entry_destroy(mm_entry *e)
@@ -328,6 +329,21 @@ static const float *widen(clv_compute *c, int slot, const clv_bf16 *X, int64_t r
     return c->f[slot];
 }
 
+/* C [M x N] (row stride ldc) += bias [N] on every row, then += res [M x N] (stride ldc); either
+ * may be NULL: where oneDNN's matmul does not add them (the epilogue's order, bias first) */
+static void add_bias_residual(float *C, int64_t ldc, int64_t M, int64_t N, const float *bias, const float *res)
+{
+    if (!bias && !res)
+        return;
+    for (int64_t i = 0; i < M; i++)
+        for (int64_t j = 0; j < N; j++) {
+            if (bias)
+                C[i * ldc + j] += bias[j];
+            if (res)
+                C[i * ldc + j] += res[i * ldc + j];
+        }
+}
+
 /* clv_gemm_bf16 with bias [N] added to every row of C and res [M x N] (row stride ldc) to C (both
  * may be NULL; only with alpha 1, beta 0) */
 static int gemm_bf16_bias(clv_compute *c, int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha,
@@ -354,14 +370,7 @@ static int gemm_bf16_bias(clv_compute *c, int trans_a, int trans_b, int64_t M, i
     if (!Bf)
         return -1;
     clv_gemm(trans_a, trans_b, M, N, K, alpha, Af, trans_a ? M : K, Bf, trans_b ? K : N, beta, C, ldc);
-    if (bias)
-        for (int64_t i = 0; i < M; i++)
-            for (int64_t j = 0; j < N; j++)
-                C[i * ldc + j] += bias[j];
-    if (res)
-        for (int64_t i = 0; i < M; i++)
-            for (int64_t j = 0; j < N; j++)
-                C[i * ldc + j] += res[i * ldc + j];
+    add_bias_residual(C, ldc, M, N, bias, res);
     return 0;
 }
 
@@ -378,6 +387,14 @@ int clv_gemm_bf16(clv_compute *c, int trans_a, int trans_b, int64_t M, int64_t N
  * in group order. The grouping does not depend on the thread count, so
  * neither do the sums. */
 #define HOLD_ROWS 64
+
+/* colsum [cols] += the groups' partial sums (parts [groups x cols]), in group order */
+static void add_parts(float *restrict colsum, const float *restrict parts, int64_t groups, int64_t cols)
+{
+    for (int64_t g = 0; g < groups; g++)
+        for (int64_t j = 0; j < cols; j++)
+            colsum[j] += parts[g * cols + j];
+}
 static void convert_colsum(clv_bf16 *restrict h, const float *restrict X, int64_t rows, int64_t cols,
                            float *restrict colsum, float *restrict parts)
 {
@@ -398,9 +415,7 @@ static void convert_colsum(clv_bf16 *restrict h, const float *restrict X, int64_
             }
         }
     }
-    for (int64_t g = 0; g < groups; g++)
-        for (int64_t j = 0; j < cols; j++)
-            colsum[j] += parts[g * cols + j];
+    add_parts(colsum, parts, groups, cols);
 }
 
 int clv_compute_hold(clv_compute *c, const float *X, int64_t rows, int64_t cols, float *colsum, clv_err *err)
@@ -495,9 +510,7 @@ int clv_compute_gelu_backward(clv_compute *c, int g_slot, const float *g, int dh
         return 0; /* empty */
     clv_gelu_backward_bf16(gh, dhh, c->f[0], h, dg, rows, cols, HOLD_ROWS);
     if (colsum)
-        for (int64_t gr = 0; gr < groups; gr++)
-            for (int64_t j = 0; j < cols; j++)
-                colsum[j] += c->f[0][gr * cols + j];
+        add_parts(colsum, c->f[0], groups, cols);
     return 0;
 }
 
@@ -583,13 +596,7 @@ int clv_compute_gemm_bias(clv_compute *c, int64_t M, int64_t N, int64_t K, const
     if (!clv_compute_bf16_onednn(c) || M <= 0 || N <= 0 || K <= 0) {
         if (clv_compute_gemm(c, 0, 1, M, N, K, 1.0f, A, lda, B, ldb, 0.0f, C, ldc, err))
             return -1;
-        for (int64_t i = 0; i < M; i++)
-            for (int64_t j = 0; j < N; j++) {
-                if (bias)
-                    C[i * ldc + j] += bias[j];
-                if (res)
-                    C[i * ldc + j] += res[i * ldc + j];
-            }
+        add_bias_residual(C, ldc, M, N, bias, res);
         return 0;
     }
     const clv_bf16 *Ah = to_bf16(c, 0, A, M, K, lda, err), *Bh = Ah ? to_bf16(c, 1, B, N, K, ldb, err) : NULL;
