@@ -13,6 +13,7 @@
 #include "clvit/adapters.h"
 #include "clvit/gemm.h"
 #include "clvit/kernels.h"
+#include "clvit/precision.h"
 #include "adapt/task_adapter.h"
 #include "gradcheck.h"
 
@@ -399,6 +400,120 @@ Test(adapters, maskrkr_shared_learning_and_mask_gradients)
     clv_params_free(&shared);
     clv_params_free(&task2);
     fixture_free(&f);
+}
+
+static float bf16_value(float v) { return clv_bf16_to_float(clv_bf16_from_float(v)); }
+
+/* In bf16 a rectification W + A B is added beside the GEMM in fp32. With x
+ * and dy bf16 values, y and dx are then the products with bf16(W) (under a
+ * scale s, bf16(s W) for dx) plus the exact rectification, to fp32 rounding.
+ * A B here is about 1e-4, below half a bf16 step of W's entries: rounded
+ * into W_eff it would mostly vanish and y would miss it by about 1e-3. */
+static void rectification_beside_bf16(layer_fixture *f, const float *A, const float *B, const float *s, int emulate)
+{
+    clv_err err = {{0}};
+    clv_compute *c = clv_compute_create(CLV_PRECISION_BF16, emulate, &err);
+    cr_assert_not_null(c, "%s", err.msg);
+    f->l.compute = c;
+    for (int i = 0; i < N * IN; i++)
+        f->x[i] = bf16_value(f->x[i]);
+    for (int i = 0; i < N * OUT; i++)
+        f->r[i] = bf16_value(f->r[i]);
+    double rect[OUT * IN];
+    for (int o = 0; o < OUT; o++)
+        for (int i = 0; i < IN; i++) {
+            rect[o * IN + i] = 0;
+            for (int k = 0; k < K; k++)
+                rect[o * IN + i] += (double)A[o * K + k] * B[k * IN + i];
+        }
+    loss(f);
+    for (int n = 0; n < N; n++)
+        for (int o = 0; o < OUT; o++) {
+            double z = f->l.bias->data[o];
+            for (int i = 0; i < IN; i++)
+                z += (double)f->x[n * IN + i] * (bf16_value(f->l.weight->data[o * IN + i]) + rect[o * IN + i]);
+            cr_assert_float_eq(f->y[n * OUT + o], z * (s ? s[o] : 1.0), 1e-5, "y[%d,%d] (emulate %d)", n, o,
+                               emulate);
+        }
+    backward(f);
+    for (int n = 0; n < N; n++)
+        for (int i = 0; i < IN; i++) {
+            double v = 0;
+            for (int o = 0; o < OUT; o++) {
+                const float so = s ? s[o] : 1.0f, w = f->l.weight->data[o * IN + i];
+                v += (double)f->r[n * OUT + o] * (bf16_value(s ? so * w : w) + so * rect[o * IN + i]);
+            }
+            cr_assert_float_eq(f->dx[n * IN + i], v, 1e-5, "dx[%d,%d] (emulate %d)", n, i, emulate);
+        }
+    f->l.compute = NULL;
+    clv_compute_free(c);
+}
+
+Test(adapters, rkr_rectification_stays_fp32_in_bf16)
+{
+    for (int emulate = 0; emulate < 2; emulate++) {
+        layer_fixture f;
+        fixture_init(&f, 500);
+        clv_err err = {{0}};
+        clv_adapter *a = clv_rkr_create(&f.l, 2, CLV_VIEW_OURS, &err);
+        cr_assert_not_null(a, "%s", err.msg);
+        clv_params ps;
+        clv_params_init(&ps);
+        cr_assert_eq(clv_rkr_add_task(a, &f.l, 1, K, 0, 7, 1e-3f, &ps, &err), 0, "%s", err.msg);
+        clv_param *lm = clv_params_find(&ps, "blocks.0.mlp.fc1.lm"), *rm = clv_params_find(&ps, "blocks.0.mlp.fc1.rm"),
+                  *fs = clv_params_find(&ps, "blocks.0.mlp.fc1.f");
+        gradcheck_fill(lm->data, OUT * K, 51, -1e-2f, 1e-2f);
+        gradcheck_fill(rm->data, K * IN, 52, -1e-2f, 1e-2f);
+        gradcheck_fill(fs->data, OUT, 53, 0.5f, 1.5f);
+        f.l.adapter = a;
+        clv_task_adapter_select(a, 1);
+        rectification_beside_bf16(&f, lm->data, rm->data, fs->data, emulate);
+        a->ops->free(a);
+        clv_params_free(&ps);
+        fixture_free(&f);
+    }
+}
+
+Test(adapters, maskrkr_masked_rectification_stays_fp32_in_bf16)
+{
+    for (int emulate = 0; emulate < 2; emulate++) {
+        layer_fixture f;
+        fixture_init(&f, 600);
+        clv_err err = {{0}};
+        clv_adapter *a =
+            clv_maskrkr_create(&f.l, 3, K, 5e-3f, CLV_MASK_LM | CLV_MASK_RM | CLV_MASK_F, CLV_VIEW_OURS, &err);
+        cr_assert_not_null(a, "%s", err.msg);
+        clv_params shared, task2;
+        clv_params_init(&shared);
+        clv_params_init(&task2);
+        cr_assert_eq(clv_maskrkr_add_shared(a, &f.l, 1, 1, 9, 0.0f, 1e-3f, &shared, &err), 0, "%s", err.msg);
+        clv_param *lm = clv_maskrkr_shared(a, CLV_MASK_LM), *rm = clv_maskrkr_shared(a, CLV_MASK_RM),
+                  *fs = clv_maskrkr_shared(a, CLV_MASK_F);
+        gradcheck_fill(lm->data, OUT * K, 61, -1e-2f, 1e-2f);
+        gradcheck_fill(rm->data, K * IN, 62, -1e-2f, 1e-2f);
+        gradcheck_fill(fs->data, OUT, 63, 0.5f, 1.5f);
+        cr_assert_eq(clv_maskrkr_add_task(a, &f.l, 2, 1e-2f, 1e-4f, &task2, &err), 0, "%s", err.msg);
+        clv_param *slm = task2.items[0], *srm = task2.items[1], *sf = task2.items[2];
+        gradcheck_fill(slm->data, slm->numel, 71, -1e-2f, 2e-2f);
+        gradcheck_fill(srm->data, srm->numel, 72, -1e-2f, 2e-2f);
+        gradcheck_fill(sf->data, sf->numel, 73, -1e-2f, 2e-2f);
+        float A[OUT * K], B[K * IN], Fm[OUT];
+        for (int i = 0; i < OUT * K; i++)
+            A[i] = slm->data[i] > 5e-3f ? lm->data[i] : 0;
+        for (int i = 0; i < K * IN; i++)
+            B[i] = srm->data[i] > 5e-3f ? rm->data[i] : 0;
+        for (int i = 0; i < OUT; i++)
+            Fm[i] = sf->data[i] > 5e-3f ? fs->data[i] : 0;
+        f.l.adapter = a;
+        clv_task_adapter_select(a, 2);
+        rectification_beside_bf16(&f, A, B, Fm, emulate);
+        clv_task_adapter_select(a, 1); /* the shared task: the unmasked tensors */
+        rectification_beside_bf16(&f, lm->data, rm->data, fs->data, emulate);
+        a->ops->free(a);
+        clv_params_free(&shared);
+        clv_params_free(&task2);
+        fixture_free(&f);
+    }
 }
 
 Test(adapters, maskrkr_mask_on_subset)

@@ -49,12 +49,14 @@ typedef struct clv_adapter_ops {
      * as a convolution library's backward-weights gives it) and ds as in
      * backward. A layer calls it only when the adapter has it. */
     int (*backward_dweight)(clv_adapter *a, const clv_wlayer *l, const float *dw, const float *ds, clv_err *err);
-    /* (optional, with backward_lowrank) When the active task's weight is
-     * W_eff = W + A B in the layer's out x in matrix, A [out x K] and
-     * B [K x in], and its backward wants only the gradients of A and B (and
-     * of the scale): returns K > 0 and the factors; else 0. A convolution
-     * then forms dA = dz^T (x * B) and dB = (dz A)^T x with K-channel
-     * convolutions instead of the full dW_eff (RKR's low-rank path). */
+    /* (optional) When the active task's weight is W_eff = W + A B in the
+     * layer's out x in matrix, A [out x K] and B [K x in]: returns K > 0 and
+     * the factors; else 0. In bf16 a weight layer's GEMMs then read the base
+     * W and the layer adds the low-rank product in fp32, so that the
+     * rectification is not lost in W_eff's rounding. With backward_lowrank
+     * (its backward wants only the gradients of A and B and of the scale),
+     * a convolution forms dA = dz^T (x * B) and dB = (dz A)^T x with
+     * K-channel convolutions instead of the full dW_eff (RKR's low-rank path). */
     int (*lowrank)(clv_adapter *a, const clv_wlayer *l, const float **A, const float **B);
     /* dA [out x K], dB [K x in] as above and ds as in backward: accumulated into the task's parameters. */
     int (*backward_lowrank)(clv_adapter *a, const clv_wlayer *l, const float *dA, const float *dB, const float *ds,
@@ -86,6 +88,8 @@ struct clv_wlayer {
     int64_t saved_rows; /* N of the last training forward, 0 after inference */
     float *zsave;       /* [saved_rows x out] when saved == CLV_WL_SAVED_Z */
     size_t zsave_cap;   /* floats */
+    float *lowrank_tmp; /* [N x K]: x B^T of a rectification added beside a bf16 GEMM */
+    size_t lowrank_cap; /* floats */
 };
 
 static inline const float *clv_wlayer_weight(const clv_wlayer *l)

@@ -162,8 +162,22 @@ static int mr_backward_dweight(clv_adapter *a, const clv_wlayer *l, const float 
     return mr_grads(a, l, &src, ds, err);
 }
 
+/* the active task's masked factors, for a layer that adds their product beside its GEMM */
+static int mr_lowrank(clv_adapter *a, const clv_wlayer *l, const float **A, const float **B)
+{
+    (void)l;
+    maskrkr *m = a->state;
+    if (!adapted(m) || m->ta.conv_k)
+        return 0;
+    const float *e[N_KINDS];
+    form(m, e);
+    *A = e[LM];
+    *B = e[RM];
+    return m->K;
+}
+
 static const clv_adapter_ops mr_ops = {"maskrkr", mr_weight, mr_scale, mr_backward, mr_invalidate, mr_free,
-                                       mr_backward_dweight, NULL, NULL};
+                                       mr_backward_dweight, mr_lowrank, NULL};
 
 clv_adapter *clv_maskrkr_create(const clv_wlayer *l, int n_tasks, int rank, float threshold, int mask_on,
                                 clv_conv_view view, clv_err *err)

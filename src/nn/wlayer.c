@@ -20,6 +20,43 @@ int clv_wlayer_scale_invertible(const clv_wlayer *l)
     return 1;
 }
 
+/* *p grown (contents dropped) to at least n floats; -1 when out of memory. */
+static int grow_floats(float **p, size_t *cap, size_t n)
+{
+    if (n <= *cap)
+        return 0;
+    clv_free(*p);
+    *cap = 0;
+    if (!(*p = clv_alloc_array(n, sizeof(float))))
+        return -1;
+    *cap = n;
+    return 0;
+}
+
+/* In bf16, a rectification W_eff = W + A B (RKR, Mask-RKR) stays out of the
+ * GEMMs' rounding: they read the base W and the layer adds the low-rank
+ * product in fp32. Rounded into W_eff, A B (about 1e-4..1e-3, smaller than
+ * half a bf16 step of W's entries at first) would lose most of the steps
+ * that move it. Returns K, 0 when the GEMMs read W_eff (fp32, other adapters). */
+static int64_t lowrank_beside(const clv_wlayer *l, const float **A, const float **B)
+{
+    if (!l->adapter || !l->adapter->ops->lowrank || clv_compute_precision(l->compute) != CLV_PRECISION_BF16)
+        return 0;
+    return l->adapter->ops->lowrank(l->adapter, l, A, B);
+}
+
+/* T [N x out] += (x B^T) A^T in fp32 */
+static int add_lowrank(clv_wlayer *l, float *T, const float *x, int64_t N, const float *A, const float *B, int64_t K,
+                       clv_err *err)
+{
+    size_t n;
+    if (clv_mul_overflow((size_t)N, (size_t)K, &n) || grow_floats(&l->lowrank_tmp, &l->lowrank_cap, n))
+        return clv_errf(err, "%s: out of memory for its low-rank product (%lld rows)", l->name, (long long)N);
+    clv_gemm(0, 1, N, K, l->in, 1.0f, x, l->in, B, l->in, 0.0f, l->lowrank_tmp, K);
+    clv_gemm(0, 1, N, l->out, K, 1.0f, l->lowrank_tmp, K, A, K, 1.0f, T, l->out);
+    return 0;
+}
+
 /* Decides what this forward keeps and returns where the GEMM writes z (NULL: into y). */
 static int keep_for_backward(clv_wlayer *l, int64_t N, clv_wl_mode mode, float **z, clv_err *err)
 {
@@ -35,13 +72,8 @@ static int keep_for_backward(clv_wlayer *l, int64_t N, clv_wl_mode mode, float *
     size_t n;
     if (clv_mul_overflow((size_t)N, (size_t)l->out, &n))
         return clv_errf(err, "%s: %lld rows overflow its saved output", l->name, (long long)N);
-    if (n > l->zsave_cap) {
-        clv_free(l->zsave);
-        l->zsave_cap = 0;
-        if (!(l->zsave = clv_alloc_array(n, sizeof(float))))
-            return clv_errf(err, "%s: out of memory for its pre-scale output (%lld rows)", l->name, (long long)N);
-        l->zsave_cap = n;
-    }
+    if (grow_floats(&l->zsave, &l->zsave_cap, n))
+        return clv_errf(err, "%s: out of memory for its pre-scale output (%lld rows)", l->name, (long long)N);
     l->saved = CLV_WL_SAVED_Z;
     *z = l->zsave;
     return 0;
@@ -59,7 +91,9 @@ int clv_wlayer_forward_fused_bf16(clv_wlayer *l, float *y, const float *x, int64
     float *z;
     if (keep_for_backward(l, N, mode, &z, err))
         return -1;
-    const float *W = clv_wlayer_weight(l);
+    const float *A = NULL, *B = NULL;
+    const int64_t K = lowrank_beside(l, &A, &B);
+    const float *W = K ? l->weight->data : clv_wlayer_weight(l);
     const float *s = clv_wlayer_scale(l);
     const float *b = l->bias ? l->bias->data : NULL;
     /* the GEMM writes the pre-scale output where the backward wants it (zsave when kept); in
@@ -75,6 +109,8 @@ int clv_wlayer_forward_fused_bf16(clv_wlayer *l, float *y, const float *x, int64
     } else if (clv_compute_gemm(l->compute, 0, 1, N, l->out, l->in, 1.0f, x, l->in, W, l->in, 0.0f, z ? z : y,
                                 l->out, err))
         return clv_err_prefix(err, "%s", l->name);
+    if (K && add_lowrank(l, z ? z : y, x, N, A, B, K, err))
+        return -1;
     if (b || s || res || gelu || gelu_h)
         clv_linear_epilogue_bf16(y, z, b, s, res, gelu, gelu_h, N, l->out);
     return 0;
@@ -130,24 +166,41 @@ typedef struct {
     int dy_shadowed; /* dy's bf16 copy is a shadow, its column sums already in the bias gradient */
 } bwd_opts;
 
+/* dx [N x in] += (dy diag(s) A) B in fp32 (s may be NULL), sA [out x K] and dyA [N x K] its scratch */
+static void lowrank_dx(float *dx, const float *dy, const float *s, const float *A, const float *B, int64_t N,
+                       int64_t in, int64_t out, int64_t K, float *sA, float *dyA)
+{
+    for (int64_t c = 0; c < out; c++)
+        for (int64_t k = 0; k < K; k++)
+            sA[c * K + k] = s ? s[c] * A[c * K + k] : A[c * K + k];
+    clv_gemm(0, 0, N, K, out, 1.0f, dy, out, sA, K, 0.0f, dyA, K);
+    clv_gemm(0, 0, N, in, K, 1.0f, dyA, K, B, in, 1.0f, dx, in);
+}
+
 static int wlayer_backward(clv_wlayer *l, float *dx, const float *dy, const float *x, const float *y, int64_t N,
                            clv_arena *scratch, const bwd_opts *o, clv_err *err)
 {
     const float dx_beta = o->dx_beta;
-    const float *W = clv_wlayer_weight(l);
+    const float *A = NULL, *B = NULL;
+    const int64_t K = dx ? lowrank_beside(l, &A, &B) : 0; /* dx gets the rectification's term in fp32 */
+    const float *W = K ? l->weight->data : clv_wlayer_weight(l);
     const float *s = clv_wlayer_scale(l);
     float *db = l->bias && l->bias->trainable ? l->bias->grad : NULL;
     float *ds = NULL, *db_sum = NULL; /* db_sum: the bias gradient as the plain column sums of dy */
+    /* scratch: under a scale ds, the column sums of dy and diag(s) W (out x in, no longer
+     * grows with N); with a low-rank term diag(s) A [out x K] and dy diag(s) A [N x K] */
+    const size_t scale_floats = s ? (size_t)(2 * l->out + l->out * l->in) : 0,
+                 lowrank_floats = K ? (size_t)((l->out + N) * K) : 0;
+    if (scale_floats + lowrank_floats &&
+        clv_arena_reserve(scratch, (scale_floats + lowrank_floats) * sizeof(float), "weight layers' scratch", err))
+        return -1;
+    float *sA = K ? (float *)scratch->mem + scale_floats : NULL, *dyA = sA ? sA + l->out * K : NULL;
     if (s) {
         if (clv_wlayer_check_saved(l, N, err))
             return -1;
         const int from_y = l->saved == CLV_WL_SAVED_Y;
         if (from_y && !y)
             return clv_errf(err, "%s: its backward needs the forward's output", l->name);
-        /* ds, the column sums of dy, diag(s) W_eff: no longer grows with N */
-        size_t floats = (size_t)(2 * l->out + l->out * l->in);
-        if (clv_arena_reserve(scratch, floats * sizeof(float), "weight layers' scratch", err))
-            return -1;
         /* The gradient at z is dz = dy * s; it is never formed: the bias
          * gradient is s * colsum(dy), dx = dy (diag(s) W_eff) and the
          * adapter folds s into its factors. Only ds reads z (or y / s). */
@@ -182,12 +235,16 @@ static int wlayer_backward(clv_wlayer *l, float *dx, const float *dy, const floa
     if (dx && clv_compute_gemm(l->compute, 0, 0, N, l->in, l->out, 1.0f, dy, l->out, W, l->in, dx_beta, dx, l->in,
                                err))
         rc = clv_err_prefix(err, "%s", l->name);
-    else if (o->after_dx && o->after_dx(o->ctx, err))
-        rc = -1;
-    else if (l->adapter)
-        rc = l->adapter->ops->backward(l->adapter, l, x, dy, s, N, ds, err);
-    else if (l->weight->trainable) /* a scale comes only from an adapter: here dz = dy */
-        rc = clv_wlayer_gemm_dyt_x(l, dy, x, N, 1.0f, l->weight->grad, err);
+    else {
+        if (K)
+            lowrank_dx(dx, dy, s, A, B, N, l->in, l->out, K, sA, dyA);
+        if (o->after_dx && o->after_dx(o->ctx, err))
+            rc = -1;
+        else if (l->adapter)
+            rc = l->adapter->ops->backward(l->adapter, l, x, dy, s, N, ds, err);
+        else if (l->weight->trainable) /* a scale comes only from an adapter: here dz = dy */
+            rc = clv_wlayer_gemm_dyt_x(l, dy, x, N, 1.0f, l->weight->grad, err);
+    }
     clv_compute_unhold(l->compute);
     return rc;
 }
@@ -243,6 +300,9 @@ void clv_wlayer_release(clv_wlayer *l)
     clv_free(l->zsave);
     l->zsave = NULL;
     l->zsave_cap = 0;
+    clv_free(l->lowrank_tmp);
+    l->lowrank_tmp = NULL;
+    l->lowrank_cap = 0;
     l->saved = CLV_WL_SAVED_NONE;
     l->saved_rows = 0;
 }
