@@ -974,3 +974,63 @@ Test(kernels, linear_epilogue_combinations)
     clv_free(z0), clv_free(b), clv_free(s), clv_free(res), clv_free(y), clv_free(z), clv_free(g), clv_free(ref);
     clv_free(gref);
 }
+
+/* U = X P^T and T += (X P^T) Q against double sums, with a rank that is not a multiple of the
+ * register block and rows that are not a multiple of the vector width; the same bits on 1 and 2
+ * threads; the epilogue's low-rank term is U Q added before the bias and scale */
+Test(kernels, lowrank_project_apply_and_epilogue)
+{
+    enum { NR = 37, CIN = 21, COUT = 19, KR = 5 };
+    float *X = falloc(NR * CIN), *P = falloc(KR * CIN), *Q = falloc(KR * COUT), *T0 = falloc(NR * COUT),
+          *T = falloc(NR * COUT), *T2 = falloc(NR * COUT), *U = falloc(NR * KR), *b = falloc(COUT),
+          *s = falloc(COUT), *y = falloc(NR * COUT), *z = falloc(NR * COUT);
+    gradcheck_fill(X, NR * CIN, 1, -1, 1);
+    gradcheck_fill(P, KR * CIN, 2, -1, 1);
+    gradcheck_fill(Q, KR * COUT, 3, -1, 1);
+    gradcheck_fill(T0, NR * COUT, 4, -1, 1);
+    gradcheck_fill(b, COUT, 5, -1, 1);
+    gradcheck_fill(s, COUT, 6, 0.5f, 1.5f);
+    double ref[NR * COUT];
+    for (int n = 0; n < NR; n++) {
+        double u[KR];
+        for (int k = 0; k < KR; k++) {
+            u[k] = 0;
+            for (int i = 0; i < CIN; i++)
+                u[k] += (double)X[n * CIN + i] * P[k * CIN + i];
+        }
+        for (int j = 0; j < COUT; j++) {
+            ref[n * COUT + j] = T0[n * COUT + j];
+            for (int k = 0; k < KR; k++)
+                ref[n * COUT + j] += u[k] * Q[k * COUT + j];
+        }
+    }
+    clv_lowrank_project(U, X, P, NR, CIN, KR);
+    for (int n = 0; n < NR; n++)
+        for (int k = 0; k < KR; k++) {
+            double u = 0;
+            for (int i = 0; i < CIN; i++)
+                u += (double)X[n * CIN + i] * P[k * CIN + i];
+            cr_assert_float_eq(U[n * KR + k], u, 1e-5, "U[%d,%d]", n, k);
+        }
+    for (int threads = 1; threads <= 2; threads++) {
+        omp_set_num_threads(threads);
+        float *out = threads == 1 ? T : T2;
+        memcpy(out, T0, NR * COUT * sizeof(float));
+        clv_lowrank_apply(out, X, P, Q, NR, CIN, COUT, KR);
+    }
+    for (int i = 0; i < NR * COUT; i++)
+        cr_assert_float_eq(T[i], ref[i], 1e-5, "T[%d]", i);
+    cr_assert_eq(memcmp(T, T2, NR * COUT * sizeof(float)), 0, "the same bits on 1 and 2 threads");
+    /* epilogue: z = T0 + U Q + b (kept), y = z * s */
+    memcpy(z, T0, NR * COUT * sizeof(float));
+    clv_linear_epilogue_lowrank(y, z, U, Q, KR, b, s, NULL, NULL, NULL, NR, COUT);
+    for (int n = 0; n < NR; n++)
+        for (int j = 0; j < COUT; j++) {
+            const double v = ref[n * COUT + j] + b[j];
+            cr_assert_float_eq(z[n * COUT + j], v, 1e-5, "z[%d,%d]", n, j);
+            cr_assert_float_eq(y[n * COUT + j], v * s[j], 1e-5, "y[%d,%d]", n, j);
+        }
+    float *all[] = {X, P, Q, T0, T, T2, U, b, s, y, z};
+    for (size_t i = 0; i < sizeof all / sizeof *all; i++)
+        clv_free(all[i]);
+}

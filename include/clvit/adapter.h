@@ -88,7 +88,7 @@ struct clv_wlayer {
     int64_t saved_rows; /* N of the last training forward, 0 after inference */
     float *zsave;       /* [saved_rows x out] when saved == CLV_WL_SAVED_Z */
     size_t zsave_cap;   /* floats */
-    float *lowrank_tmp; /* [N x K]: x B^T of a rectification added beside a bf16 GEMM */
+    float *lowrank_tmp; /* [(N + out) x K]: x B^T and A^T of a rectification added beside a bf16 GEMM */
     size_t lowrank_cap; /* floats */
 };
 

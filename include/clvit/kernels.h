@@ -118,6 +118,10 @@ void clv_linear_epilogue(float *y, float *z, const float *b, const float *s, con
  * NULL when gh is not. */
 void clv_linear_epilogue_bf16(float *y, float *z, const float *b, const float *s, const float *res, float *g,
                               clv_bf16 *gh, int64_t N, int64_t C);
+/* The same with a low-rank term first: v = z + U Q (U [N x K], Q [K x C];
+ * K 0: none), then the steps above; z keeps v when given. */
+void clv_linear_epilogue_lowrank(float *y, float *z, const float *U, const float *Q, int64_t K, const float *b,
+                                 const float *s, const float *res, float *g, clv_bf16 *gh, int64_t N, int64_t C);
 /* y = z * s per column, backward without forming dz = dy * s (its
  * consumers fold s into their other operand): ds[C] = column sums of
  * dy * z and dsum[C] = column sums of dy, both overwritten. With sdiv (the
@@ -138,6 +142,14 @@ void clv_colsum_add(float *out, const float *a, int64_t N, int64_t C);
 int64_t clv_lowrank_backward_scratch_floats(int64_t N, int64_t in, int64_t out, int K);
 void clv_lowrank_backward(float *dA, float *dB, const float *x, const float *dy, const float *s, const float *A,
                           const float *B, int64_t N, int64_t in, int64_t out, int K, float *scratch);
+/* T [N x cout] += (X P^T) Q for X [N x cin], P [K x cin], Q [K x cout], in
+ * fp32 in one pass over X and T (a low-rank term beside a bf16 GEMM). The
+ * result does not depend on the thread count. */
+void clv_lowrank_apply(float *T, const float *X, const float *P, const float *Q, int64_t N, int64_t cin,
+                       int64_t cout, int64_t K);
+/* U [N x K] = X P^T for X [N x cin], P [K x cin], in fp32 in one pass over X
+ * (the first half of clv_lowrank_apply; the same bits). */
+void clv_lowrank_project(float *U, const float *X, const float *P, int64_t N, int64_t cin, int64_t K);
 
 /* ---- RKR's view of a convolution weight (Cout, Cin, k, k) ---- */
 /* The rectification P [(Cin k) x (Cout k)] added into W's layout:

@@ -18,11 +18,22 @@ void clv_linear_epilogue(float *y, float *z, const float *b, const float *s, con
 void clv_linear_epilogue_bf16(float *y, float *z, const float *b, const float *s, const float *res, float *g,
                               clv_bf16 *gh, int64_t N, int64_t C)
 {
+    clv_linear_epilogue_lowrank(y, z, NULL, NULL, 0, b, s, res, g, gh, N, C);
+}
+
+void clv_linear_epilogue_lowrank(float *y, float *z, const float *U, const float *Q, int64_t K, const float *b,
+                                 const float *s, const float *res, float *g, clv_bf16 *gh, int64_t N, int64_t C)
+{
     /* per row, one simple loop per step: each vectorizes, and the row stays in L1 between them */
 #pragma omp parallel for if (N * C > 32768) schedule(static)
     for (int64_t n = 0; n < N; n++) {
         float *yr = y + n * C; /* no restrict: w is yr when z is NULL */
         float *w = z ? z + n * C : yr; /* where the GEMM wrote */
+        for (int64_t k = 0; k < K; k++) {
+            const float u = U[n * K + k], *restrict q = Q + k * C;
+            for (int64_t c = 0; c < C; c++)
+                w[c] = w[c] + u * q[c];
+        }
         if (b)
             for (int64_t c = 0; c < C; c++)
                 w[c] = w[c] + b[c];

@@ -177,3 +177,73 @@ void clv_lowrank_backward(float *dA, float *dB, const float *x, const float *dy,
                 dB[j] += pB[j];
         }
 }
+
+/* u [kn] = the dot products of x [cin] with the rows p[0..kn-1] (KB independent sums in one pass over x) */
+static inline void row_dots(float *restrict u, const float *restrict x, const float *const *p, int64_t kn, int64_t cin)
+{
+    v8 acc[KB] = {{0}};
+    int64_t i = 0;
+    for (; i + 8 <= cin; i += 8) {
+        const v8 xv = load8(x + i);
+        for (int k = 0; k < KB; k++)
+            acc[k] += xv * load8(p[k] + i);
+    }
+    for (int k = 0; k < KB; k++) {
+        float s = hsum8(acc[k]);
+        for (int64_t j = i; j < cin; j++)
+            s += x[j] * p[k][j];
+        if (k < kn)
+            u[k] = s;
+    }
+}
+
+/* the rows k0 .. k0 + KB - 1 of M [K x cols]; past K a repeat of the last (its result is not used) */
+static inline void block_rows(const float **r, const float *M, int64_t k0, int64_t K, int64_t cols)
+{
+    for (int64_t k = 0; k < KB; k++)
+        r[k] = M + (k0 + k < K ? k0 + k : K - 1) * cols;
+}
+
+void clv_lowrank_project(float *restrict U, const float *restrict X, const float *restrict P, int64_t N, int64_t cin,
+                         int64_t K)
+{
+#pragma omp parallel for schedule(static) if (N * cin * K > (1 << 18))
+    for (int64_t n = 0; n < N; n++)
+        for (int64_t k0 = 0; k0 < K; k0 += KB) {
+            const float *p[KB];
+            block_rows(p, P, k0, K, cin);
+            row_dots(U + n * K + k0, X + n * cin, p, K - k0 < KB ? K - k0 : KB, cin);
+        }
+}
+
+/* T [N x cout] += (X P^T) Q row by row, P [K x cin], Q [K x cout]: a
+ * low-rank term beside a GEMM (the dx of RKR's x B^T A^T: dy (s A) B). As
+ * two GEMMs with a rank-sized dimension it ran on oneDNN's sgemm at a small
+ * fraction of its speed; here one pass over X and T, a row's dot products
+ * in registers. Rows are independent: any thread count gives the same bits. */
+void clv_lowrank_apply(float *restrict T, const float *restrict X, const float *restrict P, const float *restrict Q,
+                       int64_t N, int64_t cin, int64_t cout, int64_t K)
+{
+#pragma omp parallel for schedule(static) if (N * (cin + cout) * K > (1 << 18))
+    for (int64_t n = 0; n < N; n++) {
+        float *t = T + n * cout;
+        for (int64_t k0 = 0; k0 < K; k0 += KB) {
+            const int64_t kn = K - k0 < KB ? K - k0 : KB;
+            const float *p[KB], *q[KB];
+            block_rows(p, P, k0, K, cin);
+            block_rows(q, Q, k0, K, cout);
+            float u[KB] = {0};
+            row_dots(u, X + n * cin, p, kn, cin);
+            int64_t j = 0;
+            for (; j + 8 <= cout; j += 8) {
+                v8 v = load8(t + j);
+                for (int k = 0; k < KB; k++)
+                    v += u[k] * load8(q[k] + j);
+                store8(t + j, v);
+            }
+            for (; j < cout; j++)
+                for (int k = 0; k < KB; k++)
+                    t[j] += u[k] * q[k][j];
+        }
+    }
+}

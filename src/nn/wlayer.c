@@ -45,16 +45,23 @@ static int64_t lowrank_beside(const clv_wlayer *l, const float **A, const float 
     return l->adapter->ops->lowrank(l->adapter, l, A, B);
 }
 
-/* T [N x out] += (x B^T) A^T in fp32 */
-static int add_lowrank(clv_wlayer *l, float *T, const float *x, int64_t N, const float *A, const float *B, int64_t K,
-                       clv_err *err)
+/* The low-rank term's operands for the epilogue: U [N x K] = x B^T and A^T [K x out], in the
+ * layer's buffer; NULL (err set) when out of memory. */
+static const float *lowrank_operands(clv_wlayer *l, const float *x, int64_t N, const float *A, const float *B,
+                                     int64_t K, const float **At, clv_err *err)
 {
     size_t n;
-    if (clv_mul_overflow((size_t)N, (size_t)K, &n) || grow_floats(&l->lowrank_tmp, &l->lowrank_cap, n))
-        return clv_errf(err, "%s: out of memory for its low-rank product (%lld rows)", l->name, (long long)N);
-    clv_gemm(0, 1, N, K, l->in, 1.0f, x, l->in, B, l->in, 0.0f, l->lowrank_tmp, K);
-    clv_gemm(0, 1, N, l->out, K, 1.0f, l->lowrank_tmp, K, A, K, 1.0f, T, l->out);
-    return 0;
+    if (clv_mul_overflow((size_t)(N + l->out), (size_t)K, &n) || grow_floats(&l->lowrank_tmp, &l->lowrank_cap, n)) {
+        clv_errf(err, "%s: out of memory for its low-rank product (%lld rows)", l->name, (long long)N);
+        return NULL;
+    }
+    float *U = l->lowrank_tmp, *T = U + N * K;
+    for (int64_t c = 0; c < l->out; c++)
+        for (int64_t k = 0; k < K; k++)
+            T[k * l->out + c] = A[c * K + k];
+    clv_lowrank_project(U, x, B, N, l->in, K);
+    *At = T;
+    return U;
 }
 
 /* Decides what this forward keeps and returns where the GEMM writes z (NULL: into y). */
@@ -109,10 +116,11 @@ int clv_wlayer_forward_fused_bf16(clv_wlayer *l, float *y, const float *x, int64
     } else if (clv_compute_gemm(l->compute, 0, 1, N, l->out, l->in, 1.0f, x, l->in, W, l->in, 0.0f, z ? z : y,
                                 l->out, err))
         return clv_err_prefix(err, "%s", l->name);
-    if (K && add_lowrank(l, z ? z : y, x, N, A, B, K, err))
+    const float *U = NULL, *At = NULL; /* the low-rank term, added in the epilogue's pass */
+    if (K && !(U = lowrank_operands(l, x, N, A, B, K, &At, err)))
         return -1;
-    if (b || s || res || gelu || gelu_h)
-        clv_linear_epilogue_bf16(y, z, b, s, res, gelu, gelu_h, N, l->out);
+    if (K || b || s || res || gelu || gelu_h)
+        clv_linear_epilogue_lowrank(y, z, U, At, K, b, s, res, gelu, gelu_h, N, l->out);
     return 0;
 }
 
@@ -166,15 +174,14 @@ typedef struct {
     int dy_shadowed; /* dy's bf16 copy is a shadow, its column sums already in the bias gradient */
 } bwd_opts;
 
-/* dx [N x in] += (dy diag(s) A) B in fp32 (s may be NULL), sA [out x K] and dyA [N x K] its scratch */
+/* dx [N x in] += (dy diag(s) A) B in fp32 (s may be NULL), sAt [K x out] its scratch */
 static void lowrank_dx(float *dx, const float *dy, const float *s, const float *A, const float *B, int64_t N,
-                       int64_t in, int64_t out, int64_t K, float *sA, float *dyA)
+                       int64_t in, int64_t out, int64_t K, float *sAt)
 {
     for (int64_t c = 0; c < out; c++)
         for (int64_t k = 0; k < K; k++)
-            sA[c * K + k] = s ? s[c] * A[c * K + k] : A[c * K + k];
-    clv_gemm(0, 0, N, K, out, 1.0f, dy, out, sA, K, 0.0f, dyA, K);
-    clv_gemm(0, 0, N, in, K, 1.0f, dyA, K, B, in, 1.0f, dx, in);
+            sAt[k * out + c] = s ? s[c] * A[c * K + k] : A[c * K + k];
+    clv_lowrank_apply(dx, dy, sAt, B, N, out, in, K);
 }
 
 static int wlayer_backward(clv_wlayer *l, float *dx, const float *dy, const float *x, const float *y, int64_t N,
@@ -187,14 +194,14 @@ static int wlayer_backward(clv_wlayer *l, float *dx, const float *dy, const floa
     const float *s = clv_wlayer_scale(l);
     float *db = l->bias && l->bias->trainable ? l->bias->grad : NULL;
     float *ds = NULL, *db_sum = NULL; /* db_sum: the bias gradient as the plain column sums of dy */
-    /* scratch: under a scale ds, the column sums of dy and diag(s) W (out x in, no longer
-     * grows with N); with a low-rank term diag(s) A [out x K] and dy diag(s) A [N x K] */
+    /* scratch (no longer grows with N): under a scale ds, the column sums of dy and
+     * diag(s) W [out x in]; with a low-rank term (diag(s) A)^T [K x out] */
     const size_t scale_floats = s ? (size_t)(2 * l->out + l->out * l->in) : 0,
-                 lowrank_floats = K ? (size_t)((l->out + N) * K) : 0;
+                 lowrank_floats = K ? (size_t)(l->out * K) : 0;
     if (scale_floats + lowrank_floats &&
         clv_arena_reserve(scratch, (scale_floats + lowrank_floats) * sizeof(float), "weight layers' scratch", err))
         return -1;
-    float *sA = K ? (float *)scratch->mem + scale_floats : NULL, *dyA = sA ? sA + l->out * K : NULL;
+    float *sAt = K ? (float *)scratch->mem + scale_floats : NULL;
     if (s) {
         if (clv_wlayer_check_saved(l, N, err))
             return -1;
@@ -237,7 +244,7 @@ static int wlayer_backward(clv_wlayer *l, float *dx, const float *dy, const floa
         rc = clv_err_prefix(err, "%s", l->name);
     else {
         if (K)
-            lowrank_dx(dx, dy, s, A, B, N, l->in, l->out, K, sA, dyA);
+            lowrank_dx(dx, dy, s, A, B, N, l->in, l->out, K, sAt);
         if (o->after_dx && o->after_dx(o->ctx, err))
             rc = -1;
         else if (l->adapter)
