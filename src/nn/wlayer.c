@@ -45,6 +45,14 @@ static int64_t lowrank_beside(const clv_wlayer *l, const float **A, const float 
     return l->adapter->ops->lowrank(l->adapter, l, A, B);
 }
 
+/* At [K x out] = (diag(s) A)^T for A [out x K] (s may be NULL): the factor as the row kernels read it */
+static void factor_t(float *At, const float *A, const float *s, int64_t out, int64_t K)
+{
+    for (int64_t c = 0; c < out; c++)
+        for (int64_t k = 0; k < K; k++)
+            At[k * out + c] = s ? s[c] * A[c * K + k] : A[c * K + k];
+}
+
 /* The low-rank term's operands for the epilogue: U [N x K] = x B^T and A^T [K x out], in the
  * layer's buffer; NULL (err set) when out of memory. */
 static const float *lowrank_operands(clv_wlayer *l, const float *x, int64_t N, const float *A, const float *B,
@@ -56,9 +64,7 @@ static const float *lowrank_operands(clv_wlayer *l, const float *x, int64_t N, c
         return NULL;
     }
     float *U = l->lowrank_tmp, *T = U + N * K;
-    for (int64_t c = 0; c < l->out; c++)
-        for (int64_t k = 0; k < K; k++)
-            T[k * l->out + c] = A[c * K + k];
+    factor_t(T, A, NULL, l->out, K);
     clv_lowrank_project(U, x, B, N, l->in, K);
     *At = T;
     return U;
@@ -178,9 +184,7 @@ typedef struct {
 static void lowrank_dx(float *dx, const float *dy, const float *s, const float *A, const float *B, int64_t N,
                        int64_t in, int64_t out, int64_t K, float *sAt)
 {
-    for (int64_t c = 0; c < out; c++)
-        for (int64_t k = 0; k < K; k++)
-            sAt[k * out + c] = s ? s[c] * A[c * K + k] : A[c * K + k];
+    factor_t(sAt, A, s, out, K);
     clv_lowrank_apply(dx, dy, sAt, B, N, out, in, K);
 }
 
