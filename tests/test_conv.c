@@ -523,6 +523,56 @@ Test(conv, adapters_take_onednns_weight_gradient)
     }
 }
 
+/* In bf16 at small outputs the weight gradient is im2col + a bf16 matmul,
+ * handed to an adapter in oihw: piggyback's score gradients match the fp32
+ * conv's to bf16's rounding (a wrong layout is off by the gradient's size). */
+Test(conv, bf16_adapter_takes_the_im2col_weight_gradient)
+{
+    const shape sh = {2, 4, 6, 3, 2, 1, 8, 8}; /* 4x4 outputs */
+    fixture f[2];
+    clv_params ps[2];
+    clv_adapter *a[2];
+    clv_err err = {{0}};
+    for (int b = 0; b < 2; b++) {
+        fixture_init(&f[b], &sh, 900);
+        clv_params_init(&ps[b]);
+        if (b) {
+            f[b].l.compute = clv_compute_create(CLV_PRECISION_BF16, 0, &err);
+            cr_assert_not_null(f[b].l.compute, "%s", err.msg);
+        }
+        a[b] = clv_piggyback_create(&f[b].l, 2, 5e-3f, &err);
+        cr_assert_not_null(a[b], "%s", err.msg);
+        cr_assert_eq(clv_piggyback_add_task(a[b], &f[b].l, 1, 1e-2f, 1e-4f, &ps[b], &err), 0, "%s", err.msg);
+        gradcheck_fill(ps[b].items[0]->data, ps[b].items[0]->numel, 5, -1e-2f, 2e-2f);
+        f[b].l.adapter = a[b];
+        clv_task_adapter_select(a[b], 1);
+        float *y = malloc((size_t)f[b].ny * 4);
+        clv_params_zero_grad(&ps[b]);
+        cr_assert_eq(clv_conv_forward(&f[b].c, &f[b].d, y, f[b].x, sh.B, CLV_WL_TRAIN, NULL, &err), 0, "%s", err.msg);
+        cr_assert_eq(clv_conv_backward(&f[b].c, &f[b].d, NULL, 0, f[b].dy, f[b].x, sh.B, &f[b].scratch, &err), 0,
+                     "%s", err.msg);
+        free(y);
+    }
+    char impl[512];
+    clv_conv_impl(&f[1].c, impl, sizeof impl);
+    cr_log_info("%s", impl);
+    if (strstr(impl, "im2col")) {
+        const clv_param *g32 = ps[0].items[0], *g16 = ps[1].items[0];
+        const double e = rel_err(g16->grad, g32->grad, g32->numel);
+        cr_expect_lt(e, 3e-2, "bf16 score gradients off fp32's by %.3g of their size", e);
+        cr_expect_gt(e, 1e-7, "bf16 score gradients are fp32's: bf16 not in use");
+    } else
+        cr_log_info("no bf16 convolution here: the im2col weight gradient is not in use");
+    for (int b = 0; b < 2; b++) {
+        f[b].l.adapter = NULL;
+        a[b]->ops->free(a[b]);
+        clv_params_free(&ps[b]);
+        clv_compute_free(f[b].l.compute);
+        f[b].l.compute = NULL;
+        fixture_free(&f[b]);
+    }
+}
+
 /* Without an adapter and with the base frozen, nothing but dx is computed
  * (no weight gradient buffer is touched), and a backward with another
  * batch than the forward's is refused. */
