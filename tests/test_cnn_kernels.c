@@ -119,6 +119,31 @@ Test(cnn_kernels, col2im_is_the_adjoint_of_im2col)
 
 /* ---- batch norm ---- */
 
+/* The statistics take one pass (sum x and sum x^2 in double): the variance
+ * stays exact to float precision when the mean is far from 0 against the
+ * spread, as after a ReLU or a shifted input. */
+Test(cnn_kernels, batchnorm_variance_survives_a_large_mean)
+{
+    const int64_t N = 1000, C = 3;
+    float *x = frand(N * C, 8, -0.5, 0.5), mean[3], var[3];
+    for (int64_t n = 0; n < N; n++)
+        x[n * C + 1] += 300.0f, x[n * C + 2] = x[n * C + 2] * 1e-3f - 40.0f;
+    double *scratch = malloc((size_t)clv_batchnorm_scratch_doubles(N, C) * sizeof(double));
+    clv_batchnorm_stats(mean, var, x, N, C, scratch);
+    for (int64_t c = 0; c < C; c++) {
+        double m = 0, v = 0;
+        for (int64_t n = 0; n < N; n++)
+            m += x[n * C + c];
+        m /= N;
+        for (int64_t n = 0; n < N; n++)
+            v += (x[n * C + c] - (double)mean[c]) * (x[n * C + c] - (double)mean[c]);
+        v /= N;
+        cr_expect(fabs(mean[c] - m) < 1e-6 * (fabs(m) + 1), "mean %d: %.9g vs %.9g", (int)c, mean[c], m);
+        cr_expect(fabs(var[c] - v) < 2e-7 * v, "variance %d: %.9g vs %.9g", (int)c, var[c], v);
+    }
+    free(scratch), free(x);
+}
+
 Test(cnn_kernels, batchnorm_forward_matches_the_definition)
 {
     const int64_t N = 600, C = 5; /* more rows than one block of the reduction */

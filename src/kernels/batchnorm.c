@@ -19,7 +19,7 @@ int64_t clv_batchnorm_scratch_doubles(int64_t N, int64_t C)
 }
 
 /* out[c] = sum_n f(n, c) for the two per-channel sums the kernels need:
- * mode 0: s0 = sum x, mode 1: s0 = sum (x - m)^2, mode 2: s0 = sum dy,
+ * mode 0: s0 = sum (x - m), s1 = sum (x - m)^2, mode 2: s0 = sum dy,
  * s1 = sum dy (x - m) rstd. part: the row blocks' partial sums. */
 static void column_sums(double *s0, double *s1, const float *a, const float *bb, const double *m, const double *rstd,
                         int64_t N, int64_t C, int mode, double *part)
@@ -33,12 +33,10 @@ static void column_sums(double *s0, double *s1, const float *a, const float *bb,
         for (int64_t n = blk * ROW_BLOCK; n < end; n++) {
             const float *ar = a + n * C;
             if (mode == 0)
-                for (int64_t c = 0; c < C; c++)
-                    p0[c] += ar[c];
-            else if (mode == 1)
                 for (int64_t c = 0; c < C; c++) {
                     const double d = (double)ar[c] - m[c];
-                    p0[c] += d * d;
+                    p0[c] += d;
+                    p1[c] += d * d;
                 }
             else {
                 const float *br = bb + n * C;
@@ -78,19 +76,18 @@ static bn_scratch split(double *scratch, int64_t N, int64_t C)
 void clv_batchnorm_stats(float *mean, float *var, const float *x, int64_t N, int64_t C, double *scratch)
 {
     bn_scratch sc = split(scratch, N, C);
-    double *s = sc.sums;
-    float *mf = sc.f;
-    column_sums(s, NULL, x, NULL, NULL, NULL, N, C, 0, sc.part);
+    /* One pass, shifted by each column's first value k so that nothing cancels when the mean is
+     * far from 0 against the spread: s = sum (x - k), s2 = sum (x - k)^2; the variance is taken
+     * around the float mean m the normalization uses, sum (x - m)^2 = s2 - 2 (m - k) s + N (m - k)^2. */
+    double *s = sc.sums, *s2 = s + C, *k = s + 2 * C;
     for (int64_t c = 0; c < C; c++)
-        mf[c] = (float)(s[c] / (double)N);
-    /* second pass around the float mean the normalization will use */
-    double *m = s + C;
-    for (int64_t c = 0; c < C; c++)
-        m[c] = mf[c];
-    column_sums(s, NULL, x, NULL, m, NULL, N, C, 1, sc.part);
+        k[c] = N > 0 ? x[c] : 0.0;
+    column_sums(s, s2, x, NULL, k, NULL, N, C, 0, sc.part);
     for (int64_t c = 0; c < C; c++) {
-        mean[c] = mf[c];
-        var[c] = (float)(s[c] / (double)N);
+        const float mf = (float)(k[c] + s[c] / (double)N);
+        const double dm = (double)mf - k[c], q = s2[c] - 2.0 * dm * s[c] + (double)N * dm * dm;
+        mean[c] = mf;
+        var[c] = q > 0 ? (float)(q / (double)N) : 0.0f;
     }
 }
 
