@@ -144,20 +144,43 @@ Test(adapters, mask_bits_round_trip)
     }
 }
 
+/* An RKR adapter for 3 tasks on f's layer, task 1 added (rank K) into ps: its LM, RM and F. */
+static clv_adapter *rkr_on(layer_fixture *f, clv_params *ps, clv_param **lm, clv_param **rm, clv_param **fs)
+{
+    clv_err err = {{0}};
+    clv_adapter *a = clv_rkr_create(&f->l, 3, CLV_VIEW_OURS, &err);
+    cr_assert_not_null(a, "%s", err.msg);
+    clv_params_init(ps);
+    cr_assert_eq(clv_rkr_add_task(a, &f->l, 1, K, 0, 7, 1e-3f, ps, &err), 0, "%s", err.msg);
+    *lm = clv_params_find(ps, "blocks.0.mlp.fc1.lm"), *rm = clv_params_find(ps, "blocks.0.mlp.fc1.rm"),
+    *fs = clv_params_find(ps, "blocks.0.mlp.fc1.f");
+    cr_assert(*lm && *rm && *fs);
+    return a;
+}
+
+/* A Mask-RKR adapter for 3 tasks on f's layer (masks on LM, RM and F), its shared task 1 added
+ * into shared: the shared LM, RM and F. */
+static clv_adapter *maskrkr_on(layer_fixture *f, clv_params *shared, clv_param **lm, clv_param **rm, clv_param **fs)
+{
+    clv_err err = {{0}};
+    clv_adapter *a = clv_maskrkr_create(&f->l, 3, K, 5e-3f, CLV_MASK_LM | CLV_MASK_RM | CLV_MASK_F, CLV_VIEW_OURS, &err);
+    cr_assert_not_null(a, "%s", err.msg);
+    clv_params_init(shared);
+    cr_assert_eq(clv_maskrkr_add_shared(a, &f->l, 1, 1, 9, 0.0f, 1e-3f, shared, &err), 0, "%s", err.msg);
+    *lm = clv_maskrkr_shared(a, CLV_MASK_LM), *rm = clv_maskrkr_shared(a, CLV_MASK_RM),
+    *fs = clv_maskrkr_shared(a, CLV_MASK_F);
+    return a;
+}
+
 Test(adapters, rkr_forward_and_gradients)
 {
     layer_fixture f;
     fixture_init(&f, 100);
     clv_err err = {{0}};
-    clv_adapter *a = clv_rkr_create(&f.l, 3, CLV_VIEW_OURS, &err);
-    cr_assert_not_null(a, "%s", err.msg);
     clv_params ps;
-    clv_params_init(&ps);
-    cr_assert_eq(clv_rkr_add_task(a, &f.l, 1, K, 0, 7, 1e-3f, &ps, &err), 0, "%s", err.msg);
+    clv_param *lm, *rm, *fs;
+    clv_adapter *a = rkr_on(&f, &ps, &lm, &rm, &fs);
     cr_assert_eq(ps.count, 3);
-    clv_param *lm = clv_params_find(&ps, "blocks.0.mlp.fc1.lm"), *rm = clv_params_find(&ps, "blocks.0.mlp.fc1.rm"),
-              *fs = clv_params_find(&ps, "blocks.0.mlp.fc1.f");
-    cr_assert(lm && rm && fs);
     f.l.adapter = a;
     clv_task_adapter_select(a, 1);
     /* as initialized, the task computes exactly the base */
@@ -294,14 +317,10 @@ Test(adapters, maskrkr_shared_learning_and_mask_gradients)
     layer_fixture f;
     fixture_init(&f, 300);
     clv_err err = {{0}};
-    clv_adapter *a = clv_maskrkr_create(&f.l, 3, K, 5e-3f, CLV_MASK_LM | CLV_MASK_RM | CLV_MASK_F, CLV_VIEW_OURS, &err);
-    cr_assert_not_null(a, "%s", err.msg);
     clv_params shared, task2;
-    clv_params_init(&shared);
+    clv_param *lm, *rm, *fs;
+    clv_adapter *a = maskrkr_on(&f, &shared, &lm, &rm, &fs);
     clv_params_init(&task2);
-    cr_assert_eq(clv_maskrkr_add_shared(a, &f.l, 1, 1, 9, 0.0f, 1e-3f, &shared, &err), 0, "%s", err.msg);
-    clv_param *lm = clv_maskrkr_shared(a, CLV_MASK_LM), *rm = clv_maskrkr_shared(a, CLV_MASK_RM),
-              *fs = clv_maskrkr_shared(a, CLV_MASK_F);
     f.l.adapter = a;
     /* task 1 learns the shared tensors as plain RKR: finite differences */
     clv_task_adapter_select(a, 1);
@@ -454,14 +473,9 @@ Test(adapters, rkr_rectification_stays_fp32_in_bf16)
     for (int emulate = 0; emulate < 2; emulate++) {
         layer_fixture f;
         fixture_init(&f, 500);
-        clv_err err = {{0}};
-        clv_adapter *a = clv_rkr_create(&f.l, 2, CLV_VIEW_OURS, &err);
-        cr_assert_not_null(a, "%s", err.msg);
         clv_params ps;
-        clv_params_init(&ps);
-        cr_assert_eq(clv_rkr_add_task(a, &f.l, 1, K, 0, 7, 1e-3f, &ps, &err), 0, "%s", err.msg);
-        clv_param *lm = clv_params_find(&ps, "blocks.0.mlp.fc1.lm"), *rm = clv_params_find(&ps, "blocks.0.mlp.fc1.rm"),
-                  *fs = clv_params_find(&ps, "blocks.0.mlp.fc1.f");
+        clv_param *lm, *rm, *fs;
+        clv_adapter *a = rkr_on(&f, &ps, &lm, &rm, &fs);
         gradcheck_fill(lm->data, OUT * K, 51, -1e-2f, 1e-2f);
         gradcheck_fill(rm->data, K * IN, 52, -1e-2f, 1e-2f);
         gradcheck_fill(fs->data, OUT, 53, 0.5f, 1.5f);
@@ -480,15 +494,10 @@ Test(adapters, maskrkr_masked_rectification_stays_fp32_in_bf16)
         layer_fixture f;
         fixture_init(&f, 600);
         clv_err err = {{0}};
-        clv_adapter *a =
-            clv_maskrkr_create(&f.l, 3, K, 5e-3f, CLV_MASK_LM | CLV_MASK_RM | CLV_MASK_F, CLV_VIEW_OURS, &err);
-        cr_assert_not_null(a, "%s", err.msg);
         clv_params shared, task2;
-        clv_params_init(&shared);
+        clv_param *lm, *rm, *fs;
+        clv_adapter *a = maskrkr_on(&f, &shared, &lm, &rm, &fs);
         clv_params_init(&task2);
-        cr_assert_eq(clv_maskrkr_add_shared(a, &f.l, 1, 1, 9, 0.0f, 1e-3f, &shared, &err), 0, "%s", err.msg);
-        clv_param *lm = clv_maskrkr_shared(a, CLV_MASK_LM), *rm = clv_maskrkr_shared(a, CLV_MASK_RM),
-                  *fs = clv_maskrkr_shared(a, CLV_MASK_F);
         gradcheck_fill(lm->data, OUT * K, 61, -1e-2f, 1e-2f);
         gradcheck_fill(rm->data, K * IN, 62, -1e-2f, 1e-2f);
         gradcheck_fill(fs->data, OUT, 63, 0.5f, 1.5f);
