@@ -701,11 +701,14 @@ static size_t up64(size_t n) { return (n + 63) & ~(size_t)63; }
  * about 2.5x the time of its forward on the same FLOPs there (resnet18_cifar's 4x4 stage: 34 ms
  * against 13 ms). im2col of the bf16 input and one bf16 matmul give the same products with fp32
  * sums (in another order); at these sizes the columns are small. */
-#define WGRAD_IM2COL_MAX_PIXELS 64 /* output pixels per image */
+#define WGRAD_IM2COL_MAX_PIXELS 64           /* output pixels per image */
+#define WGRAD_IM2COL_MAX_BYTES (256ull << 20) /* of columns: beyond, the primitive (no scratch) */
 
 static int wgrad_by_im2col(const clv_conv *c)
 {
-    return c->pr && c->pr->mode == CONV_BF16 && c->Ho * c->Wo <= WGRAD_IM2COL_MAX_PIXELS;
+    const clv_conv_prims *pr = c->pr;
+    return pr && pr->mode == CONV_BF16 && c->Ho * c->Wo <= WGRAD_IM2COL_MAX_PIXELS &&
+           (unsigned long long)(pr->B * c->Ho * c->Wo * c->l->in) * sizeof(clv_bf16) <= WGRAD_IM2COL_MAX_BYTES;
 }
 
 /* col [B Ho Wo x (k k cin)] = the input patches of x (bf16 NHWC), (kh, kw, i) order, zeros for padding */
