@@ -31,3 +31,6 @@ print(f"{sys.argv[3]:<12} {sys.argv[4]:<5} {f:6.2f} {b:6.2f}  bf16 - fp32 {b - f
 PY
     done
 done
+echo
+echo "over the seeds (paired bf16 - fp32; the diagonal: each task just after it was learned):"
+/usr/bin/python3 tools/bf16_demo_summary.py "$OUT" $METHODS
