@@ -573,6 +573,66 @@ Test(conv, bf16_adapter_takes_the_im2col_weight_gradient)
     }
 }
 
+/* In a bf16 training forward, RKR's rectification A B (here about 1e-4, under half a bf16 step of W)
+ * is added beside the bf16 conv of the base W in fp32, not rounded into W_eff: y equals
+ * s (x * (bf16(W) + A B)) on bf16-valued x, within fp32's summation error, and not
+ * s (x * bf16(W + A B)), which the test first checks to be farther away than that. */
+Test(conv, bf16_rectification_stays_fp32_in_the_training_forward)
+{
+    const shape sh = {2, 4, 6, 3, 1, 1, 6, 6};
+    for (int emulate = 0; emulate < 2; emulate++) {
+        fixture f;
+        fixture_init(&f, &sh, 950 + emulate);
+        clv_err err = {{0}};
+        const int64_t in = f.l.in, C = sh.cout, K = 2;
+        round_all(f.x, f.nx, 0);
+        clv_im2col(f.cols, f.x, sh.B, sh.H, sh.W, sh.cin, sh.k, sh.s, sh.p);
+        f.l.compute = clv_compute_create(CLV_PRECISION_BF16, emulate, &err);
+        cr_assert_not_null(f.l.compute, "%s", err.msg);
+        clv_params ps;
+        clv_params_init(&ps);
+        clv_adapter *a = clv_rkr_create(&f.l, 1, CLV_VIEW_OURS, &err);
+        cr_assert_not_null(a, "%s", err.msg);
+        cr_assert_eq(clv_rkr_add_task(a, &f.l, 0, K, 0, 5, 1e-3f, &ps, &err), 0, "%s", err.msg);
+        clv_param *lm = ps.items[0], *rm = ps.items[1], *fs = ps.items[2];
+        cr_assert(lm->numel == C * K && rm->numel == K * in && fs->numel == C);
+        gradcheck_fill(lm->data, lm->numel, 31, -1e-2f, 1e-2f);
+        gradcheck_fill(rm->data, rm->numel, 32, -1e-2f, 1e-2f);
+        gradcheck_fill(fs->data, fs->numel, 33, 0.5f, 1.5f);
+        f.l.adapter = a;
+        clv_task_adapter_select(a, 0);
+        float *y = malloc((size_t)f.ny * 4);
+        cr_assert_eq(clv_conv_forward(&f.c, &f.d, y, f.x, sh.B, CLV_WL_TRAIN, NULL, &err), 0, "%s", err.msg);
+        double worst = 0, moved = 0; /* in units of the tolerance */
+        for (int64_t n = 0; n < f.N; n++)
+            for (int64_t o = 0; o < C; o++) {
+                double want = 0, rounded = 0, mag = 0;
+                for (int64_t i = 0; i < in; i++) {
+                    double ab = 0;
+                    for (int64_t k = 0; k < K; k++)
+                        ab += (double)lm->data[o * K + k] * rm->data[k * in + i];
+                    const float w = f.l.weight->data[o * in + i], xv = f.cols[n * in + i];
+                    want += xv * ((double)clv_bf16_to_float(clv_bf16_from_float(w)) + ab);
+                    rounded += xv * (double)clv_bf16_to_float(clv_bf16_from_float((float)(w + ab)));
+                    mag += fabs(xv) * fabs(w);
+                }
+                const double tol = 1e-5 * mag * fs->data[o] + 1e-7;
+                worst = fmax(worst, fabs(y[n * C + o] - fs->data[o] * want) / tol);
+                moved = fmax(moved, fs->data[o] * fabs(rounded - want) / tol);
+            }
+        cr_expect_leq(worst, 1.0, "emulate %d: y off s (x * (bf16(W) + A B)) by %.3g x its tolerance", emulate, worst);
+        /* the check can fail: rounding W_eff moves y by more than that tolerance */
+        cr_expect_gt(moved, 5.0, "emulate %d: rounding W_eff moves y by only %.3g x the tolerance", emulate, moved);
+        free(y);
+        f.l.adapter = NULL;
+        a->ops->free(a);
+        clv_params_free(&ps);
+        clv_compute_free(f.l.compute);
+        f.l.compute = NULL;
+        fixture_free(&f);
+    }
+}
+
 /* Without an adapter and with the base frozen, nothing but dx is computed
  * (no weight gradient buffer is touched), and a backward with another
  * batch than the forward's is refused. */

@@ -53,8 +53,8 @@ struct clv_conv_prims {
     dnnl_memory_desc_t k_dst_md, k_w_user_md, dwk_md;
     dnnl_primitive_desc_t bwd_wk_pd;
     dnnl_primitive_t bwd_wk, dwk_reorder; /* dwk_reorder: dwk_md -> oihw, NULL when oihw */
-    float *kbuf, *dwkbuf;
-    size_t kbuf_cap, dwkbuf_cap;
+    float *kbuf, *dwkbuf, *ubuf; /* ubuf: x * B of a bf16 training forward [B Ho Wo x K] */
+    size_t kbuf_cap, dwkbuf_cap, ubuf_cap;
     int wfresh; /* wbuf holds the unfolded W_eff in fwd[FWD_PLAIN]'s layout from the last forward */
     /* bf16 on oneDNN, training: the input x converted once, kept from the forward for the
      * backward weights (the conv's own, not the shared scratch, which later layers overwrite) */
@@ -156,6 +156,7 @@ void clv_conv_release(clv_conv *c)
     clv_free(pr->bias);
     clv_free(pr->kbuf);
     clv_free(pr->dwkbuf);
+    clv_free(pr->ubuf);
     clv_free(pr->xh);
     free(pr);
     c->pr = NULL;
@@ -648,6 +649,31 @@ static int forward_fused(clv_conv *c, const clv_dnnl *d, float *y, const float *
     return run(c, d, pr->fwd[v].p, as, 4, "fused forward", err);
 }
 
+/* A bf16 training forward with a low-rank adapter (W_eff = W + A B) runs the bf16 conv on the base W
+ * and adds the rectification in fp32 here, z += (x * B) A^T, with the K-channel conv of the backward:
+ * rounded into W_eff, an early update of A B (1e-5 against half a bf16 step of W, 1e-4) would vanish
+ * from the forward, as for RKR's linear layers (docs/precision.md). */
+static int lowrank_beside(clv_conv *c, const clv_dnnl *d, float *z, const float *x, const float *A, const float *Bf,
+                          int64_t K, clv_err *err)
+{
+    clv_conv_prims *pr = c->pr;
+    const float *bp = Bf;
+    if (pr->fwd_k.reorder) {
+        if (reorder(c, d, pr->fwd_k.reorder, &pr->k_w_user_md, Bf, &pr->fwd_k.wmd, pr->kbuf, err))
+            return -1;
+        bp = pr->kbuf;
+    }
+    if (grow(&pr->ubuf, &pr->ubuf_cap, &pr->k_dst_md, c, err))
+        return -1;
+    const arg fa[3] = {{DNNL_ARG_SRC, &pr->src_md, x},
+                       {DNNL_ARG_WEIGHTS, &pr->fwd_k.wmd, bp},
+                       {DNNL_ARG_DST, &pr->k_dst_md, pr->ubuf}};
+    if (run(c, d, pr->fwd_k.p, fa, 3, "low-rank forward", err))
+        return -1;
+    clv_gemm(0, 1, pr->B * c->Ho * c->Wo, c->cout, K, 1.0f, pr->ubuf, K, A, K, 1.0f, z, c->cout);
+    return 0;
+}
+
 int clv_conv_forward(clv_conv *c, const clv_dnnl *d, float *y, const float *x, int64_t B, clv_wl_mode mode,
                      const clv_conv_fuse *fuse, clv_err *err)
 {
@@ -674,15 +700,21 @@ int clv_conv_forward(clv_conv *c, const clv_dnnl *d, float *y, const float *x, i
     float *z = y;
     if (s && mode != CLV_WL_INFER && !(z = keep_z(l, N, err)))
         return -1;
-    const float *wp, *W = round_weight(c, clv_wlayer_weight(l), err);
+    const float *A = NULL, *Bf = NULL; /* bf16 training: a low-rank rectification beside the base W */
+    const int64_t K = pr->mode != CONV_FP32 && mode != CLV_WL_INFER ? lowrank_k(l, &A, &Bf) : 0;
+    if (K > 0 && make_lowrank(c, d, K, err))
+        return -1;
+    const float *wp, *W = round_weight(c, K > 0 ? l->weight->data : clv_wlayer_weight(l), err);
     const void *xs = W ? forward_input(c, x, mode, err) : NULL;
     if (!xs || place_weight(c, d, &pr->fwd[FWD_PLAIN], W, &wp, err))
         return -1;
-    pr->wfresh = 1;
+    pr->wfresh = K == 0; /* with the rectification beside, wbuf holds the base W, not W_eff */
     const arg as[3] = {{DNNL_ARG_SRC, &pr->csrc_md, xs},
                        {DNNL_ARG_WEIGHTS, &pr->fwd[FWD_PLAIN].wmd, wp},
                        {DNNL_ARG_DST, &pr->dst_md, z}};
     if (run(c, d, pr->fwd[FWD_PLAIN].p, as, 3, "forward", err))
+        return -1;
+    if (K > 0 && lowrank_beside(c, d, z, x, A, Bf, K, err))
         return -1;
     if (s) {
         const int64_t C = c->cout;
