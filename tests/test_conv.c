@@ -623,6 +623,27 @@ Test(conv, bf16_rectification_stays_fp32_in_the_training_forward)
         cr_expect_leq(worst, 1.0, "emulate %d: y off s (x * (bf16(W) + A B)) by %.3g x its tolerance", emulate, worst);
         /* the check can fail: rounding W_eff moves y by more than that tolerance */
         cr_expect_gt(moved, 5.0, "emulate %d: rounding W_eff moves y by only %.3g x the tolerance", emulate, moved);
+        /* the backward takes x * B from the forward: the same gradients as forming it again (given a copy of x,
+         * another pointer, it does) */
+        float *xc = malloc((size_t)f.nx * 4), *g[2];
+        memcpy(xc, f.x, (size_t)f.nx * 4);
+        const int64_t ng = lm->numel + rm->numel + fs->numel;
+        for (int pass = 0; pass < 2; pass++) {
+            clv_params_zero_grad(&ps);
+            cr_assert_eq(clv_conv_forward(&f.c, &f.d, y, f.x, sh.B, CLV_WL_TRAIN, NULL, &err), 0, "%s", err.msg);
+            cr_assert_eq(clv_conv_backward(&f.c, &f.d, NULL, 0, f.dy, pass ? xc : f.x, sh.B, &f.scratch, &err), 0,
+                         "%s", err.msg);
+            g[pass] = malloc((size_t)ng * 4);
+            memcpy(g[pass], lm->grad, (size_t)lm->numel * 4);
+            memcpy(g[pass] + lm->numel, rm->grad, (size_t)rm->numel * 4);
+            memcpy(g[pass] + lm->numel + rm->numel, fs->grad, (size_t)fs->numel * 4);
+        }
+        double gmax = 0;
+        for (int64_t i = 0; i < ng; i++)
+            gmax = fmax(gmax, fabs(g[0][i]));
+        cr_expect_gt(gmax, 0, "emulate %d: no adapter gradient to compare", emulate);
+        cr_expect(!memcmp(g[0], g[1], (size_t)ng * 4), "emulate %d: the forward's x * B changed the gradients", emulate);
+        free(g[0]), free(g[1]), free(xc);
         free(y);
         f.l.adapter = NULL;
         a->ops->free(a);

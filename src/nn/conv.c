@@ -55,6 +55,7 @@ struct clv_conv_prims {
     dnnl_primitive_t bwd_wk, dwk_reorder; /* dwk_reorder: dwk_md -> oihw, NULL when oihw */
     float *kbuf, *dwkbuf, *ubuf; /* ubuf: x * B of a bf16 training forward [B Ho Wo x K] */
     size_t kbuf_cap, dwkbuf_cap, ubuf_cap;
+    const float *u_of; /* the x whose x * B ubuf holds (for the backward), NULL: none */
     int wfresh; /* wbuf holds the unfolded W_eff in fwd[FWD_PLAIN]'s layout from the last forward */
     /* bf16 on oneDNN, training: the input x converted once, kept from the forward for the
      * backward weights (the conv's own, not the shared scratch, which later layers overwrite) */
@@ -690,6 +691,7 @@ int clv_conv_forward(clv_conv *c, const clv_dnnl *d, float *y, const float *x, i
         pr->xh_of = x; /* a producer filled xh from x (read by forward_input) */
     l->saved = CLV_WL_SAVED_NONE;
     l->saved_rows = mode == CLV_WL_INFER ? 0 : N;
+    pr->u_of = NULL;
     if (fuse && mode == CLV_WL_INFER)
         return forward_fused(c, d, y, x, fuse, err);
     if (fuse)
@@ -714,8 +716,11 @@ int clv_conv_forward(clv_conv *c, const clv_dnnl *d, float *y, const float *x, i
                        {DNNL_ARG_DST, &pr->dst_md, z}};
     if (run(c, d, pr->fwd[FWD_PLAIN].p, as, 3, "forward", err))
         return -1;
-    if (K > 0 && lowrank_beside(c, d, z, x, A, Bf, K, err))
-        return -1;
+    if (K > 0) {
+        if (lowrank_beside(c, d, z, x, A, Bf, K, err))
+            return -1;
+        pr->u_of = x;
+    }
     if (s) {
         const int64_t C = c->cout;
 #pragma omp parallel for schedule(static) if (N * C > 65536)
@@ -859,19 +864,22 @@ int clv_conv_backward(clv_conv *c, const clv_dnnl *d, float *dx, int accumulate,
         return 0;
     if (K > 0) { /* dA = dz^T (x * B), dB = (dz A)^T x: two K-channel convolutions and two thin GEMMs */
         unsigned char *at = mem + b_dz + b_ds + b_dx;
-        float *U = (float *)at, *V = (float *)(at + b_uv), *dA = (float *)(at + 2 * b_uv),
-              *dB = (float *)(at + 2 * b_uv + b_da);
-        const float *bp = Bf;
-        if (pr->fwd_k.reorder) {
-            if (reorder(c, d, pr->fwd_k.reorder, &pr->k_w_user_md, Bf, &pr->fwd_k.wmd, pr->kbuf, err))
+        float *V = (float *)(at + b_uv), *dA = (float *)(at + 2 * b_uv), *dB = (float *)(at + 2 * b_uv + b_da);
+        const float *U = pr->ubuf; /* x * B from the bf16 forward on this x (the same floats), else here */
+        if (pr->u_of != x) {
+            const float *bp = Bf;
+            if (pr->fwd_k.reorder) {
+                if (reorder(c, d, pr->fwd_k.reorder, &pr->k_w_user_md, Bf, &pr->fwd_k.wmd, pr->kbuf, err))
+                    return -1;
+                bp = pr->kbuf;
+            }
+            const arg fa[3] = {{DNNL_ARG_SRC, &pr->src_md, x},
+                               {DNNL_ARG_WEIGHTS, &pr->fwd_k.wmd, bp},
+                               {DNNL_ARG_DST, &pr->k_dst_md, (float *)at}};
+            if (run(c, d, pr->fwd_k.p, fa, 3, "low-rank forward", err))
                 return -1;
-            bp = pr->kbuf;
+            U = (float *)at;
         }
-        const arg fa[3] = {{DNNL_ARG_SRC, &pr->src_md, x},
-                           {DNNL_ARG_WEIGHTS, &pr->fwd_k.wmd, bp},
-                           {DNNL_ARG_DST, &pr->k_dst_md, U}};
-        if (run(c, d, pr->fwd_k.p, fa, 3, "low-rank forward", err))
-            return -1;
         clv_gemm(1, 0, C, K, N, 1.0f, dz, C, U, K, 0.0f, dA, K);
         clv_gemm(0, 0, N, K, C, 1.0f, dz, C, A, K, 0.0f, V, K);
         const arg wa[3] = {{DNNL_ARG_SRC, &pr->src_md, x},
