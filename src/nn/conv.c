@@ -650,12 +650,8 @@ static int forward_fused(clv_conv *c, const clv_dnnl *d, float *y, const float *
     return run(c, d, pr->fwd[v].p, as, 4, "fused forward", err);
 }
 
-/* A bf16 training forward with a low-rank adapter (W_eff = W + A B) runs the bf16 conv on the base W
- * and adds the rectification in fp32 here, z += (x * B) A^T, with the K-channel conv of the backward:
- * rounded into W_eff, an early update of A B (1e-5 against half a bf16 step of W, 1e-4) would vanish
- * from the forward, as for RKR's linear layers (docs/precision.md). */
-static int lowrank_beside(clv_conv *c, const clv_dnnl *d, float *z, const float *x, const float *A, const float *Bf,
-                          int64_t K, clv_err *err)
+/* U [B Ho Wo x K] = x * B, the K-channel fp32 conv of a low-rank adapter's factor B [K x (cin k k)] */
+static int lowrank_conv(clv_conv *c, const clv_dnnl *d, float *U, const float *x, const float *Bf, clv_err *err)
 {
     clv_conv_prims *pr = c->pr;
     const float *bp = Bf;
@@ -664,14 +660,24 @@ static int lowrank_beside(clv_conv *c, const clv_dnnl *d, float *z, const float 
             return -1;
         bp = pr->kbuf;
     }
-    if (grow(&pr->ubuf, &pr->ubuf_cap, &pr->k_dst_md, c, err))
-        return -1;
     const arg fa[3] = {{DNNL_ARG_SRC, &pr->src_md, x},
                        {DNNL_ARG_WEIGHTS, &pr->fwd_k.wmd, bp},
-                       {DNNL_ARG_DST, &pr->k_dst_md, pr->ubuf}};
-    if (run(c, d, pr->fwd_k.p, fa, 3, "low-rank forward", err))
+                       {DNNL_ARG_DST, &pr->k_dst_md, U}};
+    return run(c, d, pr->fwd_k.p, fa, 3, "low-rank forward", err);
+}
+
+/* A bf16 training forward with a low-rank adapter (W_eff = W + A B) runs the bf16 conv on the base W
+ * and adds the rectification in fp32 here, z += (x * B) A^T, keeping x * B for the backward:
+ * rounded into W_eff, an early update of A B (1e-5 against half a bf16 step of W, 1e-4) would vanish
+ * from the forward, as for RKR's linear layers (docs/precision.md). */
+static int lowrank_beside(clv_conv *c, const clv_dnnl *d, float *z, const float *x, const float *A, const float *Bf,
+                          int64_t K, clv_err *err)
+{
+    clv_conv_prims *pr = c->pr;
+    if (grow(&pr->ubuf, &pr->ubuf_cap, &pr->k_dst_md, c, err) || lowrank_conv(c, d, pr->ubuf, x, Bf, err))
         return -1;
     clv_gemm(0, 1, pr->B * c->Ho * c->Wo, c->cout, K, 1.0f, pr->ubuf, K, A, K, 1.0f, z, c->cout);
+    pr->u_of = x;
     return 0;
 }
 
@@ -716,11 +722,8 @@ int clv_conv_forward(clv_conv *c, const clv_dnnl *d, float *y, const float *x, i
                        {DNNL_ARG_DST, &pr->dst_md, z}};
     if (run(c, d, pr->fwd[FWD_PLAIN].p, as, 3, "forward", err))
         return -1;
-    if (K > 0) {
-        if (lowrank_beside(c, d, z, x, A, Bf, K, err))
-            return -1;
-        pr->u_of = x;
-    }
+    if (K > 0 && lowrank_beside(c, d, z, x, A, Bf, K, err))
+        return -1;
     if (s) {
         const int64_t C = c->cout;
 #pragma omp parallel for schedule(static) if (N * C > 65536)
@@ -867,16 +870,7 @@ int clv_conv_backward(clv_conv *c, const clv_dnnl *d, float *dx, int accumulate,
         float *V = (float *)(at + b_uv), *dA = (float *)(at + 2 * b_uv), *dB = (float *)(at + 2 * b_uv + b_da);
         const float *U = pr->ubuf; /* x * B from the bf16 forward on this x (the same floats), else here */
         if (pr->u_of != x) {
-            const float *bp = Bf;
-            if (pr->fwd_k.reorder) {
-                if (reorder(c, d, pr->fwd_k.reorder, &pr->k_w_user_md, Bf, &pr->fwd_k.wmd, pr->kbuf, err))
-                    return -1;
-                bp = pr->kbuf;
-            }
-            const arg fa[3] = {{DNNL_ARG_SRC, &pr->src_md, x},
-                               {DNNL_ARG_WEIGHTS, &pr->fwd_k.wmd, bp},
-                               {DNNL_ARG_DST, &pr->k_dst_md, (float *)at}};
-            if (run(c, d, pr->fwd_k.p, fa, 3, "low-rank forward", err))
+            if (lowrank_conv(c, d, (float *)at, x, Bf, err))
                 return -1;
             U = (float *)at;
         }
