@@ -119,6 +119,22 @@ Test(cnn_kernels, col2im_is_the_adjoint_of_im2col)
 
 /* ---- batch norm ---- */
 
+/* Column c of x [N x C] in double: its mean, and (around the given centre) its biased variance */
+static double column_mean(const float *x, int64_t N, int64_t C, int64_t c)
+{
+    double m = 0;
+    for (int64_t n = 0; n < N; n++)
+        m += x[n * C + c];
+    return m / N;
+}
+static double column_var(const float *x, int64_t N, int64_t C, int64_t c, double centre)
+{
+    double v = 0;
+    for (int64_t n = 0; n < N; n++)
+        v += (x[n * C + c] - centre) * (x[n * C + c] - centre);
+    return v / N;
+}
+
 /* The statistics take one pass (sum x and sum x^2 in double): the variance
  * stays exact to float precision when the mean is far from 0 against the
  * spread, as after a ReLU or a shifted input. */
@@ -131,13 +147,7 @@ Test(cnn_kernels, batchnorm_variance_survives_a_large_mean)
     double *scratch = malloc((size_t)clv_batchnorm_scratch_doubles(N, C) * sizeof(double));
     clv_batchnorm_stats(mean, var, x, N, C, scratch);
     for (int64_t c = 0; c < C; c++) {
-        double m = 0, v = 0;
-        for (int64_t n = 0; n < N; n++)
-            m += x[n * C + c];
-        m /= N;
-        for (int64_t n = 0; n < N; n++)
-            v += (x[n * C + c] - (double)mean[c]) * (x[n * C + c] - (double)mean[c]);
-        v /= N;
+        const double m = column_mean(x, N, C, c), v = column_var(x, N, C, c, mean[c]);
         cr_expect(fabs(mean[c] - m) < 1e-6 * (fabs(m) + 1), "mean %d: %.9g vs %.9g", (int)c, mean[c], m);
         cr_expect(fabs(var[c] - v) < 2e-7 * v, "variance %d: %.9g vs %.9g", (int)c, var[c], v);
     }
@@ -164,13 +174,7 @@ Test(cnn_kernels, batchnorm_forward_matches_the_definition)
     clv_batchnorm_rstd(rstd, var, C, 1e-5f);
     clv_batchnorm_apply(y, x, mean, rstd, g, b, N, C, 0);
     for (int64_t c = 0; c < C; c++) {
-        double m = 0, v = 0;
-        for (int64_t n = 0; n < N; n++)
-            m += x[n * C + c];
-        m /= N;
-        for (int64_t n = 0; n < N; n++)
-            v += (x[n * C + c] - m) * (x[n * C + c] - m);
-        v /= N;
+        const double m = column_mean(x, N, C, c), v = column_var(x, N, C, c, m);
         cr_expect(fabs(mean[c] - m) < 1e-6, "mean %d", (int)c);
         cr_expect(fabs(var[c] - v) < 1e-5 * v, "biased variance %d", (int)c);
         for (int64_t n = 0; n < N; n += 37) {
