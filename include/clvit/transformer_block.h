@@ -61,7 +61,6 @@ typedef struct clv_tblock_acts {
     float *ln2, *mean2, *rstd2; /* norm2's output (shared) and statistics [R] */
     float *h, *g;               /* fc1's output [R x hidden], GELU's (shared) */
     float *xout;                /* [R x C] */
-    int h_again;                /* the forward wrote only GELU's bf16 copy: the backward forms h again */
 } clv_tblock_acts;
 
 /* Buffers shared by the blocks of one model (sized for the widest). */
