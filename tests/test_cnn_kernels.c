@@ -273,6 +273,15 @@ Test(cnn_kernels, batchnorm_backward_finite_differences)
         float *dx = fzeros(c.N * c.C), *dg = fzeros(c.C), *db = fzeros(c.C);
         clv_batchnorm_backward(dx, dg, db, c.r, c.x, c.mean, c.rstd, c.g, c.N, c.C, batch, c.scratch);
         const char *what = batch ? "batch statistics" : "running statistics";
+        /* the written form: the same floats over whatever dx held, without the zeroing */
+        float *dxw = fzeros(c.N * c.C), *dg2 = fzeros(c.C), *db2 = fzeros(c.C);
+        for (int64_t i = 0; i < c.N * c.C; i++)
+            dxw[i] = NAN;
+        clv_batchnorm_backward_into(dxw, dg2, db2, c.r, c.x, c.mean, c.rstd, c.g, c.N, c.C, batch, c.scratch);
+        cr_expect_eq(memcmp(dxw, dx, (size_t)(c.N * c.C) * sizeof(float)), 0, "%s: dx written as accumulated", what);
+        cr_expect_eq(memcmp(dg2, dg, (size_t)c.C * sizeof(float)), 0, "%s: the same dgamma", what);
+        cr_expect_eq(memcmp(db2, db, (size_t)c.C * sizeof(float)), 0, "%s: the same dbeta", what);
+        free(dxw), free(dg2), free(db2);
         /* a smooth function of many inputs: a larger step keeps the float noise of the loss small */
         gradcheck_opts o = gradcheck_defaults();
         o.eps = 5e-2f;

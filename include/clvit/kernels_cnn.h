@@ -70,6 +70,11 @@ void clv_add_relu(float *y, clv_bf16 *yh, const float *a, int64_t n);
 void clv_batchnorm_backward(float *dx, float *dgamma, float *dbeta, const float *dy, const float *x, const float *mean,
                             const float *rstd, const float *gamma, int64_t N, int64_t C, int batch_stats,
                             double *scratch);
+/* clv_batchnorm_backward with dx written, not accumulated: what dx holds
+ * after clv_batchnorm_backward into a zeroed dx, without the zeroing pass. */
+void clv_batchnorm_backward_into(float *dx, float *dgamma, float *dbeta, const float *dy, const float *x,
+                                 const float *mean, const float *rstd, const float *gamma, int64_t N, int64_t C,
+                                 int batch_stats, double *scratch);
 /* clv_batchnorm_backward into a zeroed dx, written as bf16 instead (the
  * gradient a bf16 convolution reads next): dxh[i] = bf16 of what dx[i]
  * would hold. dgamma and dbeta as there. */

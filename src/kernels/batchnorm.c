@@ -166,9 +166,9 @@ static inline float dx_term(float dy, float x, float mean, float rstd, float k0,
     return k0 * (dy - k1 - xhat * k2);
 }
 
-static void bn_backward(float *dx, clv_bf16 *dxh, float *dgamma, float *dbeta, const float *dy, const float *x,
-                        const float *mean, const float *rstd, const float *gamma, int64_t N, int64_t C, int batch_stats,
-                        double *scratch)
+static void bn_backward(float *dx, int dx_written, clv_bf16 *dxh, float *dgamma, float *dbeta, const float *dy,
+                        const float *x, const float *mean, const float *rstd, const float *gamma, int64_t N, int64_t C,
+                        int batch_stats, double *scratch)
 {
     if (!dx && !dxh && !dgamma && !dbeta)
         return;
@@ -202,6 +202,16 @@ static void bn_backward(float *dx, clv_bf16 *dxh, float *dgamma, float *dbeta, c
             }
             return;
         }
+        if (dx_written) {
+#pragma omp parallel for schedule(static) if (N * C > 65536)
+            for (int64_t n = 0; n < N; n++) {
+                const float *dyr = dy + n * C, *xr = x + n * C;
+                float *dxr = dx + n * C;
+                for (int64_t c = 0; c < C; c++) /* 0 + term, as dx += gives from 0 */
+                    dxr[c] = 0.0f + dx_term(dyr[c], xr[c], mean[c], rstd[c], k0[c], k1[c], k2[c]);
+            }
+            return;
+        }
 #pragma omp parallel for schedule(static) if (N * C > 65536)
         for (int64_t n = 0; n < N; n++) {
             const float *dyr = dy + n * C, *xr = x + n * C;
@@ -216,14 +226,21 @@ void clv_batchnorm_backward(float *dx, float *dgamma, float *dbeta, const float 
                             const float *rstd, const float *gamma, int64_t N, int64_t C, int batch_stats,
                             double *scratch)
 {
-    bn_backward(dx, NULL, dgamma, dbeta, dy, x, mean, rstd, gamma, N, C, batch_stats, scratch);
+    bn_backward(dx, 0, NULL, dgamma, dbeta, dy, x, mean, rstd, gamma, N, C, batch_stats, scratch);
+}
+
+void clv_batchnorm_backward_into(float *dx, float *dgamma, float *dbeta, const float *dy, const float *x,
+                                 const float *mean, const float *rstd, const float *gamma, int64_t N, int64_t C,
+                                 int batch_stats, double *scratch)
+{
+    bn_backward(dx, 1, NULL, dgamma, dbeta, dy, x, mean, rstd, gamma, N, C, batch_stats, scratch);
 }
 
 void clv_batchnorm_backward_bf16(clv_bf16 *dxh, float *dgamma, float *dbeta, const float *dy, const float *x,
                                  const float *mean, const float *rstd, const float *gamma, int64_t N, int64_t C,
                                  int batch_stats, double *scratch)
 {
-    bn_backward(NULL, dxh, dgamma, dbeta, dy, x, mean, rstd, gamma, N, C, batch_stats, scratch);
+    bn_backward(NULL, 0, dxh, dgamma, dbeta, dy, x, mean, rstd, gamma, N, C, batch_stats, scratch);
 }
 
 void clv_relu_mask(float *dy, const float *y, int64_t n)

@@ -346,9 +346,8 @@ static int convbn_backward(resnet *r, convbn *c, const float *dout, const float 
                                     c->bn.w->data, N, c->cout, c->batch_stats, r->bn_scratch);
         clv_conv_dy_ready(&c->conv, r->dz);
     } else {
-        memset(r->dz, 0, (size_t)(N * c->cout) * sizeof(float));
-        clv_batchnorm_backward(r->dz, grad_of(c->bn.w), grad_of(c->bn.b), dout, c->z, c->mean, c->rstd,
-                               c->bn.w->data, N, c->cout, c->batch_stats, r->bn_scratch);
+        clv_batchnorm_backward_into(r->dz, grad_of(c->bn.w), grad_of(c->bn.b), dout, c->z, c->mean, c->rstd,
+                                    c->bn.w->data, N, c->cout, c->batch_stats, r->bn_scratch);
     }
     return clv_conv_backward(&c->conv, &r->dnnl, dinput, accumulate, r->dz, x, B, &r->wscratch, err);
 }
