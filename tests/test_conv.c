@@ -1,6 +1,7 @@
 /* The oneDNN convolution (clvit/conv.h) against the im2col + weight-layer
  * GEMM reference it replaced: forward, dx and dW within fp32 tolerance for
- * 1x1 and 3x3 kernels, strides 1 and 2, with and without padding; its
+ * 1x1 and 3x3 kernels, strides 1 and 2, with and without padding (3x3 stride 1 in
+ * fp32 on oneDNN's Winograd primitives where it has them, and direct only); its
  * inference epilogue (folded norm, residual, relu); and every adapter's
  * gradients through oneDNN's full dW_eff (backward_dweight) against their
  * row-wise backward on the same conv, under an output scale (RKR in our
@@ -29,6 +30,9 @@ static const shape shapes[] = {
     {2, 6, 4, 1, 2, 0, 8, 7},   /* 1x1, stride 2 (a downsample) */
     {2, 3, 8, 3, 1, 0, 6, 6},   /* 3x3 without padding, 3 input channels (a stem) */
     {2, 3, 8, 7, 2, 3, 12, 12}, /* 7x7 stride 2 pad 3 (the ImageNet stem) */
+    {2, 16, 32, 3, 1, 1, 8, 8}, /* 3x3 stride 1 over 16-channel blocks: fp32 Winograd where oneDNN has it */
+    {3, 32, 16, 3, 1, 1, 5, 7}, /* the same with sides that are not a multiple of its 4x4 tiles */
+    {2, 16, 16, 3, 1, 1, 2, 2}, /* an output smaller than one tile */
 };
 
 typedef struct fixture {
@@ -109,9 +113,12 @@ static void reference(fixture *f, float *y, float *dx, float *dw)
 
 Test(conv, forward_dx_dw_match_im2col)
 {
-    for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
+    for (size_t sw = 0; sw < 2 * sizeof shapes / sizeof shapes[0]; sw++) {
+        const size_t si = sw / 2;
+        const int winograd = sw % 2 == 0; /* where oneDNN has it; then direct only */
         fixture f;
         fixture_init(&f, &shapes[si], 10 + 10 * si);
+        f.d.winograd = winograd;
         clv_err err = {{0}};
         cr_assert_eq(clv_param_set_trainable(f.l.weight, 1, &err), 0, "%s", err.msg);
         const int64_t nw = f.l.weight->numel;
@@ -128,8 +135,18 @@ Test(conv, forward_dx_dw_match_im2col)
         f.l.weight->grad[0] -= 0.5f;
         memcpy(dw, f.l.weight->grad, (size_t)nw * 4);
         char impl[512];
-        cr_log_info("shape %zu: %s", si, clv_conv_impl(&f.c, impl, sizeof impl));
+        cr_log_info("shape %zu, winograd %d: %s", si, winograd, clv_conv_impl(&f.c, impl, sizeof impl));
+        cr_expect(winograd || !strstr(impl, "wino"), "shape %zu: direct only, yet %s", si, impl);
         cr_expect_lt(rel_err(y, y0, f.ny), 1e-5, "shape %zu: forward", si);
+        { /* the blocked buffers Winograd's convs share: what they held before does not matter */
+            float *y2 = malloc((size_t)f.ny * 4);
+            for (int t = 0; t < 2; t++)
+                for (size_t i = 0; i < f.d.blocked->cap[t] / sizeof(float); i++)
+                    f.d.blocked->buf[t][i] = 1e30f;
+            cr_assert_eq(clv_conv_forward(&f.c, &f.d, y2, f.x, f.sh.B, CLV_WL_TRAIN, NULL, &err), 0, "%s", err.msg);
+            cr_expect_eq(memcmp(y2, y, (size_t)f.ny * 4), 0, "shape %zu: the forward again, the same floats", si);
+            free(y2);
+        }
         cr_expect_lt(rel_err(dx, dx0, f.nx), 1e-5, "shape %zu: dx", si);
         cr_expect_lt(rel_err(dw, dw0, nw), 1e-5, "shape %zu: dW", si);
 
@@ -231,8 +248,10 @@ static void bf16_against_rounded_fp32(int emulate)
         f.l.compute = clv_compute_create(CLV_PRECISION_BF16, emulate, &err);
         cr_assert_not_null(f.l.compute, "%s", err.msg);
         const int64_t nw = f.l.weight->numel, C = f.sh.cout;
-        float mul[16], add[16], res[4096], addabs[16];
+        float mul[64], add[64], res[4096], addabs[64];
         cr_assert_leq(f.ny, 4096);
+        cr_assert_leq(C, 64);
+        g.d.winograd = h.d.winograd = 0; /* the references: fp32 with the direct kernels' rounding */
         gradcheck_fill(mul, C, seed + 5, 0.5f, 2.0f);
         gradcheck_fill(add, C, seed + 6, -1, 1);
         gradcheck_fill(res, f.ny, seed + 7, -1, 1);
@@ -254,6 +273,7 @@ static void bf16_against_rounded_fp32(int emulate)
         for (int ab = 0; ab < 2; ab++) {
             fixture *r = rs[ab];
             fixture_free(r), fixture_init(r, &shapes[si], seed);
+            r->d.winograd = 0;
             const int64_t in = r->l.in;
             for (int64_t o = 0; o < C; o++)
                 for (int64_t i = 0; i < in; i++)

@@ -32,6 +32,7 @@ typedef enum { CLV_ADAPT_PATCH_EMBED, CLV_ADAPT_NO_PATCH_EMBED } clv_adapt_scope
 typedef enum { CLV_CONV_VIEW_OURS, CLV_CONV_VIEW_RKR } clv_conv_view_setting;
 typedef enum { CLV_OPTIMIZER_ADAMW, CLV_OPTIMIZER_SGD } clv_optimizer_setting;
 typedef enum { CLV_SCHEDULE_COSINE, CLV_SCHEDULE_STEP } clv_schedule_setting;
+typedef enum { CLV_CONV_WINOGRAD, CLV_CONV_DIRECT } clv_conv_algorithm_setting;
 
 typedef struct clv_config {
     /* [data] */
@@ -82,6 +83,7 @@ typedef struct clv_config {
     float clip_norm;          /* 0: no clipping */
     float label_smoothing;    /* reserved: must be 0 for now */
     clv_precision precision;  /* fp32 | bf16: the weight layers' GEMM inputs (clvit/precision.h) */
+    clv_conv_algorithm_setting conv_algorithm; /* winograd | direct: ResNet's fp32 3x3 stride-1 convolutions */
     /* [run] */
     uint64_t seed;
     int threads;              /* 0: OpenMP's default */

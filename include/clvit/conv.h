@@ -35,10 +35,21 @@
 extern "C" {
 #endif
 
+/* The blocked activation buffers the model's Winograd convolutions share
+ * (each conv reorders its nhwc input and output through them per call). */
+typedef struct clv_dnnl_blocked {
+    float *buf[2]; /* 0: a conv's (diff_)src, 1: its (diff_)dst */
+    size_t cap[2]; /* bytes */
+} clv_dnnl_blocked;
+
 /* oneDNN's CPU engine and a stream on it, owned by one model. */
 typedef struct clv_dnnl {
     void *engine; /* dnnl_engine_t */
     void *stream; /* dnnl_stream_t */
+    /* fp32 3x3 stride-1 convolutions on oneDNN's Winograd primitives where it
+     * has them (1 after clv_dnnl_open; 0: direct only, set before the first call) */
+    int winograd;
+    clv_dnnl_blocked *blocked;
 } clv_dnnl;
 
 int clv_dnnl_open(clv_dnnl *d, clv_err *err);

@@ -54,6 +54,9 @@ struct clv_model {
      * (no backward may follow; norms use their running statistics). */
     int training;
     clv_compute *compute; /* set by clv_model_set_precision (NULL: fp32); freed by clv_model_free */
+    /* 0 (the default): a ResNet's fp32 3x3 stride-1 convolutions run oneDNN's Winograd primitives
+     * where it has them; 1: direct ones only (the setting train.conv_algorithm) */
+    int conv_direct;
     void *impl;
 };
 

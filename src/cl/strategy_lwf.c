@@ -52,6 +52,7 @@ static int take_teacher(lwf *w, const clv_model *m, clv_err *err)
     if (!w->teacher->compute != !m->compute && /* the teacher computes in the backbone's precision */
         clv_model_set_precision(w->teacher, clv_compute_precision(m->compute), 0, err))
         return clv_err_prefix(err, "lwf: the teacher network");
+    w->teacher->conv_direct = m->conv_direct;
     clv_params *tp = &w->teacher->params;
     if (tp->count != m->params.count)
         return clv_errf(err, "lwf: the teacher has %d parameters, the backbone %d", tp->count, m->params.count);

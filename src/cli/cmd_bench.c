@@ -22,7 +22,7 @@ static void usage(FILE *out)
 {
     fprintf(out, "usage: clvit bench [--model NAME] [--batch B] [--infer-batch B] [--threads N] [--steps S]\n"
                  "                   [--warmup W] [--method finetune|linear|rkr|piggyback|maskrkr|independent|ewc|lwf]\n"
-                 "                   [--rank K] [--precision fp32|bf16] [--json]\n\n"
+                 "                   [--rank K] [--precision fp32|bf16] [--conv-algorithm winograd|direct] [--json]\n\n"
                  "Times S training steps at batch B and S inference steps at the inference batch, after W\n"
                  "untimed ones, on synthetic images; prints the medians as images/s and GFLOP/s. A training step\n"
                  "is the trainer's own (forward, loss, backward, clip, optimizer step) in the second task of a\n"
@@ -35,7 +35,9 @@ static void usage(FILE *out)
                  "rkr, maskrkr), 1x (linear). Defaults:\n"
                  "vit_tiny_patch4_32, finetune, batch 128, inference batch 256, 5 steps, 2 warmup, OpenMP's\n"
                  "threads, fp32. --precision bf16: the weight layers' GEMMs take bf16 inputs (see clvit info for\n"
-                 "whether this CPU runs them natively). --method full is finetune's older name.\n");
+                 "whether this CPU runs them natively). --conv-algorithm: ResNet's fp32 3x3 stride-1\n"
+                 "convolutions (train.conv_algorithm; winograd counts the direct FLOPs, so its GFLOP/s are\n"
+                 "nominal). --method full is finetune's older name.\n");
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -54,6 +56,7 @@ typedef struct {
     const char *model, *method;
     clv_precision precision;
     int batch, infer_batch, threads, steps, warmup, json, rank;
+    int conv_direct; /* --conv-algorithm direct */
 } bench_opts;
 
 static int parse(int argc, char **argv, bench_opts *o, clv_err *err)
@@ -91,12 +94,19 @@ static int parse(int argc, char **argv, bench_opts *o, clv_err *err)
         } else if ((v = clv_cli_option(argc, argv, &i, "precision", err, &failed)) || failed) {
             if (failed || clv_precision_parse(v, &o->precision, err))
                 return clv_err_prefix(err, "--precision");
+        } else if ((v = clv_cli_option(argc, argv, &i, "conv-algorithm", err, &failed)) || failed) {
+            if (failed)
+                return -1;
+            if (strcmp(v, "winograd") && strcmp(v, "direct"))
+                return clv_errf(err, "--conv-algorithm: '%s' is not one of winograd|direct", v);
+            o->conv_direct = !strcmp(v, "direct");
         } else if (clv_cli_is_flag(argv[i], "json"))
             o->json = 1;
         else
         {
             static const char *const own[] = {"batch", "infer-batch", "threads", "steps", "warmup", "rank",
-                                              "model", "method", "precision", "json", "help", NULL};
+                                              "model", "method", "precision", "conv-algorithm", "json", "help",
+                                              NULL};
             char hint[160];
             return clv_errf(err, "unknown option '%s'%s (see clvit bench --help)", argv[i],
                             clv_cli_suggest(argv[i], own, 0, hint, sizeof hint));
@@ -119,7 +129,7 @@ int clv_cmd_bench(int argc, char **argv)
             usage(stdout);
             return 0;
         }
-    bench_opts o = {"vit_tiny_patch4_32", "finetune", CLV_PRECISION_FP32, 128, 256, 0, 5, 2, 0, 4};
+    bench_opts o = {"vit_tiny_patch4_32", "finetune", CLV_PRECISION_FP32, 128, 256, 0, 5, 2, 0, 4, 0};
     clv_err err = {{0}};
     if (parse(argc, argv, &o, &err)) {
         fprintf(stderr, "clvit bench: %s\n", err.msg);
@@ -145,6 +155,7 @@ int clv_cmd_bench(int argc, char **argv)
     snprintf(cfg.method, sizeof cfg.method, "%s", o.method);
     cfg.rank = o.rank;
     cfg.precision = o.precision;
+    cfg.conv_algorithm = o.conv_direct ? CLV_CONV_DIRECT : CLV_CONV_WINOGRAD;
     cfg.tasks = 2;
     cfg.seed = 0;
     clv_learner L;
@@ -221,6 +232,7 @@ int clv_cmd_bench(int argc, char **argv)
         cJSON_AddNumberToObject(j, "ranks", dist.size);
         cJSON_AddStringToObject(j, "gemm", clv_gemm_backend());
         cJSON_AddStringToObject(j, "precision", clv_precision_name(o.precision));
+        cJSON_AddStringToObject(j, "conv_algorithm", o.conv_direct ? "direct" : "winograd");
         if (o.precision == CLV_PRECISION_BF16)
             cJSON_AddBoolToObject(j, "bf16_native", clv_compute_bf16_native(m->compute));
         cJSON_AddNumberToObject(j, "steps", o.steps);
@@ -242,11 +254,12 @@ int clv_cmd_bench(int argc, char **argv)
         free(s);
         cJSON_Delete(j);
     } else {
-        printf("%s, %s, %s%s, %d rank%s x %d threads, %s\n", o.model, o.method, clv_precision_name(o.precision),
+        printf("%s, %s, %s%s%s, %d rank%s x %d threads, %s\n", o.model, o.method, clv_precision_name(o.precision),
                o.precision == CLV_PRECISION_FP32            ? ""
                : clv_compute_bf16_native(m->compute) ? " (native)"
                                                       : " (emulated)",
-               dist.size, dist.size > 1 ? "s" : "", clv_threads_get(), clv_gemm_backend());
+               o.conv_direct ? ", direct convolutions" : "", dist.size, dist.size > 1 ? "s" : "", clv_threads_get(),
+               clv_gemm_backend());
         printf("train  batch %4d: %8.2f images/s  %7.1f GFLOP/s  (median of %d steps: %.3f s)\n", o.batch, train_ips,
                train_gf, o.steps, tt);
         printf("infer  batch %4d: %8.2f images/s  %7.1f GFLOP/s  (median of %d steps: %.3f s)\n", o.infer_batch,

@@ -300,6 +300,7 @@ static int resnet_forward(clv_model *m, const float *x, int64_t B, float *feats,
     if (B <= 0)
         return clv_errf(err, "%s: batch size %lld", m->info.name, (long long)B);
     r->B = 0;
+    r->dnnl.winograd = !m->conv_direct; /* the convs re-make their primitives when it changes */
     if (ensure_fwd(m, B, err))
         return -1;
     const clv_resnet_config *c = &r->cfg;

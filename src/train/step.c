@@ -16,6 +16,7 @@ int clv_learner_build(clv_learner *L, clv_strategy **s, const clv_config *cfg, c
     if (!(L->model = clv_model_create(cfg->model, err)))
         return -1;
     L->model->ops->init(L->model, cfg->seed);
+    L->model->conv_direct = cfg->conv_algorithm == CLV_CONV_DIRECT;
     if (clv_model_set_precision(L->model, cfg->precision, 0, err))
         return -1;
     if (cfg->weights[0]) {
