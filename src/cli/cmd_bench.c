@@ -56,7 +56,7 @@ typedef struct {
     const char *model, *method;
     clv_precision precision;
     int batch, infer_batch, threads, steps, warmup, json, rank;
-    int conv_direct; /* --conv-algorithm direct */
+    const char *conv_algorithm; /* --conv-algorithm (NULL: train.conv_algorithm's default) */
 } bench_opts;
 
 static int parse(int argc, char **argv, bench_opts *o, clv_err *err)
@@ -97,9 +97,7 @@ static int parse(int argc, char **argv, bench_opts *o, clv_err *err)
         } else if ((v = clv_cli_option(argc, argv, &i, "conv-algorithm", err, &failed)) || failed) {
             if (failed)
                 return -1;
-            if (strcmp(v, "winograd") && strcmp(v, "direct"))
-                return clv_errf(err, "--conv-algorithm: '%s' is not one of winograd|direct", v);
-            o->conv_direct = !strcmp(v, "direct");
+            o->conv_algorithm = v;
         } else if (clv_cli_is_flag(argv[i], "json"))
             o->json = 1;
         else
@@ -129,12 +127,16 @@ int clv_cmd_bench(int argc, char **argv)
             usage(stdout);
             return 0;
         }
-    bench_opts o = {"vit_tiny_patch4_32", "finetune", CLV_PRECISION_FP32, 128, 256, 0, 5, 2, 0, 4, 0};
+    bench_opts o = {"vit_tiny_patch4_32", "finetune", CLV_PRECISION_FP32, 128, 256, 0, 5, 2, 0, 4, NULL};
     clv_err err = {{0}};
-    if (parse(argc, argv, &o, &err)) {
+    clv_config cfg;
+    clv_config_defaults(&cfg);
+    if (parse(argc, argv, &o, &err) ||
+        (o.conv_algorithm && clv_config_set(&cfg, clv_config_find("train.conv_algorithm"), o.conv_algorithm, &err))) {
         fprintf(stderr, "clvit bench: %s\n", err.msg);
         return 2;
     }
+    const int conv_direct = cfg.conv_algorithm == CLV_CONV_DIRECT;
     if (o.threads)
         clv_threads_set(o.threads);
     /* under mpirun (make MPI=1): each rank steps on its share of every batch and the gradients are
@@ -149,13 +151,10 @@ int clv_cmd_bench(int argc, char **argv)
     clv_dist_shard(&dist, o.infer_batch, &i0, &i1);
     /* the learner and the task as the trainer makes them, from the settings'
      * defaults: task 2 of 2, so that every method's adapters train over a base */
-    clv_config cfg;
-    clv_config_defaults(&cfg);
     snprintf(cfg.model, sizeof cfg.model, "%s", o.model);
     snprintf(cfg.method, sizeof cfg.method, "%s", o.method);
     cfg.rank = o.rank;
     cfg.precision = o.precision;
-    cfg.conv_algorithm = o.conv_direct ? CLV_CONV_DIRECT : CLV_CONV_WINOGRAD;
     cfg.tasks = 2;
     cfg.seed = 0;
     clv_learner L;
@@ -232,7 +231,7 @@ int clv_cmd_bench(int argc, char **argv)
         cJSON_AddNumberToObject(j, "ranks", dist.size);
         cJSON_AddStringToObject(j, "gemm", clv_gemm_backend());
         cJSON_AddStringToObject(j, "precision", clv_precision_name(o.precision));
-        cJSON_AddStringToObject(j, "conv_algorithm", o.conv_direct ? "direct" : "winograd");
+        cJSON_AddStringToObject(j, "conv_algorithm", conv_direct ? "direct" : "winograd");
         if (o.precision == CLV_PRECISION_BF16)
             cJSON_AddBoolToObject(j, "bf16_native", clv_compute_bf16_native(m->compute));
         cJSON_AddNumberToObject(j, "steps", o.steps);
@@ -258,7 +257,7 @@ int clv_cmd_bench(int argc, char **argv)
                o.precision == CLV_PRECISION_FP32            ? ""
                : clv_compute_bf16_native(m->compute) ? " (native)"
                                                       : " (emulated)",
-               o.conv_direct ? ", direct convolutions" : "", dist.size, dist.size > 1 ? "s" : "", clv_threads_get(),
+               conv_direct ? ", direct convolutions" : "", dist.size, dist.size > 1 ? "s" : "", clv_threads_get(),
                clv_gemm_backend());
         printf("train  batch %4d: %8.2f images/s  %7.1f GFLOP/s  (median of %d steps: %.3f s)\n", o.batch, train_ips,
                train_gf, o.steps, tt);

@@ -202,22 +202,12 @@ static void bn_backward(float *dx, int dx_written, clv_bf16 *dxh, float *dgamma,
             }
             return;
         }
-        if (dx_written) {
-#pragma omp parallel for schedule(static) if (N * C > 65536)
-            for (int64_t n = 0; n < N; n++) {
-                const float *dyr = dy + n * C, *xr = x + n * C;
-                float *dxr = dx + n * C;
-                for (int64_t c = 0; c < C; c++) /* 0 + term, as dx += gives from 0 */
-                    dxr[c] = 0.0f + dx_term(dyr[c], xr[c], mean[c], rstd[c], k0[c], k1[c], k2[c]);
-            }
-            return;
-        }
 #pragma omp parallel for schedule(static) if (N * C > 65536)
         for (int64_t n = 0; n < N; n++) {
             const float *dyr = dy + n * C, *xr = x + n * C;
             float *dxr = dx + n * C;
-            for (int64_t c = 0; c < C; c++)
-                dxr[c] += dx_term(dyr[c], xr[c], mean[c], rstd[c], k0[c], k1[c], k2[c]);
+            for (int64_t c = 0; c < C; c++) /* written: 0 + term, as dx += gives from 0, dx unread */
+                dxr[c] = (dx_written ? 0.0f : dxr[c]) + dx_term(dyr[c], xr[c], mean[c], rstd[c], k0[c], k1[c], k2[c]);
         }
     }
 }

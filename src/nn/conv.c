@@ -584,6 +584,14 @@ static int reorder(clv_conv *c, const clv_dnnl *d, dnnl_primitive_t r, const dnn
     return run(c, d, r, as, 2, "reorder", err);
 }
 
+/* X (nhwc, from_md) reordered into the shared blocked buffer i (to_md); NULL on error */
+static float *into_blocked(clv_conv *c, const clv_dnnl *d, int i, dnnl_primitive_t r, const dnnl_memory_desc_t *from_md,
+                           const void *X, const dnnl_memory_desc_t *to_md, clv_err *err)
+{
+    float *b = blocked_buf(c, d, i, to_md, err);
+    return b && !reorder(c, d, r, from_md, X, to_md, b, err) ? b : NULL;
+}
+
 /* the weight in f's layout: W itself when that is oihw, else reordered into wbuf */
 static int place_weight(clv_conv *c, const clv_dnnl *d, const fwd_prim *f, const float *W, const float **out,
                         clv_err *err)
@@ -824,22 +832,18 @@ int clv_conv_forward(clv_conv *c, const clv_dnnl *d, float *y, const float *x, i
     if (!xs || place_weight(c, d, &pr->fwd[FWD_PLAIN], W, &wp, err))
         return -1;
     pr->wfresh = K == 0; /* with the rectification beside, wbuf holds the base W, not W_eff */
-    if (pr->wino_fwd) { /* x to the blocked layout, the conv, its output back to nhwc */
-        float *bx = blocked_buf(c, d, 0, &pr->bsrc_md, err), *bz = bx ? blocked_buf(c, d, 1, &pr->bdst_md, err) : NULL;
-        const arg as[3] = {{DNNL_ARG_SRC, &pr->bsrc_md, bx},
-                           {DNNL_ARG_WEIGHTS, &pr->fwd[FWD_PLAIN].wmd, wp},
-                           {DNNL_ARG_DST, &pr->bdst_md, bz}};
-        if (!bz || reorder(c, d, pr->src_in, &pr->src_md, xs, &pr->bsrc_md, bx, err) ||
-            run(c, d, pr->fwd[FWD_PLAIN].p, as, 3, "forward", err) ||
-            reorder(c, d, pr->dst_out, &pr->bdst_md, bz, &pr->dst_md, z, err))
-            return -1;
-    } else {
-        const arg as[3] = {{DNNL_ARG_SRC, &pr->csrc_md, xs},
-                           {DNNL_ARG_WEIGHTS, &pr->fwd[FWD_PLAIN].wmd, wp},
-                           {DNNL_ARG_DST, &pr->dst_md, z}};
-        if (run(c, d, pr->fwd[FWD_PLAIN].p, as, 3, "forward", err))
+    arg as[3] = {{DNNL_ARG_SRC, &pr->csrc_md, xs},
+                 {DNNL_ARG_WEIGHTS, &pr->fwd[FWD_PLAIN].wmd, wp},
+                 {DNNL_ARG_DST, &pr->dst_md, z}};
+    if (pr->wino_fwd) { /* x to the blocked layout; the output comes back to nhwc below */
+        as[0] = (arg){DNNL_ARG_SRC, &pr->bsrc_md, into_blocked(c, d, 0, pr->src_in, &pr->src_md, xs, &pr->bsrc_md, err)};
+        as[2] = (arg){DNNL_ARG_DST, &pr->bdst_md, as[0].ptr ? blocked_buf(c, d, 1, &pr->bdst_md, err) : NULL};
+        if (!as[2].ptr)
             return -1;
     }
+    if (run(c, d, pr->fwd[FWD_PLAIN].p, as, 3, "forward", err) ||
+        (pr->wino_fwd && reorder(c, d, pr->dst_out, &pr->bdst_md, as[2].ptr, &pr->dst_md, z, err)))
+        return -1;
     if (K > 0 && lowrank_beside(c, d, z, x, A, Bf, K, err))
         return -1;
     if (s) {
@@ -971,24 +975,19 @@ int clv_conv_backward(clv_conv *c, const clv_dnnl *d, float *dx, int accumulate,
         if (!dzc && !(dzc = operand(c, 0, dz, N * C, err)))
             return -1;
         float *out = accumulate ? (float *)(mem + b_dz + b_ds) : dx;
-        if (pr->wino_bwd) { /* dz to the blocked layout (kept there for the weights), dx back to nhwc */
-            float *bdx = blocked_buf(c, d, 0, &pr->bsrc_md, err);
-            if (!bdx || !(bdz = blocked_buf(c, d, 1, &pr->bdst_md, err)) ||
-                reorder(c, d, pr->dst_in, &pr->cdst_md, dzc, &pr->bdst_md, bdz, err))
+        arg as[3] = {{DNNL_ARG_DIFF_DST, &pr->cdst_md, dzc},
+                     {DNNL_ARG_WEIGHTS, &pr->bwd_d_wmd, wp},
+                     {DNNL_ARG_DIFF_SRC, &pr->src_md, out}};
+        if (pr->wino_bwd) { /* dz to the blocked layout (kept there for the weights); dx comes back to nhwc */
+            if (!(bdz = into_blocked(c, d, 1, pr->dst_in, &pr->cdst_md, dzc, &pr->bdst_md, err)) ||
+                !(as[2].ptr = blocked_buf(c, d, 0, &pr->bsrc_md, err)))
                 return -1;
-            const arg as[3] = {{DNNL_ARG_DIFF_DST, &pr->bdst_md, bdz},
-                               {DNNL_ARG_WEIGHTS, &pr->bwd_d_wmd, wp},
-                               {DNNL_ARG_DIFF_SRC, &pr->bsrc_md, bdx}};
-            if (run(c, d, pr->bwd_d, as, 3, "backward data", err) ||
-                reorder(c, d, pr->src_out, &pr->bsrc_md, bdx, &pr->src_md, out, err))
-                return -1;
-        } else {
-            const arg as[3] = {{DNNL_ARG_DIFF_DST, &pr->cdst_md, dzc},
-                               {DNNL_ARG_WEIGHTS, &pr->bwd_d_wmd, wp},
-                               {DNNL_ARG_DIFF_SRC, &pr->src_md, out}};
-            if (run(c, d, pr->bwd_d, as, 3, "backward data", err))
-                return -1;
+            as[0] = (arg){DNNL_ARG_DIFF_DST, &pr->bdst_md, bdz};
+            as[2].md = &pr->bsrc_md;
         }
+        if (run(c, d, pr->bwd_d, as, 3, "backward data", err) ||
+            (pr->wino_bwd && reorder(c, d, pr->src_out, &pr->bsrc_md, as[2].ptr, &pr->src_md, out, err)))
+            return -1;
         if (accumulate) {
 #pragma omp parallel for simd schedule(static) if (nx > 65536)
             for (int64_t i = 0; i < nx; i++)
@@ -1037,25 +1036,18 @@ int clv_conv_backward(clv_conv *c, const clv_dnnl *d, float *dx, int accumulate,
         ohwi_to_oihw(pr->wtmp, dwo, C, c->cin, c->k, 0);
         return ops->backward_dweight(l->adapter, l, pr->wtmp, ds, err);
     }
-    if (pr->wino_bwd) {
-        float *bx = blocked_buf(c, d, 0, &pr->bsrc_md, err);
-        if (!bx || reorder(c, d, pr->src_in, &pr->csrc_md, xs, &pr->bsrc_md, bx, err))
+    arg as[3] = {{DNNL_ARG_SRC, &pr->csrc_md, xs},
+                 {DNNL_ARG_DIFF_DST, &pr->cdst_md, dzc},
+                 {DNNL_ARG_DIFF_WEIGHTS, &pr->dw_md, pr->dwbuf}};
+    if (pr->wino_bwd) { /* x to the blocked layout, dz too unless the backward data left it there */
+        if (!(as[0].ptr = into_blocked(c, d, 0, pr->src_in, &pr->csrc_md, xs, &pr->bsrc_md, err)) ||
+            (!bdz && !(bdz = into_blocked(c, d, 1, pr->dst_in, &pr->cdst_md, dzc, &pr->bdst_md, err))))
             return -1;
-        if (!bdz && (!(bdz = blocked_buf(c, d, 1, &pr->bdst_md, err)) ||
-                     reorder(c, d, pr->dst_in, &pr->cdst_md, dzc, &pr->bdst_md, bdz, err)))
-            return -1;
-        const arg as[3] = {{DNNL_ARG_SRC, &pr->bsrc_md, bx},
-                           {DNNL_ARG_DIFF_DST, &pr->bdst_md, bdz},
-                           {DNNL_ARG_DIFF_WEIGHTS, &pr->dw_md, pr->dwbuf}};
-        if (run(c, d, pr->bwd_w, as, 3, "backward weights", err))
-            return -1;
-    } else {
-        const arg as[3] = {{DNNL_ARG_SRC, &pr->csrc_md, xs},
-                           {DNNL_ARG_DIFF_DST, &pr->cdst_md, dzc},
-                           {DNNL_ARG_DIFF_WEIGHTS, &pr->dw_md, pr->dwbuf}};
-        if (run(c, d, pr->bwd_w, as, 3, "backward weights", err))
-            return -1;
+        as[0].md = &pr->bsrc_md;
+        as[1] = (arg){DNNL_ARG_DIFF_DST, &pr->bdst_md, bdz};
     }
+    if (run(c, d, pr->bwd_w, as, 3, "backward weights", err))
+        return -1;
     if (!l->adapter) /* the base weight's gradient: accumulated by the reorder back to oihw */
         return reorder(c, d, pr->dw_reorder_sum, &pr->dw_md, pr->dwbuf, &pr->w_user_md, l->weight->grad, err);
     if (!ops->backward_dweight)
