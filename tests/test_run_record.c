@@ -272,3 +272,57 @@ Test(run_record, run_json_is_written_after_results_csv)
     clv_run_record_free(&r);
     tmp_tree_remove(dir);
 }
+
+/* A setting newer than a run: run.json without train.conv_algorithm was made
+ * before Winograd existed, with the direct convolutions, and resumes with
+ * them; a recorded value reads back as itself. */
+Test(run_record, a_missing_setting_reads_as_what_the_run_ran_with)
+{
+    char dir[] = "/tmp/clvit-rr-XXXXXX";
+    cr_assert_not_null(mkdtemp(dir));
+    clv_config cfg, back_cfg;
+    clv_config_defaults(&cfg);
+    cr_assert_eq(cfg.conv_algorithm, CLV_CONV_WINOGRAD, "the default of a new run");
+    cfg.tasks = 1;
+    clv_run_record r, back;
+    clv_err err = {{0}};
+    cr_assert_eq(clv_run_record_init(&r, 1, &err), 0);
+    r.acc[0] = 50;
+    r.tasks[0].n_classes = 2;
+    r.tasks[0].classes = malloc(2 * sizeof(int32_t));
+    r.tasks[0].classes[0] = 0;
+    r.tasks[0].classes[1] = 1;
+    cr_assert_eq(clv_run_record_write(&r, &cfg, dir, &err), 0, "%s", err.msg);
+    cr_assert_eq(clv_run_record_read(&back, &back_cfg, dir, &err), 0, "%s", err.msg);
+    cr_expect_eq(back_cfg.conv_algorithm, CLV_CONV_WINOGRAD, "recorded winograd reads back as winograd");
+    clv_run_record_free(&back);
+
+    /* the same run.json without the key, as an older clvit wrote it */
+    char path[512];
+    snprintf(path, sizeof path, "%s/run.json", dir);
+    FILE *f = fopen(path, "r");
+    cr_assert_not_null(f);
+    static char text[1 << 16];
+    const size_t got = fread(text, 1, sizeof text - 1, f);
+    fclose(f);
+    text[got] = 0;
+    cJSON *root = cJSON_Parse(text);
+    cr_assert_not_null(root);
+    cJSON *train = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(root, "config"), "train");
+    cr_assert_not_null(cJSON_GetObjectItemCaseSensitive(train, "conv_algorithm"), "run.json records the setting");
+    cJSON_DeleteItemFromObjectCaseSensitive(train, "conv_algorithm");
+    cJSON_DeleteItemFromObjectCaseSensitive(train, "precision"); /* a newer setting whose default is the old behaviour */
+    char *out = cJSON_Print(root);
+    f = fopen(path, "w");
+    cr_assert_not_null(f);
+    fputs(out, f);
+    fclose(f);
+    free(out);
+    cJSON_Delete(root);
+    cr_assert_eq(clv_run_record_read(&back, &back_cfg, dir, &err), 0, "%s", err.msg);
+    cr_expect_eq(back_cfg.conv_algorithm, CLV_CONV_DIRECT, "a run recorded before the setting ran direct");
+    cr_expect_eq(back_cfg.precision, CLV_PRECISION_FP32, "a missing setting without an older value takes its default");
+    clv_run_record_free(&back);
+    clv_run_record_free(&r);
+    tmp_tree_remove(dir);
+}

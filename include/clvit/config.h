@@ -112,6 +112,8 @@ typedef struct clv_setting {
                                   (clv_config_set and clv_config_validate both enforce it) */
     int resume_may_change;     /* 1: may differ when resuming (threads, eval batch ...) */
     const char *help;
+    const char *unrecorded;    /* what a run recorded before this setting existed ran with, when that is
+                                  not defval (its run.json lacks the key); NULL: defval */
 } clv_setting;
 
 int clv_config_settings_count(void);

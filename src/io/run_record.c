@@ -544,8 +544,15 @@ int clv_run_record_read(clv_run_record *r, clv_config *cfg, const char *dir, clv
         const cJSON *v = sec ? cJSON_GetObjectItemCaseSensitive(sec, s->key) : NULL;
         char num[64];
         const char *text = setting_text(v, num, sizeof num);
-        if (!v)
-            continue; /* a setting newer than the run keeps its default */
+        if (!v && !s->unrecorded)
+            continue; /* a setting newer than the run keeps its default ... */
+        if (!v) { /* ... or takes the value the run ran with before the setting existed */
+            if (clv_config_set(cfg, s, s->unrecorded, err)) {
+                clv_err_prefix(err, "%s", path);
+                goto done;
+            }
+            continue;
+        }
         if (!text) {
             clv_errf(err, "%s: config %s.%s is neither a string, a number nor a boolean", path, s->section, s->key);
             goto done;
