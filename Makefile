@@ -109,8 +109,8 @@ endif
 test: $(TEST_BIN) $(BIN) $(STUDYGEN)
 ifeq ($(SANITIZE),)
 	OMP_NUM_THREADS=2 OMP_WAIT_POLICY=passive ./$(TEST_BIN) --jobs 2 $(TEST_ARGS)
-	@echo "the bf16 suite again with oneDNN limited to AVX2 (no bf16 matmul: the converting path)"
-	ONEDNN_MAX_CPU_ISA=AVX2 OMP_NUM_THREADS=2 OMP_WAIT_POLICY=passive ./$(TEST_BIN) --jobs 2 --filter 'bf16/*'
+	@echo "the bf16, conv and resnet suites again with oneDNN limited to AVX2 (no bf16 matmul: the converting path; no Winograd; AVX2 conv kernels)"
+	ONEDNN_MAX_CPU_ISA=AVX2 OMP_NUM_THREADS=2 OMP_WAIT_POLICY=passive ./$(TEST_BIN) --jobs 2 --filter '@(bf16|conv|resnet)/*'
 	tests/signal_check.sh $(BIN)
 	CRASH_KILLS=4 tests/crash_check.sh $(BIN)
 	tests/omp_wait_check.sh $(BIN)
