@@ -544,10 +544,8 @@ int clv_run_record_read(clv_run_record *r, clv_config *cfg, const char *dir, clv
         const cJSON *v = sec ? cJSON_GetObjectItemCaseSensitive(sec, s->key) : NULL;
         char num[64];
         const char *text = setting_text(v, num, sizeof num);
-        if (!v && !s->unrecorded)
-            continue; /* a setting newer than the run keeps its default ... */
-        if (!v) { /* ... or takes the value the run ran with before the setting existed */
-            if (clv_config_set(cfg, s, s->unrecorded, err)) {
+        if (!v) { /* a setting newer than the run: its default, or what runs before it ran with */
+            if (s->unrecorded && clv_config_set(cfg, s, s->unrecorded, err)) {
                 clv_err_prefix(err, "%s", path);
                 goto done;
             }
