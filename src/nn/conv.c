@@ -523,12 +523,10 @@ static int make_bwd(clv_conv *c, const clv_dnnl *d, clv_err *err)
     if (make_reorder(c, d, &pr->w_user_md, &pr->bwd_d_wmd, 0, &pr->bwd_d_reorder, err) ||
         grow(&pr->wbuf_bd, &pr->wbuf_bd_cap, &pr->bwd_d_wmd, c, err))
         return -1;
-    dnnl_dims_t s2, pl2, pr2;
-    conv_geometry(c, s2, pl2, pr2);
     if (!pr->wino_bwd) {
         CK(dnnl_memory_desc_init_by_tag(&wany, 4, wts, dnnl_f32, dnnl_format_tag_any), "weight descriptor"); /* dW */
         CK(dnnl_convolution_backward_weights_desc_init(&cd, dnnl_convolution_direct, &pr->csrc_md, &wany, NULL,
-                                                       &pr->cdst_md, s2, pl2, pr2),
+                                                       &pr->cdst_md, strides, pl, pr_),
            "backward-weights descriptor");
         if (backward_weights_pd(c, d, &cd, hint, &pr->bwd_w_pd, err))
             return -1;
