@@ -13,12 +13,12 @@
  * ('(' or ')' excludes the bound): NaN, inf, negatives where they mean
  * nothing and absurd magnitudes (which overflowed integers or crashed
  * OpenMP) are refused by the table, not by scattered checks. */
-#define S_(sec, key, flag, type, field, def, values, may_change, help)                                                \
-    {sec, key, flag, type, offsetof(clv_config, field), sizeof(((clv_config *)0)->field), def, values, may_change, help}
-/* a setting added after runs were recorded without it, with the value those runs ran with */
+/* S_ADDED: a setting added after runs were recorded without it, with the value those runs ran with */
 #define S_ADDED(sec, key, flag, type, field, def, values, may_change, help, unrecorded)                                 \
     {sec, key, flag, type, offsetof(clv_config, field), sizeof(((clv_config *)0)->field), def, values, may_change, help, \
      unrecorded}
+#define S_(sec, key, flag, type, field, def, values, may_change, help)                                                \
+    S_ADDED(sec, key, flag, type, field, def, values, may_change, help, NULL)
 
 static const clv_setting settings[] = {
     S_("data", "dataset", "data", CLV_SET_STR, data, "fashion-mnist",
@@ -106,8 +106,7 @@ static const clv_setting settings[] = {
     S_("train", "precision", "precision", CLV_SET_CHOICE, precision, "fp32", "fp32|bf16", 0,
        "GEMM inputs of the weight layers: fp32, or bf16 with fp32 accumulation (master weights, gradients, "
        "optimizer, norms, softmax and loss stay fp32); eval and predict default to the run's"),
-    S_ADDED("train", "conv_algorithm", "conv-algorithm", CLV_SET_CHOICE, conv_algorithm, "winograd", "winograd|direct",
-            0,
+    S_ADDED("train", "conv_algorithm", "conv-algorithm", CLV_SET_CHOICE, conv_algorithm, "winograd", "winograd|direct", 0,
             "ResNet's fp32 3x3 stride-1 convolutions: winograd (oneDNN's F(4x4, 3x3) where this CPU has it, else "
             "direct; about 1.4x the direct training step on resnet18_cifar, rounding errors about 3e-7 of sum |x w| "
             "against 2e-8 to 8e-8) or direct only (docs/precision.md)",
