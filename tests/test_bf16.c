@@ -438,6 +438,71 @@ Test(bf16, fused_gelu_backward_equals_its_passes)
     clv_compute_free(c);
 }
 
+/* max |a - b| over max |b|: a relative error that does not blow up where b is near 0 */
+static double rel_max_diff(const float *a, const float *b, int64_t n)
+{
+    double d = 0, m = 0;
+    for (int64_t i = 0; i < n; i++) {
+        d = fmax(d, fabs((double)a[i] - b[i]));
+        m = fmax(m, fabs((double)b[i]));
+    }
+    return d / (m + 1e-30);
+}
+
+/* The attention's products in bf16 against the fp32 kernels on the same bf16-rounded qkv: the
+ * probabilities differ only by the order of the fp32 sums of exact products; the output and the
+ * gradients by the rounding of the probabilities, dout and dS to bf16 (2^-9 relative each). */
+Test(bf16, attention_products_in_bf16_near_fp32)
+{
+    clv_err err = {{0}};
+    clv_compute *c = clv_compute_create(CLV_PRECISION_BF16, 0, &err);
+    cr_assert(c, "%s", err.msg);
+    const int64_t B = 3, T = 17, C = 48, H = 3, n_qkv = B * T * 3 * C, n_out = B * T * C, n_att = B * H * T * T;
+    float *qkv = random_floats(n_qkv, 21), *dout = random_floats(n_out, 22);
+    clv_bf16 *qkvh = malloc((size_t)n_qkv * sizeof *qkvh), *outh = malloc((size_t)n_out * sizeof *outh);
+    clv_bf16 *outh2 = malloc((size_t)n_out * sizeof *outh2), *ref_h = malloc((size_t)n_out * sizeof *ref_h);
+    float *att = malloc((size_t)n_att * sizeof *att), *att_ref = malloc((size_t)n_att * sizeof *att_ref);
+    float *out = malloc((size_t)n_out * sizeof *out), *out_ref = malloc((size_t)n_out * sizeof *out_ref);
+    float *out2 = malloc((size_t)n_out * sizeof *out2), *dqkv = malloc((size_t)n_qkv * sizeof *dqkv);
+    float *dqkv_ref = malloc((size_t)n_qkv * sizeof *dqkv_ref);
+    float *scratch = malloc((size_t)clv_attention_scratch_floats(B, T, C, H) * sizeof *scratch);
+    clv_bf16_from_floats(qkvh, qkv, (size_t)n_qkv);
+    clv_bf16_to_floats(qkv, qkvh, (size_t)n_qkv); /* the fp32 kernels get the same, rounded, inputs */
+    if (!clv_compute_bf16_onednn(c)) { /* the converting path has no batched product */
+        cr_expect_eq(clv_attention_forward_bf16(c, out, NULL, att, qkvh, B, T, C, H, &err), -1);
+        cr_expect(strstr(err.msg, "oneDNN") != NULL, "%s", err.msg);
+    } else {
+        clv_attention_forward(out_ref, att_ref, qkv, B, T, C, H, scratch);
+        clv_attention_backward(dqkv_ref, dout, qkv, att_ref, B, T, C, H, scratch);
+        cr_assert_eq(clv_attention_forward_bf16(c, out, outh, att, qkvh, B, T, C, H, &err), 0, "%s", err.msg);
+        cr_expect_leq(rel_max_diff(att, att_ref, n_att), 1e-5, "probabilities");
+        cr_expect_leq(rel_max_diff(out, out_ref, n_out), 1e-2, "output");
+        bf16_of(ref_h, out, n_out);
+        cr_expect_eq(memcmp(outh, ref_h, (size_t)n_out * sizeof *outh), 0, "the output's bf16 copy");
+        /* the output again: the same floats; in bf16 alone, the same values to a rounding */
+        cr_assert_eq(clv_attention_output_bf16(c, out2, NULL, att, qkvh, B, T, C, H, &err), 0, "%s", err.msg);
+        cr_expect_eq(memcmp(out, out2, (size_t)n_out * sizeof *out), 0, "the output again");
+        cr_assert_eq(clv_attention_output_bf16(c, NULL, outh2, att, qkvh, B, T, C, H, &err), 0, "%s", err.msg);
+        for (int64_t i = 0; i < n_out; i++)
+            cr_assert_leq(fabsf(clv_bf16_to_float(outh2[i]) - out[i]), ldexpf(fabsf(out[i]), -8) + 1e-30f,
+                          "the output in bf16 alone, element %lld", (long long)i);
+        cr_assert_eq(clv_attention_backward_bf16(c, dqkv, dout, qkvh, att, B, T, C, H, &err), 0, "%s", err.msg);
+        for (int part = 0; part < 3; part++) { /* q, k, v: each against its own scale */
+            float *a = malloc((size_t)n_out * sizeof *a), *b = malloc((size_t)n_out * sizeof *b);
+            for (int64_t r = 0; r < B * T; r++)
+                for (int64_t j = 0; j < C; j++) {
+                    a[r * C + j] = dqkv[r * 3 * C + part * C + j];
+                    b[r * C + j] = dqkv_ref[r * 3 * C + part * C + j];
+                }
+            cr_expect_leq(rel_max_diff(a, b, n_out), 2e-2, "gradient of %c", "qkv"[part]);
+            free(a), free(b);
+        }
+    }
+    free(qkv), free(dout), free(qkvh), free(outh), free(outh2), free(ref_h), free(att), free(att_ref), free(out);
+    free(out_ref), free(out2), free(dqkv), free(dqkv_ref), free(scratch);
+    clv_compute_free(c);
+}
+
 Test(bf16, precision_names_parse_and_refuse)
 {
     clv_precision p;

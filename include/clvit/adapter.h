@@ -126,6 +126,11 @@ int clv_wlayer_forward_fused_bf16(clv_wlayer *l, float *y, const float *x, int64
  * backward forms it again with clv_wlayer_forward). */
 int clv_wlayer_forward_gelu_bf16(clv_wlayer *l, clv_bf16 *gelu_h, const float *x, int64_t N, clv_wl_mode mode,
                                  clv_err *err);
+/* For a plain layer in bf16: only y_h [N x out] = bf16(x W^T + b), in one
+ * oneDNN matmul, for a layer whose output only bf16 products read (the
+ * attention's qkv); nothing the backward needs is kept, nor needed. */
+int clv_wlayer_forward_to_bf16(clv_wlayer *l, clv_bf16 *y_h, const float *x, int64_t N, clv_wl_mode mode,
+                               clv_err *err);
 /* dy [N x out] in, x the forward's input; dx [N x in] += (may be NULL);
  * bias and weight/adapter gradients accumulated. y: the forward's output
  * when it ran with CLV_WL_TRAIN_KEEPS_Y (else NULL). scratch: memory shared

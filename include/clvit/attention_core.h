@@ -17,6 +17,7 @@
 #define CLVIT_ATTENTION_CORE_H
 
 #include "clvit/builder.h"
+#include "clvit/precision.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -46,6 +47,16 @@ typedef struct clv_attn_core_ops {
      * accumulates the gradients of the core's own trainable parameters. */
     void (*backward)(clv_attn_core *c, float *dqkv, const float *dout, const float *qkv, float *att, int64_t B,
                      float *scratch);
+    /* (optional) forward, output and backward with the products in bf16 (clvit/kernels.h's
+     * clv_attention_*_bf16) on the context cc: qkvh is qkv in bf16, out is written in fp32
+     * and/or bf16 (outh; either may be NULL). A block uses them in bf16 on oneDNN when its qkv
+     * layer is plain. 0, or -1 with err set. */
+    int (*forward_bf16)(clv_attn_core *c, clv_compute *cc, float *out, clv_bf16 *outh, float *att,
+                        const clv_bf16 *qkvh, int64_t B, clv_err *err);
+    int (*output_bf16)(const clv_attn_core *c, clv_compute *cc, float *out, clv_bf16 *outh, const float *att,
+                       const clv_bf16 *qkvh, int64_t B, clv_err *err);
+    int (*backward_bf16)(clv_attn_core *c, clv_compute *cc, float *dqkv, const float *dout, const clv_bf16 *qkvh,
+                         float *att, int64_t B, clv_err *err);
     /* (optional) 1 when a parameter of the core trains */
     int (*trains)(const clv_attn_core *c);
     /* (optional) frees the core's state */

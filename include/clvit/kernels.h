@@ -86,6 +86,20 @@ void clv_attention_backward(float *dqkv, const float *dout, const float *qkv, co
 /* out = att V again from the saved probabilities, the same floats as the
  * forward's out: for a backward that keeps att rather than out. */
 void clv_attention_output(float *out, const float *att, const float *qkv, int64_t B, int64_t T, int64_t C, int64_t H);
+/* The same attention with its products in bf16 (clv_compute_bmm: one oneDNN
+ * matmul over all (image, head) pairs), as PyTorch's autocast runs them; the
+ * softmax and its backward stay fp32. qkvh is qkv in bf16 (the qkv layer
+ * writes it so). The forward writes the probabilities att (fp32, kept for
+ * the backward) and out in fp32 and/or bf16 (outh; either may be NULL): the
+ * product of att rounded to bf16 with V; the output again gives the same
+ * values bit for bit. The backward overwrites dqkv (fp32). Only with bf16 on
+ * oneDNN: -1 (err set) otherwise, or when out of memory. */
+int clv_attention_forward_bf16(clv_compute *c, float *out, clv_bf16 *outh, float *att, const clv_bf16 *qkvh,
+                               int64_t B, int64_t T, int64_t C, int64_t H, clv_err *err);
+int clv_attention_output_bf16(clv_compute *c, float *out, clv_bf16 *outh, const float *att, const clv_bf16 *qkvh,
+                              int64_t B, int64_t T, int64_t C, int64_t H, clv_err *err);
+int clv_attention_backward_bf16(clv_compute *c, float *dqkv, const float *dout, const clv_bf16 *qkvh,
+                                const float *att, int64_t B, int64_t T, int64_t C, int64_t H, clv_err *err);
 /* The same attention for the class token's query only (row 0 of each image):
  * what the last block of a class-token ViT needs, since nothing but that
  * row reaches the head. out [B x C] holds row 0 of each image's output.

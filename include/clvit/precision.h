@@ -129,7 +129,7 @@ void clv_compute_unhold(clv_compute *c);
  * X in fp32 when nothing else reads it. *h is NULL when c has no bf16 GEMM
  * on oneDNN (fp32, the converting path): then write X as usual. -1 (err
  * set) when out of memory. */
-#define CLV_COMPUTE_SHADOWS 3
+#define CLV_COMPUTE_SHADOWS 4
 int clv_compute_shadow(clv_compute *c, int slot, const float *X, int64_t rows, int64_t cols, clv_bf16 **h,
                        clv_err *err);
 void clv_compute_unshadow(clv_compute *c, int slot);
@@ -158,6 +158,27 @@ const clv_bf16 *clv_compute_bf16_scratch(clv_compute *c, int slot, const float *
 const float *clv_compute_round_scratch(clv_compute *c, int slot, const float *X, size_t n, clv_err *err);
 /* The bf16 scratch slot grown to n values, for a caller that writes it itself. */
 clv_bf16 *clv_compute_bf16_slot(clv_compute *c, int slot, size_t n, clv_err *err);
+/* The fp32 scratch slot (0 or 1) grown to n values, for a caller that writes it itself; valid
+ * until the context's next hold, GELU backward or converting GEMM. */
+float *clv_compute_float_slot(clv_compute *c, int slot, size_t n, clv_err *err);
+
+/* Ch [M x N] = bf16(A B^T + bias): clv_compute_gemm_bias_gelu without GELU, a plain layer's forward whose only reader takes
+ * bf16 (the attention's qkv). As clv_compute_gemm_bias_gelu otherwise. */
+int clv_compute_gemm_bias_to_bf16(clv_compute *c, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda,
+                                  const float *B, int64_t ldb, const float *bias, clv_bf16 *Ch, clv_err *err);
+
+/* A grid of nb x nh products C[b][h] = alpha A[b][h] B[b][h] (M x K by K x N), each operand a
+ * strided view: element (b, h, i, j) of A at A[b as[0] + h as[1] + i as[2] + j as[3]], likewise B
+ * (i < K, j < N) and C; so a transpose is a swap of the last two strides. A and B bf16, C fp32
+ * or (c_bf16) bf16, fp32 accumulation: the attention's per-(image, head) products in one oneDNN
+ * matmul. Only with bf16 on oneDNN; -1 (err set) otherwise or when oneDNN refuses the shape. */
+typedef struct clv_bmm_shape {
+    int64_t nb, nh, M, N, K;
+    int64_t as[4], bs[4], cs[4];
+} clv_bmm_shape;
+int clv_compute_bmm(clv_compute *c, const clv_bmm_shape *sh, float alpha, const clv_bf16 *A, const clv_bf16 *B,
+                    void *C, int c_bf16, clv_err *err);
+
 /* dst [n] = src rounded to bf16 values, kept in fp32 (dst may be src). */
 void clv_bf16_round_floats(float *dst, const float *src, size_t n);
 

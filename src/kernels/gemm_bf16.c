@@ -19,12 +19,26 @@
 #include <oneapi/dnnl/dnnl.h>
 #define CACHE_SIZE 256 /* a model has a few dozen shapes (train, inference slices); Swin more */
 typedef struct {
-    int ta, tb, bias, gelu_bf16; /* gelu_bf16: erf GELU as a post-op, bf16 destination */
+    int ta, tb, bias;
+    int dst_bf16, gelu; /* a bf16 destination; erf GELU as a post-op */
     int res;                     /* a residual [M x N] (row stride ldc) added as a post-op */
     int bpack;                   /* B comes in fp32 (row stride ldb) and is reordered to the matmul's own layout */
     int64_t M, N, K, lda, ldb, ldc;
     float alpha, beta;
 } mm_key;
+/* a batched product over a [nb x nh] grid: every operand a 4-d strided view */
+#define BMM_CACHE_SIZE 32
+typedef struct {
+    int64_t nb, nh, M, N, K;
+    int64_t as[4], bs[4], cs[4];
+    float alpha;
+    int dst_bf16;
+} bmm_key;
+typedef struct {
+    bmm_key key;
+    dnnl_primitive_t prim;
+    dnnl_memory_t a, b, c;
+} bmm_entry;
 typedef struct {
     mm_key key;
     dnnl_primitive_t prim;
@@ -63,6 +77,8 @@ struct clv_compute {
     dnnl_stream_t stream;
     mm_entry cache[CACHE_SIZE];
     int n_cached, next_evict;
+    bmm_entry bcache[BMM_CACHE_SIZE];
+    int n_bcached, next_bevict;
 #endif
 };
 
@@ -116,7 +132,7 @@ static int grow(void **p, size_t *cap, size_t n, size_t elem, clv_err *err)
 #if defined(CLV_GEMM_dnnl)
 static int key_eq(const mm_key *a, const mm_key *b)
 {
-    return a->ta == b->ta && a->tb == b->tb && a->bias == b->bias && a->gelu_bf16 == b->gelu_bf16 &&
+    return a->ta == b->ta && a->tb == b->tb && a->bias == b->bias && a->dst_bf16 == b->dst_bf16 && a->gelu == b->gelu &&
            a->res == b->res && a->bpack == b->bpack && a->M == b->M && a->N == b->N && a->K == b->K && a->lda == b->lda && a->ldb == b->ldb &&
            a->ldc == b->ldc && a->alpha == b->alpha && a->beta == b->beta;
 }
@@ -153,7 +169,7 @@ static dnnl_primitive_desc_t make_pd(dnnl_engine_t engine, const mm_key *k, dnnl
     if (dnnl_memory_desc_init_by_strides(a_md, 2, ad, dnnl_bf16, as) != dnnl_success ||
         (k->bpack ? dnnl_memory_desc_init_by_tag(b_md, 2, bd, dnnl_bf16, dnnl_format_tag_any)
                   : dnnl_memory_desc_init_by_strides(b_md, 2, bd, dnnl_bf16, bs)) != dnnl_success ||
-        dnnl_memory_desc_init_by_strides(c_md, 2, cd, k->gelu_bf16 ? dnnl_bf16 : dnnl_f32, cs) != dnnl_success ||
+        dnnl_memory_desc_init_by_strides(c_md, 2, cd, k->dst_bf16 ? dnnl_bf16 : dnnl_f32, cs) != dnnl_success ||
         dnnl_memory_desc_init_by_strides(bias_md, 2, biasd, dnnl_f32, biass) != dnnl_success ||
         dnnl_matmul_desc_init(&md, a_md, b_md, k->bias ? bias_md : NULL, c_md) != dnnl_success ||
         dnnl_primitive_attr_create(&attr) != dnnl_success)
@@ -161,7 +177,7 @@ static dnnl_primitive_desc_t make_pd(dnnl_engine_t engine, const mm_key *k, dnnl
     int ok = 1;
     if (k->alpha != 1.0f)
         ok = dnnl_primitive_attr_set_output_scales(attr, 1, 0, &k->alpha) == dnnl_success;
-    if (ok && (k->beta != 0.0f || k->gelu_bf16 || k->res)) {
+    if (ok && (k->beta != 0.0f || k->gelu || k->res)) {
         dnnl_post_ops_t po;
         ok = dnnl_post_ops_create(&po) == dnnl_success;
         if (ok) {
@@ -169,7 +185,7 @@ static dnnl_primitive_desc_t make_pd(dnnl_engine_t engine, const mm_key *k, dnnl
                 ok = dnnl_post_ops_append_sum(po, k->beta) == dnnl_success;
             if (ok && k->res) /* post-op 0 (a residual never comes with beta or GELU) */
                 ok = dnnl_post_ops_append_binary(po, dnnl_binary_add, c_md) == dnnl_success;
-            if (ok && k->gelu_bf16)
+            if (ok && k->gelu)
                 ok = dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_gelu_erf, 0.0f, 0.0f) == dnnl_success;
             ok = ok && dnnl_primitive_attr_set_post_ops(attr, po) == dnnl_success;
             dnnl_post_ops_destroy(po);
@@ -263,6 +279,56 @@ static int dnnl_run(clv_compute *c, const mm_key *k, const clv_bf16 *A, const vo
     return dnnl_stream_wait(c->stream) == dnnl_success ? 0 : -1;
 }
 
+static void bmm_entry_destroy(bmm_entry *e)
+{
+    dnnl_primitive_destroy(e->prim);
+    dnnl_memory_destroy(e->a);
+    dnnl_memory_destroy(e->b);
+    dnnl_memory_destroy(e->c);
+    memset(e, 0, sizeof *e);
+}
+
+static bmm_entry *bmm_lookup(clv_compute *c, const bmm_key *k)
+{
+    for (int i = 0; i < c->n_bcached; i++)
+        if (!memcmp(&c->bcache[i].key, k, sizeof *k))
+            return &c->bcache[i];
+    dnnl_memory_desc_t a_md, b_md, c_md;
+    dnnl_dims_t ad = {k->nb, k->nh, k->M, k->K}, bd = {k->nb, k->nh, k->K, k->N}, cd = {k->nb, k->nh, k->M, k->N};
+    dnnl_dims_t as, bs, cs;
+    for (int i = 0; i < 4; i++)
+        as[i] = k->as[i], bs[i] = k->bs[i], cs[i] = k->cs[i];
+    dnnl_matmul_desc_t md;
+    dnnl_primitive_attr_t attr = NULL;
+    dnnl_primitive_desc_t pd = NULL;
+    bmm_entry e = {.key = *k};
+    int ok = dnnl_memory_desc_init_by_strides(&a_md, 4, ad, dnnl_bf16, as) == dnnl_success &&
+             dnnl_memory_desc_init_by_strides(&b_md, 4, bd, dnnl_bf16, bs) == dnnl_success &&
+             dnnl_memory_desc_init_by_strides(&c_md, 4, cd, k->dst_bf16 ? dnnl_bf16 : dnnl_f32, cs) == dnnl_success &&
+             dnnl_matmul_desc_init(&md, &a_md, &b_md, NULL, &c_md) == dnnl_success &&
+             dnnl_primitive_attr_create(&attr) == dnnl_success &&
+             (k->alpha == 1.0f || dnnl_primitive_attr_set_output_scales(attr, 1, 0, &k->alpha) == dnnl_success) &&
+             dnnl_primitive_desc_create(&pd, &md, attr, c->engine, NULL) == dnnl_success &&
+             dnnl_primitive_create(&e.prim, pd) == dnnl_success &&
+             dnnl_memory_create(&e.a, &a_md, c->engine, DNNL_MEMORY_NONE) == dnnl_success &&
+             dnnl_memory_create(&e.b, &b_md, c->engine, DNNL_MEMORY_NONE) == dnnl_success &&
+             dnnl_memory_create(&e.c, &c_md, c->engine, DNNL_MEMORY_NONE) == dnnl_success;
+    if (attr)
+        dnnl_primitive_attr_destroy(attr);
+    if (pd)
+        dnnl_primitive_desc_destroy(pd);
+    if (!ok) {
+        if (e.prim)
+            bmm_entry_destroy(&e);
+        return NULL;
+    }
+    int slot = c->n_bcached < BMM_CACHE_SIZE ? c->n_bcached++ : c->next_bevict++ % BMM_CACHE_SIZE;
+    if (c->bcache[slot].prim)
+        bmm_entry_destroy(&c->bcache[slot]);
+    c->bcache[slot] = e;
+    return &c->bcache[slot];
+}
+
 /* Does oneDNN run a bf16 matmul here with more than its reference code? */
 static void probe(clv_compute *c)
 {
@@ -307,6 +373,8 @@ void clv_compute_free(clv_compute *c)
 #if defined(CLV_GEMM_dnnl)
     for (int i = 0; i < c->n_cached; i++)
         entry_destroy(&c->cache[i]);
+    for (int i = 0; i < c->n_bcached; i++)
+        bmm_entry_destroy(&c->bcache[i]);
     if (c->stream)
         dnnl_stream_destroy(c->stream);
     if (c->engine)
@@ -709,30 +777,76 @@ const float *clv_compute_round_scratch(clv_compute *c, int slot, const float *X,
     return c->f[slot];
 }
 
-int clv_compute_gemm_bias_gelu(clv_compute *c, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda,
-                               const float *B, int64_t ldb, const float *bias, clv_bf16 *Ch, clv_err *err)
+/* Ch [M x N] = bf16([GELU](A B^T + bias)) in one matmul with a bf16 destination */
+static int gemm_bias_to_bf16(clv_compute *c, int gelu, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda,
+                             const float *B, int64_t ldb, const float *bias, clv_bf16 *Ch, clv_err *err)
 {
     if (!clv_compute_bf16_onednn(c))
-        return clv_errf(err, "a GEMM with GELU in bf16 needs bf16 on oneDNN");
+        return clv_errf(err, "a GEMM with a bf16 output needs bf16 on oneDNN");
     if (M <= 0 || N <= 0 || K <= 0)
-        return clv_errf(err, "a GEMM with GELU over an empty shape (%lld x %lld x %lld)", (long long)M, (long long)N,
-                        (long long)K);
+        return clv_errf(err, "a GEMM with a bf16 output over an empty shape (%lld x %lld x %lld)", (long long)M,
+                        (long long)N, (long long)K);
     const clv_bf16 *Ah = to_bf16(c, 0, A, M, K, lda, err);
     if (!Ah)
         return -1;
-    const mm_key kp = {.tb = 1, .bias = bias != NULL, .gelu_bf16 = 1, .M = M, .N = N, .K = K, .lda = K, .ldb = ldb,
-                       .ldc = N, .alpha = 1.0f};
+    const mm_key kp = {.tb = 1, .bias = bias != NULL, .dst_bf16 = 1, .gelu = gelu, .M = M, .N = N, .K = K, .lda = K,
+                       .ldb = ldb, .ldc = N, .alpha = 1.0f};
     if (!copy_of(c, B, N, K, ldb) && !packed_b_gemm(c, &kp, Ah, B, bias, NULL, Ch))
         return 0;
     const clv_bf16 *Bh = to_bf16(c, 1, B, N, K, ldb, err);
     if (!Bh)
         return -1;
 #if defined(CLV_GEMM_dnnl)
-    mm_key k = {.tb = 1, .bias = bias != NULL, .gelu_bf16 = 1, .M = M, .N = N, .K = K, .lda = K, .ldb = K, .ldc = N,
-                .alpha = 1.0f};
+    mm_key k = {.tb = 1, .bias = bias != NULL, .dst_bf16 = 1, .gelu = gelu, .M = M, .N = N, .K = K, .lda = K, .ldb = K,
+                .ldc = N, .alpha = 1.0f};
     if (!dnnl_run(c, &k, Ah, Bh, bias, NULL, Ch))
         return 0;
 #endif
-    return clv_errf(err, "oneDNN refused a %lld x %lld x %lld matmul with GELU", (long long)M, (long long)N,
+    return clv_errf(err, "oneDNN refused a %lld x %lld x %lld matmul with a bf16 output", (long long)M, (long long)N,
                     (long long)K);
+}
+
+int clv_compute_gemm_bias_gelu(clv_compute *c, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda,
+                               const float *B, int64_t ldb, const float *bias, clv_bf16 *Ch, clv_err *err)
+{
+    return gemm_bias_to_bf16(c, 1, M, N, K, A, lda, B, ldb, bias, Ch, err);
+}
+
+int clv_compute_gemm_bias_to_bf16(clv_compute *c, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda,
+                                  const float *B, int64_t ldb, const float *bias, clv_bf16 *Ch, clv_err *err)
+{
+    return gemm_bias_to_bf16(c, 0, M, N, K, A, lda, B, ldb, bias, Ch, err);
+}
+
+int clv_compute_bmm(clv_compute *c, const clv_bmm_shape *sh, float alpha, const clv_bf16 *A, const clv_bf16 *B,
+                    void *C, int c_bf16, clv_err *err)
+{
+    if (!clv_compute_bf16_onednn(c))
+        return clv_errf(err, "a batched bf16 product needs bf16 on oneDNN");
+#if defined(CLV_GEMM_dnnl)
+    bmm_key k;
+    memset(&k, 0, sizeof k); /* compared with memcmp: no stray padding bytes */
+    k.nb = sh->nb, k.nh = sh->nh, k.M = sh->M, k.N = sh->N, k.K = sh->K, k.alpha = alpha, k.dst_bf16 = !!c_bf16;
+    for (int i = 0; i < 4; i++)
+        k.as[i] = sh->as[i], k.bs[i] = sh->bs[i], k.cs[i] = sh->cs[i];
+    bmm_entry *e = bmm_lookup(c, &k);
+    if (e) {
+        dnnl_memory_set_data_handle(e->a, (void *)A);
+        dnnl_memory_set_data_handle(e->b, (void *)B);
+        dnnl_memory_set_data_handle(e->c, C);
+        dnnl_exec_arg_t args[3] = {{DNNL_ARG_SRC, e->a}, {DNNL_ARG_WEIGHTS, e->b}, {DNNL_ARG_DST, e->c}};
+        if (dnnl_primitive_execute(e->prim, c->stream, 3, args) == dnnl_success &&
+            dnnl_stream_wait(c->stream) == dnnl_success)
+            return 0;
+    }
+#endif
+    return clv_errf(err, "oneDNN refused a batched %lld x %lld x %lld bf16 product over %lld x %lld", (long long)sh->M,
+                    (long long)sh->N, (long long)sh->K, (long long)sh->nb, (long long)sh->nh);
+}
+
+float *clv_compute_float_slot(clv_compute *c, int slot, size_t n, clv_err *err)
+{
+    if (grow((void **)&c->f[slot], &c->f_cap[slot], n, sizeof(float), err))
+        return NULL;
+    return c->f[slot];
 }

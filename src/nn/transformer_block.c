@@ -146,10 +146,31 @@ static void add_rows(float *y, const float *x, int64_t R, int64_t stride, int64_
  * forms it (clv_compute_shadow), and the fp32 output only when something
  * reads it other than the next layer's GEMMs: an adapter may. Slot 0 holds
  * a norm's output (qkv's or fc1's input), slot 1 GELU's (fc2's), slot 2 the
- * gradient at fc1's output (formed only in bf16 by the fused backward). */
-enum { SHADOW_NORM = 0, SHADOW_GELU = 1, SHADOW_DH = 2 };
+ * gradient at fc1's output (formed only in bf16 by the fused backward), slot
+ * 3 the attention's output (proj's input, when the core's products run in
+ * bf16). */
+enum { SHADOW_NORM = 0, SHADOW_GELU = 1, SHADOW_DH = 2, SHADOW_ATTOUT = 3 };
 
 static int reads_fp32_input(const clv_wlayer *l) { return l->adapter != NULL; }
+
+/* In bf16 on oneDNN a core with bf16 products (attention_core.h) reads qkv in bf16 only, when the
+ * qkv layer is plain: nothing else reads its output then (no adapter, no scale to divide out), so
+ * the layer writes it in bf16, into the first half of qkv's buffer. vit_tiny_patch4_32, batch 128,
+ * AMD EPYC (Zen 4), 2 threads: the core's forward 4.6 -> 3.4 ms a block, its backward 6.8 -> 6.1. */
+static int attn_in_bf16(const clv_tblock *k)
+{
+    return k->attn.ops->forward_bf16 && clv_wlayer_plain_bf16(&k->qkv);
+}
+
+/* Where the bf16 core writes its output: attout's shadow (proj's GEMM input), and attout in fp32
+ * only when proj's adapter reads it */
+static int attout_targets(clv_tblock *k, clv_tblock_acts *a, int64_t R, float **out, clv_bf16 **oh, clv_err *err)
+{
+    if (clv_compute_shadow(k->proj.compute, SHADOW_ATTOUT, a->attout, R, k->C, oh, err))
+        return -1;
+    *out = !*oh || reads_fp32_input(&k->proj) ? a->attout : NULL;
+    return 0;
+}
 
 static int norm_for(const clv_norm *nm, const clv_wlayer *l, float *y, float *mean, float *rstd, const float *x,
                     int64_t N, int64_t C, clv_err *err)
@@ -166,6 +187,7 @@ static void unshadow(clv_tblock *k)
     clv_compute_unshadow(k->qkv.compute, SHADOW_NORM);
     clv_compute_unshadow(k->qkv.compute, SHADOW_GELU);
     clv_compute_unshadow(k->qkv.compute, SHADOW_DH);
+    clv_compute_unshadow(k->qkv.compute, SHADOW_ATTOUT);
 }
 
 /* full = 0: up to fc1's output (what a backward reads that the block does not keep) */
@@ -177,14 +199,25 @@ static int forward(clv_tblock *k, clv_tblock_acts *a, const clv_tblock_shared *s
     /* qkv's output stays for the attention backward, h (fc1's) for GELU's */
     const clv_wl_mode mode_kept = training ? CLV_WL_TRAIN_KEEPS_Y : CLV_WL_INFER;
     a->xin = x;
+    const int bf = attn_in_bf16(k);
+    clv_bf16 *qh = (clv_bf16 *)a->qkv;
     if (norm_for(&k->norm1, &k->qkv, a->ln1, a->mean1, a->rstd1, x, N, C, err) ||
-        clv_wlayer_forward(&k->qkv, a->qkv, a->ln1, N, mode_kept, err))
+        (bf ? clv_wlayer_forward_to_bf16(&k->qkv, qh, a->ln1, N, mode_kept, err)
+            : clv_wlayer_forward(&k->qkv, a->qkv, a->ln1, N, mode_kept, err)))
         return -1;
     clv_compute_unshadow(k->qkv.compute, SHADOW_NORM);
-    k->attn.ops->forward(&k->attn, a->attout, a->att, a->qkv, B, sh->scratch);
+    if (bf) {
+        float *out;
+        clv_bf16 *oh;
+        if (attout_targets(k, a, R, &out, &oh, err) ||
+            k->attn.ops->forward_bf16(&k->attn, k->qkv.compute, out, oh, a->att, qh, B, err))
+            return -1;
+    } else
+        k->attn.ops->forward(&k->attn, a->attout, a->att, a->qkv, B, sh->scratch);
     /* residual adds and GELU ride along in the pass that adds each layer's bias */
     if (clv_wlayer_forward_fused(&k->proj, a->xmid, a->attout, R, R == N ? x : NULL, NULL, mode, err))
         return -1;
+    clv_compute_unshadow(k->proj.compute, SHADOW_ATTOUT);
     if (R != N) /* the residual rows are strided */
         add_rows(a->xmid, x, R, N / R, C);
     if (norm_for(&k->norm2, &k->fc1, a->ln2, a->mean2, a->rstd2, a->xmid, R, C, err))
@@ -323,15 +356,28 @@ static int backward(clv_tblock *k, clv_tblock_acts *a, const clv_tblock_shared *
     /* proj's input again (the shared buffers hold the lowest block's), with the probabilities when
      * the core's backward follows */
     float *att = a->att;
-    if (k->attn.ops->recomputed_att_floats)
+    const int bf = attn_in_bf16(k);
+    const clv_bf16 *qh = (const clv_bf16 *)a->qkv;
+    if (bf) {
+        float *out;
+        clv_bf16 *oh;
+        if (attout_targets(k, a, R, &out, &oh, err) ||
+            k->attn.ops->output_bf16(&k->attn, k->qkv.compute, out, oh, att, qh, B, err))
+            return -1;
+    } else if (k->attn.ops->recomputed_att_floats)
         k->attn.ops->forward(&k->attn, a->attout, att = need ? g->att : NULL, a->qkv, B, sh->scratch);
     else if (k->attn.ops->output)
         k->attn.ops->output(&k->attn, a->attout, att, a->qkv, B, sh->scratch);
     if (clv_wlayer_backward_into(&k->proj, need ? g->dattout : NULL, dout, a->attout, NULL, R, ws, err))
         return -1;
+    clv_compute_unshadow(k->proj.compute, SHADOW_ATTOUT);
     if (!need)
         return 1;
-    k->attn.ops->backward(&k->attn, g->dqkv, g->dattout, a->qkv, att, B, sh->scratch);
+    if (bf) {
+        if (k->attn.ops->backward_bf16(&k->attn, k->qkv.compute, g->dqkv, g->dattout, qh, att, B, err))
+            return -1;
+    } else
+        k->attn.ops->backward(&k->attn, g->dqkv, g->dattout, a->qkv, att, B, sh->scratch);
     /* the residual branch: the gradient of xmid is that of the input */
     if (R != N)
         expand_rows(dx, dout, R, N / R, C);

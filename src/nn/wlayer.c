@@ -145,6 +145,21 @@ int clv_wlayer_forward_gelu_bf16(clv_wlayer *l, clv_bf16 *gelu_h, const float *x
     return 0;
 }
 
+int clv_wlayer_forward_to_bf16(clv_wlayer *l, clv_bf16 *y_h, const float *x, int64_t N, clv_wl_mode mode,
+                               clv_err *err)
+{
+    float *z;
+    if (!clv_wlayer_plain_bf16(l))
+        return clv_errf(err, "%s: a bf16 output needs a plain layer in bf16", l->name);
+    if (keep_for_backward(l, N, mode, &z, err))
+        return -1;
+    const float *b = l->bias ? l->bias->data : NULL;
+    if (clv_compute_gemm_bias_to_bf16(l->compute, N, l->out, l->in, x, l->in, clv_wlayer_weight(l), l->in, b, y_h,
+                                      err))
+        return clv_err_prefix(err, "%s", l->name);
+    return 0;
+}
+
 int clv_wlayer_forward(clv_wlayer *l, float *y, const float *x, int64_t N, clv_wl_mode mode, clv_err *err)
 {
     return clv_wlayer_forward_fused(l, y, x, N, NULL, NULL, mode, err);
