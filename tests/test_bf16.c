@@ -633,6 +633,45 @@ static void backbone_in_bf16(tolerance tol)
     pass_free(&emu);
 }
 
+/* An inference forward's features (m->training 0) of vit_nano_patch4_32 in the given precision:
+ * in bf16 its blocks run the attention's products in bf16 on the qkv layer's bf16 output */
+static float *infer_features(clv_precision p, int64_t B)
+{
+    clv_err err = {{0}};
+    clv_model *m = clv_model_create("vit_nano_patch4_32", &err);
+    cr_assert(m, "%s", err.msg);
+    m->ops->init(m, 11);
+    cr_assert_eq(clv_model_set_precision(m, p, 0, &err), 0, "%s", err.msg);
+    const int64_t img = (int64_t)m->info.in_chans * m->info.img_size * m->info.img_size;
+    float *x = random_floats(B * img, 5), *f = malloc((size_t)(B * m->info.feat_dim) * sizeof *f);
+    m->training = 0;
+    cr_assert_eq(m->ops->forward(m, x, B, f, &err), 0, "%s", err.msg);
+    free(x);
+    clv_model_free(m);
+    return f;
+}
+
+/* Inference in bf16 (bf16 attention products) against fp32, to the training forward's bound; and,
+ * on oneDNN's bf16, not the training forward's features (fp32 attention): the bf16 core is in use */
+Test(bf16, vit_inference_features_near_fp32)
+{
+    const int64_t B = 6;
+    float *f32 = infer_features(CLV_PRECISION_FP32, B), *b16 = infer_features(CLV_PRECISION_BF16, B);
+    pass train = run_model("vit_nano_patch4_32", CLV_PRECISION_BF16, 0);
+    clv_err err = {{0}};
+    clv_model *m = clv_model_create("vit_nano_patch4_32", &err);
+    const int64_t nf = B * m->info.feat_dim;
+    clv_model_free(m);
+    const double e = rel_norm_diff(b16, f32, nf);
+    cr_expect_leq(e, 2e-2, "bf16 inference features %.3g off fp32", e);
+    clv_compute *c = clv_compute_create(CLV_PRECISION_BF16, 0, &err);
+    if (clv_compute_bf16_onednn(c)) /* else (AVX2) the fp32 core runs in both */
+        cr_expect_gt(rel_norm_diff(b16, train.feats, nf), 1e-6, "bf16 inference equals the fp32 core's features");
+    clv_compute_free(c);
+    free(f32), free(b16);
+    pass_free(&train);
+}
+
 Test(bf16, vit_features_and_gradients_near_fp32) { backbone_in_bf16((tolerance){"vit_nano_patch4_32", 2e-2, 3e-2}); }
 Test(bf16, swin_features_and_gradients_near_fp32)
 {

@@ -47,16 +47,12 @@ typedef struct clv_attn_core_ops {
      * accumulates the gradients of the core's own trainable parameters. */
     void (*backward)(clv_attn_core *c, float *dqkv, const float *dout, const float *qkv, float *att, int64_t B,
                      float *scratch);
-    /* (optional) forward, output and backward with the products in bf16 (clvit/kernels.h's
-     * clv_attention_*_bf16) on the context cc: qkvh is qkv in bf16, out is written in fp32
-     * and/or bf16 (outh; either may be NULL). A block uses them in bf16 on oneDNN when its qkv
-     * layer is plain. 0, or -1 with err set. */
+    /* (optional) the forward with its products in bf16 (clvit/kernels.h's
+     * clv_attention_forward_bf16) on the context cc: qkvh is qkv in bf16, out is written in fp32
+     * and/or bf16 (outh; either may be NULL). A block uses it for inference in bf16 on oneDNN
+     * when its qkv layer is plain. 0, or -1 with err set. */
     int (*forward_bf16)(clv_attn_core *c, clv_compute *cc, float *out, clv_bf16 *outh, float *att,
                         const clv_bf16 *qkvh, int64_t B, clv_err *err);
-    int (*output_bf16)(const clv_attn_core *c, clv_compute *cc, float *out, clv_bf16 *outh, const float *att,
-                       const clv_bf16 *qkvh, int64_t B, clv_err *err);
-    int (*backward_bf16)(clv_attn_core *c, clv_compute *cc, float *dqkv, const float *dout, const clv_bf16 *qkvh,
-                         float *att, int64_t B, clv_err *err);
     /* (optional) 1 when a parameter of the core trains */
     int (*trains)(const clv_attn_core *c);
     /* (optional) frees the core's state */

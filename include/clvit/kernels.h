@@ -89,11 +89,13 @@ void clv_attention_output(float *out, const float *att, const float *qkv, int64_
 /* The same attention with its products in bf16 (clv_compute_bmm: one oneDNN
  * matmul over all (image, head) pairs), as PyTorch's autocast runs them; the
  * softmax and its backward stay fp32. qkvh is qkv in bf16 (the qkv layer
- * writes it so). The forward writes the probabilities att (fp32, kept for
- * the backward) and out in fp32 and/or bf16 (outh; either may be NULL): the
- * product of att rounded to bf16 with V; the output again gives the same
- * values bit for bit. The backward overwrites dqkv (fp32). Only with bf16 on
- * oneDNN: -1 (err set) otherwise, or when out of memory. */
+ * writes it so). The forward writes the probabilities att (fp32) and out in
+ * fp32 and/or bf16 (outh; either may be NULL): the product of att rounded to
+ * bf16 with V; the output again gives the same values bit for bit. The
+ * backward overwrites dqkv (fp32). The transformer block runs the forward in
+ * inference only: trained with bf16 products the demo lost about half a
+ * point (docs/precision.md). Only with bf16 on oneDNN: -1 (err set)
+ * otherwise, or when out of memory. */
 int clv_attention_forward_bf16(clv_compute *c, float *out, clv_bf16 *outh, float *att, const clv_bf16 *qkvh,
                                int64_t B, int64_t T, int64_t C, int64_t H, clv_err *err);
 int clv_attention_output_bf16(clv_compute *c, float *out, clv_bf16 *outh, const float *att, const clv_bf16 *qkvh,

@@ -40,18 +40,6 @@ static int global_forward_bf16(clv_attn_core *c, clv_compute *cc, float *out, cl
     return clv_attention_forward_bf16(cc, out, outh, att, qkvh, B, c->T, c->C, c->heads, err);
 }
 
-static int global_output_bf16(const clv_attn_core *c, clv_compute *cc, float *out, clv_bf16 *outh, const float *att,
-                              const clv_bf16 *qkvh, int64_t B, clv_err *err)
-{
-    return clv_attention_output_bf16(cc, out, outh, att, qkvh, B, c->T, c->C, c->heads, err);
-}
-
-static int global_backward_bf16(clv_attn_core *c, clv_compute *cc, float *dqkv, const float *dout,
-                                const clv_bf16 *qkvh, float *att, int64_t B, clv_err *err)
-{
-    return clv_attention_backward_bf16(cc, dqkv, dout, qkvh, att, B, c->T, c->C, c->heads, err);
-}
-
 static const clv_attn_core_ops global_ops = {
     .kind = "global",
     .out_rows = all_rows,
@@ -61,8 +49,6 @@ static const clv_attn_core_ops global_ops = {
     .output = global_output,
     .backward = global_backward,
     .forward_bf16 = global_forward_bf16,
-    .output_bf16 = global_output_bf16,
-    .backward_bf16 = global_backward_bf16,
 };
 
 /* ---- class row: the class token's query only; small enough to keep its output ---- */

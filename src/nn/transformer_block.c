@@ -153,13 +153,16 @@ enum { SHADOW_NORM = 0, SHADOW_GELU = 1, SHADOW_DH = 2, SHADOW_ATTOUT = 3 };
 
 static int reads_fp32_input(const clv_wlayer *l) { return l->adapter != NULL; }
 
-/* In bf16 on oneDNN a core with bf16 products (attention_core.h) reads qkv in bf16 only, when the
- * qkv layer is plain: nothing else reads its output then (no adapter, no scale to divide out), so
- * the layer writes it in bf16, into the first half of qkv's buffer. vit_tiny_patch4_32, batch 128,
- * AMD EPYC (Zen 4), 2 threads: the core's forward 4.6 -> 3.4 ms a block, its backward 6.8 -> 6.1. */
-static int attn_in_bf16(const clv_tblock *k)
+/* In bf16 on oneDNN an inference forward runs a core's bf16 products (attention_core.h) when the
+ * qkv layer is plain: nothing else reads its output then, so the layer writes it in bf16 only, into
+ * the first half of qkv's buffer. vit_tiny_patch4_32 on an AMD EPYC (Zen 4), 2 threads: the core's
+ * forward 4.6 -> 3.4 ms a block at batch 128. Training keeps the fp32 core: with bf16 products
+ * (forward and backward, as autocast runs them) the demo's independent method ended 0.47 points
+ * below fp32 on average over seeds 0-4 (paired; sd 0.49), against +0.14 before, for a step about 2%
+ * faster (docs/precision.md). */
+static int attn_in_bf16(const clv_tblock *k, int training)
 {
-    return k->attn.ops->forward_bf16 && clv_wlayer_plain_bf16(&k->qkv);
+    return !training && k->attn.ops->forward_bf16 && clv_wlayer_plain_bf16(&k->qkv);
 }
 
 /* Where the bf16 core writes its output: attout's shadow (proj's GEMM input), and attout in fp32
@@ -199,7 +202,7 @@ static int forward(clv_tblock *k, clv_tblock_acts *a, const clv_tblock_shared *s
     /* qkv's output stays for the attention backward, h (fc1's) for GELU's */
     const clv_wl_mode mode_kept = training ? CLV_WL_TRAIN_KEEPS_Y : CLV_WL_INFER;
     a->xin = x;
-    const int bf = attn_in_bf16(k);
+    const int bf = attn_in_bf16(k, training);
     clv_bf16 *qh = (clv_bf16 *)a->qkv;
     if (norm_for(&k->norm1, &k->qkv, a->ln1, a->mean1, a->rstd1, x, N, C, err) ||
         (bf ? clv_wlayer_forward_to_bf16(&k->qkv, qh, a->ln1, N, mode_kept, err)
@@ -356,28 +359,15 @@ static int backward(clv_tblock *k, clv_tblock_acts *a, const clv_tblock_shared *
     /* proj's input again (the shared buffers hold the lowest block's), with the probabilities when
      * the core's backward follows */
     float *att = a->att;
-    const int bf = attn_in_bf16(k);
-    const clv_bf16 *qh = (const clv_bf16 *)a->qkv;
-    if (bf) {
-        float *out;
-        clv_bf16 *oh;
-        if (attout_targets(k, a, R, &out, &oh, err) ||
-            k->attn.ops->output_bf16(&k->attn, k->qkv.compute, out, oh, att, qh, B, err))
-            return -1;
-    } else if (k->attn.ops->recomputed_att_floats)
+    if (k->attn.ops->recomputed_att_floats)
         k->attn.ops->forward(&k->attn, a->attout, att = need ? g->att : NULL, a->qkv, B, sh->scratch);
     else if (k->attn.ops->output)
         k->attn.ops->output(&k->attn, a->attout, att, a->qkv, B, sh->scratch);
     if (clv_wlayer_backward_into(&k->proj, need ? g->dattout : NULL, dout, a->attout, NULL, R, ws, err))
         return -1;
-    clv_compute_unshadow(k->proj.compute, SHADOW_ATTOUT);
     if (!need)
         return 1;
-    if (bf) {
-        if (k->attn.ops->backward_bf16(&k->attn, k->qkv.compute, g->dqkv, g->dattout, qh, att, B, err))
-            return -1;
-    } else
-        k->attn.ops->backward(&k->attn, g->dqkv, g->dattout, a->qkv, att, B, sh->scratch);
+    k->attn.ops->backward(&k->attn, g->dqkv, g->dattout, a->qkv, att, B, sh->scratch);
     /* the residual branch: the gradient of xmid is that of the input */
     if (R != N)
         expand_rows(dx, dout, R, N / R, C);
