@@ -678,17 +678,19 @@ static const clv_bf16 *to_bf16(clv_compute *c, int slot, const float *X, int64_t
  * faster on a B in the layout it picks itself than on a plain one (AMD EPYC Zen 4, 2 threads,
  * 8320 x 768 x 192: 6.2 against 7.1 ms; 8320 x 192 x 192: 1.35 against 1.62), and one reorder
  * from fp32 writes that layout in the pass a conversion to plain bf16 would take. The same
- * products and the same rounding of B (to nearest even). So when B is that operand and no bf16
- * copy of it is at hand, B goes that way. 1: not taken (the caller converts B itself). */
-static int packed_b_gemm(clv_compute *c, const mm_key *k0, const clv_bf16 *Ah, const float *B, const float *bias,
-                         const float *res, void *C)
+ * products and the same rounding of B (to nearest even). So when B (fp32, row stride ldb) is that
+ * operand and no bf16 copy of it is at hand, B goes that way; k is the plain path's key (B's
+ * stride as converted). 1: not taken (the caller converts B itself). */
+static int packed_b_gemm(clv_compute *c, const mm_key *k, const clv_bf16 *Ah, const float *B, int64_t ldb,
+                         const float *bias, const float *res, void *C)
 {
 #if defined(CLV_GEMM_dnnl)
-    if (k0->M < k0->N || k0->M < k0->K)
+    if (k->M < k->N || k->M < k->K || copy_of(c, B, k->tb ? k->N : k->K, k->tb ? k->K : k->N, ldb))
         return 1;
-    mm_key k = *k0;
-    k.bpack = 1;
-    return dnnl_run(c, &k, Ah, B, bias, res, C) ? 1 : 0;
+    mm_key kp = *k;
+    kp.bpack = 1;
+    kp.ldb = ldb;
+    return dnnl_run(c, &kp, Ah, B, bias, res, C) ? 1 : 0;
 #else
     return 1;
 #endif
@@ -719,9 +721,9 @@ int clv_compute_gemm(clv_compute *c, int trans_a, int trans_b, int64_t M, int64_
     const clv_bf16 *Ah = to_bf16(c, 0, A, ar, ac, lda, err);
     if (!Ah)
         return -1;
-    const mm_key k = {.ta = !!trans_a, .tb = !!trans_b, .M = M, .N = N, .K = K, .lda = ac, .ldb = ldb, .ldc = ldc,
+    const mm_key k = {.ta = !!trans_a, .tb = !!trans_b, .M = M, .N = N, .K = K, .lda = ac, .ldb = bc, .ldc = ldc,
                       .alpha = alpha, .beta = beta};
-    if (!copy_of(c, B, br, bc, ldb) && !packed_b_gemm(c, &k, Ah, B, NULL, NULL, C))
+    if (!packed_b_gemm(c, &k, Ah, B, ldb, NULL, NULL, C))
         return 0;
     const clv_bf16 *Bh = to_bf16(c, 1, B, br, bc, ldb, err);
     if (!Bh)
@@ -742,9 +744,9 @@ int clv_compute_gemm_bias(clv_compute *c, int64_t M, int64_t N, int64_t K, const
     const clv_bf16 *Ah = to_bf16(c, 0, A, M, K, lda, err);
     if (!Ah)
         return -1;
-    const mm_key k = {.tb = 1, .bias = bias != NULL, .res = res != NULL, .M = M, .N = N, .K = K, .lda = K, .ldb = ldb,
+    const mm_key k = {.tb = 1, .bias = bias != NULL, .res = res != NULL, .M = M, .N = N, .K = K, .lda = K, .ldb = K,
                       .ldc = ldc, .alpha = 1.0f};
-    if (!copy_of(c, B, N, K, ldb) && !packed_b_gemm(c, &k, Ah, B, bias, res, C))
+    if (!packed_b_gemm(c, &k, Ah, B, ldb, bias, res, C))
         return 0;
     const clv_bf16 *Bh = to_bf16(c, 1, B, N, K, ldb, err);
     if (!Bh)
@@ -789,16 +791,14 @@ static int gemm_bias_to_bf16(clv_compute *c, int gelu, int64_t M, int64_t N, int
     const clv_bf16 *Ah = to_bf16(c, 0, A, M, K, lda, err);
     if (!Ah)
         return -1;
-    const mm_key kp = {.tb = 1, .bias = bias != NULL, .dst_bf16 = 1, .gelu = gelu, .M = M, .N = N, .K = K, .lda = K,
-                       .ldb = ldb, .ldc = N, .alpha = 1.0f};
-    if (!copy_of(c, B, N, K, ldb) && !packed_b_gemm(c, &kp, Ah, B, bias, NULL, Ch))
+    const mm_key k = {.tb = 1, .bias = bias != NULL, .dst_bf16 = 1, .gelu = gelu, .M = M, .N = N, .K = K, .lda = K,
+                      .ldb = K, .ldc = N, .alpha = 1.0f};
+    if (!packed_b_gemm(c, &k, Ah, B, ldb, bias, NULL, Ch))
         return 0;
     const clv_bf16 *Bh = to_bf16(c, 1, B, N, K, ldb, err);
     if (!Bh)
         return -1;
 #if defined(CLV_GEMM_dnnl)
-    mm_key k = {.tb = 1, .bias = bias != NULL, .dst_bf16 = 1, .gelu = gelu, .M = M, .N = N, .K = K, .lda = K, .ldb = K,
-                .ldc = N, .alpha = 1.0f};
     if (!dnnl_run(c, &k, Ah, Bh, bias, NULL, Ch))
         return 0;
 #endif

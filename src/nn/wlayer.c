@@ -130,34 +130,34 @@ int clv_wlayer_forward_fused_bf16(clv_wlayer *l, float *y, const float *x, int64
     return 0;
 }
 
-int clv_wlayer_forward_gelu_bf16(clv_wlayer *l, clv_bf16 *gelu_h, const float *x, int64_t N, clv_wl_mode mode,
+/* A plain layer's forward straight to bf16: y_h = bf16([GELU](x W^T + b)) in one matmul */
+static int forward_plain_to_bf16(clv_wlayer *l, int gelu, clv_bf16 *y_h, const float *x, int64_t N, clv_wl_mode mode,
                                  clv_err *err)
 {
     float *z;
     if (!clv_wlayer_plain_bf16(l))
-        return clv_errf(err, "%s: GELU inside the matmul needs a plain layer in bf16", l->name);
+        return clv_errf(err, "%s: %s needs a plain layer in bf16", l->name,
+                        gelu ? "GELU inside the matmul" : "a bf16 output");
     if (keep_for_backward(l, N, mode, &z, err))
         return -1;
     const float *b = l->bias ? l->bias->data : NULL;
-    if (clv_compute_gemm_bias_gelu(l->compute, N, l->out, l->in, x, l->in, clv_wlayer_weight(l), l->in, b, gelu_h,
-                                   err))
+    const float *W = clv_wlayer_weight(l);
+    if ((gelu ? clv_compute_gemm_bias_gelu : clv_compute_gemm_bias_to_bf16)(l->compute, N, l->out, l->in, x, l->in, W,
+                                                                            l->in, b, y_h, err))
         return clv_err_prefix(err, "%s", l->name);
     return 0;
+}
+
+int clv_wlayer_forward_gelu_bf16(clv_wlayer *l, clv_bf16 *gelu_h, const float *x, int64_t N, clv_wl_mode mode,
+                                 clv_err *err)
+{
+    return forward_plain_to_bf16(l, 1, gelu_h, x, N, mode, err);
 }
 
 int clv_wlayer_forward_to_bf16(clv_wlayer *l, clv_bf16 *y_h, const float *x, int64_t N, clv_wl_mode mode,
                                clv_err *err)
 {
-    float *z;
-    if (!clv_wlayer_plain_bf16(l))
-        return clv_errf(err, "%s: a bf16 output needs a plain layer in bf16", l->name);
-    if (keep_for_backward(l, N, mode, &z, err))
-        return -1;
-    const float *b = l->bias ? l->bias->data : NULL;
-    if (clv_compute_gemm_bias_to_bf16(l->compute, N, l->out, l->in, x, l->in, clv_wlayer_weight(l), l->in, b, y_h,
-                                      err))
-        return clv_err_prefix(err, "%s", l->name);
-    return 0;
+    return forward_plain_to_bf16(l, 0, y_h, x, N, mode, err);
 }
 
 int clv_wlayer_forward(clv_wlayer *l, float *y, const float *x, int64_t N, clv_wl_mode mode, clv_err *err)
