@@ -9,6 +9,7 @@
 #include "clvit/kernels.h"
 #include "clvit/kernels_swin.h"
 #include "clvit/model.h"
+#include "clvit/precision.h"
 #include "clvit/safetensors.h"
 #include "clvit/transformer_block.h"
 #include "fixture_tensors.h"
@@ -331,6 +332,48 @@ Test(block, a_block_formed_again_has_the_gradients_of_one_that_kept_everything)
         cr_expect_eq(memcmp(grads_ref + at, t.m.params.items[i]->grad, (size_t)t.m.params.items[i]->numel * sizeof(float)),
                      0, "%s's gradient differs", t.m.params.items[i]->name);
     free(dx_ref), free(grads_ref), free(x1);
+    one_block_free(&t);
+}
+
+/* In bf16 a training forward keeps the global core's output as proj's bf16 input, and the
+ * backward reads it instead of forming the core's product again: the same gradients bit for bit,
+ * after a second forward over another input (the copy is the last forward's, not the first's) */
+Test(block, bf16_kept_projection_input_gives_the_gradients_of_the_product_formed_again)
+{
+    const clv_attn_spec spec = {.kind = CLV_ATTN_GLOBAL};
+    one_block t;
+    one_block_init(&t, &spec, 3, 7, 16, 2);
+    clv_err err = {{0}};
+    clv_compute *c = clv_compute_create(CLV_PRECISION_BF16, 0, &err);
+    cr_assert(c, "%s", err.msg);
+    for (int i = 0; i < t.m.n_wlayers; i++)
+        t.m.wlayers[i]->compute = c;
+    const int keeps = clv_compute_bf16_onednn(c);
+    if (!keeps)
+        cr_log_info("no bf16 matmul on oneDNN here: proj converts its input, nothing is kept");
+    const int64_t NC = t.N * t.k.C;
+    int64_t total = 0;
+    for (int i = 0; i < t.m.params.count; i++)
+        total += t.m.params.items[i]->numel;
+    float *x0 = fzeros(NC), *dx[2] = {fzeros(NC), fzeros(NC)}, *grads[2] = {fzeros(total), fzeros(total)};
+    gradcheck_fill(x0, NC, 9, -1, 1);
+    for (int again = 1; again >= 0; again--) {
+        t.k.form_attout_again = again;
+        cr_assert_eq(clv_tblock_forward(&t.k, &t.a, &t.sh, x0, t.B, 1, &err), 0, "%s", err.msg);
+        block_gradients(&t); /* a forward over t.x, then the backward */
+        cr_expect_eq(t.k.attout_h_rows, again || !keeps ? 0 : t.R, "form_attout_again %d: rows kept", again);
+        memcpy(dx[again], t.dx, (size_t)NC * sizeof(float));
+        for (int i = 0, at = 0; i < t.m.params.count; at += (int)t.m.params.items[i]->numel, i++)
+            memcpy(grads[again] + at, t.m.params.items[i]->grad, (size_t)t.m.params.items[i]->numel * sizeof(float));
+    }
+    cr_expect_eq(memcmp(dx[0], dx[1], (size_t)NC * sizeof(float)), 0, "dx differs");
+    for (int i = 0, at = 0; i < t.m.params.count; at += (int)t.m.params.items[i]->numel, i++)
+        cr_expect_eq(memcmp(grads[0] + at, grads[1] + at, (size_t)t.m.params.items[i]->numel * sizeof(float)), 0,
+                     "%s's gradient differs", t.m.params.items[i]->name);
+    for (int i = 0; i < t.m.n_wlayers; i++)
+        t.m.wlayers[i]->compute = NULL;
+    clv_compute_free(c);
+    free(x0), free(dx[0]), free(dx[1]), free(grads[0]), free(grads[1]);
     one_block_free(&t);
 }
 

@@ -133,6 +133,11 @@ void clv_compute_unhold(clv_compute *c);
 int clv_compute_shadow(clv_compute *c, int slot, const float *X, int64_t rows, int64_t cols, clv_bf16 **h,
                        clv_err *err);
 void clv_compute_unshadow(clv_compute *c, int slot);
+/* The same for a bf16 copy of X that the caller keeps in memory of its own
+ * (h, rows x cols, packed): GEMMs reading exactly X use h until
+ * clv_compute_unshadow of that slot. Nothing happens when c has no bf16 GEMM
+ * on oneDNN (the GEMMs then read X). */
+void clv_compute_lend(clv_compute *c, int slot, const float *X, int64_t rows, int64_t cols, const clv_bf16 *h);
 /* The backward through GELU between two bf16 GEMMs in one pass over h (its
  * input) and dg (the gradient at its output), rows x cols: the shadow of g
  * (slot g_slot) = GELU(h), fc2's weight-gradient input; the shadow of dh

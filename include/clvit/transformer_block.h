@@ -14,7 +14,8 @@
  *    core keeps no probabilities: 9 C): the norms' outputs, GELU's, the
  *    global core's output and the windowed core's probabilities and output
  *    are recomputed by the backward from what is kept, bit for bit, into
- *    buffers shared by all blocks;
+ *    buffers shared by all blocks (in bf16 the global core's output is kept
+ *    as proj's bf16 input instead, C / 2 more per token);
  *  - the backward writes its input gradients (_into), and walks only as far
  *    down as a gradient is needed;
  *  - inference keeps nothing: all blocks share one set of buffers
@@ -38,6 +39,15 @@ typedef struct clv_tblock {
     clv_norm norm1, norm2;
     clv_attn_core attn;
     clv_wlayer qkv, proj, fc1, fc2;
+    /* In bf16 training with a core that forms its output again in the backward (the global
+     * one), the forward keeps proj's input in bf16 for proj's weight gradient instead: R C
+     * bf16 values a block, for one product of the core's a block less in the backward.
+     * attout_h_rows: the rows the last training forward wrote (0: none, the backward forms
+     * the product again). form_attout_again = 1 keeps nothing (the tests' reference). */
+    clv_bf16 *attout_h;
+    size_t attout_h_cap;
+    int64_t attout_h_rows;
+    int form_attout_again;
 } clv_tblock;
 
 typedef struct clv_tblock_config {

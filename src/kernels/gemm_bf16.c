@@ -71,6 +71,7 @@ struct clv_compute {
         int64_t rows, cols;
         clv_bf16 *h;
         size_t cap;
+        const clv_bf16 *lent; /* the caller's copy (clv_compute_lend), read instead of h */
     } shadow[CLV_COMPUTE_SHADOWS];
 #if defined(CLV_GEMM_dnnl)
     dnnl_engine_t engine;
@@ -624,6 +625,7 @@ int clv_compute_shadow(clv_compute *c, int slot, const float *X, int64_t rows, i
     if (!clv_compute_bf16_onednn(c) || slot < 0 || slot >= CLV_COMPUTE_SHADOWS || rows <= 0 || cols <= 0)
         return 0;
     c->shadow[slot].src = NULL;
+    c->shadow[slot].lent = NULL;
     if (grow((void **)&c->shadow[slot].h, &c->shadow[slot].cap, (size_t)(rows * cols), sizeof(clv_bf16), err))
         return -1;
     c->shadow[slot].src = X;
@@ -636,7 +638,17 @@ int clv_compute_shadow(clv_compute *c, int slot, const float *X, int64_t rows, i
 void clv_compute_unshadow(clv_compute *c, int slot)
 {
     if (c && slot >= 0 && slot < CLV_COMPUTE_SHADOWS)
-        c->shadow[slot].src = NULL;
+        c->shadow[slot].src = NULL, c->shadow[slot].lent = NULL;
+}
+
+void clv_compute_lend(clv_compute *c, int slot, const float *X, int64_t rows, int64_t cols, const clv_bf16 *h)
+{
+    if (!clv_compute_bf16_onednn(c) || slot < 0 || slot >= CLV_COMPUTE_SHADOWS || !h)
+        return;
+    c->shadow[slot].src = X;
+    c->shadow[slot].rows = rows;
+    c->shadow[slot].cols = cols;
+    c->shadow[slot].lent = h;
 }
 
 void clv_compute_unhold(clv_compute *c)
@@ -653,7 +665,7 @@ static const clv_bf16 *copy_of(const clv_compute *c, const float *X, int64_t row
         return c->held;
     for (int i = 0; i < CLV_COMPUTE_SHADOWS; i++)
         if (X == c->shadow[i].src && rows == c->shadow[i].rows && cols == c->shadow[i].cols && ld == cols)
-            return c->shadow[i].h;
+            return c->shadow[i].lent ? c->shadow[i].lent : c->shadow[i].h;
     return NULL;
 }
 
