@@ -552,6 +552,51 @@ Test(kernels, attention_backward)
     }
 }
 
+/* dqkv in bf16 only: the bf16 of clv_attention_backward's dqkv bit for bit (each pair's dq, dk,
+ * dv go through the thread's scratch, not dqkv), every entry written, with att kept and
+ * recomputed; colsum += dqkv's column sums (fp32 sums of the same floats in another order:
+ * within 1e-5 of double sums), on 1 and 3 threads the same bits. */
+Test(kernels, attention_backward_to_bf16_is_the_rounded_fp32_backward)
+{
+    const int64_t shapes[2][4] = {{2, 5, 9, 3}, {3, 7, 8, 2}};
+    const int saved = omp_get_max_threads();
+    for (int s = 0; s < 2; s++) {
+        const int64_t B = shapes[s][0], T = shapes[s][1], C = shapes[s][2], H = shapes[s][3], ld = 3 * C;
+        attn_ctx c;
+        attn_ctx_init(&c, B, T, C, H, 151 + 10 * s);
+        const int64_t n = B * T * ld;
+        float *dqkv = falloc(n), *parts = fnan(B * ld), *colsum[2] = {falloc(ld), falloc(ld)};
+        clv_bf16 *ref = malloc((size_t)n * sizeof *ref), *h = malloc((size_t)n * sizeof *h);
+        attn_loss(&c);
+        clv_attention_backward(dqkv, c.r, c.qkv, c.att, B, T, C, H, c.scratch);
+        clv_bf16_from_floats(ref, dqkv, (size_t)n);
+        for (int k = 0; k < 2; k++) {
+            omp_set_num_threads(k ? 3 : 1);
+            memset(h, 0xff, (size_t)n * sizeof *h);
+            for (int64_t j = 0; j < ld; j++)
+                colsum[k][j] = 0.5f; /* added to, not overwritten */
+            clv_attention_backward_h(h, colsum[k], parts, c.r, c.qkv, k ? NULL : c.att, B, T, C, H, c.scratch);
+            cr_expect_eq(memcmp(h, ref, (size_t)n * sizeof *h), 0, "B%lld T%lld: %d thread(s), att %s", (long long)B,
+                         (long long)T, k ? 3 : 1, k ? "recomputed" : "kept");
+        }
+        omp_set_num_threads(saved);
+        cr_expect_eq(memcmp(colsum[0], colsum[1], (size_t)ld * sizeof(float)), 0, "column sums: 1 vs 3 threads");
+        for (int64_t j = 0; j < ld; j++) {
+            double e = 0.5;
+            for (int64_t r = 0; r < B * T; r++)
+                e += dqkv[r * ld + j];
+            cr_expect(fabs(colsum[0][j] - e) <= 1e-5 * (1 + fabs(e)), "column %lld: %.9g against %.9g", (long long)j,
+                      colsum[0][j], e);
+        }
+        /* without colsum, parts is not read */
+        clv_attention_backward_h(h, NULL, NULL, c.r, c.qkv, c.att, B, T, C, H, c.scratch);
+        cr_expect_eq(memcmp(h, ref, (size_t)n * sizeof *h), 0, "without column sums");
+        clv_free(dqkv), clv_free(parts), clv_free(colsum[0]), clv_free(colsum[1]);
+        free(ref), free(h);
+        attn_ctx_free(&c);
+    }
+}
+
 /* Also: a scratch sized while 1 thread was set stays large enough when the
  * count is raised to 4 afterwards (run under make DEBUG=1 to see overflows). */
 Test(kernels, attention_thread_count_independent)

@@ -47,6 +47,11 @@ typedef struct clv_attn_core_ops {
      * accumulates the gradients of the core's own trainable parameters. */
     void (*backward)(clv_attn_core *c, float *dqkv, const float *dout, const float *qkv, float *att, int64_t B,
                      float *scratch);
+    /* (optional) the backward writing dqkv in bf16 only (dqkvh) and adding its column sums to
+     * colsum (may be NULL) over parts [B x 3C] (clvit/kernels.h's clv_attention_backward_h): for a
+     * plain qkv layer in bf16, which reads nothing else of dqkv. */
+    void (*backward_h)(clv_attn_core *c, clv_bf16 *dqkvh, float *colsum, float *parts, const float *dout,
+                       const float *qkv, float *att, int64_t B, float *scratch);
     /* (optional) the forward with its products in bf16 (clvit/kernels.h's
      * clv_attention_forward_bf16) on the context cc: qkvh is qkv in bf16, out is written in fp32
      * and/or bf16 (outh; either may be NULL). A block uses it for inference in bf16 on oneDNN

@@ -83,6 +83,14 @@ void clv_attention_forward(float *out, float *att, const float *qkv, int64_t B, 
                            float *scratch);
 void clv_attention_backward(float *dqkv, const float *dout, const float *qkv, const float *att, int64_t B, int64_t T,
                             int64_t C, int64_t H, float *scratch);
+/* The backward with dqkv in bf16 only (dqkvh, every entry written): each
+ * pair's fp32 dq, dk, dv are rounded while in cache, the values
+ * clv_bf16_from_floats gives for clv_attention_backward's dqkv. colsum (may
+ * be NULL) += dqkv's column sums, each image's rows summed in row order into
+ * parts [B x 3C] and the images then in image order (thread-count
+ * independent): the qkv layer's bias gradient, with no fp32 dqkv to read. */
+void clv_attention_backward_h(clv_bf16 *dqkvh, float *colsum, float *parts, const float *dout, const float *qkv,
+                              const float *att, int64_t B, int64_t T, int64_t C, int64_t H, float *scratch);
 /* out = att V again from the saved probabilities, the same floats as the
  * forward's out: for a backward that keeps att rather than out. */
 void clv_attention_output(float *out, const float *att, const float *qkv, int64_t B, int64_t T, int64_t C, int64_t H);

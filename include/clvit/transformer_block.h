@@ -43,11 +43,13 @@ typedef struct clv_tblock {
      * one), the forward keeps proj's input in bf16 for proj's weight gradient instead: R C
      * bf16 values a block, for one product of the core's a block less in the backward.
      * attout_h_rows: the rows the last training forward wrote (0: none, the backward forms
-     * the product again). form_attout_again = 1 keeps nothing (the tests' reference). */
+     * the product again). */
     clv_bf16 *attout_h;
     size_t attout_h_cap;
     int64_t attout_h_rows;
-    int form_attout_again;
+    /* 1: bf16 runs the fp32 path's steps (keeps no bf16 copy of proj's input, the core
+     * writes dqkv in fp32 for qkv's backward to convert): the tests' reference */
+    int reference_path;
 } clv_tblock;
 
 typedef struct clv_tblock_config {

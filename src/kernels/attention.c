@@ -25,10 +25,10 @@ static int backward_threads(void)
 
 int64_t clv_attention_scratch_floats(int64_t B, int64_t T, int64_t C, int64_t H)
 {
-    /* backward: per thread one T x T buffer for dAtt and one for the
-     * recomputed probabilities (when att is not kept) */
+    /* backward: per thread one T x T buffer for dAtt, one for the recomputed probabilities (when
+     * att is not kept), and dq, dk, dv of one pair for the bf16 backward */
     const int t = omp_get_max_threads(), p = omp_get_num_procs();
-    return (int64_t)(t > p ? t : p) * 2 * T * T;
+    return (int64_t)(t > p ? t : p) * (2 * T * T + 3 * T * (C / H));
 }
 
 void clv_attention_forward(float *out, float *att, const float *qkv, int64_t B, int64_t T, int64_t C, int64_t H,
@@ -61,38 +61,90 @@ void clv_attention_output(float *out, const float *att, const float *qkv, int64_
     }
 }
 
+/* One (image, head) pair's backward: dq, dk, dv (T x hd each, row stride ldd) from its dout, with
+ * da (T x T) and, when a is NULL, ar (T x T) as scratch */
+static void pair_backward(float *dq, float *dk, float *dv, int64_t ldd, const float *dob, const float *q,
+                          const float *a, float *da, float *ar, int64_t T, int64_t C, int64_t hd)
+{
+    const int64_t ld = 3 * C;
+    const float scale = 1.0f / sqrtf((float)hd);
+    const float *k = q + C, *v = q + 2 * C;
+    if (!a) { /* the same probabilities as the forward's, bit for bit, while they are in cache */
+        clv_gemm(0, 1, T, T, hd, scale, q, ld, k, ld, 0.0f, ar, T);
+        for (int64_t t = 0; t < T; t++)
+            clv_softmax_row(ar + t * T, ar + t * T, T);
+        a = ar;
+    }
+    /* out = A V: dA = dout V^T, dV = A^T dout */
+    clv_gemm(0, 1, T, T, hd, 1.0f, dob, C, v, ld, 0.0f, da, T);
+    clv_gemm(1, 0, T, hd, T, 1.0f, a, T, dob, C, 0.0f, dv, ldd);
+    /* through the row softmax, in place: dS */
+    for (int64_t t = 0; t < T; t++)
+        clv_softmax_row_backward(da + t * T, da + t * T, a + t * T, T, 0);
+    /* S = scale q k^T: dq = scale dS k, dk = scale dS^T q */
+    clv_gemm(0, 0, T, hd, T, scale, da, T, k, ld, 0.0f, dq, ldd);
+    clv_gemm(1, 0, T, hd, T, scale, da, T, q, ld, 0.0f, dk, ldd);
+}
+
+static float *thread_scratch(float *scratch, int64_t T, int64_t hd)
+{
+    return scratch + (int64_t)omp_get_thread_num() * (2 * T * T + 3 * T * hd);
+}
+
 void clv_attention_backward(float *dqkv, const float *dout, const float *qkv, const float *att, int64_t B, int64_t T,
                             int64_t C, int64_t H, float *scratch)
 {
     if (!dqkv)
         return;
     const int64_t hd = C / H, ld = 3 * C;
-    const float scale = 1.0f / sqrtf((float)hd);
 #pragma omp parallel for schedule(static) num_threads(backward_threads())
     for (int64_t bh = 0; bh < B * H; bh++) {
         const int64_t b = bh / H, h = bh % H;
-        const float *q = qkv + b * T * ld + h * hd;
-        const float *k = q + C, *v = q + 2 * C;
-        float *dq = dqkv + b * T * ld + h * hd;
-        float *dk = dq + C, *dv = dq + 2 * C;
-        const float *dob = dout + b * T * C + h * hd;
-        float *da = scratch + (int64_t)omp_get_thread_num() * 2 * T * T;
-        const float *a = att ? att + bh * T * T : da + T * T;
-        if (!att) { /* the same probabilities as the forward's, bit for bit, while they are in cache */
-            float *ar = da + T * T;
-            clv_gemm(0, 1, T, T, hd, scale, q, ld, k, ld, 0.0f, ar, T);
-            for (int64_t t = 0; t < T; t++)
-                clv_softmax_row(ar + t * T, ar + t * T, T);
+        float *dq = dqkv + b * T * ld + h * hd, *da = thread_scratch(scratch, T, hd);
+        pair_backward(dq, dq + C, dq + 2 * C, ld, dout + b * T * C + h * hd, qkv + b * T * ld + h * hd,
+                      att ? att + bh * T * T : NULL, da, da + T * T, T, C, hd);
+    }
+}
+
+void clv_attention_backward_h(clv_bf16 *dqkvh, float *colsum, float *parts, const float *dout, const float *qkv,
+                              const float *att, int64_t B, int64_t T, int64_t C, int64_t H, float *scratch)
+{
+    const int64_t hd = C / H, ld = 3 * C;
+#pragma omp parallel for schedule(static) num_threads(backward_threads())
+    for (int64_t bh = 0; bh < B * H; bh++) {
+        const int64_t b = bh / H, h = bh % H;
+        float *da = thread_scratch(scratch, T, hd), *d3 = da + 2 * T * T; /* dq, dk, dv: T x hd each */
+        pair_backward(d3, d3 + T * hd, d3 + 2 * T * hd, hd, dout + b * T * C + h * hd, qkv + b * T * ld + h * hd,
+                      att ? att + bh * T * T : NULL, da, da + T * T, T, C, hd);
+        /* into dqkv's bf16 while in cache, and the pair's columns summed over its image's rows */
+        for (int64_t p = 0; p < 3; p++) {
+            const float *src = d3 + p * T * hd;
+            float *restrict part = colsum ? parts + b * ld + p * C + h * hd : NULL;
+            if (part)
+                for (int64_t j = 0; j < hd; j++)
+                    part[j] = 0.0f;
+            for (int64_t t = 0; t < T; t++) {
+                const float *restrict sr = src + t * hd;
+                clv_bf16 *restrict dr = dqkvh + (b * T + t) * ld + p * C + h * hd;
+#pragma omp simd
+                for (int64_t j = 0; j < hd; j++)
+                    dr[j] = clv_bf16_from_float(sr[j]);
+                if (part)
+#pragma omp simd
+                    for (int64_t j = 0; j < hd; j++)
+                        part[j] += sr[j];
+            }
         }
-        /* out = A V: dA = dout V^T, dV = A^T dout */
-        clv_gemm(0, 1, T, T, hd, 1.0f, dob, C, v, ld, 0.0f, da, T);
-        clv_gemm(1, 0, T, hd, T, 1.0f, a, T, dob, C, 0.0f, dv, ld);
-        /* through the row softmax, in place: dS */
-        for (int64_t t = 0; t < T; t++)
-            clv_softmax_row_backward(da + t * T, da + t * T, a + t * T, T, 0);
-        /* S = scale q k^T: dq = scale dS k, dk = scale dS^T q */
-        clv_gemm(0, 0, T, hd, T, scale, da, T, k, ld, 0.0f, dq, ld);
-        clv_gemm(1, 0, T, hd, T, scale, da, T, q, ld, 0.0f, dk, ld);
+    }
+    if (!colsum)
+        return;
+    /* the images' sums in image order: the same floats on any thread count */
+#pragma omp parallel for schedule(static) if (B * ld > 65536)
+    for (int64_t c = 0; c < ld; c++) {
+        float s = 0.0f;
+        for (int64_t b = 0; b < B; b++)
+            s += parts[b * ld + c];
+        colsum[c] += s;
     }
 }
 

@@ -8,7 +8,7 @@ int clv_tblock_build(clv_tblock *k, clv_builder *b, const clv_tblock_config *cfg
 {
     const int64_t C = cfg->C;
     k->T = cfg->T, k->C = C, k->hidden = cfg->hidden, k->eps = cfg->eps;
-    k->attout_h = NULL, k->attout_h_cap = 0, k->attout_h_rows = 0, k->form_attout_again = 0;
+    k->attout_h = NULL, k->attout_h_cap = 0, k->attout_h_rows = 0, k->reference_path = 0;
     if (clv_build_norm(b, &k->norm1, "norm1", C, cfg->eps))
         return -1;
     const size_t at = clv_builder_push(b, "attn");
@@ -185,7 +185,7 @@ static int attout_targets(clv_tblock *k, clv_tblock_acts *a, int64_t R, float **
  * 2 ms a block and its conversion to bf16 0.4 ms, for 3.2 MB a block (38 MB of the step's 950). */
 static int keeps_attout_h(const clv_tblock *k)
 {
-    return !k->form_attout_again && k->attn.ops->output && clv_wlayer_plain_bf16(&k->proj);
+    return !k->reference_path && k->attn.ops->output && clv_wlayer_plain_bf16(&k->proj);
 }
 
 /* proj's input (the core's fp32 output, rows x C) in bf16 in the block's own buffer, lent to
@@ -406,17 +406,31 @@ static int backward(clv_tblock *k, clv_tblock_acts *a, const clv_tblock_shared *
     clv_compute_unshadow(k->proj.compute, SHADOW_ATTOUT);
     if (!need)
         return 1;
-    k->attn.ops->backward(&k->attn, g->dqkv, g->dattout, a->qkv, att, B, sh->scratch);
+    /* dqkv only in bf16 when qkv's GEMMs are all that read it: rounded while in cache, its column
+     * sums (qkv's bias gradient) formed on the way */
+    clv_wlayer *ql = &k->qkv;
+    const int dqkv_h = !k->reference_path && k->attn.ops->backward_h && clv_wlayer_plain_bf16(ql);
+    if (dqkv_h) {
+        float *db = ql->bias && ql->bias->trainable ? ql->bias->grad : NULL, *parts = NULL;
+        clv_bf16 *dh;
+        if (clv_compute_shadow(ql->compute, SHADOW_DH, g->dqkv, N, 3 * C, &dh, err) ||
+            (db && !(parts = clv_compute_float_slot(ql->compute, 1, (size_t)(B * 3 * C), err))))
+            return -1;
+        k->attn.ops->backward_h(&k->attn, dh, db, parts, g->dattout, a->qkv, att, B, sh->scratch);
+    } else
+        k->attn.ops->backward(&k->attn, g->dqkv, g->dattout, a->qkv, att, B, sh->scratch);
     /* the residual branch: the gradient of xmid is that of the input */
     if (R != N)
         expand_rows(dx, dout, R, N / R, C);
     else if (dx != dout)
         memcpy(dx, dout, (size_t)(N * C) * sizeof(float));
     need = lowest < 1;
-    if (norm_for(&k->norm1, &k->qkv, a->ln1, a->mean1, a->rstd1, a->xin, N, C, err) ||
-        clv_wlayer_backward_into(&k->qkv, need ? g->dln : NULL, g->dqkv, a->ln1, a->qkv, N, ws, err))
+    if (norm_for(&k->norm1, ql, a->ln1, a->mean1, a->rstd1, a->xin, N, C, err) ||
+        (dqkv_h ? clv_wlayer_backward_shadowed_into(ql, need ? g->dln : NULL, g->dqkv, a->ln1, N, ws, err)
+                : clv_wlayer_backward_into(ql, need ? g->dln : NULL, g->dqkv, a->ln1, a->qkv, N, ws, err)))
         return -1;
-    clv_compute_unshadow(k->qkv.compute, SHADOW_NORM);
+    clv_compute_unshadow(ql->compute, SHADOW_NORM);
+    clv_compute_unshadow(ql->compute, SHADOW_DH);
     if (!need)
         return 1;
     need = lowest < 0;
