@@ -516,6 +516,15 @@ Test(kernels, attention_forward)
     float *again = fnan(B * T * C);
     clv_attention_output(again, c.att, c.qkv, B, T, C, H);
     cr_expect_eq(memcmp(again, c.out, (size_t)(B * T * C) * sizeof(float)), 0, "att V again differs");
+    /* the output in bf16 only: the bf16 of out, bit for bit, every entry; the same probabilities */
+    clv_bf16 *h = malloc((size_t)(B * T * C) * sizeof *h), *ref = malloc((size_t)(B * T * C) * sizeof *ref);
+    float *att2 = fnan(B * H * T * T);
+    memset(h, 0xff, (size_t)(B * T * C) * sizeof *h);
+    clv_bf16_from_floats(ref, c.out, (size_t)(B * T * C));
+    clv_attention_forward_h(h, att2, c.qkv, B, T, C, H, c.scratch);
+    cr_expect_eq(memcmp(h, ref, (size_t)(B * T * C) * sizeof *h), 0, "the output in bf16 differs");
+    cr_expect_eq(memcmp(att2, c.att, (size_t)(B * H * T * T) * sizeof(float)), 0, "its probabilities differ");
+    free(h), free(ref), clv_free(att2);
     clv_free(again);
     attn_ctx_free(&c);
     free(ro), free(ra);

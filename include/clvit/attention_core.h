@@ -47,6 +47,9 @@ typedef struct clv_attn_core_ops {
      * accumulates the gradients of the core's own trainable parameters. */
     void (*backward)(clv_attn_core *c, float *dqkv, const float *dout, const float *qkv, float *att, int64_t B,
                      float *scratch);
+    /* (optional) the forward writing its output in bf16 only (outh; clvit/kernels.h's
+     * clv_attention_forward_h): for a plain proj layer in bf16 that keeps it for its backward. */
+    void (*forward_h)(clv_attn_core *c, clv_bf16 *outh, float *att, const float *qkv, int64_t B, float *scratch);
     /* (optional) the backward writing dqkv in bf16 only (dqkvh) and adding its column sums to
      * colsum (may be NULL) over parts [B x 3C] (clvit/kernels.h's clv_attention_backward_h): for a
      * plain qkv layer in bf16, which reads nothing else of dqkv. */

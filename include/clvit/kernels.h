@@ -83,6 +83,12 @@ void clv_attention_forward(float *out, float *att, const float *qkv, int64_t B, 
                            float *scratch);
 void clv_attention_backward(float *dqkv, const float *dout, const float *qkv, const float *att, int64_t B, int64_t T,
                             int64_t C, int64_t H, float *scratch);
+/* The forward with its output in bf16 only (outh [B T x C]): each pair's
+ * fp32 output goes through the thread's scratch and is rounded while in
+ * cache, the values clv_bf16_from_floats gives for clv_attention_forward's
+ * out; att as clv_attention_forward's. */
+void clv_attention_forward_h(clv_bf16 *outh, float *att, const float *qkv, int64_t B, int64_t T, int64_t C, int64_t H,
+                             float *scratch);
 /* The backward with dqkv in bf16 only (dqkvh, every entry written): each
  * pair's fp32 dq, dk, dv are rounded while in cache, the values
  * clv_bf16_from_floats gives for clv_attention_backward's dqkv. colsum (may

@@ -15,7 +15,7 @@
  *    global core's output and the windowed core's probabilities and output
  *    are recomputed by the backward from what is kept, bit for bit, into
  *    buffers shared by all blocks (in bf16 the global core's output is kept
- *    as proj's bf16 input instead, C / 2 more per token);
+ *    as proj's bf16 input instead, C / 2 more per token: docs/blocks.md);
  *  - the backward writes its input gradients (_into), and walks only as far
  *    down as a gradient is needed;
  *  - inference keeps nothing: all blocks share one set of buffers
@@ -40,7 +40,7 @@ typedef struct clv_tblock {
     clv_attn_core attn;
     clv_wlayer qkv, proj, fc1, fc2;
     /* In bf16 training with a core that forms its output again in the backward (the global
-     * one), the forward keeps proj's input in bf16 for proj's weight gradient instead: R C
+     * one), the core writes its output in bf16 only, kept for proj's weight gradient: R C
      * bf16 values a block, for one product of the core's a block less in the backward.
      * attout_h_rows: the rows the last training forward wrote (0: none, the backward forms
      * the product again). */

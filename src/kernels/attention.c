@@ -23,6 +23,12 @@ static int backward_threads(void)
     return t < p ? t : p;
 }
 
+/* A thread's part of the scratch: da, ar (T x T each), then 3 T hd floats */
+static float *thread_scratch(float *scratch, int64_t T, int64_t hd)
+{
+    return scratch + (int64_t)omp_get_thread_num() * (2 * T * T + 3 * T * hd);
+}
+
 int64_t clv_attention_scratch_floats(int64_t B, int64_t T, int64_t C, int64_t H)
 {
     /* backward: per thread one T x T buffer for dAtt, one for the recomputed probabilities (when
@@ -46,6 +52,32 @@ void clv_attention_forward(float *out, float *att, const float *qkv, int64_t B, 
         for (int64_t t = 0; t < T; t++)
             clv_softmax_row(a + t * T, a + t * T, T);
         clv_gemm(0, 0, T, hd, T, 1.0f, a, T, v, ld, 0.0f, out + b * T * C + h * hd, C);
+    }
+}
+
+void clv_attention_forward_h(clv_bf16 *outh, float *att, const float *qkv, int64_t B, int64_t T, int64_t C, int64_t H,
+                             float *scratch)
+{
+    const int64_t hd = C / H, ld = 3 * C;
+    const float scale = 1.0f / sqrtf((float)hd);
+#pragma omp parallel for schedule(static) num_threads(backward_threads())
+    for (int64_t bh = 0; bh < B * H; bh++) {
+        const int64_t b = bh / H, h = bh % H;
+        const float *q = qkv + b * T * ld + h * hd;
+        const float *k = q + C, *v = q + 2 * C;
+        float *a = att + bh * T * T, *o = thread_scratch(scratch, T, hd);
+        clv_gemm(0, 1, T, T, hd, scale, q, ld, k, ld, 0.0f, a, T);
+        for (int64_t t = 0; t < T; t++)
+            clv_softmax_row(a + t * T, a + t * T, T);
+        /* the forward's product into the thread's scratch, then rounded while in cache */
+        clv_gemm(0, 0, T, hd, T, 1.0f, a, T, v, ld, 0.0f, o, hd);
+        for (int64_t t = 0; t < T; t++) {
+            const float *restrict sr = o + t * hd;
+            clv_bf16 *restrict dr = outh + (b * T + t) * C + h * hd;
+#pragma omp simd
+            for (int64_t j = 0; j < hd; j++)
+                dr[j] = clv_bf16_from_float(sr[j]);
+        }
     }
 }
 
@@ -84,11 +116,6 @@ static void pair_backward(float *dq, float *dk, float *dv, int64_t ldd, const fl
     /* S = scale q k^T: dq = scale dS k, dk = scale dS^T q */
     clv_gemm(0, 0, T, hd, T, scale, da, T, k, ld, 0.0f, dq, ldd);
     clv_gemm(1, 0, T, hd, T, scale, da, T, q, ld, 0.0f, dk, ldd);
-}
-
-static float *thread_scratch(float *scratch, int64_t T, int64_t hd)
-{
-    return scratch + (int64_t)omp_get_thread_num() * (2 * T * T + 3 * T * hd);
 }
 
 void clv_attention_backward(float *dqkv, const float *dout, const float *qkv, const float *att, int64_t B, int64_t T,

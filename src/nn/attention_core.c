@@ -34,6 +34,11 @@ static void global_backward(clv_attn_core *c, float *dqkv, const float *dout, co
     clv_attention_backward(dqkv, dout, qkv, att, B, c->T, c->C, c->heads, scratch);
 }
 
+static void global_forward_h(clv_attn_core *c, clv_bf16 *outh, float *att, const float *qkv, int64_t B, float *scratch)
+{
+    clv_attention_forward_h(outh, att, qkv, B, c->T, c->C, c->heads, scratch);
+}
+
 static void global_backward_h(clv_attn_core *c, clv_bf16 *dqkvh, float *colsum, float *parts, const float *dout,
                               const float *qkv, float *att, int64_t B, float *scratch)
 {
@@ -54,6 +59,7 @@ static const clv_attn_core_ops global_ops = {
     .forward = global_forward,
     .output = global_output,
     .backward = global_backward,
+    .forward_h = global_forward_h,
     .backward_h = global_backward_h,
     .forward_bf16 = global_forward_bf16,
 };

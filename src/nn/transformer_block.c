@@ -64,7 +64,7 @@ void clv_tblock_carve_train(clv_carver *c, clv_tblock_acts *a, const clv_tblock 
     a->qkv = clv_carve_floats(c, N, 3 * C, 1);
     /* the global core's probabilities are kept rather than their product with V: about the same
      * size, and the backward's product again (proj's input) costs less than the probabilities
-     * again (in bf16 the block keeps proj's bf16 input besides: keep_attout_h); a core that forms
+     * again (in bf16 the block keeps proj's bf16 input besides: core_forward_h); a core that forms
      * both again in the backward keeps neither */
     a->att = att ? clv_carve_floats(c, att, 1, 1) : NULL;
     a->attout = k->attn.ops->output || k->attn.ops->recomputed_att_floats ? sh->attout : clv_carve_floats(c, R, C, 1);
@@ -180,17 +180,19 @@ static int attout_targets(clv_tblock *k, clv_tblock_acts *a, int64_t R, float **
 }
 
 /* Does this training forward keep proj's input in bf16 (clv_tblock.attout_h)? When the core
- * would form its output again for proj's backward and proj reads only its bf16 copy. Measured on
- * vit_tiny_patch4_32 (AMD EPYC Zen 4, 2 threads, batch 128): the backward's product costs about
- * 2 ms a block and its conversion to bf16 0.4 ms, for 3.2 MB a block (38 MB of the step's 950). */
+ * would form its output again for proj's backward, can write it in bf16 itself, and proj reads
+ * only its bf16 copy. Measured on vit_tiny_patch4_32 (AMD EPYC Zen 4, 2 threads, batch 128): the
+ * backward's product costs about 2 ms a block and its conversion to bf16 0.4 ms, for 3.2 MB a
+ * block (38 MB of the step's 950). */
 static int keeps_attout_h(const clv_tblock *k)
 {
-    return !k->reference_path && k->attn.ops->output && clv_wlayer_plain_bf16(&k->proj);
+    return !k->reference_path && k->attn.ops->output && k->attn.ops->forward_h && clv_wlayer_plain_bf16(&k->proj);
 }
 
-/* proj's input (the core's fp32 output, rows x C) in bf16 in the block's own buffer, lent to
- * proj's GEMMs (SHADOW_ATTOUT) */
-static int keep_attout_h(clv_tblock *k, const float *attout, int64_t rows, clv_err *err)
+/* The core's forward with its output (proj's input, rows x C) in bf16 only, into the block's own
+ * buffer, lent to proj's GEMMs (SHADOW_ATTOUT) under attout's name: attout is not written */
+static int core_forward_h(clv_tblock *k, clv_tblock_acts *a, const clv_tblock_shared *sh, int64_t B, int64_t rows,
+                          clv_err *err)
 {
     const size_t n = (size_t)(rows * k->C);
     if (n > k->attout_h_cap) {
@@ -200,9 +202,9 @@ static int keep_attout_h(clv_tblock *k, const float *attout, int64_t rows, clv_e
             return clv_errf(err, "%s: out of memory for its bf16 input (%zu values)", k->proj.name, n);
         k->attout_h_cap = n;
     }
-    clv_bf16_from_floats(k->attout_h, attout, n);
+    k->attn.ops->forward_h(&k->attn, k->attout_h, a->att, a->qkv, B, sh->scratch);
     k->attout_h_rows = rows;
-    clv_compute_lend(k->proj.compute, SHADOW_ATTOUT, attout, rows, k->C, k->attout_h);
+    clv_compute_lend(k->proj.compute, SHADOW_ATTOUT, a->attout, rows, k->C, k->attout_h);
     return 0;
 }
 
@@ -247,11 +249,11 @@ static int forward(clv_tblock *k, clv_tblock_acts *a, const clv_tblock_shared *s
         if (attout_targets(k, a, R, &out, &oh, err) ||
             k->attn.ops->forward_bf16(&k->attn, k->qkv.compute, out, oh, a->att, qh, B, err))
             return -1;
-    } else {
-        k->attn.ops->forward(&k->attn, a->attout, a->att, a->qkv, B, sh->scratch);
-        if (training && keeps_attout_h(k) && keep_attout_h(k, a->attout, R, err))
+    } else if (training && keeps_attout_h(k)) {
+        if (core_forward_h(k, a, sh, B, R, err))
             return -1;
-    }
+    } else
+        k->attn.ops->forward(&k->attn, a->attout, a->att, a->qkv, B, sh->scratch);
     /* residual adds and GELU ride along in the pass that adds each layer's bias */
     if (clv_wlayer_forward_fused(&k->proj, a->xmid, a->attout, R, R == N ? x : NULL, NULL, mode, err))
         return -1;
