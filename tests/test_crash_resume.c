@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "clvit/trainer.h"
+#include "read_whole.h"
 #include "tmp_tree.h"
 
 #define FMNIST "/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"
@@ -39,27 +40,11 @@ static int run(const clv_config *c, const char *dir, int resume, int64_t stop_af
     return rc;
 }
 
-static char *slurp(const char *dir, const char *name, size_t *len)
-{
-    char path[256];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    *len = (size_t)ftell(f);
-    rewind(f);
-    char *buf = malloc(*len + 1);
-    cr_assert(buf && fread(buf, 1, *len, f) == *len);
-    fclose(f);
-    return buf;
-}
-
 /* name is the same, byte for byte, in both run directories */
 static void same_file(const char *a, const char *b, const char *name, const char *what)
 {
     size_t la = 0, lb = 0;
-    char *fa = slurp(a, name, &la), *fb = slurp(b, name, &lb);
+    char *fa = read_whole_in(a, name, &la), *fb = read_whole_in(b, name, &lb);
     cr_assert_not_null(fa, "%s: %s/%s missing", what, a, name);
     cr_assert_not_null(fb, "%s: %s/%s missing", what, b, name);
     cr_expect(la == lb && !memcmp(fa, fb, la), "%s: %s differs from the uninterrupted run's", what, name);
@@ -132,7 +117,7 @@ Test(crash_resume, rkr_killed_in_task_1_ends_the_same, .timeout = 300)
 static void copy_file(const char *from_dir, const char *to_dir, const char *name, const char *to_name)
 {
     size_t len = 0;
-    char *buf = slurp(from_dir, name, &len), path[256];
+    char *buf = read_whole_in(from_dir, name, &len), path[256];
     cr_assert_not_null(buf, "%s/%s", from_dir, name);
     snprintf(path, sizeof path, "%s/%s", to_dir, to_name);
     FILE *f = fopen(path, "wb");

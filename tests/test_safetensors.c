@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "clvit/safetensors.h"
+#include "read_whole.h"
 
 #define FIX "tests/fixtures/safetensors/"
 
@@ -190,20 +191,6 @@ Test(safetensors, load_params_lists_the_differences)
     unlink(path);
 }
 
-static char *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    cr_assert_not_null(f, "%s", path);
-    fseek(f, 0, SEEK_END);
-    *len = (size_t)ftell(f);
-    rewind(f);
-    char *buf = malloc(*len + 1);
-    cr_assert_eq(fread(buf, 1, *len, f), *len);
-    buf[*len] = 0;
-    fclose(f);
-    return buf;
-}
-
 Test(safetensors, writer_matches_the_reference_layout)
 {
     char path[] = "/tmp/clvit-st-ref-XXXXXX";
@@ -225,7 +212,8 @@ Test(safetensors, writer_matches_the_reference_layout)
     cr_assert_eq(clv_st_writer_write(wr, path, &err), 0, "%s", err.msg);
     clv_st_writer_free(wr);
     size_t n_ours, n_ref;
-    char *ours = slurp(path, &n_ours), *ref = slurp(FIX "written.safetensors", &n_ref);
+    char *ours = read_whole(path, &n_ours), *ref = read_whole(FIX "written.safetensors", &n_ref);
+    cr_assert(ours && ref, "%s or the reference unreadable", path);
     cr_assert_eq(n_ours, n_ref, "%zu bytes written, reference %zu", n_ours, n_ref);
     cr_assert_eq(memcmp(ours, ref, n_ref), 0, "ours: %s\nref:  %s", ours + 8, ref + 8);
     free(ours);
@@ -303,7 +291,8 @@ Test(safetensors, a_checksum_finds_damage)
     clv_st_close(&st);
 
     size_t len;
-    char *orig = slurp(path, &len);
+    char *orig = read_whole(path, &len);
+    cr_assert_not_null(orig, "%s", path);
     /* a byte of the data (the last float), of a metadata value, of a shape */
     const char *where[] = {NULL, "\"task\":\"3\"", "\"shape\":[2,2]"};
     for (int k = 0; k < 3; k++) {

@@ -20,6 +20,7 @@
 
 #include "clvit/data.h"
 #include "clvit/tasks.h"
+#include "read_whole.h"
 #include "tmp_tree.h"
 
 #define GEN "build/clvit-studygen"
@@ -101,32 +102,11 @@ static int gen(const char *out, const char *fmt, ...)
     return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
 }
 
-static char *slurp(const char *path, long *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *t = malloc((size_t)n + 1);
-    if (t && fread(t, 1, (size_t)n, f) != (size_t)n) {
-        free(t);
-        t = NULL;
-    }
-    fclose(f);
-    if (t)
-        t[n] = 0;
-    if (len)
-        *len = n;
-    return t;
-}
-
 static cJSON *manifest(const char *root)
 {
     char path[512];
     snprintf(path, sizeof path, "%s/manifest.json", root);
-    char *t = slurp(path, NULL);
+    char *t = read_whole(path, NULL);
     cr_assert_not_null(t, "%s", path);
     cJSON *m = cJSON_Parse(t);
     free(t);
@@ -199,8 +179,8 @@ static unsigned long crc_of(const char *root, const files *f, const char *prefix
             continue;
         char path[2048];
         snprintf(path, sizeof path, "%s/%s", root, f->v[i]);
-        long n;
-        char *t = slurp(path, &n);
+        size_t n;
+        char *t = read_whole(path, &n);
         cr_assert_not_null(t);
         c = crc32(c, (const Bytef *)f->v[i], (uInt)strlen(f->v[i]) + 1);
         c = crc32(c, (const Bytef *)t, (uInt)n);
@@ -240,8 +220,8 @@ Test(studygen, same_seed_same_bytes_whatever_the_threads_other_seed_differs, .ti
             snprintf(pa, sizeof pa, "%s/%s", ra, fa.v[i]);
             snprintf(pb, sizeof pb, "%s/%s", rb, fb.v[i]);
             snprintf(pc, sizeof pc, "%s/%s", rc, fa.v[i]);
-            long na, nb, nc = -1;
-            char *ta = slurp(pa, &na), *tb = slurp(pb, &nb), *tc = slurp(pc, &nc);
+            size_t na = 0, nb = 0, nc = 0;
+            char *ta = read_whole(pa, &na), *tb = read_whole(pb, &nb), *tc = read_whole(pc, &nc);
             cr_assert(ta && tb && na == nb && !memcmp(ta, tb, (size_t)na), "%s differs between 1 and 2 threads", fa.v[i]);
             differ_c += !tc || nc != na || memcmp(ta, tc, (size_t)na);
             free(ta);
@@ -299,7 +279,7 @@ static void expect_disjoint(const cJSON *holder, const char *root, const char *v
     /* image by image: files.tsv's source column is family|style|group */
     char path[512];
     snprintf(path, sizeof path, "%s/files.tsv", root);
-    char *t = slurp(path, NULL);
+    char *t = read_whole(path, NULL);
     cr_assert_not_null(t, "%s", path);
     int val_images = 0;
     for (char *save = NULL, *line = strtok_r(t, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
@@ -403,7 +383,7 @@ Test(studygen, manifest_checksums_match_the_files_and_verify_finds_a_changed_byt
     const int rc = system(cmd);
     cr_expect(WIFEXITED(rc) && WEXITSTATUS(rc) == 1, "verify fails on a changed byte");
     snprintf(path, sizeof path, "%s/verify.log", tmp);
-    char *log = slurp(path, NULL);
+    char *log = read_whole(path, NULL);
     cr_expect(log && strstr(log, "val"), "the message names the split: %s", log ? log : "(none)");
     free(log);
     tmp_tree_remove(tmp);
@@ -490,7 +470,7 @@ Test(studygen, an_up_to_date_dataset_is_skipped_and_a_damaged_one_made_again, .t
     cJSON_Delete(m);
     cr_assert_eq(gen(out, "--only glyphs100 --sources %s", src), 0);
     snprintf(path, sizeof path, "%s.log", out);
-    char *log = slurp(path, NULL);
+    char *log = read_whole(path, NULL);
     cr_expect(log && strstr(log, "up to date"), "second run: %s", log ? log : "");
     free(log);
     snprintf(path, sizeof path, "%s/glyphs100/train/digit_5/00001.png", out);
@@ -518,7 +498,7 @@ Test(studygen, a_bad_source_file_is_a_clear_error, .timeout = 300)
     make_sources(src, 1);
     cr_expect_eq(gen(out, "--only domains5 --sources %s", src), 1);
     snprintf(path, sizeof path, "%s.log", out);
-    char *log = slurp(path, NULL);
+    char *log = read_whole(path, NULL);
     cr_expect(log && strstr(log, "digits.csv.gz: row 4, column 6"), "%s", log ? log : "");
     free(log);
     snprintf(path, sizeof path, "%s/domains5", out);
