@@ -672,6 +672,40 @@ Test(bf16, vit_inference_features_near_fp32)
     pass_free(&train);
 }
 
+/* An inference forward over several row slices (31 images of 65 tokens each, INFER_ROWS) packs
+ * each weight for oneDNN once for all of them (clv_compute_fix_weights): the features of the
+ * slices run one by one, bit for bit; after a weight changes, the next forward packs it again. */
+Test(bf16, inference_slices_share_packed_weights)
+{
+    clv_err err = {{0}};
+    clv_model *m = clv_model_create("vit_nano_patch4_32", &err);
+    cr_assert(m, "%s", err.msg);
+    m->ops->init(m, 11);
+    cr_assert_eq(clv_model_set_precision(m, CLV_PRECISION_BF16, 0, &err), 0, "%s", err.msg);
+    const int64_t B = 70, slices[3] = {31, 31, 8}, F = m->info.feat_dim;
+    const int64_t img = (int64_t)m->info.in_chans * m->info.img_size * m->info.img_size;
+    float *x = random_floats(B * img, 5), *whole[2], *apart = malloc((size_t)(B * F) * sizeof(float));
+    clv_param *w = NULL;
+    for (int i = 0; i < m->params.count; i++)
+        if (!strcmp(m->params.items[i]->name, "blocks.0.attn.qkv.weight"))
+            w = m->params.items[i];
+    cr_assert_not_null(w);
+    m->training = 0;
+    for (int round = 0; round < 2; round++) {
+        whole[round] = malloc((size_t)(B * F) * sizeof(float));
+        cr_assert_eq(m->ops->forward(m, x, B, whole[round], &err), 0, "%s", err.msg);
+        for (int64_t s = 0, b0 = 0; s < 3; b0 += slices[s], s++)
+            cr_assert_eq(m->ops->forward(m, x + b0 * img, slices[s], apart + b0 * F, &err), 0, "%s", err.msg);
+        cr_expect_eq(memcmp(whole[round], apart, (size_t)(B * F) * sizeof(float)), 0,
+                     "round %d: the slices' features differ from the whole batch's", round);
+        for (int64_t j = 0; j < w->numel; j++) /* the next forward must see this */
+            w->data[j] *= 1.5f;
+    }
+    cr_expect_neq(memcmp(whole[0], whole[1], (size_t)(B * F) * sizeof(float)), 0, "the changed weight went unseen");
+    free(x), free(whole[0]), free(whole[1]), free(apart);
+    clv_model_free(m);
+}
+
 Test(bf16, vit_features_and_gradients_near_fp32) { backbone_in_bf16((tolerance){"vit_nano_patch4_32", 2e-2, 3e-2}); }
 Test(bf16, swin_features_and_gradients_near_fp32)
 {

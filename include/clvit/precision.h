@@ -133,6 +133,12 @@ void clv_compute_unhold(clv_compute *c);
 int clv_compute_shadow(clv_compute *c, int slot, const float *X, int64_t rows, int64_t cols, clv_bf16 **h,
                        clv_err *err);
 void clv_compute_unshadow(clv_compute *c, int slot);
+/* fixed = 1: until clv_compute_fix_weights(c, 0), the weights the GEMMs
+ * read do not change (an inference forward over row slices): a weight that
+ * goes to oneDNN's packed layout is packed once, into memory of its own, and
+ * read from there by every later GEMM. 0 (the default) frees those copies:
+ * each GEMM packs its weight again. */
+void clv_compute_fix_weights(clv_compute *c, int fixed);
 /* The same for a bf16 copy of X that the caller keeps in memory of its own
  * (h, rows x cols, packed): GEMMs reading exactly X use h until
  * clv_compute_unshadow of that slot. Nothing happens when c has no bf16 GEMM

@@ -58,6 +58,16 @@ struct clv_compute {
     size_t h_cap[2];
     void *packed; /* B in a packed matmul's own layout */
     size_t packed_cap;
+    /* clv_compute_fix_weights: each weight packed once while fixed, in a buffer of its own */
+    int weights_fixed;
+#if defined(CLV_GEMM_dnnl)
+    struct fixed_pack {
+        const float *src;       /* the fp32 weight */
+        dnnl_memory_desc_t md;  /* the layout it was packed into */
+        void *buf;
+    } *packs;
+    int n_packs, packs_cap;
+#endif
     float *f[2];
     size_t f_cap[2];
     /* clv_compute_hold: a converted block reused by the GEMMs that read it */
@@ -247,6 +257,47 @@ static mm_entry *lookup(clv_compute *c, const mm_key *k)
     return &c->cache[slot];
 }
 
+/* Where B (fp32) goes packed for entry e: 1 (pack it into *buf), 0 (*buf holds it packed already:
+ * weights fixed and B packed into this layout since), -1 out of memory. While weights are fixed each
+ * weight keeps its packed copy; otherwise all share one buffer. */
+static int packed_buffer(clv_compute *c, const mm_entry *e, const void *B, void **buf)
+{
+    if (c->weights_fixed) {
+        const dnnl_memory_desc_t *md;
+        if (dnnl_memory_get_memory_desc(e->b, &md) == dnnl_success) {
+            for (int i = 0; i < c->n_packs; i++)
+                if (c->packs[i].src == B && dnnl_memory_desc_equal(&c->packs[i].md, md)) {
+                    *buf = c->packs[i].buf;
+                    return 0;
+                }
+            if (c->n_packs == c->packs_cap) {
+                const int cap = c->packs_cap ? 2 * c->packs_cap : 64;
+                struct fixed_pack *p = realloc(c->packs, (size_t)cap * sizeof *p);
+                if (p)
+                    c->packs = p, c->packs_cap = cap;
+            }
+            void *b = c->n_packs < c->packs_cap ? clv_alloc(e->b_bytes) : NULL;
+            if (b) {
+                c->packs[c->n_packs++] = (struct fixed_pack){.src = B, .md = *md, .buf = b};
+                *buf = b;
+                return 1;
+            }
+        } /* no room for one more: the shared buffer, packed each time */
+    }
+    if (grow(&c->packed, &c->packed_cap, e->b_bytes, 1, NULL))
+        return -1;
+    *buf = c->packed;
+    return 1;
+}
+
+/* A fixed pack whose packing failed is no pack */
+static void drop_fixed_pack(clv_compute *c, const void *buf)
+{
+    if (c->n_packs && c->packs[c->n_packs - 1].buf == buf) {
+        clv_free(c->packs[--c->n_packs].buf);
+    }
+}
+
 static int dnnl_run(clv_compute *c, const mm_key *k, const clv_bf16 *A, const void *B, const float *bias,
                     const float *res, void *C)
 {
@@ -254,14 +305,20 @@ static int dnnl_run(clv_compute *c, const mm_key *k, const clv_bf16 *A, const vo
     if (!e)
         return -1;
     dnnl_memory_set_data_handle(e->a, (void *)A);
-    if (k->bpack) { /* B is fp32: reordered into the packed buffer first */
-        if (grow(&c->packed, &c->packed_cap, e->b_bytes, 1, NULL))
+    if (k->bpack) { /* B is fp32: reordered into the packed buffer first, or packed already */
+        void *buf = NULL;
+        const int fresh = packed_buffer(c, e, B, &buf);
+        if (fresh < 0)
             return -1;
-        dnnl_memory_set_data_handle(e->b_src, (void *)B);
-        dnnl_memory_set_data_handle(e->b, c->packed);
-        dnnl_exec_arg_t rargs[2] = {{DNNL_ARG_FROM, e->b_src}, {DNNL_ARG_TO, e->b}};
-        if (dnnl_primitive_execute(e->reorder, c->stream, 2, rargs) != dnnl_success)
-            return -1;
+        dnnl_memory_set_data_handle(e->b, buf);
+        if (fresh) {
+            dnnl_memory_set_data_handle(e->b_src, (void *)B);
+            dnnl_exec_arg_t rargs[2] = {{DNNL_ARG_FROM, e->b_src}, {DNNL_ARG_TO, e->b}};
+            if (dnnl_primitive_execute(e->reorder, c->stream, 2, rargs) != dnnl_success) {
+                drop_fixed_pack(c, buf);
+                return -1;
+            }
+        }
     } else
         dnnl_memory_set_data_handle(e->b, (void *)B);
     dnnl_memory_set_data_handle(e->c, C);
@@ -388,8 +445,26 @@ void clv_compute_free(clv_compute *c)
         clv_free(c->h[i]);
         clv_free(c->f[i]);
     }
+    clv_compute_fix_weights(c, 0);
+#if defined(CLV_GEMM_dnnl)
+    free(c->packs);
+#endif
     clv_free(c->packed);
     free(c);
+}
+
+void clv_compute_fix_weights(clv_compute *c, int fixed)
+{
+    if (!c)
+        return;
+    c->weights_fixed = !!fixed;
+#if defined(CLV_GEMM_dnnl)
+    if (!fixed) {
+        for (int i = 0; i < c->n_packs; i++)
+            clv_free(c->packs[i].buf);
+        c->n_packs = 0;
+    }
+#endif
 }
 
 clv_precision clv_compute_precision(const clv_compute *c) { return c ? c->precision : CLV_PRECISION_FP32; }

@@ -32,10 +32,17 @@ int clv_tbackbone_forward(clv_tbackbone *t, clv_model *m, const float *x, int64_
     t->mem.trained_B = 0;
     const int64_t slice = m->training ? B : (infer_rows / image_rows > 1 ? infer_rows / image_rows : 1);
     const int64_t img = (int64_t)m->info.in_chans * m->info.img_size * m->info.img_size;
-    for (int64_t b0 = 0; b0 < B; b0 += slice) {
+    /* inference: the slices read the same weights, each packed for oneDNN once (vit_tiny_patch4_32
+     * bf16 at batch 256, 8 slices: the packing was 5% of the forward) */
+    const int fix = !m->training && slice < B;
+    if (fix)
+        clv_compute_fix_weights(m->compute, 1);
+    int rc = 0;
+    for (int64_t b0 = 0; b0 < B && !rc; b0 += slice) {
         const int64_t nb = B - b0 < slice ? B - b0 : slice;
-        if (forward(m, x + b0 * img, nb, feats + b0 * m->info.feat_dim, err))
-            return -1;
+        rc = forward(m, x + b0 * img, nb, feats + b0 * m->info.feat_dim, err);
     }
-    return 0;
+    if (fix)
+        clv_compute_fix_weights(m->compute, 0);
+    return rc ? -1 : 0;
 }
