@@ -336,8 +336,8 @@ Test(block, a_block_formed_again_has_the_gradients_of_one_that_kept_everything)
 }
 
 /* bf16 training's own steps against the fp32 path's (reference_path): the forward keeps the
- * global core's output as proj's bf16 input, which the backward reads instead of forming the
- * product again, and the core writes dqkv in bf16 only, with its column sums. The same gradients
+ * norms' outputs and the global core's output as their GEMMs' bf16 inputs, which the backward
+ * reads instead of forming them again, and the core writes dqkv in bf16 only, with its column sums. The same gradients
  * bit for bit, after a second forward over another input (the copy is the last forward's), but for
  * qkv's bias, whose column sums add the same floats in another order (within 1e-6). */
 Test(block, bf16_training_steps_give_the_gradients_of_the_fp32_paths_steps)
@@ -364,7 +364,9 @@ Test(block, bf16_training_steps_give_the_gradients_of_the_fp32_paths_steps)
         cr_assert_eq(clv_tblock_forward(&t.k, &t.a, &t.sh, x0, t.B, 1, &err), 0, "%s", err.msg);
         memset(t.g.dqkv, 0x7f, (size_t)(3 * NC) * sizeof(float)); /* fp32 dqkv: written on the reference path only */
         block_gradients(&t); /* a forward over t.x, then the backward */
-        cr_expect_eq(t.k.attout_h_rows, again || !keeps ? 0 : t.R, "reference_path %d: rows kept", again);
+        cr_expect_eq(t.k.attout_h.rows, again || !keeps ? 0 : t.R, "reference_path %d: proj's input kept", again);
+        cr_expect_eq(t.k.ln1_h.rows, again || !keeps ? 0 : t.N, "reference_path %d: norm1's output kept", again);
+        cr_expect_eq(t.k.ln2_h.rows, again || !keeps ? 0 : t.R, "reference_path %d: norm2's output kept", again);
         cr_expect_eq(((const uint32_t *)t.g.dqkv)[0] == 0x7f7f7f7fu, !again && keeps,
                      "reference_path %d: fp32 dqkv written", again);
         memcpy(dx[again], t.dx, (size_t)NC * sizeof(float));

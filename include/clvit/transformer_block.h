@@ -14,8 +14,9 @@
  *    core keeps no probabilities: 9 C): the norms' outputs, GELU's, the
  *    global core's output and the windowed core's probabilities and output
  *    are recomputed by the backward from what is kept, bit for bit, into
- *    buffers shared by all blocks (in bf16 the global core's output is kept
- *    as proj's bf16 input instead, C / 2 more per token: docs/blocks.md);
+ *    buffers shared by all blocks (in bf16 the norms' outputs and the global
+ *    core's output are kept as their GEMMs' bf16 inputs instead, 3 C / 2
+ *    more per token: docs/blocks.md);
  *  - the backward writes its input gradients (_into), and walks only as far
  *    down as a gradient is needed;
  *  - inference keeps nothing: all blocks share one set of buffers
@@ -33,22 +34,27 @@
 extern "C" {
 #endif
 
+/* A bf16 copy a training forward keeps in the block's own memory for the
+ * backward's weight-gradient GEMM, instead of the backward forming it again. */
+typedef struct clv_tblock_kept {
+    clv_bf16 *h;
+    size_t cap;   /* values */
+    int64_t rows; /* the rows the last training forward wrote; 0: none */
+} clv_tblock_kept;
+
 typedef struct clv_tblock {
     int64_t T, C, hidden; /* tokens per image, width, MLP hidden width */
     float eps;            /* LayerNorm's */
     clv_norm norm1, norm2;
     clv_attn_core attn;
     clv_wlayer qkv, proj, fc1, fc2;
-    /* In bf16 training with a core that forms its output again in the backward (the global
-     * one), the core writes its output in bf16 only, kept for proj's weight gradient: R C
-     * bf16 values a block, for one product of the core's a block less in the backward.
-     * attout_h_rows: the rows the last training forward wrote (0: none, the backward forms
-     * the product again). */
-    clv_bf16 *attout_h;
-    size_t attout_h_cap;
-    int64_t attout_h_rows;
-    /* 1: bf16 runs the fp32 path's steps (keeps no bf16 copy of proj's input, the core
-     * writes dqkv in fp32 for qkv's backward to convert): the tests' reference */
+    /* In bf16 training, what the plain weight layers' weight gradients read, kept from the
+     * forward in bf16 (docs/blocks.md): norm1's and norm2's outputs (qkv's and fc1's inputs,
+     * formed again by the backward otherwise) and, with a core that forms its output again
+     * (the global one), proj's input, which that core then writes in bf16 only. */
+    clv_tblock_kept ln1_h, ln2_h, attout_h;
+    /* 1: bf16 runs the fp32 path's steps (keeps no bf16 copies, the core writes dqkv in fp32
+     * for qkv's backward to convert): the tests' reference */
     int reference_path;
 } clv_tblock;
 

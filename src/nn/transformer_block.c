@@ -8,7 +8,8 @@ int clv_tblock_build(clv_tblock *k, clv_builder *b, const clv_tblock_config *cfg
 {
     const int64_t C = cfg->C;
     k->T = cfg->T, k->C = C, k->hidden = cfg->hidden, k->eps = cfg->eps;
-    k->attout_h = NULL, k->attout_h_cap = 0, k->attout_h_rows = 0, k->reference_path = 0;
+    k->ln1_h = k->ln2_h = k->attout_h = (clv_tblock_kept){0};
+    k->reference_path = 0;
     if (clv_build_norm(b, &k->norm1, "norm1", C, cfg->eps))
         return -1;
     const size_t at = clv_builder_push(b, "attn");
@@ -24,8 +25,11 @@ int clv_tblock_build(clv_tblock *k, clv_builder *b, const clv_tblock_config *cfg
 
 void clv_tblock_free(clv_tblock *k)
 {
-    clv_free(k->attout_h);
-    k->attout_h = NULL, k->attout_h_cap = 0, k->attout_h_rows = 0;
+    clv_tblock_kept *kept[3] = {&k->ln1_h, &k->ln2_h, &k->attout_h};
+    for (int i = 0; i < 3; i++) {
+        clv_free(kept[i]->h);
+        *kept[i] = (clv_tblock_kept){0};
+    }
     clv_attn_core_free(&k->attn);
     clv_wlayer_release(&k->qkv);
     clv_wlayer_release(&k->proj);
@@ -179,14 +183,30 @@ static int attout_targets(clv_tblock *k, clv_tblock_acts *a, int64_t R, float **
     return 0;
 }
 
-/* Does this training forward keep proj's input in bf16 (clv_tblock.attout_h)? When the core
- * would form its output again for proj's backward, can write it in bf16 itself, and proj reads
- * only its bf16 copy. Measured on vit_tiny_patch4_32 (AMD EPYC Zen 4, 2 threads, batch 128): the
- * backward's product costs about 2 ms a block and its conversion to bf16 0.4 ms, for 3.2 MB a
- * block (38 MB of the step's 950). */
+/* Room for rows x C bf16 values in a kept copy, its rows not yet written */
+static int kept_room(clv_tblock_kept *kept, int64_t rows, int64_t C, const char *what, clv_err *err)
+{
+    const size_t n = (size_t)(rows * C);
+    kept->rows = 0;
+    if (n > kept->cap) {
+        clv_free(kept->h);
+        kept->cap = 0;
+        if (!(kept->h = clv_alloc_array(n, sizeof(clv_bf16))))
+            return clv_errf(err, "%s: out of memory for its kept bf16 input (%zu values)", what, n);
+        kept->cap = n;
+    }
+    return 0;
+}
+
+/* Does a training forward keep layer l's bf16 input for its backward? When l reads only that copy. */
+static int keeps_input(const clv_tblock *k, const clv_wlayer *l) { return !k->reference_path && clv_wlayer_plain_bf16(l); }
+
+/* And proj's, when the core would form its output again for proj's backward and can write it in
+ * bf16 itself. Measured on vit_tiny_patch4_32 (AMD EPYC Zen 4, 2 threads, batch 128): the
+ * backward's product costs about 2 ms a block and its conversion to bf16 0.4 ms, for 3.2 MB a block. */
 static int keeps_attout_h(const clv_tblock *k)
 {
-    return !k->reference_path && k->attn.ops->output && k->attn.ops->forward_h && clv_wlayer_plain_bf16(&k->proj);
+    return k->attn.ops->output && k->attn.ops->forward_h && keeps_input(k, &k->proj);
 }
 
 /* The core's forward with its output (proj's input, rows x C) in bf16 only, into the block's own
@@ -194,28 +214,47 @@ static int keeps_attout_h(const clv_tblock *k)
 static int core_forward_h(clv_tblock *k, clv_tblock_acts *a, const clv_tblock_shared *sh, int64_t B, int64_t rows,
                           clv_err *err)
 {
-    const size_t n = (size_t)(rows * k->C);
-    if (n > k->attout_h_cap) {
-        clv_free(k->attout_h);
-        k->attout_h_cap = 0;
-        if (!(k->attout_h = clv_alloc_array(n, sizeof(clv_bf16))))
-            return clv_errf(err, "%s: out of memory for its bf16 input (%zu values)", k->proj.name, n);
-        k->attout_h_cap = n;
-    }
-    k->attn.ops->forward_h(&k->attn, k->attout_h, a->att, a->qkv, B, sh->scratch);
-    k->attout_h_rows = rows;
-    clv_compute_lend(k->proj.compute, SHADOW_ATTOUT, a->attout, rows, k->C, k->attout_h);
+    if (kept_room(&k->attout_h, rows, k->C, k->proj.name, err))
+        return -1;
+    k->attn.ops->forward_h(&k->attn, k->attout_h.h, a->att, a->qkv, B, sh->scratch);
+    k->attout_h.rows = rows;
+    clv_compute_lend(k->proj.compute, SHADOW_ATTOUT, a->attout, rows, k->C, k->attout_h.h);
     return 0;
 }
 
-static int norm_for(const clv_norm *nm, const clv_wlayer *l, float *y, float *mean, float *rstd, const float *x,
-                    int64_t N, int64_t C, clv_err *err)
+/* The norm of x (N x C) for layer l's GEMMs, in y's name: its bf16 copy written in the same pass
+ * (SHADOW_NORM), y in fp32 only when l reads it so. kept (may be NULL): a training forward that
+ * keeps l's input writes the copy there instead, for the backward (norm_again). */
+static int norm_for(clv_tblock *k, clv_tblock_kept *kept, const clv_norm *nm, const clv_wlayer *l, float *y,
+                    float *mean, float *rstd, const float *x, int64_t N, int64_t C, clv_err *err)
 {
     clv_bf16 *h;
+    if (kept && keeps_input(k, l)) {
+        if (kept_room(kept, N, C, l->name, err))
+            return -1;
+        clv_norm_forward_bf16(nm, NULL, kept->h, mean, rstd, x, N, C);
+        kept->rows = N;
+        clv_compute_lend(l->compute, SHADOW_NORM, y, N, C, kept->h);
+        return 0;
+    }
+    if (kept)
+        kept->rows = 0;
     if (clv_compute_shadow(l->compute, SHADOW_NORM, y, N, C, &h, err))
         return -1;
     clv_norm_forward_bf16(nm, !h || reads_fp32_input(l) ? y : NULL, h, mean, rstd, x, N, C);
     return 0;
+}
+
+/* In the backward, the norm's output for l's weight gradient: the forward's kept copy, or formed
+ * again (the same values: the same input through the same per-row arithmetic) */
+static int norm_again(clv_tblock *k, clv_tblock_kept *kept, const clv_norm *nm, const clv_wlayer *l, float *y,
+                      float *mean, float *rstd, const float *x, int64_t N, int64_t C, clv_err *err)
+{
+    if (kept->rows == N && keeps_input(k, l)) {
+        clv_compute_lend(l->compute, SHADOW_NORM, y, N, C, kept->h);
+        return 0;
+    }
+    return norm_for(k, NULL, nm, l, y, mean, rstd, x, N, C, err);
 }
 
 static void unshadow(clv_tblock *k)
@@ -235,10 +274,10 @@ static int forward(clv_tblock *k, clv_tblock_acts *a, const clv_tblock_shared *s
     /* qkv's output stays for the attention backward, h (fc1's) for GELU's */
     const clv_wl_mode mode_kept = training ? CLV_WL_TRAIN_KEEPS_Y : CLV_WL_INFER;
     a->xin = x;
-    k->attout_h_rows = 0;
+    k->ln1_h.rows = k->ln2_h.rows = k->attout_h.rows = 0; /* this forward's, if it keeps them */
     const int bf = attn_in_bf16(k, training);
     clv_bf16 *qh = (clv_bf16 *)a->qkv;
-    if (norm_for(&k->norm1, &k->qkv, a->ln1, a->mean1, a->rstd1, x, N, C, err) ||
+    if (norm_for(k, training ? &k->ln1_h : NULL, &k->norm1, &k->qkv, a->ln1, a->mean1, a->rstd1, x, N, C, err) ||
         (bf ? clv_wlayer_forward_to_bf16(&k->qkv, qh, a->ln1, N, mode_kept, err)
             : clv_wlayer_forward(&k->qkv, a->qkv, a->ln1, N, mode_kept, err)))
         return -1;
@@ -260,7 +299,7 @@ static int forward(clv_tblock *k, clv_tblock_acts *a, const clv_tblock_shared *s
     clv_compute_unshadow(k->proj.compute, SHADOW_ATTOUT);
     if (R != N) /* the residual rows are strided */
         add_rows(a->xmid, x, R, N / R, C);
-    if (norm_for(&k->norm2, &k->fc1, a->ln2, a->mean2, a->rstd2, a->xmid, R, C, err))
+    if (norm_for(k, training ? &k->ln2_h : NULL, &k->norm2, &k->fc1, a->ln2, a->mean2, a->rstd2, a->xmid, R, C, err))
         return -1;
     /* GELU's output only when fc2 follows (the backward forms it again) */
     clv_bf16 *gh = NULL;
@@ -362,7 +401,7 @@ static int backward(clv_tblock *k, clv_tblock_acts *a, const clv_tblock_shared *
             return -1;
         clv_compute_unshadow(k->fc2.compute, SHADOW_GELU);
         need = lowest < 4;
-        if (norm_for(&k->norm2, &k->fc1, a->ln2, a->mean2, a->rstd2, a->xmid, R, C, err) ||
+        if (norm_again(k, &k->ln2_h, &k->norm2, &k->fc1, a->ln2, a->mean2, a->rstd2, a->xmid, R, C, err) ||
             clv_wlayer_backward_shadowed_into(&k->fc1, need ? g->dln : NULL, g->dg, a->ln2, R, ws, err))
             return -1;
         clv_compute_unshadow(k->fc1.compute, SHADOW_NORM);
@@ -380,7 +419,7 @@ static int backward(clv_tblock *k, clv_tblock_acts *a, const clv_tblock_shared *
         clv_mul_forward(gp, g->dg, gp, R * Hm); /* dh = dg GELU'(h), over GELU'(h) */
         need = lowest < 4;
         /* norm2's output again, bit for bit (same input, same per-row arithmetic) */
-        if (norm_for(&k->norm2, &k->fc1, a->ln2, a->mean2, a->rstd2, a->xmid, R, C, err) ||
+        if (norm_again(k, &k->ln2_h, &k->norm2, &k->fc1, a->ln2, a->mean2, a->rstd2, a->xmid, R, C, err) ||
             clv_wlayer_backward_into(&k->fc1, need ? g->dln : NULL, gp, a->ln2, a->h, R, ws, err))
             return -1;
         clv_compute_unshadow(k->fc1.compute, SHADOW_NORM);
@@ -396,9 +435,9 @@ static int backward(clv_tblock *k, clv_tblock_acts *a, const clv_tblock_shared *
     /* proj's input again (the shared buffers hold the lowest block's), with the probabilities when
      * the core's backward follows */
     float *att = a->att;
-    const int kept = k->attout_h_rows == R && keeps_attout_h(k);
+    const int kept = k->attout_h.rows == R && keeps_attout_h(k);
     if (kept) /* proj reads only its bf16 input, which the forward kept */
-        clv_compute_lend(k->proj.compute, SHADOW_ATTOUT, a->attout, R, C, k->attout_h);
+        clv_compute_lend(k->proj.compute, SHADOW_ATTOUT, a->attout, R, C, k->attout_h.h);
     else if (k->attn.ops->recomputed_att_floats)
         k->attn.ops->forward(&k->attn, a->attout, att = need ? g->att : NULL, a->qkv, B, sh->scratch);
     else if (k->attn.ops->output)
@@ -427,7 +466,7 @@ static int backward(clv_tblock *k, clv_tblock_acts *a, const clv_tblock_shared *
     else if (dx != dout)
         memcpy(dx, dout, (size_t)(N * C) * sizeof(float));
     need = lowest < 1;
-    if (norm_for(&k->norm1, ql, a->ln1, a->mean1, a->rstd1, a->xin, N, C, err) ||
+    if (norm_again(k, &k->ln1_h, &k->norm1, ql, a->ln1, a->mean1, a->rstd1, a->xin, N, C, err) ||
         (dqkv_h ? clv_wlayer_backward_shadowed_into(ql, need ? g->dln : NULL, g->dqkv, a->ln1, N, ws, err)
                 : clv_wlayer_backward_into(ql, need ? g->dln : NULL, g->dqkv, a->ln1, a->qkv, N, ws, err)))
         return -1;
