@@ -237,6 +237,32 @@ Test(kernels, layernorm_backward)
     clv_free(dx), clv_free(dw), clv_free(db), clv_free(dx2), clv_free(dw2), clv_free(db2);
 }
 
+/* dw and db by the one pass with dx and by the column pass without it: the same sums, group of
+ * rows by group, bit for bit; and several groups' shares added up to the double sums' values. */
+Test(kernels, layernorm_backward_parameter_sums_with_and_without_dx)
+{
+    const int64_t N = 203, C = 70; /* 4 groups of 64 rows, the last short; 3 column blocks */
+    float *x = frand(N * C, 41, -2, 2), *w = frand(C, 42, 0.5f, 1.5f), *b = frand(C, 43, -1, 1);
+    float *dy = frand(N * C, 44, -1, 1), *y = falloc(N * C), *mean = falloc(N), *rstd = falloc(N);
+    clv_layernorm_forward(y, mean, rstd, x, w, b, N, C, 1e-5f);
+    float *dx = falloc(N * C), *dw[2] = {falloc(C), falloc(C)}, *db[2] = {falloc(C), falloc(C)};
+    clv_layernorm_backward(dx, dw[0], db[0], dy, x, w, mean, rstd, N, C);
+    clv_layernorm_backward(NULL, dw[1], db[1], dy, x, w, mean, rstd, N, C);
+    cr_expect_eq(memcmp(dw[0], dw[1], (size_t)C * sizeof(float)), 0, "dw with and without dx");
+    cr_expect_eq(memcmp(db[0], db[1], (size_t)C * sizeof(float)), 0, "db with and without dx");
+    for (int64_t c = 0; c < C; c++) {
+        double ew = 0, eb = 0;
+        for (int64_t n = 0; n < N; n++) {
+            ew += (double)dy[n * C + c] * (((double)x[n * C + c] - mean[n]) * rstd[n]);
+            eb += dy[n * C + c];
+        }
+        cr_expect(fabs(dw[0][c] - ew) < 1e-4 && fabs(db[0][c] - eb) < 1e-4, "column %lld: dw %g (%g), db %g (%g)",
+                  (long long)c, dw[0][c], ew, db[0][c], eb);
+    }
+    clv_free(x), clv_free(w), clv_free(b), clv_free(dy), clv_free(y), clv_free(mean), clv_free(rstd), clv_free(dx);
+    clv_free(dw[0]), clv_free(dw[1]), clv_free(db[0]), clv_free(db[1]);
+}
+
 /* ------------------------------------------------------------------ gelu */
 
 typedef struct {
