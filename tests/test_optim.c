@@ -2,6 +2,8 @@
  * tools/make_optim_fixtures.py with Debian's python3-torch 1.13). */
 #include <criterion/criterion.h>
 #include <math.h>
+#include <omp.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -100,6 +102,36 @@ Test(optim, clip_grad_norm_matches_torch)
     cr_expect_float_eq(a->grad[0], 1.4999998807907104f, 1e-7);
     cr_expect_float_eq(a->grad[1], 1.9999998807907104f, 1e-7);
     cr_expect_float_eq(b->grad[0], 5.999999523162842f, 1e-7);
+    clv_params_free(&ps);
+}
+
+/* The norm of large gradients: the same bits on 1 and 3 threads (fixed chunks summed in order),
+ * and the double sum's value */
+Test(optim, clip_grad_norm_is_thread_count_independent)
+{
+    clv_params ps;
+    clv_params_init(&ps);
+    clv_err err = {{0}};
+    int64_t shape[1] = {3000017};
+    clv_param *a = clv_params_add(&ps, "a", 1, shape, &err);
+    cr_assert_not_null(a, "%s", err.msg);
+    clv_param_set_trainable(a, 1, &err);
+    uint32_t x = 12345;
+    long double ref = 0;
+    for (int64_t k = 0; k < shape[0]; k++) {
+        x = x * 1664525u + 1013904223u;
+        a->grad[k] = (float)((x >> 8) / 16777216.0 - 0.5) * (k % 7 ? 1.0f : 1e3f);
+        ref += (long double)a->grad[k] * a->grad[k];
+    }
+    const int saved = omp_get_max_threads();
+    double norm[2];
+    for (int t = 0; t < 2; t++) {
+        omp_set_num_threads(t ? 3 : 1);
+        norm[t] = clv_clip_grad_norm(&ps, 0.0); /* 0: no clipping */
+    }
+    omp_set_num_threads(saved);
+    cr_expect(norm[0] == norm[1], "1 thread %.17g, 3 threads %.17g", norm[0], norm[1]);
+    cr_expect(fabsl(norm[0] - sqrtl(ref)) <= 1e-12 * sqrtl(ref), "%.17g against %.17Lg", norm[0], sqrtl(ref));
     clv_params_free(&ps);
 }
 

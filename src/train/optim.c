@@ -128,6 +128,28 @@ int clv_optim_step(clv_optim *opt, clv_params *ps, float lr_factor, clv_err *err
     return 0;
 }
 
+/* The sum of g's squares in double over fixed chunks (at most SQ_CHUNKS, each summed in order), the
+ * chunks then in order: the same bits on any thread count, as OpenMP's reduction is not */
+#define SQ_CHUNKS 256
+static double sum_squares(const float *g, int64_t n)
+{
+    const int64_t min_chunk = 32768, chunk = n / SQ_CHUNKS + 1 > min_chunk ? n / SQ_CHUNKS + 1 : min_chunk;
+    const int64_t chunks = (n + chunk - 1) / chunk;
+    double part[SQ_CHUNKS];
+#pragma omp parallel for schedule(static) if (chunks > 1)
+    for (int64_t c = 0; c < chunks; c++) {
+        const int64_t end = (c + 1) * chunk < n ? (c + 1) * chunk : n;
+        double s = 0;
+        for (int64_t k = c * chunk; k < end; k++)
+            s += (double)g[k] * g[k];
+        part[c] = s;
+    }
+    double s = 0;
+    for (int64_t c = 0; c < chunks; c++)
+        s += part[c];
+    return s;
+}
+
 double clv_clip_grad_norm(clv_params *ps, double max_norm)
 {
     double sq = 0;
@@ -135,12 +157,7 @@ double clv_clip_grad_norm(clv_params *ps, double max_norm)
         const clv_param *p = ps->items[i];
         if (!p->trainable || !p->grad)
             continue;
-        const float *g = p->grad;
-        double s = 0;
-#pragma omp parallel for reduction(+ : s) schedule(static) if (p->numel > 32768)
-        for (int64_t k = 0; k < p->numel; k++)
-            s += (double)g[k] * g[k];
-        sq += s;
+        sq += sum_squares(p->grad, p->numel);
     }
     double norm = sqrt(sq);
     if (max_norm > 0 && norm > max_norm) {
