@@ -198,15 +198,19 @@ static int kept_room(clv_tblock_kept *kept, int64_t rows, int64_t C, const char 
     return 0;
 }
 
-/* Does a training forward keep layer l's bf16 input for its backward? When l reads only that copy. */
-static int keeps_input(const clv_tblock *k, const clv_wlayer *l) { return !k->reference_path && clv_wlayer_plain_bf16(l); }
+/* Does the block take bf16's own steps around layer l (keep its bf16 input from the forward for the
+ * backward, write the gradient at its output in bf16 only)? When l reads nothing but bf16 copies. */
+static int bf16_steps(const clv_tblock *k, const clv_wlayer *l)
+{
+    return !k->reference_path && clv_wlayer_plain_bf16(l);
+}
 
 /* And proj's, when the core would form its output again for proj's backward and can write it in
  * bf16 itself. Measured on vit_tiny_patch4_32 (AMD EPYC Zen 4, 2 threads, batch 128): the
  * backward's product costs about 2 ms a block and its conversion to bf16 0.4 ms, for 3.2 MB a block. */
 static int keeps_attout_h(const clv_tblock *k)
 {
-    return k->attn.ops->output && k->attn.ops->forward_h && keeps_input(k, &k->proj);
+    return k->attn.ops->output && k->attn.ops->forward_h && bf16_steps(k, &k->proj);
 }
 
 /* The core's forward with its output (proj's input, rows x C) in bf16 only, into the block's own
@@ -229,7 +233,7 @@ static int norm_for(clv_tblock *k, clv_tblock_kept *kept, const clv_norm *nm, co
                     float *mean, float *rstd, const float *x, int64_t N, int64_t C, clv_err *err)
 {
     clv_bf16 *h;
-    if (kept && keeps_input(k, l)) {
+    if (kept && bf16_steps(k, l)) {
         if (kept_room(kept, N, C, l->name, err))
             return -1;
         clv_norm_forward_bf16(nm, NULL, kept->h, mean, rstd, x, N, C);
@@ -250,7 +254,7 @@ static int norm_for(clv_tblock *k, clv_tblock_kept *kept, const clv_norm *nm, co
 static int norm_again(clv_tblock *k, clv_tblock_kept *kept, const clv_norm *nm, const clv_wlayer *l, float *y,
                       float *mean, float *rstd, const float *x, int64_t N, int64_t C, clv_err *err)
 {
-    if (kept->rows == N && keeps_input(k, l)) {
+    if (kept->rows == N && bf16_steps(k, l)) {
         clv_compute_lend(l->compute, SHADOW_NORM, y, N, C, kept->h);
         return 0;
     }
@@ -435,8 +439,7 @@ static int backward(clv_tblock *k, clv_tblock_acts *a, const clv_tblock_shared *
     /* proj's input again (the shared buffers hold the lowest block's), with the probabilities when
      * the core's backward follows */
     float *att = a->att;
-    const int kept = k->attout_h.rows == R && keeps_attout_h(k);
-    if (kept) /* proj reads only its bf16 input, which the forward kept */
+    if (k->attout_h.rows == R && keeps_attout_h(k)) /* proj reads only its bf16 input, which the forward kept */
         clv_compute_lend(k->proj.compute, SHADOW_ATTOUT, a->attout, R, C, k->attout_h.h);
     else if (k->attn.ops->recomputed_att_floats)
         k->attn.ops->forward(&k->attn, a->attout, att = need ? g->att : NULL, a->qkv, B, sh->scratch);
@@ -450,7 +453,7 @@ static int backward(clv_tblock *k, clv_tblock_acts *a, const clv_tblock_shared *
     /* dqkv only in bf16 when qkv's GEMMs are all that read it: rounded while in cache, its column
      * sums (qkv's bias gradient) formed on the way */
     clv_wlayer *ql = &k->qkv;
-    const int dqkv_h = !k->reference_path && k->attn.ops->backward_h && clv_wlayer_plain_bf16(ql);
+    const int dqkv_h = k->attn.ops->backward_h && bf16_steps(k, ql);
     if (dqkv_h) {
         float *db = ql->bias && ql->bias->trainable ? ql->bias->grad : NULL, *parts = NULL;
         clv_bf16 *dh;
