@@ -29,6 +29,15 @@ static float *thread_scratch(float *scratch, int64_t T, int64_t hd)
     return scratch + (int64_t)omp_get_thread_num() * (2 * T * T + 3 * T * hd);
 }
 
+/* One pair's probabilities a [T x T] = softmax_rows(scale q k^T), q and k in qkv (row stride 3C):
+ * the forward's and the backward's recomputation alike, so the same floats */
+static void pair_probabilities(float *a, const float *q, int64_t T, int64_t C, int64_t hd, float scale)
+{
+    clv_gemm(0, 1, T, T, hd, scale, q, 3 * C, q + C, 3 * C, 0.0f, a, T);
+    for (int64_t t = 0; t < T; t++)
+        clv_softmax_row(a + t * T, a + t * T, T);
+}
+
 int64_t clv_attention_scratch_floats(int64_t B, int64_t T, int64_t C, int64_t H)
 {
     /* backward: per thread one T x T buffer for dAtt, one for the recomputed probabilities (when
@@ -46,11 +55,9 @@ void clv_attention_forward(float *out, float *att, const float *qkv, int64_t B, 
     for (int64_t bh = 0; bh < B * H; bh++) {
         const int64_t b = bh / H, h = bh % H;
         const float *q = qkv + b * T * ld + h * hd;
-        const float *k = q + C, *v = q + 2 * C;
+        const float *v = q + 2 * C;
         float *a = att + bh * T * T;
-        clv_gemm(0, 1, T, T, hd, scale, q, ld, k, ld, 0.0f, a, T);
-        for (int64_t t = 0; t < T; t++)
-            clv_softmax_row(a + t * T, a + t * T, T);
+        pair_probabilities(a, q, T, C, hd, scale);
         clv_gemm(0, 0, T, hd, T, 1.0f, a, T, v, ld, 0.0f, out + b * T * C + h * hd, C);
     }
 }
@@ -64,11 +71,9 @@ void clv_attention_forward_h(clv_bf16 *outh, float *att, const float *qkv, int64
     for (int64_t bh = 0; bh < B * H; bh++) {
         const int64_t b = bh / H, h = bh % H;
         const float *q = qkv + b * T * ld + h * hd;
-        const float *k = q + C, *v = q + 2 * C;
+        const float *v = q + 2 * C;
         float *a = att + bh * T * T, *o = thread_scratch(scratch, T, hd);
-        clv_gemm(0, 1, T, T, hd, scale, q, ld, k, ld, 0.0f, a, T);
-        for (int64_t t = 0; t < T; t++)
-            clv_softmax_row(a + t * T, a + t * T, T);
+        pair_probabilities(a, q, T, C, hd, scale);
         /* the forward's product into the thread's scratch, then rounded while in cache */
         clv_gemm(0, 0, T, hd, T, 1.0f, a, T, v, ld, 0.0f, o, hd);
         for (int64_t t = 0; t < T; t++) {
@@ -102,9 +107,7 @@ static void pair_backward(float *dq, float *dk, float *dv, int64_t ldd, const fl
     const float scale = 1.0f / sqrtf((float)hd);
     const float *k = q + C, *v = q + 2 * C;
     if (!a) { /* the same probabilities as the forward's, bit for bit, while they are in cache */
-        clv_gemm(0, 1, T, T, hd, scale, q, ld, k, ld, 0.0f, ar, T);
-        for (int64_t t = 0; t < T; t++)
-            clv_softmax_row(ar + t * T, ar + t * T, T);
+        pair_probabilities(ar, q, T, C, hd, scale);
         a = ar;
     }
     /* out = A V: dA = dout V^T, dV = A^T dout */
