@@ -251,7 +251,9 @@ static void bf16_against_rounded_fp32(int emulate)
         float mul[64], add[64], res[4096], addabs[64];
         cr_assert_leq(f.ny, 4096);
         cr_assert_leq(C, 64);
-        g.d.winograd = h.d.winograd = 0; /* the references: fp32 with the direct kernels' rounding */
+        /* the references: fp32 with the direct kernels' rounding; f: oneDNN's bf16 primitives (bf16
+         * Winograd has its own test, suite winograd_bf16) */
+        f.d.winograd = g.d.winograd = h.d.winograd = 0;
         gradcheck_fill(mul, C, seed + 5, 0.5f, 2.0f);
         gradcheck_fill(add, C, seed + 6, -1, 1);
         gradcheck_fill(res, f.ny, seed + 7, -1, 1);
@@ -344,6 +346,7 @@ Test(conv, bf16_kept_and_produced_input_are_the_converted_one)
     for (size_t si = 0; si < 3; si++) {
         fixture f;
         fixture_init(&f, &shapes[si], 700 + si);
+        f.d.winograd = 0; /* bf16 Winograd reads fp32 x and dy (no bf16 copies) */
         clv_err err = {{0}};
         clv_bf16 *h = (clv_bf16 *)1;
         cr_assert_eq(clv_conv_input_bf16(&f.c, &f.d, f.sh.B, &h, &err), 0, "%s", err.msg);
@@ -609,6 +612,7 @@ Test(conv, bf16_rectification_stays_fp32_in_the_training_forward)
         clv_im2col(f.cols, f.x, sh.B, sh.H, sh.W, sh.cin, sh.k, sh.s, sh.p);
         f.l.compute = clv_compute_create(CLV_PRECISION_BF16, emulate, &err);
         cr_assert_not_null(f.l.compute, "%s", err.msg);
+        f.d.winograd = 0; /* the direct bf16 conv's rounding (the rectification beside is the same code) */
         clv_params ps;
         clv_params_init(&ps);
         clv_adapter *a = clv_rkr_create(&f.l, 1, CLV_VIEW_OURS, &err);

@@ -186,6 +186,7 @@ int clv_compute_gemm_bias_to_bf16(clv_compute *c, int64_t M, int64_t N, int64_t 
 typedef struct clv_bmm_shape {
     int64_t nb, nh, M, N, K;
     int64_t as[4], bs[4], cs[4];
+    int accumulate; /* C += the products (fp32 C only) instead of C = */
 } clv_bmm_shape;
 int clv_compute_bmm(clv_compute *c, const clv_bmm_shape *sh, float alpha, const clv_bf16 *A, const clv_bf16 *B,
                     void *C, int c_bf16, clv_err *err);

@@ -107,9 +107,10 @@ static const clv_setting settings[] = {
        "GEMM inputs of the weight layers: fp32, or bf16 with fp32 accumulation (master weights, gradients, "
        "optimizer, norms, softmax and loss stay fp32); eval and predict default to the run's"),
     S_ADDED("train", "conv_algorithm", "conv-algorithm", CLV_SET_CHOICE, conv_algorithm, "winograd", "winograd|direct", 0,
-            "ResNet's fp32 3x3 stride-1 convolutions: winograd (oneDNN's F(4x4, 3x3) where this CPU has it, else "
-            "direct; about 1.4x the direct training step on resnet18_cifar, rounding errors about 3e-7 of sum |x w| "
-            "against 2e-8 to 8e-8) or direct only (docs/precision.md)",
+            "ResNet's 3x3 stride-1 training convolutions: winograd (fp32: oneDNN's F(4x4, 3x3) where this CPU has "
+            "it, about 1.4x the direct training step on resnet18_cifar, rounding errors about 3e-7 of sum |x w| "
+            "against 2e-8 to 8e-8; bf16 with native bf16: clvit's F(2x2, 3x3) on bf16 batched matmuls; else "
+            "direct) or direct only (docs/precision.md)",
             "direct"),
     S_("run", "seed", "seed", CLV_SET_U64, seed, "0", NULL, 0,
        "drives class order, initialization, shuffling and augmentation"),

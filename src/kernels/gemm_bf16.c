@@ -32,7 +32,7 @@ typedef struct {
     int64_t nb, nh, M, N, K;
     int64_t as[4], bs[4], cs[4];
     float alpha;
-    int dst_bf16;
+    int dst_bf16, accumulate;
 } bmm_key;
 typedef struct {
     bmm_key key;
@@ -358,6 +358,7 @@ static bmm_entry *bmm_lookup(clv_compute *c, const bmm_key *k)
         as[i] = k->as[i], bs[i] = k->bs[i], cs[i] = k->cs[i];
     dnnl_matmul_desc_t md;
     dnnl_primitive_attr_t attr = NULL;
+    dnnl_post_ops_t po = NULL;
     dnnl_primitive_desc_t pd = NULL;
     bmm_entry e = {.key = *k};
     int ok = dnnl_memory_desc_init_by_strides(&a_md, 4, ad, dnnl_bf16, as) == dnnl_success &&
@@ -366,11 +367,16 @@ static bmm_entry *bmm_lookup(clv_compute *c, const bmm_key *k)
              dnnl_matmul_desc_init(&md, &a_md, &b_md, NULL, &c_md) == dnnl_success &&
              dnnl_primitive_attr_create(&attr) == dnnl_success &&
              (k->alpha == 1.0f || dnnl_primitive_attr_set_output_scales(attr, 1, 0, &k->alpha) == dnnl_success) &&
+             (!k->accumulate ||
+              (dnnl_post_ops_create(&po) == dnnl_success && dnnl_post_ops_append_sum(po, 1.0f) == dnnl_success &&
+               dnnl_primitive_attr_set_post_ops(attr, po) == dnnl_success)) &&
              dnnl_primitive_desc_create(&pd, &md, attr, c->engine, NULL) == dnnl_success &&
              dnnl_primitive_create(&e.prim, pd) == dnnl_success &&
              dnnl_memory_create(&e.a, &a_md, c->engine, DNNL_MEMORY_NONE) == dnnl_success &&
              dnnl_memory_create(&e.b, &b_md, c->engine, DNNL_MEMORY_NONE) == dnnl_success &&
              dnnl_memory_create(&e.c, &c_md, c->engine, DNNL_MEMORY_NONE) == dnnl_success;
+    if (po)
+        dnnl_post_ops_destroy(po);
     if (attr)
         dnnl_primitive_attr_destroy(attr);
     if (pd)
@@ -914,6 +920,7 @@ int clv_compute_bmm(clv_compute *c, const clv_bmm_shape *sh, float alpha, const 
     bmm_key k;
     memset(&k, 0, sizeof k); /* compared with memcmp: no stray padding bytes */
     k.nb = sh->nb, k.nh = sh->nh, k.M = sh->M, k.N = sh->N, k.K = sh->K, k.alpha = alpha, k.dst_bf16 = !!c_bf16;
+    k.accumulate = !!sh->accumulate;
     for (int i = 0; i < 4; i++)
         k.as[i] = sh->as[i], k.bs[i] = sh->bs[i], k.cs[i] = sh->cs[i];
     bmm_entry *e = bmm_lookup(c, &k);
