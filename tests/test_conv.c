@@ -17,6 +17,7 @@
 #include "clvit/conv.h"
 #include "clvit/kernels_cnn.h"
 #include "clvit/precision.h"
+#include "clvit/winograd_bf16.h"
 #include "gradcheck.h"
 
 typedef struct shape {
@@ -676,6 +677,86 @@ Test(conv, bf16_rectification_stays_fp32_in_the_training_forward)
         f.l.compute = NULL;
         fixture_free(&f);
     }
+}
+
+/* In bf16 with native bf16 a 3x3 stride-1 pad-1 conv runs bf16 Winograd (clvit/winograd_bf16.h):
+ * its training forward, dx (overwritten and accumulated), dW (accumulated into the gradient, and
+ * handed to an adapter) and fused inference forward (the norm's scale folded into W, its shift,
+ * the residual in place and ReLU in the output transform) are bit for bit the kernel's own calls;
+ * with winograd off it is the direct bf16 conv again. */
+Test(conv, bf16_winograd_is_the_kernels_calls)
+{
+    const shape sh = shapes[7]; /* 32 -> 16 channels, sides 5 x 7 */
+    fixture f;
+    fixture_init(&f, &sh, 1200);
+    clv_err err = {{0}};
+    f.l.compute = clv_compute_create(CLV_PRECISION_BF16, 0, &err);
+    cr_assert_not_null(f.l.compute, "%s", err.msg);
+    if (!clv_compute_bf16_native(f.l.compute)) {
+        cr_log_info("no native bf16 here: the direct conv runs (suite conv's other bf16 tests)");
+        clv_compute_free(f.l.compute);
+        f.l.compute = NULL;
+        fixture_free(&f);
+        return;
+    }
+    const int64_t nw = f.l.weight->numel, C = sh.cout;
+    float *y = malloc((size_t)f.ny * 4), *dx = malloc((size_t)f.nx * 4), *want = malloc((size_t)f.nx * 4),
+          *dw = malloc((size_t)nw * 4), *wf = malloc((size_t)nw * 4), *res = malloc((size_t)f.ny * 4);
+    float mul[16], add[16];
+    gradcheck_fill(mul, C, 1201, 0.5f, 2.0f);
+    gradcheck_fill(add, C, 1202, -1, 1);
+    gradcheck_fill(res, f.ny, 1203, -1, 1);
+    clv_wino_bf16 w = {0};
+    cr_assert_eq(clv_param_set_trainable(f.l.weight, 1, &err), 0, "%s", err.msg);
+    cr_assert_eq(clv_conv_forward(&f.c, &f.d, y, f.x, sh.B, CLV_WL_TRAIN, NULL, &err), 0, "%s", err.msg);
+    char impl[512];
+    cr_expect(strstr(clv_conv_impl(&f.c, impl, sizeof impl), "winograd_bf16"), "%s", impl);
+    cr_assert_eq(clv_wino_bf16_weight(&w, f.l.weight->data, C, sh.cin, 0, &err), 0, "%s", err.msg);
+    cr_assert_eq(clv_wino_bf16_conv(f.l.compute, &w, want, f.x, sh.B, sh.H, sh.W, sh.cin, C, NULL, &err), 0, "%s",
+                 err.msg);
+    cr_expect(!memcmp(y, want, (size_t)f.ny * 4), "training forward");
+    /* the backward: dx overwritten, then accumulated onto dx; dW accumulated onto the gradient */
+    for (int64_t i = 0; i < nw; i++)
+        f.l.weight->grad[i] = 1.0f;
+    cr_assert_eq(clv_conv_backward(&f.c, &f.d, dx, 0, f.dy, f.x, sh.B, &f.scratch, &err), 0, "%s", err.msg);
+    cr_assert_eq(clv_wino_bf16_weight(&w, f.l.weight->data, C, sh.cin, 1, &err), 0, "%s", err.msg);
+    cr_assert_eq(clv_wino_bf16_conv(f.l.compute, &w, want, f.dy, sh.B, sh.H, sh.W, C, sh.cin, NULL, &err), 0, "%s",
+                 err.msg);
+    cr_expect(!memcmp(dx, want, (size_t)f.nx * 4), "dx");
+    cr_assert_eq(clv_wino_bf16_dweight(f.l.compute, &w, dw, f.x, f.dy, sh.B, sh.H, sh.W, sh.cin, C, &err), 0, "%s",
+                 err.msg);
+    int64_t bad = 0;
+    for (int64_t i = 0; i < nw; i++)
+        bad += f.l.weight->grad[i] != 1.0f + dw[i];
+    cr_expect_eq(bad, 0, "dW accumulated: %lld of %lld differ", (long long)bad, (long long)nw);
+    cr_assert_eq(clv_conv_backward(&f.c, &f.d, dx, 1, f.dy, f.x, sh.B, &f.scratch, &err), 0, "%s", err.msg);
+    bad = 0;
+    for (int64_t i = 0; i < f.nx; i++)
+        bad += dx[i] != want[i] + want[i];
+    cr_expect_eq(bad, 0, "dx accumulated: %lld differ", (long long)bad);
+    /* the fused inference forward, residual in place */
+    const int64_t in = f.l.in;
+    for (int64_t o = 0; o < C; o++)
+        for (int64_t i = 0; i < in; i++)
+            wf[o * in + i] = f.l.weight->data[o * in + i] * mul[o];
+    memcpy(y, res, (size_t)f.ny * 4);
+    const clv_conv_fuse fu = {.mul = mul, .add = add, .res = y, .relu = 1};
+    cr_assert_eq(clv_conv_forward(&f.c, &f.d, y, f.x, sh.B, CLV_WL_INFER, &fu, &err), 0, "%s", err.msg);
+    memcpy(want, res, (size_t)f.ny * 4);
+    const clv_wino_epilogue ep = {.bias = add, .res = want, .relu = 1};
+    cr_assert_eq(clv_wino_bf16_weight(&w, wf, C, sh.cin, 0, &err), 0, "%s", err.msg);
+    cr_assert_eq(clv_wino_bf16_conv(f.l.compute, &w, want, f.x, sh.B, sh.H, sh.W, sh.cin, C, &ep, &err), 0, "%s",
+                 err.msg);
+    cr_expect(!memcmp(y, want, (size_t)f.ny * 4), "fused forward");
+    /* winograd off: the direct bf16 conv */
+    f.d.winograd = 0;
+    cr_assert_eq(clv_conv_forward(&f.c, &f.d, y, f.x, sh.B, CLV_WL_TRAIN, NULL, &err), 0, "%s", err.msg);
+    cr_expect(!strstr(clv_conv_impl(&f.c, impl, sizeof impl), "winograd"), "%s", impl);
+    clv_wino_bf16_free(&w);
+    free(y), free(dx), free(want), free(dw), free(wf), free(res);
+    clv_compute_free(f.l.compute);
+    f.l.compute = NULL;
+    fixture_free(&f);
 }
 
 /* Without an adapter and with the base frozen, nothing but dx is computed

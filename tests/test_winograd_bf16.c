@@ -137,9 +137,9 @@ Test(winograd_bf16, forward_and_data_gradient_within_their_rounding)
         clv_wino_bf16 w = {0};
         clv_err err = {{0}};
         cr_assert_eq(clv_wino_bf16_weight(&w, W, s->cout, s->cin, 0, &err), 0, "%s", err.msg);
-        cr_assert_eq(clv_wino_bf16_conv(c, &w, y, x, s->B, s->H, s->W, s->cin, s->cout, &err), 0, "%s", err.msg);
+        cr_assert_eq(clv_wino_bf16_conv(c, &w, y, x, s->B, s->H, s->W, s->cin, s->cout, NULL, &err), 0, "%s", err.msg);
         cr_assert_eq(clv_wino_bf16_weight(&w, W, s->cout, s->cin, 1, &err), 0, "%s", err.msg);
-        cr_assert_eq(clv_wino_bf16_conv(c, &w, dx, dy, s->B, s->H, s->W, s->cout, s->cin, &err), 0, "%s", err.msg);
+        cr_assert_eq(clv_wino_bf16_conv(c, &w, dx, dy, s->B, s->H, s->W, s->cout, s->cin, NULL, &err), 0, "%s", err.msg);
         reference(yr, yb, x, W, 0, s, s->cin, s->cout);
         reference(dxr, dxb, dy, W, 1, s, s->cout, s->cin);
         const double wy = worst(y, yr, yb, ny), wx = worst(dx, dxr, dxb, nx);
@@ -222,5 +222,55 @@ Test(winograd_bf16, weight_gradient_within_its_rounding)
         clv_wino_bf16_free(&w);
         free(x), free(dy), free(dW), free(want), free(bound);
     }
+    clv_compute_free(c);
+}
+
+/* The output transform's epilogue, y = [relu](conv + bias + res), res apart or y itself: bit for
+ * bit the plain convolution's output with those added in that order */
+Test(winograd_bf16, epilogue_adds_bias_residual_and_relu)
+{
+    clv_compute *c = bf16_onednn();
+    if (!c) {
+        cr_log_info("no bf16 on oneDNN here: nothing to test");
+        return;
+    }
+    const shape *s = &shapes[1];
+    const int64_t nx = s->B * s->H * s->W * s->cin, ny = s->B * s->H * s->W * s->cout, nw = s->cout * s->cin * 9;
+    float *x = malloc((size_t)nx * 4), *W = malloc((size_t)nw * 4), *z = malloc((size_t)ny * 4),
+          *res = malloc((size_t)ny * 4), *y = malloc((size_t)ny * 4), bias[16];
+    gradcheck_fill(x, nx, 60, -1, 1);
+    gradcheck_fill(W, nw, 61, -1, 1);
+    gradcheck_fill(res, ny, 62, -1, 1);
+    gradcheck_fill(bias, s->cout, 63, -1, 1);
+    clv_wino_bf16 w = {0};
+    clv_err err = {{0}};
+    cr_assert_eq(clv_wino_bf16_weight(&w, W, s->cout, s->cin, 0, &err), 0, "%s", err.msg);
+    cr_assert_eq(clv_wino_bf16_conv(c, &w, z, x, s->B, s->H, s->W, s->cin, s->cout, NULL, &err), 0, "%s", err.msg);
+    for (int relu = 0; relu < 2; relu++)
+        for (int in_place = 0; in_place < 3; in_place++) { /* 2: no residual */
+            const float *r = in_place == 2 ? NULL : in_place ? y : res;
+            if (in_place == 1)
+                memcpy(y, res, (size_t)ny * 4);
+            const clv_wino_epilogue ep = {.bias = bias, .res = r, .relu = relu};
+            cr_assert_eq(clv_wino_bf16_conv(c, &w, y, x, s->B, s->H, s->W, s->cin, s->cout, &ep, &err), 0, "%s",
+                         err.msg);
+            int64_t bad = 0, zeros = 0;
+            for (int64_t i = 0; i < ny; i++) {
+                float v = z[i] + bias[i % s->cout];
+                if (in_place != 2)
+                    v += res[i];
+                if (relu && v < 0.0f)
+                    v = 0.0f;
+                bad += memcmp(&v, &y[i], 4) != 0;
+                zeros += y[i] == 0.0f;
+            }
+            cr_expect_eq(bad, 0, "relu %d residual %d: %lld of %lld outputs differ", relu, in_place, (long long)bad,
+                         (long long)ny);
+            if (relu)
+                cr_expect_gt(zeros, ny / 10, "relu %d residual %d: ReLU clipped only %lld", relu, in_place,
+                             (long long)zeros);
+        }
+    clv_wino_bf16_free(&w);
+    free(x), free(W), free(z), free(res), free(y);
     clv_compute_free(c);
 }

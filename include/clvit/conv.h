@@ -50,6 +50,7 @@ typedef struct clv_dnnl {
      * has them (1 after clv_dnnl_open; 0: direct only, set before the first call) */
     int winograd;
     clv_dnnl_blocked *blocked;
+    struct clv_wino_bf16 *wino; /* bf16 Winograd's working memory, shared by the model's convolutions */
 } clv_dnnl;
 
 int clv_dnnl_open(clv_dnnl *d, clv_err *err);

@@ -28,7 +28,9 @@
 extern "C" {
 #endif
 
-/* Working memory of one convolution (grow-only; zero-initialize it). */
+/* Working memory (grow-only; zero-initialize it): nothing in it outlives a
+ * call but U (from clv_wino_bf16_weight to the convolution that reads it), so
+ * a model's convolutions, which run one after another, share one. */
 typedef struct clv_wino_bf16 {
     clv_bf16 *u; /* the prepared transformed weight [16][ci][co] */
     int64_t u_ci, u_co;
@@ -45,11 +47,18 @@ void clv_wino_bf16_free(clv_wino_bf16 *w);
 int clv_wino_bf16_weight(clv_wino_bf16 *w, const float *W, int64_t cout, int64_t cin, int backward_data,
                          clv_err *err);
 
+/* An epilogue of the output transform: y = [relu](conv + bias + res), bias
+ * [co] (required) and res [B H W x co] (NULL: none; may be y itself). */
+typedef struct clv_wino_epilogue {
+    const float *bias, *res;
+    int relu;
+} clv_wino_epilogue;
+
 /* y [B H W x co] = the convolution of x [B H W x ci] with the prepared U
- * (zero padding 1, stride 1: y has x's size). With U for the backward data,
- * x is dy and y is dx. */
+ * (zero padding 1, stride 1: y has x's size), then ep (may be NULL). With U
+ * for the backward data, x is dy and y is dx. */
 int clv_wino_bf16_conv(clv_compute *c, clv_wino_bf16 *w, float *y, const float *x, int64_t B, int64_t H, int64_t W,
-                       int64_t ci, int64_t co, clv_err *err);
+                       int64_t ci, int64_t co, const clv_wino_epilogue *ep, clv_err *err);
 
 /* dW [cout][cin][3][3] = the weight gradient of the convolution of x
  * [B H W x cin] given dy [B H W x cout] (overwritten). */

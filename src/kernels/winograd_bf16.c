@@ -13,8 +13,6 @@
 #define NE 16
 /* bytes of V and products per chunk: within the last-level cache of a core pair */
 #define CLV_WINO_CHUNK_BYTES (6u << 20)
-/* channels of a weight transform's blocks (a cache line of bf16 U) */
-#define OUT_BLOCK 32
 
 void clv_wino_bf16_free(clv_wino_bf16 *w)
 {
@@ -50,70 +48,71 @@ static const float *zero_pixel(clv_wino_bf16 *w, int64_t n, clv_err *err)
     return w->zero;
 }
 
-/* u [16] = G g G^T, g [3][3] */
-static void filter_transform(float u[NE], const float g[9])
+/* o[e * es] = bf16(G g G^T) of the 3x3 filter g0 .. g8 (row-major), in straight code so that the
+ * loop around it vectorizes */
+static inline __attribute__((always_inline)) void filter_transform(clv_bf16 *o, int64_t es, float g0, float g1,
+                                                                   float g2, float g3, float g4, float g5,
+                                                                   float g6, float g7, float g8)
 {
-    float t[4][3];
-    for (int s = 0; s < 3; s++) {
-        t[0][s] = g[s];
-        t[1][s] = 0.5f * (g[s] + g[3 + s] + g[6 + s]);
-        t[2][s] = 0.5f * (g[s] - g[3 + s] + g[6 + s]);
-        t[3][s] = g[6 + s];
-    }
-    for (int r = 0; r < 4; r++) {
-        u[4 * r + 0] = t[r][0];
-        u[4 * r + 1] = 0.5f * (t[r][0] + t[r][1] + t[r][2]);
-        u[4 * r + 2] = 0.5f * (t[r][0] - t[r][1] + t[r][2]);
-        u[4 * r + 3] = t[r][2];
-    }
+    const float t10 = 0.5f * (g0 + g3 + g6), t11 = 0.5f * (g1 + g4 + g7), t12 = 0.5f * (g2 + g5 + g8);
+    const float t20 = 0.5f * (g0 - g3 + g6), t21 = 0.5f * (g1 - g4 + g7), t22 = 0.5f * (g2 - g5 + g8);
+#define ROW(r, a, b, c)                                                                                                \
+    o[(4 * (r) + 0) * es] = clv_bf16_from_float(a);                                                                  \
+    o[(4 * (r) + 1) * es] = clv_bf16_from_float(0.5f * ((a) + (b) + (c)));                                           \
+    o[(4 * (r) + 2) * es] = clv_bf16_from_float(0.5f * ((a) - (b) + (c)));                                           \
+    o[(4 * (r) + 3) * es] = clv_bf16_from_float(c)
+    ROW(0, g0, g1, g2);
+    ROW(1, t10, t11, t12);
+    ROW(2, t20, t21, t22);
+    ROW(3, g6, g7, g8);
+#undef ROW
 }
 
-/* g [3][3] = G^T u G, u [16] (the adjoint of filter_transform) */
-static void filter_transform_adjoint(float g[9], const float u[NE])
+/* g [3][3] = G^T u G of u [16] (the adjoint of filter_transform), u[e] at u[e * es] */
+static inline __attribute__((always_inline)) void filter_transform_adjoint(float g[9], const float *u, int64_t es)
 {
-    float t[3][4];
-    for (int s = 0; s < 4; s++) {
-        t[0][s] = u[s] + 0.5f * (u[4 + s] + u[8 + s]);
-        t[1][s] = 0.5f * (u[4 + s] - u[8 + s]);
-        t[2][s] = 0.5f * (u[4 + s] + u[8 + s]) + u[12 + s];
-    }
-    for (int r = 0; r < 3; r++) {
-        g[3 * r + 0] = t[r][0] + 0.5f * (t[r][1] + t[r][2]);
-        g[3 * r + 1] = 0.5f * (t[r][1] - t[r][2]);
-        g[3 * r + 2] = 0.5f * (t[r][1] + t[r][2]) + t[r][3];
-    }
+#define U_(e) u[(e) * es]
+    /* G^T u: three rows of four */
+    const float h1_0 = U_(4) + U_(8), h1_1 = U_(5) + U_(9), h1_2 = U_(6) + U_(10), h1_3 = U_(7) + U_(11);
+    const float t00 = U_(0) + 0.5f * h1_0, t01 = U_(1) + 0.5f * h1_1, t02 = U_(2) + 0.5f * h1_2,
+                t03 = U_(3) + 0.5f * h1_3;
+    const float t10 = 0.5f * (U_(4) - U_(8)), t11 = 0.5f * (U_(5) - U_(9)), t12 = 0.5f * (U_(6) - U_(10)),
+                t13 = 0.5f * (U_(7) - U_(11));
+    const float t20 = 0.5f * h1_0 + U_(12), t21 = 0.5f * h1_1 + U_(13), t22 = 0.5f * h1_2 + U_(14),
+                t23 = 0.5f * h1_3 + U_(15);
+#undef U_
+#define COL(r, a, b, c, d)                                                                                             \
+    g[3 * (r) + 0] = (a) + 0.5f * ((b) + (c));                                                                       \
+    g[3 * (r) + 1] = 0.5f * ((b) - (c));                                                                             \
+    g[3 * (r) + 2] = 0.5f * ((b) + (c)) + (d)
+    COL(0, t00, t01, t02, t03);
+    COL(1, t10, t11, t12, t13);
+    COL(2, t20, t21, t22, t23);
+#undef COL
 }
 
 int clv_wino_bf16_weight(clv_wino_bf16 *w, const float *W, int64_t cout, int64_t cin, int backward_data,
                          clv_err *err)
 {
-    const int64_t ci = backward_data ? cout : cin, co = backward_data ? cin : cout;
+    const int64_t ci = backward_data ? cout : cin, co = backward_data ? cin : cout, es = ci * co;
     if (grow((void **)&w->u, &w->u_cap, (size_t)(NE * ci * co), sizeof(clv_bf16), err))
         return -1;
     clv_bf16 *u = w->u;
-    /* in blocks of OUT_BLOCK x OUT_BLOCK (input, output) channel pairs: each filter row of W
-     * read in runs, each row of U written in runs */
-    const int64_t na = (ci + OUT_BLOCK - 1) / OUT_BLOCK, nb = (co + OUT_BLOCK - 1) / OUT_BLOCK;
+    /* U[e][a][b] from the filter between input channel a and output channel b: for each a, a
+     * vectorized pass over b. Its tap q is at base[b sb + q0 + q dq]; the backward data's filter is
+     * W[a][b] rotated by 180 degrees (taps in reverse). Strides not known at compile time, so the
+     * reads over b become gathers (a constant stride of 9 does not vectorize). */
+    const int64_t sb = backward_data ? 9 : cin * 9, q0 = backward_data ? 8 : 0, dq = backward_data ? -1 : 1;
 #pragma omp parallel for schedule(static) if (ci * co > 4096)
-    for (int64_t blk = 0; blk < na * nb; blk++) {
-        const int64_t a0 = blk / nb * OUT_BLOCK, b0 = blk % nb * OUT_BLOCK;
-        const int64_t a1 = a0 + OUT_BLOCK < ci ? a0 + OUT_BLOCK : ci, b1 = b0 + OUT_BLOCK < co ? b0 + OUT_BLOCK : co;
-        float tile[NE][OUT_BLOCK][OUT_BLOCK];
-        for (int64_t a = a0; a < a1; a++)
-            for (int64_t b = b0; b < b1; b++) {
-                /* the filter between input channel a and output channel b */
-                const float *g0 = backward_data ? W + (a * cin + b) * 9 : W + (b * cin + a) * 9;
-                float g[9], e16[NE];
-                for (int q = 0; q < 9; q++)
-                    g[q] = backward_data ? g0[8 - q] : g0[q];
-                filter_transform(e16, g);
-                for (int e = 0; e < NE; e++)
-                    tile[e][a - a0][b - b0] = e16[e];
-            }
-        for (int e = 0; e < NE; e++)
-            for (int64_t a = a0; a < a1; a++)
-                for (int64_t b = b0; b < b1; b++)
-                    u[(e * ci + a) * co + b] = clv_bf16_from_float(tile[e][a - a0][b - b0]);
+    for (int64_t a = 0; a < ci; a++) {
+        const float *base = W + (backward_data ? a * cin * 9 : a * 9) + q0;
+        clv_bf16 *ua = u + a * co;
+#pragma omp simd
+        for (int64_t b = 0; b < co; b++) {
+            const float *g = base + b * sb;
+            filter_transform(ua + b, es, g[0], g[dq], g[2 * dq], g[3 * dq], g[4 * dq], g[5 * dq], g[6 * dq],
+                             g[7 * dq], g[8 * dq]);
+        }
     }
     w->u_ci = ci, w->u_co = co;
     return 0;
@@ -175,32 +174,64 @@ static void input_transform(clv_bf16 *restrict v, int64_t es, const float *restr
     }
 }
 
-/* y's 2x2 tiles t0 .. t0 + nt = A^T M A (m: the chunk's products, e-stride es) */
-static void output_transform(float *restrict y, const float *restrict m, int64_t es, const geom *g, int64_t C,
-                             int64_t t0, int64_t nt)
+/* o00 .. o11 = A^T M A of channel c (mm: the tile's products, e-stride es), as straight code (the
+ * loops around it vectorize) */
+#define TILE_OUT(mm, es, c)                                                                                             \
+    const float *m_ = (mm) + (c);                                                                                    \
+    const float r00 = m_[0] + m_[4 * (es)] + m_[8 * (es)], r01 = m_[1 * (es)] + m_[5 * (es)] + m_[9 * (es)],          \
+                r02 = m_[2 * (es)] + m_[6 * (es)] + m_[10 * (es)], r03 = m_[3 * (es)] + m_[7 * (es)] + m_[11 * (es)];  \
+    const float r10 = m_[4 * (es)] - m_[8 * (es)] - m_[12 * (es)], r11 = m_[5 * (es)] - m_[9 * (es)] - m_[13 * (es)],  \
+                r12 = m_[6 * (es)] - m_[10 * (es)] - m_[14 * (es)], r13 = m_[7 * (es)] - m_[11 * (es)] - m_[15 * (es)];\
+    const float o00 = r00 + r01 + r02, o01 = r01 - r02 - r03, o10 = r10 + r11 + r12, o11 = r11 - r12 - r13
+
+/* max(0, v) when relu, keeping NaN (as oneDNN's ReLU post-op) */
+#define RELU(v) (relu && (v) < 0.0f ? 0.0f : (v))
+
+/* y's 2x2 tiles t0 .. t0 + nt = ep(A^T M A) (m: the chunk's products, e-stride es; ep may be NULL,
+ * its res may be y) */
+static void output_transform(float *y, const float *restrict m, int64_t es, const geom *g, int64_t C, int64_t t0,
+                             int64_t nt, const clv_wino_epilogue *ep)
 {
+    const float *bias = ep ? ep->bias : NULL, *res = ep ? ep->res : NULL;
+    const int relu = ep && ep->relu;
 #pragma omp parallel for schedule(static) if (nt * C > 16384)
     for (int64_t q = 0; q < nt; q++) {
         const int64_t t = t0 + q, n = t / (g->th * g->tw), i = t / g->tw % g->th, j = t % g->tw;
-        const int down = 2 * i + 1 < g->H, right = 2 * j + 1 < g->W;
-        float *y00 = y + ((n * g->H + 2 * i) * g->W + 2 * j) * C, *y10 = y00 + g->W * C;
+        /* the tile's pixels; one past the edge is its neighbour inside, written after it in the order
+         * a11, a01, a10, p00, so each pixel ends with its own value */
+        const int64_t p00 = ((n * g->H + 2 * i) * g->W + 2 * j) * C, right = 2 * j + 1 < g->W ? C : 0,
+                      down = 2 * i + 1 < g->H ? g->W * C : 0;
+        const int64_t a01 = p00 + right, a10 = p00 + down, a11 = p00 + down + right;
         const float *mm = m + q * C;
+        if (!ep) {
 #pragma omp simd
-        for (int64_t c = 0; c < C; c++) {
-            float t_[2][4];
-            for (int s = 0; s < 4; s++) { /* A^T M: rows */
-                const float m0 = mm[(0 + s) * es + c], m1 = mm[(4 + s) * es + c], m2 = mm[(8 + s) * es + c],
-                            m3 = mm[(12 + s) * es + c];
-                t_[0][s] = m0 + m1 + m2;
-                t_[1][s] = m1 - m2 - m3;
+            for (int64_t c = 0; c < C; c++) {
+                TILE_OUT(mm, es, c);
+                y[a11 + c] = o11;
+                y[a01 + c] = o01;
+                y[a10 + c] = o10;
+                y[p00 + c] = o00;
             }
-            y00[c] = t_[0][0] + t_[0][1] + t_[0][2];
-            if (right)
-                y00[C + c] = t_[0][1] - t_[0][2] - t_[0][3];
-            if (down) {
-                y10[c] = t_[1][0] + t_[1][1] + t_[1][2];
-                if (right)
-                    y10[C + c] = t_[1][1] - t_[1][2] - t_[1][3];
+        } else if (!res) {
+#pragma omp simd
+            for (int64_t c = 0; c < C; c++) {
+                TILE_OUT(mm, es, c);
+                y[a11 + c] = RELU(o11 + bias[c]);
+                y[a01 + c] = RELU(o01 + bias[c]);
+                y[a10 + c] = RELU(o10 + bias[c]);
+                y[p00 + c] = RELU(o00 + bias[c]);
+            }
+        } else {
+#pragma omp simd
+            for (int64_t c = 0; c < C; c++) {
+                TILE_OUT(mm, es, c);
+                /* all of res read before y is written: res may be y */
+                const float v00 = o00 + bias[c] + res[p00 + c], v01 = o01 + bias[c] + res[a01 + c],
+                            v10 = o10 + bias[c] + res[a10 + c], v11 = o11 + bias[c] + res[a11 + c];
+                y[a11 + c] = RELU(v11);
+                y[a01 + c] = RELU(v01);
+                y[a10 + c] = RELU(v10);
+                y[p00 + c] = RELU(v00);
             }
         }
     }
@@ -246,7 +277,7 @@ static int need_onednn(clv_compute *c, clv_err *err)
 }
 
 int clv_wino_bf16_conv(clv_compute *c, clv_wino_bf16 *w, float *y, const float *x, int64_t B, int64_t H, int64_t W,
-                       int64_t ci, int64_t co, clv_err *err)
+                       int64_t ci, int64_t co, const clv_wino_epilogue *ep, clv_err *err)
 {
     if (need_onednn(c, err))
         return -1;
@@ -267,7 +298,7 @@ int clv_wino_bf16_conv(clv_compute *c, clv_wino_bf16 *w, float *y, const float *
                                   .cs = {NE * T * co, T * co, co, 1}};
         if (clv_compute_bmm(c, &sh, 1.0f, w->v, w->u, w->m, 0, err))
             return -1;
-        output_transform(y, w->m, T * co, &g, co, t0, nt);
+        output_transform(y, w->m, T * co, &g, co, t0, nt, ep);
     }
     return 0;
 }
@@ -299,18 +330,15 @@ int clv_wino_bf16_dweight(clv_compute *c, clv_wino_bf16 *w, float *dW, const flo
         if (clv_compute_bmm(c, &sh, 1.0f, w->v, w->dm, w->du, 0, err))
             return -1;
     }
+    /* dW[o][i] = G^T dU[.][i][o] G: for each i, a vectorized pass over o into a row of gradients
+     * kept in cin order per o */
     const float *du = w->du;
-    const int64_t nblk = (cout + OUT_BLOCK - 1) / OUT_BLOCK;
+    const int64_t es = cin * cout;
 #pragma omp parallel for schedule(static) if (cin * cout > 4096)
-    for (int64_t blk = 0; blk < nblk; blk++) {
-        const int64_t o0 = blk * OUT_BLOCK, o1 = o0 + OUT_BLOCK < cout ? o0 + OUT_BLOCK : cout;
-        for (int64_t i = 0; i < cin; i++)
-            for (int64_t o = o0; o < o1; o++) {
-                float u[NE];
-                for (int e = 0; e < NE; e++)
-                    u[e] = du[(e * cin + i) * cout + o];
-                filter_transform_adjoint(dW + (o * cin + i) * 9, u);
-            }
+    for (int64_t i = 0; i < cin; i++) {
+#pragma omp simd
+        for (int64_t o = 0; o < cout; o++)
+            filter_transform_adjoint(dW + (o * cin + i) * 9, du + i * cout + o, es);
     }
     return 0;
 }

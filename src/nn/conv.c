@@ -72,10 +72,10 @@ struct clv_conv_prims {
     const float *xh_set; /* a producer filled xh from this x for the next forward (clv_conv_input_ready) */
     const float *dyh_of; /* a producer wrote this dy in bf16 into dyh instead (clv_conv_dy_ready) */
     const clv_bf16 *dyh; /* the compute scratch's slot 0 (until the backward that reads it) */
-    /* bf16 Winograd F(2x2, 3x3) for a 3x3 stride-1 pad-1 conv in bf16 (training forward, backward
-     * data and weights), on fp32 x and dy: the direct bf16 primitives take 1.3-1.7x its time */
+    /* bf16 Winograd F(2x2, 3x3) for a 3x3 stride-1 pad-1 conv in bf16 (forward, backward data and
+     * weights; working memory: the handle's), on fp32 x and dy: the direct bf16 primitives take
+     * 1.3-1.7x its time */
     int wino_h;
-    clv_wino_bf16 wh;
 };
 
 #define CK(call, what)                                                                                                \
@@ -99,7 +99,7 @@ int clv_dnnl_open(clv_dnnl *d, clv_err *err)
     d->engine = e;
     d->stream = s;
     d->winograd = 1;
-    if (!(d->blocked = calloc(1, sizeof *d->blocked))) {
+    if (!(d->blocked = calloc(1, sizeof *d->blocked)) || !(d->wino = calloc(1, sizeof *d->wino))) {
         clv_dnnl_close(d);
         return clv_errf(err, "oneDNN: out of memory");
     }
@@ -117,8 +117,13 @@ void clv_dnnl_close(clv_dnnl *d)
         clv_free(d->blocked->buf[1]);
         free(d->blocked);
     }
+    if (d->wino) {
+        clv_wino_bf16_free(d->wino);
+        free(d->wino);
+    }
     d->engine = d->stream = NULL;
     d->blocked = NULL;
+    d->wino = NULL;
 }
 
 static void destroy_fwd(fwd_prim *f)
@@ -184,7 +189,6 @@ void clv_conv_release(clv_conv *c)
     clv_free(pr->dwkbuf);
     clv_free(pr->ubuf);
     clv_free(pr->xh);
-    clv_wino_bf16_free(&pr->wh);
     free(pr);
     c->pr = NULL;
 }
@@ -774,12 +778,31 @@ static float *keep_z(clv_wlayer *l, int64_t N, clv_err *err)
     return l->zsave;
 }
 
+/* The handle's bf16 Winograd working memory; NULL (err set) for a handle without it */
+static clv_wino_bf16 *wino_of(const clv_conv *c, const clv_dnnl *d, clv_err *err)
+{
+    if (!d->wino)
+        clv_errf(err, "%s: oneDNN handle without its Winograd buffers", c->l->name);
+    return d->wino;
+}
+
+/* y [N x cout] = conv(x, W) by bf16 Winograd (U for the forward), then ep (may be NULL) */
+static int wino_forward(clv_conv *c, const clv_dnnl *d, float *y, const float *x, const float *W,
+                        const clv_wino_epilogue *ep, clv_err *err)
+{
+    clv_wino_bf16 *w = wino_of(c, d, err);
+    if (!w || clv_wino_bf16_weight(w, W, c->cout, c->cin, 0, err) ||
+        clv_wino_bf16_conv(c->l->compute, w, y, x, c->pr->B, c->H, c->W, c->cin, c->cout, ep, err))
+        return clv_err_prefix(err, "%s", c->l->name);
+    return 0;
+}
+
 static int forward_fused(clv_conv *c, const clv_dnnl *d, float *y, const float *x, const clv_conv_fuse *fu,
                          clv_err *err)
 {
     clv_conv_prims *pr = c->pr;
     const int v = FWD_FUSED + (fu->res ? 2 : 0) + (fu->relu ? 1 : 0);
-    if (make_fwd(c, d, v, err) || ensure_wtmp(c, err))
+    if ((!pr->wino_h && make_fwd(c, d, v, err)) || ensure_wtmp(c, err))
         return -1;
     const float *W = clv_wlayer_weight(c->l), *s = clv_wlayer_scale(c->l);
     const int64_t in = c->l->in, N = pr->B * c->Ho * c->Wo;
@@ -793,11 +816,15 @@ static int forward_fused(clv_conv *c, const clv_dnnl *d, float *y, const float *
     }
     for (int64_t o = 0; o < c->cout; o++)
         pr->bias[o] = fu->add ? fu->add[o] : 0.0f;
+    pr->wfresh = 0;
+    if (pr->wino_h) { /* the norm, residual and ReLU in Winograd's output transform */
+        const clv_wino_epilogue ep = {.bias = pr->bias, .res = fu->res, .relu = fu->relu};
+        return wino_forward(c, d, y, x, W, &ep, err);
+    }
     const float *wp;
     const void *xs = operand(c, 1, x, pr->B * c->H * c->W * c->cin, err);
     if (!xs || !(W = round_weight(c, W, err)) || place_weight(c, d, &pr->fwd[v], W, &wp, err))
         return -1;
-    pr->wfresh = 0;
     if (fu->res && fu->res != y)
         memcpy(y, fu->res, (size_t)(N * c->cout) * sizeof(float));
     const arg as[4] = {{DNNL_ARG_SRC, &pr->csrc_md, xs},
@@ -873,12 +900,10 @@ int clv_conv_forward(clv_conv *c, const clv_dnnl *d, float *y, const float *x, i
     if (K > 0 && make_lowrank(c, d, K, err))
         return -1;
     if (pr->wino_h) {
-        const float *W = K > 0 ? l->weight->data : clv_wlayer_weight(l);
         pr->wfresh = 0;
         pr->xh_of = NULL;
-        if (clv_wino_bf16_weight(&pr->wh, W, c->cout, c->cin, 0, err) ||
-            clv_wino_bf16_conv(l->compute, &pr->wh, z, x, B, c->H, c->W, c->cin, c->cout, err))
-            return clv_err_prefix(err, "%s", l->name);
+        if (wino_forward(c, d, z, x, K > 0 ? l->weight->data : clv_wlayer_weight(l), NULL, err))
+            return -1;
     } else if (conv_forward_onednn(c, d, z, x, mode, K, err))
         return -1;
     if (K > 0 && lowrank_beside(c, d, z, x, A, Bf, K, err))
@@ -1026,8 +1051,9 @@ int clv_conv_backward(clv_conv *c, const clv_dnnl *d, float *dx, int accumulate,
     float *bdz = NULL;                                           /* Winograd: dz in the blocked layout */
     if (dx && pr->wino_h) { /* dx = the convolution of dz with W rotated, in and out swapped */
         float *out = accumulate ? (float *)(mem + b_dz + b_ds) : dx;
-        if (clv_wino_bf16_weight(&pr->wh, W, c->cout, c->cin, 1, err) ||
-            clv_wino_bf16_conv(l->compute, &pr->wh, out, dz, B, c->H, c->W, c->cout, c->cin, err))
+        clv_wino_bf16 *w = wino_of(c, d, err);
+        if (!w || clv_wino_bf16_weight(w, W, c->cout, c->cin, 1, err) ||
+            clv_wino_bf16_conv(l->compute, w, out, dz, B, c->H, c->W, c->cout, c->cin, NULL, err))
             return clv_err_prefix(err, "%s", l->name);
         if (accumulate) {
 #pragma omp parallel for simd schedule(static) if (nx > 65536)
@@ -1090,9 +1116,10 @@ int clv_conv_backward(clv_conv *c, const clv_dnnl *d, float *dx, int accumulate,
         return ops->backward_lowrank(l->adapter, l, dA, dB, ds, err);
     }
     if (pr->wino_h) { /* dW in oihw into wtmp, then into the gradient or to the adapter */
-        if (ensure_wtmp(c, err))
+        clv_wino_bf16 *w = wino_of(c, d, err);
+        if (!w || ensure_wtmp(c, err))
             return -1;
-        if (clv_wino_bf16_dweight(l->compute, &pr->wh, pr->wtmp, x, dz, B, c->H, c->W, c->cin, c->cout, err))
+        if (clv_wino_bf16_dweight(l->compute, w, pr->wtmp, x, dz, B, c->H, c->W, c->cin, c->cout, err))
             return clv_err_prefix(err, "%s", l->name);
         if (!l->adapter) {
             float *g = l->weight->grad;
