@@ -27,7 +27,9 @@ typedef struct {
     float alpha, beta;
 } mm_key;
 /* a batched product over a [nb x nh] grid: every operand a 4-d strided view */
-#define BMM_CACHE_SIZE 32
+/* the attention's few shapes, or a ResNet's bf16 Winograd chunks (forward, backward data and
+ * weights per stage, short last chunks) */
+#define BMM_CACHE_SIZE 64
 typedef struct {
     int64_t nb, nh, M, N, K;
     int64_t as[4], bs[4], cs[4];
