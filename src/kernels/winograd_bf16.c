@@ -181,7 +181,7 @@ static void input_transform(clv_bf16 *restrict v, int64_t es, const float *restr
     const float r00 = m_[0] + m_[4 * (es)] + m_[8 * (es)], r01 = m_[1 * (es)] + m_[5 * (es)] + m_[9 * (es)],          \
                 r02 = m_[2 * (es)] + m_[6 * (es)] + m_[10 * (es)], r03 = m_[3 * (es)] + m_[7 * (es)] + m_[11 * (es)];  \
     const float r10 = m_[4 * (es)] - m_[8 * (es)] - m_[12 * (es)], r11 = m_[5 * (es)] - m_[9 * (es)] - m_[13 * (es)],  \
-                r12 = m_[6 * (es)] - m_[10 * (es)] - m_[14 * (es)], r13 = m_[7 * (es)] - m_[11 * (es)] - m_[15 * (es)];\
+                r12 = m_[6 * (es)] - m_[10 * (es)] - m_[14 * (es)], r13 = m_[7 * (es)] - m_[11 * (es)] - m_[15 * (es)]; \
     const float o00 = r00 + r01 + r02, o01 = r01 - r02 - r03, o10 = r10 + r11 + r12, o11 = r11 - r12 - r13
 
 /* max(0, v) when relu, keeping NaN (as oneDNN's ReLU post-op) */
