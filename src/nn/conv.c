@@ -1049,44 +1049,41 @@ int clv_conv_backward(clv_conv *c, const clv_dnnl *d, float *dx, int accumulate,
     const float *W = clv_wlayer_weight(l);
     const void *dzc = dy_given ? (const void *)pr->dyh : NULL; /* dz in the primitives' precision */
     float *bdz = NULL;                                           /* Winograd: dz in the blocked layout */
-    if (dx && pr->wino_h) { /* dx = the convolution of dz with W rotated, in and out swapped */
+    if (dx) {
         float *out = accumulate ? (float *)(mem + b_dz + b_ds) : dx;
-        clv_wino_bf16 *w = wino_of(c, d, err);
-        if (!w || clv_wino_bf16_weight(w, W, c->cout, c->cin, 1, err) ||
-            clv_wino_bf16_conv(l->compute, w, out, dz, B, c->H, c->W, c->cout, c->cin, NULL, err))
-            return clv_err_prefix(err, "%s", l->name);
-        if (accumulate) {
-#pragma omp parallel for simd schedule(static) if (nx > 65536)
-            for (int64_t i = 0; i < nx; i++)
-                dx[i] += out[i];
-        }
-    } else if (dx) {
-        const float *wp = W;
-        if (pr->wfresh && pr->fwd[FWD_PLAIN].reorder && dnnl_memory_desc_equal(&pr->fwd[FWD_PLAIN].wmd, &pr->bwd_d_wmd))
-            wp = pr->wbuf; /* the forward's reordered (converted, rounded) W_eff, still current */
-        else if (!(wp = round_weight(c, W, err)))
-            return -1;
-        else if (pr->bwd_d_reorder) {
-            if (reorder(c, d, pr->bwd_d_reorder, &pr->w_user_md, wp, &pr->bwd_d_wmd, pr->wbuf_bd, err))
+        if (pr->wino_h) { /* dx = the convolution of dz with W rotated, in and out swapped */
+            clv_wino_bf16 *w = wino_of(c, d, err);
+            if (!w || clv_wino_bf16_weight(w, W, c->cout, c->cin, 1, err) ||
+                clv_wino_bf16_conv(l->compute, w, out, dz, B, c->H, c->W, c->cout, c->cin, NULL, err))
+                return clv_err_prefix(err, "%s", l->name);
+        } else {
+            const float *wp = W;
+            if (pr->wfresh && pr->fwd[FWD_PLAIN].reorder &&
+                dnnl_memory_desc_equal(&pr->fwd[FWD_PLAIN].wmd, &pr->bwd_d_wmd))
+                wp = pr->wbuf; /* the forward's reordered (converted, rounded) W_eff, still current */
+            else if (!(wp = round_weight(c, W, err)))
                 return -1;
-            wp = pr->wbuf_bd;
-        }
-        if (!dzc && !(dzc = operand(c, 0, dz, N * C, err)))
-            return -1;
-        float *out = accumulate ? (float *)(mem + b_dz + b_ds) : dx;
-        arg as[3] = {{DNNL_ARG_DIFF_DST, &pr->cdst_md, dzc},
-                     {DNNL_ARG_WEIGHTS, &pr->bwd_d_wmd, wp},
-                     {DNNL_ARG_DIFF_SRC, &pr->src_md, out}};
-        if (pr->wino_bwd) { /* dz to the blocked layout (kept there for the weights); dx comes back to nhwc */
-            if (!(bdz = into_blocked(c, d, 1, pr->dst_in, &pr->cdst_md, dzc, &pr->bdst_md, err)) ||
-                !(as[2].ptr = blocked_buf(c, d, 0, &pr->bsrc_md, err)))
+            else if (pr->bwd_d_reorder) {
+                if (reorder(c, d, pr->bwd_d_reorder, &pr->w_user_md, wp, &pr->bwd_d_wmd, pr->wbuf_bd, err))
+                    return -1;
+                wp = pr->wbuf_bd;
+            }
+            if (!dzc && !(dzc = operand(c, 0, dz, N * C, err)))
                 return -1;
-            as[0] = (arg){DNNL_ARG_DIFF_DST, &pr->bdst_md, bdz};
-            as[2].md = &pr->bsrc_md;
+            arg as[3] = {{DNNL_ARG_DIFF_DST, &pr->cdst_md, dzc},
+                         {DNNL_ARG_WEIGHTS, &pr->bwd_d_wmd, wp},
+                         {DNNL_ARG_DIFF_SRC, &pr->src_md, out}};
+            if (pr->wino_bwd) { /* dz to the blocked layout (kept there for the weights); dx comes back to nhwc */
+                if (!(bdz = into_blocked(c, d, 1, pr->dst_in, &pr->cdst_md, dzc, &pr->bdst_md, err)) ||
+                    !(as[2].ptr = blocked_buf(c, d, 0, &pr->bsrc_md, err)))
+                    return -1;
+                as[0] = (arg){DNNL_ARG_DIFF_DST, &pr->bdst_md, bdz};
+                as[2].md = &pr->bsrc_md;
+            }
+            if (run(c, d, pr->bwd_d, as, 3, "backward data", err) ||
+                (pr->wino_bwd && reorder(c, d, pr->src_out, &pr->bsrc_md, as[2].ptr, &pr->src_md, out, err)))
+                return -1;
         }
-        if (run(c, d, pr->bwd_d, as, 3, "backward data", err) ||
-            (pr->wino_bwd && reorder(c, d, pr->src_out, &pr->bsrc_md, as[2].ptr, &pr->src_md, out, err)))
-            return -1;
         if (accumulate) {
 #pragma omp parallel for simd schedule(static) if (nx > 65536)
             for (int64_t i = 0; i < nx; i++)
