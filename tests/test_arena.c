@@ -128,3 +128,28 @@ Test(grow, doubles_keeps_contents_and_refuses_overflow)
     cr_assert_eq(cap, cap_before);
     free(v);
 }
+
+Test(grow, scratch_reserve_grows_only_zeroed_aligned)
+{
+    float *s = NULL;
+    size_t cap = 0;
+    cr_assert_eq(clv_scratch_reserve((void **)&s, &cap, 100, sizeof(float)), 0);
+    cr_assert_not_null(s);
+    cr_assert_eq(cap, 100);
+    cr_assert_eq((uintptr_t)s % 64, 0, "aligned as clv_alloc's");
+    for (int i = 0; i < 100; i++)
+        cr_assert_eq(s[i], 0.0f, "a new block is zeroed");
+    s[7] = 3.0f;
+    float *before = s;
+    cr_assert_eq(clv_scratch_reserve((void **)&s, &cap, 50, sizeof(float)), 0);
+    cr_assert_eq(s, before, "room enough: the same block");
+    cr_assert_eq(cap, 100, "never shrinks");
+    cr_assert_eq(s[7], 3.0f, "and its contents stay");
+    cr_assert_eq(clv_scratch_reserve((void **)&s, &cap, 1000, sizeof(float)), 0);
+    cr_assert_eq(cap, 1000, "grown to exactly what was asked");
+    cr_assert_eq(s[7], 0.0f, "contents dropped on growing");
+    cr_assert_eq(clv_scratch_reserve((void **)&s, &cap, SIZE_MAX / 2, sizeof(float)), -1);
+    cr_assert_null(s, "a failed reserve leaves no block");
+    cr_assert_eq(cap, 0);
+    cr_assert_eq(clv_scratch_reserve((void **)&s, &cap, 0, sizeof(float)), 0, "nothing asked: nothing to do");
+}

@@ -46,6 +46,10 @@ void *clv_alloc_array(size_t count, size_t elem_size); /* overflow-checked count
 void clv_free(void *p);
 /* a*b into *out; returns 0, or -1 on overflow of size_t */
 int clv_mul_overflow(size_t a, size_t b, size_t *out);
+/* Scratch that only grows: room for n items of elem bytes in *p (capacity *cap items). When it
+ * must grow, the old block is freed first (contents dropped, the new one zeroed and aligned as
+ * clv_alloc's), so peak memory holds one block. Returns 0, or -1 out of memory (*p NULL, *cap 0). */
+int clv_scratch_reserve(void **p, size_t *cap, size_t n, size_t elem);
 
 /* ---- growable arrays ----
  * Makes room for need items of elem bytes in *items, whose capacity is *cap

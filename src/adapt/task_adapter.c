@@ -93,14 +93,9 @@ void task_adapter_release(task_adapter *ta)
 
 float *task_adapter_scratch(task_adapter *ta, const clv_wlayer *l, size_t n, clv_err *err)
 {
-    if (n > ta->scratch_cap) {
-        clv_free(ta->scratch);
-        ta->scratch_cap = 0;
-        if (!(ta->scratch = clv_alloc_array(n, sizeof(float)))) {
-            clv_errf(err, "%s: out of memory for the adapter's backward (%zu floats)", l->name, n);
-            return NULL;
-        }
-        ta->scratch_cap = n;
+    if (clv_scratch_reserve((void **)&ta->scratch, &ta->scratch_cap, n, sizeof(float))) {
+        clv_errf(err, "%s: out of memory for the adapter's backward (%zu floats)", l->name, n);
+        return NULL;
     }
     return ta->scratch;
 }

@@ -83,6 +83,18 @@ void *clv_alloc_array(size_t count, size_t elem_size)
 
 void clv_free(void *p) { free(p); }
 
+int clv_scratch_reserve(void **p, size_t *cap, size_t n, size_t elem)
+{
+    if (n <= *cap && (*p || n == 0))
+        return 0;
+    clv_free(*p);
+    *cap = 0;
+    if (!(*p = clv_alloc_array(n, elem)))
+        return -1;
+    *cap = n;
+    return 0;
+}
+
 uint64_t clv_splitmix64(uint64_t x)
 {
     x += 0x9E3779B97F4A7C15ull;

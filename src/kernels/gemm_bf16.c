@@ -132,13 +132,8 @@ void clv_bf16_round_floats(float *dst, const float *src, size_t n)
 
 static int grow(void **p, size_t *cap, size_t n, size_t elem, clv_err *err)
 {
-    if (n <= *cap)
-        return 0;
-    clv_free(*p);
-    *cap = 0;
-    if (!(*p = clv_alloc_array(n, elem)))
+    if (clv_scratch_reserve(p, cap, n, elem))
         return clv_errf(err, "out of memory for the bf16 GEMM's scratch (%zu values)", n);
-    *cap = n;
     return 0;
 }
 

@@ -27,13 +27,8 @@ void clv_wino_bf16_free(clv_wino_bf16 *w)
 
 static int grow(void **p, size_t *cap, size_t n, size_t elem, clv_err *err)
 {
-    if (n <= *cap)
-        return 0;
-    clv_free(*p);
-    *cap = 0;
-    if (!(*p = clv_alloc_array(n, elem)))
+    if (clv_scratch_reserve(p, cap, n, elem))
         return clv_errf(err, "out of memory for a Winograd convolution's buffers (%zu values)", n);
-    *cap = n;
     return 0;
 }
 
@@ -129,6 +124,14 @@ static geom geometry(int64_t B, int64_t H, int64_t W)
     return g;
 }
 
+/* Tile t's image n, tile row i and column j (the order of the file's head comment) */
+static inline void tile_at(const geom *g, int64_t t, int64_t *n, int64_t *i, int64_t *j)
+{
+    *n = t / (g->th * g->tw);
+    *i = t / g->tw % g->th;
+    *j = t % g->tw;
+}
+
 /* Tiles a chunk holds: a power of two (the batch's tile counts are, on even sizes, so no
  * short last chunk), at least 16, with bytes_per_tile bytes of chunk buffers a tile and at
  * most budget bytes of them. */
@@ -146,7 +149,8 @@ static void input_transform(clv_bf16 *restrict v, int64_t es, const float *restr
 {
 #pragma omp parallel for schedule(static) if (nt * C > 16384)
     for (int64_t q = 0; q < nt; q++) {
-        const int64_t t = t0 + q, n = t / (g->th * g->tw), i = t / g->tw % g->th, j = t % g->tw;
+        int64_t n, i, j;
+        tile_at(g, t0 + q, &n, &i, &j);
         const float *p[4][4];
         for (int r = 0; r < 4; r++)
             for (int s = 0; s < 4; s++) {
@@ -196,7 +200,8 @@ static void output_transform(float *y, const float *restrict m, int64_t es, cons
     const int relu = ep && ep->relu;
 #pragma omp parallel for schedule(static) if (nt * C > 16384)
     for (int64_t q = 0; q < nt; q++) {
-        const int64_t t = t0 + q, n = t / (g->th * g->tw), i = t / g->tw % g->th, j = t % g->tw;
+        int64_t n, i, j;
+        tile_at(g, t0 + q, &n, &i, &j);
         /* the tile's pixels; one past the edge is its neighbour inside, written after it in the order
          * a11, a01, a10, p00, so each pixel ends with its own value */
         const int64_t p00 = ((n * g->H + 2 * i) * g->W + 2 * j) * C, right = 2 * j + 1 < g->W ? C : 0,
@@ -243,7 +248,8 @@ static void gradient_transform(clv_bf16 *restrict dm, int64_t es, const float *r
 {
 #pragma omp parallel for schedule(static) if (nt * C > 16384)
     for (int64_t q = 0; q < nt; q++) {
-        const int64_t t = t0 + q, n = t / (g->th * g->tw), i = t / g->tw % g->th, j = t % g->tw;
+        int64_t n, i, j;
+        tile_at(g, t0 + q, &n, &i, &j);
         const float *p[2][2];
         for (int r = 0; r < 2; r++)
             for (int s = 0; s < 2; s++) {

@@ -215,13 +215,8 @@ int clv_conv_init(clv_conv *c, clv_wlayer *l, int64_t cin, int64_t cout, int64_t
 static int grow(float **buf, size_t *cap, const dnnl_memory_desc_t *md, const clv_conv *c, clv_err *err)
 {
     const size_t n = dnnl_memory_desc_get_size(md);
-    if (n <= *cap)
-        return 0;
-    clv_free(*buf);
-    *cap = 0;
-    if (!(*buf = clv_alloc_array(n, 1)))
+    if (clv_scratch_reserve((void **)buf, cap, n, 1))
         return clv_errf(err, "%s: out of memory for its oneDNN weights (%zu bytes)", c->l->name, n);
-    *cap = n;
     return 0;
 }
 
@@ -765,14 +760,9 @@ void clv_conv_dy_ready(clv_conv *c, const float *dy)
 static float *keep_z(clv_wlayer *l, int64_t N, clv_err *err)
 {
     const size_t n = (size_t)N * (size_t)l->out;
-    if (n > l->zsave_cap) {
-        clv_free(l->zsave);
-        l->zsave_cap = 0;
-        if (!(l->zsave = clv_alloc_array(n, sizeof(float)))) {
-            clv_errf(err, "%s: out of memory for its pre-scale output (%lld rows)", l->name, (long long)N);
-            return NULL;
-        }
-        l->zsave_cap = n;
+    if (clv_scratch_reserve((void **)&l->zsave, &l->zsave_cap, n, sizeof(float))) {
+        clv_errf(err, "%s: out of memory for its pre-scale output (%lld rows)", l->name, (long long)N);
+        return NULL;
     }
     l->saved = CLV_WL_SAVED_Z;
     return l->zsave;
@@ -996,6 +986,15 @@ static void ohwi_to_oihw(float *W, const float *dw, int64_t cout, int64_t cin, i
             }
 }
 
+/* A full weight gradient dw (oihw) handed to the layer's adapter, or the error when it takes none */
+static int dweight_to_adapter(clv_wlayer *l, const float *dw, float *ds, clv_err *err)
+{
+    const clv_adapter_ops *ops = l->adapter->ops;
+    if (!ops->backward_dweight)
+        return clv_errf(err, "%s: its %s adapter takes no full weight gradient", l->name, ops->kind);
+    return ops->backward_dweight(l->adapter, l, dw, ds, err);
+}
+
 int clv_conv_backward(clv_conv *c, const clv_dnnl *d, float *dx, int accumulate, const float *dy, const float *x,
                       int64_t B, clv_arena *scratch, clv_err *err)
 {
@@ -1127,9 +1126,7 @@ int clv_conv_backward(clv_conv *c, const clv_dnnl *d, float *dx, int accumulate,
                 g[i] += dw[i];
             return 0;
         }
-        if (!ops->backward_dweight)
-            return clv_errf(err, "%s: its %s adapter takes no full weight gradient", l->name, ops->kind);
-        return ops->backward_dweight(l->adapter, l, pr->wtmp, ds, err);
+        return dweight_to_adapter(l, pr->wtmp, ds, err);
     }
     const void *xs = pr->mode == CONV_BF16 && pr->xh_of == x ? (const void *)pr->xh : operand(c, 1, x, nx, err);
     if (!xs || (!dzc && !(dzc = operand(c, 0, dz, N * C, err))))
@@ -1144,12 +1141,10 @@ int clv_conv_backward(clv_conv *c, const clv_dnnl *d, float *dx, int accumulate,
             ohwi_to_oihw(l->weight->grad, dwo, C, c->cin, c->k, 1);
             return 0;
         }
-        if (!ops->backward_dweight)
-            return clv_errf(err, "%s: its %s adapter takes no full weight gradient", l->name, ops->kind);
         if (ensure_wtmp(c, err))
             return -1;
         ohwi_to_oihw(pr->wtmp, dwo, C, c->cin, c->k, 0);
-        return ops->backward_dweight(l->adapter, l, pr->wtmp, ds, err);
+        return dweight_to_adapter(l, pr->wtmp, ds, err);
     }
     arg as[3] = {{DNNL_ARG_SRC, &pr->csrc_md, xs},
                  {DNNL_ARG_DIFF_DST, &pr->cdst_md, dzc},
@@ -1165,15 +1160,13 @@ int clv_conv_backward(clv_conv *c, const clv_dnnl *d, float *dx, int accumulate,
         return -1;
     if (!l->adapter) /* the base weight's gradient: accumulated by the reorder back to oihw */
         return reorder(c, d, pr->dw_reorder_sum, &pr->dw_md, pr->dwbuf, &pr->w_user_md, l->weight->grad, err);
-    if (!ops->backward_dweight)
-        return clv_errf(err, "%s: its %s adapter takes no full weight gradient", l->name, ops->kind);
     const float *dw = pr->dwbuf;
     if (pr->dw_reorder) {
         if (ensure_wtmp(c, err) || reorder(c, d, pr->dw_reorder, &pr->dw_md, pr->dwbuf, &pr->w_user_md, pr->wtmp, err))
             return -1;
         dw = pr->wtmp;
     }
-    return ops->backward_dweight(l->adapter, l, dw, ds, err);
+    return dweight_to_adapter(l, dw, ds, err);
 }
 
 static const char *impl_of(dnnl_primitive_desc_t pd)

@@ -188,13 +188,8 @@ static int kept_room(clv_tblock_kept *kept, int64_t rows, int64_t C, const char 
 {
     const size_t n = (size_t)(rows * C);
     kept->rows = 0;
-    if (n > kept->cap) {
-        clv_free(kept->h);
-        kept->cap = 0;
-        if (!(kept->h = clv_alloc_array(n, sizeof(clv_bf16))))
-            return clv_errf(err, "%s: out of memory for its kept bf16 input (%zu values)", what, n);
-        kept->cap = n;
-    }
+    if (clv_scratch_reserve((void **)&kept->h, &kept->cap, n, sizeof(clv_bf16)))
+        return clv_errf(err, "%s: out of memory for its kept bf16 input (%zu values)", what, n);
     return 0;
 }
 

@@ -21,17 +21,7 @@ int clv_wlayer_scale_invertible(const clv_wlayer *l)
 }
 
 /* *p grown (contents dropped) to at least n floats; -1 when out of memory. */
-static int grow_floats(float **p, size_t *cap, size_t n)
-{
-    if (n <= *cap)
-        return 0;
-    clv_free(*p);
-    *cap = 0;
-    if (!(*p = clv_alloc_array(n, sizeof(float))))
-        return -1;
-    *cap = n;
-    return 0;
-}
+static int grow_floats(float **p, size_t *cap, size_t n) { return clv_scratch_reserve((void **)p, cap, n, sizeof(float)); }
 
 /* In bf16, a rectification W_eff = W + A B (RKR, Mask-RKR) stays out of the
  * GEMMs' rounding: they read the base W and the layer adds the low-rank
