@@ -67,6 +67,20 @@ if len(seen) != 3:
     sys.exit(f"measured models: {sorted(seen)}")
 EOF
 
+# the per-repeat column pairs clvit and PyTorch repeat by repeat (two made-up repeats: 30/20, 50/25)
+$PY - "$tmp/paired.jsonl" <<'EOF'
+import json, sys
+rec = lambda kind, data: json.dumps({"kind": kind, "data": data})
+d = lambda ips: {"model": "vit_nano_patch4_32", "method": "finetune", "precision": "fp32", "train_images_per_s": ips}
+lines = [rec("plan", {"models": ["vit_nano_patch4_32"], "precisions": ["fp32"], "methods": ["full"], "repeats": 2}),
+         rec("clvit", d(30.0)), rec("torch", d(20.0)), rec("clvit", d(50.0)), rec("torch", d(25.0))]
+open(sys.argv[1], "w").write("\n".join(lines) + "\n")
+EOF
+row=$($PY bench/summarize.py "$tmp/paired.jsonl" | grep -F "| vit_nano_patch4_32 fp32 train step (full), images/s |") ||
+    fail "summarize printed no train row for the paired check"
+[[ $row == *"| 40.0 | 22.5 | 1.78x |"* && $row == *"| 1.50 2.00 |" ]] ||
+    fail "the per-repeat ratios are not clvit / PyTorch repeat by repeat: $row"
+
 for bad in "BENCH_MODELS=vit_nope" "BENCH_PRECISIONS=fp16" "BENCH_METHODS=fullish" "BENCH_STEPS=0" "BENCH_BATCH=8x" "BENCH_SPINCOUNT=-1"; do
     if env "$bad" bench/run.sh > /dev/null 2> "$tmp/err.txt"; then fail "run.sh accepted $bad"; fi
     grep -F "${bad%%=*}" "$tmp/err.txt" | grep -qF "'${bad#*=}'" ||

@@ -8,7 +8,9 @@ repeats of clvit; of PyTorch in the same precision and clvit's ratio to it;
 of PyTorch in its faster precision (fp32 or bf16 autocast, named) and the
 ratio to that; clvit's achieved GFLOP/s and its share of the machine's
 measured peak for that precision (the best bf16 unit for bf16 figures,
-named in the header). Memory rows take the lower PyTorch figure as best.
+named in the header); and clvit's ratio to PyTorch in the same precision
+within each repeat (the two ran minutes apart), which shows how far the
+machine's noise moves a ratio. Memory rows take the lower PyTorch figure as best.
 
   bench/summarize.py [results.jsonl] [--per-repeat]
 """
@@ -59,7 +61,7 @@ class Runs:
         return statistics.median(v) if v else None
 
     def values(self, kind, model, method, prec, key):
-        return [d[key] for d in self.by.get((kind, model, method, prec), [])]
+        return [d.get(key) for d in self.by.get((kind, model, method, prec), [])]
 
 
 def peaks_of(rows):
@@ -99,11 +101,21 @@ def header(rows, p, peak):
         print("note: clvit bench reported bf16_native false: its bf16 runs without native bf16 instructions here")
 
 
+def paired(runs, kind, model, method, prec, key):
+    """clvit / PyTorch (same precision) repeat by repeat, as "1.41 1.22 1.35"; "-" without pairs.
+    The MPI figure, measured after all repeats, pairs with PyTorch's repeats in order too."""
+    c = runs.values(kind, model, method, prec, key)
+    t = runs.values("torch", model, method, prec, key)
+    if not c or len(c) != len(t) or any(v is None for v in c + t) or any(v <= 0 for v in t):
+        return "-"
+    return " ".join(f"{a / b:.2f}" for a, b in zip(c, t))
+
+
 def table(rows, runs, plan, peak):
     print()
     print("| figure | clvit | PyTorch same precision | ratio | PyTorch best precision | ratio "
-          "| clvit GFLOP/s (% of peak) |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+          "| clvit GFLOP/s (% of peak) | ratio per repeat |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     methods = sorted(plan["methods"], key=METHOD_ORDER.index)
     precs = plan["precisions"]
     # inference is measured by every method's run; the whole network's (full) is the one reported
@@ -118,7 +130,8 @@ def table(rows, runs, plan, peak):
         pk = peak.get(prec)
         gf = fmt(g) + (f" ({100 * g / pk:.0f}%)" if g and pk else "")
         tb = "-" if best[0] is None else f"{best[0]:.1f} ({best[1]})"
-        print(f"| {label} | {fmt(c)} | {fmt(t)} | {ratio(c, t)} | {tb} | {ratio(c, best[0])} | {gf} |")
+        print(f"| {label} | {fmt(c)} | {fmt(t)} | {ratio(c, t)} | {tb} | {ratio(c, best[0])} | {gf} "
+              f"| {paired(runs, kind, model, method, prec, key)} |")
 
     for model in plan["models"]:
         for prec in precs:
@@ -139,7 +152,7 @@ def table(rows, runs, plan, peak):
                 best = min(((v, q) for v, q in best if v is not None), default=(None, None))
                 tb = "-" if best[0] is None else f"{best[0]:.0f} ({best[1]})"
                 print(f"| {model} {prec} {METHOD_NAME[m]} step peak RSS, MB | {fmt(c, '%.0f')} | {fmt(t, '%.0f')} "
-                      f"| {ratio(c, t)} | {tb} | {ratio(c, best[0])} | |")
+                      f"| {ratio(c, t)} | {tb} | {ratio(c, best[0])} | | |")
 
 
 def per_repeat(runs, plan):
@@ -147,8 +160,8 @@ def per_repeat(runs, plan):
     for model in plan["models"]:
         for prec in plan["precisions"]:
             for m in plan["methods"]:
-                c = ", ".join(f"{v:.1f}" for v in runs.values("clvit", model, m, prec, "train_images_per_s"))
-                t = ", ".join(f"{v:.1f}" for v in runs.values("torch", model, m, prec, "train_images_per_s"))
+                c = ", ".join(fmt(v) for v in runs.values("clvit", model, m, prec, "train_images_per_s"))
+                t = ", ".join(fmt(v) for v in runs.values("torch", model, m, prec, "train_images_per_s"))
                 print(f"  {model} {prec} {m}: {c or '-'} / {t or '-'}")
 
 
