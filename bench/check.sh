@@ -6,6 +6,8 @@
 #    inference, peak RSS), with a clvit figure in every fp32 row, and in every
 #    bf16 row exactly when `clvit bench --help` offers --precision (else "-");
 #  - the peak line reports an fp32 peak;
+#  - the per-repeat column divides clvit's figure by PyTorch's repeat by repeat
+#    (on two made-up repeats);
 #  - clvit's flops_per_image equals bench/model_specs.py's, which the PyTorch
 #    peer reports (the registry and the peer count the same network);
 #  - run.sh refuses an unknown model, precision or method by name.
