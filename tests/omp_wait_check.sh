@@ -2,7 +2,8 @@
 # clvit's OpenMP threads wait passively unless OMP_WAIT_POLICY says otherwise
 # (src/cli/omp_wait.c). libgomp reads its environment before main, so a
 # setenv alone would change nothing: OMP_DISPLAY_ENV=verbose shows what the
-# runtime of the process that does the work really took (the last report).
+# runtime of the process that does the work really took (the last report),
+# and OMP_DISPLAY_AFFINITY where its threads run.
 # Run from the repository root.
 set -uo pipefail
 BIN=${1:-build/clvit}
@@ -16,6 +17,16 @@ got=$(spin OMP_WAIT_POLICY=active)
 # the arguments reach the restarted process unchanged
 out=$(env -u OMP_WAIT_POLICY "$BIN" report --per-run --csv /nonexistent/run-x 2>&1)
 case "$out" in *"/nonexistent/run-x"*) ;; *) echo "omp_wait_check: arguments lost on restart: $out"; fail=1 ;; esac
+# with a binding asked for (OMP_PROC_BIND), the restarted process keeps the CPUs the first one was
+# given: two threads on two places, not both on the place libgomp had bound the first process's
+# thread to (needs two CPUs)
+if [ "$(nproc)" -ge 2 ]; then
+    places=$(env -u OMP_WAIT_POLICY OMP_NUM_THREADS=2 OMP_PROC_BIND=spread OMP_DISPLAY_AFFINITY=true "$BIN" bench \
+                 --model vit_nano_patch4_32 --steps 1 --warmup 0 --batch 2 --infer-batch 2 2>&1 |
+             sed -n 's/^level 1 thread .* affinity \(.*\)$/\1/p' | sort -u | tr '\n' ' ')
+    [ "$(echo $places | wc -w)" -ge 2 ] ||
+        { echo "omp_wait_check: with OMP_PROC_BIND=spread the restarted threads share the places '$places'"; fail=1; }
+fi
 env -u OMP_WAIT_POLICY "$BIN" info | grep -q "openmp wait policy: passive" ||
     { echo "omp_wait_check: clvit info does not say the wait policy"; fail=1; }
 [ $fail = 0 ] && echo "omp_wait_check: passed"
