@@ -110,6 +110,10 @@ typedef enum {
                                 keeps nothing and takes z = y / s, the same to float rounding */
 } clv_wl_mode;
 
+/* For a forward that keeps its pre-scale output z [N x out] for the backward (the layer's
+ * zsave, saved = CLV_WL_SAVED_Z): where to write it, or NULL (err set) when N rows overflow or
+ * do not fit in memory. clv_wlayer_forward's own, and a convolution's (conv.c). */
+float *clv_wlayer_keep_z(clv_wlayer *l, int64_t N, clv_err *err);
 /* y [N x out] = (x W_eff^T + b) * s. -1 (err set) only when training and
  * the layer cannot grow its saved output. */
 int clv_wlayer_forward(clv_wlayer *l, float *y, const float *x, int64_t N, clv_wl_mode mode, clv_err *err);

@@ -710,14 +710,10 @@ int clv_conv_input_bf16(clv_conv *c, const clv_dnnl *d, int64_t B, clv_bf16 **h,
     if (!pr || pr->B != B || pr->mode != CONV_BF16 || pr->wino_h) /* Winograd transforms fp32 x */
         return 0;
     const size_t n = (size_t)(B * c->H * c->W * c->cin);
-    if (n > pr->xh_cap) {
-        clv_free(pr->xh);
-        pr->xh_cap = 0;
-        pr->xh_of = pr->xh_set = NULL;
-        if (!(pr->xh = clv_alloc_array(n, sizeof(clv_bf16))))
-            return clv_errf(err, "%s: out of memory for its bf16 input (%zu values)", c->l->name, n);
-        pr->xh_cap = n;
-    }
+    if (n > pr->xh_cap)
+        pr->xh_of = pr->xh_set = NULL; /* a new block holds no input yet */
+    if (clv_scratch_reserve((void **)&pr->xh, &pr->xh_cap, n, sizeof(clv_bf16)))
+        return clv_errf(err, "%s: out of memory for its bf16 input (%zu values)", c->l->name, n);
     *h = pr->xh;
     return 0;
 }
@@ -754,18 +750,6 @@ void clv_conv_dy_ready(clv_conv *c, const float *dy)
 {
     if (c->pr)
         c->pr->dyh_of = dy;
-}
-
-/* the pre-scale output kept for the backward (the layer's zsave), as clv_wlayer_forward keeps it */
-static float *keep_z(clv_wlayer *l, int64_t N, clv_err *err)
-{
-    const size_t n = (size_t)N * (size_t)l->out;
-    if (clv_scratch_reserve((void **)&l->zsave, &l->zsave_cap, n, sizeof(float))) {
-        clv_errf(err, "%s: out of memory for its pre-scale output (%lld rows)", l->name, (long long)N);
-        return NULL;
-    }
-    l->saved = CLV_WL_SAVED_Z;
-    return l->zsave;
 }
 
 /* The handle's bf16 Winograd working memory; NULL (err set) for a handle without it */
@@ -883,7 +867,7 @@ int clv_conv_forward(clv_conv *c, const clv_dnnl *d, float *y, const float *x, i
         return -1;
     const float *s = clv_wlayer_scale(l);
     float *z = y;
-    if (s && mode != CLV_WL_INFER && !(z = keep_z(l, N, err)))
+    if (s && mode != CLV_WL_INFER && !(z = clv_wlayer_keep_z(l, N, err)))
         return -1;
     const float *A = NULL, *Bf = NULL; /* bf16 training: a low-rank rectification beside the base W */
     const int64_t K = pr->mode != CONV_FP32 && mode != CLV_WL_INFER ? lowrank_k(l, &A, &Bf) : 0;

@@ -20,9 +20,6 @@ int clv_wlayer_scale_invertible(const clv_wlayer *l)
     return 1;
 }
 
-/* *p grown (contents dropped) to at least n floats; -1 when out of memory. */
-static int grow_floats(float **p, size_t *cap, size_t n) { return clv_scratch_reserve((void **)p, cap, n, sizeof(float)); }
-
 /* In bf16, a rectification W_eff = W + A B (RKR, Mask-RKR) stays out of the
  * GEMMs' rounding: they read the base W and the layer adds the low-rank
  * product in fp32. Rounded into W_eff, A B (about 1e-4..1e-3, smaller than
@@ -49,7 +46,8 @@ static const float *lowrank_operands(clv_wlayer *l, const float *x, int64_t N, c
                                      int64_t K, const float **At, clv_err *err)
 {
     size_t n;
-    if (clv_mul_overflow((size_t)(N + l->out), (size_t)K, &n) || grow_floats(&l->lowrank_tmp, &l->lowrank_cap, n)) {
+    if (clv_mul_overflow((size_t)(N + l->out), (size_t)K, &n) ||
+        clv_scratch_reserve((void **)&l->lowrank_tmp, &l->lowrank_cap, n, sizeof(float))) {
         clv_errf(err, "%s: out of memory for its low-rank product (%lld rows)", l->name, (long long)N);
         return NULL;
     }
@@ -58,6 +56,21 @@ static const float *lowrank_operands(clv_wlayer *l, const float *x, int64_t N, c
     clv_lowrank_project(U, x, B, N, l->in, K);
     *At = T;
     return U;
+}
+
+float *clv_wlayer_keep_z(clv_wlayer *l, int64_t N, clv_err *err)
+{
+    size_t n;
+    if (clv_mul_overflow((size_t)N, (size_t)l->out, &n)) {
+        clv_errf(err, "%s: %lld rows overflow its saved output", l->name, (long long)N);
+        return NULL;
+    }
+    if (clv_scratch_reserve((void **)&l->zsave, &l->zsave_cap, n, sizeof(float))) {
+        clv_errf(err, "%s: out of memory for its pre-scale output (%lld rows)", l->name, (long long)N);
+        return NULL;
+    }
+    l->saved = CLV_WL_SAVED_Z;
+    return l->zsave;
 }
 
 /* Decides what this forward keeps and returns where the GEMM writes z (NULL: into y). */
@@ -72,14 +85,7 @@ static int keep_for_backward(clv_wlayer *l, int64_t N, clv_wl_mode mode, float *
         l->saved = CLV_WL_SAVED_Y;
         return 0;
     }
-    size_t n;
-    if (clv_mul_overflow((size_t)N, (size_t)l->out, &n))
-        return clv_errf(err, "%s: %lld rows overflow its saved output", l->name, (long long)N);
-    if (grow_floats(&l->zsave, &l->zsave_cap, n))
-        return clv_errf(err, "%s: out of memory for its pre-scale output (%lld rows)", l->name, (long long)N);
-    l->saved = CLV_WL_SAVED_Z;
-    *z = l->zsave;
-    return 0;
+    return (*z = clv_wlayer_keep_z(l, N, err)) ? 0 : -1;
 }
 
 int clv_wlayer_forward_fused(clv_wlayer *l, float *y, const float *x, int64_t N, const float *res, float *gelu,
