@@ -10,6 +10,9 @@
 #    (on two made-up repeats);
 #  - clvit's flops_per_image equals bench/model_specs.py's, which the PyTorch
 #    peer reports (the registry and the peer count the same network);
+#  - bench/lockstep.py runs two benches step for step: clvit against clvit takes 2 (W + S) turns
+#    each; a peer that steps without its turn, or fails, is reported and the other still finishes;
+#    clvit bench refuses --turns that are not two open descriptors;
 #  - run.sh refuses an unknown model, precision or method by name.
 # BENCH_CHECK_TORCH=1 also runs the PyTorch peer (needs python3-torch; about 45 s);
 # BENCH_CLVIT=path checks another build (e.g. one with --precision).
@@ -83,9 +86,40 @@ row=$($PY bench/summarize.py "$tmp/paired.jsonl" | grep -F "| vit_nano_patch4_32
 [[ $row == *"| 40.0 | 22.5 | 1.78x |"* && $row == *"| 1.50 2.00 |" ]] ||
     fail "the per-repeat ratios are not clvit / PyTorch repeat by repeat: $row"
 
-for bad in "BENCH_MODELS=vit_nope" "BENCH_PRECISIONS=fp16" "BENCH_METHODS=fullish" "BENCH_STEPS=0" "BENCH_BATCH=8x" "BENCH_SPINCOUNT=-1"; do
+# lockstep: clvit against itself (2 x (1 warmup + 2 timed) steps each), then against a peer that
+# does not wait for its turn, then against one that fails at once
+nano=("$BIN" bench --model vit_nano_patch4_32 --batch 2 --infer-batch 2 --steps 2 --warmup 1 --threads 1 --json)
+$PY bench/lockstep.py --out "$tmp/a.json" "$tmp/b.json" -- "${nano[@]}" -- "${nano[@]}" 2> "$tmp/ls.txt" ||
+    fail "lockstep of clvit against clvit failed: $(cat "$tmp/ls.txt")"
+grep -q '^lockstep: 6 and 6 steps taken in turn' "$tmp/ls.txt" || fail "lockstep turns: $(cat "$tmp/ls.txt")"
+for side in a b; do
+    $PY -c 'import json, sys; assert json.load(open(sys.argv[1]))["steps"] == 2' "$tmp/$side.json" ||
+        fail "lockstep: $side's output is not clvit bench's JSON: $(cat "$tmp/$side.json")"
+done
+rude='import os, sys
+w = int(sys.argv[-1].split(",")[1])
+for _ in range(3):
+    os.write(w, b"r")  # and steps at once, without reading its go
+'
+if $PY bench/lockstep.py --out "$tmp/a.json" "$tmp/b.json" -- "${nano[@]}" -- $PY -c "$rude" 2> "$tmp/ls.txt"; then
+    fail "lockstep accepted a peer that steps out of turn"
+fi
+grep -q 'B .*stepped out of turn' "$tmp/ls.txt" || fail "lockstep did not name the peer out of turn: $(cat "$tmp/ls.txt")"
+$PY -c 'import json, sys; json.load(open(sys.argv[1]))' "$tmp/a.json" || fail "clvit did not finish beside a rude peer"
+if $PY bench/lockstep.py --out "$tmp/a.json" "$tmp/b.json" -- "${nano[@]}" -- $PY -c 'import sys; sys.exit(3)' \
+    2> "$tmp/ls.txt"; then
+    fail "lockstep reported success with a peer that failed"
+fi
+grep -q 'B .*exited with status 3' "$tmp/ls.txt" || fail "lockstep did not report the peer's failure: $(cat "$tmp/ls.txt")"
+$PY -c 'import json, sys; json.load(open(sys.argv[1]))' "$tmp/a.json" || fail "clvit did not finish alone"
+for bad in "7" "3,99" "0,x"; do
+    if "${nano[@]}" --turns "$bad" > /dev/null 2> "$tmp/err.txt"; then fail "clvit bench accepted --turns $bad"; fi
+    grep -q -- "--turns.*$bad" "$tmp/err.txt" || fail "clvit bench's error for --turns $bad: $(cat "$tmp/err.txt")"
+done
+
+for bad in "BENCH_MODELS=vit_nope" "BENCH_LOCKSTEP=2" "BENCH_PRECISIONS=fp16" "BENCH_METHODS=fullish" "BENCH_STEPS=0" "BENCH_BATCH=8x" "BENCH_SPINCOUNT=-1"; do
     if env "$bad" bench/run.sh > /dev/null 2> "$tmp/err.txt"; then fail "run.sh accepted $bad"; fi
     grep -F "${bad%%=*}" "$tmp/err.txt" | grep -qF "'${bad#*=}'" ||
         fail "run.sh's error for $bad does not name the setting and its value: $(cat "$tmp/err.txt")"
 done
-echo "bench-check: $rows rows, FLOP counts equal, bad settings refused (clvit bf16: $([ $bf16_clvit = 1 ] && echo measured || echo missing before --precision))"
+echo "bench-check: $rows rows, FLOP counts equal, lockstep kept, bad settings refused (clvit bf16: $([ $bf16_clvit = 1 ] && echo measured || echo missing before --precision))"

@@ -2,7 +2,7 @@
 # make bench: clvit beside the same networks in Debian's PyTorch (fp32, and
 # bf16 under torch.autocast), on the same threads and batches, in one run
 # (figures from different runs or machines are not comparable). For every
-# model x method x precision, clvit and PyTorch run one after the other, and
+# model x method x precision, clvit and PyTorch run step for step (bench/lockstep.py), and
 # the whole set is repeated REPEATS times; bench/summarize.py reports medians
 # over the repeats, each repeat being the median of STEPS timed steps after
 # WARMUP. Also: the machine's measured peaks (bench/peak_flops.c: fp32 FMA,
@@ -29,6 +29,8 @@
 #   BENCH_BATCH, BENCH_INFER_BATCH, BENCH_STEPS, BENCH_WARMUP
 #                     override every model's own (see model_defaults below)
 #   BENCH_TORCH (1)   0: clvit only (the PyTorch columns stay empty)
+#   BENCH_LOCKSTEP (1) clvit and PyTorch step for step, one step at a time, each under about the load
+#                     the other's neighbouring step saw (bench/lockstep.py); 0: one after the other
 #   BENCH_MPI (1)     0: no data-parallel figure (it builds build-mpi, about 2 minutes)
 #   BENCH_GEMM (1)    0: no GEMM sweep     BENCH_PEAK_ITERS: bench/peak_flops's loop length
 #   BENCH_OUT (build/bench/results.jsonl)  the JSON lines bench/summarize.py reads
@@ -66,6 +68,7 @@ for m in $METHODS; do
     case "$m" in full | rkr | piggyback | linear) ;;
         *) echo "bench/run.sh: BENCH_METHODS: '$m' is not full, rkr, piggyback or linear" >&2; exit 2 ;; esac
 done
+[[ ${BENCH_LOCKSTEP:-1} =~ ^[01]$ ]] || { echo "bench/run.sh: BENCH_LOCKSTEP must be 0 or 1, not '$BENCH_LOCKSTEP'" >&2; exit 2; }
 [[ $SPIN =~ ^[0-9]+$ ]] || { echo "bench/run.sh: BENCH_SPINCOUNT must be an integer of at least 0, not '$SPIN'" >&2; exit 2; }
 for v in THREADS REPEATS; do
     [[ ${!v} =~ ^[1-9][0-9]*$ ]] || { echo "bench/run.sh: BENCH_$v must be a positive integer, not '${!v}'" >&2; exit 2; }
@@ -107,7 +110,7 @@ for model in $MODELS; do
     plan+=", \"$model\": {\"batch\": ${BENCH_BATCH:-$b}, \"infer_batch\": ${BENCH_INFER_BATCH:-$ib},"
     plan+=" \"steps\": ${BENCH_STEPS:-$s}, \"warmup\": ${BENCH_WARMUP:-$w}}"
 done
-record plan "\"data\": {$plan, \"repeats\": $REPEATS}"
+record plan "\"data\": {$plan, \"repeats\": $REPEATS, \"lockstep\": ${BENCH_LOCKSTEP:-1}}"
 
 echo "peak FLOP/s ($THREADS threads) ..." >&2
 record peak "\"data\": $(OMP_NUM_THREADS=$THREADS build/bench/peak_flops "$THREADS" ${BENCH_PEAK_ITERS:-})"
@@ -165,6 +168,31 @@ measure() {
     fi
 }
 
+# clvit and PyTorch on the same model, method and precision: step for step (bench/lockstep.py), so
+# that both see about the same load; BENCH_LOCKSTEP=0: one after the other. $1 precision; the
+# commands are the arrays clvit_cmd and torch_cmd
+pair() {
+    local prec=$1 rc=0
+    local cmd_c=("${clvit_cmd[@]}") cmd_t=("${torch_cmd[@]}")
+    if [ "${BENCH_LOCKSTEP:-1}" = 1 ]; then
+        $PY bench/lockstep.py --out "$tmp/clvit.json" "$tmp/torch.json" -- "${cmd_c[@]}" -- "${cmd_t[@]}" \
+            2> "$tmp/lockstep.log" || rc=$?
+        grep -v '^lockstep: [0-9]* and [0-9]* steps' "$tmp/lockstep.log" >&2 || true
+        for side in clvit torch; do
+            if [ -s "$tmp/$side.json" ] && $PY -c 'import json, sys; json.load(open(sys.argv[1]))' "$tmp/$side.json" 2>/dev/null; then
+                record "$side" "\"precision\": \"$prec\", \"data\": $(cat "$tmp/$side.json")"
+            else
+                note "failed ($side, $prec, in lockstep with rc $rc): ${cmd_c[*]} / ${cmd_t[*]}"
+            fi
+        done
+    else
+        measure clvit "$prec" "${cmd_c[@]}"
+        measure torch "$prec" "${cmd_t[@]}"
+    fi
+}
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
 for r in $(seq 1 "$REPEATS"); do
     for model in $MODELS; do
         read -r b ib s w <<< "$(model_defaults "$model")"
@@ -175,14 +203,22 @@ for r in $(seq 1 "$REPEATS"); do
             [ "$m" = rkr ] && args+=(--rank 4)
             for p in $PRECISIONS; do
                 echo "repeat $r/$REPEATS: $model $m $p ..." >&2
+                env=(env OMP_NUM_THREADS="$THREADS" OMP_WAIT_POLICY=passive GOMP_SPINCOUNT="$SPIN")
+                clvit_cmd=()
                 if [ "$CLVIT_PRECISION" = 1 ]; then
-                    measure clvit "$p" env OMP_NUM_THREADS="$THREADS" OMP_WAIT_POLICY=passive GOMP_SPINCOUNT="$SPIN" $BIN bench "${args[@]}" --precision "$p" --json
+                    clvit_cmd=("${env[@]}" $BIN bench "${args[@]}" --precision "$p" --json)
                 elif [ "$p" = fp32 ]; then
-                    measure clvit fp32 env OMP_NUM_THREADS="$THREADS" OMP_WAIT_POLICY=passive GOMP_SPINCOUNT="$SPIN" $BIN bench "${args[@]}" --json
+                    clvit_cmd=("${env[@]}" $BIN bench "${args[@]}" --json)
                 fi
+                torch_cmd=()
                 if [ "$HAVE_TORCH" = 1 ] && ! [ "$p" = fp32 -a "${SKIP_TORCH_FP32:-0}" = 1 ]; then
-                    measure torch "$p" env OMP_NUM_THREADS="$THREADS" OMP_WAIT_POLICY=passive GOMP_SPINCOUNT="$SPIN" \
-                        $PY bench/torch_peer.py "${args[@]}" --precision "$p"
+                    torch_cmd=("${env[@]}" $PY bench/torch_peer.py "${args[@]}" --precision "$p")
+                fi
+                if [ ${#clvit_cmd[@]} -gt 0 ] && [ ${#torch_cmd[@]} -gt 0 ]; then
+                    pair "$p"
+                else
+                    [ ${#clvit_cmd[@]} = 0 ] || measure clvit "$p" "${clvit_cmd[@]}"
+                    [ ${#torch_cmd[@]} = 0 ] || measure torch "$p" "${torch_cmd[@]}"
                 fi
             done
         done

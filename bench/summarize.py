@@ -179,7 +179,8 @@ def main(argv):
     steps = ", ".join(f"{m} {plan[m]['steps']} after {plan[m]['warmup']} (batch {plan[m]['batch']}, inference "
                       f"{plan[m]['infer_batch']})" for m in plan["models"] if m in plan)
     elapsed = next((r["data"]["seconds"] for r in rows if r["kind"] == "elapsed"), None)
-    print(f"\nmedians over {plan['repeats']} repeats, clvit and PyTorch interleaved, one machine, one run"
+    order = "step for step (bench/lockstep.py)" if plan.get("lockstep") else "one after the other"
+    print(f"\nmedians over {plan['repeats']} repeats, clvit and PyTorch {order}, one machine, one run"
           + (f" of {elapsed / 60:.0f} min" if elapsed else "") + f"; timed steps per repeat: {steps}. "
           "GFLOP/s by the registry's nominal forward FLOPs x 3 (full, piggyback), x 2 (rkr), x 1 (inference); "
           "bf16 figures against the bf16 peak.")

@@ -18,6 +18,7 @@ so do the FLOP counts. A 10-class Linear head follows the features.
   --method rkr --rank 4  a frozen base with RKR adapters on every Linear and Conv2d of the backbone
   --method piggyback     a frozen base with Piggyback masks (straight-through) on the same layers
   --method linear        a frozen base, the head trains
+  --turns R,W            step for step with clvit bench (bench/lockstep.py's protocol)
 A frozen base's batch norms use their running statistics, as clvit's do.
 """
 import argparse
@@ -129,9 +130,18 @@ def layer_norms_in_fp32(model):
             m.register_forward_pre_hook(to_fp32)
 
 
-def timed(fn, steps, warmup):
+def turn(fds):
+    """bench/lockstep.py's protocol: ready ("r"), then wait for the go ("g")."""
+    if fds:
+        os.write(fds[1], b"r")
+        if os.read(fds[0], 1) != b"g":
+            sys.exit("torch_peer: --turns: the lockstep runner went away")
+
+
+def timed(fn, steps, warmup, fds):
     times = []
     for s in range(warmup + steps):
+        turn(fds)
         t0 = time.perf_counter()
         fn()
         if s >= warmup:
@@ -150,7 +160,18 @@ def main():
     ap.add_argument("--method", default="full", choices=["full", "finetune", "linear", "rkr", "piggyback"])
     ap.add_argument("--rank", type=int, default=4)
     ap.add_argument("--precision", default="fp32", choices=["fp32", "bf16"])
+    ap.add_argument("--turns", metavar="R,W", help="step for step with another bench (bench/lockstep.py)")
     a = ap.parse_args()
+    fds = None
+    if a.turns:
+        try:
+            fds = tuple(int(v) for v in a.turns.split(","))
+            if len(fds) != 2:
+                raise ValueError
+            for fd in fds:
+                os.fstat(fd)
+        except (ValueError, OSError):
+            ap.error(f"--turns {a.turns}: not two open file descriptors R,W")
     for what in ("batch", "infer_batch", "threads", "steps", "rank"):
         if getattr(a, what) < 1:
             ap.error("--%s must be at least 1" % what.replace("_", "-"))
@@ -183,9 +204,9 @@ def main():
         with torch.no_grad():
             forward(x[:a.infer_batch])
 
-    tt, tt_min = timed(train, a.steps, a.warmup)
+    tt, tt_min = timed(train, a.steps, a.warmup, fds)
     m.eval()
-    ti, ti_min = timed(infer, a.steps, a.warmup)
+    ti, ti_min = timed(infer, a.steps, a.warmup, fds)
     fpi = forward_flops(a.model)
     mult = {"full": 3.0, "piggyback": 3.0, "rkr": 2.0, "linear": 1.0}[method]  # as clvit bench counts
     print(json.dumps({

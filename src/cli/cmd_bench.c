@@ -2,11 +2,13 @@
  * AdamW, zeroing) and an inference step of a registry model on synthetic
  * data; medians over the timed steps. */
 #include <cjson/cJSON.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 
+#include "cli/bench_turns.h"
 #include "cli/cli_args.h"
 #include "cli/commands.h"
 #include "clvit/config.h"
@@ -22,7 +24,8 @@ static void usage(FILE *out)
 {
     fprintf(out, "usage: clvit bench [--model NAME] [--batch B] [--infer-batch B] [--threads N] [--steps S]\n"
                  "                   [--warmup W] [--method finetune|linear|rkr|piggyback|maskrkr|independent|ewc|lwf]\n"
-                 "                   [--rank K] [--precision fp32|bf16] [--conv-algorithm winograd|direct] [--json]\n\n"
+                 "                   [--rank K] [--precision fp32|bf16] [--conv-algorithm winograd|direct] [--json]\n"
+                 "                   [--turns R,W]\n\n"
                  "Times S training steps at batch B and S inference steps at the inference batch, after W\n"
                  "untimed ones, on synthetic images; prints the medians as images/s and GFLOP/s. A training step\n"
                  "is the trainer's own (forward, loss, backward, clip, optimizer step) in the second task of a\n"
@@ -37,7 +40,9 @@ static void usage(FILE *out)
                  "threads, fp32. --precision bf16: the weight layers' GEMMs take bf16 inputs (see clvit info for\n"
                  "whether this CPU runs them natively). --conv-algorithm: ResNet's fp32 3x3 stride-1\n"
                  "convolutions (train.conv_algorithm; winograd counts the direct FLOPs, so its GFLOP/s are\n"
-                 "nominal). --method full is finetune's older name.\n");
+                 "nominal). --method full is finetune's older name. --turns R,W: before each step (warmup or\n"
+                 "timed, training or inference) write \"r\" to descriptor W and wait for \"g\" on R, so that\n"
+                 "bench/lockstep.py can run this bench step for step with another (make bench: its PyTorch peer).\n");
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -57,6 +62,7 @@ typedef struct {
     clv_precision precision;
     int batch, infer_batch, threads, steps, warmup, json, rank;
     const char *conv_algorithm; /* --conv-algorithm (NULL: train.conv_algorithm's default) */
+    clv_bench_turns turns;      /* --turns: step for step with another bench (bench/lockstep.py) */
 } bench_opts;
 
 static int parse(int argc, char **argv, bench_opts *o, clv_err *err)
@@ -98,13 +104,17 @@ static int parse(int argc, char **argv, bench_opts *o, clv_err *err)
             if (failed)
                 return -1;
             o->conv_algorithm = v;
+        } else if ((v = clv_cli_option(argc, argv, &i, "turns", err, &failed)) || failed) {
+            if (failed || clv_bench_turns_parse(&o->turns, v, err))
+                return -1;
+            signal(SIGPIPE, SIG_IGN); /* a runner gone is an error from write(), not a kill */
         } else if (clv_cli_is_flag(argv[i], "json"))
             o->json = 1;
         else
         {
             static const char *const own[] = {"batch", "infer-batch", "threads", "steps", "warmup", "rank",
                                               "model", "method", "precision", "conv-algorithm", "json", "help",
-                                              NULL};
+                                              "turns", NULL};
             char hint[160];
             return clv_errf(err, "unknown option '%s'%s (see clvit bench --help)", argv[i],
                             clv_cli_suggest(argv[i], own, 0, hint, sizeof hint));
@@ -127,7 +137,7 @@ int clv_cmd_bench(int argc, char **argv)
             usage(stdout);
             return 0;
         }
-    bench_opts o = {"vit_tiny_patch4_32", "finetune", CLV_PRECISION_FP32, 128, 256, 0, 5, 2, 0, 4, NULL};
+    bench_opts o = {"vit_tiny_patch4_32", "finetune", CLV_PRECISION_FP32, 128, 256, 0, 5, 2, 0, 4, NULL, {-1, -1}};
     clv_err err = {{0}};
     clv_config cfg;
     clv_config_defaults(&cfg);
@@ -190,6 +200,8 @@ int clv_cmd_bench(int argc, char **argv)
     for (int i = 0; i < o.batch; i++)
         y[i] = (int32_t)clv_rng_below(key, (uint64_t)(Bmax * img + i), BENCH_CLASSES);
     for (int s = 0; s < o.warmup + o.steps; s++) {
+        if (dist.rank == 0 && clv_bench_turn(&o.turns, &err))
+            goto fail;
         clv_dist_barrier(&dist);
         double t0 = clv_now();
         clv_step_stats stats = {0};
@@ -200,6 +212,8 @@ int clv_cmd_bench(int argc, char **argv)
     }
     m->training = 0;
     for (int s = 0; s < o.warmup + o.steps; s++) {
+        if (dist.rank == 0 && clv_bench_turn(&o.turns, &err))
+            goto fail;
         clv_dist_barrier(&dist);
         double t0 = clv_now();
         if (m->ops->forward(m, x + i0 * img, i1 - i0, feats, &err))

@@ -1,0 +1,142 @@
+#!/usr/bin/env python3
+"""Runs two benchmark commands step for step, one step at a time.
+
+On a shared machine the speed one process sees moves by 20-30% within a
+minute (other tenants), so two programs measured one after the other are
+compared under different loads. Here both run at once and take turns: A's
+step, then B's, then A's, ... and while one steps the other waits in a
+blocking read (no CPU). Each timed step of one program then sits seconds from
+the other's, under about the same load, and the ratio of their medians is
+steadier; nothing else about the measurement changes (each still times its
+own steps, reports its own medians and peak memory).
+
+  lockstep.py [--timeout S] --out A.json B.json -- CMD_A ... -- CMD_B ...
+
+Each command gets `--turns R,W` appended (clvit bench and bench/torch_peer.py
+take it): before every step, warmup or timed, training or inference, it
+writes one byte "r" (ready) to descriptor W and then reads one byte "g" (go)
+from R; when it has nothing left to step it exits (its end of W closes). The
+runner waits until both are ready for their first step (their setup runs
+concurrently, untimed), then gives the turn to each in order and waits for
+its next "r" (or its exit) before giving the next. A command that writes "r"
+again before it was given "g" stepped out of turn: that is an error. A
+command that exits early (a failure) leaves the other to step alone.
+
+Each command's standard output goes to its --out file. Exit status: 0 when
+both commands succeeded and kept the protocol, 1 otherwise (stderr says
+which); 2 for bad arguments. A summary line on stderr gives the turns taken.
+"""
+import argparse
+import os
+import select
+import subprocess
+import sys
+import time
+
+
+class Child:
+    def __init__(self, name, cmd, out_path):
+        self.name = name
+        to_r, self.to_w = os.pipe()  # runner -> child: "g"
+        self.from_r, from_w = os.pipe()  # child -> runner: "r"
+        self.out = open(out_path, "wb")
+        try:
+            self.proc = subprocess.Popen(cmd + ["--turns", f"{to_r},{from_w}"], pass_fds=(to_r, from_w),
+                                         stdout=self.out)
+        except OSError as e:
+            sys.exit(f"lockstep: cannot start {name} ({cmd[0]}): {e}")
+        os.close(to_r)
+        os.close(from_w)
+        self.ready = False  # waiting for "g"
+        self.done = False
+        self.turns = 0
+        self.error = None
+
+    def wait_ready(self, timeout):
+        """Reads the next "r" (ready = True) or the end (done = True)."""
+        r, _, _ = select.select([self.from_r], [], [], timeout)
+        if not r:
+            self.error = f"no step finished in {timeout:.0f} s: stopped"
+            self.proc.kill()
+            self.finish()
+            return
+        b = os.read(self.from_r, 1)
+        if not b:
+            self.finish()
+        elif b != b"r":
+            self.error = f"wrote {b!r} instead of the protocol's b'r'"
+            self.proc.kill()
+            self.finish()
+        else:
+            self.ready = True
+
+    def go(self, timeout):
+        """Gives the turn; returns when the child is ready for its next step or has ended."""
+        if select.select([self.from_r], [], [], 0)[0]:  # anything before "g" is a step out of turn
+            if os.read(self.from_r, 1):
+                self.error = "stepped out of turn (wrote to the runner before it was given the turn)"
+                self.proc.kill()
+            self.finish()  # or it ended while waiting: its status tells
+            return
+        self.ready = False
+        try:
+            os.write(self.to_w, b"g")
+        except BrokenPipeError:
+            self.finish()
+            return
+        self.turns += 1
+        self.wait_ready(timeout)
+
+    def finish(self):
+        self.ready = False
+        if not self.done:
+            self.done = True
+            for fd in (self.to_w, self.from_r):
+                os.close(fd)
+            self.rc = self.proc.wait()
+            self.out.close()
+
+
+def main():
+    argv = sys.argv[1:]
+    if argv.count("--") != 2:
+        print("usage: " + __doc__.split("\n\n")[2].strip() + "\nlockstep: expected two commands, each after --",
+              file=sys.stderr)
+        sys.exit(2)
+    a_at = argv.index("--")
+    b_at = argv.index("--", a_at + 1)
+    ap = argparse.ArgumentParser(prog="lockstep.py")
+    ap.add_argument("--timeout", type=float, default=900.0, help="seconds one step may take (default 900)")
+    ap.add_argument("--out", nargs=2, required=True, metavar=("A", "B"), help="where each command's stdout goes")
+    opts = ap.parse_args(argv[:a_at])
+    cmd_a, cmd_b = argv[a_at + 1:b_at], argv[b_at + 1:]
+    if not cmd_a or not cmd_b:
+        ap.error("a command after -- is empty")
+    if opts.timeout <= 0:
+        ap.error("--timeout must be positive")
+    children = [Child("A", cmd_a, opts.out[0]), Child("B", cmd_b, opts.out[1])]
+    started = time.monotonic()
+    for c in children:  # both set up (untimed) before either steps
+        c.wait_ready(opts.timeout)
+    while any(c.ready for c in children):
+        for c in children:
+            if c.ready:
+                c.go(opts.timeout)
+    failed = 0
+    for c in children:
+        c.finish()
+        what = " ".join(c.proc.args[:4]).replace("\n", " ")[:80]
+        if c.error:
+            print(f"lockstep: {c.name} ({what} ...): {c.error}", file=sys.stderr)
+            failed = 1
+        elif c.rc != 0:
+            print(f"lockstep: {c.name} ({what} ...) exited with status {c.rc}", file=sys.stderr)
+            failed = 1
+    a, b = children
+    print(f"lockstep: {a.turns} and {b.turns} steps taken in turn in {time.monotonic() - started:.0f} s",
+          file=sys.stderr)
+    sys.exit(failed)
+
+
+if __name__ == "__main__":
+    main()
