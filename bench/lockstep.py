@@ -10,6 +10,17 @@ the other's, under about the same load, and the ratio of their medians is
 steadier; nothing else about the measurement changes (each still times its
 own steps, reports its own medians and peak memory).
 
+What it is fit for: two builds or settings of the same program (an A/B run),
+whose steps leave the caches and memory in the same state for each other.
+Not for clvit against PyTorch: a step that follows the other program's heavy
+step costs them differently. vit_tiny_patch4_32 bf16 at batch 128 on an AMD
+EPYC (Zen 4), 2 threads, alone / in lockstep with the other, three
+alternated rounds (2026-12-02): PyTorch 87.7 / 76.0, 98.2 / 76.5, 91.0 / 78.8
+img/s (about -16%), clvit 102.8 / 102.4, 116.2 / 109.3, 112.3 / 104.8 (about
+-4%); beside a partner that only sleeps between its turns PyTorch lost
+nothing (alone 68-93, beside it 61-94 img/s, in no order). So make bench runs
+them one after the other unless BENCH_LOCKSTEP=1.
+
   lockstep.py [--timeout S] --out A.json B.json -- CMD_A ... -- CMD_B ...
 
 Each command gets `--turns R,W` appended (clvit bench and bench/torch_peer.py

@@ -2,7 +2,7 @@
 # make bench: clvit beside the same networks in Debian's PyTorch (fp32, and
 # bf16 under torch.autocast), on the same threads and batches, in one run
 # (figures from different runs or machines are not comparable). For every
-# model x method x precision, clvit and PyTorch run step for step (bench/lockstep.py), and
+# model x method x precision, clvit and PyTorch run one after the other, and
 # the whole set is repeated REPEATS times; bench/summarize.py reports medians
 # over the repeats, each repeat being the median of STEPS timed steps after
 # WARMUP. Also: the machine's measured peaks (bench/peak_flops.c: fp32 FMA,
@@ -29,8 +29,10 @@
 #   BENCH_BATCH, BENCH_INFER_BATCH, BENCH_STEPS, BENCH_WARMUP
 #                     override every model's own (see model_defaults below)
 #   BENCH_TORCH (1)   0: clvit only (the PyTorch columns stay empty)
-#   BENCH_LOCKSTEP (1) clvit and PyTorch step for step, one step at a time, each under about the load
-#                     the other's neighbouring step saw (bench/lockstep.py); 0: one after the other
+#   BENCH_LOCKSTEP (0) 1: clvit and PyTorch step for step, one step at a time (bench/lockstep.py). Not
+#                     the default: it takes PyTorch's step from about 92 to 77 img/s and clvit's from
+#                     110 to 105 (vit_tiny bf16, 2026-12-02): a step that follows the other's heavy
+#                     step costs PyTorch more (see lockstep.py), so the ratios would flatter clvit
 #   BENCH_MPI (1)     0: no data-parallel figure (it builds build-mpi, about 2 minutes)
 #   BENCH_GEMM (1)    0: no GEMM sweep     BENCH_PEAK_ITERS: bench/peak_flops's loop length
 #   BENCH_OUT (build/bench/results.jsonl)  the JSON lines bench/summarize.py reads
@@ -68,7 +70,7 @@ for m in $METHODS; do
     case "$m" in full | rkr | piggyback | linear) ;;
         *) echo "bench/run.sh: BENCH_METHODS: '$m' is not full, rkr, piggyback or linear" >&2; exit 2 ;; esac
 done
-[[ ${BENCH_LOCKSTEP:-1} =~ ^[01]$ ]] || { echo "bench/run.sh: BENCH_LOCKSTEP must be 0 or 1, not '$BENCH_LOCKSTEP'" >&2; exit 2; }
+[[ ${BENCH_LOCKSTEP:-0} =~ ^[01]$ ]] || { echo "bench/run.sh: BENCH_LOCKSTEP must be 0 or 1, not '$BENCH_LOCKSTEP'" >&2; exit 2; }
 [[ $SPIN =~ ^[0-9]+$ ]] || { echo "bench/run.sh: BENCH_SPINCOUNT must be an integer of at least 0, not '$SPIN'" >&2; exit 2; }
 for v in THREADS REPEATS; do
     [[ ${!v} =~ ^[1-9][0-9]*$ ]] || { echo "bench/run.sh: BENCH_$v must be a positive integer, not '${!v}'" >&2; exit 2; }
@@ -110,7 +112,7 @@ for model in $MODELS; do
     plan+=", \"$model\": {\"batch\": ${BENCH_BATCH:-$b}, \"infer_batch\": ${BENCH_INFER_BATCH:-$ib},"
     plan+=" \"steps\": ${BENCH_STEPS:-$s}, \"warmup\": ${BENCH_WARMUP:-$w}}"
 done
-record plan "\"data\": {$plan, \"repeats\": $REPEATS, \"lockstep\": ${BENCH_LOCKSTEP:-1}}"
+record plan "\"data\": {$plan, \"repeats\": $REPEATS, \"lockstep\": ${BENCH_LOCKSTEP:-0}}"
 
 echo "peak FLOP/s ($THREADS threads) ..." >&2
 record peak "\"data\": $(OMP_NUM_THREADS=$THREADS build/bench/peak_flops "$THREADS" ${BENCH_PEAK_ITERS:-})"
@@ -168,13 +170,13 @@ measure() {
     fi
 }
 
-# clvit and PyTorch on the same model, method and precision: step for step (bench/lockstep.py), so
-# that both see about the same load; BENCH_LOCKSTEP=0: one after the other. $1 precision; the
+# clvit and PyTorch on the same model, method and precision: one after the other, or with
+# BENCH_LOCKSTEP=1 step for step (bench/lockstep.py). $1 precision; the
 # commands are the arrays clvit_cmd and torch_cmd
 pair() {
     local prec=$1 rc=0
     local cmd_c=("${clvit_cmd[@]}") cmd_t=("${torch_cmd[@]}")
-    if [ "${BENCH_LOCKSTEP:-1}" = 1 ]; then
+    if [ "${BENCH_LOCKSTEP:-0}" = 1 ]; then
         $PY bench/lockstep.py --out "$tmp/clvit.json" "$tmp/torch.json" -- "${cmd_c[@]}" -- "${cmd_t[@]}" \
             2> "$tmp/lockstep.log" || rc=$?
         grep -v '^lockstep: [0-9]* and [0-9]* steps' "$tmp/lockstep.log" >&2 || true
