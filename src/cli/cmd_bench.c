@@ -42,7 +42,7 @@ static void usage(FILE *out)
                  "convolutions (train.conv_algorithm; winograd counts the direct FLOPs, so its GFLOP/s are\n"
                  "nominal). --method full is finetune's older name. --turns R,W: before each step (warmup or\n"
                  "timed, training or inference) write \"r\" to descriptor W and wait for \"g\" on R, so that\n"
-                 "bench/lockstep.py can run this bench step for step with another (make bench: its PyTorch peer).\n");
+                 "bench/lockstep.py can run this bench step for step with another (an A/B of two builds).\n");
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -156,6 +156,11 @@ int clv_cmd_bench(int argc, char **argv)
         fprintf(stderr, "clvit bench: %s\n", err.msg);
         return 1;
     }
+    if (o.turns.rfd >= 0 && dist.size > 1) { /* one runner, one process: ranks would wait on each other */
+        fprintf(stderr, "clvit bench: --turns takes one process, not %d MPI ranks\n", dist.size);
+        clv_dist_finalize(&dist);
+        return 2;
+    }
     int64_t b0, b1, i0, i1;
     clv_dist_shard(&dist, o.batch, &b0, &b1);
     clv_dist_shard(&dist, o.infer_batch, &i0, &i1);
@@ -200,7 +205,7 @@ int clv_cmd_bench(int argc, char **argv)
     for (int i = 0; i < o.batch; i++)
         y[i] = (int32_t)clv_rng_below(key, (uint64_t)(Bmax * img + i), BENCH_CLASSES);
     for (int s = 0; s < o.warmup + o.steps; s++) {
-        if (dist.rank == 0 && clv_bench_turn(&o.turns, &err))
+        if (clv_bench_turn(&o.turns, &err))
             goto fail;
         clv_dist_barrier(&dist);
         double t0 = clv_now();
@@ -212,7 +217,7 @@ int clv_cmd_bench(int argc, char **argv)
     }
     m->training = 0;
     for (int s = 0; s < o.warmup + o.steps; s++) {
-        if (dist.rank == 0 && clv_bench_turn(&o.turns, &err))
+        if (clv_bench_turn(&o.turns, &err))
             goto fail;
         clv_dist_barrier(&dist);
         double t0 = clv_now();
