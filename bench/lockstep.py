@@ -12,6 +12,9 @@ own steps, reports its own medians and peak memory).
 
 What it is fit for: two builds or settings of the same program (an A/B run),
 whose steps leave the caches and memory in the same state for each other.
+It resolves about 5%: one clvit binary against itself gave B/A 1.011, 1.055,
+1.005, 1.043 (vit_tiny bf16 train) and 0.948, 0.952 (swin_tiny fp32), so run
+each pair twice with A and B swapped.
 Not for clvit against PyTorch: a step that follows the other program's heavy
 step costs them differently. vit_tiny_patch4_32 bf16 at batch 128 on an AMD
 EPYC (Zen 4), 2 threads, alone / in lockstep with the other, three
