@@ -112,6 +112,8 @@ if $PY bench/lockstep.py --out "$tmp/a.json" "$tmp/b.json" -- "${nano[@]}" -- $P
 fi
 grep -q 'B .*exited with status 3' "$tmp/ls.txt" || fail "lockstep did not report the peer's failure: $(cat "$tmp/ls.txt")"
 $PY -c 'import json, sys; json.load(open(sys.argv[1]))' "$tmp/a.json" || fail "clvit did not finish alone"
+$PY bench/lockstep.py --out "$tmp/a.json" "$tmp/b.json" -- "${nano[@]}" 2> "$tmp/ls.txt" && fail "lockstep ran one command"
+grep -q '^usage: lockstep.py \[--timeout S\] --out' "$tmp/ls.txt" || fail "lockstep's usage: $(cat "$tmp/ls.txt")"
 for bad in "7" "3,99" "0,x"; do
     if "${nano[@]}" --turns "$bad" > /dev/null 2> "$tmp/err.txt"; then fail "clvit bench accepted --turns $bad"; fi
     grep -q -- "--turns.*$bad" "$tmp/err.txt" || fail "clvit bench's error for --turns $bad: $(cat "$tmp/err.txt")"

@@ -47,6 +47,8 @@ import subprocess
 import sys
 import time
 
+USAGE = next(line.strip() for line in __doc__.splitlines() if line.strip().startswith("lockstep.py ["))
+
 
 class Child:
     def __init__(self, name, cmd, out_path):
@@ -70,17 +72,12 @@ class Child:
         """Reads the next "r" (ready = True) or the end (done = True)."""
         r, _, _ = select.select([self.from_r], [], [], timeout)
         if not r:
-            self.error = f"no step finished in {timeout:.0f} s: stopped"
-            self.proc.kill()
-            self.finish()
-            return
+            return self.stop(f"no step finished in {timeout:.0f} s: stopped")
         b = os.read(self.from_r, 1)
         if not b:
             self.finish()
         elif b != b"r":
-            self.error = f"wrote {b!r} instead of the protocol's b'r'"
-            self.proc.kill()
-            self.finish()
+            self.stop(f"wrote {b!r} instead of the protocol's b'r'")
         else:
             self.ready = True
 
@@ -88,10 +85,8 @@ class Child:
         """Gives the turn; returns when the child is ready for its next step or has ended."""
         if select.select([self.from_r], [], [], 0)[0]:  # anything before "g" is a step out of turn
             if os.read(self.from_r, 1):
-                self.error = "stepped out of turn (wrote to the runner before it was given the turn)"
-                self.proc.kill()
-            self.finish()  # or it ended while waiting: its status tells
-            return
+                return self.stop("stepped out of turn (wrote to the runner before it was given the turn)")
+            return self.finish()  # it ended while waiting: its status tells
         self.ready = False
         try:
             os.write(self.to_w, b"g")
@@ -100,6 +95,12 @@ class Child:
             return
         self.turns += 1
         self.wait_ready(timeout)
+
+    def stop(self, error):
+        """Ends a child that broke the protocol or hung."""
+        self.error = error
+        self.proc.kill()
+        self.finish()
 
     def finish(self):
         self.ready = False
@@ -114,12 +115,11 @@ class Child:
 def main():
     argv = sys.argv[1:]
     if argv.count("--") != 2:
-        print("usage: " + __doc__.split("\n\n")[2].strip() + "\nlockstep: expected two commands, each after --",
-              file=sys.stderr)
+        print(f"usage: {USAGE}\nlockstep: expected two commands, each after --", file=sys.stderr)
         sys.exit(2)
     a_at = argv.index("--")
     b_at = argv.index("--", a_at + 1)
-    ap = argparse.ArgumentParser(prog="lockstep.py")
+    ap = argparse.ArgumentParser(prog="lockstep.py", usage=USAGE)
     ap.add_argument("--timeout", type=float, default=900.0, help="seconds one step may take (default 900)")
     ap.add_argument("--out", nargs=2, required=True, metavar=("A", "B"), help="where each command's stdout goes")
     opts = ap.parse_args(argv[:a_at])
