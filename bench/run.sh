@@ -170,27 +170,20 @@ measure() {
     fi
 }
 
-# clvit and PyTorch on the same model, method and precision: one after the other, or with
-# BENCH_LOCKSTEP=1 step for step (bench/lockstep.py). $1 precision; the
-# commands are the arrays clvit_cmd and torch_cmd
-pair() {
+# BENCH_LOCKSTEP=1: clvit and PyTorch on the same model, method and precision step for step
+# (bench/lockstep.py). $1 precision; the commands are the arrays clvit_cmd and torch_cmd
+lockstep() {
     local prec=$1 rc=0
-    local cmd_c=("${clvit_cmd[@]}") cmd_t=("${torch_cmd[@]}")
-    if [ "${BENCH_LOCKSTEP:-0}" = 1 ]; then
-        $PY bench/lockstep.py --out "$tmp/clvit.json" "$tmp/torch.json" -- "${cmd_c[@]}" -- "${cmd_t[@]}" \
-            2> "$tmp/lockstep.log" || rc=$?
-        grep -v '^lockstep: [0-9]* and [0-9]* steps' "$tmp/lockstep.log" >&2 || true
-        for side in clvit torch; do
-            if [ -s "$tmp/$side.json" ] && $PY -c 'import json, sys; json.load(open(sys.argv[1]))' "$tmp/$side.json" 2>/dev/null; then
-                record "$side" "\"precision\": \"$prec\", \"data\": $(cat "$tmp/$side.json")"
-            else
-                note "failed ($side, $prec, in lockstep with rc $rc): ${cmd_c[*]} / ${cmd_t[*]}"
-            fi
-        done
-    else
-        measure clvit "$prec" "${cmd_c[@]}"
-        measure torch "$prec" "${cmd_t[@]}"
-    fi
+    $PY bench/lockstep.py --out "$tmp/clvit.json" "$tmp/torch.json" -- "${clvit_cmd[@]}" -- "${torch_cmd[@]}" \
+        2> "$tmp/lockstep.log" || rc=$?
+    grep -v '^lockstep: [0-9]* and [0-9]* steps' "$tmp/lockstep.log" >&2 || true
+    for side in clvit torch; do
+        if [ -s "$tmp/$side.json" ] && $PY -c 'import json, sys; json.load(open(sys.argv[1]))' "$tmp/$side.json" 2>/dev/null; then
+            record "$side" "\"precision\": \"$prec\", \"data\": $(cat "$tmp/$side.json")"
+        else
+            note "failed ($side, $prec, in lockstep with rc $rc): ${clvit_cmd[*]} / ${torch_cmd[*]}"
+        fi
+    done
 }
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -216,8 +209,8 @@ for r in $(seq 1 "$REPEATS"); do
                 if [ "$HAVE_TORCH" = 1 ] && ! [ "$p" = fp32 -a "${SKIP_TORCH_FP32:-0}" = 1 ]; then
                     torch_cmd=("${env[@]}" $PY bench/torch_peer.py "${args[@]}" --precision "$p")
                 fi
-                if [ ${#clvit_cmd[@]} -gt 0 ] && [ ${#torch_cmd[@]} -gt 0 ]; then
-                    pair "$p"
+                if [ "${BENCH_LOCKSTEP:-0}" = 1 ] && [ ${#clvit_cmd[@]} -gt 0 ] && [ ${#torch_cmd[@]} -gt 0 ]; then
+                    lockstep "$p"
                 else
                     [ ${#clvit_cmd[@]} = 0 ] || measure clvit "$p" "${clvit_cmd[@]}"
                     [ ${#torch_cmd[@]} = 0 ] || measure torch "$p" "${torch_cmd[@]}"
