@@ -27,6 +27,27 @@ if [ "$(nproc)" -ge 2 ]; then
     [ "$(echo $places | wc -w)" -ge 2 ] ||
         { echo "omp_wait_check: with OMP_PROC_BIND=spread the restarted threads share the places '$places'"; fail=1; }
 fi
+# the data loader's thread is created by the main thread, which the binding ties to one place; it
+# must not stay there (it would share that CPU with OpenMP's first thread), waiting policy or not
+if [ "$(nproc)" -ge 2 ]; then
+    tmp=$(mktemp -d /tmp/clvit-omp-XXXXXX)
+    trap 'rm -rf "$tmp"' EXIT
+    for wait in "" active; do
+        cpus=$(env -u OMP_WAIT_POLICY ${wait:+OMP_WAIT_POLICY=$wait} OMP_NUM_THREADS=2 OMP_PROC_BIND=true \
+                   CLVIT_LOG=debug "$BIN" train --data cifar10 --data-root tests/fixtures/data/cifar10 --tasks 1 \
+                   --train-limit 16 --test-limit 8 --epochs 1 --quiet --out "$tmp/r" --overwrite 2>&1 |
+               sed -n 's/.*loader: its thread runs on CPUs \(.*\)$/\1/p' | sort -u)
+        case "$cpus" in
+            *[-,]*) ;;
+            *) echo "omp_wait_check: with OMP_PROC_BIND=true${wait:+ and OMP_WAIT_POLICY=$wait} the loader's" \
+                    "thread runs on CPUs '$cpus', not on the places' union"; fail=1 ;;
+        esac
+    done
+fi
+expect_log() { out=$(CLVIT_LOG="$1" "$BIN" info 2>&1); [ $? = "$2" ] && case "$out" in *"$3"*) true ;; *) false ;; esac ||
+                   { echo "omp_wait_check: CLVIT_LOG=$1 gave: $out"; fail=1; }; }
+expect_log loud 2 "CLVIT_LOG: 'loud' is not one of error, warning, info, debug"
+expect_log warning 0 "openmp wait policy"
 env -u OMP_WAIT_POLICY "$BIN" info | grep -q "openmp wait policy: passive" ||
     { echo "omp_wait_check: clvit info does not say the wait policy"; fail=1; }
 [ $fail = 0 ] && echo "omp_wait_check: passed"

@@ -34,6 +34,8 @@ int clv_err_prefix(clv_err *err, const char *fmt, ...) __attribute__((format(pri
 /* ---- logging: the only global mutable state (a level) ---- */
 typedef enum { CLV_LOG_ERROR = 0, CLV_LOG_WARN = 1, CLV_LOG_INFO = 2, CLV_LOG_DEBUG = 3 } clv_log_level;
 void clv_log_set_level(clv_log_level level);
+/* "error", "warning" (or "warn"), "info", "debug" into *level: 0, or -1 for any other name */
+int clv_log_level_parse(const char *name, clv_log_level *level);
 clv_log_level clv_log_get_level(void);
 void clv_log(clv_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 #define clv_info(...) clv_log(CLV_LOG_INFO, __VA_ARGS__)
@@ -93,6 +95,15 @@ double clv_now(void); /* monotonic seconds */
 /* ---- threads: the one OpenMP pool ---- */
 int clv_threads_get(void);
 void clv_threads_set(int n); /* n <= 0: leave OpenMP's default */
+/* With a binding asked for (OMP_PROC_BIND or OMP_PLACES), libgomp binds the process's first thread
+ * to the first place before main, and every thread that thread creates inherits that one place.
+ * For a thread that is not OpenMP's (the data loader's, the process clvit restarts as): lets the
+ * calling thread run on the union of OpenMP's places, which is what libgomp made of the CPUs the
+ * process was started with (a taskset's too). 1 when it did, 0 without binding (nothing to undo),
+ * -1 when the system refused (the thread keeps its CPUs: slower, not wrong). */
+int clv_thread_spread_over_places(void);
+/* The CPUs the calling thread may run on, as a list ("0-3,6"), into buf (cut to n); returns buf. */
+const char *clv_thread_cpus(char *buf, size_t n);
 
 #ifdef __cplusplus
 }

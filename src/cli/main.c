@@ -1,9 +1,11 @@
 /* clvit: command-line entry point; dispatches to one file per subcommand. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli/commands.h"
 #include "cli/omp_wait.h"
+#include "clvit/core.h"
 #include "clvit/version.h"
 
 static const struct {
@@ -33,6 +35,15 @@ static void usage(FILE *out)
 int main(int argc, char **argv)
 {
     clv_cli_passive_wait(argv);
+    const char *log = getenv("CLVIT_LOG");
+    if (log && *log) {
+        clv_log_level level;
+        if (clv_log_level_parse(log, &level)) {
+            fprintf(stderr, "clvit: CLVIT_LOG: '%s' is not one of error, warning, info, debug\n", log);
+            return 2;
+        }
+        clv_log_set_level(level);
+    }
     if (argc < 2) {
         usage(stderr);
         return 2;

@@ -41,6 +41,21 @@ static clv_log_level g_log_level = CLV_LOG_INFO;
 void clv_log_set_level(clv_log_level level) { g_log_level = level; }
 clv_log_level clv_log_get_level(void) { return g_log_level; }
 
+int clv_log_level_parse(const char *name, clv_log_level *level)
+{
+    static const struct {
+        const char *name;
+        clv_log_level level;
+    } names[] = {{"error", CLV_LOG_ERROR}, {"warning", CLV_LOG_WARN}, {"warn", CLV_LOG_WARN},
+                 {"info", CLV_LOG_INFO},   {"debug", CLV_LOG_DEBUG}};
+    for (size_t i = 0; name && i < sizeof names / sizeof names[0]; i++)
+        if (!strcmp(name, names[i].name)) {
+            *level = names[i].level;
+            return 0;
+        }
+    return -1;
+}
+
 void clv_log(clv_log_level level, const char *fmt, ...)
 {
     if (level > g_log_level)

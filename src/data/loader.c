@@ -97,6 +97,14 @@ static int prepare(clv_loader *ld, slot *s, int64_t b, uint8_t *pixels, float *t
 static void *worker_main(void *arg)
 {
     clv_loader *ld = arg;
+    /* it was created by the main thread, which a binding asked of OpenMP ties to one CPU: without
+     * this it would share that CPU with OpenMP's first thread while the other CPUs wait on it */
+    if (clv_thread_spread_over_places() < 0)
+        clv_debug("loader: its thread could not leave the CPUs of the thread that started it");
+    if (clv_log_get_level() >= CLV_LOG_DEBUG) {
+        char cpus[128];
+        clv_debug("loader: its thread runs on CPUs %s", clv_thread_cpus(cpus, sizeof cpus));
+    }
     uint8_t *pixels = malloc(ld->pixel_cap);
     float *tmp = malloc(ld->image_floats * sizeof *tmp);
     int64_t b = ld->cfg.skip_batches;
