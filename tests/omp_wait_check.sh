@@ -26,10 +26,8 @@ if [ "$(nproc)" -ge 2 ]; then
              sed -n 's/^level 1 thread .* affinity \(.*\)$/\1/p' | sort -u | tr '\n' ' ')
     [ "$(echo $places | wc -w)" -ge 2 ] ||
         { echo "omp_wait_check: with OMP_PROC_BIND=spread the restarted threads share the places '$places'"; fail=1; }
-fi
-# the data loader's thread is created by the main thread, which the binding ties to one place; it
-# must not stay there (it would share that CPU with OpenMP's first thread), waiting policy or not
-if [ "$(nproc)" -ge 2 ]; then
+    # the data loader's thread is created by the main thread, which the binding ties to one place; it
+    # must not stay there (it would share that CPU with OpenMP's first thread), waiting policy or not
     tmp=$(mktemp -d /tmp/clvit-omp-XXXXXX)
     trap 'rm -rf "$tmp"' EXIT
     for wait in "" active; do

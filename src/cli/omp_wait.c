@@ -8,7 +8,7 @@
 
 /* When OMP_PROC_BIND or OMP_PLACES asks for binding, libgomp binds this first thread to the first
  * place before main runs, and a process started by execv inherits that one place: all its threads
- * then shared it (seen: both threads on CPU 0, the ViT step 3 times slower). So the restart gets
+ * then share it (seen: both threads on CPU 0, the ViT step 3 times slower). So the restart gets
  * back the places' union first. */
 void clv_cli_passive_wait(char **argv)
 {
