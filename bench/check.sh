@@ -13,7 +13,9 @@
 #  - bench/lockstep.py runs two benches step for step: clvit against clvit takes 2 (W + S) turns
 #    each; a peer that steps without its turn, or fails, is reported and the other still finishes;
 #    clvit bench refuses --turns that are not two open descriptors;
-#  - run.sh refuses an unknown model, precision or method by name.
+#  - run.sh refuses an unknown model, precision or method by name;
+#  - bench/onednn_profile.py counts FLOPs and sums times right on made-up verbose lines and reads a
+#    real run's (resnet_nano_cifar, whose convolutions are oneDNN primitives on any CPU).
 # BENCH_CHECK_TORCH=1 also runs the PyTorch peer (needs python3-torch; about 45 s);
 # BENCH_CLVIT=path checks another build (e.g. one with --precision).
 set -euo pipefail
@@ -124,4 +126,23 @@ for bad in "BENCH_MODELS=vit_nope" "BENCH_LOCKSTEP=2" "BENCH_PRECISIONS=fp16" "B
     grep -F "${bad%%=*}" "$tmp/err.txt" | grep -qF "'${bad#*=}'" ||
         fail "run.sh's error for $bad does not name the setting and its value: $(cat "$tmp/err.txt")"
 done
-echo "bench-check: $rows rows, FLOP counts equal, lockstep kept, bad settings refused (clvit bf16: $([ $bf16_clvit = 1 ] && echo measured || echo missing before --precision))"
+# bench/onednn_profile.py: FLOPs and sums on made-up lines of oneDNN's format, then a real run's
+# verbose output (the format of the oneDNN clvit links)
+prof=$tmp/profile.txt
+$PY bench/onednn_profile.py --peak 100 tests/fixtures/bench/onednn_verbose.txt > "$prof" || fail "onednn_profile failed"
+for want in '| 0.40 | 30.5% | 2 | 60.0 (60%) | matmul |' 'src bf16, wei bf16, dst f32 | A | 300x100:100x200:300x200 |' \
+    '| 72.0 (72%) | matmul | gemm:jit |' '| 11.5 (12%) | convolution |' '| 14.4 (14%) | convolution |' \
+    '| 0.50 | 38.1% | 1 |  | reorder |' 'in 7 calls;' '1 exec line not understood'; do
+    grep -qF -- "$want" "$prof" || fail "onednn_profile's table lacks '$want': $(cat "$prof")"
+done
+if $PY bench/onednn_profile.py < /dev/null 2> "$tmp/err.txt"; then fail "onednn_profile accepted no exec lines"; fi
+grep -q 'ONEDNN_VERBOSE=1' "$tmp/err.txt" || fail "onednn_profile's error without exec lines: $(cat "$tmp/err.txt")"
+# (ResNet: its convolutions are oneDNN primitives in fp32 too, so this holds on any CPU)
+ONEDNN_VERBOSE=1 "$BIN" bench --model resnet_nano_cifar --batch 2 --infer-batch 2 --steps 1 --warmup 0 --threads 1 \
+    --json > "$tmp/verbose.txt" 2>&1 || fail "clvit bench under ONEDNN_VERBOSE=1 failed"
+$PY bench/onednn_profile.py "$tmp/verbose.txt" > "$prof" || fail "onednn_profile failed on a real run"
+grep -qE '^\| [0-9.]+ \| [0-9.]+% \| [0-9]+ \| [0-9.]+ \| convolution \|' "$prof" ||
+    fail "onednn_profile found no convolution with its GFLOP/s in a real run: $(head -5 "$prof")"
+grep -q 'not understood' "$prof" && fail "onednn_profile did not understand a real run's lines: $(tail -1 "$prof")"
+
+echo "bench-check: $rows rows, FLOP counts equal, lockstep kept, bad settings refused, oneDNN profile read (clvit bf16: $([ $bf16_clvit = 1 ] && echo measured || echo missing before --precision))"
