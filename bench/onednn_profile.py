@@ -100,6 +100,11 @@ def parse(lines):
     return rows, bad
 
 
+def gflops(flops, ms):
+    """GFLOP/s of flops done in ms milliseconds"""
+    return flops / (ms * 1e-3) / 1e9
+
+
 def table(rows, bad=0, peak=None, top=None):
     total = sum(r[1] for r in rows.values())
     out = ["| ms | share | calls | GFLOP/s | primitive | implementation | propagation | types | transposed | problem |",
@@ -108,16 +113,16 @@ def table(rows, bad=0, peak=None, top=None):
     for (prim, impl, prop, types, tr, problem), (calls, ms, flops) in ranked[:top]:
         rate = ""
         if flops and ms > 0:
-            g = flops / (ms * 1e-3) / 1e9
+            g = gflops(flops, ms)
             rate = f"{g:.1f}" + (f" ({100 * g / peak:.0f}%)" if peak else "")
         share = 100 * ms / total if total else 0.0
         out.append(f"| {ms:.2f} | {share:.1f}% | {calls} | {rate} | {prim} | {impl} | {prop} | {types} | {tr} | {problem} |")
-    flops = sum(r[2] for r in rows.values() if r[2])
-    ms = sum(r[1] for r in rows.values() if r[2])
+    counted_flops = sum(r[2] for r in rows.values() if r[2])
+    counted_ms = sum(r[1] for r in rows.values() if r[2])
     summary = f"oneDNN: {total:.1f} ms in {sum(r[0] for r in rows.values())} calls"
-    if ms > 0:
-        g = flops / (ms * 1e-3) / 1e9
-        summary += f"; matmuls and convolutions {ms:.1f} ms at {g:.1f} GFLOP/s"
+    if counted_ms > 0:
+        g = gflops(counted_flops, counted_ms)
+        summary += f"; matmuls and convolutions {counted_ms:.1f} ms at {g:.1f} GFLOP/s"
         summary += f" ({100 * g / peak:.0f}% of {peak:g})" if peak else ""
     if top is not None and len(ranked) > top:
         summary += f"; {len(ranked) - top} more rows not shown"
