@@ -21,15 +21,20 @@ EXTRA=${EXTRA:---train-limit 3000 --test-limit 1000}
 SHARED_BASE=${SHARED_BASE:-0}
 mkdir -p "$OUT"
 
-# the fp32 base of seed $1 (SHARED_BASE=1), trained once and kept in $OUT
+# the fp32 base of seed $1 (SHARED_BASE=1) as $OUT/base-$1.safetensors: kept from
+# an earlier call only while its run's settings are those asked for (EXTRA may
+# have changed since; clvit train --compare-settings), else trained again
 shared_base() {
     local base=$OUT/base-$1
-    if [ ! -f "$base.safetensors" ]; then
-        # shellcheck disable=SC2086
-        "$BIN" train --config configs/fashion_mnist_demo.ini --method linear --seed "$1" --precision fp32 \
-            $EXTRA --quiet --overwrite --out "$base" > /dev/null
-        "$BIN" export --run "$base" --task 1 --out "$base.safetensors" > /dev/null
+    # shellcheck disable=SC2206 # EXTRA is words, split on purpose
+    local args=(--config configs/fashion_mnist_demo.ini --method linear --seed "$1" --precision fp32 $EXTRA
+        --out "$base")
+    if [ -f "$base.safetensors" ] && "$BIN" train "${args[@]}" --compare-settings > /dev/null; then
+        return
     fi
+    rm -f "$base.safetensors"
+    "$BIN" train "${args[@]}" --quiet --overwrite > /dev/null
+    "$BIN" export --run "$base" --task 1 --out "$base.safetensors" > /dev/null
 }
 printf '%-12s %-5s %s\n' method seed "fp32 bf16 (mean final accuracy, %)"
 for m in $METHODS; do
